@@ -1,0 +1,61 @@
+"""Base class for inferno-compatible JSON models.
+
+Inferno's published data files spell some keys differently from file to file (``milpsolver`` vs
+``milpSolver``, ``AvgInTokens`` vs ``avgInTokens``), because its Go decoder matched keys without
+regard to case. :class:`InfernoModel` does the same: before validation every key is matched,
+ignoring case, to a field's alias (or name). Unknown keys are ignored, as inferno ignored them
+(e.g. ``arrivalCOV`` in the oldest server files).
+
+Models dump with ``by_alias=True`` to the canonical inferno spelling, so whatever this project
+writes the reference optimizer can read back.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class InfernoModel(BaseModel):
+    """Frozen pydantic model whose input keys match field aliases ignoring case."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+    _key_lookup_cache: ClassVar[dict[type, dict[str, str]]] = {}
+
+    @classmethod
+    def _key_lookup(cls) -> dict[str, str]:
+        cached = InfernoModel._key_lookup_cache.get(cls)
+        if cached is None:
+            cached = {}
+            for name, field in cls.model_fields.items():
+                cached[name.lower()] = field.alias or name
+                if field.alias:
+                    cached[field.alias.lower()] = field.alias
+            InfernoModel._key_lookup_cache[cls] = cached
+        return cached
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_key_case(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        lookup = cls._key_lookup()
+        folded: dict[str, Any] = {}
+        for key, value in data.items():
+            canonical = lookup.get(str(key).lower(), key) if isinstance(key, str) else key
+            # An exact spelling wins over a case-folded twin, so {"milpSolver": x, "milpsolver": y}
+            # keeps the canonical key's value.
+            if canonical in folded and key != canonical:
+                continue
+            folded[canonical] = value
+        return folded
+
+
+def require_finite(value: float, what: str) -> float:
+    """Reject NaN and infinities with a message naming the field (pydantic accepts them)."""
+    if not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return value

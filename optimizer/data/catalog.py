@@ -1,0 +1,193 @@
+"""Static catalog data: accelerators, capacity, per-(model, accelerator) performance, optimizer spec.
+
+JSON shapes (inferno lineage, all generations):
+
+- accelerator-data: ``{"accelerators": [{name, type, multiplicity, memSize, memBW, power, cost}]}``;
+  ``name`` is the unit one replica slot uses (``4xA100``), ``type`` the card type capacity is counted
+  in (``A100``), ``multiplicity`` cards of that type per unit, ``cost`` per unit per hour.
+- capacity-data: ``{"count": [{type, count}]}``, cards available per type.
+- model-data: ``{"models": [{name, acc, accCount, maxBatchSize, atTokens, <perf>}]}`` where perf is
+  ``alpha, beta`` | ``decodeParms{alpha, beta}, prefillParms{gamma, delta}`` | ``perfParms{alpha,
+  beta, gamma}``.
+- optimizer-data: ``{"optimizer": {unlimited, heterogeneous, milpSolver, useCplex,
+  delayedBestEffort, saturationPolicy}}``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field, field_validator, model_validator
+
+from optimizer.data.base import InfernoModel
+from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+
+FiniteNonNeg = Field(ge=0, allow_inf_nan=False)
+
+
+class PowerSpec(InfernoModel):
+    idle: float = Field(default=0, ge=0, allow_inf_nan=False)
+    full: float = Field(default=0, ge=0, allow_inf_nan=False)
+    mid_power: float = Field(default=0, ge=0, alias="midPower", allow_inf_nan=False)
+    mid_util: float = Field(default=0, ge=0, le=1, alias="midUtil", allow_inf_nan=False)
+
+
+class AcceleratorSpec(InfernoModel):
+    name: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    multiplicity: int = Field(default=1, ge=1)
+    mem_size_gb: float = Field(default=0, ge=0, alias="memSize", allow_inf_nan=False)
+    mem_bw_gbps: float = Field(default=0, ge=0, alias="memBW", allow_inf_nan=False)
+    power: PowerSpec = PowerSpec()
+    cost: float = Field(ge=0, allow_inf_nan=False, description="cost per unit per hour")
+
+
+class AcceleratorData(InfernoModel):
+    accelerators: list[AcceleratorSpec]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AcceleratorData:
+        _reject_duplicates([a.name for a in self.accelerators], "accelerator")
+        return self
+
+
+class CapacityEntry(InfernoModel):
+    type: str = Field(min_length=1)
+    count: int = Field(ge=0)
+
+
+class CapacityData(InfernoModel):
+    count: list[CapacityEntry] = Field(default_factory=list)
+
+    def cards_by_type(self) -> dict[str, int]:
+        """Cards per type; duplicate entries of one type add up."""
+        out: dict[str, int] = {}
+        for entry in self.count:
+            out[entry.type] = out.get(entry.type, 0) + entry.count
+        return out
+
+
+class DecodeParms(InfernoModel):
+    alpha: float = Field(ge=0, allow_inf_nan=False)
+    beta: float = Field(ge=0, allow_inf_nan=False)
+
+
+class PrefillParms(InfernoModel):
+    gamma: float = Field(ge=0, allow_inf_nan=False)
+    delta: float = Field(ge=0, allow_inf_nan=False)
+
+
+class PerfParms(InfernoModel):
+    alpha: float = Field(ge=0, allow_inf_nan=False)
+    beta: float = Field(ge=0, allow_inf_nan=False)
+    gamma: float = Field(ge=0, allow_inf_nan=False)
+
+
+class ModelPerfEntry(InfernoModel):
+    """Performance of one model on one accelerator unit (one entry of model-data)."""
+
+    name: str = Field(min_length=1)
+    acc: str = Field(min_length=1)
+    acc_count: int = Field(default=1, alias="accCount")
+    max_batch_size: int = Field(ge=1, alias="maxBatchSize")
+    at_tokens: int = Field(default=0, ge=0, alias="atTokens")
+    alpha: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    beta: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    decode_parms: DecodeParms | None = Field(default=None, alias="decodeParms")
+    prefill_parms: PrefillParms | None = Field(default=None, alias="prefillParms")
+    perf_parms: PerfParms | None = Field(default=None, alias="perfParms")
+
+    @field_validator("acc_count")
+    @classmethod
+    def _units_at_least_one(cls, value: int) -> int:
+        # inferno: accCount <= 0 means one unit per replica.
+        return max(value, 1)
+
+    @model_validator(mode="after")
+    def _one_perf_schema(self) -> ModelPerfEntry:
+        self.perf  # noqa: B018 - raises with a clear message when no schema is complete
+        return self
+
+    @property
+    def perf(self) -> PerfParams:
+        """The typed perf parameters; newest schema wins when a file carries several."""
+        if self.perf_parms is not None:
+            p = self.perf_parms
+            return IterationPerf(alpha_ms=p.alpha, beta_ms=p.beta, gamma_ms=p.gamma)
+        if self.decode_parms is not None:
+            d = self.decode_parms
+            if self.prefill_parms is None:
+                return DecodeOnlyPerf(alpha_ms=d.alpha, beta_ms=d.beta)
+            f = self.prefill_parms
+            return PrefillDecodePerf(alpha_ms=d.alpha, beta_ms=d.beta, gamma_ms=f.gamma, delta_ms=f.delta)
+        if self.alpha is not None and self.beta is not None:
+            return DecodeOnlyPerf(alpha_ms=self.alpha, beta_ms=self.beta)
+        raise ValueError(
+            f"model {self.name!r} on {self.acc!r} has no complete performance data: give "
+            "alpha+beta, decodeParms(+prefillParms), or perfParms{alpha,beta,gamma}"
+        )
+
+
+class ModelData(InfernoModel):
+    models: list[ModelPerfEntry]
+
+    @model_validator(mode="after")
+    def _unique_pairs(self) -> ModelData:
+        _reject_duplicates([f"{m.name} on {m.acc}" for m in self.models], "model entry")
+        return self
+
+
+class SaturationPolicy(str, Enum):
+    NONE = "None"
+    PRIORITY_EXHAUSTIVE = "PriorityExhaustive"
+    PRIORITY_ROUND_ROBIN = "PriorityRoundRobin"
+    ROUND_ROBIN = "RoundRobin"
+
+
+class OptimizerSpec(InfernoModel):
+    """Optimizer options. ``solver`` and ``switching_threshold`` extend the inferno format."""
+
+    unlimited: bool = False
+    heterogeneous: bool = False
+    milp_solver: bool = Field(default=False, alias="milpSolver")
+    use_cplex: bool = Field(default=False, alias="useCplex")
+    delayed_best_effort: bool = Field(default=False, alias="delayedBestEffort")
+    saturation_policy: SaturationPolicy = Field(default=SaturationPolicy.NONE, alias="saturationPolicy")
+    solver: str | None = Field(
+        default=None, description="solver by name ('greedy' or 'milp'); default from milpSolver"
+    )
+    switching_threshold: float = Field(
+        default=0.10,
+        ge=0,
+        le=1,
+        alias="switchingThreshold",
+        allow_inf_nan=False,
+        description="a server changes GPU type only when that saves more than this share of its cost",
+    )
+
+    @field_validator("saturation_policy", mode="before")
+    @classmethod
+    def _policy_any_case(cls, value: object) -> object:
+        if isinstance(value, str):
+            for policy in SaturationPolicy:
+                if policy.value.lower() == value.strip().lower():
+                    return policy
+            if value.strip() == "":
+                return SaturationPolicy.NONE
+        return value
+
+    @property
+    def solver_name(self) -> str:
+        return self.solver or ("milp" if self.milp_solver else "greedy")
+
+
+class OptimizerData(InfernoModel):
+    optimizer: OptimizerSpec = OptimizerSpec()
+
+
+def _reject_duplicates(keys: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise ValueError(f"duplicate {what} {key!r}")
+        seen.add(key)

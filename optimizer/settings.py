@@ -1,0 +1,32 @@
+"""Optimizer settings: how candidates are sized and how the solver runs.
+
+Pure data, no environment access: the services map environment variables onto this model in their
+own settings module (``INFERNO_OPTIMIZER_*``). Every field has a default and says its unit.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OptimizerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    solver: str | None = Field(
+        default=None, description="'greedy' or 'milp'; None: as optimizer-data says (milpSolver)"
+    )
+    time_limit_s: float = Field(default=10.0, gt=0, description="MILP wall-clock limit, seconds")
+    seed: int = Field(default=0, description="solver random seed, so results repeat")
+    batch_policy: Literal["default", "optimal"] = Field(
+        default="default",
+        description="default: floor(maxBatchSize*atTokens/out); optimal: smallest batch reaching "
+        "99% of the best SLO-bound throughput",
+    )
+    max_queue_factor: int = Field(
+        default=10, ge=0, description="queue room per replica as a multiple of the batch size (K = N + f*N)"
+    )
+    throughput_rate_cap: float = Field(
+        default=0.9, gt=0, le=1, description="share of saturation a throughput (slo-tps) target may use"
+    )

@@ -1,0 +1,94 @@
+"""Typed input and output of the allocation solvers (internal, frozen, no pydantic).
+
+The sizing stage (:mod:`optimizer.candidates`) turns each server into a :class:`ServerProblem`
+with one :class:`Candidate` per feasible accelerator. A :class:`Solver` picks at most one candidate
+per server, and a replica count, within the card capacity per type. Rates are requests per second.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from optimizer.data.catalog import SaturationPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Serving one server's whole demand on one accelerator unit type."""
+
+    accelerator: str
+    acc_type: str
+    replicas: int
+    max_batch: int
+    cost_per_replica: float
+    cards_per_replica: int
+    max_rate_per_replica_rps: float
+    itl_ms: float
+    ttft_ms: float
+    utilization: float
+    ttft_percentile_ms: float = 0.0
+
+    @property
+    def cost(self) -> float:
+        return self.replicas * self.cost_per_replica
+
+    @property
+    def cards(self) -> int:
+        return self.replicas * self.cards_per_replica
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProblem:
+    name: str
+    priority: int
+    demand_rps: float
+    min_replicas: int
+    max_replicas: int
+    current_accelerator: str
+    current_replicas: int
+    candidates: tuple[Candidate, ...]
+    """Feasible candidates, cheapest first."""
+    infeasible: tuple[str, ...] = ()
+    """One reason per accelerator that was considered and rejected."""
+
+
+@dataclass(frozen=True)
+class AllocationProblem:
+    servers: tuple[ServerProblem, ...]
+    capacity_cards: Mapping[str, int]
+    unlimited: bool
+    saturation_policy: SaturationPolicy
+    switching_threshold: float = 0.10
+    time_limit_s: float = 10.0
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """What a solver gave one server. ``candidate`` None means nothing was allocated."""
+
+    server: str
+    candidate: Candidate | None
+    replicas: int
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.candidate is not None and self.replicas >= self.candidate.replicas
+
+
+@dataclass(frozen=True)
+class SolverResult:
+    assignments: Mapping[str, Assignment]
+    status: str
+    objective: float = 0.0
+    lower_bound: float | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Solver(Protocol):
+    name: str
+
+    def solve(self, problem: AllocationProblem) -> SolverResult: ...
