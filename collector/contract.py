@@ -1,0 +1,78 @@
+"""The collector's answer (``GET /collect``): the optimizer's input plus what the actuator needs.
+
+Flow of one cycle (all JSON over localhost)::
+
+    controller --GET /collect--> collector      -> CollectResult
+    controller --POST /optimize--> optimizer    <- CollectResult.system, -> Solution
+    controller --POST /update--> actuator       <- Solution + CollectResult.servers/.placement
+
+``system`` is inferno's SystemData JSON (see :mod:`optimizer.data.system`). ``servers`` maps each
+inferno server name back to its Deployment and says how far its data can be trusted: the actuator
+never changes a server whose ``trusted`` is false.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LoadSource = Literal["prometheus", "labels", "last-known", "none"]
+
+
+class Placement(BaseModel):
+    """How an accelerator card type is requested on a node (static data ``placement-data.json``)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    type: str = Field(min_length=1, description="card type, as in accelerator-data 'type' (e.g. A100)")
+    node_label_key: str = Field(default="nvidia.com/gpu.product", alias="nodeLabelKey")
+    node_label_value: str = Field(min_length=1, alias="nodeLabelValue", description="e.g. NVIDIA-A100-SXM4-80GB")
+    resource: str = Field(default="nvidia.com/gpu", description="extended resource counted per card")
+
+
+class ManagedServer(BaseModel):
+    """One managed Deployment, as the collector found it this cycle."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: str = Field(description="inferno server name (label inferno.server.name)")
+    namespace: str
+    deployment: str
+    model: str
+    service_class: str
+    current_replicas: int = Field(ge=0, description="spec.replicas")
+    ready_replicas: int = Field(default=0, ge=0)
+    current_accelerator: str = Field(default="", description="accelerator unit name from the label")
+    current_max_batch: int = Field(default=0, ge=0)
+    min_replicas: int = Field(default=0, ge=0)
+    max_replicas: int = Field(default=0, ge=0, description="0: no limit")
+    keep_accelerator: bool = False
+    load_source: LoadSource = "none"
+    trusted: bool = Field(description="the load is fresh enough to act on")
+    arrival_rpm: float | None = Field(default=None, ge=0)
+    observed_ttft_ms: float | None = Field(default=None, ge=0)
+    observed_itl_ms: float | None = Field(default=None, ge=0)
+    notes: list[str] = Field(default_factory=list, description="where each value came from, staleness")
+
+
+class SkippedDeployment(BaseModel):
+    """A labelled Deployment the collector could not use (bad labels...). It is never scaled."""
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str
+    deployment: str
+    reason: str
+
+
+class CollectResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    collected_at_s: float = Field(description="unix time the collection finished")
+    system: dict[str, Any] = Field(description="inferno SystemData JSON, the optimizer's input")
+    servers: list[ManagedServer] = Field(default_factory=list)
+    skipped: list[SkippedDeployment] = Field(default_factory=list)
+    placement: list[Placement] = Field(default_factory=list)
+    degraded: bool = Field(default=False, description="some source failed; affected servers are untrusted")
+    errors: list[str] = Field(default_factory=list, description="source failures, e.g. Prometheus down")
