@@ -58,6 +58,11 @@ class SystemData(InfernoModel):
                     f"models.models[{i}] ({entry.name!r}): unknown accelerator {entry.acc!r}; "
                     f"known: {sorted(acc_names)}"
                 )
+        if not self.optimizer.optimizer.unlimited and not any(c.count for c in self.capacity.count):
+            raise ValueError(
+                "capacity is empty in limited mode (optimizer.unlimited is false): nothing could be "
+                "allocated; give card counts per type in capacity-data or set unlimited"
+            )
         model_names = {m.name for m in self.models.models}
         for i, server in enumerate(self.servers.servers):
             if server.model not in model_names:
