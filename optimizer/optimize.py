@@ -1,0 +1,121 @@
+"""``optimize(system) -> Solution``: sizing, then allocation, then one explained decision per server.
+
+The library's single entry point, called by the optimizer service (``POST /optimize``), the CLI
+(``python -m optimizer``), the load emulator's what-if runs and the benchmarks. Pure: the same
+system and settings give the same solution (the MILP runs with a fixed seed and time limit); no
+clock, no I/O.
+
+Stages:
+
+1. :func:`optimizer.candidates.build_problem` sizes every (server, accelerator) pair with the
+   queueing model and keeps the feasible ones as candidates.
+2. The solver named by the settings (or by optimizer-data's ``milpSolver``) picks at most one
+   candidate and a replica count per server within the card capacity.
+3. :func:`assemble` turns the solver's assignments into :class:`~optimizer.solution.Solution`,
+   where every input server has exactly one decision and its reasons.
+"""
+
+from __future__ import annotations
+
+from optimizer.candidates import build_problem
+from optimizer.data.system import SystemData
+from optimizer.settings import OptimizerSettings
+from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
+from optimizer.solver.problem import AllocationProblem, Assignment, ServerProblem, SolverResult
+from optimizer.solver.registry import get_solver
+
+DEFAULT_SETTINGS = OptimizerSettings()
+
+
+def optimize(system: SystemData, settings: OptimizerSettings = DEFAULT_SETTINGS) -> Solution:
+    """Choose accelerator, replicas and batch for every server of ``system``."""
+    problem = build_problem(system, settings)
+    solver = get_solver(settings.solver or system.optimizer.optimizer.solver_name)
+    result = solver.solve(problem)
+    return assemble(system, problem, result, solver.name)
+
+
+def assemble(system: SystemData, problem: AllocationProblem, result: SolverResult, solver_name: str) -> Solution:
+    """One decision per input server, in input order, plus cost and card totals per type."""
+    problems = {p.name: p for p in problem.servers}
+    classes = system.class_by_name()
+    decisions: list[ServerDecision] = []
+    cost_by_type: dict[str, float] = {}
+    cards_by_type: dict[str, int] = {}
+    for server in system.servers.servers:
+        sp = problems[server.name]
+        assignment = result.assignments.get(server.name) or Assignment(
+            server.name, None, 0, ("solver returned no assignment",)
+        )
+        spec = classes.get(server.service_class)
+        decision = _decide(sp, assignment, server.service_class, server.model, spec.priority if spec else sp.priority)
+        decisions.append(decision)
+        if decision.allocation is not None:
+            a = decision.allocation
+            cost_by_type[a.accelerator_type] = cost_by_type.get(a.accelerator_type, 0.0) + a.cost
+            cards_by_type[a.accelerator_type] = cards_by_type.get(a.accelerator_type, 0) + a.cards
+    report = SolverReport(
+        name=solver_name,
+        status=result.status,
+        objective=result.objective,
+        lower_bound=result.lower_bound,
+        notes=list(result.notes),
+    )
+    return Solution(
+        decisions=decisions,
+        solver=report,
+        total_cost=sum(cost_by_type.values()),
+        cost_by_type=cost_by_type,
+        cards_by_type=cards_by_type,
+        capacity_by_type=dict(problem.capacity_cards),
+        unlimited=problem.unlimited,
+    )
+
+
+def _decide(sp: ServerProblem, assignment: Assignment, service_class: str, model: str, priority: int) -> ServerDecision:
+    demand_rpm = sp.demand_rps * 60.0
+    base = {
+        "server": sp.name,
+        "service_class": service_class,
+        "model": model,
+        "priority": priority,
+        "current_accelerator": sp.current_accelerator,
+        "current_replicas": sp.current_replicas,
+        "demand_rpm": demand_rpm,
+    }
+    candidate = assignment.candidate
+    if candidate is None:
+        reasons = list(assignment.reasons) + [r for r in sp.infeasible if r not in assignment.reasons]
+        if not sp.candidates and not reasons:
+            reasons.append("no accelerator has performance data for this model")
+        reasons.append("unallocated: the actuator keeps this server as it is")
+        return ServerDecision(status=DecisionStatus.UNALLOCATED, served_rpm=0.0, reasons=reasons, **base)
+    replicas = assignment.replicas
+    complete = replicas >= candidate.replicas
+    served_rps = sp.demand_rps if complete else min(sp.demand_rps, replicas * candidate.max_rate_per_replica_rps)
+    allocation = ServerAllocation(
+        accelerator=candidate.accelerator,
+        accelerator_type=candidate.acc_type,
+        num_replicas=replicas,
+        max_batch=candidate.max_batch,
+        cards_per_replica=candidate.cards_per_replica,
+        cost=replicas * candidate.cost_per_replica,
+        itl_ms=candidate.itl_ms,
+        ttft_ms=candidate.ttft_ms,
+        ttft_percentile_ms=candidate.ttft_percentile_ms,
+        utilization=min(max(candidate.utilization, 0.0), 1.0),
+        max_rpm_per_replica=candidate.max_rate_per_replica_rps * 60.0,
+    )
+    reasons = list(assignment.reasons)
+    if not complete:
+        reasons.append(
+            f"partial: {replicas} of {candidate.replicas} replicas fit; serves {served_rps * 60:.0f} of "
+            f"{demand_rpm:.0f} req/min within targets (latency predictions are for the full allocation)"
+        )
+    return ServerDecision(
+        status=DecisionStatus.ALLOCATED if complete else DecisionStatus.PARTIAL,
+        allocation=allocation,
+        served_rpm=served_rps * 60.0,
+        reasons=reasons,
+        **base,
+    )
