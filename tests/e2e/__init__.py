@@ -1,0 +1,1 @@
+"""End-to-end tests against a local control plane and Prometheus (see cluster/README.md)."""

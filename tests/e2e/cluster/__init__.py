@@ -1,0 +1,1 @@
+"""Local real control plane (etcd, kube-apiserver, controller-manager, scheduler, KWOK) and Prometheus."""

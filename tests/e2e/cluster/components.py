@@ -1,0 +1,149 @@
+"""Command lines of the control-plane servers, all bound to 127.0.0.1 on free ports.
+
+Role: pure functions from a `Layout` (binary paths, ports, file paths) to argv lists, called by
+`local_cluster.LocalCluster.start`. Kept apart from the process handling so the flags can be read
+(and reviewed) in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .procs import LOOPBACK
+
+SERVICE_CIDR = "10.0.0.0/24"  # service ClusterIPs are never dialled: there is no kube-proxy
+DEFAULT_POD_CIDR = "127.63.0.0/16"  # KWOK's fallback when a node has no spec.podCIDR
+
+
+@dataclass(frozen=True)
+class Layout:
+    bins: dict[str, Path]
+    root: Path  # the cluster's temp dir
+    etcd_port: int
+    etcd_peer_port: int
+    apiserver_port: int
+    controller_manager_port: int
+    scheduler_port: int
+    kwok_port: int
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def server_url(self) -> str:
+        return f"https://{LOOPBACK}:{self.apiserver_port}"
+
+    def kubeconfig(self, user: str) -> Path:
+        return self.root / f"{user}.kubeconfig"
+
+
+def etcd(lay: Layout) -> list[str]:
+    client = f"http://{LOOPBACK}:{lay.etcd_port}"
+    peer = f"http://{LOOPBACK}:{lay.etcd_peer_port}"
+    return [
+        str(lay.bins["etcd"]),
+        "--name=e2e",
+        f"--data-dir={lay.root / 'etcd'}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=e2e={peer}",
+        # Test data is throwaway: skipping fsync makes every write (and so every test) faster.
+        "--unsafe-no-fsync=true",
+        "--log-level=warn",
+    ]
+
+
+def kube_apiserver(lay: Layout) -> list[str]:
+    pki = lay.pki
+    return [
+        str(lay.bins["kube-apiserver"]),
+        f"--bind-address={LOOPBACK}",
+        f"--advertise-address={LOOPBACK}",
+        f"--secure-port={lay.apiserver_port}",
+        f"--etcd-servers=http://{LOOPBACK}:{lay.etcd_port}",
+        f"--tls-cert-file={pki / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki / 'apiserver.key'}",
+        f"--client-ca-file={pki / 'ca.crt'}",
+        "--authorization-mode=Node,RBAC",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # No real endpoints to publish for the "kubernetes" Service; the default reconciler would
+        # also advertise an address other processes might dial.
+        "--endpoint-reconciler-type=none",
+        "--allow-privileged=true",
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def _component_common(lay: Layout, user: str, port: int) -> list[str]:
+    kubeconfig = lay.kubeconfig(user)
+    return [
+        f"--kubeconfig={kubeconfig}",
+        # Delegated authn/authz for their own /healthz endpoints; without these they log errors.
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={port}",
+        f"--cert-dir={lay.root / user}",
+        "--leader-elect=false",  # single instance: skip the lease wait at start
+        "--profiling=false",
+        "--v=1",
+    ]
+
+
+def kube_controller_manager(lay: Layout) -> list[str]:
+    pki = lay.pki
+    return [
+        str(lay.bins["kube-controller-manager"]),
+        *_component_common(lay, "kube-controller-manager", lay.controller_manager_port),
+        # Each controller acts as its own service account, so the default RBAC policy applies.
+        "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={pki / 'sa.key'}",
+        f"--root-ca-file={pki / 'ca.crt'}",
+        f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+        f"--cluster-signing-key-file={pki / 'ca.key'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--allocate-node-cidrs=false",  # nodes come with their own loopback podCIDR
+        "--concurrent-deployment-syncs=10",
+        "--concurrent-replicaset-syncs=10",
+    ]
+
+
+def kube_scheduler(lay: Layout) -> list[str]:
+    return [str(lay.bins["kube-scheduler"]), *_component_common(lay, "kube-scheduler", lay.scheduler_port)]
+
+
+def kwok_config(lay: Layout) -> Path:
+    path = lay.root / "kwok-config.yaml"
+    path.write_text(
+        "apiVersion: config.kwok.x-k8s.io/v1alpha1\n"
+        "kind: KwokConfiguration\n"
+        "options:\n"
+        f"  cidr: {DEFAULT_POD_CIDR}\n"
+        f"  nodeIP: {LOOPBACK}\n"
+        f"  serverAddress: {LOOPBACK}:{lay.kwok_port}\n"
+        "  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake\n"
+        "  nodeLeaseDurationSeconds: 40\n"
+    )
+    return path
+
+
+def kwok(lay: Layout) -> list[str]:
+    return [
+        str(lay.bins["kwok"]),
+        f"--kubeconfig={lay.kubeconfig('kwok')}",
+        f"--config={kwok_config(lay)}",
+        f"--config={lay.bins['kwok-stages.yaml']}",
+        f"--cidr={DEFAULT_POD_CIDR}",
+        f"--node-ip={LOOPBACK}",
+        f"--server-address={LOOPBACK}:{lay.kwok_port}",
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+        "--node-lease-duration-seconds=40",
+    ]

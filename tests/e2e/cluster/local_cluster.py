@@ -1,0 +1,295 @@
+"""A real Kubernetes control plane on 127.0.0.1 with KWOK-played GPU nodes, for e2e tests.
+
+Role: `LocalCluster` starts etcd, kube-apiserver (RBAC, client certs), kube-controller-manager,
+kube-scheduler and KWOK as child processes in a temp dir, and stops them by process id.
+Callers: the `local_cluster` fixture in tests/e2e/conftest.py, `python -m e2e.cluster` (manual
+runs and the real-cluster demo), and later e2e scenarios through the helpers here:
+`add_gpu_nodes`, `create_namespace`, `serviceaccount_kubeconfig`, `wait_for`.
+
+    cluster = LocalCluster()          # resolves binaries (see binaries.py)
+    with cluster:                     # start(); stop() on exit, also on error and Ctrl-C
+        cluster.add_gpu_nodes("NVIDIA-L4", count=2, gpus_per_node=1)
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from kubernetes import client, config
+
+from . import binaries, components, nodes
+from .components import Layout
+from .pki import Pki, write_cert_kubeconfig, write_token_kubeconfig
+from .procs import ManagedProcess, free_port
+from .procs import wait_for as _wait_for
+
+T = TypeVar("T")
+START_TIMEOUT_S = 120.0
+
+# (user name in the kubeconfig, certificate subject): CN is the user, O the group.
+_CLIENTS = {
+    "admin": "/O=system:masters/CN=inferno-e2e-admin",
+    "kube-controller-manager": "/CN=system:kube-controller-manager",
+    "kube-scheduler": "/CN=system:kube-scheduler",
+    # KWOK writes node and pod status and node leases for every fake node: cluster-admin is simplest.
+    "kwok": "/O=system:masters/CN=kwok-controller",
+}
+
+
+class MissingBinariesError(RuntimeError):
+    pass
+
+
+def client_for(kubeconfig: Path) -> client.ApiClient:
+    """A `kubernetes.client.ApiClient` for a kubeconfig file (admin or a ServiceAccount's)."""
+    # kubernetes.config is not annotated, unlike kubernetes.client.
+    api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig)
+    )
+    return api
+
+
+class LocalCluster:
+    def __init__(self, bins: dict[str, Path] | None = None, keep_dir: bool = False) -> None:
+        if bins is None:
+            bins, missing = binaries.resolve()
+            if missing:
+                raise MissingBinariesError(f"missing {', '.join(missing)}: run tests/e2e/cluster/install.sh")
+        self.bins = bins
+        self.keep_dir = keep_dir  # leave logs and certs behind for debugging
+        self.procs: list[ManagedProcess] = []
+        self._layout: Layout | None = None
+        self._api_client: client.ApiClient | None = None
+        self._node_count = 0
+        self._lock = threading.Lock()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def start(self) -> LocalCluster:
+        root = Path(tempfile.mkdtemp(prefix="inferno-e2e-cluster-"))
+        self._layout = lay = Layout(
+            bins=self.bins,
+            root=root,
+            etcd_port=free_port(),
+            etcd_peer_port=free_port(),
+            apiserver_port=free_port(),
+            controller_manager_port=free_port(),
+            scheduler_port=free_port(),
+            kwok_port=free_port(),
+        )
+        atexit.register(self.stop)  # last resort if the caller forgets; stop() is idempotent
+        started = time.monotonic()
+        try:
+            self._make_pki(lay)
+            self._start(
+                "etcd",
+                components.etcd(lay),
+                lambda: self._http_ok(f"http://127.0.0.1:{lay.etcd_port}/health"),
+            )
+            self._start(
+                "kube-apiserver",
+                components.kube_apiserver(lay),
+                lambda: self._http_ok(f"{lay.server_url}/readyz", self._admin_ssl()),
+            )
+            insecure = ssl.create_default_context()
+            insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # self-signed
+            self._start(
+                "kube-controller-manager",
+                components.kube_controller_manager(lay),
+                lambda: self._http_ok(f"https://127.0.0.1:{lay.controller_manager_port}/healthz", insecure),
+            )
+            self._start(
+                "kube-scheduler",
+                components.kube_scheduler(lay),
+                lambda: self._http_ok(f"https://127.0.0.1:{lay.scheduler_port}/healthz", insecure),
+            )
+            self._start(
+                "kwok",
+                components.kwok(lay),
+                lambda: self._http_ok(f"http://127.0.0.1:{lay.kwok_port}/healthz"),
+            )
+            # Pods are rejected until their namespace has its default ServiceAccount.
+            self.wait_for(lambda: self._default_sa_exists("default"), what="default ServiceAccount")
+        except BaseException:
+            self.stop()
+            raise
+        print(f"[inferno-e2e] cluster up in {time.monotonic() - started:.1f}s at {lay.server_url}")
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            procs, self.procs = self.procs, []
+            for proc in reversed(procs):  # dependents first, etcd last
+                proc.stop()
+            if self._api_client is not None:
+                self._api_client.close()  # type: ignore[no-untyped-call]
+                self._api_client = None
+            lay, self._layout = self._layout, None
+            if lay is not None and not self.keep_dir:
+                shutil.rmtree(lay.root, ignore_errors=True)
+            atexit.unregister(self.stop)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ---- properties ------------------------------------------------------------------------
+    @property
+    def layout(self) -> Layout:
+        if self._layout is None:
+            raise RuntimeError("LocalCluster is not started")
+        return self._layout
+
+    @property
+    def server_url(self) -> str:
+        return self.layout.server_url
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        """Admin (system:masters) kubeconfig; pass to tools with KUBECONFIG=..."""
+        return self.layout.kubeconfig("admin")
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.layout.pki / "ca.crt"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.layout.root / "logs"
+
+    @property
+    def api_client(self) -> client.ApiClient:
+        """A shared admin `kubernetes.client.ApiClient`."""
+        if self._api_client is None:
+            self._api_client = client_for(self.kubeconfig_path)
+        return self._api_client
+
+    # ---- helpers for tests -----------------------------------------------------------------
+    def wait_for(
+        self, check: Callable[[], T | None], *, what: str, timeout_s: float = 60.0, interval_s: float = 0.25
+    ) -> T:
+        """Bounded wait that also fails fast, with the log tail, if a server has died."""
+
+        def guarded() -> T | None:
+            for proc in self.procs:
+                proc.check_running()
+            return check()
+
+        return _wait_for(guarded, what=what, timeout_s=timeout_s, interval_s=interval_s)
+
+    def add_gpu_nodes(
+        self,
+        product: str,
+        count: int,
+        gpus_per_node: int,
+        *,
+        pool: str = "default",
+        labels: dict[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> list[str]:
+        """Create `count` KWOK nodes of a GPU product and wait until they are Ready; return names.
+
+        Names are "<pool>-<product lowercased>-<i>"; the pool label lets a test confine its pods.
+        """
+        spec = nodes.gpu_product(product)
+        core = client.CoreV1Api(self.api_client)
+        names = []
+        for _ in range(count):
+            with self._lock:
+                index, self._node_count = self._node_count, self._node_count + 1
+            name = f"{pool}-{spec.product.lower()}-{index}"
+            core.create_node(nodes.gpu_node_body(name, index, spec, gpus_per_node, pool, labels))
+            names.append(name)
+        self.wait_for(
+            lambda: all(self._node_ready(core, n) for n in names),
+            what=f"nodes {names} Ready",
+            timeout_s=timeout_s,
+        )
+        return names
+
+    def create_namespace(self, name: str, timeout_s: float = 30.0) -> str:
+        """Create a namespace and wait for its default ServiceAccount (pods need it)."""
+        core = client.CoreV1Api(self.api_client)
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+        self.wait_for(
+            lambda: self._default_sa_exists(name), what=f"default SA in {name}", timeout_s=timeout_s
+        )
+        return name
+
+    def serviceaccount_kubeconfig(self, namespace: str, name: str, expiration_s: int = 3600) -> Path:
+        """A kubeconfig authenticating as an existing ServiceAccount (TokenRequest API), for RBAC tests."""
+        core = client.CoreV1Api(self.api_client)
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=expiration_s)
+        )
+        status = core.create_namespaced_service_account_token(name, namespace, request).status
+        if status is None or not status.token:
+            raise RuntimeError(f"TokenRequest for {namespace}/{name} returned no token")
+        token = status.token
+        path = self.layout.root / f"sa-{namespace}-{name}.kubeconfig"
+        return write_token_kubeconfig(path, self.server_url, self.ca_cert, f"{namespace}-{name}", token)
+
+    def log_tail(self, component: str, lines: int = 30) -> str:
+        return next((p.log_tail(lines) for p in self.procs if p.name == component), "")
+
+    # ---- internals -------------------------------------------------------------------------
+    def _make_pki(self, lay: Layout) -> None:
+        pki = Pki(lay.pki)
+        pki.create_ca()
+        sans = [
+            "IP:127.0.0.1",
+            "DNS:localhost",
+            "IP:10.0.0.1",
+            "DNS:kubernetes",
+            "DNS:kubernetes.default",
+            "DNS:kubernetes.default.svc",
+        ]
+        pki.issue("apiserver", "/CN=kube-apiserver", server_sans=sans)
+        for user, subject in _CLIENTS.items():
+            cert = pki.issue(user, subject)
+            write_cert_kubeconfig(lay.kubeconfig(user), lay.server_url, pki.ca_cert, user, cert)
+            (lay.root / user).mkdir(exist_ok=True)
+
+    def _start(self, name: str, argv: list[str], ready: Callable[[], bool]) -> None:
+        self.log_dir.mkdir(exist_ok=True)
+        proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log")
+        proc.start()
+        self.procs.append(proc)
+        try:
+            self.wait_for(ready, what=f"{name} ready", timeout_s=START_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}\n--- {name} log tail ---\n{proc.log_tail()}") from exc
+
+    def _admin_ssl(self) -> ssl.SSLContext:
+        pki = self.layout.pki
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return ctx
+
+    @staticmethod
+    def _http_ok(url: str, ctx: ssl.SSLContext | None = None) -> bool:
+        with urllib.request.urlopen(url, timeout=5, context=ctx) as resp:
+            return bool(resp.status == 200)
+
+    def _default_sa_exists(self, namespace: str) -> bool:
+        sas = client.CoreV1Api(self.api_client).list_namespaced_service_account(namespace)
+        return any(sa.metadata is not None and sa.metadata.name == "default" for sa in sas.items)
+
+    @staticmethod
+    def _node_ready(core: client.CoreV1Api, name: str) -> bool:
+        status = core.read_node(name).status
+        conditions = (status.conditions if status else None) or []
+        return any(c.type == "Ready" and c.status == "True" for c in conditions)

@@ -1,0 +1,189 @@
+"""A throwaway Prometheus on 127.0.0.1 scraping loopback targets listed in a file_sd file.
+
+Role: `LocalPrometheus` runs Debian's `prometheus` binary (it has no Kubernetes discovery, so
+targets are set with `set_targets`, written to a file_sd JSON file that Prometheus re-reads on
+change). Callers: the `local_prometheus` fixture in tests/e2e/conftest.py, `python -m e2e.cluster`
+and the e2e scenarios that point it at the load emulator's vLLM metrics.
+Targets must be loopback addresses: the tests never send traffic off this machine.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import json
+import os
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .procs import LOOPBACK, ManagedProcess, free_port, wait_for
+
+JOB = "inferno-e2e"
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    address: str  # "127.0.0.1:8000"
+    labels: Mapping[str, str] = field(default_factory=dict)  # e.g. namespace, deployment, pod
+
+    def __post_init__(self) -> None:
+        host = self.address.rsplit(":", 1)[0].strip("[]")
+        if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
+            raise ValueError(f"scrape target {self.address!r} is not a loopback address")
+
+
+def find_prometheus() -> Path | None:
+    """$INFERNO_E2E_PROMETHEUS, then `prometheus` on PATH (Debian puts it in /usr/bin)."""
+    if env := os.environ.get("INFERNO_E2E_PROMETHEUS"):
+        return Path(env) if Path(env).is_file() else None
+    found = shutil.which("prometheus")
+    return Path(found) if found else None
+
+
+class LocalPrometheus:
+    def __init__(
+        self, binary: Path | None = None, scrape_interval_s: float = 1.0, keep_dir: bool = False
+    ) -> None:
+        resolved = binary or find_prometheus()
+        if resolved is None:
+            raise FileNotFoundError("prometheus not found: run tests/e2e/cluster/install.sh")
+        self.binary = resolved
+        self.scrape_interval_s = scrape_interval_s
+        self.keep_dir = keep_dir
+        self.port = 0
+        self._root: Path | None = None
+        self._proc: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            raise RuntimeError("LocalPrometheus is not started")
+        return self._root
+
+    def start(self) -> LocalPrometheus:
+        self._root = root = Path(tempfile.mkdtemp(prefix="inferno-e2e-prometheus-"))
+        self.port = free_port()
+        (root / "targets").mkdir()
+        self.set_targets([])
+        interval = f"{int(self.scrape_interval_s * 1000)}ms"
+        (root / "prometheus.yml").write_text(
+            json.dumps(
+                {  # JSON is valid YAML: no PyYAML needed
+                    "global": {
+                        "scrape_interval": interval,
+                        "evaluation_interval": interval,
+                        "scrape_timeout": interval,
+                    },
+                    "scrape_configs": [
+                        {
+                            "job_name": JOB,
+                            "file_sd_configs": [
+                                {"files": [str(root / "targets" / "*.json")], "refresh_interval": "1s"}
+                            ],
+                        }
+                    ],
+                },
+                indent=1,
+            )
+        )
+        argv = [
+            str(self.binary),
+            f"--config.file={root / 'prometheus.yml'}",
+            f"--storage.tsdb.path={root / 'data'}",
+            f"--web.listen-address={LOOPBACK}:{self.port}",
+            "--storage.tsdb.retention.time=2h",
+            "--log.level=warn",
+        ]
+        self._proc = ManagedProcess("prometheus", argv, root / "prometheus.log")
+        atexit.register(self.stop)
+        try:
+            self._proc.start()
+            self._wait(lambda: self._get("/-/ready") is not None, what="prometheus ready", timeout_s=60)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.stop()
+        root, self._root = self._root, None
+        if root is not None and not self.keep_dir:
+            shutil.rmtree(root, ignore_errors=True)
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> LocalPrometheus:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def set_targets(self, targets: Sequence[ScrapeTarget]) -> None:
+        """Replace the whole target list; written atomically so Prometheus never reads half a file."""
+        groups = [{"targets": [t.address], "labels": dict(t.labels)} for t in targets]
+        path = self.root / "targets" / "targets.json"
+        tmp = path.with_name(".targets.json.tmp")  # not matched by the *.json glob
+        tmp.write_text(json.dumps(groups))
+        tmp.replace(path)
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Instant query; returns the `result` list (for a vector: [{"metric": {...}, "value": [t, "v"]}])."""
+        body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        if body is None or body.get("status") != "success":
+            raise RuntimeError(f"query {promql!r} failed: {body}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def query_value(self, promql: str) -> float | None:
+        """The value of a single-sample vector result, or None when the result is empty."""
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def wait_for_value(self, promql: str, timeout_s: float = 30.0) -> float:
+        """Poll until the query returns a sample (the first scrape may not be ingested yet)."""
+        found: list[float] = []
+
+        def check() -> bool:
+            value = self.query_value(promql)
+            if value is not None:
+                found.append(value)
+            return value is not None
+
+        self._wait(check, what=f"a sample for {promql}", timeout_s=timeout_s)
+        return found[-1]
+
+    def target_health(self, address: str) -> str | None:
+        body = self._get("/api/v1/targets?state=active")
+        for target in (body or {}).get("data", {}).get("activeTargets", []):
+            if target.get("labels", {}).get("instance") == address:
+                return str(target.get("health"))
+        return None
+
+    def wait_target_up(self, address: str, timeout_s: float = 30.0) -> None:
+        self._wait(
+            lambda: self.target_health(address) == "up", what=f"target {address} up", timeout_s=timeout_s
+        )
+
+    def _wait(self, check: Any, *, what: str, timeout_s: float) -> None:
+        def guarded() -> bool:
+            if self._proc is not None:
+                self._proc.check_running()
+            return bool(check())
+
+        wait_for(guarded, what=what, timeout_s=timeout_s)
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw.strip().startswith(b"{") else {}

@@ -1,0 +1,71 @@
+"""Session fixtures for e2e tests: one real local control plane and one Prometheus per run.
+
+Role: every test under tests/e2e gets the `e2e` marker and may use `local_cluster` and
+`local_prometheus` (see cluster/README.md). When the binaries are missing the tests are skipped
+with the install command, except on CI (CI=true), where a missing binary is a failure: a CI run
+must never pass by skipping its integration tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+from .cluster import binaries
+from .cluster.local_cluster import LocalCluster
+from .cluster.prometheus import LocalPrometheus, find_prometheus
+
+HERE = Path(__file__).resolve().parent
+INSTALL_HINT = "run tests/e2e/cluster/install.sh (builds into ~/.cache/inferno-e2e, ~10-20 min once)"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _unavailable(what: str) -> NoReturn:
+    message = f"e2e: {what} not available; {INSTALL_HINT}"
+    if _in_ci():
+        pytest.fail(f"{message} [CI is set, so this is a failure, not a skip]", pytrace=False)
+    pytest.skip(message)
+
+
+def _keep_dirs() -> bool:
+    # INFERNO_E2E_KEEP=1 leaves logs, certs and kubeconfigs in /tmp for post-mortem debugging.
+    return os.environ.get("INFERNO_E2E_KEEP", "") not in {"", "0"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    found, missing = binaries.resolve()
+    if missing:
+        _unavailable(", ".join(missing))
+    cluster = LocalCluster(found, keep_dir=_keep_dirs())
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()  # runs on failures and on Ctrl-C (pytest tears fixtures down)
+
+
+@pytest.fixture(scope="session")
+def local_prometheus() -> Iterator[LocalPrometheus]:
+    binary = find_prometheus()
+    if binary is None:
+        _unavailable("prometheus")
+    prom = LocalPrometheus(binary, scrape_interval_s=1.0, keep_dir=_keep_dirs())
+    try:
+        prom.start()
+        yield prom
+    finally:
+        prom.stop()
