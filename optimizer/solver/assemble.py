@@ -1,0 +1,92 @@
+"""Turn a solver's full allocations into a SolverResult with one Assignment per server.
+
+Callers: :mod:`greedy` and :mod:`milp`. Both decide which servers get a *full* option; this
+module adds the reasons for the servers left out, runs the saturation policy on the cards left,
+and totals the objective. It also holds the unlimited mode, which both solvers share: with no
+capacity, every server independently takes its best full option (cheapest after the switching
+penalty), which is optimal, so the status is ``optimal`` and the lower bound equals the
+objective.
+
+Objective (both solvers): cost per hour of the full allocations plus their switching penalties,
+i.e. the quantity the MILP minimises; partial allocations are reported in the notes only.
+"""
+
+from __future__ import annotations
+
+from optimizer.data.catalog import SaturationPolicy
+from optimizer.solver.capacity import CardLedger
+from optimizer.solver.explain import choice, money, not_served
+from optimizer.solver.options import Option, ServerView, build_views
+from optimizer.solver.problem import AllocationProblem, Assignment, SolverResult
+from optimizer.solver.saturation import saturate
+
+
+def assemble(
+    problem: AllocationProblem,
+    views: list[ServerView],
+    full: dict[str, Option],
+    reasons: dict[str, list[str]],
+    ledger: CardLedger,
+    *,
+    status: str,
+    lower_bound: float | None = None,
+    notes: tuple[str, ...] = (),
+    policy: SaturationPolicy | None = None,
+) -> SolverResult:
+    """``ledger`` must already hold the full allocations; saturation takes from what is left."""
+    assignments: dict[str, Assignment] = {}
+    unserved: list[ServerView] = []
+    for view in views:
+        option = full.get(view.name)
+        if option is None:
+            reasons.setdefault(view.name, []).extend(not_served(view, ledger))
+            unserved.append(view)
+        else:
+            why = tuple(reasons.get(view.name, ()))
+            assignments[view.name] = Assignment(view.name, option.candidate, option.replicas, why)
+    assignments.update(saturate(policy or problem.saturation_policy, unserved, ledger, reasons))
+
+    cost = sum(o.cost_per_h for o in full.values())
+    penalty = sum(o.penalty_per_h for o in full.values())
+    partial = (
+        sum(a.replicas * a.candidate.cost_per_replica for a in assignments.values() if a.candidate) - cost
+    )
+    summary = (
+        f"{len(full)} of {len(views)} servers fully served at {money(cost)}/h"
+        f" (+{money(penalty)}/h switching penalty); partial allocations {money(partial)}/h"
+    )
+    objective = cost + penalty
+    if lower_bound is not None:
+        lower_bound = min(lower_bound, objective)
+    ordered = {s.name: assignments[s.name] for s in problem.servers}
+    return SolverResult(ordered, status, objective, lower_bound, (summary, *notes))
+
+
+def solve_unlimited(problem: AllocationProblem) -> SolverResult:
+    """Each server takes its best full option; a server over max_replicas gets max_replicas."""
+    views = build_views(problem)
+    ledger = CardLedger(problem.capacity_cards, limited=False)
+    full: dict[str, Option] = {}
+    reasons: dict[str, list[str]] = {}
+    for view in views:
+        if view.options:
+            best = view.options[0]
+            full[view.name] = best
+            ledger.take(best.candidate, best.replicas, view.priority)
+            reasons[view.name] = ["unlimited mode", *choice(view, best, problem.switching_threshold)]
+    # No capacity to share: capping at max_replicas is all that is left, whatever the policy.
+    result = assemble(
+        problem, views, full, reasons, ledger, status="optimal", policy=SaturationPolicy.PRIORITY_EXHAUSTIVE
+    )
+    return SolverResult(result.assignments, result.status, result.objective, result.objective, result.notes)
+
+
+def used_cards(result: SolverResult) -> dict[str, int]:
+    """Cards per type the result's assignments use (full and partial)."""
+    out: dict[str, int] = {}
+    for a in result.assignments.values():
+        if a.candidate is not None:
+            out[a.candidate.acc_type] = (
+                out.get(a.candidate.acc_type, 0) + a.replicas * a.candidate.cards_per_replica
+            )
+    return dict(sorted(out.items()))

@@ -1,0 +1,149 @@
+"""Per-server view shared by every solver: full-service options, switching penalty, solver order.
+
+Callers: :mod:`greedy`, :mod:`milp`, :mod:`saturation` and :mod:`assemble`. Pure functions of the
+:class:`~optimizer.solver.problem.AllocationProblem`; nothing here looks at capacity.
+
+An :class:`Option` is one candidate at the replica count that serves the server's whole demand:
+``replicas = max(candidate.replicas, min_replicas)``. It is a *full* option only when that count
+is within ``max_replicas`` (0 = no limit); otherwise the candidate can only ever serve part of the
+demand and is left to the saturation policy.
+
+Switching penalty (compared per accelerator **unit name**, e.g. ``2xA100`` vs ``A100`` counts as a
+switch, because the Deployment changes either way). A server currently on unit A, whose A option
+costs ``c_A`` per hour, pays ``t * c_A`` on top of every other option's cost, with ``t`` the
+switching threshold. So it moves to B exactly when ``c_B + t*c_A < c_A``, i.e.
+``c_B < (1 - t) * c_A``: with t = 0.10 and c_A = 100/h, B must cost under 90/h. A server whose
+current unit has no candidate (or that has no current unit) pays no penalty. The additive form
+keeps the penalty finite for t = 1 (never move unless forced) and is linear for the MILP.
+
+Solver order (inferno's greedy): priority ascending (1 is highest), then regret descending (the
+effective-cost gap between a server's best and second-best full option; a single option has
+infinite regret, it has nowhere to fall back to), then name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One candidate at the replica count that serves the server's whole demand."""
+
+    candidate: Candidate
+    replicas: int
+    cost_per_h: float
+    penalty_per_h: float
+    within_max: bool
+
+    @property
+    def effective_cost_per_h(self) -> float:
+        """Cost plus switching penalty: what the solvers minimise."""
+        return self.cost_per_h + self.penalty_per_h
+
+    @property
+    def cards(self) -> int:
+        return self.replicas * self.candidate.cards_per_replica
+
+    @property
+    def acc_type(self) -> str:
+        return self.candidate.acc_type
+
+    @property
+    def accelerator(self) -> str:
+        return self.candidate.accelerator
+
+
+@dataclass(frozen=True, slots=True)
+class ServerView:
+    server: ServerProblem
+    options: tuple[Option, ...]
+    """Full options (within max_replicas), best effective cost first."""
+    all_options: tuple[Option, ...]
+    """Every candidate, best effective cost first, including those over max_replicas."""
+    current: Option | None
+    """The option on the server's current accelerator unit, if it has one."""
+    regret_per_h: float
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    @property
+    def priority(self) -> int:
+        return self.server.priority
+
+    def replica_cap(self, option: Option) -> int:
+        """Most replicas this server may get on ``option`` (its full count, or max_replicas)."""
+        cap = self.server.max_replicas
+        return option.replicas if cap <= 0 else min(option.replicas, cap)
+
+    @property
+    def first_block(self) -> int:
+        """Fewest replicas worth giving: min_replicas, at least one."""
+        return max(1, self.server.min_replicas)
+
+
+def build_views(problem: AllocationProblem) -> list[ServerView]:
+    """One view per server, in solver order (priority, regret descending, name).
+
+    Raises ValueError on duplicate server names: results are keyed by name.
+    """
+    names = [s.name for s in problem.servers]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"duplicate server names in the allocation problem: {dupes}")
+    views = [_view(server, problem.switching_threshold) for server in problem.servers]
+    views.sort(key=lambda v: (v.priority, -v.regret_per_h, v.name))
+    return views
+
+
+def _view(server: ServerProblem, threshold: float) -> ServerView:
+    on_current = [c for c in server.candidates if c.accelerator == server.current_accelerator]
+    current_cost = min((_option(server, c, 0.0).cost_per_h for c in on_current), default=None)
+    options: list[Option] = []
+    for candidate in server.candidates:
+        moves = current_cost is not None and candidate.accelerator != server.current_accelerator
+        penalty = threshold * current_cost if moves and current_cost is not None else 0.0
+        options.append(_option(server, candidate, penalty))
+    options.sort(key=_preference)
+    current = next((o for o in options if o.accelerator == server.current_accelerator), None)
+    full = tuple(o for o in options if o.within_max)
+    if len(full) >= 2:
+        regret = full[1].effective_cost_per_h - full[0].effective_cost_per_h
+    else:
+        regret = math.inf if full else 0.0
+    return ServerView(server, full, tuple(options), current, regret)
+
+
+def _option(server: ServerProblem, candidate: Candidate, penalty_per_h: float) -> Option:
+    replicas = max(candidate.replicas, server.min_replicas)
+    within = server.max_replicas <= 0 or replicas <= server.max_replicas
+    return Option(candidate, replicas, replicas * candidate.cost_per_replica, penalty_per_h, within)
+
+
+def _preference(option: Option) -> tuple[float, float, int, str]:
+    return (option.effective_cost_per_h, option.cost_per_h, option.cards, option.accelerator)
+
+
+def undominated(options: tuple[Option, ...]) -> tuple[Option, ...]:
+    """Drop options another option of the same card type beats on both cards and effective cost.
+
+    Safe for every lexicographic objective: swapping a dominated option for its dominator serves
+    the same server with no more cards and no more cost. Keeps the input order.
+    """
+    kept: list[Option] = []
+    for option in options:
+        if not any(_dominates(other, option) for other in kept):
+            kept.append(option)
+    return tuple(kept)
+
+
+def _dominates(a: Option, b: Option) -> bool:
+    # ``options`` are sorted best first, so an earlier ``a`` already has cost <= b's.
+    return (
+        a.acc_type == b.acc_type and a.cards <= b.cards and a.effective_cost_per_h <= b.effective_cost_per_h
+    )

@@ -1,0 +1,131 @@
+"""Saturation policies: what servers that could not be fully served get from the cards left over.
+
+Caller: :func:`optimizer.solver.assemble.assemble`, after a solver has made its full allocations.
+Input: the unserved servers in solver order (priority, regret, name) and the card ledger after the
+full allocations. Output: exactly one :class:`Assignment` per input server.
+
+A server's partial allocation uses a single candidate, its *best-fitting* one: the candidate whose
+replicas that still fit (capped by ``max_replicas``) serve the largest share of its demand,
+``fit / full_replicas``; ties go to the lower effective cost. A server's first grant is its
+``min_replicas`` (at least 1) at once, or nothing; later grants add one replica.
+
+- ``None``: nothing; the Assignment has no candidate and says why.
+- ``PriorityExhaustive``: in solver order, each server takes as many replicas as fit.
+- ``RoundRobin``: rounds over all unserved servers in solver order, one grant per server per
+  round, until a round grants nothing.
+- ``PriorityRoundRobin``: RoundRobin within each priority level, levels in priority order.
+
+Example (hand-checked in the tests): 9 one-card A100s left; P1 and P2 (priority 1) and Q
+(priority 2) each need 10 one-card replicas, so none was fully served. PriorityExhaustive: P1 9,
+P2 0, Q 0. RoundRobin: 3, 3, 3. PriorityRoundRobin: P1 5, P2 4, Q 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import groupby
+
+from optimizer.data.catalog import SaturationPolicy
+from optimizer.solver.capacity import CardLedger
+from optimizer.solver.explain import describe
+from optimizer.solver.options import Option, ServerView
+from optimizer.solver.problem import Assignment
+
+
+@dataclass(slots=True)
+class _Grant:
+    view: ServerView
+    option: Option | None = None
+    replicas: int = 0
+    active: bool = True
+    reasons: list[str] = field(default_factory=list)
+
+
+def saturate(
+    policy: SaturationPolicy,
+    unserved: list[ServerView],
+    ledger: CardLedger,
+    reasons: dict[str, list[str]],
+) -> dict[str, Assignment]:
+    """One Assignment per unserved server; ``reasons`` holds why each was not fully served."""
+    grants = [_Grant(view, reasons=list(reasons.get(view.name, []))) for view in unserved]
+    if policy is SaturationPolicy.PRIORITY_EXHAUSTIVE:
+        for grant in grants:
+            _grant_exhaustively(grant, ledger)
+    elif policy is SaturationPolicy.ROUND_ROBIN:
+        _round_robin(grants, ledger)
+    elif policy is SaturationPolicy.PRIORITY_ROUND_ROBIN:
+        for _, level in groupby(grants, key=lambda g: g.view.priority):
+            _round_robin(list(level), ledger)
+    return {g.view.name: _assignment(g, policy) for g in grants}
+
+
+def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[Option, int] | None:
+    """The candidate serving the largest share of demand with the cards left, and its replicas."""
+    best: tuple[Option, int] | None = None
+    best_share = -1.0
+    for option in view.all_options:
+        fit = ledger.replicas_that_fit(option.candidate, view.replica_cap(option))
+        if fit < view.first_block:
+            continue
+        share = fit / option.replicas if option.replicas > 0 else 1.0
+        if share > best_share:  # strict: on a tie the earlier (cheaper) option stays
+            best, best_share = (option, fit), share
+    return best
+
+
+def _grant_exhaustively(grant: _Grant, ledger: CardLedger) -> None:
+    found = best_fitting(grant.view, ledger)
+    if found is not None:
+        grant.option, grant.replicas = found
+        ledger.take(found[0].candidate, found[1], grant.view.priority)
+
+
+def _round_robin(grants: list[_Grant], ledger: CardLedger) -> None:
+    progress = True
+    while progress:
+        progress = False
+        for grant in grants:
+            if grant.active and _grant_one_step(grant, ledger):
+                progress = True
+            else:
+                grant.active = False
+
+
+def _grant_one_step(grant: _Grant, ledger: CardLedger) -> bool:
+    view = grant.view
+    if grant.option is None:
+        found = best_fitting(view, ledger)
+        if found is None:
+            return False
+        grant.option, step = found[0], min(found[1], view.first_block)
+    else:
+        step = 1
+        if grant.replicas + step > view.replica_cap(grant.option) or not ledger.fits(
+            grant.option.candidate, step
+        ):
+            return False
+    ledger.take(grant.option.candidate, step, view.priority)
+    grant.replicas += step
+    return True
+
+
+def _assignment(grant: _Grant, policy: SaturationPolicy) -> Assignment:
+    name = grant.view.name
+    option = grant.option
+    if option is None or grant.replicas <= 0:
+        if policy is SaturationPolicy.NONE:
+            grant.reasons.append("saturation policy None: no partial allocation")
+        elif grant.view.server.candidates:
+            grant.reasons.append(
+                f"{policy.value}: no cards left for even {grant.view.first_block} replica(s)"
+            )
+        return Assignment(name, None, 0, tuple(grant.reasons))
+    what = describe(option.candidate, grant.replicas)
+    if grant.replicas >= option.replicas:
+        grant.reasons.append(f"full after all ({policy.value}): {what}")
+    else:
+        grant.reasons.append(
+            f"partial: {grant.replicas} of {option.replicas} replicas ({policy.value}): {what}"
+        )
+    return Assignment(name, option.candidate, grant.replicas, tuple(grant.reasons))
