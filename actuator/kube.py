@@ -1,0 +1,95 @@
+"""The real ``KubePort``: the kubernetes client, run in threads, errors classified here.
+
+Only this module imports ``kubernetes``. Deployments are read as plain JSON dicts
+(``_preload_content=False``), one label-selected list per namespace, so a cycle over 1,000
+Deployments costs a handful of calls. Patches are strategic merge patches; the resourceVersion in
+the body makes the API server answer 409 if the object moved since it was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Collection
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from actuator.patch import PATCH_CONTENT_TYPE
+from actuator.settings import ActuatorSettings
+from controller.common.errors import ErrorKind, UpstreamError, classify_exception, classify_status
+
+
+def load_kube_client() -> client.ApiClient:
+    """In-cluster config when running in a pod, else the local kube config."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+def _upstream(exc: Exception, what: str) -> UpstreamError:
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        kind = classify_status(status) if status else ErrorKind.TRANSIENT
+        return UpstreamError(kind, f"{what}: {exc.reason}", status or None)
+    return UpstreamError(classify_exception(exc), f"{what}: {type(exc).__name__}: {exc}")
+
+
+class KubernetesPort:
+    def __init__(self, api_client: client.ApiClient, settings: ActuatorSettings) -> None:
+        self._apps = client.AppsV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._settings = settings
+
+    def _list_sync(self, namespace: str) -> list[dict[str, Any]]:
+        resp: Any = self._apps.list_namespaced_deployment(
+            namespace,
+            label_selector=self._settings.managed_selector,
+            _preload_content=False,
+            _request_timeout=self._settings.kube_timeout_s,
+        )
+        items = json.loads(resp.data).get("items") or []
+        return [item for item in items if isinstance(item, dict)]
+
+    async def list_deployments(self, namespaces: Collection[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        async def one(namespace: str) -> list[dict[str, Any]]:
+            try:
+                return await asyncio.to_thread(self._list_sync, namespace)
+            except Exception as exc:
+                raise _upstream(exc, f"list Deployments in {namespace}") from None
+
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for items in await asyncio.gather(*(one(ns) for ns in namespaces)):
+            for item in items:
+                meta = item.get("metadata") or {}
+                out[(str(meta.get("namespace", "")), str(meta.get("name", "")))] = item
+        return out
+
+    async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(
+                self._apps.patch_namespaced_deployment,
+                name,
+                namespace,
+                patch,
+                _content_type=PATCH_CONTENT_TYPE,
+                _request_timeout=self._settings.kube_timeout_s,
+                _preload_content=False,
+            )
+        except Exception as exc:
+            raise _upstream(exc, f"patch Deployment {namespace}/{name}") from None
+
+    async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(
+                self._core.create_namespaced_event,
+                namespace,
+                cast(Any, event),  # a plain dict serialises as is
+                _request_timeout=self._settings.kube_timeout_s,
+                _preload_content=False,
+            )
+        except Exception as exc:
+            raise _upstream(exc, f"create Event in {namespace}") from None

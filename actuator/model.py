@@ -1,0 +1,94 @@
+"""Wire types of the actuator: the ``POST /update`` body and the per-server actions it answers.
+
+An action is planned by :func:`actuator.plan.plan_updates` (``kind``) and then carried out by
+:func:`actuator.executor.execute` (``outcome``). Every action carries ``reasons``: what the
+solution asked for and every rule that changed or blocked it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from collector.contract import ManagedServer, Placement
+from optimizer.solution import Solution
+
+# Labels the actuator writes on the Deployment (the collector reads them back next cycle).
+LABEL_ACCELERATOR = "inferno.server.allocation.accelerator"
+LABEL_MAX_BATCH = "inferno.server.allocation.maxbatchsize"
+
+
+class ActionKind(StrEnum):
+    UPDATE = "update"  # a patch is needed
+    NOOP = "noop"  # everything already in place
+    SKIP = "skip"  # a safety rule keeps the Deployment as it is
+
+
+class Outcome(StrEnum):
+    PLANNED = "planned"
+    APPLIED = "applied"
+    DRY_RUN = "dry-run"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    CONFLICT = "conflict"  # 409: someone else wrote first; retried next cycle
+    FAILED = "failed"
+
+
+class FieldChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    field: str = Field(
+        description="replicas, accelerator, node-selector, gpus-per-replica, max-batch, label:..."
+    )
+    old: str
+    new: str
+    rolls_pods: bool = Field(description="true when the change is in the pod template")
+
+
+class ServerAction(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    server: str
+    namespace: str = ""
+    deployment: str = ""
+    kind: ActionKind
+    outcome: Outcome = Outcome.PLANNED
+    replicas_now: int | None = None
+    replicas_recommended: int | None = Field(default=None, description="the solution's count")
+    replicas_bounded: int | None = Field(default=None, description="after min/max and the zero guard")
+    replicas_target: int | None = Field(default=None, description="after bounds and scale-down rules")
+    accelerator_target: str = ""
+    max_batch_target: int | None = None
+    changes: list[FieldChange] = Field(default_factory=list)
+    rolls_pods: bool = False
+    patch: dict[str, Any] | None = Field(default=None, description="strategic merge patch, if any")
+    reasons: list[str] = Field(default_factory=list)
+    error: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.deployment)
+
+
+class UpdateRequest(BaseModel):
+    """Body of ``POST /update``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cycle_id: str = Field(min_length=1, max_length=128)
+    solution: Solution
+    servers: list[ManagedServer]
+    placement: list[Placement] = Field(default_factory=list)
+    dry_run: bool = Field(default=False, description="only report; cannot turn off a dry-run setting")
+
+
+class UpdateResponse(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cycle_id: str
+    dry_run: bool
+    actions: list[ServerAction]
+    counts: dict[str, int] = Field(description="actions per outcome")

@@ -1,0 +1,223 @@
+"""Decide, per managed server, what to change: ``plan_updates`` (pure; time and history are inputs).
+
+Called by :class:`actuator.service.Actuator` on every ``POST /update``; the executor then applies
+the actions. A server is kept exactly as it is (``kind=skip``) when it is absent from the solution,
+its data is not trusted, the solution marks it unallocated, its Deployment is missing or malformed,
+it must keep its accelerator but the solution moves it, or the new card type has no placement.
+Otherwise the target goes through :mod:`actuator.safety` and :mod:`actuator.patch`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from actuator.deployment import DeploymentShapeError, valid_label_value, view_of
+from actuator.model import LABEL_ACCELERATOR, ActionKind, Outcome, ServerAction
+from actuator.patch import Target, build_patch
+from actuator.placement import resolve_placement
+from actuator.safety import HistoryKey, ScaleHistory, bounded_replicas, safe_replicas
+from actuator.settings import ActuatorSettings
+from collector.contract import ManagedServer, Placement
+from optimizer.solution import DecisionStatus, ServerDecision, Solution
+
+Deployments = Mapping[HistoryKey, Mapping[str, Any]]
+
+
+def _skip(server: ManagedServer, *reasons: str, replicas_now: int | None = None) -> ServerAction:
+    return ServerAction(
+        server=server.server,
+        namespace=server.namespace,
+        deployment=server.deployment,
+        kind=ActionKind.SKIP,
+        outcome=Outcome.SKIPPED,
+        replicas_now=replicas_now,
+        reasons=[*reasons, "kept as is"],
+    )
+
+
+def _plan_one(
+    server: ManagedServer,
+    *,
+    decision: ServerDecision | None,
+    placement: Sequence[Placement],
+    deployment: Mapping[str, Any] | None,
+    settings: ActuatorSettings,
+    now_s: float,
+    history: ScaleHistory,
+) -> ServerAction:
+    if decision is None:
+        return _skip(server, "absent from the solution")
+    if not server.trusted:
+        return _skip(server, f"data not trusted (load source: {server.load_source})", *server.notes[:3])
+    alloc = decision.allocation
+    if decision.status is DecisionStatus.UNALLOCATED or alloc is None:
+        return _skip(server, f"solution: {decision.status.value}", *decision.reasons)
+    if deployment is None:
+        return _skip(server, f"Deployment {server.namespace}/{server.deployment} not found")
+    try:
+        view = view_of(deployment, settings.container_name)
+    except DeploymentShapeError as exc:
+        return _skip(server, f"Deployment not manageable: {exc}")
+    current_acc = view.labels.get(LABEL_ACCELERATOR, "")
+    same_acc = current_acc == alloc.accelerator
+    if server.keep_accelerator and current_acc and not same_acc:
+        return _skip(
+            server,
+            f"keep-accelerator is set but the solution moves {current_acc} -> {alloc.accelerator}",
+            replicas_now=view.replicas,
+        )
+    if server.max_replicas and server.min_replicas > server.max_replicas:
+        return _skip(
+            server,
+            f"min_replicas {server.min_replicas} > max_replicas {server.max_replicas}",
+            replicas_now=view.replicas,
+        )
+    if not valid_label_value(alloc.accelerator):
+        return _skip(
+            server,
+            f"accelerator name {alloc.accelerator!r} is not a valid label value",
+            replicas_now=view.replicas,
+        )
+    place = resolve_placement(alloc.accelerator_type, placement, settings)
+    notes: list[str] = []
+    if place is None:
+        if settings.manage_node_selector and not same_acc:
+            return _skip(
+                server,
+                f"no placement for card type {alloc.accelerator_type!r}: cannot place {alloc.accelerator}",
+                replicas_now=view.replicas,
+            )
+        notes.append(
+            f"no placement for card type {alloc.accelerator_type!r}: node selector and GPU "
+            "resources left as they are"
+        )
+    elif not valid_label_value(place.node_label_value):
+        return _skip(
+            server,
+            f"placement label value {place.node_label_value!r} is not a valid label value",
+            replicas_now=view.replicas,
+        )
+
+    key = (server.namespace, server.deployment)
+    bounded, bound_reasons = bounded_replicas(alloc.num_replicas, server, settings)
+    window_max = (
+        history.max_in_window(key, alloc.accelerator, now_s, settings.scale_down_window_s)
+        if settings.scale_down_window_s > 0
+        else None
+    )
+    replicas, safety_reasons = safe_replicas(
+        bounded,
+        view.replicas,
+        same_accelerator=same_acc,
+        window_max=window_max,
+        server=server,
+        settings=settings,
+    )
+    target = Target(
+        replicas=replicas,
+        accelerator=alloc.accelerator,
+        max_batch=alloc.max_batch,
+        gpus_per_replica=alloc.cards_per_replica,
+        node_label_key=place.node_label_key if place else None,
+        node_label_value=place.node_label_value if place else None,
+        gpu_resource=place.resource if place else None,
+        foreign_selector_keys=place.foreign_selector_keys if place else frozenset(),
+        foreign_resources=place.foreign_resources if place else frozenset(),
+    )
+    patch, changes, patch_notes = build_patch(view, target, settings)
+    reasons = [
+        f"solution: {decision.status.value} {alloc.num_replicas} x {alloc.accelerator} "
+        f"(batch {alloc.max_batch}, {alloc.cards_per_replica} card(s)/replica, cost {alloc.cost:g}/h)",
+        *(f"optimizer: {r}" for r in decision.reasons),
+        *bound_reasons,
+        *safety_reasons,
+        *notes,
+        *patch_notes,
+    ]
+    if patch is None:
+        reasons.append("already in place")
+    else:
+        reasons.extend(f"{c.field}: {c.old or '-'} -> {c.new}" for c in changes)
+    return ServerAction(
+        server=server.server,
+        namespace=server.namespace,
+        deployment=server.deployment,
+        kind=ActionKind.UPDATE if patch else ActionKind.NOOP,
+        outcome=Outcome.PLANNED if patch else Outcome.UNCHANGED,
+        replicas_now=view.replicas,
+        replicas_recommended=alloc.num_replicas,
+        replicas_bounded=bounded,
+        replicas_target=replicas,
+        accelerator_target=alloc.accelerator,
+        max_batch_target=alloc.max_batch,
+        changes=changes,
+        rolls_pods=any(c.rolls_pods for c in changes),
+        patch=patch,
+        reasons=reasons,
+    )
+
+
+def plan_updates(  # noqa: PLR0917 - the documented signature
+    solution: Solution,
+    servers: Sequence[ManagedServer],
+    placement: Sequence[Placement],
+    deployments_now: Deployments,
+    settings: ActuatorSettings,
+    now_s: float,
+    history: ScaleHistory,
+) -> list[ServerAction]:
+    """One action per managed server (sorted by name), plus a skip for decisions with no server."""
+    decisions = solution.by_server()
+    names = Counter(s.server for s in servers)
+    actions: list[ServerAction] = []
+    for server in sorted(servers, key=lambda s: (s.server, s.namespace, s.deployment)):
+        if names[server.server] > 1:
+            actions.append(
+                _skip(
+                    server,
+                    f"server name {server.server!r} is used by {names[server.server]} "
+                    "Deployments; set distinct inferno.server.name labels",
+                )
+            )
+            continue
+        deployment = deployments_now.get((server.namespace, server.deployment))
+        actions.append(
+            _plan_one(
+                server,
+                decision=decisions.get(server.server),
+                placement=placement,
+                deployment=deployment,
+                settings=settings,
+                now_s=now_s,
+                history=history,
+            )
+        )
+    for name in sorted(decisions.keys() - names.keys()):
+        actions.append(
+            ServerAction(
+                server=name,
+                kind=ActionKind.SKIP,
+                outcome=Outcome.SKIPPED,
+                reasons=["in the solution but no managed Deployment was collected"],
+            )
+        )
+    return actions
+
+
+def record_recommendations(
+    history: ScaleHistory, actions: Sequence[ServerAction], now_s: float, settings: ActuatorSettings
+) -> None:
+    """Remember this cycle's bounded recommendations for the stabilisation window."""
+    if settings.scale_down_window_s <= 0:
+        return
+    for action in actions:
+        if action.replicas_bounded is not None and action.deployment:
+            history.record(
+                action.key,
+                now_s,
+                action.accelerator_target,
+                action.replicas_bounded,
+                settings.scale_down_window_s,
+            )

@@ -1,0 +1,71 @@
+"""The actuator's use case: read Deployments, plan, remember recommendations, execute.
+
+``Actuator.update`` is what ``POST /update`` calls. Updates are serialised by a lock (one plan at a
+time, so the stabilisation history and the patches never interleave); the clock is injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import structlog
+
+from actuator.executor import KubePort, execute
+from actuator.model import UpdateRequest, UpdateResponse
+from actuator.plan import plan_updates, record_recommendations
+from actuator.safety import ScaleHistory
+from actuator.settings import ActuatorSettings
+
+log = structlog.get_logger()
+
+
+class Actuator:
+    def __init__(
+        self, port: KubePort, settings: ActuatorSettings, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.port = port
+        self.settings = settings
+        self.history = ScaleHistory()
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def update(self, request: UpdateRequest) -> UpdateResponse:
+        """Plan and apply one solution. Raises ``UpstreamError`` if the Deployments cannot be read."""
+        async with self._lock:
+            with structlog.contextvars.bound_contextvars(cycle_id=request.cycle_id):
+                return await self._update(request)
+
+    async def _update(self, request: UpdateRequest) -> UpdateResponse:
+        now_s = self._clock()
+        settings = self.settings
+        namespaces = sorted({s.namespace for s in request.servers})
+        deployments = await self.port.list_deployments(namespaces) if namespaces else {}
+        actions = plan_updates(
+            request.solution, request.servers, request.placement, deployments, settings, now_s, self.history
+        )
+        record_recommendations(self.history, actions, now_s, settings)
+        self.history.forget_except({(s.namespace, s.deployment) for s in request.servers})
+        dry_run = settings.dry_run or request.dry_run
+        actions = await execute(
+            actions, self.port, deployments, settings, dry_run=dry_run, now_s=now_s, cycle_id=request.cycle_id
+        )
+        for action in actions:
+            log.info(
+                "server_action",
+                server=action.server,
+                namespace=action.namespace,
+                deployment=action.deployment,
+                outcome=action.outcome.value,
+                replicas_now=action.replicas_now,
+                replicas_target=action.replicas_target,
+                rolls_pods=action.rolls_pods,
+                reasons=action.reasons,
+                error=action.error,
+            )
+        counts = Counter(a.outcome.value for a in actions)
+        return UpdateResponse(
+            cycle_id=request.cycle_id, dry_run=dry_run, actions=actions, counts=dict(counts)
+        )

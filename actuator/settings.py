@@ -1,0 +1,88 @@
+"""Actuator settings: one pydantic model, read from ``INFERNO_ACTUATOR_*`` environment variables.
+
+Every field has a default, a unit where it has one, and says how to turn the feature off. The
+mapping from environment variables is :func:`controller.common.settings.load_settings`; run
+``python -m actuator --help-settings`` for the table.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controller.common.settings import load_settings
+
+ENV_PREFIX = "INFERNO_ACTUATOR_"
+
+
+class ActuatorSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field(
+        default="127.0.0.1", description="listen address; keep on localhost unless a token is set"
+    )
+    port: int = Field(default=3303, ge=1, le=65535, description="listen port")
+    token_file: str = Field(
+        default="",
+        description="file holding the bearer token required on POST /update (a mounted Secret); "
+        "empty: no token, only localhost callers are accepted",
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    dry_run: bool = Field(default=False, description="plan and report only, never patch; false: act")
+    container_name: str = Field(
+        default="", description="name of the vLLM container in the pod template; empty: the first container"
+    )
+    node_label_key: str = Field(
+        default="nvidia.com/gpu.product",
+        description="node label selecting the card type, used when placement-data does not name one",
+    )
+    gpu_resource: str = Field(
+        default="nvidia.com/gpu",
+        description="extended resource per card, when placement-data does not name one",
+    )
+    amd_type_prefixes: list[str] = Field(
+        default_factory=lambda: ["MI", "AMD"],
+        description="card types starting with one of these (case-insensitive) are AMD: they use "
+        "amd_node_label_key and amd_gpu_resource unless placement-data names others; empty: none",
+    )
+    amd_node_label_key: str = Field(default="amd.com/gpu.product", description="node label key for AMD cards")
+    amd_gpu_resource: str = Field(default="amd.com/gpu", description="extended resource for AMD cards")
+    manage_node_selector: bool = Field(
+        default=True, description="set the card-type node selector; false: leave it"
+    )
+    manage_gpu_resources: bool = Field(
+        default=True, description="set GPU requests/limits per replica (cards_per_replica); false: leave them"
+    )
+    manage_batch: bool = Field(default=True, description="set the vLLM batch size; false: leave it")
+    batch_arg: str = Field(default="--max-num-seqs", description="vLLM flag carrying the batch size")
+    batch_env_var: str = Field(
+        default="", description="set the batch size in this env var instead of the flag; empty: use the flag"
+    )
+    allow_scale_to_zero: bool = Field(
+        default=False, description="allow 0 replicas for servers whose min_replicas is 0; false: at least 1"
+    )
+    max_scale_down_replicas: int = Field(
+        default=0, ge=0, description="most replicas removed per server per cycle; 0: no limit"
+    )
+    max_scale_down_percent: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="most replicas removed per cycle, percent of current; 0: no limit",
+    )
+    scale_down_window_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="scale-down stabilisation window, seconds: the highest "
+        "recommendation within it wins; 0: off",
+    )
+    max_concurrent_patches: int = Field(default=8, ge=1, description="patches in flight at once")
+    kube_timeout_s: float = Field(default=10.0, gt=0, description="timeout of each API-server call, seconds")
+    managed_selector: str = Field(
+        default="inferno.server.managed=true", description="label selector of managed Deployments"
+    )
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="largest /update body, bytes")
+    event_component: str = Field(default="inferno-actuator", description="source of recorded Events")
+
+
+def load_actuator_settings() -> ActuatorSettings:
+    return load_settings(ActuatorSettings, ENV_PREFIX)

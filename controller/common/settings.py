@@ -1,0 +1,87 @@
+"""Environment variables onto a pydantic settings model: the one place names are mapped.
+
+Every service declares a frozen pydantic model whose fields have a default and a description
+(with the unit and how to turn the feature off), then calls::
+
+    settings = load_settings(ActuatorSettings, prefix="INFERNO_ACTUATOR_")
+
+A field ``dry_run`` is read from ``INFERNO_ACTUATOR_DRY_RUN``. A field may name its variable
+explicitly with ``Field(json_schema_extra={"env": "INFERNO_CONTROL_PERIOD"})``. Values are the
+strings pydantic parses (``"true"``, ``"2.5"``); list fields take comma-separated strings. Invalid
+values fail at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class SettingsError(ValueError):
+    """A setting could not be parsed; the message names the environment variable."""
+
+
+def env_name(model: type[BaseModel], field: str, prefix: str) -> str:
+    """The environment variable a field is read from."""
+    extra = model.model_fields[field].json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("env"), str):
+        return str(extra["env"])
+    return f"{prefix}{field.upper()}"
+
+
+def _is_list(annotation: Any) -> bool:
+    if get_origin(annotation) in (list, tuple, frozenset, set):
+        return True
+    return any(_is_list(arg) for arg in get_args(annotation))
+
+
+def load_settings(model: type[ModelT], prefix: str, environ: Mapping[str, str] | None = None) -> ModelT:
+    """Build ``model`` from the environment (``os.environ`` unless ``environ`` is given)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for field, info in model.model_fields.items():
+        name = env_name(model, field, prefix)
+        names[field] = name
+        raw = env.get(name)
+        if raw is None:
+            continue
+        if _is_list(info.annotation):
+            values[field] = [part.strip() for part in raw.split(",") if part.strip()]
+        else:
+            values[field] = raw.strip()
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{names.get(field, field)}={values.get(field)!r}: {err['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def read_secret_file(path: str | os.PathLike[str] | None) -> str | None:
+    """The stripped content of a mounted Secret file; None when unset, missing or empty."""
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return text or None
+
+
+def settings_table(model: type[BaseModel], prefix: str) -> str:
+    """A Markdown table of variables, defaults and docs, for ``--help-settings`` and the README."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for field, info in model.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        doc = (info.description or "").replace("|", "/")
+        rows.append(f"| `{env_name(model, field, prefix)}` | `{default!r}` | {doc} |")
+    return "\n".join(rows)
