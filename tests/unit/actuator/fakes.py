@@ -1,0 +1,184 @@
+"""Builders and a recording fake of the actuator's KubePort (applies strategic merge patches)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Collection
+from typing import Any
+
+from actuator.settings import ActuatorSettings
+from collector.contract import ManagedServer, Placement
+from controller.common.errors import ErrorKind, UpstreamError
+from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
+
+NS = "team-a"
+PLACEMENT = [
+    Placement(type="A100", nodeLabelKey="nvidia.com/gpu.product", nodeLabelValue="NVIDIA-A100-SXM4-80GB"),
+    Placement(type="L4", nodeLabelValue="NVIDIA-L4"),
+    Placement(type="MI300X", nodeLabelValue="AMD-Instinct-MI300X"),
+]
+SELECTOR = {"A100": "NVIDIA-A100-SXM4-80GB", "L4": "NVIDIA-L4"}
+MERGE_KEYS = {"containers": "name", "env": "name"}
+
+
+def settings(**overrides: Any) -> ActuatorSettings:
+    return ActuatorSettings(**{"scale_down_window_s": 0.0, **overrides})
+
+
+def deployment(
+    name: str = "llama",
+    replicas: int = 2,
+    accelerator: str = "A100",
+    batch: int = 64,
+    args: list[str] | None = None,
+    gpus: int = 1,
+    resource_version: str = "10",
+    **container: Any,
+) -> dict[str, Any]:
+    labels = {
+        "inferno.server.managed": "true",
+        "inferno.server.allocation.accelerator": accelerator,
+        "inferno.server.allocation.maxbatchsize": str(batch),
+    }
+    vllm: dict[str, Any] = {
+        "name": "vllm",
+        "image": "vllm/vllm-openai:v0.6.0",
+        "args": ["--model", "meta-llama/Llama-2-13b", "--max-num-seqs", str(batch)] if args is None else args,
+        "resources": {
+            "requests": {"cpu": "4", "nvidia.com/gpu": str(gpus)},
+            "limits": {"nvidia.com/gpu": str(gpus)},
+        },
+        **container,
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "uid": f"uid-{name}",
+            "resourceVersion": resource_version,
+            "labels": labels,
+        },
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "spec": {
+                    "nodeSelector": {"nvidia.com/gpu.product": SELECTOR.get(accelerator, "x")},
+                    "containers": [vllm, {"name": "sidecar", "image": "busybox"}],
+                }
+            },
+        },
+    }
+
+
+def server(name: str = "llama", **fields: Any) -> ManagedServer:
+    base: dict[str, Any] = {
+        "server": name,
+        "namespace": NS,
+        "deployment": name,
+        "model": "llama_13b",
+        "service_class": "Premium",
+        "current_replicas": 2,
+        "trusted": True,
+        "load_source": "prometheus",
+    }
+    return ManagedServer(**{**base, **fields})
+
+
+def decision(
+    name: str = "llama",
+    replicas: int = 3,
+    accelerator: str = "A100",
+    batch: int = 64,
+    cards: int = 1,
+    status: DecisionStatus = DecisionStatus.ALLOCATED,
+    acc_type: str | None = None,
+) -> ServerDecision:
+    alloc = None
+    if status is not DecisionStatus.UNALLOCATED:
+        alloc = ServerAllocation(
+            accelerator=accelerator,
+            accelerator_type=acc_type or accelerator.rsplit("x", maxsplit=1)[-1],
+            num_replicas=replicas,
+            max_batch=batch,
+            cards_per_replica=cards,
+            cost=40.0 * replicas * cards,
+            itl_ms=20,
+            ttft_ms=100,
+            utilization=0.5,
+            max_rpm_per_replica=60,
+        )
+    return ServerDecision(
+        server=name,
+        service_class="Premium",
+        model="llama_13b",
+        priority=1,
+        status=status,
+        allocation=alloc,
+        demand_rpm=60,
+        served_rpm=60,
+        reasons=["fits the SLO"],
+    )
+
+
+def solution(*decisions: ServerDecision) -> Solution:
+    return Solution(decisions=list(decisions), solver=SolverReport(name="greedy", status="heuristic"))
+
+
+def apply_patch(obj: Any, patch: Any) -> Any:
+    """Strategic merge for the subset the actuator writes: maps merge, None deletes, named lists merge."""
+    if not isinstance(patch, dict) or not isinstance(obj, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(obj)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif key in MERGE_KEYS and isinstance(value, list):
+            merged = list(out.get(key) or [])
+            for item in value:
+                idx = next((i for i, x in enumerate(merged) if x.get("name") == item["name"]), None)
+                if idx is None:
+                    merged.append({k: v for k, v in item.items() if v is not None})
+                else:
+                    merged[idx] = apply_patch(merged[idx], item)
+            out[key] = merged
+        else:
+            out[key] = apply_patch(out.get(key), value)
+    return out
+
+
+class FakeKube:
+    """Deployments in memory; patches checked against resourceVersion like the API server (409)."""
+
+    def __init__(self, *deployments: dict[str, Any]) -> None:
+        self.objects = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in deployments}
+        self.patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.events: list[dict[str, Any]] = []
+        self.fail_patch: list[UpstreamError] = []
+        self.fail_list: UpstreamError | None = None
+
+    def bump(self, namespace: str, name: str) -> None:
+        """A concurrent writer changed the object."""
+        meta = self.objects[(namespace, name)]["metadata"]
+        meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+
+    async def list_deployments(self, namespaces: Collection[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        if self.fail_list:
+            raise self.fail_list
+        return {k: copy.deepcopy(v) for k, v in self.objects.items() if k[0] in namespaces}
+
+    async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.patches.append((namespace, name, patch))
+        if self.fail_patch:
+            raise self.fail_patch.pop(0)
+        current = self.objects[(namespace, name)]
+        if patch["metadata"]["resourceVersion"] != current["metadata"]["resourceVersion"]:
+            raise UpstreamError(ErrorKind.CONFLICT, "the object has been modified", 409)
+        body = copy.deepcopy(patch)
+        body["metadata"].pop("resourceVersion")
+        self.objects[(namespace, name)] = apply_patch(current, body)
+        self.bump(namespace, name)
+
+    async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
+        self.events.append(event)
