@@ -1,0 +1,144 @@
+"""The collector's HTTP service (aiohttp): ``GET /collect`` and ``GET /healthz``; and ``main``.
+
+Thin on purpose: it reads the clock, keeps the last-known loads between calls, and turns
+:func:`collector.core.collect` outcomes into HTTP answers:
+
+- ``200`` with a :class:`CollectResult` (possibly ``degraded``, with ``errors``);
+- ``503`` ``{"error": ..., "kind": "source"|"data"|"timeout"|"internal"}`` when no result could be
+  built (API server unreachable, broken ConfigMap, deadline passed): the controller skips acting;
+- ``401``/``403`` from the guard: with a token file, ``Authorization: Bearer <token>`` is required;
+  without one only loopback callers are served. ``/healthz`` is open (liveness only).
+
+Collections run one at a time (a lock), so the last-known store evolves in order; each has the
+``collect_timeout_s`` deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from collections.abc import Callable
+
+import structlog
+from aiohttp import web
+
+from collector.contract import CollectResult
+from collector.core import CollectError, Ports, collect
+from collector.kube_adapter import KubeAdapter, load_api_client
+from collector.load import KnownLoad
+from collector.metrics import Key
+from collector.prom_adapter import PrometheusAdapter
+from collector.settings import ENV_PREFIX, CollectorSettings
+from controller.common.logs import configure_logging
+from controller.common.settings import read_secret_file, settings_table
+from controller.common.web import guarded, serve
+
+log = structlog.get_logger("collector")
+
+
+class CollectorService:
+    """Holds what lives between collections: the last-known loads and the last outcome."""
+
+    def __init__(
+        self, settings: CollectorSettings, ports: Ports, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings, self.ports, self.clock = settings, ports, clock
+        self.last_known: dict[Key, KnownLoad] = {}
+        self.last_success_s: float | None = None
+        self.last_error: str | None = None
+        self._lock = asyncio.Lock()
+
+    async def collect_once(self) -> CollectResult:
+        async with self._lock:
+            now_s = self.clock()
+            try:
+                assembled = await asyncio.wait_for(
+                    collect(now_s, self.ports, self.settings, self.last_known),
+                    self.settings.collect_timeout_s,
+                )
+            except Exception as exc:
+                self.last_error = str(exc) or type(exc).__name__
+                raise
+            self.last_known = assembled.last_known
+            result = assembled.result.model_copy(update={"collected_at_s": self.clock()})
+            self.last_success_s, self.last_error = result.collected_at_s, None
+        for warning in assembled.warnings:
+            log.warning("collect.warning", detail=warning)
+        for error in result.errors:
+            log.warning("collect.degraded", detail=error)
+        untrusted = sum(not s.trusted for s in result.servers)
+        log.info(
+            "collect.done",
+            servers=len(result.servers),
+            untrusted=untrusted,
+            skipped=len(result.skipped),
+            degraded=result.degraded,
+        )
+        return result
+
+
+SERVICE_KEY = web.AppKey("collector_service", CollectorService)
+
+
+async def handle_collect(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE_KEY]
+    try:
+        result = await service.collect_once()
+    except CollectError as exc:
+        log.error("collect.failed", kind=exc.kind, error=str(exc))
+        return _unavailable(str(exc), exc.kind)
+    except TimeoutError:
+        message = f"collection did not finish within {service.settings.collect_timeout_s:g} s"
+        log.error("collect.failed", kind="timeout", error=message)
+        return _unavailable(message, "timeout")
+    except Exception as exc:
+        log.exception("collect.failed", kind="internal")
+        return _unavailable(f"internal error ({type(exc).__name__}); see the collector log", "internal")
+    return web.json_response(result.model_dump(mode="json"))
+
+
+def _unavailable(message: str, kind: str) -> web.Response:
+    return web.json_response({"error": message, "kind": kind}, status=503)
+
+
+async def handle_healthz(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE_KEY]
+    return web.json_response(
+        {"status": "ok", "last_success_s": service.last_success_s, "last_error": service.last_error}
+    )
+
+
+def make_app(service: CollectorService, token: str | None = None) -> web.Application:
+    app = web.Application()
+    app[SERVICE_KEY] = service
+    app.router.add_get("/collect", guarded(handle_collect, token))
+    app.router.add_get("/healthz", handle_healthz)
+    return app
+
+
+def build_ports(settings: CollectorSettings) -> Ports:
+    """The real adapters; loads the in-cluster config or the kubeconfig."""
+    kube = KubeAdapter(load_api_client(), settings.kube_timeout_s)
+    metrics = None
+    if settings.prometheus_enabled:
+        metrics = PrometheusAdapter(settings.prometheus_url, settings.prometheus_timeout_s)
+    return Ports(kube=kube, cluster=kube, metrics=metrics)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m collector", description=__doc__.splitlines()[0])
+    parser.add_argument("--help-settings", action="store_true", help="print the environment variables")
+    args = parser.parse_args(argv)
+    if args.help_settings:
+        print(settings_table(CollectorSettings, ENV_PREFIX))
+        return 0
+    settings = CollectorSettings.from_env()
+    configure_logging("collector", settings.log_level)
+    service = CollectorService(settings, build_ports(settings))
+    app = make_app(service, read_secret_file(settings.token_file))
+    log.info(
+        "collector.start", host=settings.host, port=settings.port, prometheus=settings.prometheus_enabled
+    )
+    asyncio.run(serve(app, settings.host, settings.port))
+    return 0

@@ -1,0 +1,173 @@
+"""One cycle's inputs -> :class:`CollectResult`: the pure part of the collector.
+
+Called by :func:`collector.core.collect` after all I/O is done; tests call it with plain records.
+No clock (``now_s`` is an argument), no I/O, no mutation of its inputs: it returns the result and
+the next last-known store.
+
+Untrusted servers (no load from Prometheus, or from labels when Prometheus is configured) are left
+out of the optimizer's input, and the cards they hold now are kept out of the capacity: the
+optimizer then plans the other servers exactly as if the untrusted ones kept their current
+allocation, which is what happens, since the actuator does not touch them. Giving the optimizer an
+estimated load for them instead could plan their cards away (or more cards for them) and so change
+what everyone else gets, on data nobody trusts. They still appear in ``servers`` with their
+best-effort load, its source and notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from collector.capacity import node_capacity, reserve, server_cards
+from collector.contract import CollectResult, ManagedServer
+from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load
+from collector.metrics import Key, MetricsSnapshot
+from collector.ports import DeploymentInfo, NodeInfo, PodInfo
+from collector.servers import Candidate, select_servers
+from collector.settings import CollectorSettings
+from collector.static_data import CAPACITY_KEY, StaticData, validate_documents
+from optimizer.data.loader import dump_system
+
+
+@dataclass(frozen=True)
+class CycleInputs:
+    """What the I/O stage fetched. ``snapshot`` is None when Prometheus is not configured or
+    failed as a whole; ``nodes``/``pods`` are None when not needed."""
+
+    deployments: list[DeploymentInfo]
+    static: StaticData
+    snapshot: MetricsSnapshot | None = None
+    nodes: list[NodeInfo] | None = None
+    pods: list[PodInfo] | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Assembled(NamedTuple):
+    result: CollectResult
+    last_known: dict[Key, KnownLoad]
+    warnings: list[str]  # for the log: capacity left out or reserved, skipped Deployments
+
+
+def _managed(
+    cand: Candidate, resolved: ResolvedLoad, ttft_ms: float | None, itl_ms: float | None
+) -> ManagedServer:
+    dep, lab = cand.deployment, cand.labels
+    return ManagedServer(
+        server=lab.server,
+        namespace=dep.namespace,
+        deployment=dep.name,
+        model=lab.model,
+        service_class=lab.service_class,
+        current_replicas=dep.replicas,
+        ready_replicas=dep.ready_replicas,
+        current_accelerator=lab.accelerator,
+        current_max_batch=lab.current_max_batch,
+        min_replicas=lab.min_replicas,
+        max_replicas=lab.max_replicas,
+        keep_accelerator=lab.keep_accelerator,
+        load_source=resolved.source,
+        trusted=resolved.trusted,
+        arrival_rpm=resolved.load.arrival_rpm if resolved.load else None,
+        observed_ttft_ms=ttft_ms,
+        observed_itl_ms=itl_ms,
+        notes=list(resolved.notes),
+    )
+
+
+def _server_entry(server: ManagedServer, cand: Candidate, resolved: ResolvedLoad) -> dict[str, Any]:
+    assert resolved.load is not None  # trusted servers always have a load
+    current: dict[str, Any] = {
+        "accelerator": server.current_accelerator,
+        "numReplicas": server.current_replicas,
+        "maxBatch": server.current_max_batch,
+        "load": {
+            "arrivalRate": resolved.load.arrival_rpm,
+            "avgInTokens": resolved.load.avg_in_tokens,
+            "avgOutTokens": resolved.load.avg_out_tokens,
+        },
+    }
+    if server.observed_ttft_ms is not None:
+        current["ttftAverage"] = server.observed_ttft_ms
+    if server.observed_itl_ms is not None:
+        current["itlAverage"] = server.observed_itl_ms
+    return {
+        "name": server.server,
+        "class": server.service_class,
+        "model": server.model,
+        "keepAccelerator": server.keep_accelerator,
+        "minNumReplicas": server.min_replicas,
+        "maxNumReplicas": server.max_replicas,
+        "maxBatchSize": cand.labels.max_batch_cap,
+        "currentAlloc": current,
+    }
+
+
+def _capacity(
+    inputs: CycleInputs, settings: CollectorSettings, servers: list[ManagedServer], optimized: set[Key]
+) -> tuple[dict[str, Any], list[str]]:
+    """The capacity document and notes on what was reserved or left out."""
+    static = inputs.static
+    if settings.capacity_source == "nodes":
+        cards, notes = node_capacity(inputs.nodes or [], inputs.pods or [], static.placement, optimized)
+    else:
+        cards, notes = static.system.capacity.cards_by_type(), []
+        held = []
+        for s in servers:
+            if s.trusted or not s.current_replicas:
+                continue
+            cards_held = server_cards(static.system, s.model, s.current_accelerator, s.current_replicas)
+            if cards_held is None:
+                notes.append(f"{s.server}: cards it holds are unknown (no accelerator label or model entry)")
+            else:
+                held.append((s.server, *cards_held))
+        cards, reserve_notes = reserve(cards, held)
+        notes += reserve_notes
+    return {"count": [{"type": t, "count": n} for t, n in sorted(cards.items())]}, notes
+
+
+def assemble(
+    now_s: float, inputs: CycleInputs, settings: CollectorSettings, last_known: dict[Key, KnownLoad]
+) -> Assembled:
+    """Build the result; raises ``ConfigDataError`` if the system data does not validate."""
+    static = inputs.static
+    candidates, skipped = select_servers(inputs.deployments, static.system)
+    servers: list[ManagedServer] = []
+    entries: list[dict[str, Any]] = []
+    resolved_by_key: dict[Key, ResolvedLoad] = {}
+    for cand in candidates:
+        observed = observe(inputs.snapshot, cand.key, settings.staleness_s)
+        resolved = resolve_load(
+            observed,
+            cand.labels.load,
+            last_known.get(cand.key),
+            now_s,
+            max_age_s=settings.last_known_max_age_s,
+            labels_trusted=not settings.prometheus_enabled,
+        )
+        resolved_by_key[cand.key] = resolved
+        server = _managed(cand, resolved, observed.ttft_ms, observed.itl_ms)
+        servers.append(server)
+        if server.trusted:
+            entries.append(_server_entry(server, cand, resolved))
+    optimized = {(s.namespace, s.deployment) for s in servers if s.trusted}
+    capacity_doc, capacity_notes = _capacity(inputs, settings, servers, optimized)
+    documents = {**static.documents, CAPACITY_KEY: capacity_doc, "server-data.json": {"servers": entries}}
+    system = validate_documents(documents, settings)
+    errors = list(inputs.errors)
+    snapshot = inputs.snapshot
+    if snapshot is not None:
+        errors += [f"prometheus query {name} failed: {err}" for name, err in sorted(snapshot.failed.items())]
+        if snapshot.malformed:
+            errors.append(f"prometheus: {snapshot.malformed} malformed series ignored")
+    result = CollectResult(
+        collected_at_s=now_s,
+        system=dump_system(system),
+        servers=servers,
+        skipped=skipped,
+        placement=static.placement,
+        degraded=bool(errors),
+        errors=errors,
+    )
+    warnings = capacity_notes + [f"skipped {s.namespace}/{s.deployment}: {s.reason}" for s in skipped]
+    next_known = remember(last_known, resolved_by_key, now_s, settings.last_known_max_age_s)
+    return Assembled(result, next_known, warnings)

@@ -1,0 +1,195 @@
+"""The Kubernetes adapter: :class:`KubePort` and :class:`ClusterPort` over the official client.
+
+Built by :mod:`collector.app` at start-up from an ``ApiClient`` (in-cluster config, else the
+kubeconfig). The client is synchronous, so each call runs in ``asyncio.to_thread`` here and only
+here; every API call has ``_request_timeout``. Lists are paged (``limit``/``continue``).
+
+API calls (RBAC: deployments list; configmaps get in the config namespace; nodes list and pods list
+cluster-wide when capacity is derived from Nodes):
+
+- ``AppsV1Api.list_deployment_for_all_namespaces`` / ``list_namespaced_deployment`` with
+  ``label_selector=inferno.server.managed=true``
+- ``CoreV1Api.read_namespaced_config_map``
+- ``CoreV1Api.list_node``; ``list_pod_for_all_namespaces`` / ``list_namespaced_pod`` with
+  ``field_selector=status.phase!=Succeeded,status.phase!=Failed``
+
+Errors become :class:`SourceError` naming the status (``403 Forbidden``) or the network problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar, cast
+
+from kubernetes import client, config, utils
+from kubernetes.client.exceptions import ApiException
+
+from collector.capacity import pod_requests
+from collector.labels import MANAGED_LABEL
+from collector.ports import DeploymentInfo, NodeInfo, PodInfo, SourceError
+
+PAGE_SIZE = 500
+ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
+T = TypeVar("T")
+_parse_quantity: Callable[[str], Any] = utils.parse_quantity  # untyped in the client
+
+
+def load_api_client() -> Any:
+    """An ``ApiClient`` from the in-cluster service account, else from the kubeconfig."""
+    # Looked up at call time (not bound at import), so the unit tests' refusal patch applies.
+    try:
+        cast(Callable[[], None], config.load_incluster_config)()
+    except config.ConfigException:
+        cast(Callable[[], None], config.load_kube_config)()
+    return client.ApiClient()
+
+
+def _quantities(raw: dict[str, str] | None) -> dict[str, float]:
+    """Extended resources only (``vendor/name``): GPUs and accelerators; garbage is left out."""
+    out: dict[str, float] = {}
+    for name, value in (raw or {}).items():
+        if "/" not in name:
+            continue
+        try:
+            out[name] = float(_parse_quantity(value))
+        except (ValueError, TypeError, ArithmeticError):
+            continue
+    return out
+
+
+def _container_requests(containers: Iterable[Any] | None) -> list[dict[str, float]]:
+    result = []
+    for container in containers or []:
+        resources = container.resources
+        limits = _quantities(resources.limits if resources else None)
+        requests = _quantities(resources.requests if resources else None)
+        result.append({**limits, **requests})  # a limit stands in for a missing request
+    return result
+
+
+def owning_deployment(pod: Any) -> str | None:
+    """The Deployment of a pod: its controlling ReplicaSet's name without ``-<pod-template-hash>``."""
+    labels = pod.metadata.labels or {}
+    template_hash = labels.get("pod-template-hash")
+    for ref in pod.metadata.owner_references or []:
+        if ref.kind == "ReplicaSet" and ref.controller and template_hash:
+            suffix = f"-{template_hash}"
+            return ref.name[: -len(suffix)] if ref.name.endswith(suffix) else None
+    return None
+
+
+def to_deployment(obj: Any) -> DeploymentInfo:
+    replicas = obj.spec.replicas if obj.spec and obj.spec.replicas is not None else 1
+    return DeploymentInfo(
+        namespace=obj.metadata.namespace,
+        name=obj.metadata.name,
+        labels=dict(obj.metadata.labels or {}),
+        annotations=dict(obj.metadata.annotations or {}),
+        replicas=replicas,
+        ready_replicas=(obj.status.ready_replicas or 0) if obj.status else 0,
+    )
+
+
+def to_node(obj: Any) -> NodeInfo:
+    conditions = (obj.status.conditions or []) if obj.status else []
+    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    return NodeInfo(
+        name=obj.metadata.name,
+        labels=dict(obj.metadata.labels or {}),
+        allocatable=_quantities(obj.status.allocatable if obj.status else None),
+        ready=ready,
+        unschedulable=bool(obj.spec and obj.spec.unschedulable),
+    )
+
+
+def to_pod(obj: Any) -> PodInfo:
+    spec = obj.spec
+    return PodInfo(
+        namespace=obj.metadata.namespace,
+        name=obj.metadata.name,
+        node_name=(spec.node_name or "") if spec else "",
+        deployment=owning_deployment(obj),
+        requests=pod_requests(
+            _container_requests(spec.containers if spec else None),
+            _container_requests(spec.init_containers if spec else None),
+        ),
+    )
+
+
+class KubeAdapter:
+    def __init__(self, api_client: Any, timeout_s: float) -> None:
+        self._apps = client.AppsV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._timeout_s = timeout_s
+
+    async def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (API calls and the conversion of their answers) off the event loop."""
+        try:
+            return await asyncio.to_thread(fn)
+        except ApiException as exc:
+            raise SourceError(f"Kubernetes API: {what}: {exc.status} {exc.reason}") from None
+        except Exception as exc:  # urllib3/socket errors: the API server is unreachable
+            raise SourceError(f"Kubernetes API: {what}: {type(exc).__name__}: {exc}") from None
+
+    def _paged(self, call: Callable[..., Any], **kwargs: Any) -> list[Any]:
+        items: list[Any] = []
+        token = None
+        while True:
+            page = call(limit=PAGE_SIZE, _continue=token, _request_timeout=self._timeout_s, **kwargs)
+            items.extend(page.items or [])
+            token = page.metadata._continue if page.metadata else None
+            if not token:
+                return items
+
+    def _list(
+        self, all_ns: Callable[..., Any], one_ns: Callable[..., Any], namespaces: tuple[str, ...], **kw: Any
+    ) -> list[Any]:
+        if not namespaces:
+            return self._paged(all_ns, **kw)
+        return [item for ns in namespaces for item in self._paged(one_ns, namespace=ns, **kw)]
+
+    async def list_managed_deployments(self, namespaces: tuple[str, ...]) -> list[DeploymentInfo]:
+        apps, selector = self._apps, f"{MANAGED_LABEL}=true"
+        return await self._call(
+            "list deployments",
+            lambda: [
+                to_deployment(d)
+                for d in self._list(
+                    apps.list_deployment_for_all_namespaces,
+                    apps.list_namespaced_deployment,
+                    namespaces,
+                    label_selector=selector,
+                )
+            ],
+        )
+
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        def read() -> dict[str, str] | None:
+            try:
+                cm = self._core.read_namespaced_config_map(name, namespace, _request_timeout=self._timeout_s)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+            return dict(cm.data or {})
+
+        return await self._call(f"read configmap {namespace}/{name}", read)
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        return await self._call("list nodes", lambda: [to_node(n) for n in self._paged(self._core.list_node)])
+
+    async def list_pods(self, namespaces: tuple[str, ...]) -> list[PodInfo]:
+        core = self._core
+        return await self._call(
+            "list pods",
+            lambda: [
+                to_pod(p)
+                for p in self._list(
+                    core.list_pod_for_all_namespaces,
+                    core.list_namespaced_pod,
+                    namespaces,
+                    field_selector=ACTIVE_PODS,
+                )
+            ],
+        )

@@ -1,0 +1,211 @@
+"""A server's load this cycle: what Prometheus says, and the fallback chain when it says nothing.
+
+Called by :mod:`collector.assemble`, once per Deployment. Two steps:
+
+1. :func:`observe` turns the readings of :mod:`collector.metrics` into an :class:`Observation`
+   (each field ``None`` when missing, stale or garbage, with a note saying which).
+2. :func:`resolve_load` walks the chain Prometheus -> load labels -> last known value (younger
+   than ``last_known_max_age_s``) -> none, field by field, and says whether the result can be
+   acted on (``trusted``).
+
+Arrival rate (requests/min) from counters of *completions*::
+
+    arrival_rps = rate(request_success_total) + max(0, deriv(num_requests_waiting))
+
+e.g. 10 completions/s while the queue grows by 2 requests/s is a demand of 12 req/s = 720 rpm.
+A shrinking queue is not subtracted: while a backlog drains, the estimate stays at the completion
+rate, so the server is not scaled down before its queue is empty.
+
+"No data" is never zero load: zero is reported only when completions, the queue and the running
+requests are all measured and all zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.contract import LoadSource
+from collector.labels import MAX_RPM, MAX_TOKENS, LabelLoad
+from collector.metrics import Key, MetricsSnapshot, Reading
+from collector.promql import ITL_ALTERNATIVES
+
+SECONDS_PER_MINUTE = 60.0
+MS_PER_S = 1000.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    arrival_rpm: float | None = None
+    avg_in_tokens: float | None = None
+    avg_out_tokens: float | None = None
+    ttft_ms: float | None = None
+    itl_ms: float | None = None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LoadEstimate:
+    arrival_rpm: float
+    avg_in_tokens: float
+    avg_out_tokens: float
+
+
+@dataclass(frozen=True)
+class KnownLoad:
+    """The last load Prometheus gave for a Deployment, and when (unix seconds)."""
+
+    load: LoadEstimate
+    at_s: float
+
+
+@dataclass(frozen=True)
+class ResolvedLoad:
+    load: LoadEstimate | None
+    source: LoadSource
+    trusted: bool
+    notes: tuple[str, ...]
+
+
+class _Reader:
+    """Reads one Deployment's values out of a snapshot, collecting notes on what is unusable."""
+
+    def __init__(self, snapshot: MetricsSnapshot, key: Key) -> None:
+        self.snapshot, self.key = snapshot, key
+        self.notes: list[str] = []
+
+    def value(self, query: str, *, quiet: bool = False) -> float | None:
+        if query in self.snapshot.failed:
+            self.notes.append(f"{query}: query failed")
+            return None
+        reading: Reading | None = self.snapshot.get(query, self.key)
+        if reading is None:
+            if not quiet:
+                self.notes.append(f"{query}: no series")
+            return None
+        if reading.value is None:
+            self.notes.append(f"{query}: rejected {reading.problem}")
+        return reading.value
+
+    def ratio(self, numerator: str, denominator: str, scale: float, cap: float) -> float | None:
+        """``scale * numerator / denominator``; None when unknown, 0/0 or implausible."""
+        den = self.value(denominator)
+        num = self.value(numerator) if den else None
+        if num is None or not den:
+            return None
+        result = scale * num / den
+        if result > cap:
+            self.notes.append(f"{numerator}/{denominator}: implausible {result:g}")
+            return None
+        return result
+
+
+def observe(snapshot: MetricsSnapshot | None, key: Key, staleness_s: float) -> Observation:
+    """What Prometheus says about one Deployment (``snapshot=None``: Prometheus not configured)."""
+    if snapshot is None:
+        return Observation()
+    r = _Reader(snapshot, key)
+    newest = r.snapshot.get("last_sample", key)
+    last_s = r.value("last_sample")
+    if last_s is None or newest is None:
+        return Observation(notes=("prometheus: no fresh vllm series", *r.notes))
+    age_s = max(0.0, newest.at_s - last_s)
+    if age_s > staleness_s:
+        return Observation(notes=(f"prometheus: stale, newest sample {age_s:.0f} s old > {staleness_s:g} s",))
+
+    completions_rps = r.value("completions")
+    growth_rps = r.value("queue_growth")
+    in_flight = [r.value("running"), r.value("waiting")]
+    arrival_rpm: float | None = None
+    if completions_rps is not None:
+        if growth_rps is None:
+            r.notes.append("queue growth unknown: arrival = completion rate")
+        elif growth_rps > 0:
+            r.notes.append(f"queue growing by {growth_rps:.3g} req/s: added to the completion rate")
+        arrival_rpm = (completions_rps + max(0.0, growth_rps or 0.0)) * SECONDS_PER_MINUTE
+        if arrival_rpm == 0 and any(n != 0 for n in in_flight):
+            r.notes.append("no completion in the window but requests in flight (or unknown): rate unknown")
+            arrival_rpm = None
+        elif arrival_rpm > MAX_RPM:
+            r.notes.append(f"arrival rate implausible ({arrival_rpm:g} rpm)")
+            arrival_rpm = None
+    itl_ms = None
+    for sum_query, count_query in ITL_ALTERNATIVES:
+        if r.snapshot.get(count_query, key) is not None or count_query in r.snapshot.failed:
+            itl_ms = r.ratio(sum_query, count_query, MS_PER_S, float("inf"))
+            break
+    return Observation(
+        arrival_rpm=arrival_rpm,
+        avg_in_tokens=r.ratio("prompt_tokens", "completions", 1.0, MAX_TOKENS),
+        avg_out_tokens=r.ratio("generation_tokens", "completions", 1.0, MAX_TOKENS),
+        ttft_ms=r.ratio("ttft_sum", "ttft_count", MS_PER_S, float("inf")),
+        itl_ms=itl_ms,
+        notes=tuple(dict.fromkeys(r.notes)),
+    )
+
+
+def _first(candidates: list[tuple[LoadSource, float | None]]) -> tuple[LoadSource, float | None]:
+    return next(((s, v) for s, v in candidates if v is not None), ("none", None))
+
+
+def resolve_load(
+    observed: Observation,
+    labels: LabelLoad,
+    last: KnownLoad | None,
+    now_s: float,
+    *,
+    max_age_s: float,
+    labels_trusted: bool,
+) -> ResolvedLoad:
+    """Walk the fallback chain per field. Trusted: rate from Prometheus, or from labels when
+    Prometheus is not configured (``labels_trusted``); and token sizes known unless the rate is 0.
+    """
+    notes = list(observed.notes)
+    known = last
+    if last is not None:
+        age_s = now_s - last.at_s
+        if age_s > max_age_s:
+            notes.append(f"last known load expired ({age_s:.0f} s old > {max_age_s:g} s)")
+            known = None
+    fields = ("arrival_rpm", "avg_in_tokens", "avg_out_tokens")
+    chosen = [
+        _first(
+            [
+                ("prometheus", getattr(observed, f)),
+                ("labels", getattr(labels, f)),
+                ("last-known", getattr(known.load, f) if known else None),
+            ]
+        )
+        for f in fields
+    ]
+    (source, rate), (_, in_tokens), (_, out_tokens) = chosen
+    if rate is None:
+        return ResolvedLoad(None, "none", False, (*notes, "no load from any source"))
+    if source == "last-known" and known is not None:
+        notes.append(f"load from the last known value, {now_s - known.at_s:.0f} s old")
+    for name, (field_source, _) in zip(fields[1:], chosen[1:], strict=True):
+        if field_source not in (source, "none"):
+            notes.append(f"{name} from {field_source}")
+    trusted = source == "prometheus" or (source == "labels" and labels_trusted)
+    if rate > 0 and (in_tokens is None or out_tokens is None):
+        notes.append("token sizes unknown: load not usable")
+        trusted = False
+    estimate = LoadEstimate(rate, in_tokens or 0.0, out_tokens or 0.0)
+    return ResolvedLoad(estimate, source, trusted, tuple(notes))
+
+
+def remember(
+    previous: dict[Key, KnownLoad],
+    current: dict[Key, ResolvedLoad],
+    now_s: float,
+    max_age_s: float,
+) -> dict[Key, KnownLoad]:
+    """The next last-known store: fresh Prometheus loads replace old ones; entries of Deployments
+    that are gone or older than ``max_age_s`` are dropped, so memory stays bounded.
+    """
+    store: dict[Key, KnownLoad] = {}
+    for key, resolved in current.items():
+        if resolved.source == "prometheus" and resolved.trusted and resolved.load is not None:
+            store[key] = KnownLoad(resolved.load, now_s)
+        elif key in previous and now_s - previous[key].at_s <= max_age_s:
+            store[key] = previous[key]
+    return store

@@ -1,0 +1,78 @@
+"""The collector's ports: what it needs from Kubernetes and Prometheus, as small Protocols.
+
+The core (:mod:`collector.core`) talks only to these; :mod:`collector.kube_adapter` and
+:mod:`collector.prom_adapter` implement them over the real clients, and the unit tests over
+hand-written fakes that record their calls. Adapters translate the clients' objects into the plain
+frozen records below, so nothing past this line knows the ``kubernetes`` object model.
+
+Errors: an adapter raises :class:`SourceError` (with the source named in the message) for anything
+that went wrong talking to its system; a missing ConfigMap is not an error (``None``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class SourceError(Exception):
+    """A call to the Kubernetes API or Prometheus failed (timeout, refused, 5xx, 403...)."""
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    namespace: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    replicas: int = 1
+    ready_replicas: int = 0
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    allocatable: Mapping[str, float] = field(default_factory=dict, metadata={"unit": "resource units"})
+    ready: bool = True
+    unschedulable: bool = False
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A pod that is not finished. ``deployment`` is its owning Deployment, when it has one."""
+
+    namespace: str
+    name: str
+    node_name: str = ""
+    deployment: str | None = None
+    requests: Mapping[str, float] = field(default_factory=dict, metadata={"unit": "resource units"})
+
+
+class KubePort(Protocol):
+    """Deployments to manage and the data ConfigMaps."""
+
+    async def list_managed_deployments(self, namespaces: tuple[str, ...]) -> list[DeploymentInfo]:
+        """Deployments labelled ``inferno.server.managed=true``; ``()``: all namespaces."""
+        ...
+
+    async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The ConfigMap's ``data``; ``None`` when it does not exist."""
+        ...
+
+
+class ClusterPort(Protocol):
+    """Nodes and pods, for capacity derived from the cluster and for pod -> Deployment mapping."""
+
+    async def list_nodes(self) -> list[NodeInfo]: ...
+
+    async def list_pods(self, namespaces: tuple[str, ...]) -> list[PodInfo]:
+        """Pods not yet finished; ``()``: all namespaces."""
+        ...
+
+
+class MetricsPort(Protocol):
+    """One PromQL instant query -> the raw ``data.result`` list of a vector answer."""
+
+    async def query(self, promql: str) -> list[dict[str, Any]]: ...
