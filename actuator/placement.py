@@ -1,7 +1,7 @@
 """Where a card type runs: node label key/value and the extended resource per card (pure).
 
 From placement-data (:class:`collector.contract.Placement`) for the chosen accelerator's card
-type. Fields the entry does not set explicitly come from the settings: AMD types (by prefix,
+type. Fields left at the contract's defaults come from the settings: AMD types (by prefix,
 e.g. ``MI300X``) use ``amd.com/gpu.product`` / ``amd.com/gpu``, others ``nvidia.com/gpu.product`` /
 ``nvidia.com/gpu`` (both configurable). ``foreign_*`` are the other GPU keys and resources known
 to this cycle: a Deployment moving to this card type has them removed.
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 from actuator.settings import ActuatorSettings
 from collector.contract import Placement
+
+DEFAULT_KEY = Placement.model_fields["node_label_key"].default
+DEFAULT_RESOURCE = Placement.model_fields["resource"].default
 
 
 @dataclass(frozen=True)
@@ -33,17 +36,13 @@ def is_amd(card_type: str, label_value: str, settings: ActuatorSettings) -> bool
 
 
 def _key_and_resource(entry: Placement, settings: ActuatorSettings) -> tuple[str, str]:
+    """Explicit values win; the contract's defaults (also what a JSON round trip fills in) do not."""
     amd = is_amd(entry.type, entry.node_label_value, settings)
-    key = (
-        entry.node_label_key
-        if "node_label_key" in entry.model_fields_set
-        else (settings.amd_node_label_key if amd else settings.node_label_key)
-    )
-    resource = (
-        entry.resource
-        if "resource" in entry.model_fields_set
-        else (settings.amd_gpu_resource if amd else settings.gpu_resource)
-    )
+    key, resource = entry.node_label_key, entry.resource
+    if key == DEFAULT_KEY:
+        key = settings.amd_node_label_key if amd else settings.node_label_key
+    if resource == DEFAULT_RESOURCE:
+        resource = settings.amd_gpu_resource if amd else settings.gpu_resource
     return key, resource
 
 

@@ -1,0 +1,54 @@
+"""``python -m controller``: the cycle loop plus /invoke, /healthz, /readyz and /metrics.
+
+``python -m controller --help-settings`` prints the environment variables and their defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import structlog
+
+from controller.app import create_app, observed
+from controller.clients import HttpStages
+from controller.common.logs import configure_logging
+from controller.common.settings import read_secret_file, settings_table
+from controller.common.web import is_loopback, serve
+from controller.cycle import CycleRunner
+from controller.loop import CycleLoop
+from controller.metrics import ControllerMetrics
+from controller.settings import ENV_PREFIX, ControllerSettings, load_controller_settings
+
+
+async def _run(settings: ControllerSettings) -> None:
+    log = structlog.get_logger()
+    token = read_secret_file(settings.token_file)
+    if not token and not is_loopback(settings.host):
+        log.warning("no_token", detail="no token file: /invoke accepts only localhost callers")
+    stages = HttpStages(settings, token)
+    metrics = ControllerMetrics()
+    loop = CycleLoop(observed(CycleRunner(stages, settings), metrics), settings.control_period_s)
+    app = create_app(loop, metrics, settings, token, on_cleanup=stages.close)
+    log.info(
+        "starting",
+        host=settings.host,
+        port=settings.port,
+        period_s=settings.control_period_s,
+        dry_run=settings.dry_run,
+    )
+    await serve(app, settings.host, settings.port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if "--help-settings" in args:
+        print(settings_table(ControllerSettings, ENV_PREFIX))
+        return
+    settings = load_controller_settings()
+    configure_logging("controller", settings.log_level)
+    asyncio.run(_run(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""One control cycle: collect -> optimize -> act. ``CycleRunner.run_cycle(now_s)``; time is an argument.
+
+Called by :class:`controller.loop.CycleLoop` (timer and ``/invoke``), one cycle at a time. Each
+stage runs under its own timeout; a failure is classified (transient / permanent), recorded in the
+report, and skips every later stage, so a cycle never acts on a half-made plan. Whether the
+collect was degraded or not, the actuator acts only on trusted servers (it enforces that).
+The stages are a narrow ``Stages`` port: HTTP in production (:mod:`controller.clients`), fakes in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+import structlog
+from pydantic import ValidationError
+
+from actuator.model import Outcome, UpdateRequest, UpdateResponse
+from collector.contract import CollectResult
+from controller.common.errors import ErrorKind, UpstreamError, classify_exception
+from controller.report import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
+from controller.settings import ControllerSettings
+from optimizer.solution import Solution
+
+T = TypeVar("T")
+log = structlog.get_logger()
+BAD_OUTCOMES = {Outcome.FAILED, Outcome.CONFLICT}
+
+
+class Stages(Protocol):
+    async def collect(self) -> CollectResult: ...
+
+    async def optimize(self, system: dict[str, Any]) -> Solution: ...
+
+    async def update(self, request: UpdateRequest) -> UpdateResponse: ...
+
+
+class _StageFailedError(Exception):
+    def __init__(self, failure: StageFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+class CycleRunner:
+    def __init__(
+        self, stages: Stages, settings: ControllerSettings, timer: Callable[[], float] = time.perf_counter
+    ) -> None:
+        self.stages = stages
+        self.settings = settings
+        self._timer = timer  # monotonic, for stage durations only
+        self._seq = 0
+
+    def _new_id(self, now_s: float) -> str:
+        self._seq += 1
+        return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime(now_s))}-{self._seq}"
+
+    async def _stage(
+        self, stage: Stage, timeout_s: float, call: Awaitable[T], stage_ms: dict[str, float]
+    ) -> T:
+        start = self._timer()
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await call
+        except TimeoutError:
+            failure = StageFailure(stage=stage, kind="transient", message=f"timed out after {timeout_s:g}s")
+        except UpstreamError as exc:
+            failure = StageFailure(stage=stage, kind=exc.kind.value, message=str(exc))
+        except ValidationError as exc:
+            failure = StageFailure(
+                stage=stage,
+                kind="permanent",
+                message=f"bad answer: {exc.error_count()} "
+                f"problem(s), first: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}",
+            )
+        except Exception as exc:  # the loop never dies: anything else lands in the report
+            kind = classify_exception(exc)
+            failure = StageFailure(stage=stage, kind=kind.value, message=f"{type(exc).__name__}: {exc}")
+        finally:
+            stage_ms[stage] = round((self._timer() - start) * 1000, 3)
+        raise _StageFailedError(failure)
+
+    async def run_cycle(self, now_s: float) -> CycleReport:
+        cycle_id = self._new_id(now_s)
+        with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
+            start = self._timer()
+            fields: dict[str, Any] = {
+                "cycle_id": cycle_id,
+                "started_at_s": now_s,
+                "dry_run": self.settings.dry_run,
+            }
+            stage_ms: dict[str, float] = {}
+            try:
+                await self._run(fields, stage_ms)
+            except _StageFailedError as failed:
+                fields["errors"] = [failed.failure]
+                fields["outcome"] = "failed"
+                notes = fields.setdefault("notes", [])
+                notes.append(
+                    f"{failed.failure.stage} failed: later stages skipped, nothing changed by this cycle"
+                    if failed.failure.stage != "update"
+                    else "update failed: the actuator's state is re-read and re-planned next cycle"
+                )
+            report = CycleReport(**fields, stage_ms=stage_ms, duration_s=round(self._timer() - start, 6))
+            log.info(
+                "cycle_done",
+                outcome=report.outcome,
+                duration_s=report.duration_s,
+                stage_ms=stage_ms,
+                errors=[e.model_dump() for e in report.errors],
+                actions={a.server: a.outcome.value for a in report.actions},
+            )
+            return report
+
+    async def _run(self, fields: dict[str, Any], stage_ms: dict[str, float]) -> None:
+        s = self.settings
+        collect = await self._stage("collect", s.collect_timeout_s, self.stages.collect(), stage_ms)
+        fields["collected"] = CollectedSummary.of(collect)
+        if collect.degraded:
+            fields["outcome"] = "degraded"
+        if not collect.servers:
+            fields["notes"] = ["no managed servers collected: nothing to optimize"]
+            return
+        solution = await self._stage(
+            "optimize", s.optimize_timeout_s, self.stages.optimize(collect.system), stage_ms
+        )
+        fields.update(
+            solver=f"{solution.solver.name}:{solution.solver.status}",
+            total_cost=solution.total_cost,
+            cost_by_type=dict(solution.cost_by_type),
+            decisions=DecisionSummary.all_of(solution),
+        )
+        request = UpdateRequest(
+            cycle_id=fields["cycle_id"],
+            solution=solution,
+            servers=collect.servers,
+            placement=collect.placement,
+            dry_run=s.dry_run,
+        )
+        response = await self._stage("update", s.update_timeout_s, self.stages.update(request), stage_ms)
+        fields["actions"] = response.actions
+        fields["dry_run"] = response.dry_run
+        if any(a.outcome in BAD_OUTCOMES for a in response.actions):
+            fields["outcome"] = "degraded"
+
+
+def failure_kind(report: CycleReport) -> ErrorKind | None:
+    """The kind of the report's stage failure, if any."""
+    return ErrorKind(report.errors[0].kind) if report.errors else None

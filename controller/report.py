@@ -1,0 +1,94 @@
+"""The cycle report: what was collected, decided and done, and why. ``GET /invoke`` returns it.
+
+Built by :mod:`controller.cycle`; read by :mod:`controller.metrics` and the log.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actuator.model import ServerAction
+from collector.contract import CollectResult
+from optimizer.solution import Solution
+
+Stage = Literal["collect", "optimize", "update"]
+CycleOutcome = Literal["ok", "degraded", "failed"]
+
+
+class StageFailure(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stage: Stage
+    kind: str = Field(description="transient (retried next cycle) | permanent | conflict")
+    message: str
+
+
+class CollectedSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    servers: int
+    trusted: int
+    skipped: list[str] = Field(default_factory=list, description="namespace/deployment: reason")
+    degraded: bool = False
+    errors: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, collect: CollectResult) -> CollectedSummary:
+        return cls(
+            servers=len(collect.servers),
+            trusted=sum(s.trusted for s in collect.servers),
+            skipped=[f"{s.namespace}/{s.deployment}: {s.reason}" for s in collect.skipped],
+            degraded=collect.degraded,
+            errors=list(collect.errors),
+        )
+
+
+class DecisionSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    server: str
+    status: str
+    accelerator: str = ""
+    replicas: int | None = None
+    max_batch: int | None = None
+    cost: float | None = None
+    reasons: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def all_of(cls, solution: Solution) -> list[DecisionSummary]:
+        out = []
+        for d in solution.decisions:
+            a = d.allocation
+            out.append(
+                cls(
+                    server=d.server,
+                    status=d.status.value,
+                    accelerator=a.accelerator if a else "",
+                    replicas=a.num_replicas if a else None,
+                    max_batch=a.max_batch if a else None,
+                    cost=a.cost if a else None,
+                    reasons=list(d.reasons),
+                )
+            )
+        return out
+
+
+class CycleReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    cycle_id: str
+    started_at_s: float = Field(description="unix time the cycle started")
+    duration_s: float = 0.0
+    outcome: CycleOutcome = "ok"
+    dry_run: bool = False
+    stage_ms: dict[str, float] = Field(default_factory=dict, description="time per stage")
+    collected: CollectedSummary | None = None
+    solver: str = ""
+    total_cost: float | None = None
+    cost_by_type: dict[str, float] = Field(default_factory=dict)
+    decisions: list[DecisionSummary] = Field(default_factory=list)
+    actions: list[ServerAction] = Field(default_factory=list)
+    errors: list[StageFailure] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)

@@ -1,0 +1,71 @@
+"""Controller settings: one pydantic model, read from ``INFERNO_CONTROLLER_*`` (and the issue's
+``INFERNO_CONTROL_PERIOD``) by :func:`controller.common.settings.load_settings`.
+
+``python -m controller --help-settings`` prints the table of variables, defaults and meanings.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from controller.common.settings import load_settings
+
+ENV_PREFIX = "INFERNO_CONTROLLER_"
+
+
+class ControllerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="listen address; /metrics and probes are open, /invoke needs the token or a "
+        "localhost caller",
+    )
+    port: int = Field(default=3300, ge=1, le=65535, description="listen port (/invoke, /metrics, probes)")
+    collector_host: str = Field(default="127.0.0.1", description="collector container address")
+    collector_port: int = Field(default=3301, ge=1, le=65535, description="collector port")
+    optimizer_host: str = Field(default="127.0.0.1", description="optimizer container address")
+    optimizer_port: int = Field(default=3302, ge=1, le=65535, description="optimizer port")
+    actuator_host: str = Field(default="127.0.0.1", description="actuator container address")
+    actuator_port: int = Field(default=3303, ge=1, le=65535, description="actuator port")
+    control_period_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="seconds between timed cycles; 0: only on demand (GET /invoke)",
+        json_schema_extra={"env": "INFERNO_CONTROL_PERIOD"},
+    )
+    collect_timeout_s: float = Field(default=30.0, gt=0, description="GET /collect timeout, seconds")
+    optimize_timeout_s: float = Field(default=60.0, gt=0, description="POST /optimize timeout, seconds")
+    update_timeout_s: float = Field(default=60.0, gt=0, description="POST /update timeout, seconds")
+    dry_run: bool = Field(default=False, description="ask the actuator to only report; false: act")
+    token_file: str = Field(
+        default="",
+        description="file with the bearer token for /invoke (also sent to the actuator); empty: /invoke "
+        "accepts localhost callers only",
+    )
+    invoke_rate_per_s: float = Field(
+        default=1.0, ge=0, description="GET /invoke token-bucket refill, calls per second; 0: no limit"
+    )
+    invoke_burst: int = Field(default=5, ge=1, description="GET /invoke token-bucket size, calls")
+    invoke_wait_s: float = Field(
+        default=300.0, gt=0, description="longest an /invoke caller waits for its cycle, seconds (then 504)"
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, ge=0, description="on SIGTERM, how long a running cycle may finish, seconds"
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    def url(self, service: str) -> str:
+        host = str(getattr(self, f"{service}_host"))
+        port = int(getattr(self, f"{service}_port"))
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{port}"
+
+    @property
+    def stuck_after_s(self) -> float:
+        """A cycle running longer than this means the loop is stuck: /healthz fails."""
+        return self.collect_timeout_s + self.optimize_timeout_s + self.update_timeout_s + 60.0
+
+
+def load_controller_settings() -> ControllerSettings:
+    return load_settings(ControllerSettings, ENV_PREFIX)
