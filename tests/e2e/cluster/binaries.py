@@ -182,7 +182,8 @@ def main(argv: list[str]) -> int:
         if shutil.which("go") is None:
             print("[inferno-e2e] ERROR: 'go' (>= 1.26) is needed to build: " + ", ".join(missing))
             return 1
-        build_targets(targets_for(missing), cache_root() / "work", cache_bin_dir())
+        if targets := targets_for(missing):
+            build_targets(targets, cache_root() / "work", cache_bin_dir())
         if KWOK_STAGES_FILE in missing:
             write_kwok_stages(cache_bin_dir() / KWOK_STAGES_FILE)
         found, missing = resolve()

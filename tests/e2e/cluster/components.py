@@ -76,6 +76,15 @@ def kube_apiserver(lay: Layout) -> list[str]:
         # No real endpoints to publish for the "kubernetes" Service; the default reconciler would
         # also advertise an address other processes might dial.
         "--endpoint-reconciler-type=none",
+        # Front-proxy (aggregation) settings: the scheduler and controller-manager read this CA
+        # from a ConfigMap for their delegated authn and log errors every second without it.
+        f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+        f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
@@ -120,26 +129,11 @@ def kube_scheduler(lay: Layout) -> list[str]:
     return [str(lay.bins["kube-scheduler"]), *_component_common(lay, "kube-scheduler", lay.scheduler_port)]
 
 
-def kwok_config(lay: Layout) -> Path:
-    path = lay.root / "kwok-config.yaml"
-    path.write_text(
-        "apiVersion: config.kwok.x-k8s.io/v1alpha1\n"
-        "kind: KwokConfiguration\n"
-        "options:\n"
-        f"  cidr: {DEFAULT_POD_CIDR}\n"
-        f"  nodeIP: {LOOPBACK}\n"
-        f"  serverAddress: {LOOPBACK}:{lay.kwok_port}\n"
-        "  manageNodesWithAnnotationSelector: kwok.x-k8s.io/node=fake\n"
-        "  nodeLeaseDurationSeconds: 40\n"
-    )
-    return path
-
-
 def kwok(lay: Layout) -> list[str]:
     return [
         str(lay.bins["kwok"]),
         f"--kubeconfig={lay.kubeconfig('kwok')}",
-        f"--config={kwok_config(lay)}",
+        # Options go on the command line: a KwokConfiguration file would skip kwok's defaulting.
         f"--config={lay.bins['kwok-stages.yaml']}",
         f"--cidr={DEFAULT_POD_CIDR}",
         f"--node-ip={LOOPBACK}",

@@ -202,7 +202,8 @@ class LocalCluster:
     ) -> list[str]:
         """Create `count` KWOK nodes of a GPU product and wait until they are Ready; return names.
 
-        Names are "<pool>-<product lowercased>-<i>"; the pool label lets a test confine its pods.
+        Names are "<short product>-<cluster-wide index>" (e.g. "h100-80gb-hbm3-7": the hostname label
+        allows 63 characters); the `inferno.e2e/pool` label lets a test confine its pods.
         """
         spec = nodes.gpu_product(product)
         core = client.CoreV1Api(self.api_client)
@@ -210,7 +211,7 @@ class LocalCluster:
         for _ in range(count):
             with self._lock:
                 index, self._node_count = self._node_count, self._node_count + 1
-            name = f"{pool}-{spec.product.lower()}-{index}"
+            name = f"{spec.short_name}-{index}"
             core.create_node(nodes.gpu_node_body(name, index, spec, gpus_per_node, pool, labels))
             names.append(name)
         self.wait_for(
@@ -258,6 +259,7 @@ class LocalCluster:
             "DNS:kubernetes.default.svc",
         ]
         pki.issue("apiserver", "/CN=kube-apiserver", server_sans=sans)
+        pki.issue("front-proxy-client", "/CN=front-proxy-client")
         for user, subject in _CLIENTS.items():
             cert = pki.issue(user, subject)
             write_cert_kubeconfig(lay.kubeconfig(user), lay.server_url, pki.ca_cert, user, cert)

@@ -28,6 +28,11 @@ class GpuProduct:
     memory_mib: int
 
     @property
+    def short_name(self) -> str:
+        """Lowercase product without the vendor prefix: "NVIDIA-L40S" -> "l40s"."""
+        return self.product.lower().split("-", 1)[1]
+
+    @property
     def resource(self) -> str:
         return f"{self.vendor}.com/gpu"
 

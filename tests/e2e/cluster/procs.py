@@ -24,6 +24,10 @@ LOOPBACK = "127.0.0.1"
 _PR_SET_PDEATHSIG = 1
 
 
+class ProcessExitedError(RuntimeError):
+    """A server died: waits stop at once instead of running out their time."""
+
+
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1 (the OS picks it; the window for a race is tiny)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -53,6 +57,8 @@ def wait_for(
             result = check()
             if result is not None and result is not False:
                 return result
+        except ProcessExitedError:
+            raise
         except Exception as exc:
             last_error = exc
         if time.monotonic() >= deadline:
@@ -96,7 +102,7 @@ class ManagedProcess:
     def check_running(self) -> None:
         """Raise with the log tail if the process has exited (used inside waits to fail fast)."""
         if self._proc is not None and self._proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self._proc.returncode}:\n{self.log_tail()}")
+            raise ProcessExitedError(f"{self.name} exited with {self._proc.returncode}:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 30) -> str:
         try:
