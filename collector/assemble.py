@@ -25,7 +25,7 @@ from collector.metrics import Key, MetricsSnapshot
 from collector.ports import DeploymentInfo, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
-from collector.static_data import CAPACITY_KEY, StaticData, validate_documents
+from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
 from optimizer.data.loader import dump_system
 
 
@@ -105,15 +105,20 @@ def _server_entry(server: ManagedServer, cand: Candidate, resolved: ResolvedLoad
 def _capacity(
     inputs: CycleInputs, settings: CollectorSettings, servers: list[ManagedServer], optimized: set[Key]
 ) -> tuple[dict[str, Any], list[str]]:
-    """The capacity document and notes on what was reserved or left out."""
+    """The capacity document and notes on what was reserved or left out.
+
+    With no server to optimize nothing is reserved (there is nobody to reserve from), so a cycle in
+    which every load is untrusted still yields a valid, if empty, system data.
+    """
     static = inputs.static
     if settings.capacity_source == "nodes":
-        cards, notes = node_capacity(inputs.nodes or [], inputs.pods or [], static.placement, optimized)
+        replanned = optimized or {(s.namespace, s.deployment) for s in servers}
+        cards, notes = node_capacity(inputs.nodes or [], inputs.pods or [], static.placement, replanned)
     else:
         cards, notes = static.system.capacity.cards_by_type(), []
         held = []
         for s in servers:
-            if s.trusted or not s.current_replicas:
+            if s.trusted or not s.current_replicas or not optimized:
                 continue
             cards_held = server_cards(static.system, s.model, s.current_accelerator, s.current_replicas)
             if cards_held is None:
@@ -151,6 +156,12 @@ def assemble(
             entries.append(_server_entry(server, cand, resolved))
     optimized = {(s.namespace, s.deployment) for s in servers if s.trusted}
     capacity_doc, capacity_notes = _capacity(inputs, settings, servers, optimized)
+    if not static.system.optimizer.optimizer.unlimited and not any(c["count"] for c in capacity_doc["count"]):
+        detail = "; ".join(capacity_notes) or "no cards in the capacity source"
+        raise ConfigDataError(
+            f"no free cards of any type (capacity from {settings.capacity_source}, after reserving "
+            f"what untrusted servers hold): the optimizer could allocate nothing; {detail}"
+        )
     documents = {**static.documents, CAPACITY_KEY: capacity_doc, "server-data.json": {"servers": entries}}
     system = validate_documents(documents, settings)
     errors = list(inputs.errors)

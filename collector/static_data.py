@@ -81,7 +81,10 @@ def parse_static(
         if CAPACITY_KEY not in dynamic_cm:
             raise ConfigDataError(f"{dynamic_where}: key {CAPACITY_KEY} is missing")
         documents[CAPACITY_KEY] = _parse(dynamic_cm, CAPACITY_KEY, dynamic_where)
-    system = validate_documents(documents, settings)
+    # With capacity from Nodes the card counts come later; a placeholder lets the catalog validate
+    # now (the limited-mode rule rejects an empty capacity). The real counts are validated then.
+    placeholder = {CAPACITY_KEY: {"count": [{"type": "placeholder", "count": 1}]}}
+    system = validate_documents({**placeholder, **documents}, settings)
     placement = _placement(static_cm, static_where, required=settings.capacity_source == "nodes")
     return StaticData(documents, system, placement)
 

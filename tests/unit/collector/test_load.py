@@ -1,0 +1,177 @@
+"""Load from Prometheus and the fallback chain: overload, old/new names, staleness, aging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from collector.labels import LabelLoad
+from collector.load import KnownLoad, LoadEstimate, Observation, ResolvedLoad, observe, remember, resolve_load
+from collector.metrics import build_snapshot, key_resolver
+from tests.unit.collector.fakes import NOW_S, healthy_answers, sample
+
+KEY = ("llm", "granite")
+STALENESS_S = 120.0
+
+
+def observed(answers: dict[str, Any]) -> Observation:
+    return observe(build_snapshot(answers, key_resolver("deployment", [])), KEY, STALENESS_S)
+
+
+def answers(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = healthy_answers([KEY])
+    for name, value in overrides.items():
+        base[name] = value if isinstance(value, list | Exception) else [sample(*KEY, value)]
+    return base
+
+
+def test_healthy_server() -> None:
+    obs = observed(answers())
+    assert obs.arrival_rpm == pytest.approx(120.0)
+    assert (obs.avg_in_tokens, obs.avg_out_tokens) == (pytest.approx(200), pytest.approx(500))
+    assert obs.ttft_ms == pytest.approx(300)
+    assert obs.itl_ms == pytest.approx(20)
+    assert obs.notes == ()
+
+
+def test_overload_adds_queue_growth() -> None:
+    obs = observed(answers(queue_growth=0.5, waiting=40))
+    assert obs.arrival_rpm == pytest.approx((2.0 + 0.5) * 60)
+    assert any("queue growing" in n for n in obs.notes)
+
+
+def test_draining_queue_is_not_subtracted() -> None:
+    assert observed(answers(queue_growth=-1.0, waiting=10)).arrival_rpm == pytest.approx(120.0)
+
+
+def test_idle_server_is_zero_load_only_when_measured_idle() -> None:
+    idle = observed(answers(completions=0, prompt_tokens=0, generation_tokens=0, running=0, waiting=0))
+    assert idle.arrival_rpm == 0.0
+    assert idle.avg_in_tokens is None  # 0/0: no request to measure; the chain fills it
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"running": 4}, {"waiting": 9}, {"running": []}],
+    ids=["running", "waiting", "running-unknown"],
+)
+def test_no_completions_with_requests_in_flight_is_unknown(overrides: dict[str, Any]) -> None:
+    obs = observed(answers(completions=0, **overrides))
+    assert obs.arrival_rpm is None
+    assert any("in flight" in n for n in obs.notes)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "note"),
+    [
+        ({"completions": "NaN"}, "completions: rejected NaN"),
+        ({"completions": "+Inf"}, "completions: rejected +Inf"),
+        ({"completions": -1}, "completions: rejected negative"),
+        ({"completions": []}, "completions: no series"),
+        ({"completions": RuntimeError("boom")}, "completions: query failed"),
+        ({"completions": 1e12}, "implausible"),
+    ],
+    ids=["nan", "inf", "negative", "missing", "failed", "huge"],
+)
+def test_bad_rate_is_rejected_with_a_note(overrides: dict[str, Any], note: str) -> None:
+    obs = observed(answers(**overrides))
+    assert obs.arrival_rpm is None
+    assert any(note in n for n in obs.notes), obs.notes
+
+
+def test_stale_series_give_nothing() -> None:
+    obs = observed(answers(last_sample=NOW_S - 600))
+    assert obs == Observation(notes=(obs.notes[0],))
+    assert "stale" in obs.notes[0] and "600 s" in obs.notes[0]
+
+
+def test_missing_freshness_series_gives_nothing() -> None:
+    obs = observed(answers(last_sample=[]))
+    assert obs.arrival_rpm is None and "no fresh vllm series" in obs.notes[0]
+
+
+def test_bad_tokens_are_rejected_but_rate_kept() -> None:
+    obs = observed(answers(prompt_tokens="NaN", generation_tokens=1e15))
+    assert obs.arrival_rpm == pytest.approx(120.0)
+    assert obs.avg_in_tokens is None and obs.avg_out_tokens is None
+
+
+@pytest.mark.parametrize(
+    ("present", "expected_ms"),
+    [({"itl"}, 20.0), ({"tpot"}, 40.0), ({"itl", "tpot"}, 20.0), (set(), None)],
+    ids=["new-name", "old-name", "both-new-wins", "neither"],
+)
+def test_old_and_new_itl_names(present: set[str], expected_ms: float | None) -> None:
+    data = answers(itl_sum=[], itl_count=[])
+    if "itl" in present:
+        data |= answers(itl_sum=0.02 * 1000, itl_count=1000)
+    if "tpot" in present:
+        data["tpot_sum"], data["tpot_count"] = [sample(*KEY, 0.04 * 1000)], [sample(*KEY, 1000)]
+    obs = observed(data)
+    assert obs.itl_ms == (pytest.approx(expected_ms) if expected_ms else None)
+
+
+LABELS = LabelLoad(arrival_rpm=30, avg_in_tokens=100, avg_out_tokens=300)
+LAST = KnownLoad(LoadEstimate(90, 150, 450), at_s=NOW_S - 100)
+PROM = Observation(arrival_rpm=120, avg_in_tokens=200, avg_out_tokens=500)
+
+
+@pytest.mark.parametrize(
+    ("obs", "labels", "last", "labels_trusted", "source", "rpm", "trusted"),
+    [
+        (PROM, LABELS, LAST, False, "prometheus", 120, True),
+        (Observation(), LABELS, LAST, False, "labels", 30, False),
+        (Observation(), LABELS, LAST, True, "labels", 30, True),
+        (Observation(), LabelLoad(), LAST, False, "last-known", 90, False),
+        (Observation(), LabelLoad(), None, False, "none", None, False),
+        (Observation(), LabelLoad(), KnownLoad(LAST.load, NOW_S - 601), False, "none", None, False),
+    ],
+    ids=[
+        "prometheus",
+        "labels-untrusted",
+        "labels-trusted-without-prometheus",
+        "last-known",
+        "none",
+        "expired",
+    ],
+)
+def test_fallback_chain(
+    obs: Observation,
+    labels: LabelLoad,
+    last: KnownLoad | None,
+    labels_trusted: bool,
+    source: str,
+    rpm: float | None,
+    trusted: bool,
+) -> None:
+    resolved = resolve_load(obs, labels, last, NOW_S, max_age_s=600, labels_trusted=labels_trusted)
+    assert resolved.source == source and resolved.trusted is trusted
+    assert (resolved.load.arrival_rpm if resolved.load else None) == rpm
+
+
+def test_tokens_fall_back_per_field() -> None:
+    obs = Observation(arrival_rpm=120, avg_in_tokens=None, avg_out_tokens=500)
+    resolved = resolve_load(obs, LabelLoad(), LAST, NOW_S, max_age_s=600, labels_trusted=False)
+    assert resolved.trusted and resolved.load == LoadEstimate(120, 150, 500)
+    assert "avg_in_tokens from last-known" in resolved.notes
+
+
+def test_rate_without_token_sizes_is_untrusted() -> None:
+    resolved = resolve_load(
+        Observation(arrival_rpm=120), LabelLoad(), None, NOW_S, max_age_s=600, labels_trusted=False
+    )
+    assert not resolved.trusted and any("token sizes unknown" in n for n in resolved.notes)
+
+
+def test_last_known_note_says_its_age() -> None:
+    resolved = resolve_load(Observation(), LabelLoad(), LAST, NOW_S, max_age_s=600, labels_trusted=False)
+    assert "load from the last known value, 100 s old" in resolved.notes
+
+
+def test_remember_keeps_fresh_prometheus_loads_and_ages_out_the_rest() -> None:
+    fresh = ResolvedLoad(LoadEstimate(1, 2, 3), "prometheus", True, ())
+    fallback = ResolvedLoad(LoadEstimate(9, 9, 9), "labels", False, ())
+    previous = {("a", "x"): LAST, ("a", "y"): KnownLoad(LAST.load, NOW_S - 700), ("a", "gone"): LAST}
+    store = remember(previous, {("a", "x"): fallback, ("a", "y"): fallback, ("a", "z"): fresh}, NOW_S, 600)
+    assert store == {("a", "x"): LAST, ("a", "z"): KnownLoad(LoadEstimate(1, 2, 3), NOW_S)}

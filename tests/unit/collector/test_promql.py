@@ -1,0 +1,58 @@
+"""PromQL templates: fixed set, aggregation, selectors with escaped values, window."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.promql import QUERIES, build_queries, escape_label_value, regex_alternatives, series_selector
+
+
+def test_every_query_aggregates_by_namespace_and_deployment() -> None:
+    queries = build_queries((), 120, "deployment")
+    assert set(queries) == {q.name for q in QUERIES}
+    assert len(queries) == 13
+    for text in queries.values():
+        assert "by (namespace, deployment)" in text
+        assert "{sel}" not in text and "{w}" not in text
+
+
+def test_pod_grouping_and_window() -> None:
+    text = build_queries(("llm",), 90, "pod")["completions"]
+    assert text == 'sum by (namespace, pod) (rate(vllm:request_success_total{namespace="llm"}[90s]))'
+
+
+@pytest.mark.parametrize(
+    ("name", "metric"),
+    [
+        ("completions", "vllm:request_success_total"),
+        ("queue_growth", "deriv(vllm:num_requests_waiting"),
+        ("prompt_tokens", "vllm:prompt_tokens_total"),
+        ("generation_tokens", "vllm:generation_tokens_total"),
+        ("ttft_sum", "vllm:time_to_first_token_seconds_sum"),
+        ("itl_count", "vllm:inter_token_latency_seconds_count"),
+        ("tpot_sum", "vllm:time_per_output_token_seconds_sum"),
+        ("last_sample", "timestamp(vllm:num_requests_running"),
+    ],
+    ids=str,
+)
+def test_templates_name_vllm_metrics(name: str, metric: str) -> None:
+    assert metric in build_queries((), 60, "deployment")[name]
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "expected"),
+    [
+        ((), ""),
+        (("a",), '{namespace="a"}'),
+        (("a", "b-c"), '{namespace=~"a|b-c"}'),
+    ],
+    ids=["all", "one", "several"],
+)
+def test_series_selector(namespaces: tuple[str, ...], expected: str) -> None:
+    assert series_selector(namespaces) == expected
+
+
+def test_values_are_escaped() -> None:
+    assert escape_label_value('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    assert regex_alternatives(("a.b", "c|d")) == "a\\.b|c\\|d"
+    assert series_selector(('x"}) or vector(1) #', "y")).startswith('{namespace=~"x\\"\\\\}\\\\) or')
