@@ -92,15 +92,12 @@ def server_cards(system: SystemData, model: str, accelerator: str, replicas: int
 def reserve(
     capacity: Mapping[str, int], held: Iterable[tuple[str, str, int]]
 ) -> tuple[dict[str, int], list[str]]:
-    """Take ``(server, type, cards)`` off the capacity; a shortfall is floored at 0 and noted."""
+    """Take ``(server, type, cards)`` off the capacity, noting each; a shortfall floors at 0."""
     left = dict(capacity)
     notes: list[str] = []
     for server, card_type, count in held:
         available = left.get(card_type, 0)
-        if count > available:
-            notes.append(
-                f"capacity of {card_type} ({available}) is below the {count} cards held by "
-                f"{server}, which the optimizer may not move"
-            )
+        shortfall = f" (only {available} were left)" if count > available else ""
+        notes.append(f"reserved {count} {card_type} cards held by {server} (untrusted){shortfall}")
         left[card_type] = max(0, available - count)
     return left, notes

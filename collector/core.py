@@ -153,4 +153,4 @@ async def collect(
     try:
         return assemble(now_s, inputs, settings, last_known)
     except ConfigDataError as exc:
-        raise CollectError("data", f"system data does not validate: {exc}") from None
+        raise CollectError("data", str(exc)) from None

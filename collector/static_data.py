@@ -92,7 +92,9 @@ def parse_static(
 def validate_documents(documents: dict[str, Any], settings: CollectorSettings) -> SystemData:
     """``load_system`` with each error line prefixed by the ConfigMap its file came from."""
     try:
-        return load_system(documents, source="collector")
+        ns = settings.config_namespace
+        both = f"ConfigMaps {ns}/{settings.static_configmap} and {ns}/{settings.dynamic_configmap}"
+        return load_system(documents, source=both)
     except DataError as exc:
         lines = []
         for line in str(exc).splitlines():
