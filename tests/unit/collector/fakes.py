@@ -42,13 +42,15 @@ def deployment(
     ns: str = NS,
     replicas: int = 2,
     annotations: dict[str, str] | None = None,
+    *,
+    service_class: str = "Premium",
     **labels: str,
 ) -> DeploymentInfo:
-    """A managed Deployment; keyword labels use '_' for '.' after ``inferno.server.``."""
+    """A managed Deployment; keyword labels name ``inferno.server.<key>`` with '__' for '.'."""
     base = {
         "inferno.server.managed": "true",
         "inferno.server.model": "granite_13b",
-        "inferno.server.class": "Premium",
+        "inferno.server.class": service_class,
         "inferno.server.allocation.accelerator": "A100",
     }
     base.update({"inferno.server." + k.replace("__", "."): v for k, v in labels.items()})

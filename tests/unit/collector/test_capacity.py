@@ -13,11 +13,17 @@ from collector.ports import NodeInfo, PodInfo
 GPU = "nvidia.com/gpu"
 PRODUCT = "nvidia.com/gpu.product"
 PLACEMENT = [
-    Placement(type="A100", nodeLabelValue="NVIDIA-A100-SXM4-80GB"),
-    Placement(type="L4", nodeLabelValue="NVIDIA-L4"),
-    Placement(
-        type="MI300", nodeLabelKey="amd.com/gpu.product", nodeLabelValue="MI300X", resource="amd.com/gpu"
-    ),
+    Placement.model_validate(p)
+    for p in (
+        {"type": "A100", "nodeLabelValue": "NVIDIA-A100-SXM4-80GB"},
+        {"type": "L4", "nodeLabelValue": "NVIDIA-L4"},
+        {
+            "type": "MI300",
+            "nodeLabelKey": "amd.com/gpu.product",
+            "nodeLabelValue": "MI300X",
+            "resource": "amd.com/gpu",
+        },
+    )
 ]
 
 

@@ -125,7 +125,7 @@ async def test_skipped_deployments_are_reported_and_never_in_system_data() -> No
     deps = [
         deployment("bad-rpm", load__rpm="NaN"),
         deployment("bad-model", model="gpt5"),
-        deployment("bad-class", **{"class": "Gold"}),
+        deployment("bad-class", service_class="Gold"),
         deployment("bad-acc", allocation__accelerator="H100"),
         deployment("twin", ns="a", annotations=None),
         deployment("twin", ns="b"),
