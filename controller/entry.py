@@ -22,12 +22,12 @@ SERVICES: dict[str, tuple[str, str]] = {
 USAGE = f"usage: python -m controller.entry {{{'|'.join(SERVICES)}}} [args...] (or set INFERNO_SERVICE)"
 
 
-def resolve(name: str) -> Callable[[], None]:
+def resolve(name: str) -> Callable[[], object]:
     """The ``main`` of service ``name``; ValueError for an unknown name."""
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; one of {sorted(SERVICES)}")
     module_name, attr = SERVICES[name]
-    return cast(Callable[[], None], getattr(importlib.import_module(module_name), attr))
+    return cast(Callable[[], object], getattr(importlib.import_module(module_name), attr))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{exc}\n{USAGE}", file=sys.stderr)
         return 2
     sys.argv = [f"inferno-{name}", *args]
-    service_main()
-    return 0
+    result = service_main()
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

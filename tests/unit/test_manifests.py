@@ -1,0 +1,177 @@
+"""The kustomize base and the Dockerfile: least-privilege RBAC, hardened containers, wiring that
+matches the settings models, data files in sync with samples/small, sample workloads manageable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from actuator.deployment import flag_value, view_of
+from actuator.settings import ENV_PREFIX as ACTUATOR_PREFIX
+from actuator.settings import ActuatorSettings
+from collector.settings import ENV_PREFIX as COLLECTOR_PREFIX
+from collector.settings import CollectorSettings
+from controller.common.settings import env_name
+from controller.entry import SERVICES
+from controller.settings import ENV_PREFIX as CONTROLLER_PREFIX
+from controller.settings import ControllerSettings
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
+PORTS = {"controller": 3300, "collector": 3301, "optimizer": 3302, "actuator": 3303}
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def _base() -> dict[str, list[dict[str, Any]]]:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for resource in kustomization["resources"]:
+        for doc in _docs(MANIFESTS / resource):
+            by_kind.setdefault(doc["kind"], []).append(doc)
+    return by_kind
+
+
+def _rules(kind: str) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    (role,) = _base()[kind]
+    return {
+        (group, resource, verb, tuple(rule.get("resourceNames", ())))
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def test_cluster_role_verbs_are_exactly_the_needed_ones() -> None:
+    expected = {("apps", "deployments", v, ()) for v in ("get", "list", "watch", "patch")}
+    expected |= {("", r, v, ()) for r in ("nodes", "pods") for v in ("get", "list")}
+    expected |= {("", "events", "create", ())}
+    assert _rules("ClusterRole") == expected
+
+
+def test_namespaced_role_reads_only_its_configmaps_and_its_lease() -> None:
+    cms = ("inferno-static-data", "inferno-dynamic-data")
+    lease = ("inferno-autoscaler",)
+    assert _rules("Role") == {
+        ("", "configmaps", "get", cms),
+        ("coordination.k8s.io", "leases", "get", lease),
+        ("coordination.k8s.io", "leases", "update", lease),
+        ("coordination.k8s.io", "leases", "create", ()),
+    }
+
+
+def test_no_wildcards_no_secrets_no_deployment_create_or_delete() -> None:
+    rules = _rules("ClusterRole") | _rules("Role")
+    assert not any("*" in (g, r, v) for g, r, v, _ in rules)
+    assert not any(r == "secrets" for _, r, _, _ in rules)
+    assert not any(r == "deployments" and v in ("create", "delete", "update") for _, r, v, _ in rules)
+
+
+def _pod() -> dict[str, Any]:
+    (deployment,) = _base()["Deployment"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # never two actors in a rollout
+    return deployment["spec"]["template"]["spec"]
+
+
+def test_pod_and_containers_are_hardened() -> None:
+    pod = _pod()
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["serviceAccountName"] == "inferno-autoscaler"
+    assert [c["name"] for c in pod["containers"]] == list(PORTS)
+    for container in pod["containers"]:
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["runAsNonRoot"] is True
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+        assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert "readinessProbe" in container
+
+
+def test_containers_run_their_service_on_the_default_port() -> None:
+    for container in _pod()["containers"]:
+        name = container["name"]
+        assert container["args"] == [name] and name in SERVICES
+        assert container["ports"][0]["containerPort"] == PORTS[name]
+
+
+def test_env_vars_are_known_settings() -> None:
+    known = {
+        "controller": {
+            env_name(ControllerSettings, f, CONTROLLER_PREFIX) for f in ControllerSettings.model_fields
+        },
+        "actuator": {env_name(ActuatorSettings, f, ACTUATOR_PREFIX) for f in ActuatorSettings.model_fields},
+        "collector": {
+            env_name(CollectorSettings, f, COLLECTOR_PREFIX) for f in CollectorSettings.model_fields
+        },
+        "optimizer": {"INFERNO_OPTIMIZER_HOST", "INFERNO_OPTIMIZER_PORT", "INFERNO_OPTIMIZER_SOLVER"},
+    }
+    for container in _pod()["containers"]:
+        for env in container.get("env", []):
+            assert env["name"] in known[container["name"]], (container["name"], env["name"])
+
+
+def test_service_exposes_only_the_controller_port() -> None:
+    (service,) = _base()["Service"]
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(3300, "controller")]
+    (policy,) = _base()["NetworkPolicy"]
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == [3300]
+
+
+def test_configmap_data_matches_samples_small() -> None:
+    kustomization = yaml.safe_load((MANIFESTS / "kustomization.yaml").read_text())
+    names = {g["name"]: g["files"] for g in kustomization["configMapGenerator"]}
+    assert set(names) == {"inferno-static-data", "inferno-dynamic-data"}
+    for files in names.values():
+        for file in files:
+            copy = MANIFESTS / file
+            assert json.loads(copy.read_text()) == json.loads(
+                (REPO / "samples/small" / copy.name).read_text()
+            )
+
+
+def test_sample_inference_deployments_are_manageable() -> None:
+    servers = {
+        s["name"] for s in json.loads((REPO / "samples/small/server-data.json").read_text())["servers"]
+    }
+    docs = [d for d in _docs(MANIFESTS / "samples/inference-deployments.yaml") if d["kind"] == "Deployment"]
+    assert len(docs) >= 2
+    forms = set()
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert labels["inferno.server.managed"] == "true"
+        assert labels["inferno.server.name"] in servers
+        view = view_of(doc)
+        assert flag_value(view.args, "--max-num-seqs") == labels["inferno.server.allocation.maxbatchsize"]
+        forms |= {"equals" if any(a.startswith("--max-num-seqs=") for a in view.args) else "space"}
+    assert forms == {"equals", "space"}
+
+
+def test_dockerfile_is_multi_stage_and_non_root() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert text.count("\nFROM python:3.11-slim") == 2
+    assert "USER 10001:10001" in text
+    assert 'ENTRYPOINT ["python", "-m", "controller.entry"]' in text
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+def test_kustomize_renders() -> None:
+    for path in (MANIFESTS, MANIFESTS / "samples"):
+        out = subprocess.run(
+            ["kubectl", "kustomize", str(path)], capture_output=True, text=True, check=True, timeout=60
+        )
+        assert "kind: Deployment" in out.stdout
