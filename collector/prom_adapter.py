@@ -39,9 +39,11 @@ class PrometheusAdapter:
             result = self._client.custom_query(promql)
         except PrometheusApiClientException as exc:
             raise SourceError(f"Prometheus answered {str(exc)[:MAX_MESSAGE_CHARS]}") from None
+        except (requests.exceptions.JSONDecodeError, KeyError, TypeError) as exc:  # not {"data": {"result"}}
+            raise SourceError(f"Prometheus answer is not a query result ({type(exc).__name__})") from None
         except requests.RequestException as exc:
             raise SourceError(f"Prometheus unreachable: {type(exc).__name__}") from None
-        except (KeyError, TypeError, ValueError) as exc:  # not {"data": {"result": ...}} JSON
+        except ValueError as exc:
             raise SourceError(f"Prometheus answer is not a query result ({type(exc).__name__})") from None
         if not isinstance(result, list):
             raise SourceError(f"Prometheus answer is not a vector (got {type(result).__name__})")
