@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Callable
 
 import structlog
 from aiohttp import web
+from kubernetes import config
 
 from collector.contract import CollectResult
 from collector.core import CollectError, Ports, collect
@@ -31,7 +33,7 @@ from collector.metrics import Key
 from collector.prom_adapter import PrometheusAdapter
 from collector.settings import ENV_PREFIX, CollectorSettings
 from controller.common.logs import configure_logging
-from controller.common.settings import read_secret_file, settings_table
+from controller.common.settings import SettingsError, read_secret_file, settings_table
 from controller.common.web import guarded, serve
 
 log = structlog.get_logger("collector")
@@ -133,9 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.help_settings:
         print(settings_table(CollectorSettings, ENV_PREFIX))
         return 0
-    settings = CollectorSettings.from_env()
+    try:
+        settings = CollectorSettings.from_env()
+    except SettingsError as exc:
+        print(f"collector: {exc}", file=sys.stderr)
+        return 2
     configure_logging("collector", settings.log_level)
-    service = CollectorService(settings, build_ports(settings))
+    try:
+        ports = build_ports(settings)
+    except config.ConfigException as exc:
+        log.error("collector.no_kube_config", error=str(exc))
+        return 2
+    service = CollectorService(settings, ports)
     app = make_app(service, read_secret_file(settings.token_file))
     log.info(
         "collector.start", host=settings.host, port=settings.port, prometheus=settings.prometheus_enabled
