@@ -10,9 +10,8 @@ import sys
 
 import structlog
 
-from actuator.app import create_app
 from actuator.kube import KubernetesPort, load_kube_client
-from actuator.service import Actuator
+from actuator.service import Actuator, create_app
 from actuator.settings import ENV_PREFIX, ActuatorSettings, load_actuator_settings
 from controller.common.logs import configure_logging
 from controller.common.settings import read_secret_file, settings_table

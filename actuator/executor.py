@@ -18,7 +18,7 @@ import structlog
 
 from actuator.model import ActionKind, Outcome, ServerAction
 from actuator.settings import ActuatorSettings
-from controller.common.errors import ErrorKind, UpstreamError, classify_exception
+from controller.common.client import ErrorKind, UpstreamError, classify_exception
 
 log = structlog.get_logger()
 REASON_SCALED = "InfernoScaled"

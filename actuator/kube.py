@@ -18,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from actuator.patch import PATCH_CONTENT_TYPE
 from actuator.settings import ActuatorSettings
-from controller.common.errors import ErrorKind, UpstreamError, classify_exception, classify_status
+from controller.common.client import ErrorKind, UpstreamError, classify_exception, classify_status
 
 
 def load_kube_client() -> client.ApiClient:

@@ -2,6 +2,12 @@
 
 ``Actuator.update`` is what ``POST /update`` calls. Updates are serialised by a lock (one plan at a
 time, so the stabilisation history and the patches never interleave); the clock is injected.
+
+``create_app`` serves it: ``POST /update`` (body :class:`UpdateRequest`, answer
+:class:`UpdateResponse`): bad JSON -> 400, wrong shape -> 422 (one line per problem), Deployments
+unreadable -> 503 (transient) or 424 (permanent, e.g. RBAC), never a 500 with a trace. The work is
+shielded from client disconnects so an update is never left half-done because the caller gave up.
+``GET /healthz`` for the probes.
 """
 
 from __future__ import annotations
@@ -12,12 +18,15 @@ from collections import Counter
 from collections.abc import Callable
 
 import structlog
+from aiohttp import web
 
 from actuator.executor import KubePort, execute
 from actuator.model import UpdateRequest, UpdateResponse
 from actuator.plan import plan_updates, record_recommendations
 from actuator.safety import ScaleHistory
 from actuator.settings import ActuatorSettings
+from controller.common.client import ErrorKind, UpstreamError
+from controller.common.web import error_middleware, guarded, json_error, parse_body
 
 log = structlog.get_logger()
 
@@ -69,3 +78,30 @@ class Actuator:
         return UpdateResponse(
             cycle_id=request.cycle_id, dry_run=dry_run, actions=actions, counts=dict(counts)
         )
+
+
+ACTUATOR_KEY = web.AppKey("actuator", Actuator)
+
+
+async def update(request: web.Request) -> web.Response:
+    body = await parse_body(request, UpdateRequest)
+    actuator = request.app[ACTUATOR_KEY]
+    try:
+        result = await asyncio.shield(actuator.update(body))
+    except UpstreamError as exc:
+        log.warning("update_failed", cycle_id=body.cycle_id, error=str(exc))
+        status = 503 if exc.kind is ErrorKind.TRANSIENT else 424
+        return json_error(status, f"cannot read Deployments: {exc}", [f"kind: {exc.kind.value}"])
+    return web.json_response(result.model_dump(mode="json"))
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_app(actuator: Actuator, token: str | None = None) -> web.Application:
+    app = web.Application(client_max_size=actuator.settings.max_body_bytes, middlewares=[error_middleware])
+    app[ACTUATOR_KEY] = actuator
+    app.router.add_post("/update", guarded(update, token))
+    app.router.add_get("/healthz", healthz)
+    return app

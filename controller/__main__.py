@@ -11,11 +11,10 @@ import sys
 import structlog
 
 from controller.app import create_app, observed
-from controller.clients import HttpStages
 from controller.common.logs import configure_logging
 from controller.common.settings import read_secret_file, settings_table
 from controller.common.web import is_loopback, serve
-from controller.cycle import CycleRunner
+from controller.cycle import CycleRunner, HttpStages
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
 from controller.settings import ENV_PREFIX, ControllerSettings, load_controller_settings

@@ -4,7 +4,11 @@ Called by :class:`controller.loop.CycleLoop` (timer and ``/invoke``), one cycle 
 stage runs under its own timeout; a failure is classified (transient / permanent), recorded in the
 report, and skips every later stage, so a cycle never acts on a half-made plan. Whether the
 collect was degraded or not, the actuator acts only on trusted servers (it enforces that).
-The stages are a narrow ``Stages`` port: HTTP in production (:mod:`controller.clients`), fakes in tests.
+The stages are a narrow ``Stages`` port: HTTP in production (``HttpStages``), fakes in tests.
+
+``HttpStages`` is the production port: ``GET /collect`` -> CollectResult; ``POST /optimize`` with the
+collected system JSON -> Solution (``{"solution": {...}}`` accepted too); ``POST /update`` ->
+UpdateResponse. The token (if any) goes to the actuator only.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pydantic import ValidationError
 
 from actuator.model import Outcome, UpdateRequest, UpdateResponse
 from collector.contract import CollectResult
-from controller.common.errors import ErrorKind, UpstreamError, classify_exception
+from controller.common.client import ErrorKind, JsonClient, UpstreamError, classify_exception
 from controller.report import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from controller.settings import ControllerSettings
 from optimizer.solution import Solution
@@ -43,12 +47,23 @@ class _StageFailedError(Exception):
         self.failure = failure
 
 
+def always_leader() -> bool:
+    return True
+
+
 class CycleRunner:
+    """``is_leader`` is the seam for leader election (a Lease): a standby runs no stage at all."""
+
     def __init__(
-        self, stages: Stages, settings: ControllerSettings, timer: Callable[[], float] = time.perf_counter
+        self,
+        stages: Stages,
+        settings: ControllerSettings,
+        timer: Callable[[], float] = time.perf_counter,
+        is_leader: Callable[[], bool] = always_leader,
     ) -> None:
         self.stages = stages
         self.settings = settings
+        self.is_leader = is_leader
         self._timer = timer  # monotonic, for stage durations only
         self._seq = 0
 
@@ -91,6 +106,12 @@ class CycleRunner:
                 "dry_run": self.settings.dry_run,
             }
             stage_ms: dict[str, float] = {}
+            if not self.is_leader():
+                report = CycleReport(
+                    **fields, outcome="standby", notes=["not the leader: nothing collected or changed"]
+                )
+                log.info("cycle_standby")
+                return report
             try:
                 await self._run(fields, stage_ms)
             except _StageFailedError as failed:
@@ -148,3 +169,30 @@ class CycleRunner:
 def failure_kind(report: CycleReport) -> ErrorKind | None:
     """The kind of the report's stage failure, if any."""
     return ErrorKind(report.errors[0].kind) if report.errors else None
+
+
+class HttpStages:
+    def __init__(self, settings: ControllerSettings, token: str | None = None) -> None:
+        self.settings = settings
+        self._collector = JsonClient(settings.url("collector"))
+        self._optimizer = JsonClient(settings.url("optimizer"))
+        self._actuator = JsonClient(settings.url("actuator"), token=token)
+
+    async def collect(self) -> CollectResult:
+        data = await self._collector.get_json("/collect", self.settings.collect_timeout_s)
+        return CollectResult.model_validate(data)
+
+    async def optimize(self, system: dict[str, Any]) -> Solution:
+        data = await self._optimizer.post_json("/optimize", system, self.settings.optimize_timeout_s)
+        if isinstance(data, dict) and "solution" in data and "decisions" not in data:
+            data = data["solution"]
+        return Solution.model_validate(data)
+
+    async def update(self, request: UpdateRequest) -> UpdateResponse:
+        body = request.model_dump(mode="json", by_alias=True)
+        data = await self._actuator.post_json("/update", body, self.settings.update_timeout_s)
+        return UpdateResponse.model_validate(data)
+
+    async def close(self) -> None:
+        for client in (self._collector, self._optimizer, self._actuator):
+            await client.close()

@@ -59,7 +59,7 @@ class ControllerMetrics:
         self.cycles.labels(report.outcome).inc()
         for failure in report.errors:
             self.errors.labels(failure.stage, failure.kind).inc()
-        if report.outcome == "failed":
+        if report.outcome in ("failed", "standby"):
             return  # keep the last good per-server view rather than blanking it
         self.last_success.set(report.started_at_s + report.duration_s)
         if report.decisions:

@@ -14,7 +14,7 @@ from collector.contract import CollectResult
 from optimizer.solution import Solution
 
 Stage = Literal["collect", "optimize", "update"]
-CycleOutcome = Literal["ok", "degraded", "failed"]
+CycleOutcome = Literal["ok", "degraded", "failed", "standby"]
 
 
 class StageFailure(BaseModel):

@@ -5,10 +5,9 @@ Small on purpose; each module has one job:
 - :mod:`controller.common.settings`: environment variables -> a pydantic settings model, in one place
   (``load_settings``), plus ``read_secret_file`` and ``settings_table`` (docs).
 - :mod:`controller.common.logs`: structlog JSON logging with secrets redacted (``configure_logging``).
-- :mod:`controller.common.errors`: ``ErrorKind`` (transient / permanent / conflict) and the one
-  place HTTP statuses and exceptions are classified.
 - :mod:`controller.common.web`: aiohttp server helpers: JSON errors, body parsing into a pydantic
   model (400/422), bearer-or-loopback guard, token bucket, ``run_app``.
-- :mod:`controller.common.client`: ``JsonClient``, a JSON-over-HTTP client with per-call timeouts
-  that raises ``UpstreamError`` carrying an ``ErrorKind``.
+- :mod:`controller.common.client`: ``ErrorKind`` (transient / permanent / conflict), the one place
+  statuses and exceptions are classified, ``UpstreamError``, and ``JsonClient`` (JSON over HTTP
+  with per-call timeouts).
 """

@@ -1,19 +1,62 @@
-"""A small JSON-over-HTTP client with a timeout per call and errors classified at the edge.
+"""Calling other services: error kinds, classified once at the edge, and a small JSON client.
 
-Used by the controller for its stages; usable by any service. Every failure becomes an
-``UpstreamError`` whose ``kind`` is transient (timeout, refused connection, 5xx, 429) or permanent
-(other 4xx, a body that is not JSON). The bearer token is sent but never logged or put in errors.
+``ErrorKind``: transient (retried next cycle: timeouts, refused connections, 5xx, 429), permanent
+(other 4xx, bad answers) or conflict (409: a concurrent writer; retry next cycle, not a failure).
+``classify_status`` / ``classify_exception`` map statuses and exceptions; ``UpstreamError`` carries
+the kind.
+
+``JsonClient``: JSON over HTTP with a timeout per call, used by the controller for its stages;
+every failure becomes an ``UpstreamError``. The bearer token is sent but never put in errors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
 
-from controller.common.errors import ErrorKind, UpstreamError, classify_status
+
+class ErrorKind(StrEnum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    CONFLICT = "conflict"
+
+
+def classify_status(status: int) -> ErrorKind:
+    """HTTP status -> kind. 409 conflict; 408, 425, 429 and 5xx transient; other 4xx permanent."""
+    if status == 409:
+        return ErrorKind.CONFLICT
+    if status in (408, 425, 429) or status >= 500:
+        return ErrorKind.TRANSIENT
+    return ErrorKind.PERMANENT
+
+
+def classify_exception(exc: BaseException) -> ErrorKind:
+    """Timeouts and connection problems are transient; anything else (bad data, bugs) permanent."""
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError | ConnectionError | OSError):
+        return ErrorKind.TRANSIENT
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status > 0:
+        return classify_status(status)
+    return ErrorKind.PERMANENT
+
+
+class UpstreamError(Exception):
+    """A call to another service or the API server failed; ``kind`` says what to do about it."""
+
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.message = message
+
+    def __str__(self) -> str:
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.kind.value}{status}: {self.message}"
+
 
 MAX_ERROR_TEXT = 300
 

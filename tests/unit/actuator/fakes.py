@@ -8,7 +8,7 @@ from typing import Any
 
 from actuator.settings import ActuatorSettings
 from collector.contract import ManagedServer, Placement
-from controller.common.errors import ErrorKind, UpstreamError
+from controller.common.client import ErrorKind, UpstreamError
 from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 
 NS = "team-a"

@@ -6,9 +6,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from actuator.app import create_app
-from actuator.service import Actuator
-from controller.common.errors import ErrorKind, UpstreamError
+from actuator.service import Actuator, create_app
+from controller.common.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actuator.model import Outcome, UpdateRequest
 from actuator.service import Actuator
-from controller.common.errors import ErrorKind, UpstreamError
+from controller.common.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import (
     NS,
     PLACEMENT,

@@ -10,7 +10,7 @@ import structlog
 from pydantic import ValidationError
 
 from actuator.model import Outcome
-from controller.common.errors import ErrorKind, UpstreamError
+from controller.common.client import ErrorKind, UpstreamError
 from controller.common.logs import configure_logging
 from controller.cycle import CycleRunner
 from optimizer.solution import DecisionStatus
@@ -130,3 +130,9 @@ async def test_logs_are_json_with_cycle_id() -> None:
     done = next(line for line in lines if line["event"] == "cycle_done")
     assert done["cycle_id"] == "20231114T221320Z-1" and done["service"] == "controller"
     assert all(line.get("cycle_id") == done["cycle_id"] for line in lines)
+
+
+async def test_standby_runs_no_stage() -> None:
+    stages = FakeStages()
+    report = await CycleRunner(stages, controller_settings(), is_leader=lambda: False).run_cycle(NOW_S)
+    assert report.outcome == "standby" and stages.calls == [] and report.actions == []

@@ -12,7 +12,7 @@ import structlog
 from actuator.settings import ENV_PREFIX as ACT_PREFIX
 from actuator.settings import ActuatorSettings
 from controller import entry
-from controller.common.errors import ErrorKind, classify_status
+from controller.common.client import ErrorKind, classify_status
 from controller.common.logs import configure_logging
 from controller.common.settings import SettingsError, load_settings, read_secret_file, settings_table
 from controller.common.web import TokenBucket, is_loopback
