@@ -103,3 +103,14 @@ def test_entry_dispatcher() -> None:
         entry.resolve("nope")
     assert entry.main(["nope"]) == 2
     assert entry.main([]) == 2
+
+
+def test_readmes_list_every_setting() -> None:
+    root = Path(__file__).resolve().parents[3]
+    for model, prefix, readme in (
+        (ControllerSettings, ENV_PREFIX, "controller/README.md"),
+        (ActuatorSettings, ACT_PREFIX, "actuator/README.md"),
+    ):
+        assert settings_table(model, prefix) in (root / readme).read_text(), (
+            f"regenerate the table in {readme}"
+        )
