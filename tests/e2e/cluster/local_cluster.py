@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import shutil
 import ssl
-import tempfile
 import threading
 import time
 import urllib.request
@@ -30,7 +29,7 @@ from kubernetes import client, config
 from . import binaries, components, nodes
 from .components import Layout
 from .pki import Pki, write_cert_kubeconfig, write_token_kubeconfig
-from .procs import ManagedProcess, free_port
+from .procs import ManagedProcess, free_port, make_run_dir
 from .procs import wait_for as _wait_for
 
 T = TypeVar("T")
@@ -75,7 +74,7 @@ class LocalCluster:
 
     # ---- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalCluster:
-        root = Path(tempfile.mkdtemp(prefix="inferno-e2e-cluster-"))
+        root = make_run_dir("inferno-e2e-cluster-")
         self._layout = lay = Layout(
             bins=self.bins,
             root=root,
@@ -128,8 +127,12 @@ class LocalCluster:
     def stop(self) -> None:
         with self._lock:
             procs, self.procs = self.procs, []
+            interrupted: BaseException | None = None
             for proc in reversed(procs):  # dependents first, etcd last
-                proc.stop()
+                try:
+                    proc.stop()
+                except BaseException as exc:  # e.g. a second Ctrl-C: still stop the others
+                    interrupted = interrupted or exc
             if self._api_client is not None:
                 self._api_client.close()  # type: ignore[no-untyped-call]
                 self._api_client = None
@@ -137,6 +140,8 @@ class LocalCluster:
             if lay is not None and not self.keep_dir:
                 shutil.rmtree(lay.root, ignore_errors=True)
             atexit.unregister(self.stop)
+            if interrupted is not None:
+                raise interrupted
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +30,25 @@ class ProcessExitedError(RuntimeError):
     """A server died: waits stop at once instead of running out their time."""
 
 
+def make_run_dir(prefix: str) -> Path:
+    """A fresh temp dir tagged with our pid; first removes dirs left by runs that were killed.
+
+    A dir counts as stale only when the process named in its owner.pid no longer exists, so
+    concurrent test sessions on the same machine keep theirs.
+    """
+    for old in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((old / "owner.pid").read_text())
+            os.kill(owner, 0)  # signal 0: existence check only, nothing is sent
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (OSError, ValueError):
+            continue  # no pid file yet (being created) or not ours to judge
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    (root / "owner.pid").write_text(str(os.getpid()))
+    return root
+
+
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1 (the OS picks it; the window for a race is tiny)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -39,7 +60,9 @@ def free_port() -> int:
 def _die_with_parent() -> None:
     # Runs in the child between fork and exec.
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # SIGKILL, not SIGTERM: when the test process died uncleanly, etcd dies at the same moment
+    # and kube-apiserver's graceful shutdown would then hang on it indefinitely.
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def wait_for(
@@ -113,16 +136,21 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None:
-            self._signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self._signal_group(proc, signal.SIGKILL)
-                proc.wait(timeout=timeout_s)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        try:
+            if proc is not None:
+                self._signal_group(proc, signal.SIGTERM)
+                try:
+                    proc.wait(timeout=timeout_s)
+                except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+                    # Too slow, or the user pressed Ctrl-C again: stop waiting politely.
+                    self._signal_group(proc, signal.SIGKILL)
+                    proc.wait(timeout=timeout_s)
+                    if isinstance(exc, KeyboardInterrupt):
+                        raise
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
 
     @staticmethod
     def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:

@@ -14,7 +14,6 @@ import ipaddress
 import json
 import os
 import shutil
-import tempfile
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -22,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .procs import LOOPBACK, ManagedProcess, free_port, wait_for
+from .procs import LOOPBACK, ManagedProcess, free_port, make_run_dir, wait_for
 
 JOB = "inferno-e2e"
 
@@ -71,7 +70,7 @@ class LocalPrometheus:
         return self._root
 
     def start(self) -> LocalPrometheus:
-        self._root = root = Path(tempfile.mkdtemp(prefix="inferno-e2e-prometheus-"))
+        self._root = root = make_run_dir("inferno-e2e-prometheus-")
         self.port = free_port()
         (root / "targets").mkdir()
         self.set_targets([])
@@ -116,12 +115,14 @@ class LocalPrometheus:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None:
-            proc.stop()
-        root, self._root = self._root, None
-        if root is not None and not self.keep_dir:
-            shutil.rmtree(root, ignore_errors=True)
-        atexit.unregister(self.stop)
+        try:
+            if proc is not None:
+                proc.stop()
+        finally:  # even on a second Ctrl-C the temp dir goes
+            root, self._root = self._root, None
+            if root is not None and not self.keep_dir:
+                shutil.rmtree(root, ignore_errors=True)
+            atexit.unregister(self.stop)
 
     def __enter__(self) -> LocalPrometheus:
         return self.start()
