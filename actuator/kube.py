@@ -13,6 +13,7 @@ import json
 from collections.abc import Collection
 from typing import Any, cast
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -35,6 +36,10 @@ def _upstream(exc: Exception, what: str) -> UpstreamError:
         status = int(exc.status or 0)
         kind = classify_status(status) if status else ErrorKind.TRANSIENT
         return UpstreamError(kind, f"{what}: {exc.reason}", status or None)
+    if isinstance(
+        exc, urllib3.exceptions.HTTPError
+    ):  # refused, reset, timed out: the API server may be restarting
+        return UpstreamError(ErrorKind.TRANSIENT, f"{what}: {type(exc).__name__}: {exc}")
     return UpstreamError(classify_exception(exc), f"{what}: {type(exc).__name__}: {exc}")
 
 

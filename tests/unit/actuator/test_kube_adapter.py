@@ -1,0 +1,73 @@
+"""The real KubePort's error mapping, with the kubernetes client's API objects stubbed (no network)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import urllib3
+from kubernetes.client.exceptions import ApiException
+
+from actuator.kube import KubernetesPort
+from actuator.patch import PATCH_CONTENT_TYPE
+from controller.common.client import ErrorKind, UpstreamError
+from tests.unit.actuator.fakes import deployment, settings
+
+
+class StubApps:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls: list[tuple[Any, ...]] = []
+
+    def list_namespaced_deployment(self, namespace: str, **kwargs: Any) -> Any:
+        self.calls.append(("list", namespace, kwargs))
+        if self.error:
+            raise self.error
+        return SimpleNamespace(data=json.dumps({"items": [deployment()]}).encode())
+
+    def patch_namespaced_deployment(self, name: str, namespace: str, body: Any, **kwargs: Any) -> None:
+        self.calls.append(("patch", namespace, name, kwargs))
+        if self.error:
+            raise self.error
+
+
+def _port(error: Exception | None = None) -> tuple[KubernetesPort, StubApps]:
+    port = KubernetesPort.__new__(KubernetesPort)
+    stub = StubApps(error)
+    port._apps = stub  # type: ignore[assignment]
+    port._core = stub  # type: ignore[assignment]
+    port._settings = settings()
+    return port, stub
+
+
+async def test_lists_by_label_selector_and_keys_by_namespace_and_name() -> None:
+    port, stub = _port()
+    found = await port.list_deployments(["team-a"])
+    assert list(found) == [("team-a", "llama")]
+    assert stub.calls[0][2]["label_selector"] == "inferno.server.managed=true"
+
+
+async def test_patch_uses_strategic_merge() -> None:
+    port, stub = _port()
+    await port.patch_deployment("team-a", "llama", {"spec": {"replicas": 2}})
+    assert stub.calls[0][3]["_content_type"] == PATCH_CONTENT_TYPE
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (ApiException(status=409, reason="Conflict"), ErrorKind.CONFLICT),
+        (ApiException(status=403, reason="Forbidden"), ErrorKind.PERMANENT),
+        (ApiException(status=503, reason="Unavailable"), ErrorKind.TRANSIENT),
+        (urllib3.exceptions.MaxRetryError(None, "/apis", "refused"), ErrorKind.TRANSIENT),  # type: ignore[arg-type]
+        (TimeoutError(), ErrorKind.TRANSIENT),
+    ],
+    ids=["409", "403", "503", "refused", "timeout"],
+)
+async def test_errors_are_classified(error: Exception, kind: ErrorKind) -> None:
+    port, _ = _port(error)
+    with pytest.raises(UpstreamError) as caught:
+        await port.patch_deployment("team-a", "llama", {})
+    assert caught.value.kind is kind
