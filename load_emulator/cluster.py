@@ -1,0 +1,93 @@
+"""The cluster view port: what the emulator needs to know about each managed Deployment.
+
+Two adapters implement :class:`ClusterView`: :class:`load_emulator.emulated_cluster.EmulatedCluster`
+(in-process, for the demo and what-if runs) and
+:class:`load_emulator.k8s_cluster.KubernetesClusterView` (the Kubernetes API, for e2e tests).
+The engine (:mod:`load_emulator.engine`) reads ``deployments(now_s)``; the label walker
+(:mod:`load_emulator.labels`) writes with ``set_labels``.
+
+Times in a view are the engine's virtual seconds: a pod's ``ready_since_s`` is when it became (or
+will become) Ready; ``None`` means Pending or not Ready. Each pod carries its own accelerator and
+batch size because during a rollout old and new pods differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+LABEL_MANAGED = "inferno.server.managed"
+LABEL_NAME = "inferno.server.name"
+LABEL_MODEL = "inferno.server.model"
+LABEL_CLASS = "inferno.server.class"
+LABEL_ACCELERATOR = "inferno.server.allocation.accelerator"
+LABEL_MAX_BATCH = "inferno.server.allocation.maxbatchsize"
+LABEL_LOAD_RPM = "inferno.server.load.rpm"
+LABEL_LOAD_TOKENS = "inferno.server.load.numtokens"
+LABEL_LOAD_IN_TOKENS = "inferno.server.load.intokens"
+LABEL_LOAD_OUT_TOKENS = "inferno.server.load.outtokens"
+MANAGED_SELECTOR = f"{LABEL_MANAGED}=true"
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    accelerator: str
+    max_batch: int
+    ready_since_s: float | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentState:
+    namespace: str
+    name: str
+    model: str
+    accelerator: str
+    max_batch: int
+    replicas: int
+    server_name: str = ""
+    service_class: str = "Free"
+    pods: tuple[PodState, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def server(self) -> str:
+        """The inferno server name: label ``inferno.server.name``, else the Deployment name."""
+        return self.server_name or self.name
+
+    @property
+    def ready_replicas(self) -> int:
+        return sum(1 for p in self.pods if p.ready_since_s is not None)
+
+
+class ClusterView(Protocol):
+    def deployments(self, now_s: float) -> Sequence[DeploymentState]:
+        """Every managed Deployment with its pods, as of ``now_s`` (engine seconds)."""
+        ...
+
+    def set_labels(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
+        """Merge ``labels`` into the Deployment's metadata labels."""
+        ...
+
+
+def parse_max_num_seqs(args: Sequence[str]) -> int | None:
+    """``--max-num-seqs N`` or ``--max-num-seqs=N`` from container args (last one wins)."""
+    found: int | None = None
+    for i, arg in enumerate(args):
+        value: str | None = None
+        if arg.startswith("--max-num-seqs="):
+            value = arg.split("=", 1)[1]
+        elif arg == "--max-num-seqs" and i + 1 < len(args):
+            value = args[i + 1]
+        if value is not None:
+            try:
+                found = int(value)
+            except ValueError:
+                continue
+    return found if found is not None and found > 0 else None
+
+
+def label_value(value: float) -> str:
+    """A number as a valid label value: integers without a decimal point, else 2 decimals."""
+    return str(round(value)) if abs(value - round(value)) < 1e-9 else f"{value:.2f}"

@@ -1,0 +1,192 @@
+"""The fleet engine: every managed Deployment's replicas emulated on one virtual clock.
+
+Pure: no I/O and no clock reads. A driver owns time and calls, in any order,
+
+- ``advance_to(t_s)``: run the fleet to virtual time ``t_s`` (seconds since the run started),
+  re-reading the cluster view every ``sync_period_s`` of virtual time;
+- ``sync()``: re-read the cluster view now (after the driver changed the cluster);
+- ``stats(server)`` / ``window(server, t0_s, t1_s, ...)``: exact per-server statistics;
+- ``replicas()``: per-pod state and vLLM counters for the Prometheus exporter.
+
+Drivers: ``python -m load_emulator simulate`` (virtual time), ``serve`` (real time, paced by the
+wall clock) and, in phase 2, the what-if loop that runs the real controller between steps.
+Servers are independent between syncs, so ``advance_to`` runs them one after another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from load_emulator.cluster import ClusterView, DeploymentState
+from load_emulator.patterns import LoadPattern, stable_seed
+from load_emulator.replica import ReplicaSim
+from load_emulator.server import ServerSim
+from load_emulator.stats import ServerStats, WindowStats
+from load_emulator.timing import IterationCost, Scheduling
+from optimizer.data.catalog import ModelPerfEntry
+from optimizer.data.system import SystemData
+
+Catalog = Mapping[tuple[str, str], ModelPerfEntry]
+"""Perf data by ``(model, accelerator unit name)``."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Emulation settings; units in the names, defaults in the signature."""
+
+    routing: Literal["round-robin", "least-loaded"] = "round-robin"
+    removal: Literal["drain", "drop"] = "drain"
+    drain_grace_s: float = 30.0
+    """Drain: how long a removed pod keeps serving its queue (Kubernetes' default grace period)."""
+    startup_delay_s: float = 0.0
+    """Extra time after a pod is Ready before it serves (0: the cluster view's readiness is final)."""
+    scheduling: Scheduling = "chunked"
+    """Iteration-schema scheduling; the other schemas have one faithful scheduling each."""
+    max_num_batched_tokens: int = 8192
+    """Token budget per iteration (vLLM ``--max-num-batched-tokens``)."""
+    sync_period_s: float = 5.0
+    """Re-read the cluster view every this many virtual seconds; 0 turns it off (``sync()`` only)."""
+    max_model_len: int = 32768
+    """Upper end of the token-count histogram buckets."""
+
+
+@dataclass
+class ServerEntry:
+    state: DeploymentState
+    sim: ServerSim
+    notes: list[str] = field(default_factory=list)
+
+
+def catalog_of(system: SystemData) -> dict[tuple[str, str], ModelPerfEntry]:
+    return {(m.name, m.acc): m for m in system.models.models}
+
+
+class FleetEngine:
+    def __init__(
+        self,
+        catalog: Catalog,
+        cluster: ClusterView,
+        workloads: Mapping[str, LoadPattern],
+        config: EngineConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.catalog = catalog
+        self.cluster = cluster
+        self.workloads = workloads
+        self.config = config or EngineConfig()
+        self.seed = seed
+        self.now_s = 0.0
+        self.entries: dict[tuple[str, str], ServerEntry] = {}
+        self._next_sync_s = self.config.sync_period_s
+        self.sync()
+
+    # --- driver API -------------------------------------------------------------------------------
+    def advance_to(self, t_s: float) -> None:
+        if t_s < self.now_s:
+            raise ValueError(f"cannot go back in time: now {self.now_s} s, asked {t_s} s")
+        period = self.config.sync_period_s
+        while self.now_s < t_s:
+            step_to = min(t_s, self._next_sync_s) if period > 0 else t_s
+            for entry in self.entries.values():
+                entry.sim.advance_to(step_to)
+            self.now_s = step_to
+            if period > 0 and self.now_s >= self._next_sync_s:
+                self._next_sync_s += period
+                self.sync()
+
+    def sync(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for state in self.cluster.deployments(self.now_s):
+            key = (state.namespace, state.name)
+            seen.add(key)
+            entry = self.entries.get(key)
+            if entry is None:
+                entry = self.entries[key] = ServerEntry(state, self._new_server(state))
+            entry.state = state
+            self._reconcile(entry)
+        for key, entry in self.entries.items():
+            if key not in seen:
+                for pod in list(entry.sim.replicas):
+                    entry.sim.remove_replica(pod)
+
+    def flush(self) -> None:
+        """Book every decode iteration finished by ``now_s`` (counters and stats up to date)."""
+        for entry in self.entries.values():
+            entry.sim.flush()
+
+    def stats(self, server: str) -> ServerStats:
+        """The server's event log as of the last ``flush``."""
+        return self._entry(server).sim.stats
+
+    def window(
+        self, server: str, t0_s: float, t1_s: float, ttft_target_ms: float = 0.0, itl_target_ms: float = 0.0
+    ) -> WindowStats:
+        entry = self._entry(server)
+        entry.sim.flush()
+        return entry.sim.stats.window(t0_s, t1_s, ttft_target_ms, itl_target_ms)
+
+    def servers(self) -> list[str]:
+        return [entry.state.server for entry in self.entries.values()]
+
+    def replicas(self) -> Iterator[tuple[DeploymentState, ReplicaSim]]:
+        for entry in self.entries.values():
+            for replica in entry.sim.replicas.values():
+                yield entry.state, replica
+
+    # --- internals -------------------------------------------------------------------------------
+    def _entry(self, server: str) -> ServerEntry:
+        for entry in self.entries.values():
+            if server in (entry.state.server, entry.state.name):
+                return entry
+        raise KeyError(f"unknown server {server!r}; known: {self.servers()}")
+
+    def _new_server(self, state: DeploymentState) -> ServerSim:
+        pattern = self.workloads.get(state.server) or self.workloads.get(state.name)
+        arrivals = pattern.arrivals(stable_seed(self.seed, state.server)) if pattern is not None else None
+        sim = ServerSim(
+            arrivals,
+            routing=self.config.routing,
+            removal=self.config.removal,
+            drain_grace_s=self.config.drain_grace_s,
+        )
+        sim.now_s = self.now_s
+        return sim
+
+    def _reconcile(self, entry: ServerEntry) -> None:
+        sim, state = entry.sim, entry.state
+        ready = {p.name: p for p in state.pods if p.ready_since_s is not None}
+        for name in list(sim.replicas):
+            if name not in ready:
+                sim.remove_replica(name)
+        for name, pod in ready.items():
+            if name in sim.replicas:
+                continue
+            replica = self._new_replica(entry, pod.name, pod.accelerator or state.accelerator, pod.max_batch)
+            if replica is not None:
+                sim.add_replica(replica, (pod.ready_since_s or 0.0) + self.config.startup_delay_s)
+
+    def _new_replica(
+        self, entry: ServerEntry, pod: str, accelerator: str, max_batch: int
+    ) -> ReplicaSim | None:
+        perf = self.catalog.get((entry.state.model, accelerator))
+        if perf is None:
+            note = (
+                f"no perf data for model {entry.state.model!r} on {accelerator!r}: pod {pod} serves nothing"
+            )
+            if note not in entry.notes:
+                entry.notes.append(note)
+            return None
+        cfg = self.config
+        return ReplicaSim(
+            pod,
+            IterationCost.from_perf(perf.perf),
+            max_batch if max_batch > 0 else perf.max_batch_size,
+            entry.sim.stats,
+            chunked=cfg.scheduling == "chunked",
+            token_budget=cfg.max_num_batched_tokens,
+            kv_capacity_tokens=perf.max_batch_size * (perf.at_tokens or 2048),
+            accelerator=accelerator,
+            max_model_len=cfg.max_model_len,
+        )
