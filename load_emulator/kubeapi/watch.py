@@ -1,0 +1,69 @@
+"""``?watch=true``: a chunked stream of ``{"type": ..., "object": ...}`` lines, one per change.
+
+Without ``resourceVersion`` (or with ``"0"``) the stream starts with an ``ADDED`` event for every
+existing object, as the apiserver does; with a version, only changes after the watch started are
+sent (no history is kept, so nothing between that version and now is replayed). Selectors filter
+events by the object after the change. The stream ends after ``timeoutSeconds`` (default 300) or
+when the client goes away. Used by :mod:`.routes`; it is what ``kubectl get -w`` and the client's
+``watch.Watch().stream`` need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from .resources import ResourceType
+from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
+from .store import Change, ObjectStore
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+async def stream_watch(
+    store: ObjectStore, rt: ResourceType, namespace: str | None, request: web.Request
+) -> web.StreamResponse:
+    query = request.query
+    labels = parse_label_selector(query.get("labelSelector"))
+    fields = parse_field_selector(query.get("fieldSelector"))
+    timeout_s = float(query.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Change] = asyncio.Queue()
+
+    def on_change(change: Change) -> None:
+        if change.resource is rt:
+            loop.call_soon_threadsafe(queue.put_nowait, change)
+
+    with store.locked():
+        unsubscribe = store.subscribe(on_change)
+        initial = store.list(rt, namespace) if query.get("resourceVersion") in (None, "", "0") else []
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    response.enable_chunked_encoding()
+    try:
+        await response.prepare(request)
+        for obj in initial:
+            if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj):
+                await response.write(_line("ADDED", obj))
+        deadline = loop.time() + timeout_s
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                change = await asyncio.wait_for(queue.get(), remaining)
+            except TimeoutError:
+                break
+            obj = change.object
+            if namespace not in (None, "") and obj["metadata"].get("namespace") != namespace:
+                continue
+            if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj):
+                await response.write(_line(change.type, obj))
+        await response.write_eof()
+    except ConnectionResetError:  # the client went away
+        pass
+    finally:
+        unsubscribe()
+    return response
+
+
+def _line(kind: str, obj: dict[str, object]) -> bytes:
+    return (json.dumps({"type": kind, "object": obj}) + "\n").encode()
