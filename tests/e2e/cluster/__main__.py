@@ -6,7 +6,7 @@ file (for other processes: demo scripts, the controller under test), prints how 
 stops everything on Ctrl-C or SIGTERM.
 
     PYTHONPATH=tests python -m e2e.cluster --fleet NVIDIA-L4=2x4,NVIDIA-A100-SXM4-80GB=1x8
-    KUBECONFIG=$(jq -r .kubeconfig .inferno-e2e/state.json) kubectl get nodes
+    KUBECONFIG=$(jq -r .kubeconfig ~/.cache/inferno-e2e/state.json) kubectl get nodes
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from .binaries import cache_root
 from .local_cluster import LocalCluster
 from .nodes import GPU_PRODUCTS
 from .prometheus import LocalPrometheus
@@ -54,7 +55,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--fleet", default=DEFAULT_FLEET, help="PRODUCT=NODESxGPUS,... (default: %(default)s)"
     )
-    parser.add_argument("--state-file", type=Path, default=Path(".inferno-e2e/state.json"))
+    parser.add_argument("--state-file", type=Path, default=cache_root() / "state.json")
     parser.add_argument("--no-prometheus", action="store_true", help="start only the cluster")
     parser.add_argument("--keep-dir", action="store_true", help="keep logs and certs after stop")
     args = parser.parse_args(argv)

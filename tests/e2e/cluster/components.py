@@ -16,6 +16,31 @@ SERVICE_CIDR = "10.0.0.0/24"  # service ClusterIPs are never dialled: there is n
 DEFAULT_POD_CIDR = "127.63.0.0/16"  # KWOK's fallback when a node has no spec.podCIDR
 
 
+CONTROLLERS = [
+    f"{name}-controller"
+    for name in (
+        "deployment",
+        "replicaset",
+        "statefulset",
+        "daemonset",
+        "job",
+        "disruption",
+        "serviceaccount",
+        "serviceaccount-token",
+        "root-ca-certificate-publisher",
+        "namespace",
+        "garbage-collector",
+        "resourcequota",
+        "clusterrole-aggregation",
+        "node-lifecycle",
+        "taint-eviction",
+        "pod-garbage-collector",
+        "endpoints",
+        "endpointslice",
+    )
+]
+
+
 @dataclass(frozen=True)
 class Layout:
     bins: dict[str, Path]
@@ -119,6 +144,9 @@ def kube_controller_manager(lay: Layout) -> list[str]:
         f"--cluster-signing-cert-file={pki / 'ca.crt'}",
         f"--cluster-signing-key-file={pki / 'ca.key'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
+        # Only the workload, namespace, RBAC and node controllers: with per-controller service
+        # accounts each controller costs a token round trip, and all of them took ~4 s to start.
+        "--controllers=" + ",".join(CONTROLLERS),
         "--allocate-node-cidrs=false",  # nodes come with their own loopback podCIDR
         "--concurrent-deployment-syncs=10",
         "--concurrent-replicaset-syncs=10",

@@ -14,6 +14,7 @@ runs and the real-cluster demo), and later e2e scenarios through the helpers her
 from __future__ import annotations
 
 import atexit
+import functools
 import shutil
 import ssl
 import threading
@@ -89,32 +90,36 @@ class LocalCluster:
         started = time.monotonic()
         try:
             self._make_pki(lay)
+            self._start([("etcd", components.etcd(lay), f"http://127.0.0.1:{lay.etcd_port}/health", None)])
             self._start(
-                "etcd",
-                components.etcd(lay),
-                lambda: self._http_ok(f"http://127.0.0.1:{lay.etcd_port}/health"),
-            )
-            self._start(
-                "kube-apiserver",
-                components.kube_apiserver(lay),
-                lambda: self._http_ok(f"{lay.server_url}/readyz", self._admin_ssl()),
+                [
+                    (
+                        "kube-apiserver",
+                        components.kube_apiserver(lay),
+                        f"{lay.server_url}/readyz",
+                        self._admin_ssl(),
+                    )
+                ]
             )
             insecure = ssl.create_default_context()
             insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # self-signed
+            # These three only need the API server, so they start side by side.
             self._start(
-                "kube-controller-manager",
-                components.kube_controller_manager(lay),
-                lambda: self._http_ok(f"https://127.0.0.1:{lay.controller_manager_port}/healthz", insecure),
-            )
-            self._start(
-                "kube-scheduler",
-                components.kube_scheduler(lay),
-                lambda: self._http_ok(f"https://127.0.0.1:{lay.scheduler_port}/healthz", insecure),
-            )
-            self._start(
-                "kwok",
-                components.kwok(lay),
-                lambda: self._http_ok(f"http://127.0.0.1:{lay.kwok_port}/healthz"),
+                [
+                    (
+                        "kube-controller-manager",
+                        components.kube_controller_manager(lay),
+                        f"https://127.0.0.1:{lay.controller_manager_port}/healthz",
+                        insecure,
+                    ),
+                    (
+                        "kube-scheduler",
+                        components.kube_scheduler(lay),
+                        f"https://127.0.0.1:{lay.scheduler_port}/healthz",
+                        insecure,
+                    ),
+                    ("kwok", components.kwok(lay), f"http://127.0.0.1:{lay.kwok_port}/healthz", None),
+                ]
             )
             # Pods are rejected until their namespace has its default ServiceAccount.
             self.wait_for(lambda: self._default_sa_exists("default"), what="default ServiceAccount")
@@ -270,15 +275,21 @@ class LocalCluster:
             write_cert_kubeconfig(lay.kubeconfig(user), lay.server_url, pki.ca_cert, user, cert)
             (lay.root / user).mkdir(exist_ok=True)
 
-    def _start(self, name: str, argv: list[str], ready: Callable[[], bool]) -> None:
+    def _start(self, servers: list[tuple[str, list[str], str, ssl.SSLContext | None]]) -> None:
+        """Spawn each (name, argv, health URL, TLS context), then wait until every URL answers 200."""
         self.log_dir.mkdir(exist_ok=True)
-        proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log")
-        proc.start()
-        self.procs.append(proc)
-        try:
-            self.wait_for(ready, what=f"{name} ready", timeout_s=START_TIMEOUT_S)
-        except TimeoutError as exc:
-            raise RuntimeError(f"{exc}\n--- {name} log tail ---\n{proc.log_tail()}") from exc
+        spawned = []
+        for name, argv, _, _ in servers:
+            proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log")
+            proc.start()
+            self.procs.append(proc)
+            spawned.append(proc)
+        for proc, (name, _, url, ctx) in zip(spawned, servers, strict=True):
+            try:
+                ready = functools.partial(self._http_ok, url, ctx)
+                self.wait_for(ready, what=f"{name} ready", timeout_s=START_TIMEOUT_S)
+            except TimeoutError as exc:
+                raise RuntimeError(f"{exc}\n--- {name} log tail ---\n{proc.log_tail()}") from exc
 
     def _admin_ssl(self) -> ssl.SSLContext:
         pki = self.layout.pki
