@@ -28,6 +28,7 @@ class AllocationModel:
 
     def __init__(self, views: Sequence[ServerView], capacity_cards: Mapping[str, int]) -> None:
         self.views = list(views)
+        self.capacity_cards = dict(capacity_cards)
         self.model = cp_model.CpModel()
         self.options: list[tuple[Option, ...]] = []
         self.x: list[list[cp_model.IntVar]] = []
@@ -98,6 +99,33 @@ class AllocationModel:
                     plan[i] = k
                     break
         return plan
+
+    def fill(self, plan: Mapping[int, int]) -> dict[int, int]:
+        """``plan`` plus, in solver order, every unserved server whose best fitting option fits
+        in the cards the plan leaves: a better hint for the next stage, still feasible."""
+        left = dict(self.capacity_cards)
+        for i, k in plan.items():
+            option = self.options[i][k]
+            left[option.acc_type] = left.get(option.acc_type, 0) - option.cards
+        filled = dict(plan)
+        for i, opts in enumerate(self.options):
+            if i in filled:
+                continue
+            for k, option in enumerate(opts):
+                if option.cards <= left.get(option.acc_type, 0):
+                    left[option.acc_type] -= option.cards
+                    filled[i] = k
+                    break
+        return filled
+
+    def standing(self, plan: Mapping[int, int]) -> tuple[tuple[int, ...], float]:
+        """Lexicographic rank of a plan, smaller is better: minus served per level, then cost."""
+        levels = sorted({v.priority for v in self.views})
+        served = dict.fromkeys(levels, 0)
+        for i in plan:
+            served[self.views[i].priority] += 1
+        cost = sum(self.options[i][k].effective_cost_per_h for i, k in plan.items())
+        return tuple(-served[level] for level in levels), cost
 
     def read_plan(self, solver: cp_model.CpSolver) -> dict[int, int]:
         values = solver.response_proto.solution
