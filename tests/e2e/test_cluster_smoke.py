@@ -90,10 +90,13 @@ def is_loopback(ip: str | None) -> bool:
 
 @pytest.fixture
 def namespace(local_cluster: LocalCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A namespace per test, also used as the test's node pool name."""
     name = "smoke-" + request.node.name.split("[")[0].removeprefix("test_").replace("_", "-")[:40]
     if "[" in request.node.name:
         name += "-" + request.node.callspec.id.lower()[:10]
     yield local_cluster.create_namespace(name)
+    # Nodes are cluster-wide: remove this test's pool so later tests never see its capacity.
+    local_cluster.delete_gpu_nodes(pool=name)
     client.CoreV1Api(local_cluster.api_client).delete_namespace(name)
 
 

@@ -173,6 +173,22 @@ def targets_for(missing: list[str]) -> list[GoTarget]:
     return targets
 
 
+def kube_minor_versions(found: dict[str, Path]) -> dict[str, str]:
+    """`--version` of each kube binary, e.g. {"kube-apiserver": "v1.36.3"} ("?" if unreadable)."""
+    versions = {}
+    for name in KUBE_BINARIES:
+        if name in found:
+            try:
+                out = subprocess.run(
+                    [str(found[name]), "--version"], check=False, capture_output=True, text=True, timeout=20
+                ).stdout
+            except (OSError, subprocess.TimeoutExpired):
+                out = ""
+            match = re.search(r"v\d+\.\d+\.\d+\S*", out)
+            versions[name] = match.group(0) if match else "?"
+    return versions
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "check"
     found, missing = resolve()
@@ -190,6 +206,10 @@ def main(argv: list[str]) -> int:
     if missing:
         print("[inferno-e2e] missing: " + ", ".join(missing) + " (run tests/e2e/cluster/install.sh)")
         return 1
+    versions = kube_minor_versions(found)
+    if len({".".join(v.split(".")[:2]) for v in versions.values()}) > 1:
+        # Mixed sources (e.g. envtest's apiserver + our controller-manager): skew is unsupported.
+        print(f"[inferno-e2e] WARNING: Kubernetes binaries differ in minor version: {versions}")
     print(f"[inferno-e2e] all binaries present (cache: {cache_bin_dir()})")
     return 0
 

@@ -231,6 +231,15 @@ class LocalCluster:
         )
         return names
 
+    def delete_gpu_nodes(self, pool: str) -> list[str]:
+        """Delete the nodes of a pool (their pods go too); return the deleted names."""
+        core = client.CoreV1Api(self.api_client)
+        found = core.list_node(label_selector=f"{nodes.POOL_LABEL}={pool}").items
+        names = [n.metadata.name for n in found if n.metadata and n.metadata.name]
+        for name in names:
+            core.delete_node(name)
+        return names
+
     def create_namespace(self, name: str, timeout_s: float = 30.0) -> str:
         """Create a namespace and wait for its default ServiceAccount (pods need it)."""
         core = client.CoreV1Api(self.api_client)
