@@ -29,21 +29,12 @@ from kubernetes import client, config
 
 from . import binaries, components, nodes
 from .components import Layout
-from .pki import Pki, write_cert_kubeconfig, write_token_kubeconfig
+from .pki import CLIENT_SUBJECTS, make_cluster_pki, write_token_kubeconfig
 from .procs import ManagedProcess, free_port, make_run_dir
 from .procs import wait_for as _wait_for
 
 T = TypeVar("T")
 START_TIMEOUT_S = 120.0
-
-# (user name in the kubeconfig, certificate subject): CN is the user, O the group.
-_CLIENTS = {
-    "admin": "/O=system:masters/CN=inferno-e2e-admin",
-    "kube-controller-manager": "/CN=system:kube-controller-manager",
-    "kube-scheduler": "/CN=system:kube-scheduler",
-    # KWOK writes node and pod status and node leases for every fake node: cluster-admin is simplest.
-    "kwok": "/O=system:masters/CN=kwok-controller",
-}
 
 
 class MissingBinariesError(RuntimeError):
@@ -89,7 +80,9 @@ class LocalCluster:
         atexit.register(self.stop)  # last resort if the caller forgets; stop() is idempotent
         started = time.monotonic()
         try:
-            self._make_pki(lay)
+            make_cluster_pki(lay.pki, lay.server_url, lay.kubeconfig)
+            for user in CLIENT_SUBJECTS:  # each component's --cert-dir
+                (lay.root / user).mkdir(exist_ok=True)
             self._start([("etcd", components.etcd(lay), f"http://127.0.0.1:{lay.etcd_port}/health", None)])
             self._start(
                 [
@@ -266,24 +259,6 @@ class LocalCluster:
         return next((p.log_tail(lines) for p in self.procs if p.name == component), "")
 
     # ---- internals -------------------------------------------------------------------------
-    def _make_pki(self, lay: Layout) -> None:
-        pki = Pki(lay.pki)
-        pki.create_ca()
-        sans = [
-            "IP:127.0.0.1",
-            "DNS:localhost",
-            "IP:10.0.0.1",
-            "DNS:kubernetes",
-            "DNS:kubernetes.default",
-            "DNS:kubernetes.default.svc",
-        ]
-        pki.issue("apiserver", "/CN=kube-apiserver", server_sans=sans)
-        pki.issue("front-proxy-client", "/CN=front-proxy-client")
-        for user, subject in _CLIENTS.items():
-            cert = pki.issue(user, subject)
-            write_cert_kubeconfig(lay.kubeconfig(user), lay.server_url, pki.ca_cert, user, cert)
-            (lay.root / user).mkdir(exist_ok=True)
-
     def _start(self, servers: list[tuple[str, list[str], str, ssl.SSLContext | None]]) -> None:
         """Spawn each (name, argv, health URL, TLS context), then wait until every URL answers 200."""
         self.log_dir.mkdir(exist_ok=True)

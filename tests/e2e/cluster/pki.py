@@ -10,10 +10,27 @@ user names the default RBAC bootstrap policy grants.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 CERT_DAYS = 2  # throwaway certs for one test session
+API_SERVER_SANS = [
+    "IP:127.0.0.1",
+    "DNS:localhost",
+    "IP:10.0.0.1",
+    "DNS:kubernetes",
+    "DNS:kubernetes.default",
+    "DNS:kubernetes.default.svc",
+]
+# kubeconfig user -> certificate subject: CN is the user name, O the group.
+CLIENT_SUBJECTS = {
+    "admin": "/O=system:masters/CN=inferno-e2e-admin",
+    "kube-controller-manager": "/CN=system:kube-controller-manager",
+    "kube-scheduler": "/CN=system:kube-scheduler",
+    # KWOK writes node and pod status and node leases for every fake node: cluster-admin is simplest.
+    "kwok": "/O=system:masters/CN=kwok-controller",
+}
 
 
 @dataclass(frozen=True)
@@ -135,3 +152,14 @@ def write_token_kubeconfig(path: Path, server: str, ca_cert: Path, user: str, to
     path.write_text(_kubeconfig(server, ca_cert, user, [f"token: {token}"]))
     path.chmod(0o600)
     return path
+
+
+def make_cluster_pki(directory: Path, server: str, kubeconfig_path: Callable[[str], Path]) -> Pki:
+    """CA, SA key, API server serving cert, front-proxy cert and one kubeconfig per client user."""
+    pki = Pki(directory)
+    pki.create_ca()
+    pki.issue("apiserver", "/CN=kube-apiserver", server_sans=API_SERVER_SANS)
+    pki.issue("front-proxy-client", "/CN=front-proxy-client")
+    for user, subject in CLIENT_SUBJECTS.items():
+        write_cert_kubeconfig(kubeconfig_path(user), server, pki.ca_cert, user, pki.issue(user, subject))
+    return pki
