@@ -62,6 +62,11 @@ SERVER_VERSION = {
     "major": "1",
     "minor": "36",
     "gitVersion": "v1.36.0-inferno-emulated",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.26",
+    "compiler": "gc",
     "platform": "linux/amd64",
 }
 

@@ -65,17 +65,27 @@ def build_app(store: ObjectStore, token: str | None = None, max_records: int = 1
             log.exception("emulated kube-apiserver: %s %s failed", request.method, request.path)
             return json_response(ApiError(500, f"{type(exc).__name__}: {exc}").status(), 500)
 
-    async def static(body: dict[str, Any]) -> web.Response:
-        return json_response(body)
+    def static(body: dict[str, Any]) -> Handler:
+        async def answer(_request: web.Request) -> web.StreamResponse:
+            return json_response(body)
+
+        return answer
+
+    async def probe(_request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok")
 
     app = web.Application(middlewares=[middleware], client_max_size=16 * 1024 * 1024)
     app[STORE_KEY] = store
     app[REQUESTS_KEY] = deque(maxlen=max_records)
-    app.router.add_get("/version", lambda _r: static(SERVER_VERSION))
-    app.router.add_get("/api", lambda _r: static(api_versions_doc()))
-    app.router.add_get("/apis", lambda _r: static(api_group_list_doc()))
-    for probe in ("/healthz", "/livez", "/readyz"):
-        app.router.add_get(probe, lambda _r: asyncio.sleep(0, web.Response(text="ok")))
+    for path, body in (
+        ("/version", SERVER_VERSION),
+        ("/api", api_versions_doc()),
+        ("/apis", api_group_list_doc()),
+    ):
+        app.router.add_get(path, static(body))
+        app.router.add_get(f"{path}/", static(body))
+    for path in ("/healthz", "/livez", "/readyz"):
+        app.router.add_get(path, probe)
     app.router.add_route("*", "/api/{tail:.*}", handle)
     app.router.add_route("*", "/apis/{tail:.*}", handle)
     return app
