@@ -82,7 +82,7 @@ def initial_allocation(system: SystemData, server: ServerSpec, target_utilizatio
     for entry in entries.values():
         batch = batch_for(entry, server)
         timing = IterationCost.from_perf(entry.perf)
-        itl_ms = timing.decode_s(batch, batch * (load.in_tokens + load.out_tokens / 2)) * 1000
+        itl_ms = timing.decode_s(batch, batch * (load.in_tokens + load.out_tokens)) * 1000
         per_replica_rps = full_batch_throughput_rps(timing, batch, load.in_tokens, load.out_tokens)
         replicas = max(1, math.ceil(demand_rps / (target_utilization * per_replica_rps)))
         unit_cost = accelerators[entry.acc].cost * entry.acc_count

@@ -88,7 +88,7 @@ class ReplicaSteps:
 
     def _start_run(self, now_s: float, k: int) -> None:
         n = len(self.decoding)
-        t0 = self.cost.decode_s(n, self.ctx_base + n * (self.g + 1))
+        t0 = self.cost.decode_s(n, self.ctx_base + n * self.g)
         d = self.cost.gamma_s * n if self.cost.kind == ITERATION else 0.0
         self.state, self.start_s, self.run_k, self.run_t0_s, self.run_d_s = RUN, now_s, k, t0, d
         self.end_s = now_s + k * t0 + d * k * (k - 1) / 2
@@ -110,7 +110,7 @@ class ReplicaSteps:
         n_dec = len(self.decoding)
         budget = self.token_budget - n_dec
         computed = n_dec
-        attended = self.ctx_base + n_dec * (self.g + 1) if n_dec else 0
+        attended = self.ctx_base + n_dec * self.g if n_dec else 0
         for request in self.prefilling:
             if budget <= 0:
                 break

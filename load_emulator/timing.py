@@ -19,8 +19,9 @@ One *iteration* is one forward pass of the engine over the running batch.
   takes ``d(n) = alpha + beta*n``.
 - **iteration** (``IterationPerf``, v0.7): an iteration takes
   ``alpha + sum over requests r in it of (beta * q_r + gamma * a_r)`` where ``q_r`` is the tokens ``r``
-  computes in it (a prefill chunk, or 1 when decoding) and ``a_r`` the tokens it attends to, i.e. its
-  KV length after the iteration (prompt tokens prefilled so far, or prompt + tokens generated).
+  computes in it (a prefill chunk, or 1 when decoding) and ``a_r`` the positions its newest token
+  attends to, itself included: the prompt tokens prefilled so far with this chunk, or, decoding,
+  the prompt plus the tokens generated before this iteration (the last one is fed in now).
   Scheduling is *chunked* (vLLM V1, default): running decodes first, then prefill chunks of admitted
   requests, then new admissions, within ``max_num_batched_tokens``; or *prefill-first* (V0) where a
   prefill iteration takes ``alpha + (beta + gamma) * sum(in_tokens)``.
@@ -97,10 +98,12 @@ def full_batch_throughput_rps(cost: IterationCost, batch: int, in_tokens: float,
     """Rough completions/s of one replica kept full, used only to pick demo replica counts.
 
     Decode-only: ``batch / (out * t(batch))``. Prefill schemas: per completed request the replica
-    spends one prefill iteration and ``(out - 1) / batch`` decode iterations (KV at mid-request).
+    spends one prefill iteration and ``(out - 1) / batch`` decode iterations. KV per running
+    request is taken as ``in + out``, not ``in + out/2``: with spread-out lengths the requests in
+    the batch at any moment are mostly long ones (length-biased sampling).
     """
     out = max(out_tokens, 1.0)
-    mid_kv = batch * (in_tokens + out / 2)
+    mid_kv = batch * (in_tokens + out)
     if cost.kind == DECODE_ONLY:
         return batch / (out * cost.decode_s(batch, 0))
     per_request_s = cost.prefill_s(round(in_tokens), batch) + (out - 1) / batch * cost.decode_s(batch, mid_kv)
