@@ -1,14 +1,16 @@
 """Command lines of the control-plane servers, all bound to 127.0.0.1 on free ports.
 
-Role: pure functions from a `Layout` (binary paths, ports, file paths) to argv lists, called by
-`local_cluster.LocalCluster.start`. Kept apart from the process handling so the flags can be read
-(and reviewed) in one place.
+Role: pure functions from a `Layout` (binary paths, ports, file paths) to argv lists and health
+URLs (`server_groups`, in start order), called by `local_cluster.LocalCluster.start`. Kept apart
+from the process handling so the flags can be read (and reviewed) in one place.
 """
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .procs import LOOPBACK
 
@@ -39,6 +41,13 @@ CONTROLLERS = [
         "endpointslice",
     )
 ]
+
+
+class Server(NamedTuple):
+    name: str
+    argv: list[str]
+    health_url: str  # answers 200 once the server is ready
+    tls: ssl.SSLContext | None = None
 
 
 @dataclass(frozen=True)
@@ -168,4 +177,31 @@ def kwok(lay: Layout) -> list[str]:
         f"--server-address={LOOPBACK}:{lay.kwok_port}",
         "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
         "--node-lease-duration-seconds=40",
+    ]
+
+
+def server_groups(lay: Layout, admin_tls: ssl.SSLContext) -> list[list[Server]]:
+    """Start order: each group starts together once the previous group is healthy."""
+    self_signed = ssl.create_default_context()  # scheduler/controller-manager make their own certs
+    self_signed.check_hostname, self_signed.verify_mode = False, ssl.CERT_NONE
+    local = f"{LOOPBACK}:"
+    return [
+        [Server("etcd", etcd(lay), f"http://{local}{lay.etcd_port}/health")],
+        [Server("kube-apiserver", kube_apiserver(lay), f"{lay.server_url}/readyz", admin_tls)],
+        # These three only need the API server, so they start side by side.
+        [
+            Server(
+                "kube-controller-manager",
+                kube_controller_manager(lay),
+                f"https://{local}{lay.controller_manager_port}/healthz",
+                self_signed,
+            ),
+            Server(
+                "kube-scheduler",
+                kube_scheduler(lay),
+                f"https://{local}{lay.scheduler_port}/healthz",
+                self_signed,
+            ),
+            Server("kwok", kwok(lay), f"http://{local}{lay.kwok_port}/healthz"),
+        ],
     ]

@@ -83,37 +83,8 @@ class LocalCluster:
             make_cluster_pki(lay.pki, lay.server_url, lay.kubeconfig)
             for user in CLIENT_SUBJECTS:  # each component's --cert-dir
                 (lay.root / user).mkdir(exist_ok=True)
-            self._start([("etcd", components.etcd(lay), f"http://127.0.0.1:{lay.etcd_port}/health", None)])
-            self._start(
-                [
-                    (
-                        "kube-apiserver",
-                        components.kube_apiserver(lay),
-                        f"{lay.server_url}/readyz",
-                        self._admin_ssl(),
-                    )
-                ]
-            )
-            insecure = ssl.create_default_context()
-            insecure.check_hostname, insecure.verify_mode = False, ssl.CERT_NONE  # self-signed
-            # These three only need the API server, so they start side by side.
-            self._start(
-                [
-                    (
-                        "kube-controller-manager",
-                        components.kube_controller_manager(lay),
-                        f"https://127.0.0.1:{lay.controller_manager_port}/healthz",
-                        insecure,
-                    ),
-                    (
-                        "kube-scheduler",
-                        components.kube_scheduler(lay),
-                        f"https://127.0.0.1:{lay.scheduler_port}/healthz",
-                        insecure,
-                    ),
-                    ("kwok", components.kwok(lay), f"http://127.0.0.1:{lay.kwok_port}/healthz", None),
-                ]
-            )
+            for group in components.server_groups(lay, self._admin_ssl()):
+                self._start(group)
             # Pods are rejected until their namespace has its default ServiceAccount.
             self.wait_for(lambda: self._default_sa_exists("default"), what="default ServiceAccount")
         except BaseException:
@@ -259,21 +230,21 @@ class LocalCluster:
         return next((p.log_tail(lines) for p in self.procs if p.name == component), "")
 
     # ---- internals -------------------------------------------------------------------------
-    def _start(self, servers: list[tuple[str, list[str], str, ssl.SSLContext | None]]) -> None:
-        """Spawn each (name, argv, health URL, TLS context), then wait until every URL answers 200."""
+    def _start(self, servers: list[components.Server]) -> None:
+        """Spawn each server, then wait until every health URL answers 200."""
         self.log_dir.mkdir(exist_ok=True)
         spawned = []
-        for name, argv, _, _ in servers:
-            proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log")
+        for server in servers:
+            proc = ManagedProcess(server.name, server.argv, self.log_dir / f"{server.name}.log")
             proc.start()
             self.procs.append(proc)
             spawned.append(proc)
-        for proc, (name, _, url, ctx) in zip(spawned, servers, strict=True):
+        for proc, server in zip(spawned, servers, strict=True):
+            ready = functools.partial(self._http_ok, server.health_url, server.tls)
             try:
-                ready = functools.partial(self._http_ok, url, ctx)
-                self.wait_for(ready, what=f"{name} ready", timeout_s=START_TIMEOUT_S)
+                self.wait_for(ready, what=f"{server.name} ready", timeout_s=START_TIMEOUT_S)
             except TimeoutError as exc:
-                raise RuntimeError(f"{exc}\n--- {name} log tail ---\n{proc.log_tail()}") from exc
+                raise RuntimeError(f"{exc}\n--- {server.name} log tail ---\n{proc.log_tail()}") from exc
 
     def _admin_ssl(self) -> ssl.SSLContext:
         pki = self.layout.pki
