@@ -15,9 +15,10 @@ replica is always either idle or inside one *step* whose end time it reports (``
 Bookkeeping that keeps a run O(1): ``g`` counts decode iterations; a decoding request stores the
 ``g`` at which it joined and finishes at ``finish_g`` (a heap); ``ctx_base`` is the sum over
 decoding requests of ``in + generated_at_join - g_at_join``, so ``ctx_base + n*g`` is the sum of
-their ``in + tokens generated so far``: the tokens each attends to in the next decode iteration. ``gap_groups`` maps "time of last token" to how many
-decoding requests got their last token then, so inter-token gaps that span a prefill iteration are
-measured exactly. Time model: :mod:`load_emulator.timing`.
+their ``in + tokens generated so far``: the tokens each attends to in the next decode
+iteration. ``gap_groups`` maps "time of last token" to how many decoding requests got their last
+token then, so inter-token gaps that span a prefill iteration are measured exactly.
+Time model: :mod:`load_emulator.timing`.
 """
 
 from __future__ import annotations
