@@ -183,8 +183,8 @@ def test_serviceaccount_rbac_allows_patch_but_forbids_delete(
     sa_client = client_for(kubeconfig)
     try:
         apps = client.AppsV1Api(sa_client)
-        patched = apps.patch_namespaced_deployment("target", namespace, {"spec": {"replicas": 0}})
-        assert patched.spec is not None and patched.spec.replicas == 0
+        patched = apps.patch_namespaced_deployment("target", namespace, {"spec": {"replicas": 1}})
+        assert patched.spec is not None and patched.spec.replicas == 1
         names = [d.metadata.name for d in apps.list_namespaced_deployment(namespace).items if d.metadata]
         assert names == ["target"]
         with pytest.raises(ApiException) as denied:
@@ -193,6 +193,10 @@ def test_serviceaccount_rbac_allows_patch_but_forbids_delete(
         with pytest.raises(ApiException) as other_ns:
             apps.list_namespaced_deployment("default")
         assert other_ns.value.status == 403
+        still_there = client.AppsV1Api(local_cluster.api_client).read_namespaced_deployment(
+            "target", namespace
+        )
+        assert still_there.spec is not None and still_there.spec.replicas == 1
     finally:
         sa_client.close()  # type: ignore[no-untyped-call]
 
