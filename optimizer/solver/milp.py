@@ -63,16 +63,22 @@ class MilpSolver:
     name = "milp"
 
     def __init__(
-        self, num_workers: int = 1, relative_gap: float = 1e-4, deterministic_per_s: float = 0.25
+        self,
+        num_workers: int = 1,
+        relative_gap: float = 1e-4,
+        deterministic_per_s: float = 0.25,
+        lp_start: bool = True,
     ) -> None:
         """``num_workers``: CP-SAT threads (fixed, for repeatable results); ``relative_gap``:
         the cost stage stops once within this share of the bound (1e-4 = 0.01%);
         ``deterministic_per_s``: CP-SAT deterministic time granted per second of the problem's
         time limit (measured 0.4-0.6 deterministic s per wall s on the loaded 2-core CI host, so
-        the deterministic budget, not the wall clock, normally ends the search)."""
+        the deterministic budget, not the wall clock, normally ends the search); ``lp_start``:
+        start from the rounded LP plan when it beats the greedy's (off: the greedy's only)."""
         self.num_workers = num_workers
         self.relative_gap = relative_gap
         self.deterministic_per_s = deterministic_per_s
+        self.lp_start = lp_start
 
     def solve(self, problem: AllocationProblem) -> SolverResult:
         if problem.unlimited:
@@ -130,6 +136,8 @@ class _Run:
     def start(self, greedy: dict[int, int]) -> dict[int, int]:
         """The better start of the greedy plan and the rounded LP plan (lexicographically)."""
         model = self.model
+        if not self.config.lp_start:
+            return greedy
         started = time.perf_counter()
         rounded = lp_rounded_plan(
             model.options,

@@ -9,7 +9,8 @@ Cost scaling: CP-SAT needs integer coefficients. Effective costs (per hour) are 
 ``scale = COST_UNITS / max effective cost`` and rounded, so the most expensive option becomes
 10^6 units: the resolution is one millionth of the most expensive option (e.g. 0.0012/h when
 the dearest option costs 1,200/h), and the rounding error of a plan is at most 0.5 unit per
-server. Totals stay far below 2^63 (10^6 x 10^5 servers).
+server. Totals stay far below 2^63 (10^6 x 10^5 servers). An option that moves the server to
+another accelerator unit costs one unit more, so that on a tie the server stays.
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ class AllocationModel:
                 self.model.add(cp_model.LinearExpr.weighted_sum(vs, cs) <= cap)
         top = max((o.effective_cost_per_h for opts in self.options for o in opts), default=0.0)
         self.scale = COST_UNITS / top if top > 0 else 1.0
+        # A move costs one unit more, so a tie in effective cost keeps the current accelerator.
         self.cost_units = [
-            [round(o.effective_cost_per_h * self.scale) for o in opts] for opts in self.options
+            [round(o.effective_cost_per_h * self.scale) + (o.penalty_per_h > 0) for o in opts]
+            for opts in self.options
         ]
 
     def servable(self, i: int) -> bool:

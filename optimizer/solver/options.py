@@ -125,8 +125,10 @@ def _option(server: ServerProblem, candidate: Candidate, penalty_per_h: float) -
     return Option(candidate, replicas, replicas * candidate.cost_per_replica, penalty_per_h, within)
 
 
-def _preference(option: Option) -> tuple[float, float, int, str]:
-    return (option.effective_cost_per_h, option.cost_per_h, option.cards, option.accelerator)
+def _preference(option: Option) -> tuple[float, bool, float, int, str]:
+    # On an effective-cost tie the server stays: it moves only when strictly cheaper.
+    moves = option.penalty_per_h > 0
+    return (option.effective_cost_per_h, moves, option.cost_per_h, option.cards, option.accelerator)
 
 
 def undominated(options: tuple[Option, ...]) -> tuple[Option, ...]:
