@@ -124,14 +124,17 @@ def main() -> None:
         saving = 1 - milp.objective / greedy.objective
         print(f"== {size} servers x {len(UNITS)} accelerators, time limit {limit_s} s")
         print(
-            f"  greedy  {greedy_s:7.3f} s  cost {greedy.objective:12,.2f}/h  served {served_by_level(problem, greedy)}"
+            f"  greedy  {greedy_s:7.3f} s  cost {greedy.objective:12,.2f}/h"
+            f"  served {served_by_level(problem, greedy)}"
         )
         print(
-            f"  milp    {milp_s:7.3f} s  cost {milp.objective:12,.2f}/h  served {served_by_level(problem, milp)}"
+            f"  milp    {milp_s:7.3f} s  cost {milp.objective:12,.2f}/h"
+            f"  served {served_by_level(problem, milp)}"
         )
         bound_text = "none" if bound is None else f"{bound:,.2f}/h"
         print(
-            f"  milp status {milp.status}, lower bound {bound_text}, gap {gap:.3%}, saving vs greedy {saving:+.2%}"
+            f"  milp status {milp.status}, lower bound {bound_text}, gap {gap:.3%},"
+            f" saving vs greedy {saving:+.2%}"
         )
         for note in milp.notes[1:]:
             print(f"    {note}")
