@@ -27,6 +27,7 @@ from .store import Obj, ObjectStore
 from .watch import stream_watch
 
 STORE_KEY: web.AppKey[ObjectStore] = web.AppKey("store", ObjectStore)
+CLOSING_KEY: web.AppKey[asyncio.Event] = web.AppKey("closing", asyncio.Event)  # set: end open watches
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,10 @@ def _list(store: ObjectStore, target: Target, request: web.Request) -> web.Respo
                           "items": page})  # fmt: skip
 
 
-async def _write(store: ObjectStore, target: Target, verb: str, request: web.Request) -> web.Response:
+def _write(store: ObjectStore, target: Target, verb: str, request: web.Request, body: Any) -> web.Response:
     rt, ns, name, sub = target.rt, target.namespace or "", target.name, target.subresource
     if request.query.get("dryRun"):
         raise bad_request("dryRun is not supported by the emulated API server")
-    body = await _body(request)
     if verb == "create":
         obj = objects.check_identity(rt, body, ns, None)
         return json_response(store.create(obj, rt, ns if rt.namespaced else None), 201)
@@ -167,6 +167,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
         raise ApiError(404, "the server could not find the requested resource")
     watch = request.query.get("watch") in ("true", "1")
     verb = _verb(request.method, target, watch)
+    body = await _body(request) if request.method != "GET" else None  # read before a fault's delay
     fault = store.faults.take(verb, target.rt.plural, target.namespace or "", target.name, target.subresource)
     if fault is not None:
         await asyncio.sleep(fault.delay_s)
@@ -174,10 +175,10 @@ async def handle(request: web.Request) -> web.StreamResponse:
         if error is not None:
             raise error
     if verb == "watch":
-        return await stream_watch(store, target.rt, target.namespace, request)
+        return await stream_watch(store, target.rt, target.namespace, request, request.app[CLOSING_KEY])
     if verb == "list":
         return _list(store, target, request)
     if verb == "get":
         obj = store.get(target.rt, target.namespace or "", target.name)
         return json_response(objects.to_scale(obj) if target.subresource == "scale" else obj)
-    return await _write(store, target, verb, request)
+    return _write(store, target, verb, request, body)

@@ -25,7 +25,7 @@ from aiohttp import web
 from .controller import BuiltinController
 from .errors import ApiError
 from .resources import SERVER_VERSION, api_group_list_doc, api_versions_doc
-from .routes import STORE_KEY, handle, json_response
+from .routes import CLOSING_KEY, STORE_KEY, handle, json_response
 from .store import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def build_app(store: ObjectStore, token: str | None = None, max_records: int = 1
 
     app = web.Application(middlewares=[middleware], client_max_size=16 * 1024 * 1024)
     app[STORE_KEY] = store
+    app[CLOSING_KEY] = asyncio.Event()
     app[REQUESTS_KEY] = deque(maxlen=max_records)
     for path, body in (
         ("/version", SERVER_VERSION),
@@ -134,6 +135,7 @@ class KubeApiServer:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.runner.app[CLOSING_KEY].set()
         await self.runner.cleanup()
 
     async def __aenter__(self) -> KubeApiServer:

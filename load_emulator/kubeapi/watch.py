@@ -3,9 +3,9 @@
 Without ``resourceVersion`` (or with ``"0"``) the stream starts with an ``ADDED`` event for every
 existing object, as the apiserver does; with a version, only changes after the watch started are
 sent (no history is kept, so nothing between that version and now is replayed). Selectors filter
-events by the object after the change. The stream ends after ``timeoutSeconds`` (default 300) or
-when the client goes away. Used by :mod:`.routes`; it is what ``kubectl get -w`` and the client's
-``watch.Watch().stream`` need.
+events by the object after the change. The stream ends after ``timeoutSeconds`` (default 300),
+when the client goes away, or when the server closes. Used by :mod:`.routes`; it is what
+``kubectl get -w`` and the client's ``watch.Watch().stream`` need.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from .selectors import fields_match, labels_match, parse_field_selector, parse_l
 from .store import Change, ObjectStore
 
 DEFAULT_TIMEOUT_S = 300.0
+CHECK_PERIOD_S = 0.2
 
 
 async def stream_watch(
-    store: ObjectStore, rt: ResourceType, namespace: str | None, request: web.Request
+    store: ObjectStore, rt: ResourceType, namespace: str | None, request: web.Request, closing: asyncio.Event
 ) -> web.StreamResponse:
+    """Stream until the timeout, the client leaving (checked every second) or ``closing`` is set."""
     query = request.query
     labels = parse_label_selector(query.get("labelSelector"))
     fields = parse_field_selector(query.get("fieldSelector"))
@@ -47,11 +49,13 @@ async def stream_watch(
             if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj):
                 await response.write(_line("ADDED", obj))
         deadline = loop.time() + timeout_s
-        while (remaining := deadline - loop.time()) > 0:
-            try:
-                change = await asyncio.wait_for(queue.get(), remaining)
-            except TimeoutError:
+        while (remaining := deadline - loop.time()) > 0 and not closing.is_set():
+            if request.transport is None or request.transport.is_closing():
                 break
+            try:
+                change = await asyncio.wait_for(queue.get(), min(remaining, CHECK_PERIOD_S))
+            except TimeoutError:
+                continue
             obj = change.object
             if namespace not in (None, "") and obj["metadata"].get("namespace") != namespace:
                 continue
