@@ -13,7 +13,8 @@ switch, because the Deployment changes either way). A server currently on unit A
 costs ``c_A`` per hour, pays ``t * c_A`` on top of every other option's cost, with ``t`` the
 switching threshold. So it moves to B exactly when ``c_B + t*c_A < c_A``, i.e.
 ``c_B < (1 - t) * c_A``: with t = 0.10 and c_A = 100/h, B must cost under 90/h. A server whose
-current unit has no candidate (or that has no current unit) pays no penalty. The additive form
+current unit has no candidate (or that has no current unit) pays no penalty. On a tie in
+effective cost the server stays (the move must be strictly cheaper). The additive form
 keeps the penalty finite for t = 1 (never move unless forced) and is linear for the MILP.
 
 Solver order (inferno's greedy): priority ascending (1 is highest), then regret descending (the

@@ -241,3 +241,12 @@ def test_milp_stages_find_the_lexicographic_optimum_from_either_start(lp_start: 
     assert chosen(result) == {"x": (None, 0), "y": ("A100", 2), "z": ("A100", 2), "w": ("H100", 2)}
     assert result.status == "optimal"
     assert result.objective == pytest.approx(140.0) and result.lower_bound == pytest.approx(140.0)
+
+
+def test_milp_out_of_time_keeps_a_valid_plan_and_says_so() -> None:
+    servers = [server(n, cand("A100", r, 10)) for n, r in (("x", 3), ("y", 2), ("z", 2))]
+    prob = AllocationProblem(tuple(servers), {"A100": 4}, False, SaturationPolicy.NONE, 0.1, 1e-9, 0)
+    result = MilpSolver(lp_start=False).solve(prob)
+    assert result.status == "timeout"
+    assert chosen(result) == chosen(solve("greedy", prob))
+    assert any("no time left" in note for note in result.notes)
