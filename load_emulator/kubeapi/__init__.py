@@ -31,7 +31,7 @@ from .resources import (
     REPLICASETS,
     ResourceType,
 )
-from .server import KubeApiServer, RequestRecord, build_app, start_kubeapi
+from .server import KubeApiServer, RequestRecord, ThreadedKubeApi, build_app, start_kubeapi
 from .store import Change, ObjectStore
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "ObjectStore",
     "RequestRecord",
     "ResourceType",
+    "ThreadedKubeApi",
     "build_app",
     "start_kubeapi",
 ]

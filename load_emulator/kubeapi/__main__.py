@@ -45,11 +45,13 @@ def add_nodes(store: ObjectStore, spec: str, gpus_per_node: int = 8) -> list[str
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m load_emulator.kubeapi", description=__doc__.split("\n")[0])
+    summary = (__doc__ or "").split("\n", maxsplit=1)[0]
+    parser = argparse.ArgumentParser(prog="python -m load_emulator.kubeapi", description=summary)
     parser.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1; 0: any free port")
     parser.add_argument("--kubeconfig", default="kubeconfig.emulated", help="where to write the kubeconfig")
     parser.add_argument("--token", default=None, help="require this bearer token; default: no auth")
-    parser.add_argument("--nodes", default="a100=2,h100=1,l40s=1,l4=1,mi300x=1", help="kind=count,...; '' for none")
+    nodes = "a100=2,h100=1,l40s=1,l4=1,mi300x=1"
+    parser.add_argument("--nodes", default=nodes, help="kind=count,...; '' for none")
     parser.add_argument("--startup-delay-s", type=float, default=5.0, help="seconds from binding to Ready")
     return parser.parse_args(argv)
 

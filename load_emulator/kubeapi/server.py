@@ -6,7 +6,8 @@ the ``requests`` it served (method, path, content type: tests assert on them), a
 built-in controller (:mod:`.controller`), and :meth:`KubeApiServer.write_kubeconfig` so
 subprocesses (the four services) reach it through ``KUBECONFIG``. With ``token`` set, every
 request must carry ``Authorization: Bearer <token>`` (else 401), as with a static token file.
-Called by the load emulator's embedded demo and by tests.
+Called by the load emulator's embedded demo and by tests. :class:`ThreadedKubeApi` runs the same
+server on a thread of its own for synchronous callers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -173,3 +175,37 @@ async def start_kubeapi(
     if controller is not None:
         server._tasks.append(asyncio.create_task(controller.run(), name="kubeapi-controller"))
     return server
+
+
+class ThreadedKubeApi:
+    """The server on its own event loop in a daemon thread, for synchronous callers and scripts.
+
+    ``with ThreadedKubeApi(controller=...) as api: ...`` or :meth:`start` / :meth:`stop`. The store
+    may be used from the calling thread (its lock makes each call atomic).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._kwargs = kwargs
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="kubeapi", daemon=True)
+        self.server: KubeApiServer | None = None
+
+    def start(self, timeout_s: float = 10.0) -> KubeApiServer:
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(start_kubeapi(**self._kwargs), self._loop)
+        self.server = future.result(timeout_s)
+        return self.server
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.server is not None:
+            asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(timeout_s)
+            self.server = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout_s)
+        self._loop.close()
+
+    def __enter__(self) -> KubeApiServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,15 @@ import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
-from load_emulator.kubeapi import DEPLOYMENTS, Fault, start_kubeapi
+from load_emulator.kubeapi import (
+    DEPLOYMENTS,
+    BuiltinController,
+    ControllerSettings,
+    Fault,
+    ObjectStore,
+    ThreadedKubeApi,
+    start_kubeapi,
+)
 from load_emulator.kubeapi import builders as b
 from tests.unit.load_emulator_kubeapi.conftest import Cluster, api_client
 
@@ -142,3 +151,18 @@ async def test_raw_http_shapes(cluster: Cluster) -> None:
             assert r.status == 400
         async with http.get("/healthz") as resp:
             assert await resp.text() == "ok"
+
+
+def test_threaded_server_for_synchronous_callers() -> None:
+    controller = BuiltinController(ObjectStore(), settings=ControllerSettings(poll_interval_s=0.05))
+    with ThreadedKubeApi(controller=controller) as server:
+        server.store.create(b.node("a100-0", {"gpu": "a100"}, {"nvidia.com/gpu": 2}))
+        apps = client.AppsV1Api(api_client(server.url))
+        apps.create_namespaced_deployment("n", b.deployment("d", "n", replicas=2, gpus=1), _request_timeout=5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            status = apps.read_namespaced_deployment_status("d", "n", _request_timeout=5).status
+            if status.ready_replicas == 2:
+                break
+            time.sleep(0.05)
+        assert status.ready_replicas == 2
