@@ -24,6 +24,7 @@ from .errors import ApiError, bad_request, conflict
 from .patches import apply_patch
 from .resources import ResourceType, api_resource_list_doc, by_group_plural
 from .store import Obj, ObjectStore
+from .tables import to_table, wants_table
 from .watch import stream_watch
 
 STORE_KEY: web.AppKey[ObjectStore] = web.AppKey("store", ObjectStore)
@@ -105,6 +106,10 @@ def _list(store: ObjectStore, target: Target, request: web.Request) -> web.Respo
     meta: dict[str, Any] = {"resourceVersion": str(rv)}
     if token:
         meta["continue"], meta["remainingItemCount"] = token, len(items) - len(page)
+    if wants_table(request.headers.get("Accept", "")):
+        table = to_table(target.rt, page, store.wall_time(), str(rv))
+        table["metadata"].update(meta)
+        return json_response(table)
     return json_response({"kind": target.rt.list_kind, "apiVersion": target.rt.api_version, "metadata": meta,
                           "items": page})  # fmt: skip
 
@@ -180,5 +185,11 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _list(store, target, request)
     if verb == "get":
         obj = store.get(target.rt, target.namespace or "", target.name)
-        return json_response(objects.to_scale(obj) if target.subresource == "scale" else obj)
+        if target.subresource == "scale":
+            return json_response(objects.to_scale(obj))
+        if wants_table(request.headers.get("Accept", "")):
+            return json_response(
+                to_table(target.rt, [obj], store.wall_time(), obj["metadata"]["resourceVersion"])
+            )
+        return json_response(obj)
     return _write(store, target, verb, request, body)

@@ -71,6 +71,10 @@ class ObjectStore:
         """The counter of the latest write (0 before any)."""
         return self._rv
 
+    def wall_time(self) -> float:
+        """The injected wall clock (seconds since the epoch) stamping creationTimestamp."""
+        return self._wall_clock()
+
     def locked(self) -> AbstractContextManager[bool]:
         """Hold the store's lock across several calls (a read-check-write made atomic)."""
         return self._lock

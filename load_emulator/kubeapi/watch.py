@@ -17,7 +17,8 @@ from aiohttp import web
 
 from .resources import ResourceType
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
-from .store import Change, ObjectStore
+from .store import Change, Obj, ObjectStore
+from .tables import to_table, wants_table
 
 DEFAULT_TIMEOUT_S = 300.0
 CHECK_PERIOD_S = 0.2
@@ -31,6 +32,7 @@ async def stream_watch(
     labels = parse_label_selector(query.get("labelSelector"))
     fields = parse_field_selector(query.get("fieldSelector"))
     timeout_s = float(query.get("timeoutSeconds") or DEFAULT_TIMEOUT_S)
+    as_table = wants_table(request.headers.get("Accept", ""))
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Change] = asyncio.Queue()
 
@@ -47,7 +49,7 @@ async def stream_watch(
         await response.prepare(request)
         for obj in initial:
             if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj):
-                await response.write(_line("ADDED", obj))
+                await response.write(_line("ADDED", _shape(store, rt, obj, as_table)))
         deadline = loop.time() + timeout_s
         while (remaining := deadline - loop.time()) > 0 and not closing.is_set():
             if request.transport is None or request.transport.is_closing():
@@ -60,7 +62,7 @@ async def stream_watch(
             if namespace not in (None, "") and obj["metadata"].get("namespace") != namespace:
                 continue
             if labels_match(labels, obj["metadata"].get("labels")) and fields_match(fields, obj):
-                await response.write(_line(change.type, obj))
+                await response.write(_line(change.type, _shape(store, rt, obj, as_table)))
         await response.write_eof()
     except ConnectionResetError:  # the client went away
         pass
@@ -69,5 +71,9 @@ async def stream_watch(
     return response
 
 
-def _line(kind: str, obj: dict[str, object]) -> bytes:
+def _shape(store: ObjectStore, rt: ResourceType, obj: Obj, as_table: bool) -> Obj:
+    return to_table(rt, [obj], store.wall_time(), obj["metadata"]["resourceVersion"]) if as_table else obj
+
+
+def _line(kind: str, obj: Obj) -> bytes:
     return (json.dumps({"type": kind, "object": obj}) + "\n").encode()
