@@ -69,6 +69,8 @@ class ReplicaSteps:
             while self.waiting and len(self.decoding) < self.max_batch:
                 request = self.waiting.popleft()
                 request.admitted_s = now_s
+                request.prompt_done = request.in_tokens  # the schema has no prefill cost
+                self.metrics.prompt_tokens += request.in_tokens
                 self._push_decoding(request)
                 self.first_pending.append(request)
         elif self.chunked:
@@ -258,5 +260,11 @@ class ReplicaSteps:
         out = request.out_tokens
         tpot_s = (t_s - request.first_token_s) / (out - 1) if out > 1 else math.nan
         self.sink.completed(
-            t_s, request.first_token_s - request.arrival_s, tpot_s, e2e_s, request.in_tokens, out
+            t_s,
+            request.first_token_s - request.arrival_s,
+            tpot_s,
+            e2e_s,
+            request.in_tokens,
+            out,
+            request.admitted_s - request.arrival_s,
         )

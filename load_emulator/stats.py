@@ -41,10 +41,14 @@ class WindowStats:
     itl_p95_ms: float
     tpot_p95_ms: float
     e2e_mean_ms: float
+    queue_mean_ms: float
     mean_in_tokens: float
     mean_out_tokens: float
     slo_attainment: float
     """Share in [0, 1] of finished, rejected and aborted requests that met every target; NaN if none."""
+
+
+DONE_WIDTH = 7
 
 
 class ServerStats:
@@ -55,7 +59,7 @@ class ServerStats:
         self.rejected_t = array("d")
         self.aborted_t = array("d")
         self.first = array("d")  # (t, ttft)
-        self.done = array("d")  # (t, ttft, tpot, e2e, in, out)
+        self.done = array("d")  # (t, ttft, tpot, e2e, in, out, queue)
         self.itl_rec = array("d")  # (t, gap, weight)
 
     # --- sink interface, called by replicas -------------------------------------------------
@@ -72,9 +76,16 @@ class ServerStats:
         self.first.extend((t_s, ttft_s))
 
     def completed(  # noqa: PLR0917 - hot path, positional on purpose
-        self, t_s: float, ttft_s: float, tpot_s: float, e2e_s: float, in_tokens: int, out_tokens: int
+        self,
+        t_s: float,
+        ttft_s: float,
+        tpot_s: float,
+        e2e_s: float,
+        in_tokens: int,
+        out_tokens: int,
+        queue_s: float,
     ) -> None:
-        self.done.extend((t_s, ttft_s, tpot_s, e2e_s, in_tokens, out_tokens))
+        self.done.extend((t_s, ttft_s, tpot_s, e2e_s, in_tokens, out_tokens, queue_s))
 
     def itl(self, t_s: float, gap_s: float, weight: float) -> None:
         self.itl_rec.extend((t_s, gap_s, weight))
@@ -89,7 +100,7 @@ class ServerStats:
         rejected = _count(_table(self.rejected_t, 1), t0_s, t1_s)
         aborted = _count(_table(self.aborted_t, 1), t0_s, t1_s)
         ttft = _rows(_table(self.first, 2), t0_s, t1_s)[:, 1]
-        done = _rows(_table(self.done, 6), t0_s, t1_s)
+        done = _rows(_table(self.done, DONE_WIDTH), t0_s, t1_s)
         tpot, out = done[:, 2], done[:, 5]
         itl = _rows(_table(self.itl_rec, 3), t0_s, t1_s)
         gaps, weights = itl[:, 1], itl[:, 2]
@@ -117,6 +128,7 @@ class ServerStats:
             itl_p95_ms=_weighted_quantile(gaps, weights, 0.95) * 1000,
             tpot_p95_ms=_quantile(tpot[~np.isnan(tpot)], 0.95) * 1000,
             e2e_mean_ms=_mean(done[:, 3]) * 1000,
+            queue_mean_ms=_mean(done[:, 6]) * 1000,
             mean_in_tokens=_mean(done[:, 4]),
             mean_out_tokens=_mean(out),
             slo_attainment=float(ok.sum()) / judged if judged else math.nan,
@@ -129,7 +141,7 @@ class ServerStats:
             (self.rejected_t, 1),
             (self.aborted_t, 1),
             (self.first, 2),
-            (self.done, 6),
+            (self.done, DONE_WIDTH),
             (self.itl_rec, 3),
         ):
             times = _table(column, width)[:, 0]
