@@ -1,0 +1,134 @@
+"""Request service time ``S(n)`` and the latency formulas of the three inferno performance schemas.
+
+Role: turn typed perf parameters (:mod:`optimizer.data.perf`) plus a load's mean token counts into
+one :class:`ServiceModel`, the only thing the queueing code needs. Callers: :mod:`optimizer.model.
+latency` (vectorised evaluation), :mod:`optimizer.model.predict`, :mod:`optimizer.candidates`.
+
+All three schemas give a service time that is *linear* in the number ``n`` of requests in the
+batch, ``S(n) = base_ms + slope_ms * n``, and latencies that are linear in four features of the
+queue's steady state, ``(1, S, Ls, n_eff)``: S the mean service time (ms), Ls the mean number in
+service, ``n_eff = clip((S - base_ms) / slope_ms, 0, N)`` the concurrency at which ``S(n_eff) = S``.
+So ``ITL = itl_coef . (1, S, Ls, n_eff)`` and ``TTFT = W + prefill_coef . (1, S, Ls, n_eff)``, with
+W the mean queueing wait. This keeps the hot code schema-free and vectorised; the per-schema
+builders below state each formula. Times in ms, ``in``/``out`` the mean input/output tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+
+Coefficients = tuple[float, float, float, float]
+"""Weights of the features ``(1, S_ms, Ls, n_eff)`` of a latency in ms."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceModel:
+    """``S(n) = base_ms + slope_ms * n`` and the linear latency forms of one schema and load."""
+
+    base_ms: float
+    slope_ms: float
+    itl_coef: Coefficients
+    prefill_coef: Coefficients
+    schema: str
+
+    def service_ms(self, in_service: float) -> float:
+        """``S(n)`` in ms for n requests in service."""
+        return self.base_ms + self.slope_ms * in_service
+
+    def service_rate_rps(self, in_service: int) -> float:
+        """Completion rate with n in service: ``mu_n = 1000 * n / S(n)`` requests per second."""
+        return 1000.0 * in_service / self.service_ms(in_service)
+
+
+def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
+    """Decode-only (inferno v0.1): ``t(n) = alpha + beta*n``, ``S(n) = out * t(n)``, ``ITL = S/out``.
+
+    There is no prefill term, so the first token is taken to arrive one decode step after the
+    request enters service: ``TTFT = W + ITL`` (the older ``slo-ttw`` target bounds W alone).
+
+    Example (granite_13b on A100: alpha 20.58 ms, beta 0.41 ms; out 1024 tokens):
+    ``S(n) = 21073.92 + 419.84 n`` ms, so ``S(1) = 21493.76`` ms and ``mu_1 = 0.04653`` req/s;
+    with N = 16, ``mu_16 = 16000 / 27791.36 = 0.5757`` req/s. A mean service time S = 24000 ms
+    gives ``ITL = 24000 / 1024 = 23.44`` ms.
+    """
+    return ServiceModel(
+        base_ms=out_tokens * perf.alpha_ms,
+        slope_ms=out_tokens * perf.beta_ms,
+        itl_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
+        prefill_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
+        schema=perf.kind,
+    )
+
+
+def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float) -> ServiceModel:
+    """Prefill + decode (inferno v0.6): ``d(n) = alpha + beta*n`` per token, ``f(n) = gamma +
+    delta*in*n`` per prefill, ``S(n) = f(n) + (out-1)*d(n)``.
+
+    ``n_eff`` solves ``S(n_eff) = S`` (clipped to [0, N]); ``ITL = d(n_eff)``, ``TTFT = W + f(n_eff)``.
+    ``out - 1`` is floored at 0 so a mean below one output token still gives a valid S(n).
+
+    Example (granite_13b on A100: alpha 20.58, beta 0.41, gamma 164.64, delta 0.0128125; in 128,
+    out 1024): ``f(n) = 164.64 + 1.64 n``, ``S(n) = 21217.98 + 421.07 n`` ms. A mean service time
+    S = 24000 ms gives ``n_eff = (24000 - 21217.98) / 421.07 = 6.607``, ``ITL = 20.58 + 0.41*6.607
+    = 23.29`` ms and a prefill of ``164.64 + 1.64*6.607 = 175.48`` ms.
+    """
+    decode_steps = max(out_tokens - 1.0, 0.0)
+    return ServiceModel(
+        base_ms=perf.gamma_ms + decode_steps * perf.alpha_ms,
+        slope_ms=perf.delta_ms * in_tokens + decode_steps * perf.beta_ms,
+        itl_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
+        prefill_coef=(perf.gamma_ms, 0.0, 0.0, perf.delta_ms * in_tokens),
+        schema=perf.kind,
+    )
+
+
+def iteration(perf: IterationPerf, in_tokens: float, out_tokens: float) -> ServiceModel:
+    """Iteration model (inferno v0.7): one engine step of a batch of n takes
+    ``T(n) = alpha + n*(beta*(in+out)/(out+1) + gamma*(in+out/2))``; the prefill step is
+    ``P(n) = T(n) + (beta+gamma)*in``, a decode step ``D(n) = T(n) + beta + gamma*(in+(out+1)/2)``,
+    and ``S(n) = P(n) + out*D(n)``. Latencies use the mean number in service Ls:
+    ``ITL = D = (S - P(Ls)) / out`` and ``TTFT = W + P(Ls) + D``.
+
+    With ``P(Ls) = P0 + k*Ls`` (``P0 = alpha + (beta+gamma)*in``, ``k`` the per-request slope of
+    T) the forms are ``ITL = (S - P0 - k*Ls)/out`` and ``prefill = P0 + k*Ls + ITL``.
+
+    Example (granite_13b on A100: alpha 20.58, beta 0.041, gamma 0.00128125; in 128, out 1024):
+    ``k = 0.86608`` ms, ``P0 = 25.992`` ms, ``S(n) = 21982.23 + 887.73 n`` ms. At S = 24000 ms
+    and Ls = 2: ``P(Ls) = 27.724``, ``ITL = (24000 - 27.724)/1024 = 23.41`` ms and a prefill of
+    ``27.724 + 23.41 = 51.13`` ms.
+    """
+    per_request_ms = perf.beta_ms * (in_tokens + out_tokens) / (out_tokens + 1.0) + perf.gamma_ms * (
+        in_tokens + out_tokens / 2.0
+    )
+    prefill0_ms = perf.alpha_ms + (perf.beta_ms + perf.gamma_ms) * in_tokens
+    decode0_ms = perf.alpha_ms + perf.beta_ms + perf.gamma_ms * (in_tokens + (out_tokens + 1.0) / 2.0)
+    inv_out = 1.0 / out_tokens
+    return ServiceModel(
+        base_ms=prefill0_ms + out_tokens * decode0_ms,
+        slope_ms=(1.0 + out_tokens) * per_request_ms,
+        itl_coef=(-prefill0_ms * inv_out, inv_out, -per_request_ms * inv_out, 0.0),
+        prefill_coef=(
+            prefill0_ms * (1.0 - inv_out),
+            inv_out,
+            per_request_ms * (1.0 - inv_out),
+            0.0,
+        ),
+        schema=perf.kind,
+    )
+
+
+def service_model(perf: PerfParams, in_tokens: float, out_tokens: float) -> ServiceModel:
+    """The :class:`ServiceModel` of any schema. ``out_tokens`` must be > 0 (ValueError otherwise)."""
+    if not out_tokens > 0:
+        raise ValueError(f"output tokens per request must be > 0, got {out_tokens!r}")
+    if isinstance(perf, DecodeOnlyPerf):
+        model = decode_only(perf, out_tokens)
+    elif isinstance(perf, PrefillDecodePerf):
+        model = prefill_decode(perf, in_tokens, out_tokens)
+    else:
+        model = iteration(perf, in_tokens, out_tokens)
+    if not model.base_ms + model.slope_ms > 0:
+        raise ValueError(f"{perf.kind} parameters give a zero service time: {perf}")
+    return model
