@@ -198,11 +198,12 @@ class ReplicaSteps:
         for last_s, count in self.gap_groups.items():
             itl.observe(end0_s - last_s, count)
             sink.itl(now_s, end0_s - last_s, count)
-        for request in self.first_pending:
-            request.first_token_s = end0_s
-            self.metrics.ttft.observe(end0_s - request.arrival_s)
-            sink.first_token(end0_s, end0_s - request.arrival_s)
-        self.first_pending.clear()
+        if self.first_pending:
+            for request in self.first_pending:
+                request.first_token_s = end0_s
+                self.metrics.ttft.observe(end0_s - request.arrival_s)
+                sink.first_token(end0_s, end0_s - request.arrival_s)
+            self.first_pending.clear()
         if j > 1:
             itl.observe_linear(t0 + d, d, j - 1, n)
             sink.itl(now_s, t0 + d * j / 2, n * (j - 1))

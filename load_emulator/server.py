@@ -87,24 +87,29 @@ class ServerSim:
     # --- time -------------------------------------------------------------------------------------
     def advance_to(self, t_end_s: float) -> None:
         heap = self._heap
+        inf = math.inf
         while True:
             while heap and heap[0][1] != heap[0][2].event_seq:
                 heapq.heappop(heap)  # stale entry: that replica's step changed since
-            t_step = heap[0][0] if heap else math.inf
-            t_arrival = self._next.t_s if self._next is not None else math.inf
-            t_ready = self.starting[0][0] if self.starting else math.inf
-            t_drain = min(self.draining.values()) if self.draining else math.inf
-            t = min(t_step, t_arrival, t_ready, t_drain)
-            if t > t_end_s:
-                break
-            self.now_s = t
-            if t_step == t:
+            t_step = heap[0][0] if heap else inf
+            t_arrival = self._next.t_s if self._next is not None else inf
+            t_ready = self.starting[0][0] if self.starting else inf
+            t_drain = min(self.draining.values()) if self.draining else inf
+            if t_step <= t_arrival and t_step <= t_ready and t_step <= t_drain:
+                if t_step > t_end_s:
+                    break
+                self.now_s = t_step
                 replica = heapq.heappop(heap)[2]
                 replica.on_step_end()
                 self._schedule(replica)
-                if replica.pod in self.draining and replica.load == 0:
+                if self.draining and replica.pod in self.draining and replica.load == 0:
                     self._forget(replica)
-            elif t_ready == t:
+                continue
+            t = min(t_arrival, t_ready, t_drain)
+            if t > t_end_s:
+                break
+            self.now_s = t
+            if t_ready == t:
                 pod = self.starting.pop(0)[1]
                 self._serve(self.replicas[pod])
             elif t_drain == t:
