@@ -145,14 +145,13 @@ class FleetEngine:
     def _new_server(self, state: DeploymentState) -> ServerSim:
         pattern = self.workloads.get(state.server) or self.workloads.get(state.name)
         arrivals = pattern.arrivals(stable_seed(self.seed, state.server)) if pattern is not None else None
-        sim = ServerSim(
+        return ServerSim(
             arrivals,
             routing=self.config.routing,
             removal=self.config.removal,
             drain_grace_s=self.config.drain_grace_s,
+            start_s=self.now_s,
         )
-        sim.now_s = self.now_s
-        return sim
 
     def _reconcile(self, entry: ServerEntry) -> None:
         sim, state = entry.sim, entry.state

@@ -37,6 +37,7 @@ class ServerSim:
         routing: str = "round-robin",
         removal: str = "drain",
         drain_grace_s: float = 30.0,
+        start_s: float = 0.0,
     ) -> None:
         self.stats = ServerStats()
         self.routing = routing
@@ -46,9 +47,12 @@ class ServerSim:
         self.serving: list[ReplicaSim] = []
         self.starting: list[tuple[float, str]] = []  # (serving_from_s, pod), sorted
         self.draining: dict[str, float] = {}  # pod -> deadline_s
-        self.now_s = 0.0
+        self.now_s = start_s
         self._arrivals = arrivals
-        self._next: Arrival | None = next(arrivals, None) if arrivals is not None else None
+        self._next: Arrival | None = None
+        if arrivals is not None:
+            # A server first seen mid-run joins its pattern at start_s: earlier arrivals never happened.
+            self._next = next((a for a in arrivals if a.t_s >= start_s), None)
         self._heap: list[tuple[float, int, ReplicaSim]] = []
         self._seq = 0
         self._rr = 0

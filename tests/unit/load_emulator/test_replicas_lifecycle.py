@@ -112,3 +112,15 @@ def test_scale_down_deletes_pending_then_starting_then_newest() -> None:
     cluster.scale(NS, DEP, 2, 21.0)
     (state,) = cluster.deployments(21.0)
     assert {p.name for p in state.pods} == old
+
+
+def test_deployment_appearing_mid_run_starts_its_load_then() -> None:
+    engine, cluster = one_server(decode_only(5, 0.1, max_batch=64), LOAD, replicas=1)
+    engine.workloads = {**engine.workloads, "late": LOAD}  # type: ignore[dict-item]
+    engine.advance_to(100.0)
+    cluster.add_deployment(NS, "late", model="m", accelerator="A", max_batch=64, replicas=1, now_s=100.0)
+    engine.sync()
+    engine.advance_to(200.0)
+    late = engine.window("late", 0, 200)
+    assert late.arrivals == pytest.approx(1000, rel=0.15) and late.rejected == 0
+    assert min(engine.stats("late").arrival_t) >= 100.0
