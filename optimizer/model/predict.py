@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.data.perf import PerfParams
-from optimizer.model.latency import DEFAULT_CHUNK_ELEMENTS, chunks_by_batch, evaluate, row_set
+from optimizer.model.latency import evaluate, row_set
 from optimizer.model.service_time import ServiceModel, service_model
 from optimizer.model.tail import wait_quantile_ms
 from optimizer.settings import OptimizerSettings
@@ -57,41 +57,40 @@ def predict_many(
     *,
     rates_rps: Sequence[float],
     percentiles: Sequence[float],
-    chunk_elements: int = DEFAULT_CHUNK_ELEMENTS,
 ) -> list[Prediction]:
     """One prediction per row; ``percentiles[i]`` in (0, 100) also computes that TTFT percentile."""
-    out: list[Prediction | None] = [None] * len(services)
-    for group in chunks_by_batch(batches, chunk_elements):
-        rows = row_set([services[i] for i in group], [batches[i] for i in group], [rooms[i] for i in group])
-        rates = np.array([rates_rps[i] for i in group], dtype=np.float64)
-        zero = rates <= 0
-        zero_load = np.log(_ZERO_LOAD_SHARE) + rows.log_mu_one
-        log_rate = np.where(zero, zero_load, np.log(np.where(zero, 1.0, rates)))
-        lat = evaluate(rows, log_rate)
-        pct = np.array([percentiles[i] for i in group], dtype=np.float64)
-        quantile = np.zeros_like(rates)
-        wanted = np.flatnonzero(pct > 0)
-        if wanted.size:
-            state = type(lat.state)(*(a[wanted] for a in lat.state))
-            wait = wait_quantile_ms(
-                state, rows.log_mu_top[wanted], rows.queue.room[wanted], 1.0 - pct[wanted] / 100.0
-            )
-            quantile[wanted] = wait + lat.prefill_ms[wanted]
-        s = lat.state
-        for k, i in enumerate(group):
-            out[int(i)] = Prediction(
-                rate_rps=max(float(rates[k]), 0.0),
-                throughput_rps=0.0 if zero[k] else float(s.throughput_rps[k]),
-                itl_ms=float(lat.itl_ms[k]),
-                ttft_ms=float(lat.ttft_ms[k]),
-                ttft_percentile_ms=float(quantile[k]),
-                wait_ms=float(s.wait_ms[k]),
-                service_ms=float(s.service_ms[k]),
-                utilization=0.0 if zero[k] else float(s.utilization[k]),
-                in_system=0.0 if zero[k] else float(s.in_system[k]),
-                block_prob=0.0 if zero[k] else float(s.block_prob[k]),
-            )
-    return [p for p in out if p is not None]
+    if not services:
+        return []
+    rows = row_set(services, batches, rooms)
+    rates = np.asarray(rates_rps, dtype=np.float64)
+    zero = rates <= 0
+    zero_load = np.log(_ZERO_LOAD_SHARE) + rows.queue.log_mu_one
+    lat = evaluate(rows, np.where(zero, zero_load, np.log(np.where(zero, 1.0, rates))))
+    pct = np.asarray(percentiles, dtype=np.float64)
+    quantile = np.zeros_like(rates)
+    wanted = np.flatnonzero(pct > 0)
+    if wanted.size:
+        q = rows.queue
+        wait = wait_quantile_ms(
+            lat.state.take(wanted), q.log_mu_top[wanted], q.room[wanted], 1.0 - pct[wanted] / 100.0
+        )
+        quantile[wanted] = wait + lat.prefill_ms[wanted]
+    s = lat.state
+    loaded = ~zero
+    columns = zip(
+        np.maximum(rates, 0.0).tolist(),
+        np.where(loaded, s.throughput_rps, 0.0).tolist(),
+        lat.itl_ms.tolist(),
+        lat.ttft_ms.tolist(),
+        quantile.tolist(),
+        s.wait_ms.tolist(),
+        s.service_ms.tolist(),
+        np.where(loaded, s.utilization, 0.0).tolist(),
+        np.where(loaded, s.in_system, 0.0).tolist(),
+        np.where(loaded, s.block_prob, 0.0).tolist(),
+        strict=True,
+    )
+    return [Prediction(*values) for values in columns]
 
 
 def predict(  # noqa: PLR0917 - the load emulator's benchmark calls it positionally

@@ -9,11 +9,11 @@ for n <= N and ``mu_N`` above; ``p_n = p_{n-1} * lambda / mu_n``, normalised. Ou
 ``X = lambda*(1 - p_K)``, ``L = sum n p_n``, ``Ls = E[min(n, N)]``, mean service ``S = Ls/X``,
 mean wait ``W = (L - Ls)/X`` (this equals ``max(T - S, 0)`` with ``T = L/X``), utilisation Ls/N.
 
-Numerics: everything is in log space. For n <= N, ``log p_n = n*log(lambda) - C_n + const`` with
-``C_n = sum_{k<=n} log mu_k`` precomputed per row (it does not depend on lambda). Above N the chain
-is geometric with ratio ``r = lambda/mu_N``, so the Q+1 tail states are summed in closed form
-(stable ``expm1`` forms, a Taylor series near r = 1). Work per row is O(N), not O(K), and nothing
-overflows even far above saturation. Rows are padded to the largest N and masked.
+Numerics: everything is in log space and O(1) per row in the sizing range. The states n <= N
+are summed by :mod:`optimizer.model.states` (negative-binomial / Poisson closed forms, or a
+direct log-sum-exp of cumulative sums above saturation). Above N the chain is geometric with ratio
+``r = lambda/mu_N``, so the Q+1 tail states are summed in closed form too (stable ``expm1`` forms,
+a Taylor series near r = 1). Nothing overflows, even far above saturation.
 
 Worked example (N = 2, Q = 1, K = 3; S(n) = 1000 + 1000*n ms so mu_1 = 0.5, mu_2 = 2/3 req/s;
 lambda = 0.5 req/s): unnormalised p = (1, 1, 0.75, 0.5625), sum 3.3125, so
@@ -26,10 +26,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
+from optimizer.model.states import FloatArray, IntArray, closed_form_ok, head_sums
 
 _TAYLOR_BELOW = 1e-3
 """Use the series for the geometric tail mean when ``|log r| * (Q+1)`` is below this."""
@@ -38,12 +36,24 @@ _TAYLOR_BELOW = 1e-3
 class QueueRows(NamedTuple):
     """Per-row constants of the chain (independent of the arrival rate)."""
 
-    log_mu_cum: FloatArray
-    """rows x (Nmax+1): ``C_n = sum_{k=1..n} log mu_k``; columns beyond a row's N are unused."""
-    log_mu_top: FloatArray
-    """``log mu_N`` per row (mu in req/s)."""
+    base_ms: FloatArray
+    slope_ms: FloatArray
     batch: IntArray
     room: IntArray
+    log_mu_one: FloatArray
+    """``log mu_1`` (req/s): the rate of a replica serving one request alone."""
+    log_mu_top: FloatArray
+    """``log mu_N`` (req/s): the saturation rate."""
+
+    def take(self, index: IntArray) -> QueueRows:
+        return QueueRows(
+            self.base_ms[index],
+            self.slope_ms[index],
+            self.batch[index],
+            self.room[index],
+            self.log_mu_one[index],
+            self.log_mu_top[index],
+        )
 
 
 class QueueState(NamedTuple):
@@ -57,21 +67,20 @@ class QueueState(NamedTuple):
     utilization: FloatArray
     block_prob: FloatArray
     log_top_prob: FloatArray
-    """``log p_N``: the first waiting-capable state, used by the wait tail."""
+    """``log p_N``: the first state where arrivals wait, used by the wait tail."""
     log_ratio: FloatArray
     """``log(lambda / mu_N)``."""
 
+    def take(self, index: IntArray) -> QueueState:
+        return QueueState(*(a[index] for a in self))
+
 
 def queue_rows(base_ms: FloatArray, slope_ms: FloatArray, batch: IntArray, room: IntArray) -> QueueRows:
-    """Precompute ``C_n`` for rows with ``S(n) = base_ms + slope_ms*n`` (ms), batch N and room Q."""
-    width = int(batch.max()) + 1
-    n = np.arange(1, width, dtype=np.float64)
-    service = base_ms[:, None] + slope_ms[:, None] * n
-    log_mu = np.log(1000.0 * n) - np.log(service)
-    log_mu_cum = np.zeros((batch.size, width))
-    np.cumsum(log_mu, axis=1, out=log_mu_cum[:, 1:])
-    top = np.log(1000.0 * batch) - np.log(base_ms + slope_ms * batch)
-    return QueueRows(log_mu_cum, top, batch, room)
+    """Rows with ``S(n) = base_ms + slope_ms*n`` (ms), batch N >= 1 and queue room Q >= 0."""
+    n = batch.astype(np.float64)
+    log_mu_one = np.log(1000.0) - np.log(base_ms + slope_ms)
+    log_mu_top = np.log(1000.0 * n) - np.log(base_ms + slope_ms * n)
+    return QueueRows(base_ms, slope_ms, batch, room, log_mu_one, log_mu_top)
 
 
 def log_geometric_sum(log_ratio: FloatArray, terms: IntArray) -> FloatArray:
@@ -107,24 +116,17 @@ def geometric_mean_index(log_ratio: FloatArray, room: IntArray) -> FloatArray:
 def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
     """Steady state of every row at arrival rate ``exp(log_rate)`` req/s (one rate per row)."""
     batch, room = rows.batch, rows.room
-    n = np.arange(rows.log_mu_cum.shape[1], dtype=np.float64)
-    index = np.arange(batch.size)
-    log_w = log_rate[:, None] * n - rows.log_mu_cum
-    log_w[n[None, :] > batch[:, None]] = -np.inf
     x = log_rate - rows.log_mu_top
-    log_top = log_w[index, batch]
-    # State N stands for the whole geometric tail N..K: weight p_N * sum_{j<=Q} r^j.
-    log_w[index, batch] = log_top + log_geometric_sum(x, room + 1)
-    peak = log_w.max(axis=1)
-    w = np.exp(log_w - peak[:, None])
-    total = w.sum(axis=1)
-    w /= total[:, None]
-    log_top_prob = log_top - peak - np.log(total)
-    tail_prob = w[index, batch]
-    busy = w @ n
+    closed = closed_form_ok(rows.base_ms, rows.slope_ms, x)
+    head = head_sums(rows.base_ms, rows.slope_ms, batch, log_rate, closed)
+    # The geometric tail N..K carries weight w_N * sum_{j<=Q} r^j.
+    log_tail = head.log_top + log_geometric_sum(x, room + 1)
+    log_norm = np.logaddexp(head.log_z0, log_tail)
+    tail_prob = np.exp(log_tail - log_norm)
+    busy = np.exp(head.log_z1 - log_norm) + batch.astype(np.float64) * tail_prob
     queued = tail_prob * geometric_mean_index(x, room)
+    log_top_prob = head.log_top - log_norm
     log_block = np.minimum(log_top_prob + room * x, 0.0)
-    block = np.exp(log_block)
     throughput = np.exp(log_rate) * -np.expm1(log_block)
     return QueueState(
         throughput_rps=throughput,
@@ -133,7 +135,7 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
         service_ms=1000.0 * busy / throughput,
         wait_ms=1000.0 * queued / throughput,
         utilization=busy / batch,
-        block_prob=block,
+        block_prob=np.exp(log_block),
         log_top_prob=log_top_prob,
         log_ratio=x,
     )

@@ -31,7 +31,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from optimizer.model.queue import FloatArray, IntArray, QueueState
+from optimizer.model.queue import QueueState
+from optimizer.model.states import FloatArray, IntArray
 
 _CLOSED_FORM_BELOW = float(np.log1p(-1e-6))
 """Largest ``log r`` for which the closed form is used."""

@@ -1,0 +1,303 @@
+"""Sizing stage: turn a :class:`SystemData` into the solver's :class:`AllocationProblem`.
+
+Caller: ``optimizer.optimize`` (then a solver picks one candidate per server). Entry point:
+``build_problem(system, settings) -> (AllocationProblem, {server name: ServerContext})``.
+
+Per server (one class+model pair):
+- Class: looked up by ``service_class``; a class missing from serviceclass-data gets priority 100
+  and no targets, and a class without targets for the model is sized without targets (both say so
+  in the reasons). Without targets the replica runs up to ``throughput_rate_cap`` of saturation.
+- Demand (req/s) = ``arrivalRate / 60``; with an ``slo-tps`` target, at least ``tps / out``.
+- Tokens: ``avgOutTokens`` (or the older ``avgLength``); when the load has none, the largest
+  ``atTokens`` of the model's entries is assumed (reason given); with neither, nothing is offered.
+- Candidates: every accelerator with perf data for the model (only the current one when
+  ``keepAccelerator``). Batch N from :mod:`optimizer.model.batch`; a server's ``maxBatchSize``
+  fixes N under both batch policies. ``cost_per_replica = unit cost * accCount``,
+  ``cards_per_replica = accCount * multiplicity``.
+- Replicas = ``max(ceil(demand / max rate), minNumReplicas)``; zero demand gives
+  ``minNumReplicas`` (0 is allowed). ITL, TTFT and utilisation are predicted at the actual load
+  ``demand / replicas``, not at the max rate.
+- ``maxNumReplicas`` (> 0): a candidate needing more is *capped*. Capped candidates are listed as
+  infeasible when any accelerator serves the whole demand within the bound (a capped one would
+  look cheaper only because it serves less). When none does, they are offered at the bound, with
+  predictions at the overload ``demand / max`` and a note giving the share of demand they serve
+  within targets, so the solver can still place the server as well as the bound allows.
+- Candidates are sorted cheapest first (then by unit cost and name); every rejected accelerator is
+  listed in ``ServerProblem.infeasible`` as ``"<accelerator>: <reason>"``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from optimizer.data.catalog import AcceleratorSpec, ModelPerfEntry
+from optimizer.data.system import SystemData
+from optimizer.data.workload import LOWEST_PRIORITY, ServerSpec, ServiceClassSpec
+from optimizer.model.batch import batch_search_requests, default_batch, pick_optimal
+from optimizer.model.predict import predict_many
+from optimizer.model.service_time import ServiceModel, service_model
+from optimizer.model.sizing import SizingRequest, SizingResult, Targets, size_rates
+from optimizer.settings import OptimizerSettings
+from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem
+
+
+@dataclass(frozen=True, slots=True)
+class ServerContext:
+    """What the decision report needs beyond the solver's :class:`ServerProblem`."""
+
+    name: str
+    service_class: str
+    model: str
+    priority: int
+    demand_rps: float
+    in_tokens: float
+    out_tokens: float
+    targets: Targets
+    reasons: tuple[str, ...] = ()
+    """Server-level notes: missing class or targets, assumed tokens, throughput demand."""
+    candidate_notes: Mapping[str, str] = field(default_factory=dict)
+    """Per offered accelerator: batch, what limits its rate, and whether it is capped."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A feasible (server, accelerator) pair with its batch, sizing and replica count."""
+
+    option: _Option
+    request: SizingRequest
+    result: SizingResult
+    replicas: int
+    needed: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Option:
+    """One (server, accelerator) pair being sized."""
+
+    server: int
+    entry: ModelPerfEntry
+    spec: AcceleratorSpec
+    service: ServiceModel
+    requests: tuple[SizingRequest, ...]
+    """One request (the batch) or, for the optimal policy, one per N = 1..ceiling."""
+
+
+def build_problem(
+    system: SystemData, settings: OptimizerSettings
+) -> tuple[AllocationProblem, dict[str, ServerContext]]:
+    """Size every server on every accelerator it may use; see the module docstring for the rules."""
+    classes = system.class_by_name()
+    perf = system.perf_by_model()
+    accelerators = system.accelerator_by_name()
+    servers = system.servers.servers
+    contexts: list[ServerContext] = []
+    options: list[_Option] = []
+    rejected: list[list[str]] = [[] for _ in servers]
+    models: dict[tuple[object, float, float], ServiceModel] = {}
+    # ModelPerfEntry.perf builds a new object per call: read each entry's once.
+    perf_of = {id(e): e.perf for e in system.models.models}
+    for i, server in enumerate(servers):
+        context = _context(server, classes.get(server.service_class), perf.get(server.model, []))
+        contexts.append(context)
+        for entry in _entries(server, perf.get(server.model, []), rejected[i]):
+            if context.out_tokens <= 0:
+                rejected[i].append(f"{entry.acc}: the load gives no output tokens and atTokens is 0")
+                continue
+            key = (perf_of[id(entry)], context.in_tokens, context.out_tokens)
+            if key not in models:
+                try:
+                    models[key] = service_model(perf_of[id(entry)], context.in_tokens, context.out_tokens)
+                except ValueError as exc:
+                    rejected[i].append(f"{entry.acc}: {exc}")
+                    continue
+            requests = _requests(server, entry, models[key], context, settings)
+            options.append(_Option(i, entry, accelerators[entry.acc], models[key], requests))
+    results = iter(size_rates([r for o in options for r in o.requests]))
+    sized = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
+    plans = _plans(servers, contexts, options, sized, rejected)
+    problems, contexts = _server_problems(servers, contexts, plans, rejected)
+    spec = system.optimizer.optimizer
+    problem = AllocationProblem(
+        servers=problems,
+        capacity_cards=system.capacity.cards_by_type(),
+        unlimited=spec.unlimited,
+        saturation_policy=spec.saturation_policy,
+        switching_threshold=spec.switching_threshold,
+        time_limit_s=settings.time_limit_s,
+        seed=settings.seed,
+    )
+    return problem, {c.name: c for c in contexts}
+
+
+def _context(
+    server: ServerSpec, spec: ServiceClassSpec | None, entries: list[ModelPerfEntry]
+) -> ServerContext:
+    reasons: list[str] = []
+    priority = LOWEST_PRIORITY
+    targets = Targets()
+    if spec is None:
+        reasons.append(
+            f"class {server.service_class!r} is not in serviceclass-data: priority 100, no targets"
+        )
+    else:
+        priority = spec.priority
+        targets = Targets.of(spec.target_for(server.model))
+        if not targets.has_latency and targets.tps <= 0:
+            reasons.append(f"class {spec.name!r} sets no targets for model {server.model!r}")
+    if not (targets.has_latency or targets.tps > 0):
+        reasons.append("no targets: replicas run up to the throughput cap of saturation")
+    load = server.load
+    out_tokens = load.out_tokens
+    if out_tokens <= 0:
+        out_tokens = float(max((e.at_tokens for e in entries), default=0))
+        if out_tokens > 0:
+            reasons.append(f"load gives no output tokens: assumed atTokens = {out_tokens:g}")
+    demand = load.arrival_rate_rpm / 60.0
+    if targets.tps > 0 and out_tokens > 0 and targets.tps / out_tokens > demand:
+        demand = targets.tps / out_tokens
+        reasons.append(f"slo-tps {targets.tps:g} tokens/s sets the demand to {demand:.4g} req/s")
+    if demand == 0:
+        reasons.append(f"zero demand: minNumReplicas = {server.min_num_replicas}")
+    return ServerContext(
+        name=server.name,
+        service_class=server.service_class,
+        model=server.model,
+        priority=priority,
+        demand_rps=demand,
+        in_tokens=load.in_tokens,
+        out_tokens=out_tokens,
+        targets=targets,
+        reasons=tuple(reasons),
+    )
+
+
+def _entries(server: ServerSpec, entries: list[ModelPerfEntry], rejected: list[str]) -> list[ModelPerfEntry]:
+    current = server.current_alloc.accelerator
+    if not server.keep_accelerator or not current:
+        return entries
+    kept = [e for e in entries if e.acc == current]
+    if not kept:
+        rejected.append(f"{current}: keepAccelerator, but model {server.model!r} has no perf data on it")
+    return kept
+
+
+def _requests(
+    server: ServerSpec,
+    entry: ModelPerfEntry,
+    model: ServiceModel,
+    context: ServerContext,
+    settings: OptimizerSettings,
+) -> tuple[SizingRequest, ...]:
+    factor, cap = settings.max_queue_factor, settings.throughput_rate_cap
+    batch = default_batch(entry.max_batch_size, entry.at_tokens, context.out_tokens, server.max_batch_size)
+    if settings.batch_policy == "optimal" and server.max_batch_size <= 0:
+        return tuple(batch_search_requests(model, batch, factor, context.targets, cap))
+    return (SizingRequest(model, batch, factor * batch, context.targets, cap),)
+
+
+def _pick(
+    results: list[SizingResult], requests: tuple[SizingRequest, ...]
+) -> tuple[SizingRequest, SizingResult]:
+    index = pick_optimal(results) if len(results) > 1 else 0
+    return requests[index], results[index]
+
+
+def _replicas(server: ServerSpec, demand: float, rate: float) -> tuple[int, int]:
+    """(replicas offered, replicas needed); they differ only when capped by maxNumReplicas."""
+    needed = server.min_num_replicas
+    if demand > 0:
+        needed = max(math.ceil(demand / rate - 1e-9), needed, 1)
+    bound = server.max_num_replicas
+    return (min(needed, bound) if bound > 0 else needed), needed
+
+
+def _plans(
+    servers: list[ServerSpec],
+    contexts: list[ServerContext],
+    options: list[_Option],
+    sized: list[tuple[SizingRequest, SizingResult]],
+    rejected: list[list[str]],
+) -> list[_Plan]:
+    """Feasible options with replicas; capped ones dropped where another serves the whole demand."""
+    plans: list[_Plan] = []
+    for option, (request, result) in zip(options, sized, strict=True):
+        if not result.feasible:
+            rejected[option.server].append(f"{option.entry.acc}: batch {request.batch}: {result.reason}")
+            continue
+        server = servers[option.server]
+        replicas, needed = _replicas(server, contexts[option.server].demand_rps, result.max_rate_rps)
+        plans.append(_Plan(option, request, result, replicas, needed))
+    whole = {p.option.server for p in plans if p.replicas == p.needed}
+    kept = []
+    for plan in plans:
+        if plan.replicas < plan.needed and plan.option.server in whole:
+            bound = servers[plan.option.server].max_num_replicas
+            rejected[plan.option.server].append(
+                f"{plan.option.entry.acc}: needs {plan.needed} replicas > maxNumReplicas {bound}"
+            )
+            continue
+        kept.append(plan)
+    return kept
+
+
+def _server_problems(
+    servers: list[ServerSpec],
+    contexts: list[ServerContext],
+    plans: list[_Plan],
+    rejected: list[list[str]],
+) -> tuple[tuple[ServerProblem, ...], list[ServerContext]]:
+    rates = [contexts[p.option.server].demand_rps / p.replicas if p.replicas > 0 else 0.0 for p in plans]
+    percentiles = [p.request.targets.ttft_percentile if p.request.targets.ttft_ms > 0 else 0.0 for p in plans]
+    predictions = predict_many(
+        [p.option.service for p in plans],
+        [p.request.batch for p in plans],
+        [p.request.room for p in plans],
+        rates_rps=rates,
+        percentiles=percentiles,
+    )
+    candidates: list[list[Candidate]] = [[] for _ in servers]
+    notes: list[dict[str, str]] = [{} for _ in servers]
+    for plan, prediction in zip(plans, predictions, strict=True):
+        entry, spec = plan.option.entry, plan.option.spec
+        candidates[plan.option.server].append(
+            Candidate(
+                accelerator=entry.acc,
+                acc_type=spec.type,
+                replicas=plan.replicas,
+                max_batch=plan.request.batch,
+                cost_per_replica=spec.cost * entry.acc_count,
+                cards_per_replica=entry.acc_count * spec.multiplicity,
+                max_rate_per_replica_rps=plan.result.max_rate_rps,
+                itl_ms=prediction.itl_ms,
+                ttft_ms=prediction.ttft_ms,
+                utilization=prediction.utilization,
+                ttft_percentile_ms=prediction.ttft_percentile_ms,
+            )
+        )
+        note = f"batch {plan.request.batch}: {plan.result.reason}"
+        if plan.replicas < plan.needed:
+            served = plan.replicas * plan.result.max_rate_rps / contexts[plan.option.server].demand_rps
+            note += (
+                f"; capped at maxNumReplicas {plan.replicas} ({plan.needed} needed): serves "
+                f"{served:.0%} of demand within targets"
+            )
+        notes[plan.option.server][entry.acc] = note
+    problems = []
+    for i, server in enumerate(servers):
+        ordered = sorted(candidates[i], key=lambda c: (c.cost, c.cost_per_replica, c.accelerator))
+        problems.append(
+            ServerProblem(
+                name=server.name,
+                priority=contexts[i].priority,
+                demand_rps=contexts[i].demand_rps,
+                min_replicas=server.min_num_replicas,
+                max_replicas=server.max_num_replicas,
+                current_accelerator=server.current_alloc.accelerator,
+                current_replicas=server.current_alloc.num_replicas,
+                candidates=tuple(ordered),
+                infeasible=tuple(rejected[i]),
+            )
+        )
+    return tuple(problems), [replace(c, candidate_notes=n) for c, n in zip(contexts, notes, strict=True)]
