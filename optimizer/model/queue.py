@@ -68,6 +68,8 @@ class QueueState(NamedTuple):
     block_prob: FloatArray
     log_top_prob: FloatArray
     """``log p_N``: the first state where arrivals wait, used by the wait tail."""
+    log_admit_prob: FloatArray
+    """``log(1 - p_K)``: the share of arrivals admitted."""
     log_ratio: FloatArray
     """``log(lambda / mu_N)``."""
 
@@ -127,7 +129,12 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
     queued = tail_prob * geometric_mean_index(x, room)
     log_top_prob = head.log_top - log_norm
     log_block = np.minimum(log_top_prob + room * x, 0.0)
-    throughput = np.exp(log_rate) * -np.expm1(log_block)
+    # 1 - p_K summed directly (states 0..K-1): far above saturation p_K is within 1e-11 of 1 and
+    # the difference would lose all its digits.
+    with np.errstate(divide="ignore"):
+        below_top = head.log_top + log_geometric_sum(x, np.maximum(room, 1))
+    log_admit = np.minimum(np.logaddexp(head.log_z0, np.where(room > 0, below_top, -np.inf)) - log_norm, 0.0)
+    throughput = np.exp(log_rate + log_admit)
     return QueueState(
         throughput_rps=throughput,
         in_system=busy + queued,
@@ -137,5 +144,6 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
         utilization=busy / batch,
         block_prob=np.exp(log_block),
         log_top_prob=log_top_prob,
+        log_admit_prob=log_admit,
         log_ratio=x,
     )

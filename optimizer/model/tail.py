@@ -44,7 +44,7 @@ def wait_exceeds_prob(
 ) -> FloatArray:
     """``P(wait > wait_ms)`` for an admitted arrival, per row (1 for negative ``wait_ms``)."""
     x = state.log_ratio
-    log_head = state.log_top_prob - np.log1p(-np.minimum(state.block_prob, 1.0 - 1e-300))
+    log_head = state.log_top_prob - state.log_admit_prob
     theta = np.exp(log_mu_top) * np.maximum(wait_ms, 0.0) / 1000.0
     q = np.maximum(room, 1).astype(np.float64)
     closed = x < _CLOSED_FORM_BELOW

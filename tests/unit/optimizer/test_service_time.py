@@ -1,0 +1,112 @@
+"""Service time S(n) and latency forms of the three schemas (optimizer.model.service_time)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from optimizer.model.latency import evaluate, row_set
+from optimizer.model.service_time import ServiceModel, service_model
+
+DECODE = DecodeOnlyPerf(alpha_ms=20.58, beta_ms=0.41)
+PREFILL = PrefillDecodePerf(alpha_ms=20.58, beta_ms=0.41, gamma_ms=164.64, delta_ms=0.0128125)
+ITERATION = IterationPerf(alpha_ms=20.58, beta_ms=0.041, gamma_ms=0.00128125)
+
+
+def latency(model: ServiceModel, service_ms: float, busy: float, n_eff: float) -> tuple[float, float]:
+    features = np.array([1.0, service_ms, busy, n_eff])
+    return float(np.dot(model.itl_coef, features)), float(np.dot(model.prefill_coef, features))
+
+
+def issue_service_ms(perf: PerfParams, n: float, in_tokens: float, out_tokens: float) -> float:
+    """S(n) exactly as the issue writes it for each schema."""
+    if isinstance(perf, DecodeOnlyPerf):
+        return out_tokens * (perf.alpha_ms + perf.beta_ms * n)
+    if isinstance(perf, PrefillDecodePerf):
+        f = perf.gamma_ms + perf.delta_ms * in_tokens * n
+        return f + (out_tokens - 1) * (perf.alpha_ms + perf.beta_ms * n)
+    t = perf.alpha_ms + n * (
+        perf.beta_ms * (in_tokens + out_tokens) / (out_tokens + 1)
+        + perf.gamma_ms * (in_tokens + out_tokens / 2)
+    )
+    prefill = t + (perf.beta_ms + perf.gamma_ms) * in_tokens
+    decode = t + perf.beta_ms + perf.gamma_ms * (in_tokens + (out_tokens + 1) / 2)
+    return prefill + out_tokens * decode
+
+
+@pytest.mark.parametrize(
+    "perf", [DECODE, PREFILL, ITERATION], ids=["decode-only", "prefill-decode", "iteration"]
+)
+@pytest.mark.parametrize(
+    ("in_tokens", "out_tokens"), [(128, 1024), (2048, 64), (0, 1)], ids=["chat", "long-in", "one-out"]
+)
+def test_service_time_is_the_issue_formula(perf: PerfParams, in_tokens: float, out_tokens: float) -> None:
+    model = service_model(perf, in_tokens, out_tokens)
+    for n in (1, 7, 64):
+        assert model.service_ms(n) == pytest.approx(
+            issue_service_ms(perf, n, in_tokens, out_tokens), rel=1e-12
+        )
+
+
+def test_decode_only_docstring_example() -> None:
+    model = service_model(DECODE, 0, 1024)
+    assert (model.base_ms, model.slope_ms) == pytest.approx((21073.92, 419.84))
+    assert model.service_rate_rps(1) == pytest.approx(0.046525, rel=1e-4)
+    assert model.service_rate_rps(16) == pytest.approx(0.57572, rel=1e-4)
+    itl, prefill = latency(model, 24000.0, 5.0, 0.0)
+    assert itl == pytest.approx(23.4375)
+    assert prefill == pytest.approx(itl)  # TTFT = W + one decode step
+
+
+def test_prefill_decode_docstring_example() -> None:
+    model = service_model(PREFILL, 128, 1024)
+    assert (model.base_ms, model.slope_ms) == pytest.approx((21217.98, 421.07))
+    n_eff = (24000 - model.base_ms) / model.slope_ms
+    assert n_eff == pytest.approx(6.607, abs=1e-3)
+    itl, prefill = latency(model, 24000.0, 5.0, n_eff)
+    assert itl == pytest.approx(20.58 + 0.41 * n_eff)
+    assert prefill == pytest.approx(164.64 + 0.0128125 * 128 * n_eff)
+    assert (itl, prefill) == pytest.approx((23.289, 175.48), abs=5e-3)
+
+
+def test_iteration_docstring_example() -> None:
+    model = service_model(ITERATION, 128, 1024)
+    assert (model.base_ms, model.slope_ms) == pytest.approx((21982.232, 887.732))
+    itl, prefill = latency(model, 24000.0, 2.0, 0.0)
+    p_ls = 25.992 + 0.86608 * 2
+    assert itl == pytest.approx((24000 - p_ls) / 1024)
+    assert prefill == pytest.approx(p_ls + itl)
+    assert (itl, prefill) == pytest.approx((23.41, 51.13), abs=5e-3)
+
+
+def test_evaluate_uses_queue_means() -> None:
+    """At lambda -> 0 a lone request runs at S(1): the decode-only ITL is t(1) = alpha + beta."""
+    model = service_model(DECODE, 0, 1024)
+    rows = row_set([model], [16], [160])
+    lat = evaluate(rows, np.log(np.array([1e-9])))
+    assert lat.itl_ms[0] == pytest.approx(20.99, rel=1e-6)
+    assert lat.state.wait_ms[0] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_prefill_decode_itl_tends_to_full_batch_decode_time() -> None:
+    model = service_model(PREFILL, 128, 1024)
+    rows = row_set([model], [4], [0])
+    lat = evaluate(rows, np.log(np.array([1e6])))  # all slots busy almost always
+    assert lat.itl_ms[0] == pytest.approx(20.58 + 0.41 * 4, rel=1e-7)
+    assert lat.itl_ms[0] <= 20.58 + 0.41 * 4
+
+
+@pytest.mark.parametrize(
+    ("perf", "out_tokens", "message"),
+    [
+        (DECODE, 0, "output tokens"),
+        (DECODE, -5, "output tokens"),
+        (DecodeOnlyPerf(0.0, 0.0), 100, "zero service time"),
+        (IterationPerf(0.0, 0.0, 0.0), 100, "zero service time"),
+    ],
+    ids=["zero-out", "negative-out", "zero-decode", "zero-iteration"],
+)
+def test_bad_input_is_rejected(perf: PerfParams, out_tokens: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        service_model(perf, 10, out_tokens)
