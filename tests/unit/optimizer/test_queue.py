@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from optimizer.model.queue import geometric_mean_index, log_geometric_sum, queue_rows, queue_state
+from optimizer.model.queue import QueueState, geometric_mean_index, log_geometric_sum, queue_rows, queue_state
 from optimizer.model.states import head_sums
 
 
-def state_of(base_ms: float, slope_ms: float, batch: int, room: int, rate_rps: float):  # type: ignore[no-untyped-def]
+def state_of(base_ms: float, slope_ms: float, batch: int, room: int, rate_rps: float) -> QueueState:
     rows = queue_rows(np.array([base_ms]), np.array([slope_ms]), np.array([batch]), np.array([room]))
     return queue_state(rows, np.log(np.array([rate_rps])))
 
@@ -26,10 +26,10 @@ def brute_force(base_ms: float, slope_ms: float, batch: int, room: int, rate_rps
     peak = max(log_p)
     p = np.exp(np.array(log_p) - peak)
     p /= p.sum()
-    n = np.arange(p.size)
+    states = np.arange(p.size)
     x = rate_rps * (1 - p[-1])
-    busy = float(np.minimum(n, batch) @ p)
-    total = float(n @ p)
+    busy = float(np.minimum(states, batch) @ p)
+    total = float(states @ p)
     return {
         "throughput_rps": x,
         "in_system": total,
@@ -109,9 +109,7 @@ def test_closed_form_matches_direct_sum_on_random_rows() -> None:
     ("base", "slope", "batch"), [(21073.92, 419.84, 16), (500.0, 0.0, 8)], ids=["nb", "poisson"]
 )
 def test_latencies_grow_with_rate(base: float, slope: float, batch: int) -> None:
-    rows = queue_rows(
-        *(np.full(200, v) for v in (base, slope)), np.full(200, batch), np.full(200, 10 * batch)
-    )
+    rows = queue_rows(np.full(200, base), np.full(200, slope), np.full(200, batch), np.full(200, 10 * batch))
     mu_top = 1000 * batch / (base + slope * batch)
     s = queue_state(rows, np.log(np.linspace(0.001, 1.5, 200) * mu_top))
     for series in (s.wait_ms, s.service_ms, s.in_system, s.busy, s.block_prob):
