@@ -22,8 +22,8 @@ Per server (one class+model pair):
   look cheaper only because it serves less). When none does, they are offered at the bound, with
   predictions at the overload ``demand / max`` and a note giving the share of demand they serve
   within targets, so the solver can still place the server as well as the bound allows.
-- Candidates are sorted cheapest first (then by unit cost and name); every rejected accelerator is
-  listed in ``ServerProblem.infeasible`` as ``"<accelerator>: <reason>"``.
+- Sorted cheapest first (then unit cost, name); each rejected accelerator is in
+  ``ServerProblem.infeasible`` as ``"<accelerator>: <reason>"``. ``max_replicas`` 0 means no bound.
 """
 
 from __future__ import annotations
@@ -62,17 +62,6 @@ class ServerContext:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    """A feasible (server, accelerator) pair with its batch, sizing and replica count."""
-
-    option: _Option
-    request: SizingRequest
-    result: SizingResult
-    replicas: int
-    needed: int
-
-
-@dataclass(frozen=True, slots=True)
 class _Option:
     """One (server, accelerator) pair being sized."""
 
@@ -82,6 +71,17 @@ class _Option:
     service: ServiceModel
     requests: tuple[SizingRequest, ...]
     """One request (the batch) or, for the optimal policy, one per N = 1..ceiling."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A feasible (server, accelerator) pair with its batch, sizing and replica count."""
+
+    option: _Option
+    request: SizingRequest
+    result: SizingResult
+    replicas: int
+    needed: int
 
 
 def build_problem(
@@ -95,25 +95,24 @@ def build_problem(
     contexts: list[ServerContext] = []
     options: list[_Option] = []
     rejected: list[list[str]] = [[] for _ in servers]
-    models: dict[tuple[object, float, float], ServiceModel] = {}
-    # ModelPerfEntry.perf builds a new object per call: read each entry's once.
-    perf_of = {id(e): e.perf for e in system.models.models}
+    models: dict[tuple[object, float, float], ServiceModel | str] = {}
+    perf_of = {id(e): e.perf for e in system.models.models}  # .perf builds a new object per call
     for i, server in enumerate(servers):
         context = _context(server, classes.get(server.service_class), perf.get(server.model, []))
         contexts.append(context)
         for entry in _entries(server, perf.get(server.model, []), rejected[i]):
-            if context.out_tokens <= 0:
-                rejected[i].append(f"{entry.acc}: the load gives no output tokens and atTokens is 0")
-                continue
             key = (perf_of[id(entry)], context.in_tokens, context.out_tokens)
             if key not in models:
                 try:
                     models[key] = service_model(perf_of[id(entry)], context.in_tokens, context.out_tokens)
-                except ValueError as exc:
-                    rejected[i].append(f"{entry.acc}: {exc}")
-                    continue
-            requests = _requests(server, entry, models[key], context, settings)
-            options.append(_Option(i, entry, accelerators[entry.acc], models[key], requests))
+                except ValueError as exc:  # no output tokens, or a zero service time
+                    models[key] = str(exc)
+            model = models[key]
+            if isinstance(model, str):
+                rejected[i].append(f"{entry.acc}: {model}")
+                continue
+            requests = _requests(server, entry, model, context, settings)
+            options.append(_Option(i, entry, accelerators[entry.acc], model, requests))
     results = iter(size_rates([r for o in options for r in o.requests]))
     sized = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
     plans = _plans(servers, contexts, options, sized, rejected)
@@ -138,9 +137,7 @@ def _context(
     priority = LOWEST_PRIORITY
     targets = Targets()
     if spec is None:
-        reasons.append(
-            f"class {server.service_class!r} is not in serviceclass-data: priority 100, no targets"
-        )
+        reasons.append(f"class {server.service_class!r} not in serviceclass-data: priority 100, no targets")
     else:
         priority = spec.priority
         targets = Targets.of(spec.target_for(server.model))
@@ -152,8 +149,8 @@ def _context(
     out_tokens = load.out_tokens
     if out_tokens <= 0:
         out_tokens = float(max((e.at_tokens for e in entries), default=0))
-        if out_tokens > 0:
-            reasons.append(f"load gives no output tokens: assumed atTokens = {out_tokens:g}")
+        note = f"assumed atTokens = {out_tokens:g}" if out_tokens > 0 else "no atTokens either: nothing sized"
+        reasons.append(f"load gives no output tokens: {note}")
     demand = load.arrival_rate_rpm / 60.0
     if targets.tps > 0 and out_tokens > 0 and targets.tps / out_tokens > demand:
         demand = targets.tps / out_tokens

@@ -22,7 +22,8 @@ bottom of the range makes the accelerator infeasible, with a reason naming the t
 value. The result is always a feasible rate, within a relative 1e-6 of the boundary.
 
 Example: granite_13b on A100 (decode-only, alpha 20.58, beta 0.41 ms), 1024 output tokens, N = 16,
-ITL target 24 ms: ITL = S/1024 reaches 24 ms near lambda = 0.37 req/s, well below mu_16 = 0.576.
+ITL target 24 ms: ITL = S/1024 reaches 24 ms at lambda = 0.2990 req/s per replica, 52 % of the
+saturation rate mu_16 = 0.5757 req/s ("limited by ITL"); a server with 1.5 req/s needs 6 replicas.
 """
 
 from __future__ import annotations

@@ -7,7 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from optimizer.model.latency import evaluate, row_set
 from optimizer.model.queue import QueueState, geometric_mean_index, log_geometric_sum, queue_rows, queue_state
+from optimizer.model.service_time import ServiceModel
 from optimizer.model.states import head_sums
 
 
@@ -134,3 +136,17 @@ def test_geometric_helpers_against_direct_sums(x: float) -> None:
     assert got_log == pytest.approx(want_log, rel=1e-12, abs=1e-12)
     got_mean = geometric_mean_index(np.array([x]), np.array([room]))[0]
     assert got_mean == pytest.approx(float(j @ weights / weights.sum()), rel=1e-9, abs=1e-12)
+
+
+def test_states_docstring_example() -> None:
+    one = np.array([1000.0])
+    for closed in (True, False):
+        sums = head_sums(one, one, np.array([2]), np.log(np.array([0.5])), np.array([closed]))
+        assert np.exp([sums.log_z0[0], sums.log_z1[0], sums.log_top[0]]) == pytest.approx([2.0, 1.0, 0.75])
+
+
+def test_latency_docstring_example() -> None:
+    model = ServiceModel(1000.0, 0.0, (0.0, 0.1, 0.0, 0.0), (0.0, 0.1, 0.0, 0.0), "decode-only")
+    lat = evaluate(row_set([model], [1], [100_000]), np.log(np.array([0.5])))
+    assert (lat.state.wait_ms[0], lat.state.service_ms[0]) == pytest.approx((1000.0, 1000.0))
+    assert (lat.itl_ms[0], lat.ttft_ms[0]) == pytest.approx((100.0, 1100.0))

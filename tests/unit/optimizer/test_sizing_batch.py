@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams
-from optimizer.model.batch import OPTIMAL_SHARE, default_batch, optimal_batch, pick_optimal
+from optimizer.model.batch import (
+    OPTIMAL_SHARE,
+    batch_search_requests,
+    default_batch,
+    optimal_batch,
+    pick_optimal,
+)
 from optimizer.model.service_time import service_model
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets, size_rates
 
@@ -65,7 +71,7 @@ def test_pick_optimal(rates: list[float], index: int) -> None:
     ("perf", "ceiling", "targets"),
     [
         (
-            IterationPerf(alpha_ms=20.58, beta_ms=0.041, gamma_ms=0.00128125),
+            IterationIterationPerf(alpha_ms=20.58, beta_ms=0.041, gamma_ms=0.00128125),
             32,
             Targets(itl_ms=40, ttft_ms=1000),
         ),
@@ -96,3 +102,18 @@ def test_optimal_batch_can_be_below_the_ceiling() -> None:
         chosen.max_rate_rps
         > size_rates([SizingRequest(model, 64, 640, Targets(itl_ms=30), 0.9)])[0].max_rate_rps
     )
+
+
+def test_docstring_example_v07_a100() -> None:
+    model = service_model(IterationPerf(alpha_ms=20.58, beta_ms=0.041, gamma_ms=0.00128125), 128, 1024)
+    ceiling = default_batch(64, 512, 1024)
+    results = size_rates(batch_search_requests(model, ceiling, 10, Targets(itl_ms=40, ttft_ms=1000), 0.9))
+    assert ceiling == 32
+    assert [round(results[n - 1].max_rate_rps, 4) for n in (16, 29, 30, 32)] == [
+        0.3219,
+        0.4934,
+        0.5005,
+        0.4995,
+    ]
+    assert (results[28].limit, results[29].limit, results[31].limit) == ("TTFT", "ITL", "ITL")
+    assert pick_optimal(results) + 1 == 30
