@@ -71,7 +71,7 @@ def test_pick_optimal(rates: list[float], index: int) -> None:
     ("perf", "ceiling", "targets"),
     [
         (
-            IterationIterationPerf(alpha_ms=20.58, beta_ms=0.041, gamma_ms=0.00128125),
+            IterationPerf(alpha_ms=20.58, beta_ms=0.041, gamma_ms=0.00128125),
             32,
             Targets(itl_ms=40, ttft_ms=1000),
         ),
