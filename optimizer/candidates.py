@@ -36,7 +36,7 @@ from optimizer.data.catalog import AcceleratorSpec, ModelPerfEntry
 from optimizer.data.system import SystemData
 from optimizer.data.workload import LOWEST_PRIORITY, ServerSpec, ServiceClassSpec
 from optimizer.model.batch import batch_search_requests, default_batch, pick_optimal
-from optimizer.model.predict import predict_many
+from optimizer.model.predict import predict_requests
 from optimizer.model.service_time import ServiceModel, service_model
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets, size_rates
 from optimizer.settings import OptimizerSettings
@@ -97,6 +97,7 @@ def build_problem(
     rejected: list[list[str]] = [[] for _ in servers]
     models: dict[tuple[object, float, float], ServiceModel | str] = {}
     perf_of = {id(e): e.perf for e in system.models.models}  # .perf builds a new object per call
+    requests_of: dict[tuple[object, ...], tuple[SizingRequest, ...]] = {}
     for i, server in enumerate(servers):
         context = _context(server, classes.get(server.service_class), perf.get(server.model, []))
         contexts.append(context)
@@ -111,7 +112,10 @@ def build_problem(
             if isinstance(model, str):
                 rejected[i].append(f"{entry.acc}: {model}")
                 continue
-            requests = _requests(server, entry, model, context, settings)
+            asked = (id(entry), key, context.targets, server.max_batch_size)
+            if asked not in requests_of:  # equal requests share objects: cheap to dedupe later
+                requests_of[asked] = _requests(server, entry, model, context, settings)
+            requests = requests_of[asked]
             options.append(_Option(i, entry, accelerators[entry.acc], model, requests))
     results = iter(size_rates([r for o in options for r in o.requests]))
     sized = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
@@ -246,14 +250,7 @@ def _server_problems(
     rejected: list[list[str]],
 ) -> tuple[tuple[ServerProblem, ...], list[ServerContext]]:
     rates = [contexts[p.option.server].demand_rps / p.replicas if p.replicas > 0 else 0.0 for p in plans]
-    percentiles = [p.request.targets.ttft_percentile if p.request.targets.ttft_ms > 0 else 0.0 for p in plans]
-    predictions = predict_many(
-        [p.option.service for p in plans],
-        [p.request.batch for p in plans],
-        [p.request.room for p in plans],
-        rates_rps=rates,
-        percentiles=percentiles,
-    )
+    predictions = predict_requests([p.request for p in plans], rates)
     candidates: list[list[Candidate]] = [[] for _ in servers]
     notes: list[dict[str, str]] = [{} for _ in servers]
     for plan, prediction in zip(plans, predictions, strict=True):

@@ -8,6 +8,6 @@ choice), :mod:`.predict` (a replica's prediction at a given rate). Caller:
 :mod:`optimizer.candidates`, and the load-emulator benchmark through :func:`predict`.
 """
 
-from optimizer.model.predict import Prediction, predict, predict_many
+from optimizer.model.predict import Prediction, predict, predict_many, predict_requests
 
-__all__ = ["Prediction", "predict", "predict_many"]
+__all__ = ["Prediction", "predict", "predict_many", "predict_requests"]

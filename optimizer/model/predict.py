@@ -24,6 +24,7 @@ import numpy as np
 from optimizer.data.perf import PerfParams
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.service_time import ServiceModel, service_model
+from optimizer.model.sizing import SizingRequest
 from optimizer.model.tail import wait_quantile_ms
 from optimizer.settings import OptimizerSettings
 
@@ -92,6 +93,26 @@ def predict_many(
         strict=True,
     )
     return [Prediction(*values) for values in columns]
+
+
+def predict_requests(requests: Sequence[SizingRequest], rates_rps: Sequence[float]) -> list[Prediction]:
+    """Predictions for sized rows (service model, batch, room; the TTFT percentile of the targets
+    when there is a percentile target) at the given rates. Equal (request object, rate) pairs,
+    common when many servers share a sizing, are evaluated once."""
+    index: dict[tuple[int, float], int] = {}
+    row_of = [
+        index.setdefault((id(r), rate), len(index)) for r, rate in zip(requests, rates_rps, strict=True)
+    ]
+    first = {row: r for r, row in zip(requests, row_of, strict=True)}
+    unique = [first[row] for row in range(len(index))]
+    predicted = predict_many(
+        [r.service for r in unique],
+        [r.batch for r in unique],
+        [r.room for r in unique],
+        rates_rps=[rate for _, rate in index],
+        percentiles=[r.targets.ttft_percentile if r.targets.ttft_ms > 0 else 0.0 for r in unique],
+    )
+    return [predicted[row] for row in row_of]
 
 
 def predict(  # noqa: PLR0917 - the load emulator's benchmark calls it positionally

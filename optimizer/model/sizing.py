@@ -104,9 +104,12 @@ class SizingResult:
 
 def size_rates(requests: Sequence[SizingRequest]) -> list[SizingResult]:
     """Size every request; equal requests share one computation."""
-    unique = list(dict.fromkeys(requests))
+    # Callers pass the same objects many times: dedupe by identity first (cheap), then by value.
+    distinct = list({id(r): r for r in requests}.values())
+    unique = list(dict.fromkeys(distinct))
     solved = dict(zip(unique, _size_all(unique), strict=True)) if unique else {}
-    return [solved[r] for r in requests]
+    by_id = {id(r): solved[r] for r in distinct}
+    return [by_id[id(r)] for r in requests]
 
 
 class _Limits:
@@ -172,7 +175,7 @@ def _size_all(requests: Sequence[SizingRequest]) -> list[SizingResult]:
     every = np.arange(rows.size)
     share = np.array([r.targets.upper_share(r.rate_cap) for r in requests])
     log_lo = math.log(LOWEST_SHARE) + rows.queue.log_mu_one
-    log_hi = np.log(share) + rows.queue.log_mu_top
+    log_hi = np.maximum(np.log(share) + rows.queue.log_mu_top, log_lo)  # a tiny cap: the bottom
     h_lo, _ = limits.excess(rows, every, log_lo)
     h_hi, binding = limits.excess(rows, every, log_hi)
     active = np.flatnonzero((h_lo <= 0) & (h_hi > 0))

@@ -12,8 +12,9 @@ from optimizer.candidates import build_problem
 from optimizer.data.loader import load_system_dir
 from optimizer.data.perf import DecodeOnlyPerf
 from optimizer.data.system import SystemData
-from optimizer.model.predict import predict, predict_many
+from optimizer.model.predict import predict, predict_many, predict_requests
 from optimizer.model.service_time import service_model
+from optimizer.model.sizing import SizingRequest, Targets
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.problem import ServerProblem
 from tests.conftest import REFERENCE_SETS
@@ -220,3 +221,15 @@ def test_predict_scalar_matches_vector_and_handles_zero_load() -> None:
     assert (idle.rate_rps, idle.throughput_rps, idle.utilization) == (0.0, 0.0, 0.0)
     assert idle.itl_ms == pytest.approx(20.99, rel=1e-9)
     assert idle.ttft_percentile_ms == 0.0
+
+
+def test_predict_requests_shares_rows_and_matches_predict_many() -> None:
+    model = service_model(DecodeOnlyPerf(20.58, 0.41), 128, 1024)
+    a = SizingRequest(model, 16, 160, Targets(ttft_ms=2000, ttft_percentile=95))
+    b = SizingRequest(model, 8, 80, Targets(itl_ms=30))
+    got = predict_requests([a, b, a, a], [0.2, 0.2, 0.2, 0.1])
+    want = predict_many(
+        [model] * 3, [16, 8, 16], [160, 80, 160], rates_rps=[0.2, 0.2, 0.1], percentiles=[95, 0, 95]
+    )
+    assert got == [want[0], want[1], want[0], want[2]]
+    assert got[0].ttft_percentile_ms > got[0].ttft_ms > 0 and got[1].ttft_percentile_ms == 0.0
