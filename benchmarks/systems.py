@@ -19,8 +19,14 @@ TOKENS_IN = (128, 256, 512, 1024, 2048)
 TOKENS_OUT = (64, 128, 256, 512, 1024)
 
 
-def generate_system(n_servers: int, seed: int = 0, *, unlimited: bool = False, solver: str = "milp",
-                    capacity_per_server: float = 2.5) -> SystemData:
+def generate_system(
+    n_servers: int,
+    seed: int = 0,
+    *,
+    unlimited: bool = False,
+    solver: str = "milp",
+    capacity_per_server: float = 2.5,
+) -> SystemData:
     """``n_servers`` (class, model) servers over the 9 models and 4 classes of samples/large."""
     base = dump_system(load_system_dir(SAMPLES_LARGE))
     rng = random.Random(seed)
@@ -29,16 +35,20 @@ def generate_system(n_servers: int, seed: int = 0, *, unlimited: bool = False, s
     servers: list[dict[str, Any]] = []
     for i in range(n_servers):
         cls, model = rng.choice(classes), rng.choice(models)
-        servers.append({
-            "name": f"{cls}-{model}-{i}",
-            "class": cls,
-            "model": model,
-            "currentAlloc": {"load": {
-                "arrivalRate": rng.choice((30, 60, 120, 240, 480)) * rng.uniform(0.8, 1.2),
-                "avgInTokens": rng.choice(TOKENS_IN),
-                "avgOutTokens": rng.choice(TOKENS_OUT),
-            }},
-        })
+        servers.append(
+            {
+                "name": f"{cls}-{model}-{i}",
+                "class": cls,
+                "model": model,
+                "currentAlloc": {
+                    "load": {
+                        "arrivalRate": rng.choice((30, 60, 120, 240, 480)) * rng.uniform(0.8, 1.2),
+                        "avgInTokens": rng.choice(TOKENS_IN),
+                        "avgOutTokens": rng.choice(TOKENS_OUT),
+                    }
+                },
+            }
+        )
     # Every class lists every model, so generated (class, model) pairs always have targets.
     for spec in base["serviceClasses"]["serviceClasses"]:
         template = spec["modelTargets"][0]

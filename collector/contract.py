@@ -27,7 +27,9 @@ class Placement(BaseModel):
 
     type: str = Field(min_length=1, description="card type, as in accelerator-data 'type' (e.g. A100)")
     node_label_key: str = Field(default="nvidia.com/gpu.product", alias="nodeLabelKey")
-    node_label_value: str = Field(min_length=1, alias="nodeLabelValue", description="e.g. NVIDIA-A100-SXM4-80GB")
+    node_label_value: str = Field(
+        min_length=1, alias="nodeLabelValue", description="e.g. NVIDIA-A100-SXM4-80GB"
+    )
     resource: str = Field(default="nvidia.com/gpu", description="extended resource counted per card")
 
 

@@ -24,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("data_dir", help="directory with accelerator-data.json, model-data.json, ...")
     p.add_argument("--json", action="store_true", help="print the Solution as JSON")
     p.add_argument("--solver", help="greedy or milp (default: optimizer-data's milpSolver)")
-    p.add_argument("--unlimited", action="store_true", help="ignore capacity (each server takes its cheapest)")
+    p.add_argument(
+        "--unlimited", action="store_true", help="ignore capacity (each server takes its cheapest)"
+    )
     p.add_argument("--batch-policy", choices=["default", "optimal"], default="default")
     p.add_argument("--time-limit-s", type=float, default=10.0, help="MILP wall-clock limit")
     return p
@@ -38,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         system = load_system_dir(args.data_dir)
         if args.unlimited:
             spec = system.optimizer.optimizer.model_copy(update={"unlimited": True})
-            system = system.model_copy(update={"optimizer": system.optimizer.model_copy(update={"optimizer": spec})})
+            system = system.model_copy(
+                update={"optimizer": system.optimizer.model_copy(update={"optimizer": spec})}
+            )
         settings = OptimizerSettings(
             solver=args.solver, batch_policy=args.batch_policy, time_limit_s=args.time_limit_s
         )

@@ -17,7 +17,7 @@ Stages:
 
 from __future__ import annotations
 
-from optimizer.candidates import build_problem
+from optimizer.candidates import ServerContext, build_problem_with_context
 from optimizer.data.system import SystemData
 from optimizer.settings import OptimizerSettings
 from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
@@ -29,16 +29,21 @@ DEFAULT_SETTINGS = OptimizerSettings()
 
 def optimize(system: SystemData, settings: OptimizerSettings = DEFAULT_SETTINGS) -> Solution:
     """Choose accelerator, replicas and batch for every server of ``system``."""
-    problem = build_problem(system, settings)
+    problem, contexts = build_problem_with_context(system, settings)
     solver = get_solver(settings.solver or system.optimizer.optimizer.solver_name)
     result = solver.solve(problem)
-    return assemble(system, problem, result, solver.name)
+    return assemble(system, problem, contexts, result, solver.name)
 
 
-def assemble(system: SystemData, problem: AllocationProblem, result: SolverResult, solver_name: str) -> Solution:
+def assemble(
+    system: SystemData,
+    problem: AllocationProblem,
+    contexts: dict[str, ServerContext],
+    result: SolverResult,
+    solver_name: str,
+) -> Solution:
     """One decision per input server, in input order, plus cost and card totals per type."""
     problems = {p.name: p for p in problem.servers}
-    classes = system.class_by_name()
     decisions: list[ServerDecision] = []
     cost_by_type: dict[str, float] = {}
     cards_by_type: dict[str, int] = {}
@@ -47,8 +52,7 @@ def assemble(system: SystemData, problem: AllocationProblem, result: SolverResul
         assignment = result.assignments.get(server.name) or Assignment(
             server.name, None, 0, ("solver returned no assignment",)
         )
-        spec = classes.get(server.service_class)
-        decision = _decide(sp, assignment, server.service_class, server.model, spec.priority if spec else sp.priority)
+        decision = _decide(sp, assignment, contexts[server.name])
         decisions.append(decision)
         if decision.allocation is not None:
             a = decision.allocation
@@ -72,27 +76,30 @@ def assemble(system: SystemData, problem: AllocationProblem, result: SolverResul
     )
 
 
-def _decide(sp: ServerProblem, assignment: Assignment, service_class: str, model: str, priority: int) -> ServerDecision:
+def _decide(sp: ServerProblem, assignment: Assignment, context: ServerContext) -> ServerDecision:
     demand_rpm = sp.demand_rps * 60.0
     base = {
         "server": sp.name,
-        "service_class": service_class,
-        "model": model,
-        "priority": priority,
+        "service_class": context.service_class,
+        "model": context.model,
+        "priority": context.priority,
         "current_accelerator": sp.current_accelerator,
         "current_replicas": sp.current_replicas,
         "demand_rpm": demand_rpm,
     }
     candidate = assignment.candidate
     if candidate is None:
-        reasons = list(assignment.reasons) + [r for r in sp.infeasible if r not in assignment.reasons]
+        reasons = list(context.reasons) + list(assignment.reasons)
+        reasons += [r for r in sp.infeasible if r not in reasons]
         if not sp.candidates and not reasons:
             reasons.append("no accelerator has performance data for this model")
         reasons.append("unallocated: the actuator keeps this server as it is")
         return ServerDecision(status=DecisionStatus.UNALLOCATED, served_rpm=0.0, reasons=reasons, **base)
     replicas = assignment.replicas
     complete = replicas >= candidate.replicas
-    served_rps = sp.demand_rps if complete else min(sp.demand_rps, replicas * candidate.max_rate_per_replica_rps)
+    served_rps = (
+        sp.demand_rps if complete else min(sp.demand_rps, replicas * candidate.max_rate_per_replica_rps)
+    )
     allocation = ServerAllocation(
         accelerator=candidate.accelerator,
         accelerator_type=candidate.acc_type,
@@ -106,7 +113,10 @@ def _decide(sp: ServerProblem, assignment: Assignment, service_class: str, model
         utilization=min(max(candidate.utilization, 0.0), 1.0),
         max_rpm_per_replica=candidate.max_rate_per_replica_rps * 60.0,
     )
-    reasons = list(assignment.reasons)
+    reasons = list(context.reasons) + list(assignment.reasons)
+    note = context.candidate_notes.get(candidate.accelerator)
+    if note:
+        reasons.append(note)
     if not complete:
         reasons.append(
             f"partial: {replicas} of {candidate.replicas} replicas fit; serves {served_rps * 60:.0f} of "

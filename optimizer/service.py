@@ -51,7 +51,7 @@ class ServiceSettings(BaseModel):
         optimizer = OptimizerSettings(
             solver=solver,
             time_limit_s=float(env.get("INFERNO_OPTIMIZER_TIME_LIMIT", "10")),
-            batch_policy=env.get("INFERNO_OPTIMIZER_BATCH", "default"),  # type: ignore[arg-type]
+            batch_policy=env.get("INFERNO_OPTIMIZER_BATCH", "default"),
         )
         return cls(
             host=env.get("INFERNO_OPTIMIZER_HOST", "127.0.0.1"),
@@ -86,7 +86,9 @@ async def handle_optimize(request: web.Request) -> web.Response:
         except (ValueError, ValidationError) as exc:
             return _error(422, f"cannot optimize this system: {exc}")
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-    solution = solution.model_copy(update={"solver": solution.solver.model_copy(update={"elapsed_ms": elapsed_ms})})
+    solution = solution.model_copy(
+        update={"solver": solution.solver.model_copy(update={"elapsed_ms": elapsed_ms})}
+    )
     return web.json_response(text=solution.model_dump_json())
 
 

@@ -14,13 +14,13 @@ A server is never dropped: every server of the input has exactly one decision.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class DecisionStatus(str, Enum):
+class DecisionStatus(StrEnum):
     ALLOCATED = "allocated"
     PARTIAL = "partial"
     UNALLOCATED = "unallocated"

@@ -15,7 +15,7 @@ JSON shapes (inferno lineage, all generations):
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
@@ -137,7 +137,7 @@ class ModelData(InfernoModel):
         return self
 
 
-class SaturationPolicy(str, Enum):
+class SaturationPolicy(StrEnum):
     NONE = "None"
     PRIORITY_EXHAUSTIVE = "PriorityExhaustive"
     PRIORITY_ROUND_ROBIN = "PriorityRoundRobin"

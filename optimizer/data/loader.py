@@ -39,7 +39,9 @@ def parse_json(text: str | bytes, source: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+        raise DataError(
+            f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from exc
 
 
 def load_system(documents: Mapping[str, Any], source: str = "system data") -> SystemData:
@@ -95,8 +97,8 @@ def format_validation_error(exc: ValidationError, payload: Any, source: str, *, 
 def _describe_location(payload: Any, prefix: Sequence[str], loc: Sequence[int | str]) -> str:
     """Render a pydantic location, adding the entry's name/model/acc where the entry has them."""
     node: Any = payload
-    for key in prefix:
-        node = _child(node, key)
+    for name in prefix:
+        node = _child(node, name)
     parts: list[str] = []
     for key in loc:
         node = _child(node, key)

@@ -34,7 +34,7 @@ class SystemData(InfernoModel):
     capacity: CapacityData = CapacityData()
     models: ModelData
     service_classes: ServiceClassData = Field(
-        default_factory=lambda: ServiceClassData(serviceClasses=[]), alias="serviceClasses"
+        default_factory=lambda: ServiceClassData(service_classes=[]), alias="serviceClasses"
     )
     servers: ServerData = ServerData()
     optimizer: OptimizerData = OptimizerData()
@@ -43,7 +43,7 @@ class SystemData(InfernoModel):
     @classmethod
     def _unwrap_spec(cls, data: Any) -> Any:
         if isinstance(data, dict) and len(data) == 1:
-            (key, value), = data.items()
+            ((key, value),) = data.items()
             if isinstance(key, str) and key.lower() == "spec" and isinstance(value, dict):
                 return value
         return data

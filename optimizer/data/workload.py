@@ -19,6 +19,7 @@ in class ``Free``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -33,7 +34,7 @@ def _normalise_priority(value: object) -> int:
     """1..100, 1 highest; anything missing, non-integral or out of range becomes 100."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return LOWEST_PRIORITY
-    if value != value or not 1 <= value <= LOWEST_PRIORITY or int(value) != value:  # NaN, range
+    if math.isnan(value) or not 1 <= value <= LOWEST_PRIORITY or int(value) != value:  # NaN, range
         return LOWEST_PRIORITY
     return int(value)
 

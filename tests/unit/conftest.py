@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from kubernetes import config
 
 
 @pytest.fixture(autouse=True)
@@ -12,9 +13,5 @@ def _no_kube_config(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("unit tests must not load a kube config; use a fake port")
 
-    try:
-        from kubernetes import config
-    except ImportError:  # pragma: no cover - kubernetes is a hard dependency
-        return
     monkeypatch.setattr(config, "load_kube_config", refuse)
     monkeypatch.setattr(config, "load_incluster_config", refuse)

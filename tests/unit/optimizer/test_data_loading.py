@@ -35,7 +35,9 @@ def test_reference_sets_load_unchanged_and_round_trip(directory: Path) -> None:
     assert validate_system(dump_system(system)) == system
 
 
-@pytest.mark.parametrize("directory", sorted(p for p in SAMPLES.iterdir() if p.is_dir()), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "directory", sorted(p for p in SAMPLES.iterdir() if p.is_dir()), ids=lambda p: p.name
+)
 def test_shipped_samples_load(directory: Path) -> None:
     system = load_system_dir(directory)
     assert system.servers.servers
@@ -46,12 +48,34 @@ def _minimal(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "accelerators": {"accelerators": [{"name": "A100", "type": "A100", "multiplicity": 1, "cost": 40}]},
         "capacity": {"count": [{"type": "A100", "count": 8}]},
-        "models": {"models": [{"name": "m", "acc": "A100", "accCount": 1, "maxBatchSize": 32,
-                               "atTokens": 512, "alpha": 20.58, "beta": 0.41}]},
-        "serviceClasses": {"serviceClasses": [{"name": "Premium", "priority": 1,
-                                               "modelTargets": [{"model": "m", "slo-itl": 40}]}]},
-        "servers": {"servers": [{"name": "s", "class": "Premium", "model": "m",
-                                 "currentAlloc": {"load": {"arrivalRate": 60, "avgOutTokens": 128}}}]},
+        "models": {
+            "models": [
+                {
+                    "name": "m",
+                    "acc": "A100",
+                    "accCount": 1,
+                    "maxBatchSize": 32,
+                    "atTokens": 512,
+                    "alpha": 20.58,
+                    "beta": 0.41,
+                }
+            ]
+        },
+        "serviceClasses": {
+            "serviceClasses": [
+                {"name": "Premium", "priority": 1, "modelTargets": [{"model": "m", "slo-itl": 40}]}
+            ]
+        },
+        "servers": {
+            "servers": [
+                {
+                    "name": "s",
+                    "class": "Premium",
+                    "model": "m",
+                    "currentAlloc": {"load": {"arrivalRate": 60, "avgOutTokens": 128}},
+                }
+            ]
+        },
     }
     data.update(overrides)
     return data
@@ -59,7 +83,11 @@ def _minimal(**overrides: Any) -> dict[str, Any]:
 
 def test_keys_match_ignoring_case_like_inferno() -> None:
     data = _minimal(optimizer={"optimizer": {"MILPSOLVER": True, "saturationpolicy": "priorityroundrobin"}})
-    data["servers"]["servers"][0]["currentAlloc"]["load"] = {"ArrivalRate": 30, "AvgInTokens": 64, "AVGOUTTOKENS": 9}
+    data["servers"]["servers"][0]["currentAlloc"]["load"] = {
+        "ArrivalRate": 30,
+        "AvgInTokens": 64,
+        "AVGOUTTOKENS": 9,
+    }
     system = validate_system({"spec": data})
     spec = system.optimizer.optimizer
     assert spec.milp_solver and spec.solver_name == "milp"
@@ -69,12 +97,28 @@ def test_keys_match_ignoring_case_like_inferno() -> None:
 
 
 def test_flat_and_nested_class_forms_agree() -> None:
-    flat = _minimal(serviceClasses={"serviceClasses": [
-        {"name": "Premium", "model": "m", "priority": 1, "slo-itl": 40, "slo-ttw": 500},
-        {"name": "Premium", "model": "n", "priority": 1, "slo-itl": 80},
-    ]})
-    nested = _minimal(serviceClasses={"serviceClasses": [{"name": "Premium", "priority": 1, "modelTargets": [
-        {"model": "m", "slo-itl": 40, "slo-ttw": 500}, {"model": "n", "slo-itl": 80}]}]})
+    flat = _minimal(
+        serviceClasses={
+            "serviceClasses": [
+                {"name": "Premium", "model": "m", "priority": 1, "slo-itl": 40, "slo-ttw": 500},
+                {"name": "Premium", "model": "n", "priority": 1, "slo-itl": 80},
+            ]
+        }
+    )
+    nested = _minimal(
+        serviceClasses={
+            "serviceClasses": [
+                {
+                    "name": "Premium",
+                    "priority": 1,
+                    "modelTargets": [
+                        {"model": "m", "slo-itl": 40, "slo-ttw": 500},
+                        {"model": "n", "slo-itl": 80},
+                    ],
+                }
+            ]
+        }
+    )
     assert validate_system(flat).service_classes == validate_system(nested).service_classes
 
 
@@ -113,20 +157,35 @@ def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 BAD_INPUT = [
-    ("nan-load", "servers/servers/0/currentAlloc/load/arrivalRate", math.nan,
-     ["servers.servers[0] (name='s', model='m').currentAlloc.load.arrivalRate", "finite"]),
-    ("negative-load", "servers/servers/0/currentAlloc/load/arrivalRate", -5,
-     ["currentAlloc.load.arrivalRate", "greater than or equal to 0", "-5"]),
+    (
+        "nan-load",
+        "servers/servers/0/currentAlloc/load/arrivalRate",
+        math.nan,
+        ["servers.servers[0] (name='s', model='m').currentAlloc.load.arrivalRate", "finite"],
+    ),
+    (
+        "negative-load",
+        "servers/servers/0/currentAlloc/load/arrivalRate",
+        -5,
+        ["currentAlloc.load.arrivalRate", "greater than or equal to 0", "-5"],
+    ),
     ("unknown-model", "servers/servers/0/model", "llama_9000", ["'s'", "unknown model 'llama_9000'"]),
     ("unknown-accelerator", "models/models/0/acc", "H200", ["unknown accelerator 'H200'"]),
     ("empty-capacity", "capacity", {"count": []}, ["capacity is empty in limited mode"]),
     ("no-perf", "models/models/0/beta", None, ["'m' on 'A100' has no complete performance data"]),
-    ("negative-cost", "accelerators/accelerators/0/cost", -1, ["accelerators.accelerators[0] (name='A100'", "cost"]),
+    (
+        "negative-cost",
+        "accelerators/accelerators/0/cost",
+        -1,
+        ["accelerators.accelerators[0] (name='A100'", "cost"],
+    ),
     ("duplicate-server", "servers/servers/1", {"name": "s", "model": "m"}, ["duplicate server 's'"]),
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "fragments"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT])
+@pytest.mark.parametrize(
+    ("path", "value", "fragments"), [c[1:] for c in BAD_INPUT], ids=[c[0] for c in BAD_INPUT]
+)
 def test_bad_input_names_the_item(path: str, value: Any, fragments: list[str]) -> None:
     data = _minimal()
     if path.endswith("/1"):
@@ -141,11 +200,20 @@ def test_bad_input_names_the_item(path: str, value: Any, fragments: list[str]) -
 
 def test_errors_name_the_file_when_loading_files(tmp_path: Path) -> None:
     for name, part in _minimal().items():
-        file = {"accelerators": "accelerator-data", "capacity": "capacity-data", "models": "model-data",
-                "serviceClasses": "serviceclass-data", "servers": "server-data"}[name]
+        file = {
+            "accelerators": "accelerator-data",
+            "capacity": "capacity-data",
+            "models": "model-data",
+            "serviceClasses": "serviceclass-data",
+            "servers": "server-data",
+        }[name]
         (tmp_path / f"{file}.json").write_text(json.dumps(part))
-    (tmp_path / "model-data.json").write_text('{"models": [{"name": "m", "acc": "A100", "maxBatchSize": "x"}]}')
-    with pytest.raises(DataError, match=r"^model-data.json: models\[0\] \(name='m', acc='A100'\).maxBatchSize"):
+    (tmp_path / "model-data.json").write_text(
+        '{"models": [{"name": "m", "acc": "A100", "maxBatchSize": "x"}]}'
+    )
+    with pytest.raises(
+        DataError, match=r"^model-data.json: models\[0\] \(name='m', acc='A100'\).maxBatchSize"
+    ):
         load_system_dir(tmp_path)
     (tmp_path / "model-data.json").write_text('{"models": [')
     with pytest.raises(DataError, match=r"model-data.json: malformed JSON at line 1"):
@@ -153,5 +221,5 @@ def test_errors_name_the_file_when_loading_files(tmp_path: Path) -> None:
 
 
 def test_missing_required_file_is_named() -> None:
-    with pytest.raises(DataError, match="model-data.json is missing"):
+    with pytest.raises(DataError, match=r"model-data\.json is missing"):
         load_system({"accelerator-data.json": {"accelerators": []}}, "ConfigMap inferno-static-data")

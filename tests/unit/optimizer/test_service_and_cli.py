@@ -56,7 +56,9 @@ async def test_spec_wrapper_is_accepted(client: TestClient[Any, Any]) -> None:
     ],
     ids=["malformed", "wrong-type", "missing-models"],
 )
-async def test_bad_bodies_get_readable_4xx(client: TestClient[Any, Any], body: bytes, status: int, fragment: str) -> None:
+async def test_bad_bodies_get_readable_4xx(
+    client: TestClient[Any, Any], body: bytes, status: int, fragment: str
+) -> None:
     response = await client.post("/optimize", data=body, headers={"Content-Type": "application/json"})
     assert response.status == status
     payload = await response.json()
@@ -101,7 +103,9 @@ def test_cli_json_matches_library(capsys: pytest.CaptureFixture[str]) -> None:
     ]
 
 
-def test_cli_bad_directory_is_a_message_not_a_trace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_bad_directory_is_a_message_not_a_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     for name in DATA_FILES:
         (tmp_path / name).write_text((SAMPLES / "small" / name).read_text())
     (tmp_path / "server-data.json").write_text('{"servers": [{"name": "x", "model": "nope"}]}')
