@@ -139,7 +139,7 @@ def main() -> None:
             best = float("inf")
             for _ in range(args.repeat):
                 start = time.perf_counter()
-                problem, _ = build_problem(system, settings)
+                problem = build_problem(system, settings)
                 best = min(best, time.perf_counter() - start)
             offered = sum(len(s.candidates) for s in problem.servers)
             rejected = sum(len(s.infeasible) for s in problem.servers)

@@ -1,7 +1,9 @@
 """Sizing stage: turn a :class:`SystemData` into the solver's :class:`AllocationProblem`.
 
-Caller: ``optimizer.optimize`` (then a solver picks one candidate per server). Entry point:
-``build_problem(system, settings) -> (AllocationProblem, {server name: ServerContext})``.
+Caller: ``optimizer.optimize`` (then a solver picks one candidate per server). Entry points:
+``build_problem(system, settings) -> AllocationProblem`` and ``build_problem_with_context(system,
+settings) -> (AllocationProblem, {server name: ServerContext})``, whose contexts add the targets,
+the demand and tokens used, and server-level and per-candidate notes for the decision report.
 
 Per server (one class+model pair):
 - Class: looked up by ``service_class``; a class missing from serviceclass-data gets priority 100
@@ -17,11 +19,10 @@ Per server (one class+model pair):
 - Replicas = ``max(ceil(demand / max rate), minNumReplicas)``; zero demand gives
   ``minNumReplicas`` (0 is allowed). ITL, TTFT and utilisation are predicted at the actual load
   ``demand / replicas``, not at the max rate.
-- ``maxNumReplicas`` (> 0): a candidate needing more is *capped*. Capped candidates are listed as
-  infeasible when any accelerator serves the whole demand within the bound (a capped one would
-  look cheaper only because it serves less). When none does, they are offered at the bound, with
-  predictions at the overload ``demand / max`` and a note giving the share of demand they serve
-  within targets, so the solver can still place the server as well as the bound allows.
+- ``maxNumReplicas`` (> 0) is left to the solver, as the solver contract wants: a candidate always
+  carries the replicas that serve the *whole* demand (its predictions are for that allocation), and
+  one needing more than the bound gets a note; the solver offers it at most ``max_replicas``, as a
+  partial allocation under the saturation policy (``optimizer.solver.options``).
 - Sorted cheapest first (then unit cost, name); each rejected accelerator is in
   ``ServerProblem.infeasible`` as ``"<accelerator>: <reason>"``. ``max_replicas`` 0 means no bound.
 """
@@ -81,13 +82,17 @@ class _Plan:
     request: SizingRequest
     result: SizingResult
     replicas: int
-    needed: int
 
 
-def build_problem(
+def build_problem(system: SystemData, settings: OptimizerSettings) -> AllocationProblem:
+    """Size every server on every accelerator it may use; see the module docstring for the rules."""
+    return build_problem_with_context(system, settings)[0]
+
+
+def build_problem_with_context(
     system: SystemData, settings: OptimizerSettings
 ) -> tuple[AllocationProblem, dict[str, ServerContext]]:
-    """Size every server on every accelerator it may use; see the module docstring for the rules."""
+    """:func:`build_problem`, plus one :class:`ServerContext` per server (by name)."""
     classes = system.class_by_name()
     perf = system.perf_by_model()
     accelerators = system.accelerator_by_name()
@@ -205,13 +210,12 @@ def _pick(
     return requests[index], results[index]
 
 
-def _replicas(server: ServerSpec, demand: float, rate: float) -> tuple[int, int]:
-    """(replicas offered, replicas needed); they differ only when capped by maxNumReplicas."""
-    needed = server.min_num_replicas
-    if demand > 0:
-        needed = max(math.ceil(demand / rate - 1e-9), needed, 1)
-    bound = server.max_num_replicas
-    return (min(needed, bound) if bound > 0 else needed), needed
+def _replicas(server: ServerSpec, demand: float, rate: float) -> int:
+    """Replicas serving the whole demand: ``max(ceil(demand/rate), minNumReplicas)``, at least one
+    when there is demand; ``maxNumReplicas`` is the solver's to apply."""
+    if demand <= 0:
+        return server.min_num_replicas
+    return max(math.ceil(demand / rate - 1e-9), server.min_num_replicas, 1)
 
 
 def _plans(
@@ -221,26 +225,15 @@ def _plans(
     sized: list[tuple[SizingRequest, SizingResult]],
     rejected: list[list[str]],
 ) -> list[_Plan]:
-    """Feasible options with replicas; capped ones dropped where another serves the whole demand."""
+    """Feasible options with their replica counts; infeasible ones go to ``rejected``."""
     plans: list[_Plan] = []
     for option, (request, result) in zip(options, sized, strict=True):
         if not result.feasible:
             rejected[option.server].append(f"{option.entry.acc}: batch {request.batch}: {result.reason}")
             continue
-        server = servers[option.server]
-        replicas, needed = _replicas(server, contexts[option.server].demand_rps, result.max_rate_rps)
-        plans.append(_Plan(option, request, result, replicas, needed))
-    whole = {p.option.server for p in plans if p.replicas == p.needed}
-    kept = []
-    for plan in plans:
-        if plan.replicas < plan.needed and plan.option.server in whole:
-            bound = servers[plan.option.server].max_num_replicas
-            rejected[plan.option.server].append(
-                f"{plan.option.entry.acc}: needs {plan.needed} replicas > maxNumReplicas {bound}"
-            )
-            continue
-        kept.append(plan)
-    return kept
+        replicas = _replicas(servers[option.server], contexts[option.server].demand_rps, result.max_rate_rps)
+        plans.append(_Plan(option, request, result, replicas))
+    return plans
 
 
 def _server_problems(
@@ -271,11 +264,11 @@ def _server_problems(
             )
         )
         note = f"batch {plan.request.batch}: {plan.result.reason}"
-        if plan.replicas < plan.needed:
-            served = plan.replicas * plan.result.max_rate_rps / contexts[plan.option.server].demand_rps
+        bound = servers[plan.option.server].max_num_replicas
+        if 0 < bound < plan.replicas:
+            served = bound * plan.result.max_rate_rps / contexts[plan.option.server].demand_rps
             note += (
-                f"; capped at maxNumReplicas {plan.replicas} ({plan.needed} needed): serves "
-                f"{served:.0%} of demand within targets"
+                f"; needs {plan.replicas} replicas > maxNumReplicas {bound}: at most {served:.0%} of demand"
             )
         notes[plan.option.server][entry.acc] = note
     problems = []

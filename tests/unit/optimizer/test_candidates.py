@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from optimizer.candidates import build_problem
+from optimizer.candidates import build_problem, build_problem_with_context
 from optimizer.data.loader import load_system_dir
 from optimizer.data.perf import DecodeOnlyPerf
 from optimizer.data.system import SystemData
@@ -80,7 +80,7 @@ def only(problem_and_context: tuple[Any, Any]) -> tuple[ServerProblem, Any]:
 
 
 def test_candidates_sorted_costed_and_sized_at_actual_load() -> None:
-    sp, ctx = only(build_problem(system(server(rpm=120)), SETTINGS))
+    sp, ctx = only(build_problem_with_context(system(server(rpm=120)), SETTINGS))
     assert ctx.demand_rps == pytest.approx(2.0)
     assert [c.accelerator for c in sp.candidates] == ["2xA100", "A100"]
     assert any(r.startswith("L4: batch 4: ITL") for r in sp.infeasible)
@@ -114,25 +114,24 @@ def test_candidates_sorted_costed_and_sized_at_actual_load() -> None:
     ids=["zero-demand", "zero-demand-min", "min-above-need", "small-demand"],
 )
 def test_replica_floor(fields: dict[str, Any], replicas: int) -> None:
-    sp, _ = only(build_problem(system(server(**fields)), SETTINGS))
+    sp, _ = only(build_problem_with_context(system(server(**fields)), SETTINGS))
     assert sp.candidates and all(c.replicas == replicas for c in sp.candidates)
 
 
-def test_max_replicas_drops_capped_candidates_when_another_serves_all() -> None:
-    sp, _ = only(build_problem(system(server(rpm=120, maxNumReplicas=2)), SETTINGS))
-    assert [c.accelerator for c in sp.candidates] == ["2xA100"]
-    assert any(r.startswith("A100: needs") and "maxNumReplicas 2" in r for r in sp.infeasible)
+def test_max_replicas_is_left_to_the_solver_with_a_note() -> None:
+    sp, ctx = only(build_problem_with_context(system(server(rpm=120, maxNumReplicas=2)), SETTINGS))
     assert sp.max_replicas == 2
+    by_acc = {c.accelerator: c for c in sp.candidates}
+    assert set(by_acc) == {"A100", "2xA100"}
+    assert by_acc["A100"].replicas == math.ceil(2.0 / by_acc["A100"].max_rate_per_replica_rps) > 2
+    assert "needs 5 replicas > maxNumReplicas 2: at most 42% of demand" in ctx.candidate_notes["A100"]
+    assert "maxNumReplicas" not in ctx.candidate_notes["2xA100"]
+    assert by_acc["A100"].itl_ms <= 40  # predicted for the full allocation
 
 
-def test_max_replicas_offers_capped_candidates_when_none_serves_all() -> None:
-    sp, ctx = only(build_problem(system(server(rpm=1200, maxNumReplicas=2)), SETTINGS))
-    assert {c.accelerator for c in sp.candidates} == {"A100", "2xA100"}
-    for c in sp.candidates:
-        assert c.replicas == 2
-        assert c.replicas * c.max_rate_per_replica_rps < ctx.demand_rps
-        assert "capped at maxNumReplicas 2" in ctx.candidate_notes[c.accelerator]
-        assert c.itl_ms > 0 and c.utilization > 0.9  # predicted at the overload demand/2
+def test_build_problem_is_the_problem_of_the_context_variant() -> None:
+    data = system(server("a", rpm=120), server("b", rpm=0, minNumReplicas=1))
+    assert build_problem(data, SETTINGS) == build_problem_with_context(data, SETTINGS)[0]
 
 
 def test_keep_accelerator() -> None:
@@ -144,13 +143,13 @@ def test_keep_accelerator() -> None:
             "load": {"arrivalRate": 60, "avgOutTokens": 1024},
         },
     )
-    sp, _ = only(build_problem(system(kept), SETTINGS))
+    sp, _ = only(build_problem_with_context(system(kept), SETTINGS))
     assert [c.accelerator for c in sp.candidates] == ["2xA100"]
     assert (sp.current_accelerator, sp.current_replicas) == ("2xA100", 3)
 
 
 def test_class_missing_or_without_targets() -> None:
-    problem, contexts = build_problem(
+    problem, contexts = build_problem_with_context(
         system(server("a", **{"class": "Gold"}), server("b", **{"class": "Empty"})), SETTINGS
     )
     a, b = problem.servers
@@ -162,7 +161,7 @@ def test_class_missing_or_without_targets() -> None:
 
 
 def test_throughput_target_sets_demand() -> None:
-    sp, ctx = only(build_problem(system(server(rpm=60, **{"class": "Bulk"})), SETTINGS))
+    sp, ctx = only(build_problem_with_context(system(server(rpm=60, **{"class": "Bulk"})), SETTINGS))
     assert ctx.demand_rps == pytest.approx(3000 / 1024)
     assert sp.demand_rps == ctx.demand_rps
     assert any("slo-tps" in r for r in ctx.reasons)
@@ -170,21 +169,23 @@ def test_throughput_target_sets_demand() -> None:
 
 def test_missing_output_tokens_assume_at_tokens() -> None:
     bare = server(currentAlloc={"load": {"arrivalRate": 60}})
-    _, ctx = only(build_problem(system(bare), SETTINGS))
+    _, ctx = only(build_problem_with_context(system(bare), SETTINGS))
     assert ctx.out_tokens == 512
     assert any("assumed atTokens = 512" in r for r in ctx.reasons)
 
 
 def test_infeasible_everywhere_lists_every_accelerator() -> None:
     strict = [{"name": "Premium", "priority": 1, "modelTargets": [{"model": "granite_13b", "slo-itl": 5}]}]
-    sp, _ = only(build_problem(system(server(), classes=strict), SETTINGS))
+    sp, _ = only(build_problem_with_context(system(server(), classes=strict), SETTINGS))
     assert sp.candidates == ()
     assert sorted(r.split(":")[0] for r in sp.infeasible) == ["2xA100", "A100", "L4"]
 
 
 def test_optimal_batch_policy_is_never_worse() -> None:
-    default, _ = only(build_problem(system(server(out=128)), SETTINGS))
-    optimal, _ = only(build_problem(system(server(out=128)), OptimizerSettings(batch_policy="optimal")))
+    default, _ = only(build_problem_with_context(system(server(out=128)), SETTINGS))
+    optimal, _ = only(
+        build_problem_with_context(system(server(out=128)), OptimizerSettings(batch_policy="optimal"))
+    )
     rate = {c.accelerator: c for c in default.candidates}
     for c in optimal.candidates:
         assert c.max_batch <= rate[c.accelerator].max_batch
@@ -194,7 +195,7 @@ def test_optimal_batch_policy_is_never_worse() -> None:
 @pytest.mark.parametrize("data_dir", REFERENCE_SETS, ids=lambda p: f"{p.parent.name}-{p.name}")
 def test_reference_sets(data_dir: Path) -> None:
     data = load_system_dir(data_dir)
-    problem, contexts = build_problem(data, SETTINGS)
+    problem, contexts = build_problem_with_context(data, SETTINGS)
     assert [s.name for s in problem.servers] == [s.name for s in data.servers.servers]
     assert problem.capacity_cards == data.capacity.cards_by_type()
     for sp in problem.servers:

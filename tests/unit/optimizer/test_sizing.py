@@ -138,5 +138,5 @@ def test_reference_sets_a100_beats_l4_for_granite_13b(data_dir: Path) -> None:
     reqs = [request(entries[acc].perf, 8, loose, 128, 1024) for acc in ("A100", "L4")]
     a100, l4 = size_rates(reqs)
     assert a100.max_rate_rps > l4.max_rate_rps > 0
-    problem, _ = build_problem(system, OptimizerSettings())
+    problem = build_problem(system, OptimizerSettings())
     assert len(problem.servers) == len(system.servers.servers)
