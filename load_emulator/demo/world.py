@@ -1,0 +1,153 @@
+"""The demo's emulated cluster contents: GPU nodes, the two data ConfigMaps, one Deployment per server.
+
+:func:`demo_servers` picks servers of an inferno data directory (``samples/small`` by default)
+and gives each a starting allocation with the load emulator's own heuristic
+(:func:`load_emulator.fleet.initial_allocation`, independent of the optimizer), so the first
+cycle has something to correct. :func:`populate` writes into an
+:class:`~load_emulator.kubeapi.ObjectStore`:
+
+- per card type of ``placement-data.json``, nodes of up to ``CARDS_PER_NODE`` cards labelled
+  ``nodeLabelKey=nodeLabelValue`` with the placement's extended resource allocatable, so the
+  scheduler keeps extra replicas Pending once a type is full (limited capacity makes choices matter);
+- ``inferno/inferno-static-data`` (the data files as they are) and ``inferno/inferno-dynamic-data``
+  (``capacity-data.json`` = the demo's card counts, matching the nodes);
+- one labelled vLLM-like Deployment per server (``--max-num-seqs`` in its args).
+
+Called by :mod:`load_emulator.demo.run`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from load_emulator.cluster import (
+    LABEL_ACCELERATOR,
+    LABEL_CLASS,
+    LABEL_LOAD_IN_TOKENS,
+    LABEL_LOAD_OUT_TOKENS,
+    LABEL_LOAD_RPM,
+    LABEL_MANAGED,
+    LABEL_MAX_BATCH,
+    LABEL_MODEL,
+    LABEL_NAME,
+    label_value,
+)
+from load_emulator.fleet import deployment_name, initial_allocation
+from load_emulator.kubeapi import ObjectStore
+from load_emulator.kubeapi import builders as b
+from optimizer.data.system import SystemData
+
+NAMESPACE = "inferno-demo"
+CONFIG_NAMESPACE = "inferno"
+CARDS_PER_NODE = 8
+STATIC_FILES = ("accelerator-data.json", "model-data.json", "serviceclass-data.json",
+                "optimizer-data.json", "placement-data.json")  # fmt: skip
+DEFAULT_SERVERS = ("Premium-llama_13b", "Premium-granite_13b", "Bronze-llama_13b",
+                   "Bronze-mixtral_8_7b", "Free-granite_13b")  # fmt: skip
+DEFAULT_CARDS = {"L4": 24, "A100": 16, "AIU2": 16, "G2": 8}
+"""Cards per type: small enough that the low-priority class feels the limit at the peak."""
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    name: str
+    deployment: str
+    service_class: str
+    model: str
+    accelerator: str
+    replicas: int
+    max_batch: int
+    cards_per_replica: int
+    base_rpm: float
+    in_tokens: float
+    out_tokens: float
+    ttft_target_ms: float
+    itl_target_ms: float
+
+
+def demo_servers(system: SystemData, names: Sequence[str]) -> list[DemoServer]:
+    """The named servers of ``system`` with a starting allocation; unknown names fail with the list."""
+    by_name = {s.name: s for s in system.servers.servers}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise ValueError(f"unknown server(s) {missing}; known: {sorted(by_name)}")
+    units = system.accelerator_by_name()
+    perf = {(e.name, e.acc): e for e in system.models.models}
+    classes = system.class_by_name()
+    out = []
+    for name in names:
+        spec = by_name[name]
+        alloc = initial_allocation(system, spec)
+        target = classes[spec.service_class].target_for(spec.model) if spec.service_class in classes else None
+        cards = units[alloc.accelerator].multiplicity * perf[(spec.model, alloc.accelerator)].acc_count
+        out.append(DemoServer(
+            name, deployment_name(name), spec.service_class, spec.model, alloc.accelerator,
+            alloc.replicas, alloc.max_batch, cards, spec.load.arrival_rate_rpm, spec.load.in_tokens,
+            spec.load.out_tokens, target.slo_ttft_ms if target else 0.0, target.slo_itl_ms if target else 0.0,
+        ))  # fmt: skip
+    return out
+
+
+def load_labels(rpm: float, in_tokens: float, out_tokens: float) -> dict[str, str]:
+    """The three load labels the collector trusts when it has no Prometheus."""
+    return {
+        LABEL_LOAD_RPM: label_value(round(rpm, 1)),
+        LABEL_LOAD_IN_TOKENS: label_value(round(in_tokens)),
+        LABEL_LOAD_OUT_TOKENS: label_value(round(out_tokens)),
+    }
+
+
+def populate(
+    store: ObjectStore,
+    data_dir: Path,
+    system: SystemData,
+    servers: Sequence[DemoServer],
+    cards: Mapping[str, int],
+) -> None:
+    """Nodes, ConfigMaps and Deployments for ``servers`` (see the module docstring)."""
+    placement_doc = json.loads((data_dir / "placement-data.json").read_text())
+    placement = {p["type"]: p for p in placement_doc["placement"]}
+    units = system.accelerator_by_name()
+    for acc_type, count in cards.items():
+        p = placement[acc_type]
+        for i in range(math.ceil(count / CARDS_PER_NODE)):
+            n = min(CARDS_PER_NODE, count - i * CARDS_PER_NODE)
+            node_name = f"{acc_type.lower()}-node-{i}"
+            store.create(b.node(node_name, {p["nodeLabelKey"]: p["nodeLabelValue"]}, {p["resource"]: n}))
+    static = {key: (data_dir / key).read_text() for key in STATIC_FILES}
+    capacity = {"count": [{"type": t, "count": c} for t, c in cards.items()]}
+    store.create(b.namespace(CONFIG_NAMESPACE))
+    store.create(b.config_map("inferno-static-data", CONFIG_NAMESPACE, static))
+    dynamic = {"capacity-data.json": json.dumps(capacity)}
+    store.create(b.config_map("inferno-dynamic-data", CONFIG_NAMESPACE, dynamic))
+    store.create(b.namespace(NAMESPACE))
+    for s in servers:
+        p = placement[units[s.accelerator].type]
+        store.create(deployment_of(s, p))
+
+
+def deployment_of(s: DemoServer, placement: Mapping[str, str]) -> dict[str, Any]:
+    labels = {
+        LABEL_MANAGED: "true",
+        LABEL_NAME: s.name,
+        LABEL_MODEL: s.model,
+        LABEL_CLASS: s.service_class,
+        LABEL_ACCELERATOR: s.accelerator,
+        LABEL_MAX_BATCH: str(s.max_batch),
+        **load_labels(s.base_rpm, s.in_tokens, s.out_tokens),
+    }
+    return b.deployment(
+        s.deployment,
+        NAMESPACE,
+        replicas=s.replicas,
+        labels=labels,
+        node_selector={placement["nodeLabelKey"]: placement["nodeLabelValue"]},
+        gpus=s.cards_per_replica,
+        gpu_resource=placement["resource"],
+        args=["--model", s.model, "--max-num-seqs", str(s.max_batch), "--port", "8000"],
+    )

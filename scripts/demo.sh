@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's demo: the whole autoscaling loop (collector, optimizer, actuator, controller as real
+# processes) against an emulated Kubernetes API with fake GPU nodes, driven by the load emulator.
+# Loopback only; nothing to build. Options: bash scripts/demo.sh --help
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m load_emulator.demo "$@"
