@@ -1,0 +1,151 @@
+"""Prometheus, emulated: scrapes of the engine's exact vLLM counters and the collector's PromQL answered.
+
+Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.scrape` every
+``scrape_interval_s`` of virtual time (after ``engine.advance_to``), and the collector's
+``MetricsPort.query`` is answered from the stored samples, the way Prometheus would:
+
+- each Deployment's counters are summed over its pods; a pod's increase since the previous scrape
+  is added to a per-Deployment running total, so removed pods do not make the counter go back
+  (what ``rate()`` does with counter resets, per series, before ``sum by``);
+- ``rate(x[w])`` = (last - first) / (t_last - t_first) over the samples in ``(now - w, now]``
+  (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
+- ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
+  sample. A Deployment with fewer than two samples in the window has no rate series at all.
+
+Only the collector's own queries with ``metrics_grouping=deployment``
+(:func:`collector.promql.build_queries`) are understood; any other PromQL
+raises ``ValueError`` (the collector then marks that query failed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from collector.promql import build_queries
+from load_emulator.engine import FleetEngine
+
+COUNTERS = (
+    "completions",
+    "prompt_tokens",
+    "generation_tokens",
+    "ttft_sum",
+    "ttft_count",
+    "itl_sum",
+    "itl_count",
+)
+# The old metric name is served too (vLLM exposes both); the collector prefers the new one.
+ALIASES = {"tpot_sum": "itl_sum", "tpot_count": "itl_count"}
+GAUGES = ("running", "waiting")
+
+
+@dataclass(frozen=True)
+class Sample:
+    t_s: float
+    values: dict[str, float]
+
+
+class EmulatedPrometheus:
+    """The collector's ``MetricsPort``; ``clock`` is the evaluation time of a query (virtual seconds)."""
+
+    def __init__(
+        self, engine: FleetEngine, clock: Callable[[], float], rate_window_s: float, keep_s: float = 3600.0
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.rate_window_s = rate_window_s
+        self.keep_s = max(keep_s, rate_window_s)
+        self.series: dict[tuple[str, str], deque[Sample]] = defaultdict(deque)
+        self._totals: dict[tuple[str, str], dict[str, float]] = defaultdict(
+            lambda: dict.fromkeys(COUNTERS, 0.0)
+        )
+        self._last_pod: dict[str, dict[str, float]] = {}
+        self._queries: dict[str, str] = {}
+
+    def scrape(self, t_s: float) -> None:
+        """Take one sample of every Deployment's pods as of ``t_s`` (the engine is already there)."""
+        self.engine.flush()
+        gauges: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: dict.fromkeys(GAUGES, 0.0))
+        seen: set[str] = set()
+        keys: set[tuple[str, str]] = set()
+        for state, replica in self.engine.replicas():
+            key = (state.namespace, state.name)
+            keys.add(key)
+            m = replica.metrics
+            now = {
+                "completions": sum(m.success_by_reason.values()),
+                "prompt_tokens": m.prompt_tokens,
+                "generation_tokens": m.generation_tokens,
+                "ttft_sum": m.ttft.sum,
+                "ttft_count": m.ttft.count,
+                "itl_sum": m.itl.sum,
+                "itl_count": m.itl.count,
+            }
+            before = self._last_pod.get(replica.pod, dict.fromkeys(COUNTERS, 0.0))
+            totals = self._totals[key]
+            for name in COUNTERS:
+                delta = now[name] - before[name]
+                totals[name] += delta if delta >= 0 else now[name]
+            self._last_pod[replica.pod] = now
+            seen.add(replica.pod)
+            gauges[key]["running"] += replica.running
+            gauges[key]["waiting"] += len(replica.waiting)
+        self._last_pod = {pod: v for pod, v in self._last_pod.items() if pod in seen}
+        for key in keys:
+            samples = self.series[key]
+            samples.append(Sample(t_s, {**self._totals[key], **gauges[key]}))
+            while samples and samples[0].t_s < t_s - self.keep_s:
+                samples.popleft()
+
+    # --- MetricsPort -----------------------------------------------------------------------------
+    async def query(self, promql: str) -> list[dict[str, Any]]:
+        name = self._name_of(promql)
+        now_s = self.clock()
+        out: list[dict[str, Any]] = []
+        for (namespace, deployment), samples in self.series.items():
+            window = [s for s in samples if now_s - self.rate_window_s < s.t_s <= now_s]
+            value = self._evaluate(name, window)
+            if value is not None:
+                labels = {"namespace": namespace, "deployment": deployment}
+                out.append({"metric": labels, "value": [now_s, repr(value)]})
+        return out
+
+    def _name_of(self, promql: str) -> str:
+        if not self._queries:
+            for name, text in build_queries((), int(self.rate_window_s), "deployment").items():
+                self._queries[text] = name
+        found = self._queries.get(_strip_selector(promql))
+        if found is None:
+            raise ValueError(f"emulated Prometheus does not understand {promql!r}")
+        return found
+
+    @staticmethod
+    def _evaluate(name: str, window: list[Sample]) -> float | None:
+        if not window:
+            return None
+        field = ALIASES.get(name, name)
+        if name == "last_sample":
+            return window[-1].t_s
+        if field in GAUGES and name != "queue_growth":
+            return window[-1].values[field]
+        if len(window) < 2:
+            return None
+        ts = [s.t_s for s in window]
+        if name == "queue_growth":
+            ys = [s.values["waiting"] for s in window]
+            mean_t, mean_y = sum(ts) / len(ts), sum(ys) / len(ys)
+            den = sum((t - mean_t) ** 2 for t in ts)
+            return sum((t - mean_t) * (y - mean_y) for t, y in zip(ts, ys, strict=True)) / den
+        return (window[-1].values[field] - window[0].values[field]) / (ts[-1] - ts[0])
+
+
+def _strip_selector(promql: str) -> str:
+    """The query with its namespace selector removed, so it matches the all-namespaces template."""
+    start = promql.find("{namespace=")
+    while start >= 0:
+        end = promql.index("}", start)
+        promql = promql[:start] + promql[end + 1 :]
+        start = promql.find("{namespace=")
+    return promql
