@@ -23,6 +23,7 @@ import structlog
 
 from actuator.settings import ActuatorSettings
 from load_emulator.pattern_factory import PATTERNS
+from load_emulator.tokens import DISTRIBUTIONS
 from load_emulator.whatif.driver import Scenario, WhatIfRun
 from load_emulator.whatif.report import write_report
 from optimizer.data.loader import DataError
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("samples", type=Path, help="directory of inferno data files (with placement-data.json)")
     p.add_argument("--pattern", default="constant", choices=sorted(PATTERNS))
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="pattern parameter")
+    p.add_argument("--tokens", default="geometric", choices=DISTRIBUTIONS, help="token counts per request")
     p.add_argument("--duration-s", type=float, default=3600.0, help="virtual time under control")
     p.add_argument("--period-s", type=float, default=60.0, help="control period, virtual seconds")
     p.add_argument("--startup-delay-s", type=float, default=60.0, help="emulated pod start-up time")
@@ -51,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         params = dict(_split(p) for p in args.param)
         scenario = Scenario(
-            args.samples, pattern=args.pattern, params=params, duration_s=args.duration_s,
+            args.samples, pattern=args.pattern, params=params, tokens=args.tokens, duration_s=args.duration_s,
             period_s=args.period_s, startup_delay_s=args.startup_delay_s, servers=tuple(args.server),
             seed=args.seed, actuator=ActuatorSettings(scale_down_window_s=args.scale_down_window_s),
         )  # fmt: skip
@@ -64,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall_s = time.perf_counter() - start
     title = f"What-if: {args.samples.name}, {args.pattern} {params or ''}, {args.duration_s:.0f} s"
     files = write_report(rows, args.out, title)
-    print((args.out / "report.md").read_text().split("\n## ")[0])
+    print((args.out / "report.md").read_text().split("\n## ")[0].rstrip())
     failed = sum(1 for r in run.reports if r.outcome == "failed")
     print(
         f"{len(run.reports)} cycles ({failed} failed) in {wall_s:.1f} s wall; "

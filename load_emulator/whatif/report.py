@@ -53,6 +53,7 @@ def markdown(rows: Sequence[Row], summaries: Sequence[Summary], title: str) -> s
             f"{s.mean_cost_per_hour:.1f} | {s.replica_changes} | {s.template_changes} | "
             f"{s.min_replicas}..{s.max_replicas} |"
         )
+    lines += ["", *fleet_totals(rows, summaries)]
     for server, mine in by_server(rows).items():
         lines += ["", f"## {server}", ""]
         lines.append(
@@ -68,6 +69,23 @@ def markdown(rows: Sequence[Row], summaries: Sequence[Summary], title: str) -> s
                 f"{_num(r.slo_attainment * 100, 1)} | {r.cost_per_hour:.1f} | {r.outcome} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def fleet_totals(rows: Sequence[Row], summaries: Sequence[Summary]) -> list[str]:
+    """Fleet-wide lines: mean total cost, request-weighted attainment per class, churn."""
+    cycles = len({r.t_s for r in rows})
+    cost = sum(r.cost_per_hour for r in rows) / max(cycles, 1)
+    out = [
+        f"Fleet: {len(summaries)} servers, {cycles} cycles, mean GPU cost {cost:.1f}/h, "
+        f"{sum(s.replica_changes for s in summaries)} replica changes, "
+        f"{sum(s.template_changes for s in summaries)} rollouts (accelerator or batch changes)."
+    ]
+    for cls in sorted({s.service_class for s in summaries}):
+        mine = [s for s in summaries if s.service_class == cls and not math.isnan(s.slo_attainment)]
+        n = sum(s.requests for s in mine)
+        share = sum(s.slo_attainment * s.requests for s in mine) / n if n else math.nan
+        out.append(f"- {cls}: {n} requests, {_num(share * 100, 1)}% within both targets")
+    return out
 
 
 def _file_name(server: str) -> str:
