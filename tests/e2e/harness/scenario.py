@@ -132,6 +132,12 @@ class Scenario:
         selector = f"involvedObject.name={name},involvedObject.kind=Deployment"
         return list(self.core.list_namespaced_event(self.ns, field_selector=selector).items)
 
+    def inferno_events(self, name: str) -> list[str]:
+        """`reason: message` of the Events the autoscaler recorded (not the deployment controller's)."""
+        return [
+            f"{e.reason}: {e.message}" for e in self.events(name) if (e.reason or "").startswith("Inferno")
+        ]
+
     def diagnostics(self) -> str:
         """Emulator log, scrape targets and their health: what a failed wait needs to be debugged."""
         parts = [f"targets: {[(t.address, dict(t.labels)) for t in e.targets]}\n{e.log_tail()}"

@@ -1,0 +1,121 @@
+"""E2e: the loop under faults, against the real kube-apiserver, Prometheus and load emulator.
+
+Role: issue 4's fault scenarios. Prometheus unreachable: the cycle is reported degraded and no
+Deployment is scaled down on data nobody trusts; once Prometheus answers again the next cycle
+acts. A malformed data ConfigMap: the cycle fails with a message naming the ConfigMap and key,
+nothing is patched, and fixing the ConfigMap lets the next cycle act. Each scenario starts from a
+state the optimizer would change, so "nothing changed" is a real assertion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .cluster.local_cluster import LocalCluster
+from .cluster.procs import free_port
+from .cluster.prometheus import LocalPrometheus
+from .harness.data import GPU_LABEL, PRODUCTS, STATIC_CONFIGMAP, ServerSpec, static_documents
+from .harness.scenario import Scenario, scenario_fixture
+
+pytestmark = pytest.mark.e2e
+
+# Free llama_13b at light load: one 2xL4 replica is enough, so 3 replicas get scaled down.
+OVERSIZED = ServerSpec(
+    name="free-llama", model="llama_13b", service_class="Free", accelerator="L4",
+    replicas=3, cards_per_replica=2, max_batch=9, rpm=60, in_tokens=128, out_tokens=32,
+)  # fmt: skip
+# Premium llama_13b on L4: the optimizer moves it to A100 (see test_autoscaling.py).
+MISPLACED = ServerSpec(
+    name="premium-llama", model="llama_13b", service_class="Premium", accelerator="L4",
+    replicas=1, cards_per_replica=2, max_batch=9, rpm=600, in_tokens=128, out_tokens=32,
+)  # fmt: skip
+
+
+@pytest.fixture
+def scenario(
+    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, request: pytest.FixtureRequest
+) -> Iterator[Scenario]:
+    yield from scenario_fixture(local_cluster, local_prometheus, request)
+
+
+def actions_of(report: dict[str, Any], deployment: str) -> list[dict[str, Any]]:
+    return [a for a in report.get("actions", []) if a.get("deployment") == deployment]
+
+
+def applied(deployment: str) -> Any:
+    return lambda r: any(a["outcome"] == "applied" for a in actions_of(r, deployment))
+
+
+def test_prometheus_unreachable_degrades_without_scaling_down_then_recovers(scenario: Scenario) -> None:
+    scenario.add_nodes("L4", count=2, gpus_per_node=4)
+    scenario.apply_data()
+    scenario.add_servers(OVERSIZED)
+    scenario.start_emulator()
+    scenario.wait_load(OVERSIZED.name)
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    autoscaler = scenario.start_autoscaler(prometheus_url=closed)
+
+    for _ in range(2):  # a second cycle: no last-known value may turn into trust either
+        report = autoscaler.invoke()
+        assert report["outcome"] == "degraded", report
+        assert report["collected"]["degraded"] and report["collected"]["errors"], report["collected"]
+        assert report["collected"]["trusted"] == 0, report["collected"]
+        assert all(a["outcome"] not in {"applied", "dry-run"} for a in actions_of(report, OVERSIZED.name))
+        assert scenario.replicas(OVERSIZED.name) == OVERSIZED.replicas
+    assert not scenario.inferno_events(OVERSIZED.name)
+
+    autoscaler.restart("collector", INFERNO_PROMETHEUS_URL=scenario.prometheus.url)
+    report = autoscaler.invoke_until(applied(OVERSIZED.name), "a scale-down after recovery", tries=5)
+    assert report["outcome"] == "ok", report
+    after = scenario.replicas(OVERSIZED.name)
+    assert 1 <= after < OVERSIZED.replicas, actions_of(report, OVERSIZED.name)
+
+
+def test_malformed_configmap_fails_the_cycle_with_a_clear_error_and_changes_nothing(
+    scenario: Scenario,
+) -> None:
+    scenario.add_nodes("L4", count=1, gpus_per_node=4)
+    scenario.add_nodes("A100", count=1, gpus_per_node=4)
+    good = static_documents()
+    bad = dict(good)
+    models = json.loads(json.dumps(good["model-data.json"]))
+    models["models"][0]["decodeParms"]["alpha"] = -1
+    bad["model-data.json"] = models
+    bad["serviceclass-data.json"] = '{"serviceClasses": [ not json'
+    scenario.apply_data(static=bad)
+    scenario.add_servers(MISPLACED)
+    scenario.start_emulator()
+    scenario.wait_load(MISPLACED.name)
+    autoscaler = scenario.start_autoscaler()
+    before = scenario.deployment(MISPLACED.name)
+
+    report = autoscaler.invoke()
+    assert report["outcome"] == "failed", report
+    [error] = report["errors"]
+    assert error["stage"] == "collect", error
+    assert STATIC_CONFIGMAP in error["message"], error
+    assert "serviceclass-data.json" in error["message"] or "model-data.json" in error["message"], error
+    assert report["actions"] == [] and report["decisions"] == [], report
+    after = scenario.deployment(MISPLACED.name)
+    assert after.metadata is not None and before.metadata is not None
+    assert after.metadata.generation == before.metadata.generation
+    assert after.spec is not None and after.spec.replicas == MISPLACED.replicas
+    assert not scenario.inferno_events(MISPLACED.name)
+
+    # One broken document at a time: the message names the remaining bad field.
+    bad["serviceclass-data.json"] = good["serviceclass-data.json"]
+    scenario.apply_data(static=bad)
+    report = autoscaler.invoke()
+    assert report["outcome"] == "failed", report
+    assert "model-data.json" in report["errors"][0]["message"], report["errors"]
+    assert "alpha" in report["errors"][0]["message"], report["errors"]
+
+    scenario.apply_data(static=good)
+    report = autoscaler.invoke_until(applied(MISPLACED.name), "an applied action once the data is fixed")
+    dep = scenario.deployment(MISPLACED.name)
+    assert dep.spec is not None and dep.spec.template.spec is not None
+    assert (dep.spec.template.spec.node_selector or {})[GPU_LABEL] == PRODUCTS["A100"]
