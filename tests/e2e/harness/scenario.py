@@ -50,6 +50,7 @@ class Scenario:
         self.work_dir = work_dir
         self.apps = client.AppsV1Api(cluster.api_client)
         self.core = client.CoreV1Api(cluster.api_client)
+        self.config_namespace = name  # where the data ConfigMaps live (RBAC tests use "inferno")
         self.servers: list[ServerSpec] = []
         self.cards: dict[str, int] = {}
         self._stack: list[Any] = []
@@ -63,21 +64,19 @@ class Scenario:
         self, static: Mapping[str, Any | str] | None = None, cards: Mapping[str, int] | None = None
     ) -> None:
         """Create or replace the two ConfigMaps (default: restricted data, this pool's cards)."""
+        ns = self.config_namespace
         docs = [
-            configmap(STATIC_CONFIGMAP, self.ns, static if static is not None else static_documents()),
-            configmap(
-                DYNAMIC_CONFIGMAP, self.ns, {"capacity-data.json": capacity_document(cards or self.cards)}
-            ),
+            configmap(STATIC_CONFIGMAP, ns, static if static is not None else static_documents()),
+            configmap(DYNAMIC_CONFIGMAP, ns, {"capacity-data.json": capacity_document(cards or self.cards)}),
         ]
         for cm in docs:
             name = cm.metadata.name if cm.metadata and cm.metadata.name else ""
             if any(
-                c.metadata and c.metadata.name == name
-                for c in self.core.list_namespaced_config_map(self.ns).items
+                c.metadata and c.metadata.name == name for c in self.core.list_namespaced_config_map(ns).items
             ):
-                self.core.replace_namespaced_config_map(name, self.ns, cm)
+                self.core.replace_namespaced_config_map(name, ns, cm)
             else:
-                self.core.create_namespaced_config_map(self.ns, cm)
+                self.core.create_namespaced_config_map(ns, cm)
 
     def add_servers(self, *servers: ServerSpec) -> None:
         for spec in servers:
@@ -96,7 +95,7 @@ class Scenario:
         autoscaler = Autoscaler(
             kubeconfig or self.cluster.kubeconfig_path, self.work_dir,
             prometheus_url=env.pop("prometheus_url", self.prometheus.url),
-            namespaces=[self.ns], config_namespace=self.ns, extra_env=env,
+            namespaces=[self.ns], config_namespace=self.config_namespace, extra_env=env,
         )  # fmt: skip
         self._stack.append(autoscaler.start())
         return autoscaler

@@ -1,0 +1,137 @@
+"""E2e: the ServiceAccount of manifests/rbac.yaml can do exactly what the services need.
+
+Role: applies the shipped namespace and RBAC to the real kube-apiserver, takes a token for the
+`inferno-autoscaler` ServiceAccount (TokenRequest), and checks allowed and forbidden calls: it
+gets, lists and patches Deployments and reads its two ConfigMaps, but cannot create or delete
+Deployments, read Secrets or other ConfigMaps, or patch Nodes. Then runs the full cycle with
+that kubeconfig for all services: the least-privilege grant is enough to scale and move a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from .cluster.local_cluster import LocalCluster, client_for
+from .cluster.prometheus import LocalPrometheus
+from .harness.data import DYNAMIC_CONFIGMAP, GPU_LABEL, PRODUCTS, STATIC_CONFIGMAP, ServerSpec, configmap
+from .harness.rbac import apply_rbac
+from .harness.scenario import Scenario, scenario_fixture
+
+pytestmark = pytest.mark.e2e
+
+SERVER = ServerSpec(
+    name="premium-llama", model="llama_13b", service_class="Premium", accelerator="L4",
+    replicas=1, cards_per_replica=2, max_batch=9, rpm=3000, in_tokens=128, out_tokens=32,
+)  # fmt: skip
+
+
+@pytest.fixture
+def scenario(
+    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, request: pytest.FixtureRequest
+) -> Iterator[Scenario]:
+    yield from scenario_fixture(local_cluster, local_prometheus, request)
+
+
+@pytest.fixture
+def sa_kubeconfig(local_cluster: LocalCluster) -> Iterator[Path]:
+    namespace, name = apply_rbac(local_cluster)
+    yield local_cluster.serviceaccount_kubeconfig(namespace, name)
+    core = client.CoreV1Api(local_cluster.api_client)
+    for cm in (STATIC_CONFIGMAP, DYNAMIC_CONFIGMAP, "not-ours"):
+        try:
+            core.delete_namespaced_config_map(cm, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+def status_of(call: Callable[[], Any]) -> int:
+    """HTTP status of an API call: 200 when it succeeded, else the ApiException's status."""
+    try:
+        call()
+    except ApiException as exc:
+        return int(exc.status)
+    return 200
+
+
+def test_serviceaccount_can_do_only_what_the_manifests_grant(scenario: Scenario, sa_kubeconfig: Path) -> None:
+    ns = scenario.ns
+    scenario.add_servers(SERVER)
+    admin_core = scenario.core
+    for name in (STATIC_CONFIGMAP, "not-ours"):
+        admin_core.create_namespaced_config_map("inferno", configmap(name, "inferno", {"k": "v"}))
+    admin_core.create_namespaced_secret(
+        ns, client.V1Secret(metadata=client.V1ObjectMeta(name="s"), string_data={"k": "v"})
+    )
+
+    api = client_for(sa_kubeconfig)
+    try:
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        body = scenario.deployment(SERVER.name)
+        body.metadata.resource_version = None  # type: ignore[union-attr]
+        body.metadata.name = "copy"  # type: ignore[union-attr]
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name="rbac-"),
+            involved_object=client.V1ObjectReference(kind="Deployment", name=SERVER.name, namespace=ns),
+            reason="RbacCheck", message="e2e", type="Normal",
+        )  # fmt: skip
+        allowed = {
+            "list deployments (all namespaces)": apps.list_deployment_for_all_namespaces,
+            "get deployment": lambda: apps.read_namespaced_deployment(SERVER.name, ns),
+            "patch deployment": lambda: apps.patch_namespaced_deployment(
+                SERVER.name, ns, {"spec": {"replicas": 2}}
+            ),
+            "list nodes": core.list_node,
+            "list pods": core.list_pod_for_all_namespaces,
+            "get static ConfigMap": lambda: core.read_namespaced_config_map(STATIC_CONFIGMAP, "inferno"),
+            "create event": lambda: core.create_namespaced_event(ns, event),
+        }
+        forbidden = {
+            "delete deployment": lambda: apps.delete_namespaced_deployment(SERVER.name, ns),
+            "create deployment": lambda: apps.create_namespaced_deployment(ns, body),
+            "patch deployments/scale": lambda: apps.patch_namespaced_deployment_scale(
+                SERVER.name, ns, {"spec": {"replicas": 3}}
+            ),
+            "read secret": lambda: core.read_namespaced_secret("s", ns),
+            "list secrets": core.list_secret_for_all_namespaces,
+            "get another ConfigMap": lambda: core.read_namespaced_config_map("not-ours", "inferno"),
+            "list ConfigMaps": lambda: core.list_namespaced_config_map("inferno"),
+            "patch node": lambda: core.patch_node("any", {"metadata": {"labels": {"x": "y"}}}),
+            "delete pod": lambda: core.delete_collection_namespaced_pod(ns),
+        }
+        got_allowed = {what: status_of(call) for what, call in allowed.items()}
+        got_forbidden = {what: status_of(call) for what, call in forbidden.items()}
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+    assert got_allowed == dict.fromkeys(allowed, 200)
+    assert got_forbidden == dict.fromkeys(forbidden, 403)
+    assert scenario.replicas(SERVER.name) == 2  # the allowed patch landed; the scale one did not
+
+
+def test_full_cycle_runs_with_the_serviceaccount(scenario: Scenario, sa_kubeconfig: Path) -> None:
+    scenario.config_namespace = "inferno"  # the Role grants its two ConfigMaps there only
+    scenario.add_nodes("L4", count=1, gpus_per_node=4)
+    scenario.add_nodes("A100", count=2, gpus_per_node=4)
+    scenario.apply_data()
+    scenario.add_servers(SERVER)
+    scenario.start_emulator()
+    scenario.wait_load(SERVER.name)
+    autoscaler = scenario.start_autoscaler(kubeconfig=sa_kubeconfig)
+
+    report = autoscaler.invoke_until(
+        lambda r: any(a["deployment"] == SERVER.name and a["outcome"] == "applied" for a in r["actions"]),
+        "an applied action with the ServiceAccount's rights",
+    )
+    assert report["outcome"] == "ok", report
+    assert not report["errors"], report["errors"]
+    dep = scenario.deployment(SERVER.name)
+    assert dep.spec is not None and dep.spec.template.spec is not None
+    assert (dep.spec.template.spec.node_selector or {})[GPU_LABEL] == PRODUCTS["A100"]
+    assert (dep.spec.replicas or 0) > SERVER.replicas
+    assert scenario.inferno_events(SERVER.name), "the actuator may create Events"
