@@ -81,7 +81,7 @@ def test_serviceaccount_can_do_only_what_the_manifests_grant(scenario: Scenario,
             involved_object=client.V1ObjectReference(kind="Deployment", name=SERVER.name, namespace=ns),
             reason="RbacCheck", message="e2e", type="Normal",
         )  # fmt: skip
-        allowed = {
+        allowed: dict[str, Callable[[], Any]] = {
             "list deployments (all namespaces)": apps.list_deployment_for_all_namespaces,
             "get deployment": lambda: apps.read_namespaced_deployment(SERVER.name, ns),
             "patch deployment": lambda: apps.patch_namespaced_deployment(
@@ -92,7 +92,7 @@ def test_serviceaccount_can_do_only_what_the_manifests_grant(scenario: Scenario,
             "get static ConfigMap": lambda: core.read_namespaced_config_map(STATIC_CONFIGMAP, "inferno"),
             "create event": lambda: core.create_namespaced_event(ns, event),
         }
-        forbidden = {
+        forbidden: dict[str, Callable[[], Any]] = {
             "delete deployment": lambda: apps.delete_namespaced_deployment(SERVER.name, ns),
             "create deployment": lambda: apps.create_namespaced_deployment(ns, body),
             "patch deployments/scale": lambda: apps.patch_namespaced_deployment_scale(
