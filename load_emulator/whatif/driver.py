@@ -170,9 +170,8 @@ class WhatIfRun:
             self.reports.append(report)
             self.engine.sync()
             t0_s, t1_s = self.clock.now_s - s.period_s, self.clock.now_s
-            counts = self.kube.acc_counts()
             self.rows.extend(
-                rows_of(self.system, self.engine, self.fleet.cluster, counts, report, t0_s=t0_s, t1_s=t1_s)
+                rows_of(self.system, self.engine, self.fleet.cluster, report, t0_s=t0_s, t1_s=t1_s)
             )
         return self.rows
 

@@ -5,15 +5,15 @@ and the tests (:func:`summarize`, :func:`replica_changes`). Latencies and attain
 from the engine's event log over the period that ended at the cycle (``[t0_s, t1_s)``), judged
 against the service class's targets (TTFT per request, ITL on each request's mean inter-token
 gap, as :mod:`load_emulator.report` does). The allocation columns are the state after the cycle
-acted. ``cost_per_hour`` counts every pod holding cards (Pending pods hold none), at the data's
-accelerator cost per unit.
+acted. ``cost_per_hour`` counts every pod holding cards (Pending pods hold none; during a rollout
+old and new pods both count), each at its accelerator's cost times the model's ``accCount``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,7 +53,6 @@ def rows_of(
     system: SystemData,
     engine: FleetEngine,
     cluster: EmulatedCluster,
-    acc_counts: Mapping[tuple[str, str], int],
     report: CycleReport,
     *,
     t0_s: float,
@@ -61,6 +60,7 @@ def rows_of(
 ) -> list[Row]:
     classes = system.class_by_name()
     unit_cost = {a.name: a.cost for a in system.accelerators.accelerators}
+    units = {(m.name, m.acc): m.acc_count for m in system.models.models}
     outcomes = {a.deployment: a.outcome.value for a in report.actions}
     rows: list[Row] = []
     for state in cluster.deployments(t1_s):
@@ -69,9 +69,10 @@ def rows_of(
         ttft_target = target.slo_ttft_ms if target else 0.0
         itl_target = target.slo_itl_ms if target else 0.0
         w = engine.window(state.server, t0_s, t1_s, ttft_target, itl_target)
-        per_pod = acc_counts.get((state.namespace, state.name), 1)
         cost = sum(
-            unit_cost.get(p.accelerator, 0.0) * per_pod for p in state.pods if p.ready_since_s is not None
+            unit_cost.get(p.accelerator, 0.0) * units.get((state.model, p.accelerator), 1)
+            for p in state.pods
+            if p.ready_since_s is not None
         )
         rows.append(
             Row(
