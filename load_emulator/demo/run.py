@@ -132,7 +132,12 @@ class DemoLoop:
                 title = (
                     f"\n=== t={t_s:5.1f}s  cycle {result.cycles}  (observed: last {st.window_s:.0f} s) ==="
                 )
-                print(render(title, self.rows(engine, t_s, cycle), cycle.report), file=self.out, flush=True)
+                notes = [
+                    f"{name}: {n} pod(s) Pending, no node with free cards"
+                    for name, n in sorted(self.view.unschedulable().items())
+                ]
+                text = render(title, self.rows(engine, t_s, cycle), cycle.report, notes)
+                print(text, file=self.out, flush=True)
                 result.tables += 1
             await asyncio.sleep(st.tick_s)
 

@@ -32,6 +32,8 @@ from load_emulator.cluster import (
 from load_emulator.kubeapi import DEPLOYMENTS, PODS, ObjectStore
 
 Obj = dict[str, Any]
+APP_LABEL = "app.kubernetes.io/name"
+"""The selector label of :func:`load_emulator.kubeapi.builders.deployment`: the Deployment's name."""
 
 
 class StoreClusterView:
@@ -52,6 +54,16 @@ class StoreClusterView:
             obj["metadata"].setdefault("labels", {}).update(labels)
 
         self.store.update(DEPLOYMENTS, namespace, name, mutate)
+
+    def unschedulable(self) -> dict[str, int]:
+        """Pods the scheduler left Pending (no node with free cards), by ``app.kubernetes.io/name``."""
+        out: dict[str, int] = {}
+        for pod in self.store.list(PODS, self.namespace):
+            for cond in (pod.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == "PodScheduled" and cond.get("reason") == "Unschedulable":
+                    app = str((pod["metadata"].get("labels") or {}).get(APP_LABEL, "?"))
+                    out[app] = out.get(app, 0) + 1
+        return out
 
     def _state(self, dep: Obj, pods: Sequence[Obj]) -> DeploymentState | None:
         meta, spec = dep["metadata"], dep.get("spec") or {}

@@ -2,8 +2,9 @@
 
 :func:`demo_servers` picks servers of an inferno data directory (``samples/small`` by default)
 and gives each a starting allocation with the load emulator's own heuristic
-(:func:`load_emulator.fleet.initial_allocation`, independent of the optimizer), so the first
-cycle has something to correct. :func:`populate` writes into an
+(:func:`load_emulator.fleet.initial_allocation`, independent of the optimizer) capped at
+``INITIAL_MAX_REPLICAS`` so that the default set fits the default cards (the first cycles correct
+it). :func:`populate` writes into an
 :class:`~load_emulator.kubeapi.ObjectStore`:
 
 - per card type of ``placement-data.json``, nodes of up to ``CARDS_PER_NODE`` cards labelled
@@ -48,9 +49,11 @@ CARDS_PER_NODE = 8
 STATIC_FILES = ("accelerator-data.json", "model-data.json", "serviceclass-data.json",
                 "optimizer-data.json", "placement-data.json")  # fmt: skip
 DEFAULT_SERVERS = ("Premium-llama_13b", "Premium-granite_13b", "Bronze-llama_13b",
-                   "Bronze-mixtral_8_7b", "Free-granite_13b")  # fmt: skip
-DEFAULT_CARDS = {"L4": 24, "A100": 16, "AIU2": 16, "G2": 8}
+                   "Bronze-granite_34b", "Free-granite_13b")  # fmt: skip
+DEFAULT_CARDS = {"L4": 24, "A100": 16, "AIU2": 16, "G2": 16}
 """Cards per type: small enough that the low-priority class feels the limit at the peak."""
+INITIAL_MAX_REPLICAS = 2
+"""Start small (the heuristic may ask for more than fits): the first cycles show the scale-up."""
 
 
 @dataclass(frozen=True)
@@ -87,8 +90,9 @@ def demo_servers(system: SystemData, names: Sequence[str]) -> list[DemoServer]:
         cards = units[alloc.accelerator].multiplicity * perf[(spec.model, alloc.accelerator)].acc_count
         out.append(DemoServer(
             name, deployment_name(name), spec.service_class, spec.model, alloc.accelerator,
-            alloc.replicas, alloc.max_batch, cards, spec.load.arrival_rate_rpm, spec.load.in_tokens,
-            spec.load.out_tokens, target.slo_ttft_ms if target else 0.0, target.slo_itl_ms if target else 0.0,
+            min(alloc.replicas, INITIAL_MAX_REPLICAS), alloc.max_batch, cards, spec.load.arrival_rate_rpm,
+            spec.load.in_tokens, spec.load.out_tokens,
+            target.slo_ttft_ms if target else 0.0, target.slo_itl_ms if target else 0.0,
         ))  # fmt: skip
     return out
 
