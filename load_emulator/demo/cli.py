@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from load_emulator.demo.loop_state import DemoResult, DemoSettings
+from load_emulator.demo.loop_state import DEFAULT_DATA, DemoResult, DemoSettings
 from load_emulator.demo.run import run_demo
 from load_emulator.demo.world import DEFAULT_CARDS, DEFAULT_SERVERS
 from load_emulator.pattern_factory import PATTERNS
@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m load_emulator.demo",
         description="The whole autoscaling loop, for real, against an emulated cluster held in this process.",
     )
-    p.add_argument("--data", type=Path, default=Path("samples/small"), help="inferno data directory")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="inferno data directory (samples/small)")
     p.add_argument("--servers", default=",".join(DEFAULT_SERVERS), help="comma-separated server names")
     p.add_argument("--cards", default=",".join(f"{k}={v}" for k, v in DEFAULT_CARDS.items()),
                    help="cards per GPU type on the fake nodes (TYPE=N,...)")  # fmt: skip

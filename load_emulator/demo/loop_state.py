@@ -21,11 +21,13 @@ from load_emulator.patterns import LoadPattern, stable_seed
 from load_emulator.tokens import TokenSpec
 
 UPDOWN_FACTORS = (1.0, 2.0, 3.0, 3.0, 1.5, 0.5, 0.5)
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "samples" / "small"
+"""The repository's small sample, wherever the demo is started from."""
 
 
 @dataclass(frozen=True)
 class DemoSettings:
-    data_dir: Path = Path("samples/small")
+    data_dir: Path = DEFAULT_DATA
     servers: tuple[str, ...] = DEFAULT_SERVERS
     cards: Mapping[str, int] | None = None
     """Cards per type of the fake nodes and capacity-data; None: ``world.DEFAULT_CARDS``."""

@@ -123,7 +123,10 @@ class DemoLoop:
                     cycle.predictions = await predict(services)
                 except (aiohttp.ClientError, TimeoutError, KeyError) as exc:
                     print(f"demo: predictions unavailable: {exc}", file=self.out)
-                cycle.report = await svc.invoke(services["controller"])
+                try:
+                    cycle.report = await svc.invoke(services["controller"])
+                except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:  # the demo goes on
+                    cycle.report = {"outcome": "failed", "errors": [{"stage": "invoke", "message": str(exc)}]}
                 result.cycles += 1
                 result.replica_changes += replica_changes(cycle.report)
                 t_s = time.monotonic() - origin
