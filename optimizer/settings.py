@@ -24,6 +24,13 @@ class OptimizerSettings(BaseModel):
         description="default: floor(maxBatchSize*atTokens/out); optimal: smallest batch reaching "
         "99% of the best SLO-bound throughput",
     )
+    batch_tolerance: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="on its current accelerator a server keeps its running batch size when it is "
+        "within this share of the computed one (a batch change rolls every pod); 0 turns it off",
+    )
     max_queue_factor: int = Field(
         default=10, ge=0, description="queue room per replica as a multiple of the batch size (K = N + f*N)"
     )

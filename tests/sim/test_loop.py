@@ -56,7 +56,7 @@ def test_step_up_scales_out_and_premium_attainment_recovers(seed: int) -> None:
     assert min(r.slo_attainment for r in before[-3:]) >= 0.95, "steady before the step"
     assert max(r.replicas for r in after) >= max(r.replicas for r in before) + 2
     # Recovered (3 cycles in a row at >= 95%) within 10 cycles of the step: new pods take 60 s,
-    # and batch-size rollouts keep one pod in four restarting (see the xfail below) ...
+    # ...
     n_cycles, good = 10, [r.slo_attainment >= 0.95 for r in after]
     trace = [(r.t_s, round(r.slo_attainment, 3), r.replicas, r.ready) for r in after]
     first = next((i for i in range(n_cycles) if all(good[i : i + 3])), None)
@@ -122,12 +122,6 @@ def test_constant_load_converges_and_does_not_flap(seed: int) -> None:
     assert summary.slo_attainment >= 0.95
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batch size follows the measured token means cycle by cycle: --max-num-seqs changes by "
-    "a few every cycle and each change rolls every pod (optimizer sizing + actuator have no batch "
-    "hysteresis)",
-)
 def test_constant_load_keeps_the_pod_template() -> None:
     what_if = run(pattern="constant", duration_s=900, tokens="geometric")
     late = mine(what_if)[5:]
