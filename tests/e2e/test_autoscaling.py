@@ -8,7 +8,10 @@ nodes and Events record the change. Each test has its own namespace and node poo
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -79,3 +82,99 @@ def test_full_cycle_scales_up_and_moves_to_chosen_gpu(scenario: Scenario) -> Non
     again = autoscaler.invoke()
     assert again["outcome"] == "ok", again
     assert not [a for a in again["actions"] if a["outcome"] in {"failed", "conflict"}], again["actions"]
+
+
+def decision_of(report: dict[str, Any], server: str) -> dict[str, Any]:
+    """The server's decision, or {} when it had none (e.g. untrusted data this cycle)."""
+    return next((d for d in report.get("decisions", []) if d["server"] == server), {})
+
+
+def action_of(report: dict[str, Any], deployment: str) -> dict[str, Any]:
+    return next((a for a in report.get("actions", []) if a["deployment"] == deployment), {})
+
+
+WINDOW_S = 10.0
+# Free llama_13b kept on A100: 4800 rpm wants several replicas, the 3% step one.
+STEPPED = ServerSpec(
+    name="free-llama", model="llama_13b", service_class="Free", accelerator="A100", replicas=2,
+    cards_per_replica=1, max_batch=64, rpm=4800, in_tokens=128, out_tokens=32, keep_accelerator=True,
+)  # fmt: skip
+
+
+def test_scale_down_waits_for_the_stabilisation_window(scenario: Scenario) -> None:
+    scenario.add_nodes("A100", count=2, gpus_per_node=4)
+    scenario.apply_data()
+    scenario.add_servers(STEPPED)
+    scenario.start_emulator(pattern="steps", params={"factors": "1,0.03", "step_s": "25"})
+    scenario.wait_load(STEPPED.name)
+    autoscaler = scenario.start_autoscaler(INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_S=str(WINDOW_S))
+
+    last_high_s, high, held = 0.0, 0, list[dict[str, Any]]()
+    seen: list[tuple[float, int | None, str | None, int | None]] = []
+    for _ in range(90):  # one cycle a second, so the last high recommendation is recent when load drops
+        report = autoscaler.invoke()
+        assert report["outcome"] == "ok", report
+        wanted = decision_of(report, STEPPED.name).get("replicas")
+        action = action_of(report, STEPPED.name)
+        target = action.get("replicas_target")
+        seen.append((report["started_at_s"], wanted, action.get("outcome"), target))
+        if wanted is None or target is None:  # no trusted data this cycle: nothing to judge
+            time.sleep(1.0)
+            continue
+        if target == 1:
+            break
+        if wanted < target:  # a lower recommendation held up by a higher one in the window
+            held.append(action)
+            assert any("window" in r for r in action["reasons"]), action["reasons"]
+        if wanted > 1:
+            last_high_s, high = report["started_at_s"], max(high, wanted)
+        time.sleep(1.0)
+    else:
+        raise AssertionError(f"no scale-down to 1 within 90 cycles; high={high}, held={len(held)}")
+    waited_s = report["started_at_s"] - last_high_s
+    assert high > 1 and held, f"high={high}, held={held}, cycles (start, wanted, outcome, target): {seen}"
+    # The actuator stamps recommendations with its own clock during the update stage: allow skew.
+    assert waited_s >= WINDOW_S - 0.5, (
+        f"scaled down {waited_s:.1f}s after the last high recommendation: {seen}"
+    )
+    assert scenario.replicas(STEPPED.name) == 1
+    assert any("replicas" in e and "->1" in e for e in scenario.inferno_events(STEPPED.name))
+
+
+# Same model and load in two classes, 4 A100 cards: priority 1 (Premium) gets what its SLO needs.
+PRIORITY_1 = ServerSpec(
+    name="premium-llama", model="llama_13b", service_class="Premium", accelerator="A100", replicas=2,
+    cards_per_replica=1, max_batch=64, rpm=3600, in_tokens=128, out_tokens=32,
+)  # fmt: skip
+PRIORITY_3 = dataclasses.replace(PRIORITY_1, name="free-llama", service_class="Free")
+
+
+def test_limited_capacity_keeps_priority_class_and_reduces_the_lower_one(scenario: Scenario) -> None:
+    a100 = set(scenario.add_nodes("A100", count=1, gpus_per_node=4))
+    scenario.apply_data()  # capacity: the pool's 4 A100 cards, nothing else
+    scenario.add_servers(PRIORITY_1, PRIORITY_3)
+    scenario.start_emulator()
+    scenario.wait_load(PRIORITY_1.name)
+    scenario.wait_load(PRIORITY_3.name)
+    autoscaler = scenario.start_autoscaler()
+
+    report = autoscaler.invoke_until(
+        lambda r: action_of(r, PRIORITY_1.name).get("outcome") == "applied", "premium scaled up"
+    )
+    premium, free = decision_of(report, PRIORITY_1.name), decision_of(report, PRIORITY_3.name)
+    assert premium["status"] == "allocated" and premium["replicas"] > PRIORITY_1.replicas, premium
+    assert free["status"] in {"partial", "unallocated"}, free
+    assert (free["replicas"] or 0) < PRIORITY_3.replicas, free
+    assert premium["replicas"] + (free["replicas"] or 0) <= 4
+    assert scenario.replicas(PRIORITY_1.name) == premium["replicas"]
+    assert scenario.replicas(PRIORITY_3.name) < PRIORITY_3.replicas
+
+    def premium_running() -> bool:
+        pods = scenario.pods(PRIORITY_1.name)
+        return len(pods) == premium["replicas"] and all(p.phase == "Running" and p.node in a100 for p in pods)
+
+    try:
+        scenario.wait(premium_running, f"{premium['replicas']} premium pods running", timeout_s=60)
+    except TimeoutError as exc:
+        pods = {s.name: scenario.pods(s.name) for s in (PRIORITY_1, PRIORITY_3)}
+        raise AssertionError(f"{exc}: {pods}; actions {report['actions']}") from None

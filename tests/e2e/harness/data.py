@@ -79,6 +79,7 @@ class ServerSpec:
     out_tokens: int = 256
     min_replicas: int = 1
     max_replicas: int = 8
+    keep_accelerator: bool = False
 
 
 def server_deployment(spec: ServerSpec, pool: str) -> client.V1Deployment:
@@ -106,10 +107,17 @@ def server_deployment(spec: ServerSpec, pool: str) -> client.V1Deployment:
             annotations={
                 "inferno.server/min-replicas": str(spec.min_replicas),
                 "inferno.server/max-replicas": str(spec.max_replicas),
+                "inferno.server/keep-accelerator": str(spec.keep_accelerator).lower(),
             },
         ),
         spec=client.V1DeploymentSpec(
             replicas=spec.replicas,
+            # GPU clusters run full: a surge pod would wait for a card that only its own
+            # rollout frees, so roll by replacing one pod at a time instead.
+            strategy=client.V1DeploymentStrategy(
+                type="RollingUpdate",
+                rolling_update=client.V1RollingUpdateDeployment(max_surge=0, max_unavailable=1),
+            ),
             selector=client.V1LabelSelector(match_labels={"app": spec.name}),
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels={"app": spec.name}),
