@@ -34,6 +34,30 @@ def classify_status(status: int) -> ErrorKind:
     return ErrorKind.PERMANENT
 
 
+# Error kinds our own services put in their error bodies ({"error": ..., "kind": ...}) that mean
+# "the input is wrong; retrying the same input will not help", whatever the HTTP status says.
+PERMANENT_BODY_KINDS = frozenset({"data", "permanent", "validation"})
+
+
+def classify_error_body(status: int, text: str) -> tuple[ErrorKind, str]:
+    """Kind and readable message of an error answer.
+
+    The services answer ``{"error": message, "kind": ...}``; the collector, for one, answers 503
+    with ``kind: data`` for a broken ConfigMap, which is permanent (fix the data) although 503
+    alone would read as transient. Other bodies fall back to :func:`classify_status` and the raw text.
+    """
+    kind = classify_status(status)
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return kind, text
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return kind, text
+    if str(body.get("kind", "")).lower() in PERMANENT_BODY_KINDS and kind is ErrorKind.TRANSIENT:
+        kind = ErrorKind.PERMANENT
+    return kind, body["error"]
+
+
 def classify_exception(exc: BaseException) -> ErrorKind:
     """Timeouts and connection problems are transient; anything else (bad data, bugs) permanent."""
     if isinstance(exc, TimeoutError | asyncio.TimeoutError | ConnectionError | OSError):
@@ -100,7 +124,8 @@ class JsonClient:
         except aiohttp.ClientError as exc:
             raise UpstreamError(ErrorKind.TRANSIENT, f"{method} {url} failed: {exc}") from None
         if status >= 400:
-            raise UpstreamError(classify_status(status), f"{method} {url}: {text[:MAX_ERROR_TEXT]}", status)
+            kind, message = classify_error_body(status, text)
+            raise UpstreamError(kind, f"{method} {url}: HTTP {status}: {message[:MAX_ERROR_TEXT]}", status)
         try:
             return json.loads(text)
         except ValueError:
