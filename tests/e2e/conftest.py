@@ -18,6 +18,7 @@ import pytest
 from .cluster import binaries
 from .cluster.local_cluster import LocalCluster
 from .cluster.prometheus import LocalPrometheus, find_prometheus
+from .harness.scenario import Scenario, scenario_fixture
 
 HERE = Path(__file__).resolve().parent
 INSTALL_HINT = "run tests/e2e/cluster/install.sh (builds into ~/.cache/inferno-e2e, ~10-20 min once)"
@@ -69,3 +70,11 @@ def local_prometheus() -> Iterator[LocalPrometheus]:
         yield prom
     finally:
         prom.stop()
+
+
+@pytest.fixture
+def scenario(
+    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, request: pytest.FixtureRequest
+) -> Iterator[Scenario]:
+    """One test's namespace, node pool, services and emulator on the shared cluster; all stopped after."""
+    yield from scenario_fixture(local_cluster, local_prometheus, request)

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .cluster.local_cluster import LocalCluster
-from .cluster.prometheus import LocalPrometheus
 from .harness.data import GPU_LABEL, GPU_RESOURCE, PRODUCTS, ServerSpec
-from .harness.scenario import Scenario, scenario_fixture
+from .harness.scenario import Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +25,6 @@ PREMIUM = ServerSpec(
     name="premium-llama", model="llama_13b", service_class="Premium", accelerator="L4",
     replicas=1, cards_per_replica=2, max_batch=9, rpm=3000, in_tokens=128, out_tokens=32,
 )  # fmt: skip
-
-
-@pytest.fixture
-def scenario(
-    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, request: pytest.FixtureRequest
-) -> Iterator[Scenario]:
-    yield from scenario_fixture(local_cluster, local_prometheus, request)
 
 
 def test_full_cycle_scales_up_and_moves_to_chosen_gpu(scenario: Scenario) -> None:

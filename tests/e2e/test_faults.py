@@ -10,16 +10,13 @@ state the optimizer would change, so "nothing changed" is a real assertion.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .cluster.local_cluster import LocalCluster
 from .cluster.procs import free_port
-from .cluster.prometheus import LocalPrometheus
 from .harness.data import GPU_LABEL, PRODUCTS, STATIC_CONFIGMAP, ServerSpec, static_documents
-from .harness.scenario import Scenario, scenario_fixture
+from .harness.scenario import Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +30,6 @@ MISPLACED = ServerSpec(
     name="premium-llama", model="llama_13b", service_class="Premium", accelerator="L4",
     replicas=1, cards_per_replica=2, max_batch=9, rpm=600, in_tokens=128, out_tokens=32,
 )  # fmt: skip
-
-
-@pytest.fixture
-def scenario(
-    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, request: pytest.FixtureRequest
-) -> Iterator[Scenario]:
-    yield from scenario_fixture(local_cluster, local_prometheus, request)
 
 
 def actions_of(report: dict[str, Any], deployment: str) -> list[dict[str, Any]]:

@@ -18,10 +18,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from .cluster.local_cluster import LocalCluster, client_for
-from .cluster.prometheus import LocalPrometheus
 from .harness.data import DYNAMIC_CONFIGMAP, GPU_LABEL, PRODUCTS, STATIC_CONFIGMAP, ServerSpec, configmap
 from .harness.rbac import apply_rbac
-from .harness.scenario import Scenario, scenario_fixture
+from .harness.scenario import Scenario
 
 pytestmark = pytest.mark.e2e
 
@@ -29,13 +28,6 @@ SERVER = ServerSpec(
     name="premium-llama", model="llama_13b", service_class="Premium", accelerator="L4",
     replicas=1, cards_per_replica=2, max_batch=9, rpm=3000, in_tokens=128, out_tokens=32,
 )  # fmt: skip
-
-
-@pytest.fixture
-def scenario(
-    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, request: pytest.FixtureRequest
-) -> Iterator[Scenario]:
-    yield from scenario_fixture(local_cluster, local_prometheus, request)
 
 
 @pytest.fixture
