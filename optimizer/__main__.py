@@ -52,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     solution = optimize(system, settings)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
-    solution = solution.model_copy(
-        update={"solver": solution.solver.model_copy(update={"elapsed_ms": elapsed_ms})}
-    )
+    solution = solution.with_elapsed_ms(elapsed_ms)
     if args.json:
         print(json.dumps(solution.model_dump(mode="json"), indent=2))
     else:

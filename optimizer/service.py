@@ -86,9 +86,7 @@ async def handle_optimize(request: web.Request) -> web.Response:
         except (ValueError, ValidationError) as exc:
             return _error(422, f"cannot optimize this system: {exc}")
         elapsed_ms = (time.perf_counter() - started) * 1000.0
-    solution = solution.model_copy(
-        update={"solver": solution.solver.model_copy(update={"elapsed_ms": elapsed_ms})}
-    )
+    solution = solution.with_elapsed_ms(elapsed_ms)
     return web.json_response(text=solution.model_dump_json())
 
 

@@ -86,6 +86,10 @@ class Solution(BaseModel):
     capacity_by_type: dict[str, int] = Field(default_factory=dict, description="cards available per type")
     unlimited: bool = False
 
+    def with_elapsed_ms(self, elapsed_ms: float) -> Solution:
+        """A copy whose solver report carries the wall time the caller measured around optimize()."""
+        return self.model_copy(update={"solver": self.solver.model_copy(update={"elapsed_ms": elapsed_ms})})
+
     def by_server(self) -> dict[str, ServerDecision]:
         return {d.server: d for d in self.decisions}
 
