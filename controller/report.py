@@ -46,6 +46,14 @@ class CollectedSummary(BaseModel):
 
 
 class DecisionSummary(BaseModel):
+    """One server's decision as ``/invoke`` shows it: the allocation, its predictions, and why.
+
+    The prediction fields are those of the optimizer's
+    :class:`~optimizer.solution.ServerAllocation` (queueing model, at the demand it was sized for);
+    they are ``None`` when the server got no allocation. Fields are only ever added here, so older
+    readers of the JSON keep working.
+    """
+
     model_config = ConfigDict(frozen=True)
 
     server: str
@@ -55,6 +63,19 @@ class DecisionSummary(BaseModel):
     max_batch: int | None = None
     cost: float | None = None
     reasons: list[str] = Field(default_factory=list)
+    ttft_ms: float | None = Field(default=None, description="predicted mean time to first token")
+    ttft_percentile_ms: float | None = Field(
+        default=None, description="predicted TTFT at the class's target percentile (0: not computed)"
+    )
+    itl_ms: float | None = Field(default=None, description="predicted mean inter-token latency")
+    utilization: float | None = Field(default=None, description="predicted mean share of batch slots busy")
+    demand_rpm: float | None = Field(default=None, description="offered load the optimizer sized for")
+    served_rpm: float | None = Field(
+        default=None, description="predicted throughput within the targets (<= demand_rpm)"
+    )
+    capacity_rpm: float | None = Field(
+        default=None, description="largest rate the allocation serves within the targets (all replicas)"
+    )
 
     @classmethod
     def all_of(cls, solution: Solution) -> list[DecisionSummary]:
@@ -70,6 +91,13 @@ class DecisionSummary(BaseModel):
                     max_batch=a.max_batch if a else None,
                     cost=a.cost if a else None,
                     reasons=list(d.reasons),
+                    ttft_ms=a.ttft_ms if a else None,
+                    ttft_percentile_ms=a.ttft_percentile_ms if a else None,
+                    itl_ms=a.itl_ms if a else None,
+                    utilization=a.utilization if a else None,
+                    demand_rpm=d.demand_rpm,
+                    served_rpm=d.served_rpm,
+                    capacity_rpm=a.max_rpm_per_replica * a.num_replicas if a else None,
                 )
             )
         return out
