@@ -5,16 +5,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 import structlog
+from kubernetes import config
 
 from actuator.kube import KubernetesPort, load_kube_client
 from actuator.service import Actuator, create_app
-from actuator.settings import ENV_PREFIX, ActuatorSettings, load_actuator_settings
-from controller.common.logs import configure_logging
-from controller.common.settings import read_secret_file, settings_table
+from actuator.settings import ENV_PREFIX, ActuatorSettings
+from controller.common.main import StartupError, run_service
+from controller.common.settings import read_secret_file
 from controller.common.web import is_loopback, serve
 
 
@@ -23,20 +21,18 @@ async def _run(settings: ActuatorSettings) -> None:
     log = structlog.get_logger()
     if not token and not is_loopback(settings.host):
         log.warning("no_token", detail="no token file: POST /update accepts only localhost callers")
-    actuator = Actuator(KubernetesPort(load_kube_client(), settings), settings)
+    try:
+        client = load_kube_client()
+    except (config.ConfigException, OSError) as exc:
+        raise StartupError(f"no Kubernetes configuration: {exc}") from None
+    actuator = Actuator(KubernetesPort(client, settings), settings)
     log.info("starting", host=settings.host, port=settings.port, dry_run=settings.dry_run)
     await serve(create_app(actuator, token), settings.host, settings.port)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if "--help-settings" in args:
-        print(settings_table(ActuatorSettings, ENV_PREFIX))
-        return
-    settings = load_actuator_settings()
-    configure_logging("actuator", settings.log_level)
-    asyncio.run(_run(settings))
+def main(argv: list[str] | None = None) -> int:
+    return run_service("actuator", ActuatorSettings, ENV_PREFIX, _run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -15,9 +15,7 @@ Collections run one at a time (a lock), so the last-known store evolves in order
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 
@@ -32,9 +30,9 @@ from collector.load import KnownLoad
 from collector.metrics import Key
 from collector.prom_adapter import PrometheusAdapter
 from collector.settings import ENV_PREFIX, CollectorSettings
-from controller.common.logs import configure_logging
-from controller.common.settings import SettingsError, read_secret_file, settings_table
-from controller.common.web import guarded, serve
+from controller.common.main import StartupError, run_service
+from controller.common.settings import read_secret_file
+from controller.common.web import error_middleware, guarded, serve
 
 log = structlog.get_logger("collector")
 
@@ -112,7 +110,7 @@ async def handle_healthz(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(service: CollectorService, token: str | None = None) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[error_middleware])
     app[SERVICE_KEY] = service
     app.router.add_get("/collect", guarded(handle_collect, token))
     app.router.add_get("/healthz", handle_healthz)
@@ -128,28 +126,18 @@ def build_ports(settings: CollectorSettings) -> Ports:
     return Ports(kube=kube, cluster=kube, metrics=metrics)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m collector", description=__doc__.splitlines()[0])
-    parser.add_argument("--help-settings", action="store_true", help="print the environment variables")
-    args = parser.parse_args(argv)
-    if args.help_settings:
-        print(settings_table(CollectorSettings, ENV_PREFIX))
-        return 0
-    try:
-        settings = CollectorSettings.from_env()
-    except SettingsError as exc:
-        print(f"collector: {exc}", file=sys.stderr)
-        return 2
-    configure_logging("collector", settings.log_level)
+async def _serve(settings: CollectorSettings) -> None:
     try:
         ports = build_ports(settings)
     except config.ConfigException as exc:
-        log.error("collector.no_kube_config", error=str(exc))
-        return 2
+        raise StartupError(f"no Kubernetes configuration: {exc}") from None
     service = CollectorService(settings, ports)
     app = make_app(service, read_secret_file(settings.token_file))
     log.info(
         "collector.start", host=settings.host, port=settings.port, prometheus=settings.prometheus_enabled
     )
-    asyncio.run(serve(app, settings.host, settings.port))
-    return 0
+    await serve(app, settings.host, settings.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service("collector", CollectorSettings, ENV_PREFIX, _serve, argv)

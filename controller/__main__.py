@@ -5,19 +5,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
 import structlog
 
 from controller.app import create_app, observed
-from controller.common.logs import configure_logging
-from controller.common.settings import read_secret_file, settings_table
+from controller.common.main import run_service
+from controller.common.settings import read_secret_file
 from controller.common.web import is_loopback, serve
 from controller.cycle import CycleRunner, HttpStages
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
-from controller.settings import ENV_PREFIX, ControllerSettings, load_controller_settings
+from controller.settings import ENV_PREFIX, ControllerSettings
 
 
 async def _run(settings: ControllerSettings) -> None:
@@ -39,15 +36,9 @@ async def _run(settings: ControllerSettings) -> None:
     await serve(app, settings.host, settings.port)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if "--help-settings" in args:
-        print(settings_table(ControllerSettings, ENV_PREFIX))
-        return
-    settings = load_controller_settings()
-    configure_logging("controller", settings.log_level)
-    asyncio.run(_run(settings))
+def main(argv: list[str] | None = None) -> int:
+    return run_service("controller", ControllerSettings, ENV_PREFIX, _run, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

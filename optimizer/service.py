@@ -1,92 +1,124 @@
 """The optimizer container: ``POST /optimize`` (SystemData in, Solution out) and ``GET /healthz``.
 
-The only module of :mod:`optimizer` that does I/O. The controller calls ``/optimize`` once per
-cycle with the collector's system data. Bad input answers 422 with the loader's message (file,
-entry, field); a malformed body 400. Optimization is CPU-bound, so it runs in a worker thread, one
-at a time (a second request waits), keeping ``/healthz`` responsive and memory bounded.
+The only module of :mod:`optimizer` that does I/O, and the only one that imports the services'
+shared plumbing (:mod:`controller.common`: settings from the environment, structlog JSON logs,
+JSON errors, the bearer-or-loopback guard); the optimizer core stays pure.
 
-Settings (environment, read once at start-up):
+The controller calls ``/optimize`` once per cycle with the collector's system data. Bad input
+answers 422 with the loader's message (file, entry, field); a malformed body 400; a body above
+``max_body_bytes`` 413; every error is JSON, never a trace. Optimization is CPU-bound, so it runs in
+a worker thread, one at a time (a second request waits), keeping ``/healthz`` responsive and memory
+bounded.
 
-================================  =========  ==================================================
-``INFERNO_OPTIMIZER_HOST``        127.0.0.1  address to bind; the pod's containers share localhost
-``INFERNO_OPTIMIZER_PORT``        3302       port
-``INFERNO_OPTIMIZER_SOLVER``      (data)     greedy | milp; empty: optimizer-data's milpSolver
-``INFERNO_OPTIMIZER_TIME_LIMIT``  10         MILP wall-clock limit, seconds
-``INFERNO_OPTIMIZER_BATCH``       default    default | optimal batch-size policy
-``INFERNO_MAX_BODY_BYTES``        33554432   largest accepted request body
-================================  =========  ==================================================
+Settings: ``python -m controller.entry optimizer --help-settings`` prints the table
+(``INFERNO_OPTIMIZER_*``; the MILP time limit and the batch policy keep their historical names
+``INFERNO_OPTIMIZER_TIME_LIMIT`` and ``INFERNO_OPTIMIZER_BATCH``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import time
 from collections.abc import Mapping
+from typing import Literal
 
+import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from controller.common.main import run_service
+from controller.common.settings import load_settings, read_secret_file
+from controller.common.web import error_middleware, guarded, is_loopback, json_error, read_json, serve
 from optimizer.data.loader import DataError, validate_system
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.registry import get_solver
 
+ENV_PREFIX = "INFERNO_OPTIMIZER_"
+log = structlog.get_logger()
+
 
 class ServiceSettings(BaseModel):
+    """The optimizer service's settings; ``optimizer`` is what the pure core receives."""
+
     model_config = ConfigDict(frozen=True)
 
-    host: str = "127.0.0.1"
-    port: int = Field(default=3302, ge=1, le=65535)
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    optimizer: OptimizerSettings = OptimizerSettings()
+    host: str = Field(
+        default="127.0.0.1", description="address to bind; the pod's containers share localhost"
+    )
+    port: int = Field(default=3302, ge=1, le=65535, description="port to listen on")
+    solver: str | None = Field(
+        default=None, description="greedy or milp; empty: as optimizer-data's milpSolver says"
+    )
+    time_limit_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="MILP wall-clock limit, seconds",
+        json_schema_extra={"env": "INFERNO_OPTIMIZER_TIME_LIMIT"},
+    )
+    batch_policy: Literal["default", "optimal"] = Field(
+        default="default",
+        description="default: floor(maxBatchSize*atTokens/out); optimal: smallest batch reaching 99% "
+        "of the best SLO-bound throughput",
+        json_schema_extra={"env": "INFERNO_OPTIMIZER_BATCH"},
+    )
+    max_body_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="largest POST /optimize body, bytes (then 413)"
+    )
+    token_file: str = Field(
+        default="",
+        description="file holding a bearer token that POST /optimize requires (a mounted Secret); "
+        "empty: only callers on localhost are accepted",
+    )
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("solver", mode="before")
+    @classmethod
+    def _known_solver(cls, value: object) -> object:
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            get_solver(value)  # an unknown name fails at start-up, naming the known ones
+        return value
+
+    @property
+    def optimizer(self) -> OptimizerSettings:
+        return OptimizerSettings(
+            solver=self.solver, time_limit_s=self.time_limit_s, batch_policy=self.batch_policy
+        )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ServiceSettings:
-        """Map ``INFERNO_*`` variables onto the settings; unknown solver names fail here."""
-        solver = env.get("INFERNO_OPTIMIZER_SOLVER") or None
-        if solver:
-            get_solver(solver)
-        optimizer = OptimizerSettings(
-            solver=solver,
-            time_limit_s=float(env.get("INFERNO_OPTIMIZER_TIME_LIMIT", "10")),
-            batch_policy=env.get("INFERNO_OPTIMIZER_BATCH", "default"),
-        )
-        return cls(
-            host=env.get("INFERNO_OPTIMIZER_HOST", "127.0.0.1"),
-            port=int(env.get("INFERNO_OPTIMIZER_PORT", "3302")),
-            max_body_bytes=int(env.get("INFERNO_MAX_BODY_BYTES", str(32 * 1024 * 1024))),
-            optimizer=optimizer,
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
+        """Read the environment; a bad value raises ``SettingsError`` naming the variable."""
+        return load_settings(cls, ENV_PREFIX, environ)
 
 
 SETTINGS_KEY = web.AppKey("settings", ServiceSettings)
+CORE_KEY = web.AppKey("core_settings", OptimizerSettings)
 LOCK_KEY = web.AppKey("lock", asyncio.Lock)
 
 
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
 async def handle_optimize(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS_KEY]
-    try:
-        body = json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, f"request body is not JSON: {exc}")
+    body = await read_json(request)  # 400 / 413 as JSON
     try:
         system = validate_system(body, "request body")
     except DataError as exc:
-        return _error(422, str(exc))
+        return json_error(422, str(exc))
     async with request.app[LOCK_KEY]:
         started = time.perf_counter()
         try:
-            solution = await asyncio.to_thread(optimize, system, settings.optimizer)
+            solution = await asyncio.to_thread(optimize, system, request.app[CORE_KEY])
         except (ValueError, ValidationError) as exc:
-            return _error(422, f"cannot optimize this system: {exc}")
+            return json_error(422, f"cannot optimize this system: {exc}")
         elapsed_ms = (time.perf_counter() - started) * 1000.0
     solution = solution.with_elapsed_ms(elapsed_ms)
+    log.info(
+        "optimized",
+        servers=len(solution.decisions),
+        solver=solution.solver.name,
+        elapsed_ms=round(elapsed_ms, 1),
+    )
     return web.json_response(text=solution.model_dump_json())
 
 
@@ -94,20 +126,28 @@ async def handle_healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-def make_app(settings: ServiceSettings | None = None) -> web.Application:
+def make_app(settings: ServiceSettings | None = None, token: str | None = None) -> web.Application:
     settings = settings or ServiceSettings()
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[error_middleware])
     app[SETTINGS_KEY] = settings
+    app[CORE_KEY] = settings.optimizer
     app[LOCK_KEY] = asyncio.Lock()
-    app.router.add_post("/optimize", handle_optimize)
+    app.router.add_post("/optimize", guarded(handle_optimize, token))
     app.router.add_get("/healthz", handle_healthz)
     return app
 
 
-def main() -> None:
-    settings = ServiceSettings.from_env(os.environ)
-    web.run_app(make_app(settings), host=settings.host, port=settings.port, print=None)
+async def _serve(settings: ServiceSettings) -> None:
+    token = read_secret_file(settings.token_file)
+    if not token and not is_loopback(settings.host):
+        log.warning("no_token", detail="no token file: POST /optimize accepts only localhost callers")
+    log.info("starting", host=settings.host, port=settings.port, solver=settings.solver or "(data)")
+    await serve(make_app(settings, token), settings.host, settings.port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_service("optimizer", ServiceSettings, ENV_PREFIX, _serve, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

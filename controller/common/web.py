@@ -1,9 +1,13 @@
 """aiohttp server helpers shared by the services: JSON errors, typed bodies, auth guard, rate limit.
 
 - ``json_error(status, message, details)``: ``{"error": message, "details": [...]}``.
+- ``await read_json(request)``: the body as JSON, or an HTTP 400 (not JSON, not UTF-8, nested deeper
+  than ``MAX_JSON_DEPTH``) / 413 (larger than the app's ``client_max_size``) with a JSON explanation.
 - ``await parse_body(request, Model)``: 400 when the body is not a JSON object, 422 with one
   readable line per problem (``solution.decisions[0].status: Input should be ...``) when it does not
   match the model. Never a 500 for bad input.
+- ``error_middleware``: every error answer is JSON (aiohttp's own 404/405/413 included) and an
+  unexpected exception is a JSON 500 without a trace.
 - ``guarded(handler, token)``: with a token, require ``Authorization: Bearer <token>``
   (constant-time compare); without one, accept only loopback peers (the "bind to localhost" rule
   enforced per request, so probes and /metrics on the same port stay reachable).
@@ -17,6 +21,7 @@ import asyncio
 import contextlib
 import hmac
 import json
+import reprlib
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -29,13 +34,71 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
 LOOPBACK = ("127.", "::1", "::ffff:127.")
 MAX_PROBLEMS = 20
+# Deeper JSON is refused before parsing: the stdlib parser recurses once per level and would hit
+# the interpreter's recursion limit (a RecursionError, i.e. a 500) near 1,000 levels. Our bodies
+# (SystemData, UpdateRequest) nest fewer than 10 levels.
+MAX_JSON_DEPTH = 64
+_SHORT = reprlib.Repr()  # the offending value in a 422, cut short (a body may be megabytes)
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict = 3, 60, 60, 5, 5
 
 
-def json_error(status: int, message: str, details: list[str] | None = None) -> web.Response:
+def json_error(
+    status: int, message: str, details: list[str] | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
     body: dict[str, Any] = {"error": message}
     if details:
         body["details"] = details
-    return web.json_response(body, status=status)
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+_STRUCTURE = b'[]{}"\\'
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in _STRUCTURE)
+
+
+def json_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """True when brackets outside strings nest deeper than ``limit``.
+
+    A linear scan over the bytes that matter (brackets, quotes, backslashes): a 2 MB SystemData
+    body costs a few milliseconds, and a body with fewer than ``limit`` brackets none.
+    """
+    skeleton = raw.translate(None, _NOT_STRUCTURE)
+    if skeleton.count(b"[") + skeleton.count(b"{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for byte in skeleton:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > limit:
+                return True
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return False
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body parsed as JSON (``None`` when empty); raises a JSON HTTP 400 or 413."""
+    raw = await request.read()  # 413 (HTTPRequestEntityTooLarge) above the app's client_max_size
+    if not raw:
+        return None
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        raise _bad_request(f"body is not acceptable JSON: nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise _bad_request(f"body is not valid JSON: {exc}") from None
 
 
 def validation_problems(exc: ValidationError) -> list[str]:
@@ -43,7 +106,7 @@ def validation_problems(exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors()[:MAX_PROBLEMS]:
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        value = repr(err.get("input"))
+        value = _SHORT.repr(err.get("input"))
         shown = f" (got {value})" if len(value) <= 80 and err["type"] != "missing" else ""
         lines.append(f"{loc or '<body>'}: {err['msg']}{shown}")
     return lines
@@ -51,17 +114,9 @@ def validation_problems(exc: ValidationError) -> list[str]:
 
 async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
     """The request's JSON body as ``model``; raises an HTTP 400/422 with a JSON explanation."""
-    try:
-        raw = await request.read()
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": f"body is not valid JSON: {exc}"}), content_type="application/json"
-        ) from None
+    data = await read_json(request)
     if not isinstance(data, dict):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"error": "body must be a JSON object"}), content_type="application/json"
-        )
+        raise _bad_request("body must be a JSON object")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -80,7 +135,9 @@ def guarded(handler: Handler, token: str | None) -> Handler:
         if token:
             given = request.headers.get("Authorization", "")
             scheme, _, value = given.partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            # surrogateescape: aiohttp decodes header bytes that are not UTF-8 into surrogates
+            given_b = value.strip().encode("utf-8", "surrogateescape")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given_b, token.encode()):
                 return json_error(401, "missing or wrong bearer token")
         elif not is_loopback(request.remote):
             return json_error(403, "no token configured: only callers on localhost are accepted")
@@ -128,13 +185,31 @@ async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event 
         await runner.cleanup()
 
 
+_KEEP_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+def _as_json(exc: web.HTTPException) -> web.StreamResponse | None:
+    """aiohttp's own plain-text errors (404, 405, 413...) as JSON; None to re-raise as it is."""
+    if exc.status < 400 or exc.content_type == "application/json":
+        return None
+    headers = {k: exc.headers[k] for k in _KEEP_HEADERS if k in exc.headers}
+    message = (exc.text or exc.reason or "").strip()
+    if message.startswith(f"{exc.status}:"):
+        message = message.partition(":")[2].strip()
+    return json_error(exc.status, message or exc.reason, headers=headers or None)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn an unexpected exception into a JSON 500 without a trace (the log keeps the detail)."""
+    """Every error answer is JSON; an unexpected exception is a JSON 500 without a trace (the log
+    keeps the detail)."""
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        converted = _as_json(exc)
+        if converted is None:
+            raise
+        return converted
     except Exception as exc:
         structlog.get_logger().exception("unhandled", path=request.path, error=type(exc).__name__)
         return json_error(500, f"internal error ({type(exc).__name__}); see the service log")

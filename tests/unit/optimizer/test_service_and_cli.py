@@ -50,7 +50,7 @@ async def test_spec_wrapper_is_accepted(client: TestClient[Any, Any]) -> None:
 @pytest.mark.parametrize(
     ("body", "status", "fragment"),
     [
-        (b"{not json", 400, "not JSON"),
+        (b"{not json", 400, "not valid JSON"),
         (b"[]", 422, "request body"),
         (json.dumps({"accelerators": {"accelerators": []}}).encode(), 422, "models"),
     ],
