@@ -167,6 +167,12 @@ class TokenBucket:
             return True
         return False
 
+    def retry_after_s(self) -> float:
+        """Seconds until the next token, as of the last ``try_acquire`` (0 when one is there)."""
+        if self.rate_per_s <= 0:
+            return 0.0
+        return max(0.0, (1.0 - self._tokens) / self.rate_per_s)
+
 
 async def serve(app: web.Application, host: str, port: int, stop: asyncio.Event | None = None) -> None:
     """Serve ``app`` until ``stop`` is set; SIGTERM and SIGINT set it. Cleans up on the way out."""
