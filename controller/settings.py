@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from controller.common.settings import load_settings
 
@@ -54,6 +54,42 @@ class ControllerSettings(BaseModel):
         default=10.0, ge=0, description="on SIGTERM, how long a running cycle may finish, seconds"
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    # --- leader election (two replicas, only the leader acts); see controller/leader.py -----------
+    leader_election: bool = Field(
+        default=False,
+        description="hold a coordination.k8s.io Lease and act only while leader (the manifests run two "
+        "replicas with it on); false: this process always acts, so run exactly one",
+    )
+    lease_name: str = Field(default="inferno-autoscaler", min_length=1, description="the Lease's name")
+    lease_namespace: str = Field(
+        default="inferno", min_length=1, description="the Lease's namespace (the pod's own, in the manifests)"
+    )
+    pod_name: str = Field(
+        default="",
+        description="holder identity in the Lease (the pod name, downward API); empty: the host name",
+    )
+    lease_duration_s: float = Field(
+        default=15.0, gt=0, description="a Lease not renewed for this long may be taken over, seconds"
+    )
+    renew_deadline_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="the leader stops acting when it could not renew for this long (< lease duration), "
+        "seconds",
+    )
+    retry_period_s: float = Field(
+        default=2.0, gt=0, description="between Lease reads/renewals (< renew deadline), seconds"
+    )
+
+    @model_validator(mode="after")
+    def _lease_timings_ordered(self) -> ControllerSettings:
+        if not self.retry_period_s < self.renew_deadline_s < self.lease_duration_s:
+            raise ValueError(
+                "need retry_period_s < renew_deadline_s < lease_duration_s (a leader must step down "
+                f"before its Lease can expire for others); got {self.retry_period_s:g} / "
+                f"{self.renew_deadline_s:g} / {self.lease_duration_s:g}"
+            )
+        return self
 
     def url(self, service: str) -> str:
         host = str(getattr(self, f"{service}_host"))
