@@ -47,10 +47,10 @@ def _plan_one(
     now_s: float,
     history: ScaleHistory,
 ) -> ServerAction:
+    if not server.trusted:  # first: untrusted servers are never in the solution, and this is why
+        return _skip(server, f"data not trusted (load source: {server.load_source})", *server.notes[:3])
     if decision is None:
         return _skip(server, "absent from the solution")
-    if not server.trusted:
-        return _skip(server, f"data not trusted (load source: {server.load_source})", *server.notes[:3])
     alloc = decision.allocation
     if decision.status is DecisionStatus.UNALLOCATED or alloc is None:
         return _skip(server, f"solution: {decision.status.value}", *decision.reasons)
