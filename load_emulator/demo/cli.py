@@ -1,7 +1,9 @@
-"""Command line of the embedded demo: ``python -m load_emulator.demo [options]`` (``scripts/demo.sh``).
+"""Command line of the demo: ``python -m load_emulator.demo [options]`` (``scripts/demo.sh``).
 
 Parses options into :class:`~load_emulator.demo.loop_state.DemoSettings`, runs
-:func:`~load_emulator.demo.run.run_demo` and prints a summary. Exit code 0 when the run finished
+:func:`~load_emulator.demo.run.run_demo` (in-memory API server) or, with ``--cluster`` /
+``--cluster-state``, :func:`~load_emulator.demo.cluster_run.run_cluster_demo` (the local real
+cluster; ``scripts/demo-cluster.sh``), and prints a summary. Exit code 0 when the run finished
 (also after Ctrl-C), 1 on a set-up or loop failure (the message says which), 2 on bad options.
 """
 
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from load_emulator.demo.cluster_run import run_cluster_demo
 from load_emulator.demo.loop_state import DEFAULT_DATA, DemoResult, DemoSettings
 from load_emulator.demo.run import run_demo
 from load_emulator.demo.world import DEFAULT_CARDS, DEFAULT_SERVERS
@@ -45,11 +48,29 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--solver", default="greedy", help="greedy | milp ('' : the data's choice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", type=Path, default=None, help="keep kubeconfig and service logs here")
+    p.add_argument(
+        "--first-cycle-s", type=float, default=None,
+        help="seconds of load before the first cycle (default 2; on a cluster 12: Prometheus needs samples)",
+    )  # fmt: skip
+    real = p.add_argument_group("on the local real cluster (tests/e2e/cluster; binaries from its install.sh)")
+    real.add_argument(
+        "--cluster", action="store_true",
+        help="start the local cluster + Prometheus, run the demo on it, stop it at the end",
+    )  # fmt: skip
+    real.add_argument(
+        "--cluster-state", type=Path, default=None,
+        help="use a running local cluster: state file of 'python -m e2e.cluster' (implies --cluster)",
+    )  # fmt: skip
+    real.add_argument(
+        "--namespace", default="inferno-demo",
+        help="namespace and node pool of the demo's objects on the cluster (must not exist yet)",
+    )  # fmt: skip
     return p
 
 
 def settings_from(args: argparse.Namespace) -> DemoSettings:
     cards = dict(_pair(c) for c in args.cards.split(",") if c)
+    cluster = bool(args.cluster or args.cluster_state)
     return DemoSettings(
         data_dir=args.data,
         servers=tuple(s.strip() for s in args.servers.split(",") if s.strip()),
@@ -63,6 +84,10 @@ def settings_from(args: argparse.Namespace) -> DemoSettings:
         solver=args.solver,
         seed=args.seed,
         workdir=args.workdir,
+        cluster=cluster,
+        cluster_state=args.cluster_state,
+        namespace=args.namespace,
+        first_cycle_s=args.first_cycle_s if args.first_cycle_s is not None else (12.0 if cluster else 2.0),
     )
 
 
@@ -82,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
     try:
-        result = asyncio.run(run_demo(settings))
+        result = asyncio.run(run_cluster_demo(settings) if settings.cluster else run_demo(settings))
     except KeyboardInterrupt:
         print("demo: interrupted; everything stopped", file=sys.stderr)
         return 0

@@ -54,6 +54,12 @@ class DemoSettings:
     seed: int = 0
     workdir: Path | None = None
     """Where the kubeconfig and the service logs go; None: a temporary directory, removed at the end."""
+    cluster: bool = False
+    """Run on the local real cluster (``tests/e2e/cluster``) instead of the in-memory API server."""
+    cluster_state: Path | None = None
+    """With ``cluster``: the state file of a running local cluster; None: start one (and stop it)."""
+    namespace: str = "inferno-demo"
+    """With ``cluster``: namespace (and node pool) of the Deployments and the data ConfigMaps."""
 
 
 @dataclass

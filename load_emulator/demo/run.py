@@ -10,10 +10,11 @@
 3. runs the :class:`~load_emulator.engine.FleetEngine` on the wall clock over the store
    (:class:`.store_view.StoreClusterView`), writing each server's offered load into its load
    labels every ``label_period_s`` (the collector, without Prometheus, trusts them);
-4. every ``cycle_s`` asks the optimizer for its predictions of the current state (``GET /collect``
-   then ``POST /optimize``: the cycle report carries no latencies), calls the controller's
-   ``GET /invoke`` (collect -> optimize -> act), and prints the table (:mod:`.table`).
+4. every ``cycle_s`` calls the controller's ``GET /invoke`` (collect -> optimize -> act) and
+   prints the table (:mod:`.table`); the predicted TTFT/ITL are the cycle report's decisions'.
 
+:class:`DemoLoop` is shared with the real-cluster demo (:mod:`.cluster_run`), which gives it a
+view of the real API server, a ``refresh`` hook and no load labels (Prometheus measures the load).
 Everything stops by pid at the end, on error and on Ctrl-C. Network: loopback only.
 """
 
@@ -24,13 +25,13 @@ import math
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import aiohttp
 
+from load_emulator.cluster import ClusterView
 from load_emulator.demo import services as svc
 from load_emulator.demo.loop_state import DemoResult, DemoSettings, make_workloads, replica_changes
 from load_emulator.demo.store_view import StoreClusterView
@@ -40,28 +41,17 @@ from load_emulator.engine import Catalog, EngineConfig, FleetEngine, catalog_of
 from load_emulator.kubeapi import BuiltinController, ControllerSettings, ObjectStore, start_kubeapi
 from optimizer.data.loader import load_system_dir
 
-__all__ = ["DemoResult", "DemoSettings", "run_demo"]
+__all__ = ["DemoLoop", "DemoResult", "DemoSettings", "LoopView", "new_engine", "run_demo"]
 
 
-@dataclass
-class _Cycle:
-    predictions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    report: dict[str, Any] = field(default_factory=dict)
+class LoopView(ClusterView, Protocol):
+    """What the loop reads: the cluster as the engine sees it, plus Pending-for-capacity pods."""
+
+    def unschedulable(self) -> dict[str, int]: ...
 
 
-async def predict(services: Mapping[str, svc.Service]) -> dict[str, dict[str, Any]]:
-    """The optimizer's allocation (with predicted latencies) per server, for the current state."""
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        async with http.get(f"{services['collector'].url}/collect") as resp:
-            collected = await resp.json(content_type=None)
-        if resp.status != 200:
-            return {}
-        async with http.post(f"{services['optimizer'].url}/optimize", json=collected["system"]) as resp:
-            solution = await resp.json(content_type=None)
-        if resp.status != 200:
-            return {}
-    return {d["server"]: d.get("allocation") or {} for d in solution.get("decisions") or []}
+Refresh = Callable[[float], Awaitable[None]]
+"""Called with engine seconds before the engine reads the view (re-read a remote cluster)."""
 
 
 async def run_demo(settings: DemoSettings, out: TextIO = sys.stdout) -> DemoResult:
@@ -90,7 +80,8 @@ async def run_demo(settings: DemoSettings, out: TextIO = sys.stdout) -> DemoResu
             print(f"demo: API server {api.url}, services {ports}; ready in {result.startup_s:.1f} s; "
                   f"logs in {workdir}", file=out, flush=True)  # fmt: skip
             loop = DemoLoop(settings, servers, StoreClusterView(store, NAMESPACE, time.time()), out)
-            await loop.run(catalog_of(system), {s.name: s for s in services}, result)
+            engine = new_engine(catalog_of(system), loop.view, loop)
+            await loop.run(engine, {s.name: s for s in services}, result)
         finally:
             result.exit_codes = await svc.stop_services(services)
             await api.close()
@@ -101,70 +92,108 @@ class DemoLoop:
     """The real-time part: engine ticks, load labels, cycles and tables."""
 
     def __init__(
-        self, settings: DemoSettings, servers: list[DemoServer], view: StoreClusterView, out: TextIO
+        self,
+        settings: DemoSettings,
+        servers: list[DemoServer],
+        view: LoopView,
+        out: TextIO,
+        *,
+        namespace: str = NAMESPACE,
+        write_labels: bool = True,
+        refresh: Refresh | None = None,
+        refresh_period_s: float = 1.0,
     ):
         self.settings, self.servers, self.view, self.out = settings, servers, view, out
+        self.namespace, self.write_labels = namespace, write_labels
+        self.refresh, self.refresh_period_s = refresh, refresh_period_s
         self.workloads = make_workloads(settings, servers)
 
-    async def run(self, catalog: Catalog, services: Mapping[str, svc.Service], result: DemoResult) -> None:
+    async def run(self, engine: FleetEngine, services: Mapping[str, svc.Service], result: DemoResult) -> None:
+        """Ticks until ``duration_s`` of wall time (bounded count); a cycle every ``cycle_s``."""
         st = self.settings
-        engine = FleetEngine(catalog, self.view, self.workloads, EngineConfig(sync_period_s=1.0), st.seed)
         origin = time.monotonic()
-        next_label, next_cycle = 0.0, st.first_cycle_s
-        while (t_s := time.monotonic() - origin) < st.duration_s:
+        next_label, next_cycle, next_refresh = 0.0, st.first_cycle_s, 0.0
+        for _ in range(math.ceil(st.duration_s / st.tick_s) + 1):
+            t_s = time.monotonic() - origin
+            if t_s >= st.duration_s:
+                break
+            if self.refresh is not None and t_s >= next_refresh:
+                next_refresh = t_s + self.refresh_period_s
+                await self._refresh(engine, t_s)
             engine.advance_to(t_s)
-            if t_s >= next_label:
+            if self.write_labels and t_s >= next_label:
                 next_label += st.label_period_s
                 self.write_load_labels(t_s)
             if t_s >= next_cycle:
                 next_cycle += st.cycle_s
-                cycle = _Cycle()
-                try:
-                    cycle.predictions = await predict(services)
-                except (aiohttp.ClientError, TimeoutError, KeyError) as exc:
-                    print(f"demo: predictions unavailable: {exc}", file=self.out)
-                try:
-                    cycle.report = await svc.invoke(services["controller"])
-                except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:  # the demo goes on
-                    cycle.report = {"outcome": "failed", "errors": [{"stage": "invoke", "message": str(exc)}]}
-                result.cycles += 1
-                result.replica_changes += replica_changes(cycle.report)
-                t_s = time.monotonic() - origin
-                engine.advance_to(t_s)
-                engine.sync()
-                title = (
-                    f"\n=== t={t_s:5.1f}s  cycle {result.cycles}  (observed: last {st.window_s:.0f} s) ==="
-                )
-                notes = [
-                    f"{name}: {n} pod(s) Pending, no node with free cards"
-                    for name, n in sorted(self.view.unschedulable().items())
-                ]
-                text = render(title, self.rows(engine, t_s, cycle), cycle.report, notes)
-                print(text, file=self.out, flush=True)
-                result.tables += 1
+                await self.cycle(engine, origin, services, result)
             await asyncio.sleep(st.tick_s)
+
+    async def _refresh(self, engine: FleetEngine, t_s: float) -> None:
+        if self.refresh is None:
+            return
+        try:
+            await self.refresh(t_s)
+            engine.sync()
+        except Exception as exc:  # an API server hiccup must not end the demo
+            print(f"demo: cluster refresh failed: {type(exc).__name__}: {exc}", file=self.out)
+
+    async def cycle(
+        self, engine: FleetEngine, origin: float, services: Mapping[str, svc.Service], result: DemoResult
+    ) -> None:
+        """One ``GET /invoke``, then the table of the state it left."""
+        st = self.settings
+        try:
+            report = await svc.invoke(services["controller"])
+        except (aiohttp.ClientError, TimeoutError, RuntimeError) as exc:  # the demo goes on
+            report = {"outcome": "failed", "errors": [{"stage": "invoke", "message": str(exc)}]}
+        result.cycles += 1
+        result.replica_changes += replica_changes(report)
+        t_s = time.monotonic() - origin
+        if self.refresh is not None:
+            await self._refresh(engine, t_s)
+        engine.advance_to(t_s)
+        engine.sync()
+        title = f"\n=== t={t_s:5.1f}s  cycle {result.cycles}  (observed: last {st.window_s:.0f} s) ==="
+        notes = [
+            f"{name}: {n} pod(s) Pending, no node with free cards"
+            for name, n in sorted(self.view.unschedulable().items())
+        ]
+        print(render(title, self.rows(engine, t_s, report), report, notes), file=self.out, flush=True)
+        result.tables += 1
 
     def write_load_labels(self, t_s: float) -> None:
         """The offered load of each server now, into its load labels (what the collector reads)."""
         for s in self.servers:
             rpm = self.workloads[s.name].rate_rpm(t_s)
-            self.view.set_labels(NAMESPACE, s.deployment, load_labels(rpm, s.in_tokens, s.out_tokens))
+            self.view.set_labels(self.namespace, s.deployment, load_labels(rpm, s.in_tokens, s.out_tokens))
 
-    def rows(self, engine: FleetEngine, t_s: float, cycle: _Cycle) -> list[Row]:
+    def rows(self, engine: FleetEngine, t_s: float, report: Mapping[str, Any]) -> list[Row]:
+        """One row per server: cluster state, offered load, the cycle's predictions, observed window."""
         states = {st.server: st for st in self.view.deployments(t_s)}
-        costs = {d["server"]: d.get("cost") for d in cycle.report.get("decisions") or []}
+        decisions = {d.get("server"): d for d in report.get("decisions") or []}
         window_s = self.settings.window_s
         rows = []
         for s in self.servers:
             st = states.get(s.name)
             w = engine.window(s.name, max(0.0, t_s - window_s), t_s, s.ttft_target_ms, s.itl_target_ms)
-            pred = cycle.predictions.get(s.name, {})
-            cost = costs.get(s.name)
+            d = decisions.get(s.name, {})
             rows.append(Row(
                 s.name, s.service_class, self.workloads[s.name].rate_rpm(t_s), st.accelerator if st else "?",
                 st.ready_replicas if st else 0, st.replicas if st else 0, st.max_batch if st else 0,
-                float(pred.get("ttft_ms", math.nan)), w.ttft_p50_ms, w.ttft_p95_ms, s.ttft_target_ms,
-                float(pred.get("itl_ms", math.nan)), w.itl_p50_ms, w.itl_p95_ms, s.itl_target_ms,
-                w.slo_attainment, float(cost) if cost is not None else math.nan,
+                _num(d.get("ttft_ms")), w.ttft_p50_ms, w.ttft_p95_ms, s.ttft_target_ms,
+                _num(d.get("itl_ms")), w.itl_p50_ms, w.itl_p95_ms, s.itl_target_ms,
+                w.slo_attainment, _num(d.get("cost")),
             ))  # fmt: skip
         return rows
+
+
+def new_engine(catalog: Catalog, view: ClusterView, loop: DemoLoop) -> FleetEngine:
+    """The fleet engine over ``view`` with the loop's workloads (re-reads the view every second)."""
+    config = EngineConfig(sync_period_s=1.0)
+    return FleetEngine(catalog, view, loop.workloads, config, loop.settings.seed)
+
+
+def _num(value: Any) -> float:
+    """A number from the report, NaN when absent (the table prints ``-``)."""
+    return float(value) if isinstance(value, int | float) else math.nan

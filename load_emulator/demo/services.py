@@ -1,10 +1,10 @@
 """The four real services as subprocesses on 127.0.0.1, for the demo: start, health-wait, invoke, stop.
 
-Each runs ``python -m controller.entry <name>`` with ``KUBECONFIG`` pointing at the emulated API
-server and its ``INFERNO_*`` settings (free ports, no Prometheus, a controller that cycles only on
-``GET /invoke``, a short actuator scale-down window). Output goes to ``<workdir>/<name>.log``.
-:func:`stop_services` ends each process by its pid (SIGTERM, then SIGKILL after a grace period).
-Called by :mod:`load_emulator.demo.run`.
+Each runs ``python -m controller.entry <name>`` with ``KUBECONFIG`` pointing at the API server
+and its ``INFERNO_*`` settings (free ports, no Prometheus unless ``extra_env`` names one, a
+controller that cycles only on ``GET /invoke``, a short actuator scale-down window). Output goes
+to ``<workdir>/<name>.log``. :func:`stop_services` ends each process by its pid (SIGTERM, then
+SIGKILL after a grace period). Called by :mod:`load_emulator.demo.run` and :mod:`.cluster_run`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -44,10 +45,14 @@ def free_port() -> int:
 
 
 def service_env(
-    kubeconfig: Path, ports: dict[str, int], scale_down_window_s: float, solver: str
+    kubeconfig: Path,
+    ports: dict[str, int],
+    scale_down_window_s: float,
+    solver: str,
+    extra: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """Settings shared by the four processes (each reads only its own prefix)."""
-    env = dict(os.environ)
+    """Settings shared by the four processes (each reads only its own prefix); ``extra`` wins."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
     env.update({
         "KUBECONFIG": str(kubeconfig),
         "PYTHONUNBUFFERED": "1",
@@ -65,15 +70,20 @@ def service_env(
         "INFERNO_CONTROLLER_INVOKE_RATE_PER_S": "0",
         "INFERNO_CONTROLLER_LOG_LEVEL": "WARNING",
     })  # fmt: skip
+    env.update(extra or {})
     return env
 
 
 async def start_services(
-    workdir: Path, kubeconfig: Path, scale_down_window_s: float, solver: str
+    workdir: Path,
+    kubeconfig: Path,
+    scale_down_window_s: float,
+    solver: str,
+    extra_env: Mapping[str, str] | None = None,
 ) -> list[Service]:
     """Start the four services; the caller must :func:`stop_services` whatever happens next."""
     ports = {name: free_port() for name in NAMES}
-    env = service_env(kubeconfig, ports, scale_down_window_s, solver)
+    env = service_env(kubeconfig, ports, scale_down_window_s, solver, extra_env)
     services: list[Service] = []
     try:
         for name in NAMES:

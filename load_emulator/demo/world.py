@@ -106,6 +106,49 @@ def load_labels(rpm: float, in_tokens: float, out_tokens: float) -> dict[str, st
     }
 
 
+@dataclass(frozen=True)
+class NodePlan:
+    """One fake GPU node: its name, its placement label, and its allocatable cards."""
+
+    name: str
+    label_key: str
+    label_value: str
+    resource: str
+    cards: int
+
+
+def placement_of(data_dir: Path) -> dict[str, dict[str, str]]:
+    """``placement-data.json`` by card type."""
+    doc = json.loads((data_dir / "placement-data.json").read_text())
+    return {p["type"]: p for p in doc["placement"]}
+
+
+def node_plans(
+    placement: Mapping[str, Mapping[str, str]], cards: Mapping[str, int], prefix: str = ""
+) -> list[NodePlan]:
+    """Per card type, ``ceil(count / CARDS_PER_NODE)`` nodes of up to ``CARDS_PER_NODE`` cards.
+
+    Example: ``{"L4": 20}`` -> ``l4-node-0`` (8), ``l4-node-1`` (8), ``l4-node-2`` (4).
+    """
+    plans = []
+    for acc_type, count in cards.items():
+        if acc_type not in placement:
+            raise ValueError(f"card type {acc_type!r} has no placement; known: {sorted(placement)}")
+        p = placement[acc_type]
+        for i in range(math.ceil(count / CARDS_PER_NODE)):
+            n = min(CARDS_PER_NODE, count - i * CARDS_PER_NODE)
+            name = f"{prefix}{acc_type.lower()}-node-{i}"
+            plans.append(NodePlan(name, p["nodeLabelKey"], p["nodeLabelValue"], p["resource"], n))
+    return plans
+
+
+def config_data(data_dir: Path, cards: Mapping[str, int]) -> tuple[dict[str, str], dict[str, str]]:
+    """Contents of ``inferno-static-data`` (the data files as they are) and ``inferno-dynamic-data``."""
+    static = {key: (data_dir / key).read_text() for key in STATIC_FILES}
+    capacity = {"count": [{"type": t, "count": c} for t, c in cards.items()]}
+    return static, {"capacity-data.json": json.dumps(capacity)}
+
+
 def populate(
     store: ObjectStore,
     data_dir: Path,
@@ -114,25 +157,17 @@ def populate(
     cards: Mapping[str, int],
 ) -> None:
     """Nodes, ConfigMaps and Deployments for ``servers`` (see the module docstring)."""
-    placement_doc = json.loads((data_dir / "placement-data.json").read_text())
-    placement = {p["type"]: p for p in placement_doc["placement"]}
-    units = system.accelerator_by_name()
-    for acc_type, count in cards.items():
-        p = placement[acc_type]
-        for i in range(math.ceil(count / CARDS_PER_NODE)):
-            n = min(CARDS_PER_NODE, count - i * CARDS_PER_NODE)
-            node_name = f"{acc_type.lower()}-node-{i}"
-            store.create(b.node(node_name, {p["nodeLabelKey"]: p["nodeLabelValue"]}, {p["resource"]: n}))
-    static = {key: (data_dir / key).read_text() for key in STATIC_FILES}
-    capacity = {"count": [{"type": t, "count": c} for t, c in cards.items()]}
+    placement = placement_of(data_dir)
+    for plan in node_plans(placement, cards):
+        store.create(b.node(plan.name, {plan.label_key: plan.label_value}, {plan.resource: plan.cards}))
+    static, dynamic = config_data(data_dir, cards)
     store.create(b.namespace(CONFIG_NAMESPACE))
     store.create(b.config_map("inferno-static-data", CONFIG_NAMESPACE, static))
-    dynamic = {"capacity-data.json": json.dumps(capacity)}
     store.create(b.config_map("inferno-dynamic-data", CONFIG_NAMESPACE, dynamic))
     store.create(b.namespace(NAMESPACE))
+    units = system.accelerator_by_name()
     for s in servers:
-        p = placement[units[s.accelerator].type]
-        store.create(deployment_of(s, p))
+        store.create(deployment_of(s, placement[units[s.accelerator].type]))
 
 
 def deployment_of(s: DemoServer, placement: Mapping[str, str]) -> dict[str, Any]:
