@@ -5,6 +5,8 @@ Series (all prefixed ``inferno_``): ``cycle_duration_seconds`` (histogram), ``cy
 ``{namespace,deployment,server}``, ``cost_per_hour{accelerator_type}``, ``unallocated_servers``,
 ``errors_total{stage,kind}`` (stage failures, and ``stage="update"`` per failed patch),
 ``actions_total{outcome}``. Per-server series are reset every cycle, so removed servers vanish.
+``untrusted_servers``: servers of the last collect whose load is not trusted, which nothing acts on
+(Prometheus down or answering garbage).
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class ControllerMetrics:
         self.unallocated = Gauge(
             "inferno_unallocated_servers", "Servers the solution left unallocated", registry=r
         )
+        self.untrusted = Gauge(
+            "inferno_untrusted_servers",
+            "Servers of the last collect whose load is not trusted (left as they are)",
+            registry=r,
+        )
         self.errors = Counter("inferno_errors", "Errors by stage and kind", ["stage", "kind"], registry=r)
         self.actions = Counter("inferno_actions", "Actuator actions by outcome", ["outcome"], registry=r)
 
@@ -59,6 +66,8 @@ class ControllerMetrics:
         self.cycles.labels(report.outcome).inc()
         for failure in report.errors:
             self.errors.labels(failure.stage, failure.kind).inc()
+        if report.collected is not None:
+            self.untrusted.set(report.collected.servers - report.collected.trusted)
         if report.outcome in ("failed", "standby"):
             return  # keep the last good per-server view rather than blanking it
         self.last_success.set(report.started_at_s + report.duration_s)
