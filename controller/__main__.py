@@ -8,13 +8,28 @@ from __future__ import annotations
 import structlog
 
 from controller.app import create_app, observed
-from controller.common.main import run_service
+from controller.common.main import StartupError, run_service
 from controller.common.settings import read_secret_file
 from controller.common.web import is_loopback, serve
-from controller.cycle import CycleRunner, HttpStages
+from controller.cycle import CycleRunner, HttpStages, Stages, always_leader
+from controller.leader import LeaderElector, LeaderGuardedStages
+from controller.leader_kube import build_elector
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
 from controller.settings import ENV_PREFIX, ControllerSettings
+
+
+def _elector(settings: ControllerSettings) -> LeaderElector | None:
+    """The Lease elector when leader election is on; a StartupError when there is no kube config."""
+    if not settings.leader_election:
+        return None
+    try:
+        return build_elector(settings)
+    except Exception as exc:
+        raise StartupError(
+            f"leader election is on but no kube config could be loaded ({type(exc).__name__}: {exc}); "
+            "run in a pod with a ServiceAccount, set KUBECONFIG, or INFERNO_CONTROLLER_LEADER_ELECTION=false"
+        ) from None
 
 
 async def _run(settings: ControllerSettings) -> None:
@@ -24,14 +39,20 @@ async def _run(settings: ControllerSettings) -> None:
         log.warning("no_token", detail="no token file: /invoke accepts only localhost callers")
     stages = HttpStages(settings, token)
     metrics = ControllerMetrics()
-    loop = CycleLoop(observed(CycleRunner(stages, settings), metrics), settings.control_period_s)
-    app = create_app(loop, metrics, settings, token, on_cleanup=stages.close)
+    leader = _elector(settings)
+    guarded: Stages = stages if leader is None else LeaderGuardedStages(stages, leader.is_leader)
+    runner = CycleRunner(guarded, settings, is_leader=leader.is_leader if leader else always_leader)
+    loop = CycleLoop(observed(runner, metrics, leader), settings.control_period_s)
+    app = create_app(loop, metrics, settings, token, on_cleanup=stages.close, leader=leader)
     log.info(
         "starting",
         host=settings.host,
         port=settings.port,
         period_s=settings.control_period_s,
         dry_run=settings.dry_run,
+        leader_election=f"{leader.identity} on {settings.lease_namespace}/{settings.lease_name}"
+        if leader
+        else "off",
     )
     await serve(app, settings.host, settings.port)
 

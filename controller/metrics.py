@@ -4,12 +4,16 @@ Series (all prefixed ``inferno_``): ``cycle_duration_seconds`` (histogram), ``cy
 ``last_success_timestamp_seconds``, ``desired_replicas`` / ``current_replicas``
 ``{namespace,deployment,server}``, ``cost_per_hour{accelerator_type}``, ``unallocated_servers``,
 ``errors_total{stage,kind}`` (stage failures, and ``stage="update"`` per failed patch),
-``actions_total{outcome}``. Per-server series are reset every cycle, so removed servers vanish.
+``actions_total{outcome}``, ``leader`` (1 while this replica may act: it holds the leader Lease, or
+leader election is off; 0 on standby). Per-server series are reset every cycle, so removed servers
+vanish.
 ``untrusted_servers``: servers of the last collect whose load is not trusted, which nothing acts on
 (Prometheus down or answering garbage).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -60,6 +64,14 @@ class ControllerMetrics:
         )
         self.errors = Counter("inferno_errors", "Errors by stage and kind", ["stage", "kind"], registry=r)
         self.actions = Counter("inferno_actions", "Actuator actions by outcome", ["outcome"], registry=r)
+        self.leader = Gauge(
+            "inferno_leader", "1 while this replica holds the leader Lease (or election is off)", registry=r
+        )
+        self.leader.set(1)
+
+    def track_leader(self, is_leader: Callable[[], bool]) -> None:
+        """``inferno_leader`` follows ``is_leader()`` at every scrape."""
+        self.leader.set_function(lambda: float(is_leader()))
 
     def observe(self, report: CycleReport) -> None:
         self.cycle_duration.observe(report.duration_s)
