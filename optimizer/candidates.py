@@ -72,6 +72,8 @@ class _Option:
     service: ServiceModel
     requests: tuple[SizingRequest, ...]
     """One request (the batch) or, for the optimal policy, one per N = 1..ceiling."""
+    batch_note: str = ""
+    """Set when ``max_batch_cap`` clamped the batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +119,19 @@ def build_problem_with_context(
             if isinstance(model, str):
                 rejected[i].append(f"{entry.acc}: {model}")
                 continue
-            asked = (id(entry), key, context.targets, server.max_batch_size)
+            batch, batch_note = _batch(server, entry, context, settings)
+            asked = (id(entry), key, context.targets, batch, server.max_batch_size > 0)
             if asked not in requests_of:  # equal requests share objects: cheap to dedupe later
-                requests_of[asked] = _requests(server, entry, model, context, settings)
+                requests_of[asked] = _requests(server, model, batch, context, settings)
             requests = requests_of[asked]
-            options.append(_Option(i, entry, accelerators[entry.acc], model, requests))
+            options.append(_Option(i, entry, accelerators[entry.acc], model, requests, batch_note))
     results = iter(size_rates([r for o in options for r in o.requests]))
     sized = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
     plans = _plans(servers, contexts, options, sized, rejected)
-    problems, contexts = _server_problems(servers, contexts, plans, rejected)
     spec = system.optimizer.optimizer
+    capacity = None if spec.unlimited else system.capacity.cards_by_type()
+    plans, contexts = hold_type_changes(servers, contexts, plans, capacity, settings.type_change_hold_s)
+    problems, contexts = _server_problems(servers, contexts, plans, rejected)
     problem = AllocationProblem(
         servers=problems,
         capacity_cards=system.capacity.cards_by_type(),
@@ -189,16 +194,33 @@ def _entries(server: ServerSpec, entries: list[ModelPerfEntry], rejected: list[s
     return kept
 
 
+def _batch(
+    server: ServerSpec, entry: ModelPerfEntry, context: ServerContext, settings: OptimizerSettings
+) -> tuple[int, str]:
+    """The batch to size (the ceiling under the optimal policy) and a note when the cap clamped it.
+
+    Default rule, then the running batch if close (:func:`_sticky_batch`), then at most
+    ``max_batch_cap``: ``floor(maxBatchSize * atTokens / out)`` is a KV-cache budget, not what
+    vLLM runs (``--max-num-seqs`` defaults to 256), and short outputs make it huge. E.g. A100
+    maxBatchSize 64 at 512 tokens, out 10 tokens: 3276 -> 256. A server's own ``maxBatchSize``
+    is the user's choice and is not capped.
+    """
+    batch = default_batch(entry.max_batch_size, entry.at_tokens, context.out_tokens, server.max_batch_size)
+    batch = _sticky_batch(server, entry, batch, settings.batch_tolerance)
+    cap = settings.max_batch_cap
+    if cap <= 0 or server.max_batch_size > 0 or batch <= cap:
+        return batch, ""
+    return cap, f"batch {batch} capped at {cap} (max_batch_cap, vLLM --max-num-seqs)"
+
+
 def _requests(
     server: ServerSpec,
-    entry: ModelPerfEntry,
     model: ServiceModel,
+    batch: int,
     context: ServerContext,
     settings: OptimizerSettings,
 ) -> tuple[SizingRequest, ...]:
     factor, cap = settings.max_queue_factor, settings.throughput_rate_cap
-    batch = default_batch(entry.max_batch_size, entry.at_tokens, context.out_tokens, server.max_batch_size)
-    batch = _sticky_batch(server, entry, batch, settings.batch_tolerance)
     if settings.batch_policy == "optimal" and server.max_batch_size <= 0:
         return tuple(batch_search_requests(model, batch, factor, context.targets, cap))
     return (SizingRequest(model, batch, factor * batch, context.targets, cap),)
@@ -255,6 +277,74 @@ def _plans(
     return plans
 
 
+def _floor(server: ServerSpec, accelerator: str) -> int:
+    """The stabilisation floor on the server's current accelerator (0 elsewhere or when not given),
+    never above ``maxNumReplicas``: the window cannot hold more than the bound allows."""
+    floor = server.floor_replicas or 0
+    if accelerator != server.current_alloc.accelerator:
+        return 0
+    return min(floor, server.max_num_replicas) if server.max_num_replicas > 0 else floor
+
+
+def hold_type_changes(
+    servers: list[ServerSpec],
+    contexts: list[ServerContext],
+    plans: list[_Plan],
+    capacity_cards: Mapping[str, int] | None,
+    hold_s: float,
+) -> tuple[list[_Plan], list[ServerContext]]:
+    """Type-change hold-down: a server that changed accelerator less than ``hold_s`` seconds ago is
+    offered only its current accelerator, unless that one cannot serve its load at all.
+
+    Why: replica counts are integers, so the costs of two accelerators cross the switching
+    threshold back and forth as the load steps (what-if runs showed G2 <-> 4xA100 on successive
+    steps), and every move rolls every pod. "Cannot serve at all" means: no feasible sizing
+    there, or the replicas serving the whole demand exceed ``maxNumReplicas``, or their cards
+    exceed the type's whole capacity (``capacity_cards``; None = unlimited). Then every
+    accelerator stays on offer and the reasons say why. E.g. moved to A100 200 s ago, hold 600 s,
+    A100 feasible with 3 replicas of 64 cards: only A100 is offered.
+    """
+    if hold_s <= 0:
+        return plans, contexts
+    by_server: dict[int, list[_Plan]] = {}
+    for plan in plans:
+        by_server.setdefault(plan.option.server, []).append(plan)
+    dropped: set[int] = set()
+    contexts = list(contexts)
+    for i, server in enumerate(servers):
+        age_s, current = server.accelerator_age_s, server.current_alloc.accelerator
+        if age_s is None or age_s >= hold_s or not current:
+            continue
+        mine = by_server.get(i, [])
+        if all(p.option.entry.acc == current for p in mine):
+            continue  # nothing else on offer: nothing to hold
+        why_not = _cannot_serve(
+            server, next((p for p in mine if p.option.entry.acc == current), None), capacity_cards
+        )
+        head = f"type-change hold-down: accelerator changed {age_s:.0f}s ago (< {hold_s:g}s)"
+        if why_not:
+            note = f"{head}, but {current} cannot serve the load ({why_not}): other accelerators offered"
+        else:
+            note = f"{head}: stays on {current}; other accelerators not offered"
+            dropped.update(id(p) for p in mine if p.option.entry.acc != current)
+        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
+    return [p for p in plans if id(p) not in dropped], contexts
+
+
+def _cannot_serve(server: ServerSpec, plan: _Plan | None, capacity_cards: Mapping[str, int] | None) -> str:
+    """Why the current accelerator's plan cannot serve the load at all; empty when it can."""
+    if plan is None:
+        return "no feasible sizing there"
+    if 0 < server.max_num_replicas < plan.replicas:
+        return f"needs {plan.replicas} replicas > maxNumReplicas {server.max_num_replicas}"
+    if capacity_cards is None:
+        return ""
+    entry, spec = plan.option.entry, plan.option.spec
+    cards = plan.replicas * entry.acc_count * spec.multiplicity
+    have = capacity_cards.get(spec.type, 0)
+    return f"needs {cards} {spec.type} cards, capacity {have}" if cards > have else ""
+
+
 def _server_problems(
     servers: list[ServerSpec],
     contexts: list[ServerContext],
@@ -267,6 +357,7 @@ def _server_problems(
     notes: list[dict[str, str]] = [{} for _ in servers]
     for plan, prediction in zip(plans, predictions, strict=True):
         entry, spec = plan.option.entry, plan.option.spec
+        floor = _floor(servers[plan.option.server], entry.acc)
         candidates[plan.option.server].append(
             Candidate(
                 accelerator=entry.acc,
@@ -280,9 +371,17 @@ def _server_problems(
                 ttft_ms=prediction.ttft_ms,
                 utilization=prediction.utilization,
                 ttft_percentile_ms=prediction.ttft_percentile_ms,
+                floor_replicas=floor,
             )
         )
         note = f"batch {plan.request.batch}: {plan.result.reason}"
+        if plan.option.batch_note:
+            note = f"{plan.option.batch_note}; {note}"
+        if floor > plan.replicas:
+            note += (
+                f"; the stabilisation window holds {floor} replicas here (load needs {plan.replicas}): "
+                f"their cards are counted as taken"
+            )
         bound = servers[plan.option.server].max_num_replicas
         if 0 < bound < plan.replicas:
             served = bound * plan.result.max_rate_rps / contexts[plan.option.server].demand_rps

@@ -112,6 +112,7 @@ def _decide(sp: ServerProblem, assignment: Assignment, context: ServerContext) -
         ttft_percentile_ms=candidate.ttft_percentile_ms,
         utilization=min(max(candidate.utilization, 0.0), 1.0),
         max_rpm_per_replica=candidate.max_rate_per_replica_rps * 60.0,
+        demand_replicas=min(replicas, candidate.replicas) if candidate.floor_replicas > 0 else None,
     )
     reasons = list(context.reasons) + list(assignment.reasons)
     note = context.candidate_notes.get(candidate.accelerator)

@@ -37,3 +37,17 @@ class OptimizerSettings(BaseModel):
     throughput_rate_cap: float = Field(
         default=0.9, gt=0, le=1, description="share of saturation a throughput (slo-tps) target may use"
     )
+    max_batch_cap: int = Field(
+        default=256,
+        ge=0,
+        description="largest batch (vLLM --max-num-seqs) the optimizer chooses from model data; "
+        "vLLM's default is 256 and short outputs would otherwise give batches in the thousands; "
+        "a server's own maxBatchSize is not capped; 0 turns the cap off",
+    )
+    type_change_hold_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="after a server changed accelerator, seconds during which it is offered only "
+        "that accelerator (each change is a rollout), unless it cannot serve the load there at all "
+        "within its max replicas and the type's capacity; 0 turns the hold-down off",
+    )

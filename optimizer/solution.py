@@ -42,6 +42,13 @@ class ServerAllocation(BaseModel):
     ttft_percentile_ms: float = Field(default=0, ge=0, description="predicted TTFT at the target percentile")
     utilization: float = Field(ge=0, le=1, description="mean share of batch slots busy")
     max_rpm_per_replica: float = Field(ge=0, description="largest per-replica rate meeting the targets")
+    demand_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        description="set when a stabilisation floor (floorReplicas) applied: the replicas the load "
+        "alone needs; num_replicas may be higher (held). The actuator records this count in its "
+        "window and holds nothing itself",
+    )
 
     @property
     def cards(self) -> int:

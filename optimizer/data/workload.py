@@ -13,8 +13,9 @@ percentile target (e.g. 95 for p95) instead of a mean.
 
 Servers: ``{"servers": [{name, class, model, keepAccelerator, minNumReplicas, maxBatchSize,
 currentAlloc: {accelerator, numReplicas, maxBatch, cost, load: {arrivalRate, avgLength |
-avgInTokens, avgOutTokens}}}]}``. ``arrivalRate`` is requests per minute. A server with no class is
-in class ``Free``.
+avgInTokens, avgOutTokens}}, acceleratorAgeS, floorReplicas}]}`` (the last two extend the inferno
+format: type-change hold-down and stabilisation floor, filled by the collector and controller).
+``arrivalRate`` is requests per minute. A server with no class is in class ``Free``.
 """
 
 from __future__ import annotations
@@ -157,6 +158,21 @@ class ServerSpec(InfernoModel):
     max_num_replicas: int = Field(default=0, ge=0, alias="maxNumReplicas", description="0: no limit")
     max_batch_size: int = Field(default=0, ge=0, alias="maxBatchSize", description="0: from model data")
     current_alloc: AllocationSpec = Field(default_factory=AllocationSpec, alias="currentAlloc")
+    accelerator_age_s: float | None = Field(
+        default=None,
+        ge=0,
+        alias="acceleratorAgeS",
+        allow_inf_nan=False,
+        description="seconds since the Deployment last changed accelerator (the actuator's "
+        "annotation); None: unknown, no type-change hold-down",
+    )
+    floor_replicas: int | None = Field(
+        default=None,
+        ge=0,
+        alias="floorReplicas",
+        description="replicas the scale-down stabilisation window would hold this cycle on the "
+        "current accelerator; kept on cards no other server needs; None: not given",
+    )
 
     @field_validator("service_class", mode="before")
     @classmethod

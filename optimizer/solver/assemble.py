@@ -2,10 +2,10 @@
 
 Callers: :mod:`greedy` and :mod:`milp`. Both decide which servers get a *full* option; this
 module adds the reasons for the servers left out, runs the saturation policy on the cards left,
-and totals the objective. It also holds the unlimited mode, which both solvers share: with no
-capacity, every server independently takes its best full option (cheapest after the switching
-penalty), which is optimal, so the status is ``optimal`` and the lower bound equals the
-objective.
+gives stabilisation floors what is still left (:mod:`floors`), and totals the objective. It also
+holds the unlimited mode, which both solvers share: with no capacity, every server independently
+takes its best full option (cheapest after the switching penalty), which is optimal, so the
+status is ``optimal`` and the lower bound equals the objective.
 
 Objective (both solvers): cost per hour of the full allocations plus their switching penalties,
 i.e. the quantity the MILP minimises; partial allocations are reported in the notes only.
@@ -16,6 +16,7 @@ from __future__ import annotations
 from optimizer.data.catalog import SaturationPolicy
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, money, not_served
+from optimizer.solver.floors import hold_floors
 from optimizer.solver.options import Option, ServerView, build_views
 from optimizer.solver.problem import AllocationProblem, Assignment, SolverResult
 from optimizer.solver.saturation import saturate
@@ -45,16 +46,21 @@ def assemble(
             why = tuple(reasons.get(view.name, ()))
             assignments[view.name] = Assignment(view.name, option.candidate, option.replicas, why)
     assignments.update(saturate(policy or problem.saturation_policy, unserved, ledger, reasons))
+    held = hold_floors(views, full, assignments, ledger)
 
     cost = sum(o.cost_per_h for o in full.values())
     penalty = sum(o.penalty_per_h for o in full.values())
     partial = (
-        sum(a.replicas * a.candidate.cost_per_replica for a in assignments.values() if a.candidate) - cost
+        sum(a.replicas * a.candidate.cost_per_replica for a in assignments.values() if a.candidate)
+        - cost
+        - held
     )
     summary = (
         f"{len(full)} of {len(views)} servers fully served at {money(cost)}/h"
         f" (+{money(penalty)}/h switching penalty); partial allocations {money(partial)}/h"
     )
+    if held > 0:
+        summary += f"; replicas held by the stabilisation window {money(held)}/h"
     objective = cost + penalty
     if lower_bound is not None:
         lower_bound = min(lower_bound, objective)

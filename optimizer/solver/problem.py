@@ -29,6 +29,11 @@ class Candidate:
     ttft_ms: float
     utilization: float
     ttft_percentile_ms: float = 0.0
+    floor_replicas: int = 0
+    """Replicas the actuator's scale-down window would keep on this (the current) accelerator this
+    cycle. The solvers compare and allocate ``replicas``; the floor gets the cards left after all
+    allocations (:mod:`optimizer.solver.floors`), so a held scale-down neither looks like a reason
+    to move nor takes cards another server needs."""
 
     @property
     def cost(self) -> float:
