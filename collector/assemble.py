@@ -65,6 +65,7 @@ def _managed(
         min_replicas=lab.min_replicas,
         max_replicas=lab.max_replicas,
         keep_accelerator=lab.keep_accelerator,
+        accelerator_changed_at_s=lab.accelerator_changed_at_s,
         load_source=resolved.source,
         trusted=resolved.trusted,
         arrival_rpm=resolved.load.arrival_rpm if resolved.load else None,
@@ -74,7 +75,9 @@ def _managed(
     )
 
 
-def _server_entry(server: ManagedServer, cand: Candidate, resolved: ResolvedLoad) -> dict[str, Any]:
+def _server_entry(
+    server: ManagedServer, cand: Candidate, resolved: ResolvedLoad, now_s: float
+) -> dict[str, Any]:
     assert resolved.load is not None  # trusted servers always have a load
     current: dict[str, Any] = {
         "accelerator": server.current_accelerator,
@@ -90,7 +93,7 @@ def _server_entry(server: ManagedServer, cand: Candidate, resolved: ResolvedLoad
         current["ttftAverage"] = server.observed_ttft_ms
     if server.observed_itl_ms is not None:
         current["itlAverage"] = server.observed_itl_ms
-    return {
+    entry: dict[str, Any] = {
         "name": server.server,
         "class": server.service_class,
         "model": server.model,
@@ -100,6 +103,9 @@ def _server_entry(server: ManagedServer, cand: Candidate, resolved: ResolvedLoad
         "maxBatchSize": cand.labels.max_batch_cap,
         "currentAlloc": current,
     }
+    if server.accelerator_changed_at_s is not None:  # a clock skewed ahead counts as "just now"
+        entry["acceleratorAgeS"] = max(0.0, now_s - server.accelerator_changed_at_s)
+    return entry
 
 
 def _capacity(
@@ -153,7 +159,7 @@ def assemble(
         server = _managed(cand, resolved, observed.ttft_ms, observed.itl_ms)
         servers.append(server)
         if server.trusted:
-            entries.append(_server_entry(server, cand, resolved))
+            entries.append(_server_entry(server, cand, resolved, now_s))
     optimized = {(s.namespace, s.deployment) for s in servers if s.trusted}
     capacity_doc, capacity_notes = _capacity(inputs, settings, servers, optimized)
     if not static.system.optimizer.optimizer.unlimited and not any(c["count"] for c in capacity_doc["count"]):

@@ -50,6 +50,11 @@ class ManagedServer(BaseModel):
     min_replicas: int = Field(default=0, ge=0)
     max_replicas: int = Field(default=0, ge=0, description="0: no limit")
     keep_accelerator: bool = False
+    accelerator_changed_at_s: float | None = Field(
+        default=None,
+        description="unix time of the last accelerator change (annotation "
+        "inferno.server/accelerator-changed-at, written by the actuator); None: never",
+    )
     load_source: LoadSource = "none"
     trusted: bool = Field(description="the load is fresh enough to act on")
     arrival_rpm: float | None = Field(default=None, ge=0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,6 +34,8 @@ MIN_REPLICAS = "inferno.server/min-replicas"
 MAX_REPLICAS = "inferno.server/max-replicas"
 KEEP_ACCELERATOR = "inferno.server/keep-accelerator"
 MAX_BATCH_CAP = "inferno.server/max-batch-size"
+ACCELERATOR_CHANGED_AT = "inferno.server/accelerator-changed-at"
+"""Written by the actuator when it changes the accelerator: RFC 3339 UTC, ``2026-11-23T11:50:05Z``."""
 
 DEFAULT_CLASS = "Free"
 # Plausibility caps: a finite value above these is garbage, not a workload.
@@ -43,6 +46,7 @@ MAX_COUNT = 100_000
 _DECIMAL = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,9})?$")
 _INTEGER = re.compile(r"^[0-9]{1,9}$")
 _NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$")
+_TIMESTAMP = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?Z$")
 
 
 class LabelError(ValueError):
@@ -73,6 +77,9 @@ class ServerLabels(BaseModel):
     min_replicas: int = Field(default=0, ge=0)
     max_replicas: int = Field(default=0, ge=0, description="0: no limit")
     keep_accelerator: bool = False
+    accelerator_changed_at_s: float | None = Field(
+        default=None, description="unix time the actuator last changed the accelerator; None: never"
+    )
     load: LabelLoad = LabelLoad()
 
 
@@ -117,6 +124,25 @@ def _boolean(source: Mapping[str, str], key: str) -> bool:
     return value == "true"
 
 
+def format_timestamp(unix_s: float) -> str:
+    """``1700000000.4`` -> ``'2023-11-14T22:13:20Z'`` (whole seconds, UTC): the annotation's form."""
+    return datetime.fromtimestamp(int(unix_s), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _timestamp(source: Mapping[str, str], key: str) -> float | None:
+    """An RFC 3339 UTC time (``Z``, optional fraction) as unix seconds; None when absent."""
+    raw = source.get(key)
+    if raw is None:
+        return None
+    value = raw.strip()
+    try:
+        if not _TIMESTAMP.match(value):
+            raise ValueError(value)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise LabelError(f"{key}={raw!r}: expected a UTC time such as 2026-11-23T11:50:05Z") from None
+
+
 def _model(labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
     if MODEL_ANNOTATION in annotations:
         value = annotations[MODEL_ANNOTATION].strip()
@@ -156,5 +182,6 @@ def parse_server_labels(
         min_replicas=min_replicas,
         max_replicas=max_replicas,
         keep_accelerator=_boolean(annotations, KEEP_ACCELERATOR),
+        accelerator_changed_at_s=_timestamp(annotations, ACCELERATOR_CHANGED_AT),
         load=load,
     )
