@@ -78,9 +78,44 @@ def test_no_wildcards_no_secrets_no_deployment_create_or_delete() -> None:
 
 def _pod() -> dict[str, Any]:
     (deployment,) = _base()["Deployment"]
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # never two actors in a rollout
     return deployment["spec"]["template"]["spec"]
+
+
+def _controller_env() -> dict[str, dict[str, Any]]:
+    (controller,) = [c for c in _pod()["containers"] if c["name"] == "controller"]
+    return {e["name"]: e for e in controller["env"]}
+
+
+def test_two_replicas_with_leader_election_on_the_rbac_lease() -> None:
+    (deployment,) = _base()["Deployment"]
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    # one pod at a time in a rollout: the other keeps (or takes over) the Lease
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
+    }
+    env = _controller_env()
+    assert env["INFERNO_CONTROLLER_LEADER_ELECTION"]["value"] == "true"
+    assert env["INFERNO_CONTROLLER_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert (
+        env["INFERNO_CONTROLLER_LEASE_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"]
+        == "metadata.namespace"
+    )
+    lease_names = {
+        names for group, res, verb, names in _rules("Role") if res == "leases" and verb == "update"
+    }
+    assert lease_names == {(env["INFERNO_CONTROLLER_LEASE_NAME"]["value"],)}
+    anti = _pod()["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert anti[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert anti[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+
+
+def test_disruption_budget_keeps_one_of_the_two_pods() -> None:
+    (deployment,) = _base()["Deployment"]
+    (pdb,) = _base()["PodDisruptionBudget"]
+    assert pdb["spec"]["minAvailable"] == 1 < deployment["spec"]["replicas"]  # a drain can still proceed
+    assert pdb["spec"]["selector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
 
 
 def test_pod_and_containers_are_hardened() -> None:
