@@ -1,20 +1,23 @@
 """E2e: the loop under faults, against the real kube-apiserver, Prometheus and load emulator.
 
-Role: issue 4's fault scenarios. Prometheus unreachable: the cycle is reported degraded and no
-Deployment is scaled down on data nobody trusts; once Prometheus answers again the next cycle
-acts. A malformed data ConfigMap: the cycle fails with a message naming the ConfigMap and key,
-nothing is patched, and fixing the ConfigMap lets the next cycle act. Each scenario starts from a
+Role: issue 4's fault scenarios. Prometheus stopped (a real one of the test's own, stopped and
+started again on the same port and data): the cycles are reported degraded, in /invoke and the
+controller's metrics, and no Deployment is scaled down on data nobody trusts; once Prometheus
+answers again the next cycle acts, with its Event. A malformed data ConfigMap: the cycle fails
+with a message naming the ConfigMap and key, nothing is patched, and fixing the ConfigMap lets the
+next cycle act. The other faults are in test_faults_*.py. Each scenario starts from a
 state the optimizer would change, so "nothing changed" is a real assertion.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .cluster.procs import free_port
+from .cluster.prometheus import LocalPrometheus
 from .harness.data import GPU_LABEL, PRODUCTS, STATIC_CONFIGMAP, ServerSpec, static_documents
 from .harness.scenario import Scenario
 
@@ -40,29 +43,51 @@ def applied(deployment: str) -> Any:
     return lambda r: any(a["outcome"] == "applied" for a in actions_of(r, deployment))
 
 
-def test_prometheus_unreachable_degrades_without_scaling_down_then_recovers(scenario: Scenario) -> None:
+@pytest.fixture
+def own_prometheus(local_prometheus: LocalPrometheus) -> Iterator[LocalPrometheus]:
+    """A Prometheus of this test's own, so stopping it never disturbs the session's shared one."""
+    with LocalPrometheus(local_prometheus.binary, scrape_interval_s=1.0) as prom:
+        yield prom
+
+
+def test_prometheus_stopped_degrades_without_scaling_down_then_recovers(
+    own_prometheus: LocalPrometheus, scenario: Scenario
+) -> None:
+    scenario.prometheus = own_prometheus  # the emulator's targets and wait_load go to it too
     scenario.add_nodes("L4", count=2, gpus_per_node=4)
     scenario.apply_data()
     scenario.add_servers(OVERSIZED)
     scenario.start_emulator()
     scenario.wait_load(OVERSIZED.name)
-    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    autoscaler = scenario.start_autoscaler(prometheus_url=closed)
+    autoscaler = scenario.start_autoscaler()  # pointed at own_prometheus
 
-    for _ in range(2):  # a second cycle: no last-known value may turn into trust either
-        report = autoscaler.invoke()
-        assert report["outcome"] == "degraded", report
-        assert report["collected"]["degraded"] and report["collected"]["errors"], report["collected"]
-        assert report["collected"]["trusted"] == 0, report["collected"]
-        assert all(a["outcome"] not in {"applied", "dry-run"} for a in actions_of(report, OVERSIZED.name))
-        assert scenario.replicas(OVERSIZED.name) == OVERSIZED.replicas
-    assert not scenario.inferno_events(OVERSIZED.name)
+    own_prometheus.stop_server()
+    try:
+        for cycle in (1, 2):  # a second cycle: nothing may turn into trust while it is down
+            report = autoscaler.invoke()
+            assert report["outcome"] == "degraded", report
+            collected = report["collected"]
+            assert collected["degraded"] and collected["trusted"] == 0, collected
+            assert any("Prometheus unreachable" in e for e in collected["errors"]), collected["errors"]
+            [action] = actions_of(report, OVERSIZED.name)
+            assert action["outcome"] == "skipped", action
+            assert any("not trusted" in r for r in action["reasons"]), action["reasons"]
+            assert scenario.replicas(OVERSIZED.name) == OVERSIZED.replicas
+            assert autoscaler.metric("inferno_cycles_total", outcome="degraded") == cycle
+            assert autoscaler.metric("inferno_untrusted_servers") == 1
+        assert autoscaler.healthy()
+        assert not scenario.inferno_events(OVERSIZED.name)
+    finally:
+        own_prometheus.start_server()
 
-    autoscaler.restart("collector", INFERNO_PROMETHEUS_URL=scenario.prometheus.url)
+    scenario.wait_load(OVERSIZED.name)  # same port and TSDB: the collector needs no restart
     report = autoscaler.invoke_until(applied(OVERSIZED.name), "a scale-down after recovery", tries=5)
     assert report["outcome"] == "ok", report
     after = scenario.replicas(OVERSIZED.name)
     assert 1 <= after < OVERSIZED.replicas, actions_of(report, OVERSIZED.name)
+    assert autoscaler.metric("inferno_cycles_total", outcome="ok") >= 1
+    assert autoscaler.metric("inferno_untrusted_servers") == 0
+    assert any(e.startswith("InfernoScaled") for e in scenario.inferno_events(OVERSIZED.name))
 
 
 def test_malformed_configmap_fails_the_cycle_with_a_clear_error_and_changes_nothing(

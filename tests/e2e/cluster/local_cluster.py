@@ -226,6 +226,40 @@ class LocalCluster:
         path = self.layout.root / f"sa-{namespace}-{name}.kubeconfig"
         return write_token_kubeconfig(path, self.server_url, self.ca_cert, f"{namespace}-{name}", token)
 
+    # ---- fault injection (tests/e2e/test_faults_*.py) ---------------------------------------
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver (SIGTERM, by pid); etcd and the other servers keep running."""
+        with self._lock:
+            proc = self._proc("kube-apiserver")
+        proc.stop()
+
+    def start_apiserver(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Start kube-apiserver again with the same flags, port, certs and etcd; wait for /readyz."""
+        with self._lock:
+            old = self._proc("kube-apiserver")
+            if old.running():
+                return
+            proc = ManagedProcess(old.name, old.argv, old.log_path)
+            self.procs[self.procs.index(old)] = proc
+        proc.start()
+        ready = functools.partial(self._http_ok, f"{self.server_url}/readyz", self._admin_ssl())
+        try:
+            self.wait_for(ready, what="kube-apiserver ready after restart", timeout_s=timeout_s)
+        except TimeoutError as exc:
+            raise RuntimeError(f"{exc}\n--- kube-apiserver log tail ---\n{proc.log_tail()}") from exc
+
+    def restart_apiserver(self, down_s: float = 0.0) -> None:
+        """Stop kube-apiserver, leave it down for `down_s` seconds, start it and wait until ready."""
+        self.stop_apiserver()
+        time.sleep(down_s)
+        self.start_apiserver()
+
+    def _proc(self, name: str) -> ManagedProcess:
+        found = [p for p in self.procs if p.name == name]
+        if not found:
+            raise RuntimeError(f"{name} is not part of this cluster (started?)")
+        return found[0]
+
     def log_tail(self, component: str, lines: int = 30) -> str:
         return next((p.log_tail(lines) for p in self.procs if p.name == component), "")
 

@@ -124,6 +124,25 @@ class LocalPrometheus:
                 shutil.rmtree(root, ignore_errors=True)
             atexit.unregister(self.stop)
 
+    # ---- fault injection (tests/e2e/test_faults*.py) ---------------------------------------
+    def stop_server(self) -> None:
+        """Stop the Prometheus process only: port, config, targets and TSDB stay for start_server."""
+        if self._proc is not None:
+            self._proc.stop()
+
+    def start_server(self, timeout_s: float = 60.0) -> None:
+        """Start the stopped Prometheus again on the same port and data; wait until it is ready."""
+        old = self._proc
+        if old is None:
+            raise RuntimeError("LocalPrometheus is not started")
+        if old.running():
+            return
+        self._proc = ManagedProcess(old.name, old.argv, old.log_path)
+        self._proc.start()
+        self._wait(
+            lambda: self._get("/-/ready") is not None, what="prometheus ready again", timeout_s=timeout_s
+        )
+
     def __enter__(self) -> LocalPrometheus:
         return self.start()
 

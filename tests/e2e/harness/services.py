@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import urllib.error
@@ -19,6 +20,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from ..cluster.procs import LOOPBACK, ManagedProcess, free_port, wait_for
 from .data import REPO
@@ -134,6 +137,51 @@ class Autoscaler:
         raise AssertionError(
             f"no cycle reached {what} in {tries} tries; last report: {report}\n{self.logs()}"
         )
+
+    # --- fault injection and read-back (tests/e2e/test_faults*.py) ---------------------------
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        """Send `sig` to one service's process by its pid (SIGSTOP hangs it, SIGCONT resumes it)."""
+        pid = self._procs[name].pid
+        if pid is None:
+            raise RuntimeError(f"{name} is not running")
+        os.kill(pid, sig)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one service (a container crash) and reap it; `restart(name)` brings it back."""
+        self.signal(name, signal.SIGKILL)
+        self._procs.pop(name).stop(timeout_s=5)
+
+    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The controller's GET /metrics as {(sample name, sorted labels): value}."""
+        url = f"http://{LOOPBACK}:{self.ports['controller']}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            text = resp.read().decode()
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): float(s.value)
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of the controller's metrics; 0 when the series does not exist (yet)."""
+        return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def log_count(self, name: str, needle: str) -> int:
+        """How many lines of one service's log contain `needle` (e.g. the collector's collect.done)."""
+        try:
+            text = self._procs[name].log_path.read_text(errors="replace")
+        except (KeyError, OSError):
+            return 0
+        return sum(needle in line for line in text.splitlines())
+
+    def healthy(self) -> bool:
+        """The controller's GET /healthz answers 200 (its loop is alive and no cycle is stuck)."""
+        url = f"http://{LOOPBACK}:{self.ports['controller']}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return bool(resp.status == 200)
+        except urllib.error.URLError:
+            return False
 
     def logs(self, lines: int = 40) -> str:
         return "\n".join(f"--- {n}\n{p.log_tail(lines)}" for n, p in self._procs.items())
