@@ -82,8 +82,10 @@ def render(title: str, rows: Sequence[Row], report: Mapping[str, Any], notes: Se
     lines = [title, HEADER, "-" * len(HEADER)]
     lines += [render_row(r) for r in rows]
     total = report.get("total_cost")
+    collected = report.get("collected") or {}
     lines.append(
         f"cycle {report.get('cycle_id', '?')}: outcome {report.get('outcome')}, "
+        f"load trusted for {collected.get('trusted', '?')}/{collected.get('servers', '?')}, "
         f"solver {report.get('solver')}, "
         f"total {total if total is None else f'{total:.0f}'} $/h, stages "
         + ", ".join(f"{k} {v:.0f} ms" for k, v in (report.get("stage_ms") or {}).items())
