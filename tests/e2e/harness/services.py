@@ -47,6 +47,7 @@ class Autoscaler:
         namespaces: list[str],
         config_namespace: str,
         extra_env: Mapping[str, str] | None = None,
+        services: tuple[str, ...] = SERVICES,  # e.g. without "controller": see harness/controllers.py
     ) -> None:
         self.kubeconfig = kubeconfig
         self.log_dir = log_dir
@@ -73,11 +74,12 @@ class Autoscaler:
                 env[f"INFERNO_CONTROLLER_{name.upper()}_PORT"] = str(port)
         env.update(extra_env or {})
         self.env = env
+        self.services = services
         self._procs: dict[str, ManagedProcess] = {}
 
     def start(self) -> Autoscaler:
         try:
-            for name in SERVICES:
+            for name in self.services:
                 self._start_one(name)
         except BaseException:
             self.stop()
