@@ -1,0 +1,86 @@
+"""E2e: 409 conflicts from a concurrent writer, on the real kube-apiserver.
+
+Role: issue 7's conflict fault. A thread keeps bumping the Deployment's resourceVersion (it
+rewrites an annotation in a loop) while cycles run, so the actuator's patch, which carries the
+resourceVersion it read, is refused with 409 by the API server. The action is reported
+`conflict` (in /invoke, and `inferno_actions_total{outcome="conflict"}`), the cycle is degraded,
+the writer's change is not clobbered and nothing of the plan is applied; once the writer stops,
+the next cycle re-reads and applies, with its Event, and the writer's annotation survives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .cluster.local_cluster import client_for
+from .harness.data import ServerSpec
+from .harness.faults import ConcurrentWriter, add_label_load_servers
+from .harness.scenario import Scenario
+
+pytestmark = pytest.mark.e2e
+
+# Free llama_13b at 60 rpm: one 2xL4 replica is enough, so the plan scales 3 replicas down to 1.
+OVERSIZED = ServerSpec(
+    name="free-llama", model="llama_13b", service_class="Free", accelerator="L4",
+    replicas=3, cards_per_replica=2, max_batch=9, rpm=60, in_tokens=128, out_tokens=32,
+)  # fmt: skip
+TRIES = 12  # cycles; a conflict needs the writer to land between the actuator's read and patch
+
+
+def action_of(report: dict[str, Any]) -> dict[str, Any]:
+    actions: list[dict[str, Any]] = report.get("actions", [])
+    [action] = [a for a in actions if a.get("deployment") == OVERSIZED.name]
+    return action
+
+
+def annotation(scenario: Scenario) -> str | None:
+    meta = scenario.deployment(OVERSIZED.name).metadata
+    return (meta.annotations or {}).get(ConcurrentWriter.ANNOTATION) if meta else None
+
+
+def test_concurrent_writer_gets_a_409_not_a_clobber_and_the_next_cycle_applies(scenario: Scenario) -> None:
+    scenario.add_nodes("L4", count=2, gpus_per_node=4)
+    scenario.apply_data()
+    add_label_load_servers(scenario, OVERSIZED)
+    autoscaler = scenario.start_autoscaler(prometheus_url="")
+    writer_client = client_for(scenario.cluster.kubeconfig_path)
+    writer = ConcurrentWriter(writer_client, scenario.ns, OVERSIZED.name, max_s=90).start()
+    conflict: dict[str, Any] = {}
+    outcomes = []
+    try:
+        for _ in range(TRIES):
+            report = autoscaler.invoke()
+            action = action_of(report)
+            outcomes.append(action["outcome"])
+            if action["outcome"] == "conflict":
+                conflict = report
+                break
+            # The writer was not fast enough this time: the plan landed. Undo it and try again.
+            assert action["outcome"] == "applied", report
+            scenario.apps.patch_namespaced_deployment(
+                OVERSIZED.name, scenario.ns, {"spec": {"replicas": OVERSIZED.replicas}}
+            )
+        else:
+            raise AssertionError(f"no 409 in {TRIES} cycles: {outcomes}, writer wrote {writer.writes}")
+        assert scenario.replicas(OVERSIZED.name) == OVERSIZED.replicas, "a conflicting patch was applied"
+    finally:
+        writer.stop()
+        writer_client.close()  # type: ignore[no-untyped-call]
+
+    action = action_of(conflict)
+    assert conflict["outcome"] == "degraded", conflict
+    assert action["error_kind"] == "conflict", action
+    assert any("409" in r and "retry next cycle" in r for r in action["reasons"]), action["reasons"]
+    assert writer.writes > 0 and annotation(scenario) == str(writer.writes), "the writer's change was lost"
+    assert autoscaler.metric("inferno_actions_total", outcome="conflict") == 1
+    assert autoscaler.metric("inferno_cycles_total", outcome="degraded") == 1
+    assert not any(e.startswith("InfernoUpdateFailed") for e in scenario.inferno_events(OVERSIZED.name))
+
+    report = autoscaler.invoke()  # the writer has stopped: re-read, re-planned, applied
+    assert report["outcome"] == "ok", report
+    assert action_of(report)["outcome"] == "applied", report
+    assert scenario.replicas(OVERSIZED.name) == 1
+    assert annotation(scenario) == str(writer.writes), "the actuator's patch clobbered the annotation"
+    assert any("->1" in e for e in scenario.inferno_events(OVERSIZED.name) if e.startswith("InfernoScaled"))
