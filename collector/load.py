@@ -22,6 +22,7 @@ requests are all measured and all zero.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from collector.contract import LoadSource
@@ -93,7 +94,7 @@ class _Reader:
         if num is None or not den:
             return None
         result = scale * num / den
-        if result > cap:
+        if not math.isfinite(result) or result > cap:  # 1e308 / 1e-3 overflows to inf
             self.notes.append(f"{numerator}/{denominator}: implausible {result:g}")
             return None
         return result
