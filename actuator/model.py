@@ -18,6 +18,8 @@ from optimizer.solution import Solution
 # Labels the actuator writes on the Deployment (the collector reads them back next cycle).
 LABEL_ACCELERATOR = "inferno.server.allocation.accelerator"
 LABEL_MAX_BATCH = "inferno.server.allocation.maxbatchsize"
+# Annotation the actuator writes when it changes the accelerator (the type-change hold-down).
+ANNOTATION_ACCELERATOR_CHANGED_AT = "inferno.server/accelerator-changed-at"
 
 
 class ActionKind(StrEnum):
@@ -47,6 +49,16 @@ class FieldChange(BaseModel):
     rolls_pods: bool = Field(description="true when the change is in the pod template")
 
 
+class WindowHold(BaseModel):
+    """One entry of the scale-down window: until ``until_s`` it holds ``replicas`` on ``accelerator``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    accelerator: str
+    replicas: int = Field(ge=0)
+    until_s: float
+
+
 class ServerAction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -59,6 +71,16 @@ class ServerAction(BaseModel):
     replicas_recommended: int | None = Field(default=None, description="the solution's count")
     replicas_bounded: int | None = Field(default=None, description="after min/max and the zero guard")
     replicas_target: int | None = Field(default=None, description="after bounds and scale-down rules")
+    window_replicas: int | None = Field(
+        default=None,
+        description="recorded in the scale-down window: the bounded recommendation, or the bounded "
+        "demand count when the optimizer already applied the window's floor",
+    )
+    window_holds: list[WindowHold] | None = Field(
+        default=None,
+        description="the window's entries once this cycle is recorded; the controller turns them "
+        "into next cycle's floorReplicas. None: no information (server skipped or window off)",
+    )
     accelerator_target: str = ""
     max_batch_target: int | None = None
     changes: list[FieldChange] = Field(default_factory=list)

@@ -4,7 +4,9 @@ Patch shape (only the parts that differ are present; ``None`` deletes a map key)
 
     {"metadata": {"resourceVersion": "<as read>",                      # optimistic concurrency: 409
                   "labels": {"inferno.server.allocation.accelerator": "A100",
-                             "inferno.server.allocation.maxbatchsize": "256"}},
+                             "inferno.server.allocation.maxbatchsize": "256"},
+                  "annotations": {"inferno.server/accelerator-changed-at":    # accelerator changed:
+                                  "2026-11-23T11:50:05Z"}},                    # type-change hold-down
      "spec": {"replicas": 3,                                          # does not roll pods
               "template": {"spec": {                                  # rolls pods
                   "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB",
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from actuator.deployment import DeploymentView, flag_value, quantity_int, with_flag_value
-from actuator.model import LABEL_ACCELERATOR, LABEL_MAX_BATCH, FieldChange
+from actuator.model import ANNOTATION_ACCELERATOR_CHANGED_AT, LABEL_ACCELERATOR, LABEL_MAX_BATCH, FieldChange
 from actuator.settings import ActuatorSettings
 
 PATCH_CONTENT_TYPE = "application/strategic-merge-patch+json"
@@ -42,6 +44,8 @@ class Target:
     gpu_resource: str | None = None
     foreign_selector_keys: frozenset[str] = frozenset()
     foreign_resources: frozenset[str] = frozenset()
+    changed_at: str | None = None
+    """RFC 3339 time written to the accelerator-changed-at annotation when the accelerator changes."""
 
 
 def _batch_patch(
@@ -95,6 +99,15 @@ def _resource_patch(view: DeploymentView, target: Target) -> tuple[dict[str, Any
     return out, old
 
 
+def _metadata(view: DeploymentView, labels: dict[str, Any], annotations: dict[str, Any]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"resourceVersion": view.resource_version}
+    if labels:
+        metadata["labels"] = labels
+    if annotations:
+        metadata["annotations"] = annotations
+    return metadata
+
+
 def build_patch(
     view: DeploymentView, target: Target, settings: ActuatorSettings
 ) -> tuple[dict[str, Any] | None, list[FieldChange], list[str]]:
@@ -102,6 +115,7 @@ def build_patch(
     changes: list[FieldChange] = []
     notes: list[str] = []
     labels: dict[str, Any] = {}
+    annotations: dict[str, Any] = {}
     spec: dict[str, Any] = {}
     pod: dict[str, Any] = {}
     container: dict[str, Any] = {"name": view.container}
@@ -113,6 +127,8 @@ def build_patch(
         )
     if view.labels.get(LABEL_ACCELERATOR) != target.accelerator:
         labels[LABEL_ACCELERATOR] = target.accelerator
+        if target.changed_at:  # the collector turns it into the type-change hold-down
+            annotations[ANNOTATION_ACCELERATOR_CHANGED_AT] = target.changed_at
         changes.append(
             FieldChange(
                 field="accelerator",
@@ -173,10 +189,7 @@ def build_patch(
         spec["template"] = {"spec": pod}
     if not changes:
         return None, [], notes
-    metadata: dict[str, Any] = {"resourceVersion": view.resource_version}
-    if labels:
-        metadata["labels"] = labels
-    patch: dict[str, Any] = {"metadata": metadata}
+    patch: dict[str, Any] = {"metadata": _metadata(view, labels, annotations)}
     if spec:
         patch["spec"] = spec
     return patch, changes, notes

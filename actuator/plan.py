@@ -4,7 +4,15 @@ Called by :class:`actuator.service.Actuator` on every ``POST /update``; the exec
 the actions. A server is kept exactly as it is (``kind=skip``) when it is absent from the solution,
 its data is not trusted, the solution marks it unallocated, its Deployment is missing or malformed,
 it must keep its accelerator but the solution moves it, or the new card type has no placement.
-Otherwise the target goes through :mod:`actuator.safety` and :mod:`actuator.patch`.
+Otherwise the target goes through :mod:`actuator.safety` and :mod:`actuator.patch`, and a
+pod-template change through :mod:`actuator.rollout` (deferred when its surge pod could never start).
+
+Stabilisation window and the optimizer: when the allocation carries ``demand_replicas``, the
+controller gave the optimizer this window's floor (``floorReplicas``, from the ``window_holds``
+of the previous answer) and the optimizer kept the held replicas on spare cards only; the actuator
+then records ``demand_replicas`` (not the held count, which would prolong the hold forever) and
+holds nothing itself. Without it (first cycle, or a caller that gives no floor) the window is
+applied here as before.
 """
 
 from __future__ import annotations
@@ -14,13 +22,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from actuator.deployment import DeploymentShapeError, valid_label_value, view_of
-from actuator.model import LABEL_ACCELERATOR, ActionKind, Outcome, ServerAction
+from actuator.model import LABEL_ACCELERATOR, ActionKind, Outcome, ServerAction, WindowHold
 from actuator.patch import Target, build_patch
 from actuator.placement import resolve_placement
+from actuator.rollout import free_cards, surge_pods
 from actuator.safety import HistoryKey, ScaleHistory, bounded_replicas, safe_replicas
 from actuator.settings import ActuatorSettings
 from collector.contract import ManagedServer, Placement
-from optimizer.solution import DecisionStatus, ServerDecision, Solution
+from collector.labels import format_timestamp
+from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution
 
 Deployments = Mapping[HistoryKey, Mapping[str, Any]]
 
@@ -46,6 +56,7 @@ def _plan_one(
     settings: ActuatorSettings,
     now_s: float,
     history: ScaleHistory,
+    free: dict[str, int] | None = None,
 ) -> ServerAction:
     if not server.trusted:  # first: untrusted servers are never in the solution, and this is why
         return _skip(server, f"data not trusted (load source: {server.load_source})", *server.notes[:3])
@@ -101,12 +112,18 @@ def _plan_one(
         )
 
     key = (server.namespace, server.deployment)
+    window_s = settings.scale_down_window_s
     bounded, bound_reasons = bounded_replicas(alloc.num_replicas, server, settings)
-    window_max = (
-        history.max_in_window(key, alloc.accelerator, now_s, settings.scale_down_window_s)
-        if settings.scale_down_window_s > 0
-        else None
-    )
+    recorded, window_max = bounded, None
+    if alloc.demand_replicas is not None:
+        recorded, _ = bounded_replicas(alloc.demand_replicas, server, settings)
+        if alloc.demand_replicas != alloc.num_replicas:
+            bound_reasons.append(
+                f"stabilisation window applied by the optimizer: {alloc.num_replicas} kept, "
+                f"the load needs {alloc.demand_replicas}"
+            )
+    elif window_s > 0:
+        window_max = history.max_in_window(key, alloc.accelerator, now_s, window_s)
     replicas, safety_reasons = safe_replicas(
         bounded,
         view.replicas,
@@ -125,8 +142,27 @@ def _plan_one(
         gpu_resource=place.resource if place else None,
         foreign_selector_keys=place.foreign_selector_keys if place else frozenset(),
         foreign_resources=place.foreign_resources if place else frozenset(),
+        changed_at=format_timestamp(now_s),
     )
     patch, changes, patch_notes = build_patch(view, target, settings)
+    if any(c.rolls_pods for c in changes) and free is not None:
+        blocked = _surge_blocked(
+            deployment,
+            node_selector=view.node_selector,
+            target=target,
+            alloc=alloc,
+            same_acc=same_acc,
+            free=free,
+        )
+        if blocked:
+            if not same_acc:
+                return _skip(server, blocked, replicas_now=view.replicas)
+            patch, changes, patch_notes = build_patch(
+                view, target, settings.model_copy(update={"manage_batch": False})
+            )
+            if any(c.rolls_pods for c in changes):
+                return _skip(server, blocked, replicas_now=view.replicas)
+            patch_notes = [*patch_notes, f"{blocked}: batch {alloc.max_batch} deferred, replicas set"]
     reasons = [
         f"solution: {decision.status.value} {alloc.num_replicas} x {alloc.accelerator} "
         f"(batch {alloc.max_batch}, {alloc.cards_per_replica} card(s)/replica, cost {alloc.cost:g}/h)",
@@ -152,11 +188,59 @@ def _plan_one(
         replicas_target=replicas,
         accelerator_target=alloc.accelerator,
         max_batch_target=alloc.max_batch,
+        window_replicas=recorded,
+        window_holds=_holds(
+            history, key, now_s=now_s, window_s=window_s, accelerator=alloc.accelerator, recorded=recorded
+        ),
         changes=changes,
         rolls_pods=any(c.rolls_pods for c in changes),
         patch=patch,
         reasons=reasons,
     )
+
+
+def _surge_blocked(
+    deployment: Mapping[str, Any],
+    *,
+    node_selector: Mapping[str, str],
+    target: Target,
+    alloc: ServerAllocation,
+    same_acc: bool,
+    free: dict[str, int],
+) -> str:
+    """Why this pod-template change would deadlock (empty: it can roll); takes its surge cards
+    from ``free`` when it can. Old and new pods share a card type when the accelerator stays or
+    the card-type node selector stays (e.g. A100 -> 2xA100)."""
+    same_type = same_acc or (
+        target.node_label_key is not None
+        and node_selector.get(target.node_label_key) == target.node_label_value
+    )
+    kind = alloc.accelerator_type
+    surge = surge_pods(deployment, target.replicas)
+    if not same_type or surge <= 0 or kind not in free:
+        return ""
+    held_above = max(0, target.replicas - alloc.num_replicas) * alloc.cards_per_replica
+    need = surge * alloc.cards_per_replica
+    left = free[kind] - held_above
+    if need <= left:
+        free[kind] -= need
+        return ""
+    return (
+        f"rollout would deadlock: maxSurge {surge} pod(s) need {need} free {kind} card(s), {max(left, 0)} "
+        "free; pod-template change deferred (set strategy.rollingUpdate maxSurge 0, maxUnavailable 1 "
+        "to roll in place)"
+    )
+
+
+def _holds(
+    history: ScaleHistory, key: HistoryKey, *, now_s: float, window_s: float, accelerator: str, recorded: int
+) -> list[WindowHold] | None:
+    """The window's entries once this cycle's recommendation is recorded (what
+    :func:`record_recommendations` will store), for the controller's next floor."""
+    if window_s <= 0:
+        return None
+    entries = [*history.holds(key, now_s, window_s), (now_s + window_s, accelerator, recorded)]
+    return [WindowHold(accelerator=acc, replicas=n, until_s=until) for until, acc, n in entries]
 
 
 def plan_updates(  # noqa: PLR0917 - the documented signature
@@ -170,6 +254,7 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
 ) -> list[ServerAction]:
     """One action per managed server (sorted by name), plus a skip for decisions with no server."""
     decisions = solution.by_server()
+    free = free_cards(solution)
     names = Counter(s.server for s in servers)
     actions: list[ServerAction] = []
     for server in sorted(servers, key=lambda s: (s.server, s.namespace, s.deployment)):
@@ -192,6 +277,7 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
                 settings=settings,
                 now_s=now_s,
                 history=history,
+                free=free,
             )
         )
     for name in sorted(decisions.keys() - names.keys()):
@@ -213,11 +299,11 @@ def record_recommendations(
     if settings.scale_down_window_s <= 0:
         return
     for action in actions:
-        if action.replicas_bounded is not None and action.deployment:
+        if action.window_replicas is not None and action.deployment:
             history.record(
                 action.key,
                 now_s,
                 action.accelerator_target,
-                action.replicas_bounded,
+                action.window_replicas,
                 settings.scale_down_window_s,
             )

@@ -5,7 +5,11 @@ Order applied by :func:`safe_replicas`, each rule adding a reason when it change
 1. bounds: ``min_replicas <= n``, and ``n <= max_replicas`` when max is set (0: no max);
 2. zero guard: 0 only if ``min_replicas`` is 0 AND ``allow_scale_to_zero``; else at least 1;
 3. stabilisation (same accelerator only): scaling down goes no lower than the highest bounded
-   recommendation of the last ``scale_down_window_s`` seconds (and never above the current count);
+   recommendation of the last ``scale_down_window_s`` seconds (and never above the current count).
+   When the optimizer already applied this floor (the allocation carries ``demand_replicas``, see
+   :mod:`actuator.plan`) the rule is not applied here: the optimizer kept the held replicas on
+   cards nobody else needs, or gave them up to another server, and the actuator must not hold
+   cards the optimizer did not count;
 4. scale-down limit (same accelerator only): remove at most ``max_scale_down_replicas`` and at most
    ``max_scale_down_percent`` of the current replicas this cycle;
 5. ``max_replicas`` again: a hard bound wins over 3 and 4.
@@ -48,6 +52,15 @@ class ScaleHistory:
             if acc == accelerator and now_s - window_s < t <= now_s
         ]
         return max(values) if values else None
+
+    def holds(self, key: HistoryKey, now_s: float, window_s: float) -> list[tuple[float, str, int]]:
+        """Entries still in the window at ``now_s``, as ``(until_s, accelerator, replicas)``: an
+        entry recorded at ``t`` holds while ``now < t + window_s`` (see :meth:`max_in_window`)."""
+        return [
+            (t + window_s, acc, n)
+            for t, acc, n in self._entries.get(key, ())
+            if now_s - window_s < t <= now_s
+        ]
 
     def forget_except(self, keys: set[HistoryKey]) -> None:
         """Drop Deployments no longer managed, so memory follows the managed set."""

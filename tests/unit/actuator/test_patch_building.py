@@ -13,6 +13,8 @@ from actuator.safety import ScaleHistory
 from tests.unit.actuator.fakes import PLACEMENT, apply_patch, decision, deployment, server, settings, solution
 
 RV = {"resourceVersion": "10"}
+# The plan runs at now_s = 1000: an accelerator change stamps the type-change hold-down annotation.
+CHANGED_AT = {"inferno.server/accelerator-changed-at": "1970-01-01T00:16:40Z"}
 
 
 @dataclass
@@ -47,7 +49,11 @@ CASES = [
         deployment(accelerator="L4"),
         decision(replicas=2, accelerator="2xA100", cards=2, acc_type="A100"),
         {
-            "metadata": {**RV, "labels": {"inferno.server.allocation.accelerator": "2xA100"}},
+            "metadata": {
+                **RV,
+                "labels": {"inferno.server.allocation.accelerator": "2xA100"},
+                "annotations": CHANGED_AT,
+            },
             "spec": {
                 "template": {
                     "spec": {
@@ -72,7 +78,11 @@ CASES = [
         deployment(),
         decision(replicas=2, accelerator="MI300X"),
         {
-            "metadata": {**RV, "labels": {"inferno.server.allocation.accelerator": "MI300X"}},
+            "metadata": {
+                **RV,
+                "labels": {"inferno.server.allocation.accelerator": "MI300X"},
+                "annotations": CHANGED_AT,
+            },
             "spec": {
                 "template": {
                     "spec": {
