@@ -104,6 +104,7 @@ async def handle_optimize(request: web.Request) -> web.Response:
     try:
         system = validate_system(body, "request body")
     except DataError as exc:
+        log.warning("optimize_rejected", error=str(exc)[:2000])
         return json_error(422, str(exc))
     async with request.app[LOCK_KEY]:
         started = time.perf_counter()

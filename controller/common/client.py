@@ -6,7 +6,8 @@
 the kind.
 
 ``JsonClient``: JSON over HTTP with a timeout per call, used by the controller for its stages;
-every failure becomes an ``UpstreamError``. The bearer token is sent but never put in errors.
+every failure becomes an ``UpstreamError``. The bearer token is sent but never put in errors, not
+even when the upstream echoes it back in its error body (it is replaced by ``[redacted]``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from enum import StrEnum
 from typing import Any
 
 import aiohttp
+
+from controller.common.logs import REDACTED
 
 
 class ErrorKind(StrEnum):
@@ -108,6 +111,9 @@ class JsonClient:
     async def post_json(self, path: str, body: Any, timeout_s: float) -> Any:
         return await self.request("POST", path, body, timeout_s)
 
+    def _hide_token(self, text: str) -> str:
+        return text.replace(self._token, REDACTED) if self._token else text
+
     async def request(self, method: str, path: str, body: Any, timeout_s: float) -> Any:
         url = f"{self.base_url}{path}"
         headers = {"Accept": "application/json"}
@@ -124,11 +130,13 @@ class JsonClient:
         except aiohttp.ClientError as exc:
             raise UpstreamError(ErrorKind.TRANSIENT, f"{method} {url} failed: {exc}") from None
         if status >= 400:
-            kind, message = classify_error_body(status, text)
+            kind, message = classify_error_body(status, self._hide_token(text))
             raise UpstreamError(kind, f"{method} {url}: HTTP {status}: {message[:MAX_ERROR_TEXT]}", status)
         try:
             return json.loads(text)
         except ValueError:
             raise UpstreamError(
-                ErrorKind.PERMANENT, f"{method} {url}: answer is not JSON: {text[:MAX_ERROR_TEXT]!r}", status
+                ErrorKind.PERMANENT,
+                f"{method} {url}: answer is not JSON: {self._hide_token(text)[:MAX_ERROR_TEXT]!r}",
+                status,
             ) from None
