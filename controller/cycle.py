@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from actuator.model import Outcome, UpdateRequest, UpdateResponse
 from collector.contract import CollectResult
 from controller.common.client import ErrorKind, JsonClient, UpstreamError, classify_exception
+from controller.floors import WindowFloors
 from controller.report import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from controller.settings import ControllerSettings
 from optimizer.solution import Solution
@@ -66,6 +67,7 @@ class CycleRunner:
         self.is_leader = is_leader
         self._timer = timer  # monotonic, for stage durations only
         self._seq = 0
+        self.floors = WindowFloors()  # the actuator's window, given to the optimizer as floorReplicas
 
     def _new_id(self, now_s: float) -> str:
         self._seq += 1
@@ -143,9 +145,8 @@ class CycleRunner:
         if not collect.servers:
             fields["notes"] = ["no managed servers collected: nothing to optimize"]
             return
-        solution = await self._stage(
-            "optimize", s.optimize_timeout_s, self.stages.optimize(collect.system), stage_ms
-        )
+        system = self.floors.apply(collect.system, fields["started_at_s"])
+        solution = await self._stage("optimize", s.optimize_timeout_s, self.stages.optimize(system), stage_ms)
         fields.update(
             solver=f"{solution.solver.name}:{solution.solver.status}",
             total_cost=solution.total_cost,
@@ -160,6 +161,7 @@ class CycleRunner:
             dry_run=s.dry_run,
         )
         response = await self._stage("update", s.update_timeout_s, self.stages.update(request), stage_ms)
+        self.floors.remember(response.actions, (m.server for m in collect.servers))
         fields["actions"] = response.actions
         fields["dry_run"] = response.dry_run
         if any(a.outcome in BAD_OUTCOMES for a in response.actions):

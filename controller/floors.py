@@ -1,0 +1,78 @@
+"""Stabilisation floors: the actuator's scale-down window, known before the optimizer runs.
+
+Caller: :class:`controller.cycle.CycleRunner`, once per cycle: :meth:`WindowFloors.apply` before
+``optimize`` (adds ``floorReplicas`` to each server of the collected system JSON), and
+:meth:`WindowFloors.remember` after ``update`` (keeps each action's ``window_holds``).
+
+Why: the window holds the highest recommendation of the last ``scale_down_window_s`` seconds.
+Applied only in the actuator, it kept replicas whose cards the optimizer had already given to
+another server (pods Pending under limited capacity). With the floor in its input the optimizer
+keeps the held replicas on spare cards only, or gives them up with a reason; see
+actuator/README.md.
+
+Floor of a server at ``now_s`` = ``min(current replicas, max replicas of the holds on its current
+accelerator with until_s > now_s)``, 0 when none; the same rule as the actuator's window (it never
+holds above the current count, nor another accelerator's count). A server whose holds are unknown
+(first cycle after a controller start) gets no ``floorReplicas``: the actuator applies its window
+itself then. Example: holds A100 6 until 400 s, A100 2 until 460 s; at 420 s, 5 replicas running on
+A100: floor = min(5, 2) = 2.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from actuator.model import ServerAction, WindowHold
+
+
+def floor_of(holds: Iterable[WindowHold], accelerator: str, current_replicas: int, now_s: float) -> int:
+    """The replicas the window holds at ``now_s`` on ``accelerator`` (see the module docstring)."""
+    held = max((h.replicas for h in holds if h.accelerator == accelerator and h.until_s > now_s), default=0)
+    return max(0, min(current_replicas, held))
+
+
+class WindowFloors:
+    """The last known window holds per server name (the actuator's answer of the previous cycle)."""
+
+    def __init__(self) -> None:
+        self._holds: dict[str, list[WindowHold]] = {}
+
+    def apply(self, system: dict[str, Any], now_s: float) -> dict[str, Any]:
+        """A copy of the collected system JSON with ``floorReplicas`` on every server whose holds
+        are known; ``system`` itself is not changed."""
+        if not self._holds:
+            return system
+        out = copy.deepcopy(system)
+        body = out["spec"] if len(out) == 1 and isinstance(out.get("spec"), dict) else out  # wrapper
+        part = body.get("servers")
+        servers = part.get("servers") if isinstance(part, dict) else None
+        if not isinstance(servers, list):
+            return system
+        for entry in servers:
+            if not isinstance(entry, dict) or entry.get("name") not in self._holds:
+                continue
+            current = entry.get("currentAlloc") or {}
+            replicas = current.get("numReplicas", 0)
+            entry["floorReplicas"] = floor_of(
+                self._holds[entry["name"]],
+                str(current.get("accelerator", "")),
+                replicas if isinstance(replicas, int) else 0,
+                now_s,
+            )
+        return out
+
+    def remember(self, actions: Sequence[ServerAction], managed: Iterable[str]) -> None:
+        """Keep each action's holds; a skipped server keeps its previous ones (the actuator recorded
+        nothing for it); servers no longer managed are forgotten."""
+        for action in actions:
+            if action.window_holds is not None:
+                self._holds[action.server] = list(action.window_holds)
+        keep = set(managed)
+        for name in list(self._holds):
+            if name not in keep:
+                del self._holds[name]
+
+    def __len__(self) -> int:
+        return len(self._holds)

@@ -1,0 +1,80 @@
+"""The actuator's window holds become next cycle's floorReplicas in the optimizer's input."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from actuator.model import ActionKind, ServerAction, WindowHold
+from actuator.service import Actuator
+from controller.cycle import CycleRunner
+from controller.floors import WindowFloors, floor_of
+from tests.unit.actuator.fakes import FakeKube, decision, deployment, settings, solution
+from tests.unit.controller.fakes import FakeStages, collect_result, controller_settings
+
+HOLDS = [
+    WindowHold(accelerator="A100", replicas=6, until_s=400.0),
+    WindowHold(accelerator="A100", replicas=2, until_s=460.0),
+    WindowHold(accelerator="L4", replicas=9, until_s=460.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("accelerator", "current", "now_s", "floor"),
+    [
+        ("A100", 5, 300.0, 5),
+        ("A100", 8, 300.0, 6),
+        ("A100", 5, 420.0, 2),
+        ("A100", 5, 460.0, 0),
+        ("G2", 5, 0.0, 0),
+    ],
+    ids=["capped-by-current", "highest-hold", "first-expired", "all-expired", "other-accelerator"],
+)
+def test_floor_of(accelerator: str, current: int, now_s: float, floor: int) -> None:
+    assert floor_of(HOLDS, accelerator, current, now_s) == floor
+
+
+def system(*names: str, wrapped: bool = False) -> dict[str, Any]:
+    servers = [{"name": n, "currentAlloc": {"accelerator": "A100", "numReplicas": 5}} for n in names]
+    body = {"servers": {"servers": servers}}
+    return {"spec": body} if wrapped else body
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_apply_adds_floors_only_for_known_servers_and_copies(wrapped: bool) -> None:
+    floors = WindowFloors()
+    floors.remember([], [])
+    given = system("a", "b", wrapped=wrapped)
+    assert floors.apply(given, 0.0) is given  # nothing known: unchanged
+    floors.remember([ServerAction(server="a", kind=ActionKind.NOOP, window_holds=HOLDS)], ["a", "b"])
+    out = floors.apply(given, 300.0)
+    body = out["spec"] if wrapped else out
+    assert [s.get("floorReplicas") for s in body["servers"]["servers"]] == [5, None]
+    assert "floorReplicas" not in str(given)
+
+
+def test_remember_keeps_holds_of_skipped_servers_and_forgets_unmanaged_ones() -> None:
+    floors = WindowFloors()
+    floors.remember([ServerAction(server="a", kind=ActionKind.NOOP, window_holds=HOLDS)], ["a"])
+    floors.remember([ServerAction(server="a", kind=ActionKind.SKIP)], ["a"])
+    assert len(floors) == 1
+    floors.remember([], ["b"])
+    assert len(floors) == 0
+
+
+def test_cycle_gives_the_optimizer_the_window_floor_of_the_previous_answer() -> None:
+    """Cycle 1 recommends 6 (window records 6); cycle 2's optimizer input carries floorReplicas 6
+    for the server, running 6 on A100, so the optimizer can count the held cards."""
+    stages = FakeStages(solution(decision(replicas=6)))
+    stages.kube = FakeKube(deployment(replicas=6))
+    stages.actuator = Actuator(stages.kube, settings(scale_down_window_s=300.0))
+    stages.collect_answer = collect_result(system=system("llama"))
+    runner = CycleRunner(stages, controller_settings())
+    asyncio.run(runner.run_cycle(1000.0))
+    assert "floorReplicas" not in str(stages.systems[0])
+    stages.solution = solution(decision(replicas=2))
+    asyncio.run(runner.run_cycle(1060.0))
+    (entry,) = stages.systems[1]["servers"]["servers"]
+    assert entry["floorReplicas"] == 5  # held 6, capped by the 5 collected as running
