@@ -14,7 +14,7 @@ it). :func:`populate` writes into an
   (``capacity-data.json`` = the demo's card counts, matching the nodes);
 - one labelled vLLM-like Deployment per server (``--max-num-seqs`` in its args).
 
-Called by :mod:`load_emulator.demo.run`.
+Called by :mod:`load_emulator.demo.run` and (for a real cluster) :mod:`.cluster_world`.
 """
 
 from __future__ import annotations
