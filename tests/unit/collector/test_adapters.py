@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from requests.adapters import BaseAdapter
 
-from collector.kube_adapter import KubeAdapter
+from collector.kube_adapter import KubeAdapter, to_deployment
 from collector.ports import SourceError
 from collector.prom_adapter import PrometheusAdapter
 
@@ -33,22 +33,30 @@ def _deployment(name: str, ns: str = "llm", replicas: int | None = 2) -> client.
     )
 
 
+class RawResponse:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 class Recorder:
     """Stands in for a generated API class: records calls, pages lists two items at a time."""
 
     def __init__(self, items: list[Any], fail: ApiException | None = None) -> None:
         self.items, self.fail, self.calls = items, fail, list[tuple[str, dict[str, Any]]]()
 
-    def _page(self, name: str, kwargs: dict[str, Any]) -> client.V1DeploymentList:
+    def _page(self, name: str, kwargs: dict[str, Any]) -> Any:
         self.calls.append((name, kwargs))
         if self.fail:
             raise self.fail
         start = int(kwargs.get("_continue") or 0)
         token = str(start + 2) if start + 2 < len(self.items) else None
-        return client.V1DeploymentList(
+        page = client.V1DeploymentList(
             items=self.items[start : start + 2],
             metadata=client.V1ListMeta.model_validate({"continue": token}),
         )
+        if kwargs.get("_preload_content") is False:  # the raw response: JSON bytes in .data
+            return RawResponse(json.dumps(client.ApiClient().sanitize_for_serialization(page)).encode())
+        return page
 
     def list_deployment_for_all_namespaces(self, **kwargs: Any) -> Any:
         return self._page("all", kwargs)
@@ -80,8 +88,23 @@ async def test_deployments_are_listed_by_label_page_by_page() -> None:
         kw["label_selector"] == "inferno.server.managed=true"
         and kw["_request_timeout"] == 7
         and kw["limit"] == 500
+        and kw["_preload_content"] is False  # raw JSON: typed models cost ~5 s at 1,000 Deployments
         for _, kw in apps.calls
     )
+
+
+def test_deployment_from_api_json() -> None:
+    """The JSON fields the collector reads; absent ones take the API's defaults."""
+    full = {
+        "metadata": {"namespace": "llm", "name": "d", "labels": {"a": "1"}, "annotations": {"b": "2"}},
+        "spec": {"replicas": 0},
+        "status": {"readyReplicas": 3},
+    }
+    info = to_deployment(full)
+    assert (info.namespace, info.name, info.labels, info.annotations) == ("llm", "d", {"a": "1"}, {"b": "2"})
+    assert (info.replicas, info.ready_replicas) == (0, 3)  # 0 stays 0: only an absent count means 1
+    bare = to_deployment({"metadata": {"namespace": "llm", "name": "e"}})
+    assert (bare.replicas, bare.ready_replicas, bare.labels, bare.annotations) == (1, 0, {}, {})
 
 
 async def test_watched_namespaces_are_listed_one_by_one() -> None:
