@@ -32,6 +32,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import IO
 
 import aiohttp
 from aiohttp import web
@@ -100,7 +101,7 @@ class Stages:
         return runner
 
 
-def start_controller(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
+def start_controller(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "controller.entry", "controller"], cwd=REPO, env=env, stdout=log, stderr=log
     )
