@@ -144,9 +144,8 @@ class ServerStats:
             (self.done, DONE_WIDTH),
             (self.itl_rec, 3),
         ):
-            times = _table(column, width)[:, 0]
-            cut = int(np.searchsorted(times, t_s, side="left"))
-            del column[: cut * width]
+            cut = int(np.searchsorted(_table(column, width)[:, 0], t_s, side="left"))
+            del column[: cut * width]  # no numpy view of the column may be alive here (BufferError)
 
 
 def _table(column: array[float], width: int) -> np.ndarray:

@@ -8,6 +8,10 @@ between the stages: :class:`InProcessStages` calls :func:`collector.core.collect
 scrape interval at a time; every ``period_s`` a cycle runs at that instant, the actuator's patches
 change the :class:`EmulatedCluster`, and the engine re-reads it at once.
 
+Who decides is a seam (:mod:`.deciders`): by default :class:`~.deciders.LoopDecider`, the real
+loop; ``WhatIfRun(scenario, decider=factory)`` runs another policy against the same world, and
+``workloads`` replaces the load patterns built from ``scenario.pattern`` (one per server name).
+
 Per cycle and server a :class:`~load_emulator.whatif.records.Row` is recorded: the load and
 latencies the users saw over the last period (exact, from the engine), and the allocation in
 place after the cycle acted.
@@ -15,6 +19,7 @@ place after the cycle acted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,9 @@ from controller.report import CycleReport
 from controller.settings import ControllerSettings
 from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import build_fleet
+from load_emulator.patterns import LoadPattern
 from load_emulator.tokens import TokenDistribution
+from load_emulator.whatif.deciders import Decider, DeciderFactory, LoopDecider
 from load_emulator.whatif.kube import EmulatedKube, config_maps_from
 from load_emulator.whatif.prom import EmulatedPrometheus
 from load_emulator.whatif.records import Row, rows_of
@@ -62,6 +69,8 @@ class Scenario:
     servers: tuple[str, ...] = ()
     seed: int = 0
     namespace: str = "inferno-demo"
+    keep_stats_s: float = 0.0
+    """Forget per-request records older than this (long runs keep memory bounded); 0: keep all."""
     actuator: ActuatorSettings = field(default_factory=ActuatorSettings)
     collector: CollectorSettings = field(
         default_factory=lambda: CollectorSettings(prometheus_url="http://emulated:9090")
@@ -117,13 +126,23 @@ def load_scenario_system(scenario: Scenario) -> SystemData:
 class WhatIfRun:
     """One scenario, built and ready to :meth:`run`; the results are in :attr:`rows` and :attr:`reports`."""
 
-    def __init__(self, scenario: Scenario) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        decider: DeciderFactory | None = None,
+        workloads: Mapping[str, LoadPattern] | None = None,
+    ) -> None:
         self.scenario = s = scenario
         self.system = load_scenario_system(s)
         self.fleet = build_fleet(
             self.system, pattern=s.pattern, params=s.params, distribution=s.tokens, namespace=s.namespace,
             startup_delay_s=s.startup_delay_s, seed=s.seed,
         )  # fmt: skip
+        if workloads is not None:
+            missing = set(self.fleet.workloads) - set(workloads)
+            if missing:
+                raise ValueError(f"workloads lack server(s) {sorted(missing)}")
+            self.fleet.workloads.update({k: v for k, v in workloads.items() if k in self.fleet.workloads})
         self.clock = VirtualClock()
         self.engine = FleetEngine(
             catalog_of(self.system), self.fleet.cluster, self.fleet.workloads, EngineConfig(), seed=s.seed
@@ -153,12 +172,15 @@ class WhatIfRun:
         self.runner = CycleRunner(self.stages, ControllerSettings(control_period_s=s.period_s))
         self.rows: list[Row] = []
         self.reports: list[CycleReport] = []
+        self.decider: Decider = (decider or LoopDecider)(self)
 
     async def run(self) -> list[Row]:
         s = self.scenario
         steps_per_cycle = max(1, round(s.period_s / s.scrape_interval_s))
         step_s = s.period_s / steps_per_cycle
         warmup_s = self.warmup_s
+        await self.decider.start(self.clock.now_s)
+        self.engine.sync()
         for step in range(1, int(warmup_s // step_s + 1e-9) + 1):
             self._advance(step * step_s)
         self._advance(warmup_s)
@@ -166,14 +188,22 @@ class WhatIfRun:
         for cycle in range(1, n_cycles + 1):
             for step in range(1, steps_per_cycle + 1):
                 self._advance(warmup_s + (cycle - 1) * s.period_s + step * step_s)
-            report = await self.runner.run_cycle(self.clock.now_s)
-            self.reports.append(report)
+            decision = await self.decider.decide(self.clock.now_s)
+            if decision.report is not None:
+                self.reports.append(decision.report)
             self.engine.sync()
             t0_s, t1_s = self.clock.now_s - s.period_s, self.clock.now_s
             self.rows.extend(
-                rows_of(self.system, self.engine, self.fleet.cluster, report, t0_s=t0_s, t1_s=t1_s)
+                rows_of(self.system, self.engine, self.fleet.cluster, decision, t0_s=t0_s, t1_s=t1_s)
             )
+            self._trim(t1_s)
         return self.rows
+
+    def _trim(self, now_s: float) -> None:
+        keep_s = self.scenario.keep_stats_s
+        if keep_s > 0 and now_s // 3600 != (now_s - self.scenario.period_s) // 3600:
+            for server in self.engine.servers():
+                self.engine.stats(server).trim_before(now_s - keep_s)
 
     @property
     def warmup_s(self) -> float:

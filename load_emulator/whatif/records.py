@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from controller.report import CycleReport
 from load_emulator.emulated_cluster import EmulatedCluster
 from load_emulator.engine import FleetEngine
+from load_emulator.whatif.deciders import Decision
 from optimizer.data.system import SystemData
 
 
@@ -44,6 +44,13 @@ class Row:
     cost_per_hour: float
     outcome: str
     """The actuator's outcome for this server this cycle (``noop``, ``applied``...), or the cycle's."""
+    ttft_mean_ms: float = math.nan
+    """Mean TTFT of the requests whose first token came in the period (what a mean target bounds)."""
+    itl_mean_ms: float = math.nan
+    """Mean gap between output tokens produced in the period, token-weighted (vLLM's ITL sum/count)."""
+    arrivals: int = 0
+    failed: int = 0
+    """Requests rejected (no ready replica) or aborted (drained out) in the period."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +60,7 @@ def rows_of(
     system: SystemData,
     engine: FleetEngine,
     cluster: EmulatedCluster,
-    report: CycleReport,
+    decision: Decision,
     *,
     t0_s: float,
     t1_s: float,
@@ -61,7 +68,7 @@ def rows_of(
     classes = system.class_by_name()
     unit_cost = {a.name: a.cost for a in system.accelerators.accelerators}
     units = {(m.name, m.acc): m.acc_count for m in system.models.models}
-    outcomes = {a.deployment: a.outcome.value for a in report.actions}
+    outcomes = decision.actions
     rows: list[Row] = []
     for state in cluster.deployments(t1_s):
         spec = classes.get(state.service_class)
@@ -93,7 +100,11 @@ def rows_of(
                 slo_attainment=w.slo_attainment,
                 requests=w.completed + w.rejected + w.aborted,
                 cost_per_hour=cost,
-                outcome=outcomes.get(state.name, report.outcome),
+                outcome=outcomes.get(state.name, decision.outcome),
+                ttft_mean_ms=w.ttft_mean_ms,
+                itl_mean_ms=w.itl_mean_ms,
+                arrivals=w.arrivals,
+                failed=w.rejected + w.aborted,
             )
         )
     return rows

@@ -1,0 +1,147 @@
+"""Score one policy's what-if rows: per-minute SLO attainment per class, GPU cost, replica churn.
+
+Pure (rows in, numbers out); called by :mod:`benchmarks.bench_autoscaling` and the tests.
+
+A server-minute (one row, the control period being 60 s) *meets its SLO* when the mean TTFT of
+the requests whose first token came in that minute is at most the class's ``slo-ttft`` and the
+mean gap between the output tokens produced in it (token-weighted, vLLM's ITL sum/count) is at
+most ``slo-itl``, and no request was rejected or aborted in it. Means, because the data's classes
+set no ``slo-ttft-percentile``: inferno's targets bound the average TTFT and ITL. A minute with
+arrivals but no first token at all misses; a minute with no traffic is not judged. A class's
+attainment is the share of its judged server-minutes that met their SLO.
+
+GPU cost = sum over minutes of (cards held x price per card-hour) / 60, i.e. the integral of the
+rows' ``cost_per_hour`` (pods holding cards, including those starting up). Churn: replica
+changes = cycles where a server's replica count changed; GPU-type changes = cycles where its
+accelerator changed (each rolls every pod); batch changes likewise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from load_emulator.whatif.records import Row, by_server
+
+
+def minute_meets_slo(row: Row) -> bool | None:
+    """Whether this server-minute met both targets; None when there was no traffic to judge."""
+    if math.isnan(row.ttft_mean_ms):
+        return None if row.arrivals == 0 and row.failed == 0 else False
+    if row.failed > 0:
+        return False
+    ttft_ok = row.ttft_target_ms <= 0 or row.ttft_mean_ms <= row.ttft_target_ms
+    itl_ok = row.itl_target_ms <= 0 or math.isnan(row.itl_mean_ms) or row.itl_mean_ms <= row.itl_target_ms
+    return ttft_ok and itl_ok
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    policy: str
+    service_class: str
+    minutes_judged: int
+    minutes_met: int
+    attainment: float
+    """minutes_met / minutes_judged, in [0, 1]; NaN when nothing was judged."""
+    request_attainment: float
+    """Share of requests meeting both targets individually (TTFT and own TPOT), for reference."""
+    requests: int
+    cost: float
+    """GPU cost of this class's servers over the run (price units x hours)."""
+
+
+@dataclass(frozen=True)
+class PolicyScore:
+    policy: str
+    cost: float
+    mean_cost_per_hour: float
+    replica_changes: int
+    gpu_type_changes: int
+    batch_changes: int
+    classes: tuple[ClassScore, ...]
+
+    def of_class(self, name: str) -> ClassScore | None:
+        return next((c for c in self.classes if c.service_class == name), None)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def score(policy: str, rows: Sequence[Row], period_s: float = 60.0) -> PolicyScore:
+    hours = period_s / 3600.0
+    classes: list[ClassScore] = []
+    for cls in sorted({r.service_class for r in rows}):
+        mine = [r for r in rows if r.service_class == cls]
+        verdicts = [v for v in map(minute_meets_slo, mine) if v is not None]
+        weighted = [
+            (r.slo_attainment, r.requests) for r in mine if r.requests and not math.isnan(r.slo_attainment)
+        ]
+        n = sum(k for _, k in weighted)
+        classes.append(
+            ClassScore(
+                policy=policy,
+                service_class=cls,
+                minutes_judged=len(verdicts),
+                minutes_met=sum(verdicts),
+                attainment=sum(verdicts) / len(verdicts) if verdicts else math.nan,
+                request_attainment=sum(a * k for a, k in weighted) / n if n else math.nan,
+                requests=sum(r.requests for r in mine),
+                cost=sum(r.cost_per_hour for r in mine) * hours,
+            )
+        )
+    servers = by_server(rows)
+    cycles = len({r.t_s for r in rows})
+    total = sum(r.cost_per_hour for r in rows) * hours
+    return PolicyScore(
+        policy=policy,
+        cost=total,
+        mean_cost_per_hour=total / (cycles * hours) if cycles else math.nan,
+        replica_changes=sum(_changes(m, lambda r: r.replicas) for m in servers.values()),
+        gpu_type_changes=sum(_changes(m, lambda r: r.accelerator) for m in servers.values()),
+        batch_changes=sum(_changes(m, lambda r: r.max_batch) for m in servers.values()),
+        classes=tuple(classes),
+    )
+
+
+def _changes(rows: Iterable[Row], key: Any) -> int:
+    return sum(1 for a, b in itertools.pairwise(rows) if key(a) != key(b))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    holds: bool
+    detail: str
+
+
+def verdicts(
+    ours: PolicyScore, oracle: PolicyScore, hpa: PolicyScore, premium: str = "Premium"
+) -> list[Verdict]:
+    """The issue's three targets, judged on one run's scores."""
+    out: list[Verdict] = []
+    p = ours.of_class(premium)
+    att = p.attainment if p else math.nan
+    out.append(Verdict(f"{premium} attainment >= 99%", att >= 0.99, f"{att * 100:.2f}% of minutes"))
+    ratio = ours.cost / oracle.cost if oracle.cost > 0 else math.inf
+    out.append(
+        Verdict("cost <= 1.15x oracle", ratio <= 1.15, f"{ratio:.3f}x ({ours.cost:.0f} vs {oracle.cost:.0f})")
+    )
+    worse = [
+        f"{c.service_class} {c.attainment * 100:.1f}% < {h.attainment * 100:.1f}%"
+        for c in ours.classes
+        if (h := hpa.of_class(c.service_class)) is not None and c.attainment < h.attainment
+    ]
+    cheaper = ours.cost < hpa.cost
+    detail = (
+        f"cost {ours.cost:.0f} vs {hpa.cost:.0f} ({ours.cost / hpa.cost:.3f}x)"
+        if hpa.cost > 0
+        else "HPA cost 0"
+    )
+    detail += "; attainment " + (
+        "equal or better in every class" if not worse else "worse: " + ", ".join(worse)
+    )
+    out.append(Verdict("cheaper than HPA at equal or better attainment", cheaper and not worse, detail))
+    return out

@@ -1,0 +1,124 @@
+"""Benchmark 4's machinery (``benchmarks/bench_autoscaling.py``) on a tiny world: structural facts.
+
+All four policies run for one virtual hour on two servers of the benchmark's limited-capacity
+world, with a one-hour diurnal period and one spike inside it (so every policy sees a rise, a
+burst and a fall). Checked: every policy sees the same arrivals minute by minute; the oracle is
+never more expensive than static-for-peak; static never changes anything after t = 0; HPA never
+changes the GPU type or batch and never asks for more cards than exist; attainment is a share.
+The scoring rules (a minute meets its SLO or is not judged) and the verdicts are checked on
+hand-made rows and scores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from benchmarks.autoscaling_metrics import ClassScore, PolicyScore, minute_meets_slo, score, verdicts
+from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape, write_world
+from benchmarks.bench_autoscaling import POLICIES, Config, PolicyRun, run_policy
+from load_emulator.whatif.records import Row
+
+pytestmark = pytest.mark.sim
+SERVERS = ("Premium-llama_13b", "Free-llama_13b")
+SHAPE = LoadShape(period_s=3600.0, spike_count=1, spike_duration_s=300.0, first_spike_s=1500.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def runs() -> dict[str, PolicyRun]:
+    write_world()
+    config = Config(hours=1.0, servers=SERVERS, shape=SHAPE, seed=3)
+    return {p: run_policy(config, p) for p in POLICIES}
+
+
+def test_every_policy_sees_the_same_minutes_and_arrivals(runs: dict[str, PolicyRun]) -> None:
+    keys = {p: [(r.t_s, r.server, r.arrivals) for r in run.rows] for p, run in runs.items()}
+    assert len(keys["loop"]) == 60 * len(SERVERS)
+    assert sum(a for _, _, a in keys["loop"]) > 1000
+    for policy in POLICIES:
+        assert keys[policy] == keys["loop"], policy
+
+
+def test_oracle_is_never_more_expensive_than_static_for_peak(runs: dict[str, PolicyRun]) -> None:
+    oracle, static = score("oracle", runs["oracle"].rows), score("static-peak", runs["static-peak"].rows)
+    assert 0 < oracle.cost <= static.cost
+    assert oracle.replica_changes > 0, "the oracle follows the load"
+
+
+def test_static_for_peak_never_changes(runs: dict[str, PolicyRun]) -> None:
+    s = score("static-peak", runs["static-peak"].rows)
+    assert (s.replica_changes, s.gpu_type_changes, s.batch_changes) == (0, 0, 0)
+
+
+def test_hpa_keeps_its_gpu_type_and_batch_and_stays_within_capacity(runs: dict[str, PolicyRun]) -> None:
+    rows = runs["hpa"].rows
+    s = score("hpa", rows)
+    assert (s.gpu_type_changes, s.batch_changes) == (0, 0)
+    assert s.replica_changes > 0, "HPA reacts to the spike"
+    first = {r.server: (r.accelerator, r.max_batch) for r in rows[: len(SERVERS)]}
+    assert all((r.accelerator, r.max_batch) == first[r.server] for r in rows)
+    units = json.loads((WORLD_DIR / "accelerator-data.json").read_text())["accelerators"]
+    card_of = {a["name"]: (a["type"], a["multiplicity"]) for a in units}
+    for t_s in {r.t_s for r in rows}:
+        cards: dict[str, int] = {}
+        for r in rows:
+            if r.t_s == t_s:
+                card_type, per_unit = card_of[r.accelerator]
+                cards[card_type] = cards.get(card_type, 0) + r.replicas * per_unit
+        assert all(n <= CAPACITY_CARDS[t] for t, n in cards.items()), (t_s, cards)
+
+
+def test_scores_are_shares_and_the_loop_ran_every_cycle(runs: dict[str, PolicyRun]) -> None:
+    assert runs["loop"].failed_cycles == 0
+    for policy, run in runs.items():
+        s = score(policy, run.rows)
+        assert {c.service_class for c in s.classes} == {"Premium", "Free"}
+        for c in s.classes:
+            assert 0 < c.minutes_judged <= 60 and 0 <= c.minutes_met <= c.minutes_judged
+            assert 0.0 <= c.attainment <= 1.0 and 0.0 <= c.request_attainment <= 1.0
+        assert s.cost == pytest.approx(sum(c.cost for c in s.classes))
+
+
+ROW = Row(
+    t_s=60.0, server="s", service_class="Premium", load_rpm=60.0, replicas=1, ready=1, accelerator="G2",
+    max_batch=19, ttft_p50_ms=100.0, ttft_p95_ms=200.0, ttft_target_ms=1000.0, itl_p50_ms=20.0,
+    itl_p95_ms=30.0, itl_target_ms=80.0, slo_attainment=1.0, requests=60, cost_per_hour=23.0,
+    outcome="noop", ttft_mean_ms=150.0, itl_mean_ms=25.0, arrivals=60, failed=0,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({}, True),
+        ({"ttft_mean_ms": 1000.0}, True),
+        ({"ttft_mean_ms": 1001.0}, False),
+        ({"itl_mean_ms": 81.0}, False),
+        ({"failed": 1}, False),
+        ({"ttft_mean_ms": math.nan, "itl_mean_ms": math.nan}, False),
+        ({"ttft_mean_ms": math.nan, "itl_mean_ms": math.nan, "arrivals": 0}, None),
+    ],
+    ids=["met", "at-target", "ttft-over", "itl-over", "rejected", "arrivals-unserved", "no-traffic"],
+)
+def test_a_minute_meets_its_slo_on_the_means(change: dict[str, float], expected: bool | None) -> None:
+    assert minute_meets_slo(replace(ROW, **change)) is expected  # type: ignore[arg-type]
+
+
+def _policy(name: str, cost: float, premium: float, free: float) -> PolicyScore:
+    classes = tuple(
+        ClassScore(name, cls, 100, round(a * 100), a, a, 1000, cost / 2)
+        for cls, a in (("Premium", premium), ("Free", free))
+    )
+    return PolicyScore(name, cost, cost / 24, 0, 0, 0, classes)
+
+
+def test_verdicts_judge_the_three_targets() -> None:
+    oracle = _policy("oracle", 1000.0, 0.995, 0.9)
+    good = verdicts(_policy("loop", 1100.0, 0.995, 0.95), oracle, _policy("hpa", 1200.0, 0.99, 0.95))
+    assert [v.holds for v in good] == [True, True, True]
+    bad = verdicts(_policy("loop", 1200.0, 0.98, 0.80), oracle, _policy("hpa", 1100.0, 0.99, 0.95))
+    assert [v.holds for v in bad] == [False, False, False]
+    assert "Free 80.0% < 95.0%" in bad[2].detail
