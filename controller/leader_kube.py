@@ -1,7 +1,7 @@
 """The kubernetes side of leader election: one named Lease read and written as plain JSON.
 
 Used by :mod:`controller.__main__`: :func:`build_elector` makes the :class:`LeaderElector` from
-the settings (identity = the pod name, else the host name).
+the settings (identity = the pod name, else host name and pid).
 The synchronous client runs in threads (``asyncio.to_thread``); every call has a timeout. Writes
 carry the resourceVersion read, so the API server answers 409 (``LeaseConflictError``) when
 another replica wrote in between: the guard that makes "two leaders" impossible at the API level.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import replace
@@ -115,7 +116,8 @@ def kube_api_client() -> Any:
 
 def build_elector(settings: ControllerSettings, api_client: Any | None = None) -> LeaderElector:
     """The elector of Lease ``lease_namespace/lease_name``; each API call times out after a retry period."""
-    identity = settings.pod_name or socket.gethostname()
+    # Two processes with one identity would both lead: without a pod name, host name + pid.
+    identity = settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
     timings = LeaseTimings(settings.lease_duration_s, settings.renew_deadline_s, settings.retry_period_s)
     port = KubeLeasePort(
         api_client if api_client is not None else kube_api_client(),

@@ -66,7 +66,7 @@ class ControllerSettings(BaseModel):
     )
     pod_name: str = Field(
         default="",
-        description="holder identity in the Lease (the pod name, downward API); empty: the host name",
+        description="holder identity in the Lease (the pod name, downward API); empty: host name-pid",
     )
     lease_duration_s: float = Field(
         default=15.0, gt=0, description="a Lease not renewed for this long may be taken over, seconds"

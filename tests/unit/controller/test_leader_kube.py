@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 from types import SimpleNamespace
 from typing import Any
@@ -83,10 +84,10 @@ async def test_create_never_sends_a_resource_version() -> None:
     assert written.holder == "pod-a" and written.resource_version == "1"
 
 
-def test_identity_defaults_to_the_host_name_and_timings_come_from_settings() -> None:
+def test_identity_defaults_to_host_and_pid_and_timings_come_from_settings() -> None:
     settings = ControllerSettings(leader_election=True, lease_duration_s=20, renew_deadline_s=12)
     elector = build_elector(settings, api_client=object())
-    assert elector.identity == socket.gethostname()
+    assert elector.identity == f"{socket.gethostname()}-{os.getpid()}"  # unique per process
     assert (elector.timings.lease_duration_s, elector.timings.renew_deadline_s) == (20, 12)
     named = build_elector(ControllerSettings(pod_name="inferno-autoscaler-7d9-x2"), api_client=object())
     assert named.identity == "inferno-autoscaler-7d9-x2"
