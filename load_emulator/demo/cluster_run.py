@@ -111,8 +111,7 @@ class ClusterDemo:
     def __init__(
         self, settings: DemoSettings, state: ClusterState, api: client.ApiClient, workdir: Path, out: TextIO
     ) -> None:
-        self.settings, self.state, self.workdir, self.out = settings, state, workdir, out
-        self.view = ClusterDemoView(api, settings.namespace, time.time())
+        self.settings, self.state, self.api, self.workdir, self.out = settings, state, api, workdir, out
         self.targets_file = state.targets_dir / f"{settings.namespace}.json"
         self.address = ""
 
@@ -120,13 +119,8 @@ class ClusterDemo:
         self, servers: list[DemoServer], catalog: Catalog, started: float, result: DemoResult
     ) -> None:
         st = self.settings
-        await asyncio.to_thread(self.view.refresh, 0.0)
-        loop = DemoLoop(st, servers, self.view, self.out, namespace=st.namespace, write_labels=False)
-        engine = new_engine(catalog, self.view, loop)
-        loop.refresh = lambda t_s: self.refresh(engine, t_s)
-        runner, port = await start_metrics_server(metrics_app(engine), 0)
-        self.address = f"{LOOPBACK}:{port}"
         services: list[svc.Service] = []
+        runner = None
         try:
             kubeconfig = self.state.kubeconfig
             env = service_env(self.state, st.namespace)
@@ -134,6 +128,14 @@ class ClusterDemo:
                 self.workdir, kubeconfig, st.scale_down_window_s, st.solver, env
             )
             await svc.wait_healthy(services, st.health_timeout_s)
+            # Engine time starts now: the view turns pod Ready times into seconds since this moment.
+            view = ClusterDemoView(self.api, st.namespace, time.time())
+            await asyncio.to_thread(view.refresh, 0.0)
+            loop = DemoLoop(st, servers, view, self.out, namespace=st.namespace, write_labels=False)
+            engine = new_engine(catalog, view, loop, st.startup_delay_s)
+            loop.refresh = lambda t_s: self.refresh(view, engine, t_s)
+            runner, port = await start_metrics_server(metrics_app(engine), 0)
+            self.address = f"{LOOPBACK}:{port}"
             result.startup_s = time.monotonic() - started
             ports = ", ".join(f"{s.name}:{s.port}" for s in services)
             print(f"demo: Prometheus {self.state.prometheus_url} scrapes the emulated pods at "
@@ -142,13 +144,14 @@ class ClusterDemo:
             await loop.run(engine, {s.name: s for s in services}, result)
         finally:
             result.exit_codes = await svc.stop_services(services)
-            await runner.cleanup()
+            if runner is not None:
+                await runner.cleanup()
             with contextlib.suppress(OSError):
                 self.targets_file.unlink(missing_ok=True)
 
-    async def refresh(self, engine: FleetEngine, t_s: float) -> None:
+    async def refresh(self, view: ClusterDemoView, engine: FleetEngine, t_s: float) -> None:
         """Re-read the cluster (in a thread), then publish the engine's pods as scrape targets."""
-        await asyncio.to_thread(self.view.refresh, t_s)
+        await asyncio.to_thread(view.refresh, t_s)
         engine.sync()
         pods = [(state.namespace, state.name, replica.pod) for state, replica in engine.replicas()]
         write_targets(self.targets_file, scrape_groups(self.address, pods))

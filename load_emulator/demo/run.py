@@ -188,9 +188,14 @@ class DemoLoop:
         return rows
 
 
-def new_engine(catalog: Catalog, view: ClusterView, loop: DemoLoop) -> FleetEngine:
-    """The fleet engine over ``view`` with the loop's workloads (re-reads the view every second)."""
-    config = EngineConfig(sync_period_s=1.0)
+def new_engine(
+    catalog: Catalog, view: ClusterView, loop: DemoLoop, startup_delay_s: float = 0.0
+) -> FleetEngine:
+    """The fleet engine over ``view`` with the loop's workloads (re-reads the view every second).
+
+    ``startup_delay_s``: a Ready pod serves only after this (KWOK pods are Ready at once, unlike vLLM).
+    """
+    config = EngineConfig(sync_period_s=1.0, startup_delay_s=startup_delay_s)
     return FleetEngine(catalog, view, loop.workloads, config, loop.settings.seed)
 
 
