@@ -5,10 +5,11 @@ Pure (rows in, numbers out); called by :mod:`benchmarks.bench_autoscaling` and t
 A server-minute (one row, the control period being 60 s) *meets its SLO* when the mean TTFT of
 the requests whose first token came in that minute is at most the class's ``slo-ttft`` and the
 mean gap between the output tokens produced in it (token-weighted, vLLM's ITL sum/count) is at
-most ``slo-itl``, and no request was rejected or aborted in it. Means, because the data's classes
-set no ``slo-ttft-percentile``: inferno's targets bound the average TTFT and ITL. A minute with
-arrivals but no first token at all misses; a minute with no traffic is not judged. A class's
-attainment is the share of its judged server-minutes that met their SLO.
+most ``slo-itl``. Means, because the data's classes set no ``slo-ttft-percentile``: inferno's
+targets bound the average TTFT and ITL. A minute with arrivals but no first token at all misses
+(nothing was served); a minute with no traffic is not judged. A class's attainment is the share
+of its judged server-minutes that met their SLO. Requests rejected (no ready replica) or aborted
+(still running when a removed pod's 30 s drain grace ended) are counted apart, per class.
 
 GPU cost = sum over minutes of (cards held x price per card-hour) / 60, i.e. the integral of the
 rows' ``cost_per_hour`` (pods holding cards, including those starting up). Churn: replica
@@ -21,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from load_emulator.whatif.records import Row, by_server
@@ -31,8 +32,6 @@ def minute_meets_slo(row: Row) -> bool | None:
     """Whether this server-minute met both targets; None when there was no traffic to judge."""
     if math.isnan(row.ttft_mean_ms):
         return None if row.arrivals == 0 and row.failed == 0 else False
-    if row.failed > 0:
-        return False
     ttft_ok = row.ttft_target_ms <= 0 or row.ttft_mean_ms <= row.ttft_target_ms
     itl_ok = row.itl_target_ms <= 0 or math.isnan(row.itl_mean_ms) or row.itl_mean_ms <= row.itl_target_ms
     return ttft_ok and itl_ok
@@ -49,6 +48,8 @@ class ClassScore:
     request_attainment: float
     """Share of requests meeting both targets individually (TTFT and own TPOT), for reference."""
     requests: int
+    failed_requests: int
+    """Rejected (no ready replica) or aborted (drained out of a removed pod)."""
     cost: float
     """GPU cost of this class's servers over the run (price units x hours)."""
 
@@ -62,6 +63,8 @@ class PolicyScore:
     gpu_type_changes: int
     batch_changes: int
     classes: tuple[ClassScore, ...]
+    misses: dict[str, dict[str, int]] = field(default_factory=dict)
+    """Missed minutes per class by cause (:func:`miss_causes`)."""
 
     def of_class(self, name: str) -> ClassScore | None:
         return next((c for c in self.classes if c.service_class == name), None)
@@ -89,6 +92,7 @@ def score(policy: str, rows: Sequence[Row], period_s: float = 60.0) -> PolicySco
                 attainment=sum(verdicts) / len(verdicts) if verdicts else math.nan,
                 request_attainment=sum(a * k for a, k in weighted) / n if n else math.nan,
                 requests=sum(r.requests for r in mine),
+                failed_requests=sum(r.failed for r in mine),
                 cost=sum(r.cost_per_hour for r in mine) * hours,
             )
         )
@@ -103,6 +107,7 @@ def score(policy: str, rows: Sequence[Row], period_s: float = 60.0) -> PolicySco
         gpu_type_changes=sum(_changes(m, lambda r: r.accelerator) for m in servers.values()),
         batch_changes=sum(_changes(m, lambda r: r.max_batch) for m in servers.values()),
         classes=tuple(classes),
+        misses=miss_causes(rows),
     )
 
 
@@ -144,4 +149,41 @@ def verdicts(
         "equal or better in every class" if not worse else "worse: " + ", ".join(worse)
     )
     out.append(Verdict("cheaper than HPA at equal or better attainment", cheaper and not worse, detail))
+    return out
+
+
+MISS_CAUSES = (
+    "not all replicas ready",
+    "all ready, nothing served",
+    "all ready, TTFT over",
+    "all ready, ITL over",
+)
+
+
+def miss_causes(rows: Sequence[Row]) -> dict[str, dict[str, int]]:
+    """Missed server-minutes per class, by first matching cause (in :data:`MISS_CAUSES` order).
+
+    ``not all replicas ready``: in this minute or the one before, fewer pods were ready than the
+    Deployment asked for (start-up, a rollout after a GPU-type or batch change, or Pending for lack
+    of cards). Otherwise the allocation was in place and too small: no first token at all, TTFT
+    (queueing) or ITL (batch too large) over target.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for mine in by_server(rows).values():
+        previous: Row | None = None
+        for row in mine:
+            if minute_meets_slo(row) is False:
+                counts = out.setdefault(row.service_class, dict.fromkeys(MISS_CAUSES, 0))
+                settling = row.ready < row.replicas or (
+                    previous is not None and previous.ready < previous.replicas
+                )
+                if settling:
+                    counts[MISS_CAUSES[0]] += 1
+                elif math.isnan(row.ttft_mean_ms):
+                    counts[MISS_CAUSES[1]] += 1
+                elif row.ttft_mean_ms > row.ttft_target_ms > 0:
+                    counts[MISS_CAUSES[2]] += 1
+                else:
+                    counts[MISS_CAUSES[3]] += 1
+            previous = row
     return out

@@ -14,6 +14,7 @@ import csv
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from benchmarks.autoscaling_metrics import PolicyScore, Verdict
+from benchmarks.autoscaling_metrics import MISS_CAUSES, PolicyScore, Verdict
 from load_emulator.whatif.records import Row
 from load_emulator.whatif.report import COLUMNS
 
@@ -66,12 +67,32 @@ def markdown(
             + f" | {s.cost:.0f} | {ratio} | {s.mean_cost_per_hour:.1f} | {s.replica_changes} | "
             f"{s.gpu_type_changes} | {s.batch_changes} |"
         )
-    lines += ["", "Request-level attainment (share of requests meeting both targets, for reference):", ""]
-    lines.append("| policy | " + " | ".join(classes) + " |")
-    lines.append("|---|" + "---:|" * len(classes))
+    lines += [
+        "",
+        "Per request, for reference: share of requests meeting both targets (TTFT and their own mean "
+        "inter-token gap; rejected and aborted ones miss), and requests rejected or aborted:",
+        "",
+    ]
+    lines.append("| policy | " + " | ".join(f"{c} requests met | {c} failed" for c in classes) + " |")
+    lines.append("|---|" + "---:|" * (2 * len(classes)))
     for s in scores:
-        cells = [_pct(c.request_attainment) if (c := s.of_class(name)) else "-" for name in classes]
+        cells = [
+            f"{_pct(c.request_attainment)} | {c.failed_requests}" if (c := s.of_class(name)) else "- | -"
+            for name in classes
+        ]
         lines.append(f"| {LABELS.get(s.policy, s.policy)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Missed server-minutes by cause (first that applies; see `autoscaling_metrics.miss_causes`):",
+        "",
+    ]
+    lines.append("| policy | class | " + " | ".join(MISS_CAUSES) + " |")
+    lines.append("|---|---|" + "---:|" * len(MISS_CAUSES))
+    for s in scores:
+        for name in classes:
+            counts = s.misses.get(name, {})
+            cells = [str(counts.get(cause, 0)) for cause in MISS_CAUSES]
+            lines.append(f"| {LABELS.get(s.policy, s.policy)} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Targets (issue 6, benchmark 4)", ""]
     lines += [f"- {'HOLDS' if v.holds else 'FAILS'}: {v.target}: {v.detail}" for v in verdicts]
     lines += ["", "## Setup", ""]
@@ -91,14 +112,15 @@ def write_summary_csv(scores: Sequence[PolicyScore], path: Path) -> None:
         w = csv.writer(out)
         w.writerow(
             ["policy", "class", "minutes_judged", "minutes_met", "attainment", "request_attainment",
-             "requests", "class_cost", "policy_cost", "replica_changes", "gpu_type_changes", "batch_changes"]
+             "requests", "failed_requests", "class_cost", "policy_cost", "replica_changes",
+             "gpu_type_changes", "batch_changes"]
         )  # fmt: skip
         for s in scores:
             for c in s.classes:
                 w.writerow(
                     [s.policy, c.service_class, c.minutes_judged, c.minutes_met, f"{c.attainment:.5f}",
-                     f"{c.request_attainment:.5f}", c.requests, f"{c.cost:.2f}", f"{s.cost:.2f}",
-                     s.replica_changes, s.gpu_type_changes, s.batch_changes]
+                     f"{c.request_attainment:.5f}", c.requests, c.failed_requests, f"{c.cost:.2f}",
+                     f"{s.cost:.2f}", s.replica_changes, s.gpu_type_changes, s.batch_changes]
                 )  # fmt: skip
 
 
@@ -110,6 +132,23 @@ def write_minutes_csv(rows_by_policy: Mapping[str, Sequence[Row]], path: Path) -
             for row in rows:
                 values = {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.as_dict().items()}
                 w.writerow({"policy": policy, **values})
+
+
+def read_minutes_csv(path: Path) -> dict[str, list[Row]]:
+    """The rows of :func:`write_minutes_csv` back, by policy (to re-score without re-running)."""
+    types = {f.name: f.type for f in fields(Row)}
+    out: dict[str, list[Row]] = {}
+    with path.open() as src:
+        for raw in csv.DictReader(src):
+            policy = raw.pop("policy")
+            values: dict[str, Any] = {}
+            for key, text in raw.items():
+                kind = types[key]
+                values[key] = (
+                    int(text) if kind in ("int", int) else float(text) if kind in ("float", float) else text
+                )
+            out.setdefault(policy, []).append(Row(**values))
+    return out
 
 
 def plot_timeline(rows_by_policy: Mapping[str, Sequence[Row]], path: Path) -> None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +36,7 @@ import structlog
 from actuator.settings import ActuatorSettings
 from benchmarks.autoscaling_metrics import PolicyScore, score, verdicts
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
-from benchmarks.autoscaling_report import write_all
+from benchmarks.autoscaling_report import read_minutes_csv, write_all
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
 from load_emulator.whatif.deciders import DeciderFactory
 from load_emulator.whatif.driver import Scenario, WhatIfRun, load_scenario_system
@@ -119,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="policies run in parallel processes")
     p.add_argument("--policy", action="append", default=[], choices=POLICIES, help="run only these")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="no run: re-score OUT/autoscaling_minutes.csv and rewrite the report",
+    )
     p.add_argument("--write-world", action="store_true", help="rewrite benchmarks/data/autoscaling first")
     return p
 
@@ -130,7 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config(hours=args.hours, period_s=args.period_s, seed=args.seed, shape=LoadShape(seed=args.seed))
     policies = tuple(args.policy) or POLICIES
     started = time.perf_counter()
-    runs = run_all(config, policies, args.jobs)
+    if args.rescore:
+        previous = json.loads((args.out / "autoscaling.json").read_text())["config"]
+        runs = [
+            PolicyRun(p, rows, math.nan, 0)
+            for p, rows in read_minutes_csv(args.out / "autoscaling_minutes.csv").items()
+        ]
+    else:
+        runs = run_all(config, policies, args.jobs)
     total_s = time.perf_counter() - started
     scores = [score(r.policy, r.rows, config.period_s) for r in runs]
     by_name = {s.policy: s for s in scores}
@@ -159,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"with {args.jobs} job(s)",
         "failed cycles (ours)": sum(r.failed_cycles for r in runs),
     }
+    if args.rescore:
+        cfg.update(
+            {k: previous[k] for k in ("command", "wall time", "failed cycles (ours)") if k in previous}
+        )
     paths = write_all(args.out, {r.policy: r.rows for r in runs}, scores, judged, cfg)
     print(paths[0].read_text())
     print(f"wrote {len(paths)} files to {args.out}")

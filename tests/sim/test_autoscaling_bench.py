@@ -97,11 +97,19 @@ ROW = Row(
         ({"ttft_mean_ms": 1000.0}, True),
         ({"ttft_mean_ms": 1001.0}, False),
         ({"itl_mean_ms": 81.0}, False),
-        ({"failed": 1}, False),
+        ({"failed": 3}, True),
         ({"ttft_mean_ms": math.nan, "itl_mean_ms": math.nan}, False),
         ({"ttft_mean_ms": math.nan, "itl_mean_ms": math.nan, "arrivals": 0}, None),
     ],
-    ids=["met", "at-target", "ttft-over", "itl-over", "rejected", "arrivals-unserved", "no-traffic"],
+    ids=[
+        "met",
+        "at-target",
+        "ttft-over",
+        "itl-over",
+        "failed-counted-apart",
+        "arrivals-unserved",
+        "no-traffic",
+    ],
 )
 def test_a_minute_meets_its_slo_on_the_means(change: dict[str, float], expected: bool | None) -> None:
     assert minute_meets_slo(replace(ROW, **change)) is expected  # type: ignore[arg-type]
@@ -109,7 +117,7 @@ def test_a_minute_meets_its_slo_on_the_means(change: dict[str, float], expected:
 
 def _policy(name: str, cost: float, premium: float, free: float) -> PolicyScore:
     classes = tuple(
-        ClassScore(name, cls, 100, round(a * 100), a, a, 1000, cost / 2)
+        ClassScore(name, cls, 100, round(a * 100), a, a, 1000, 0, cost / 2)
         for cls, a in (("Premium", premium), ("Free", free))
     )
     return PolicyScore(name, cost, cost / 24, 0, 0, 0, classes)
