@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import ipaddress
 import json
 import reprlib
 import signal
@@ -32,7 +33,6 @@ from pydantic import BaseModel, ValidationError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ModelT = TypeVar("ModelT", bound=BaseModel)
-LOOPBACK = ("127.", "::1", "::ffff:127.")
 MAX_PROBLEMS = 20
 # Deeper JSON is refused before parsing: the stdlib parser recurses once per level and would hit
 # the interpreter's recursion limit (a RecursionError, i.e. a 500) near 1,000 levels. Our bodies
@@ -125,7 +125,21 @@ async def parse_body(request: web.Request, model: type[ModelT]) -> ModelT:
 
 
 def is_loopback(remote: str | None) -> bool:
-    return bool(remote) and (remote == "localhost" or str(remote).startswith(LOOPBACK))
+    """127.0.0.0/8, ::1 or an IPv4-mapped 127.x address (``localhost`` for a bind host).
+
+    Parsed, not prefix-matched: ``::1:5`` starts like ``::1`` but is not loopback.
+    """
+    if not remote:
+        return False
+    if remote == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(remote.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def guarded(handler: Handler, token: str | None) -> Handler:

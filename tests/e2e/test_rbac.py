@@ -2,9 +2,14 @@
 
 Role: applies the shipped namespace and RBAC to the real kube-apiserver, takes a token for the
 `inferno-autoscaler` ServiceAccount (TokenRequest), and checks allowed and forbidden calls: it
-gets, lists and patches Deployments and reads its two ConfigMaps, but cannot create or delete
-Deployments, read Secrets or other ConfigMaps, or patch Nodes. Then runs the full cycle with
+gets, lists and patches Deployments and reads its two ConfigMaps, but cannot create, replace or
+delete Deployments, read, list or create Secrets (in any namespace), read or write other ConfigMaps,
+write its own, patch Nodes, or grant itself more (RoleBindings). Then runs the full cycle with
 that kubeconfig for all services: the least-privilege grant is enough to scale and move a server.
+
+Restricted to namespaces: the same ClusterRole bound by a RoleBinding in one namespace only (the
+way to confine the autoscaler to the namespaces it watches) lets a ServiceAccount patch
+Deployments there and nowhere else: other namespaces, and cluster-wide lists, are forbidden.
 """
 
 from __future__ import annotations
@@ -96,6 +101,43 @@ def test_serviceaccount_can_do_only_what_the_manifests_grant(scenario: Scenario,
             "list ConfigMaps": lambda: core.list_namespaced_config_map("inferno"),
             "patch node": lambda: core.patch_node("any", {"metadata": {"labels": {"x": "y"}}}),
             "delete pod": lambda: core.delete_collection_namespaced_pod(ns),
+            "replace deployment": lambda: apps.replace_namespaced_deployment(SERVER.name, ns, body),
+            "delete all deployments": lambda: apps.delete_collection_namespaced_deployment(ns),
+            "list secrets in its namespace": lambda: core.list_namespaced_secret("inferno"),
+            "create secret": lambda: core.create_namespaced_secret(
+                ns, client.V1Secret(metadata=client.V1ObjectMeta(name="mine"), string_data={"k": "v"})
+            ),
+            "patch its ConfigMap": lambda: core.patch_namespaced_config_map(
+                STATIC_CONFIGMAP, "inferno", {"data": {"k": "w"}}
+            ),
+            "delete its ConfigMap": lambda: core.delete_namespaced_config_map(STATIC_CONFIGMAP, "inferno"),
+            "get ConfigMap in another namespace": lambda: core.read_namespaced_config_map(
+                STATIC_CONFIGMAP, ns
+            ),
+            "create lease in another namespace": lambda: client.CoordinationV1Api(
+                api
+            ).create_namespaced_lease(
+                ns, client.V1Lease(metadata=client.V1ObjectMeta(name="inferno-autoscaler"))
+            ),
+            "create namespace": lambda: core.create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name="rbac-escape"))
+            ),
+            "grant itself a RoleBinding": lambda: client.RbacAuthorizationV1Api(
+                api
+            ).create_namespaced_role_binding(
+                ns,
+                client.V1RoleBinding(
+                    metadata=client.V1ObjectMeta(name="escalate"),
+                    role_ref=client.V1RoleRef(
+                        api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="admin"
+                    ),
+                    subjects=[
+                        client.RbacV1Subject(
+                            kind="ServiceAccount", name="inferno-autoscaler", namespace="inferno"
+                        )
+                    ],
+                ),
+            ),
         }
         got_allowed = {what: status_of(call) for what, call in allowed.items()}
         got_forbidden = {what: status_of(call) for what, call in forbidden.items()}
@@ -127,3 +169,74 @@ def test_full_cycle_runs_with_the_serviceaccount(scenario: Scenario, sa_kubeconf
     assert (dep.spec.template.spec.node_selector or {})[GPU_LABEL] == PRODUCTS["A100"]
     assert (dep.spec.replicas or 0) > SERVER.replicas
     assert scenario.inferno_events(SERVER.name), "the actuator may create Events"
+
+
+RESTRICTED_SA = "inferno-restricted"
+
+
+@pytest.fixture
+def other_namespace(local_cluster: LocalCluster, scenario: Scenario) -> Iterator[str]:
+    name = f"{scenario.ns}-other"[:63]
+    local_cluster.create_namespace(name)
+    yield name
+    scenario.apps.delete_collection_namespaced_deployment(name)
+    scenario.core.delete_namespace(name)
+
+
+def test_a_namespace_bound_serviceaccount_cannot_touch_other_namespaces(
+    scenario: Scenario, local_cluster: LocalCluster, other_namespace: str
+) -> None:
+    apply_rbac(local_cluster)  # the ClusterRole of the manifests
+    ns, other = scenario.ns, other_namespace
+    admin_core = scenario.core
+    rbac = client.RbacAuthorizationV1Api(local_cluster.api_client)
+    admin_core.create_namespaced_service_account(
+        ns, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=RESTRICTED_SA))
+    )
+    rbac.create_namespaced_role_binding(
+        ns,
+        client.V1RoleBinding(
+            metadata=client.V1ObjectMeta(name=RESTRICTED_SA),
+            role_ref=client.V1RoleRef(
+                api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="inferno-autoscaler"
+            ),
+            subjects=[client.RbacV1Subject(kind="ServiceAccount", name=RESTRICTED_SA, namespace=ns)],
+        ),
+    )
+    scenario.add_servers(SERVER)
+    copy = scenario.deployment(SERVER.name)
+    copy.metadata = client.V1ObjectMeta(name=SERVER.name, namespace=other, labels=copy.metadata.labels)  # type: ignore[union-attr]
+    copy.status = None
+    scenario.apps.create_namespaced_deployment(other, copy)
+
+    api = client_for(local_cluster.serviceaccount_kubeconfig(ns, RESTRICTED_SA))
+    try:
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        allowed: dict[str, Callable[[], Any]] = {
+            "list deployments in its namespace": lambda: apps.list_namespaced_deployment(ns),
+            "patch deployment in its namespace": lambda: apps.patch_namespaced_deployment(
+                SERVER.name, ns, {"spec": {"replicas": 2}}
+            ),
+            "list pods in its namespace": lambda: core.list_namespaced_pod(ns),
+        }
+        forbidden: dict[str, Callable[[], Any]] = {
+            "list deployments (all namespaces)": apps.list_deployment_for_all_namespaces,
+            "list deployments in another namespace": lambda: apps.list_namespaced_deployment(other),
+            "get deployment in another namespace": lambda: apps.read_namespaced_deployment(
+                SERVER.name, other
+            ),
+            "patch deployment in another namespace": lambda: apps.patch_namespaced_deployment(
+                SERVER.name, other, {"spec": {"replicas": 5}}
+            ),
+            "delete deployment in its namespace": lambda: apps.delete_namespaced_deployment(SERVER.name, ns),
+            "read secrets in its namespace": lambda: core.list_namespaced_secret(ns),
+            "list nodes (cluster scope)": core.list_node,
+        }
+        got_allowed = {what: status_of(call) for what, call in allowed.items()}
+        got_forbidden = {what: status_of(call) for what, call in forbidden.items()}
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+    assert got_allowed == dict.fromkeys(allowed, 200)
+    assert got_forbidden == dict.fromkeys(forbidden, 403)
+    other_dep = scenario.apps.read_namespaced_deployment(SERVER.name, other)
+    assert other_dep.spec is not None and other_dep.spec.replicas == SERVER.replicas  # untouched
