@@ -105,6 +105,12 @@ class UpdateRequest(BaseModel):
     servers: list[ManagedServer]
     placement: list[Placement] = Field(default_factory=list)
     dry_run: bool = Field(default=False, description="only report; cannot turn off a dry-run setting")
+    deadline_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="unix time after which the caller no longer waits (its timeout): a request "
+        "read later (e.g. by an actuator that was hung) is not acted on; None: no deadline",
+    )
 
 
 class UpdateResponse(BaseModel):

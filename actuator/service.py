@@ -50,6 +50,13 @@ class Actuator:
     async def _update(self, request: UpdateRequest) -> UpdateResponse:
         now_s = self._clock()
         settings = self.settings
+        if request.deadline_s is not None and now_s > request.deadline_s:
+            # The controller has timed out and reported this cycle failed: acting now would apply
+            # a plan nobody waits for, possibly minutes old. The next cycle re-plans.
+            late_s = round(now_s - request.deadline_s, 3)
+            log.warning("update_expired", late_s=late_s, detail="past the caller's deadline: nothing done")
+            dry_run = settings.dry_run or request.dry_run
+            return UpdateResponse(cycle_id=request.cycle_id, dry_run=dry_run, actions=[], counts={})
         namespaces = sorted({s.namespace for s in request.servers})
         deployments = await self.port.list_deployments(namespaces) if namespaces else {}
         actions = plan_updates(

@@ -191,7 +191,10 @@ class HttpStages:
         return Solution.model_validate(data)
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
-        body = request.model_dump(mode="json", by_alias=True)
+        # Wall clock, shared by the pod's containers: an actuator that reads the request after
+        # this call has timed out (it was hung) must not act on it.
+        deadline_s = time.time() + self.settings.update_timeout_s
+        body = request.model_copy(update={"deadline_s": deadline_s}).model_dump(mode="json", by_alias=True)
         data = await self._actuator.post_json("/update", body, self.settings.update_timeout_s)
         return UpdateResponse.model_validate(data)
 
