@@ -1,0 +1,84 @@
+"""E2e: capacity shrinking below the current allocation, with a Premium and a Free server.
+
+Role: issue 7's capacity fault. Two servers of one model and load, Premium (priority 1) and Free
+(priority 3), kept on A100, are first sized with room to spare. Then the capacity ConfigMap
+shrinks below what they hold: the Premium server keeps its replicas (its SLO), the Free one
+shrinks, with the reason in its decision, its action and its `InfernoScaled` Event, and the
+controller's `inferno_desired_replicas`. Shrinking further, to what Premium alone needs, leaves
+Free unallocated, which is kept as it is: nothing goes to zero (scale-to-zero is not allowed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .harness.data import ServerSpec
+from .harness.faults import add_label_load_servers
+from .harness.scenario import Scenario
+
+pytestmark = pytest.mark.e2e
+
+PREMIUM = ServerSpec(
+    name="premium-llama", model="llama_13b", service_class="Premium", accelerator="A100", replicas=1,
+    cards_per_replica=1, max_batch=64, rpm=2400, in_tokens=128, out_tokens=32, keep_accelerator=True,
+)  # fmt: skip
+FREE = ServerSpec(
+    name="free-llama", model="llama_13b", service_class="Free", accelerator="A100", replicas=1,
+    cards_per_replica=1, max_batch=64, rpm=2400, in_tokens=128, out_tokens=32, keep_accelerator=True,
+)  # fmt: skip
+
+
+def decision_of(report: dict[str, Any], server: str) -> dict[str, Any]:
+    return next((d for d in report.get("decisions", []) if d["server"] == server), {})
+
+
+def action_of(report: dict[str, Any], server: str) -> dict[str, Any]:
+    return next((a for a in report.get("actions", []) if a["server"] == server), {})
+
+
+def test_capacity_shrinking_keeps_premium_and_shrinks_free_never_to_zero(scenario: Scenario) -> None:
+    scenario.add_nodes("A100", count=2, gpus_per_node=4)
+    scenario.apply_data()  # capacity: 8 A100 cards
+    add_label_load_servers(scenario, PREMIUM, FREE)
+    autoscaler = scenario.start_autoscaler(prometheus_url="")
+
+    report = autoscaler.invoke()
+    assert report["outcome"] == "ok", report
+    premium, free = decision_of(report, PREMIUM.name), decision_of(report, FREE.name)
+    assert premium["status"] == free["status"] == "allocated", report["decisions"]
+    held = {s.name: scenario.replicas(s.name) for s in (PREMIUM, FREE)}
+    assert held == {PREMIUM.name: premium["replicas"], FREE.name: free["replicas"]}, report["actions"]
+    assert held[FREE.name] >= 2, f"Free needs room to shrink: {report['decisions']}"
+
+    # Capacity below the current allocation: Premium's replicas plus one card for Free.
+    premium_events = scenario.inferno_events(PREMIUM.name)
+    smaller = held[PREMIUM.name] + 1
+    assert smaller < sum(held.values())
+    scenario.apply_data(cards={"A100": smaller})
+    report = autoscaler.invoke()
+    assert report["outcome"] == "ok", report
+    premium, free = decision_of(report, PREMIUM.name), decision_of(report, FREE.name)
+    assert premium["status"] == "allocated" and premium["replicas"] == held[PREMIUM.name], premium
+    assert scenario.replicas(PREMIUM.name) == held[PREMIUM.name]
+    assert free["status"] == "partial" and free["reasons"], free
+    shrunk = scenario.replicas(FREE.name)
+    assert 1 <= shrunk < held[FREE.name], (free, action_of(report, FREE.name))
+    assert action_of(report, FREE.name)["outcome"] == "applied", report["actions"]
+    labels = {"namespace": scenario.ns, "deployment": FREE.name, "server": FREE.name}
+    assert autoscaler.metric("inferno_desired_replicas", **labels) == shrunk
+    scaled = [e for e in scenario.inferno_events(FREE.name) if e.startswith("InfernoScaled")]
+    assert any(f"{held[FREE.name]}->{shrunk}" in e for e in scaled), scaled
+    assert scenario.inferno_events(PREMIUM.name) == premium_events, "Premium was changed"
+
+    # Only Premium's share left: Free is unallocated and kept as it is, not scaled to zero.
+    scenario.apply_data(cards={"A100": held[PREMIUM.name]})
+    report = autoscaler.invoke()
+    premium, free = decision_of(report, PREMIUM.name), decision_of(report, FREE.name)
+    assert premium["status"] == "allocated" and premium["replicas"] == held[PREMIUM.name], premium
+    action = action_of(report, FREE.name)
+    assert free["status"] == "unallocated" and action["outcome"] == "skipped", (free, action)
+    assert any("unallocated" in r for r in action["reasons"]), action["reasons"]
+    assert scenario.replicas(FREE.name) == shrunk >= 1
+    assert autoscaler.metric("inferno_unallocated_servers") == 1
