@@ -31,13 +31,23 @@ class RowSet(NamedTuple):
     itl_coef: FloatArray
     """rows x 4, weights of (1, S_ms, Ls, n_eff)."""
     prefill_coef: FloatArray
+    step_coef: FloatArray
+    """rows x 4: the decode iteration ``d`` (ms), for the residual an arrival waits out."""
+    stall_coef: FloatArray
+    """rows x 4: the batch-stalling prefill iteration ``f`` (ms); zeros when prefills do not stall."""
 
     @property
     def size(self) -> int:
         return int(self.queue.batch.size)
 
     def take(self, index: IntArray) -> RowSet:
-        return RowSet(self.queue.take(index), self.itl_coef[index], self.prefill_coef[index])
+        return RowSet(
+            self.queue.take(index),
+            self.itl_coef[index],
+            self.prefill_coef[index],
+            self.step_coef[index],
+            self.stall_coef[index],
+        )
 
 
 class Latency(NamedTuple):
@@ -54,12 +64,27 @@ def row_set(models: Sequence[ServiceModel], batch: Sequence[int], room: Sequence
     room_arr = np.asarray(room, dtype=np.int64)
     if batch_arr.size and (batch_arr.min() < 1 or room_arr.min() < 0):
         raise ValueError("batch sizes must be >= 1 and queue rooms >= 0")
-    base = np.array([m.base_ms for m in models], dtype=np.float64)
-    slope = np.array([m.slope_ms for m in models], dtype=np.float64)
+
+    def column(name: str) -> FloatArray:
+        return np.array([getattr(m, name) for m in models], dtype=np.float64)
+
+    def coefficients(name: str) -> FloatArray:
+        return column(name).reshape(-1, 4)
+
+    queue = queue_rows(
+        column("base_ms"),
+        column("slope_ms"),
+        batch_arr,
+        room_arr,
+        stretch=(column("stretch_base_ms"), column("stretch_slope_ms")),
+        stall=(column("stall_base_ms"), column("stall_slope_ms")),
+    )
     return RowSet(
-        queue=queue_rows(base, slope, batch_arr, room_arr),
-        itl_coef=np.array([m.itl_coef for m in models], dtype=np.float64).reshape(-1, 4),
-        prefill_coef=np.array([m.prefill_coef for m in models], dtype=np.float64).reshape(-1, 4),
+        queue=queue,
+        itl_coef=coefficients("itl_coef"),
+        prefill_coef=coefficients("prefill_coef"),
+        step_coef=coefficients("step_coef"),
+        stall_coef=coefficients("stall_coef"),
     )
 
 
@@ -67,11 +92,26 @@ def evaluate(rows: RowSet, log_rate: FloatArray) -> Latency:
     """Latencies of every row at arrival rate ``exp(log_rate)`` req/s."""
     state = queue_state(rows.queue, log_rate)
     service = state.service_ms
-    base, slope = rows.queue.base_ms, rows.queue.slope_ms
+    base, slope = state.head_base_ms, state.head_slope_ms
     positive = slope > 0
     n_eff = np.where(positive, (service - base) / np.where(positive, slope, 1.0), 0.0)
     n_eff = np.clip(n_eff, 0.0, rows.queue.batch)
     features = np.stack([np.ones_like(service), service, state.busy, n_eff], axis=1)
     itl = np.einsum("ij,ij->i", rows.itl_coef, features)
-    prefill = np.einsum("ij,ij->i", rows.prefill_coef, features)
+    prefill = np.einsum("ij,ij->i", rows.prefill_coef, features) + _residual_ms(rows, state, features)
     return Latency(state=state, itl_ms=itl, prefill_ms=prefill, ttft_ms=state.wait_ms + prefill)
+
+
+def _residual_ms(rows: RowSet, state: QueueState, features: FloatArray) -> FloatArray:
+    """Mean rest of the iteration in progress when a request arrives (Poisson arrivals see time
+    averages): ``((busy - phi) * d + phi * f) / 2``, with busy = 1 - p_0 the share of time the engine
+    runs, ``phi = min(X * f / 1000, busy)`` the share spent in batch-stalling prefills (one per
+    admitted request) and d, f the decode and prefill iterations at n_eff. Example: busy 0.9,
+    X = 0.3 req/s, f = 180 ms, d = 25 ms: phi = 0.054, residual = (0.846*25 + 0.054*180)/2 = 15.4 ms.
+    """
+    step = np.einsum("ij,ij->i", rows.step_coef, features)
+    stall = np.einsum("ij,ij->i", rows.stall_coef, features)
+    busy = 1.0 - state.idle_prob
+    phi = np.minimum(state.throughput_rps * stall / 1000.0, busy)
+    residual: FloatArray = 0.5 * ((busy - phi) * step + phi * stall)
+    return residual

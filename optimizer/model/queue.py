@@ -5,7 +5,11 @@ Role: the steady state behind every latency prediction. Callers: :mod:`optimizer
 
 Model: state n = requests in the replica, n = 0..K with ``K = N + Q`` (N the batch size, Q the
 queue room). With ``S(n) = base + slope*n`` ms the completion rate is ``mu_n = 1000*n/S(n)`` req/s
-for n <= N and ``mu_N`` above; ``p_n = p_{n-1} * lambda / mu_n``, normalised. Outputs:
+for n <= N and ``mu_N`` above. Prefill-first engines (rows with stall terms) stall the whole
+batch during each prefill: for n <= N the arrivals are prefilled at once, so the decode part of
+S(n) stretches by ``1/(1 - lambda*f)`` (:func:`head_line`); above N a prefill follows each
+completion, so ``mu_N = 1000*N/(S(N) + (N-1)*f(N))`` (the saturation rate; without stalls
+``1000*N/S(N)``); ``p_n = p_{n-1} * lambda / mu_n``, normalised. Outputs:
 ``X = lambda*(1 - p_K)``, ``L = sum n p_n``, ``Ls = E[min(n, N)]``, mean service ``S = Ls/X``,
 mean wait ``W = (L - Ls)/X`` (this equals ``max(T - S, 0)`` with ``T = L/X``), utilisation Ls/N.
 
@@ -43,7 +47,12 @@ class QueueRows(NamedTuple):
     log_mu_one: FloatArray
     """``log mu_1`` (req/s): the rate of a replica serving one request alone."""
     log_mu_top: FloatArray
-    """``log mu_N`` (req/s): the saturation rate."""
+    """``log mu_N`` (req/s): the saturation rate (the completion rate with a queue)."""
+    stretch_base_ms: FloatArray
+    stretch_slope_ms: FloatArray
+    """The part of ``S(n)`` that batch-stalling prefills stretch (zeros: no stalls)."""
+    stall_ms: FloatArray
+    """One batch-stalling prefill iteration at a middling batch, ``f((N+1)/2)`` (0: no stalls)."""
 
     def take(self, index: IntArray) -> QueueRows:
         return QueueRows(
@@ -53,6 +62,9 @@ class QueueRows(NamedTuple):
             self.room[index],
             self.log_mu_one[index],
             self.log_mu_top[index],
+            self.stretch_base_ms[index],
+            self.stretch_slope_ms[index],
+            self.stall_ms[index],
         )
 
 
@@ -72,17 +84,51 @@ class QueueState(NamedTuple):
     """``log(1 - p_K)``: the share of arrivals admitted."""
     log_ratio: FloatArray
     """``log(lambda / mu_N)``."""
+    head_base_ms: FloatArray
+    head_slope_ms: FloatArray
+    """The (stretched) line ``S'(n)`` of the states n <= N at this rate."""
+    idle_prob: FloatArray
+    """``p_0``: the share of time the replica is empty."""
 
     def take(self, index: IntArray) -> QueueState:
         return QueueState(*(a[index] for a in self))
 
 
-def queue_rows(base_ms: FloatArray, slope_ms: FloatArray, batch: IntArray, room: IntArray) -> QueueRows:
-    """Rows with ``S(n) = base_ms + slope_ms*n`` (ms), batch N >= 1 and queue room Q >= 0."""
+def queue_rows(
+    base_ms: FloatArray,
+    slope_ms: FloatArray,
+    batch: IntArray,
+    room: IntArray,
+    *,
+    stretch: tuple[FloatArray, FloatArray] | None = None,
+    stall: tuple[FloatArray, FloatArray] | None = None,
+) -> QueueRows:
+    """Rows with ``S(n) = base_ms + slope_ms*n`` (ms), batch N >= 1 and queue room Q >= 0.
+
+    ``stretch`` (base, slope) and ``stall`` (base, slope of ``f(n)``) describe batch-stalling
+    prefills (prefill-first engines); see the module docstring. None: no stalls."""
     n = batch.astype(np.float64)
+    zeros = np.zeros_like(base_ms)
+    stretch_base, stretch_slope = stretch if stretch is not None else (zeros, zeros)
+    stall_base, stall_slope = stall if stall is not None else (zeros, zeros)
     log_mu_one = np.log(1000.0) - np.log(base_ms + slope_ms)
-    log_mu_top = np.log(1000.0 * n) - np.log(base_ms + slope_ms * n)
-    return QueueRows(base_ms, slope_ms, batch, room, log_mu_one, log_mu_top)
+    saturated_ms = base_ms + slope_ms * n + (n - 1.0) * (stall_base + stall_slope * n)
+    log_mu_top = np.log(1000.0 * n) - np.log(saturated_ms)
+    stall_mid = stall_base + stall_slope * (n + 1.0) / 2.0
+    return QueueRows(
+        base_ms, slope_ms, batch, room, log_mu_one, log_mu_top, stretch_base, stretch_slope, stall_mid
+    )
+
+
+def head_line(rows: QueueRows, log_rate: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The line of the states n <= N at this rate: the stretchable part of S(n) times
+    ``1/(1 - s)``, s = min(lambda, mu_N) * f / 1000 the share of time in prefills (below 1, as
+    mu_N * f(N) < 1). Example: S(n) = 21217.98 + 421.07 n with stretch 21053.34 + 419.43 n,
+    f = 177.8 ms, lambda = 0.4 req/s: s = 0.0711, so S'(n) = 22829.2 + 453.2 n."""
+    rate = np.minimum(np.exp(log_rate), np.exp(rows.log_mu_top))
+    share = rate * rows.stall_ms / 1000.0
+    extra = share / (1.0 - share)
+    return rows.base_ms + rows.stretch_base_ms * extra, rows.slope_ms + rows.stretch_slope_ms * extra
 
 
 def log_geometric_sum(log_ratio: FloatArray, terms: IntArray) -> FloatArray:
@@ -119,8 +165,9 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
     """Steady state of every row at arrival rate ``exp(log_rate)`` req/s (one rate per row)."""
     batch, room = rows.batch, rows.room
     x = log_rate - rows.log_mu_top
-    closed = closed_form_ok(rows.base_ms, rows.slope_ms, x)
-    head = head_sums(rows.base_ms, rows.slope_ms, batch, log_rate, closed)
+    base_ms, slope_ms = head_line(rows, log_rate)
+    closed = closed_form_ok(base_ms, slope_ms, x)
+    head = head_sums(base_ms, slope_ms, batch, log_rate, closed)
     # The geometric tail N..K carries weight w_N * sum_{j<=Q} r^j.
     log_tail = head.log_top + log_geometric_sum(x, room + 1)
     log_norm = np.logaddexp(head.log_z0, log_tail)
@@ -146,4 +193,7 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
         log_top_prob=log_top_prob,
         log_admit_prob=log_admit,
         log_ratio=x,
+        head_base_ms=base_ms,
+        head_slope_ms=slope_ms,
+        idle_prob=np.exp(-log_norm),
     )

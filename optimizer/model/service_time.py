@@ -25,17 +25,40 @@ Coefficients = tuple[float, float, float, float]
 
 @dataclass(frozen=True, slots=True)
 class ServiceModel:
-    """``S(n) = base_ms + slope_ms * n`` and the linear latency forms of one schema and load."""
+    """``S(n) = base_ms + slope_ms * n`` (without stalls) and the linear latency forms of one schema
+    and load; see :mod:`optimizer.model.queue` for how stalls stretch it."""
 
     base_ms: float
     slope_ms: float
     itl_coef: Coefficients
     prefill_coef: Coefficients
     schema: str
+    stretch_base_ms: float = 0.0
+    stretch_slope_ms: float = 0.0
+    """The decode part ``(out-1)*d(n) = stretch_base + stretch_slope*n`` of ``S(n)`` that batch-stalling
+    prefills stretch (prefill-first); 0 when prefills do not stall the batch."""
+    stall_base_ms: float = 0.0
+    stall_slope_ms: float = 0.0
+    """One batch-stalling prefill iteration ``f(n) = stall_base + stall_slope*n``; 0 when none stalls."""
+    step_coef: Coefficients = (0.0, 0.0, 0.0, 0.0)
+    """The mean decode iteration ``d`` (ms) over the features: a newcomer that finds the engine
+    busy first waits for the iteration in progress to end (mean residual ``d/2``)."""
+    stall_coef: Coefficients = (0.0, 0.0, 0.0, 0.0)
+    """The mean prefill iteration ``f`` (ms) when prefills run alone and stall the batch
+    (prefill-first); 0 when they do not."""
 
     def service_ms(self, in_service: float) -> float:
         """``S(n)`` in ms for n requests in service."""
         return self.base_ms + self.slope_ms * in_service
+
+    def stall_ms(self, in_service: float) -> float:
+        """``f(n)``: a batch-stalling prefill iteration with n requests in the batch (0 if none)."""
+        return self.stall_base_ms + self.stall_slope_ms * in_service
+
+    def saturated_service_ms(self, batch: int) -> float:
+        """Mean stay with the batch full and a queue: ``S(N) + (N-1)*f(N)``. Each finishing request
+        lets one queued request in, whose prefill stalls the N - 1 others."""
+        return self.service_ms(batch) + (batch - 1) * self.stall_ms(batch)
 
     def service_rate_rps(self, in_service: int) -> float:
         """Completion rate with n in service: ``mu_n = 1000 * n / S(n)`` requests per second."""
@@ -63,24 +86,50 @@ def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
 
 
 def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float) -> ServiceModel:
-    """Prefill + decode (inferno v0.6): ``d(n) = alpha + beta*n`` per token, ``f(n) = gamma +
-    delta*in*n`` per prefill, ``S(n) = f(n) + (out-1)*d(n)``.
+    """Prefill + decode (inferno v0.6) on a prefill-first engine (vLLM V0 without chunked prefill):
+    ``d(n) = alpha + beta*n`` per decode iteration and ``f(n) = gamma + delta*in*n`` per prefill
+    iteration, which runs *alone*: every running request waits for it.
 
-    ``n_eff`` solves ``S(n_eff) = S`` (clipped to [0, N]); ``ITL = d(n_eff)``, ``TTFT = W + f(n_eff)``.
-    ``out - 1`` is floored at 0 so a mean below one output token still gives a valid S(n).
+    Alone, a request takes ``S(n) = f(n) + (out-1)*d(n)`` (inferno's formula). In a batch its
+    decode iterations are also interrupted by the other requests' prefills, so the queue
+    (:mod:`optimizer.model.queue`) stretches the decode part by ``1/(1 - s)``, s the share of time
+    spent in prefills: with free batch slots every arrival is prefilled at once, ``s = lambda *
+    f``; with the batch full and a queue, a prefill follows each completion, so a request stays
+    ``S(N) + (N-1)*f(N)`` and the saturation rate is ``mu_N = 1 / (f(N) + (out-1)*d(N)/N)``:
+    prefills are paid serially, only decodes are shared. (Inferno's ``mu_N = N / S(N)`` shares
+    prefills too: ~10 % too high on samples/large, which under-states the wait near saturation
+    2-3x; see benchmarks/results/accuracy.md.)
+
+    ``n_eff`` solves ``S'(n_eff) = S`` on the stretched line (clipped to [0, N]). ``ITL = (S -
+    f(n_eff))/(out-1)``: decode iterations plus the other requests' prefills, per token.
+    ``TTFT = W + f(n_eff) + residual``, the residual being the rest of the iteration in progress
+    when the request arrives (:func:`optimizer.model.latency.evaluate`, from ``step_coef`` and
+    ``stall_coef``). ``out - 1`` is floored at 0: with one output token there is no decode.
 
     Example (granite_13b on A100: alpha 20.58, beta 0.41, gamma 164.64, delta 0.0128125; in 128,
-    out 1024): ``f(n) = 164.64 + 1.64 n``, ``S(n) = 21217.98 + 421.07 n`` ms. A mean service time
-    S = 24000 ms gives ``n_eff = (24000 - 21217.98) / 421.07 = 6.607``, ``ITL = 20.58 + 0.41*6.607
-    = 23.29`` ms and a prefill of ``164.64 + 1.64*6.607 = 175.48`` ms.
+    out 1024): ``S(n) = 21217.98 + 421.07 n`` ms, ``f(16) = 190.88`` ms, so with N = 16 the
+    saturated stay is ``S(16) + 15*190.88 = 30818.3`` ms and mu_16 = 0.5192 req/s (inferno:
+    0.5723). A mean stay S = 24000 ms on the unstretched line gives ``n_eff = 6.607``, ``f =
+    175.48`` ms and ``ITL = (24000 - 175.48)/1023 = 23.29`` ms.
     """
     decode_steps = max(out_tokens - 1.0, 0.0)
+    prefill_per_n = perf.delta_ms * in_tokens
+    if decode_steps > 0:
+        itl_coef = (-perf.gamma_ms / decode_steps, 1.0 / decode_steps, 0.0, -prefill_per_n / decode_steps)
+    else:
+        itl_coef = (perf.alpha_ms, 0.0, 0.0, perf.beta_ms)
     return ServiceModel(
         base_ms=perf.gamma_ms + decode_steps * perf.alpha_ms,
-        slope_ms=perf.delta_ms * in_tokens + decode_steps * perf.beta_ms,
-        itl_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
-        prefill_coef=(perf.gamma_ms, 0.0, 0.0, perf.delta_ms * in_tokens),
+        slope_ms=prefill_per_n + decode_steps * perf.beta_ms,
+        itl_coef=itl_coef,
+        prefill_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
         schema=perf.kind,
+        stretch_base_ms=decode_steps * perf.alpha_ms,
+        stretch_slope_ms=decode_steps * perf.beta_ms,
+        stall_base_ms=perf.gamma_ms,
+        stall_slope_ms=prefill_per_n,
+        step_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
+        stall_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
     )
 
 

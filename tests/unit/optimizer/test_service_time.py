@@ -65,9 +65,13 @@ def test_prefill_decode_docstring_example() -> None:
     n_eff = (24000 - model.base_ms) / model.slope_ms
     assert n_eff == pytest.approx(6.607, abs=1e-3)
     itl, prefill = latency(model, 24000.0, 5.0, n_eff)
-    assert itl == pytest.approx(20.58 + 0.41 * n_eff)
+    # ITL: the stay less the own prefill, per decode step (it includes the others' prefills).
+    assert itl == pytest.approx((24000 - (164.64 + 0.0128125 * 128 * n_eff)) / 1023)
     assert prefill == pytest.approx(164.64 + 0.0128125 * 128 * n_eff)
     assert (itl, prefill) == pytest.approx((23.289, 175.48), abs=5e-3)
+    # Saturation: prefills are paid serially, mu_N = N / (S(N) + (N-1) f(N)).
+    assert model.saturated_service_ms(16) == pytest.approx(30818.3)
+    assert 16000 / model.saturated_service_ms(16) == pytest.approx(0.51917, rel=1e-4)
 
 
 def test_iteration_docstring_example() -> None:
@@ -89,12 +93,19 @@ def test_evaluate_uses_queue_means() -> None:
     assert lat.state.wait_ms[0] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_prefill_decode_itl_tends_to_full_batch_decode_time() -> None:
+def test_prefill_decode_itl_at_full_batch_includes_prefill_stalls() -> None:
+    """All slots busy: each decode step is stretched by the share s of time spent in the prefills
+    that refill the batch, ITL = d(N) / (1 - s), s = mu_N * f((N+1)/2); within 1 % of the
+    closed-batch value d(N) + (N-1) f(N) / (out-1), and above inferno's d(N)."""
     model = service_model(PREFILL, 128, 1024)
     rows = row_set([model], [4], [0])
     lat = evaluate(rows, np.log(np.array([1e6])))  # all slots busy almost always
-    assert lat.itl_ms[0] == pytest.approx(20.58 + 0.41 * 4, rel=1e-7)
-    assert lat.itl_ms[0] <= 20.58 + 0.41 * 4
+    d4, f4 = 20.58 + 0.41 * 4, 164.64 + 1.64 * 4
+    mu4 = 4000 / model.saturated_service_ms(4)
+    share = mu4 * (164.64 + 1.64 * 2.5) / 1000
+    assert lat.itl_ms[0] == pytest.approx(d4 / (1 - share), rel=1e-6)
+    assert lat.itl_ms[0] == pytest.approx(d4 + 3 * f4 / 1023, rel=0.01)
+    assert lat.itl_ms[0] > d4
 
 
 @pytest.mark.parametrize(

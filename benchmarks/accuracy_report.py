@@ -1,0 +1,192 @@
+"""Markdown and PNG output of the model-accuracy benchmark (:mod:`benchmarks.bench_accuracy`).
+
+``write_report(after, before, out, meta)`` writes ``accuracy.md`` (headline shares, before/after
+summary, the error table by (pair, batch) x load, the findings), ``accuracy_curves.png``
+(predicted against observed mean TTFT and ITL per (pair, batch)) and ``accuracy_heatmap.png``
+(relative error of mean TTFT and ITL by (pair, batch) x load).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.accuracy_grid import PointResult
+
+TOLERANCE = 0.10
+HEADLINE_BELOW = 0.90
+"""The target: within 10 % for every load strictly below 90 % of saturation."""
+
+
+def _key(p: PointResult) -> tuple[str, str, int]:
+    return (p.model, p.accelerator, p.batch)
+
+
+def _groups(points: Sequence[PointResult]) -> dict[tuple[str, str, int], list[PointResult]]:
+    groups: dict[tuple[str, str, int], list[PointResult]] = {}
+    for p in points:
+        groups.setdefault(_key(p), []).append(p)
+    return groups
+
+
+def share_within(points: Sequence[PointResult], below: float, metric: str) -> tuple[int, int]:
+    """(within tolerance, total) over points with load < ``below``; metric ttft, itl or both."""
+    chosen = [p for p in points if p.load < below - 1e-9]
+    ok = 0
+    for p in chosen:
+        ttft_ok = abs(p.ttft_error) <= TOLERANCE
+        itl_ok = abs(p.itl_error) <= TOLERANCE
+        ok += {"ttft": ttft_ok, "itl": itl_ok, "both": ttft_ok and itl_ok}[metric]
+    return ok, len(chosen)
+
+
+def _pct(pair: tuple[int, int]) -> str:
+    ok, total = pair
+    return f"{ok}/{total} ({100.0 * ok / total:.0f} %)" if total else "-"
+
+
+def _abs_stats(values: Sequence[float]) -> str:
+    finite = sorted(abs(v) for v in values if not math.isnan(v))
+    if not finite:
+        return "-"
+    median = finite[len(finite) // 2]
+    return f"median {100 * median:.1f} %, max {100 * finite[-1]:.1f} %"
+
+
+def summary_lines(label: str, points: Sequence[PointResult]) -> list[str]:
+    below = [p for p in points if p.load < HEADLINE_BELOW - 1e-9]
+    return [
+        f"| {label} | {_pct(share_within(points, HEADLINE_BELOW, 'ttft'))} "
+        f"| {_pct(share_within(points, HEADLINE_BELOW, 'itl'))} "
+        f"| {_pct(share_within(points, HEADLINE_BELOW, 'both'))} "
+        f"| {_abs_stats([p.ttft_error for p in below])} | {_abs_stats([p.itl_error for p in below])} "
+        f"| {_pct(share_within(points, 1.0, 'both'))} |"
+    ]
+
+
+def error_table(points: Sequence[PointResult]) -> list[str]:
+    loads = sorted({p.load for p in points})
+    head = "| model | accelerator | N | sat. req/s | " + " | ".join(f"{100 * x:.0f} %" for x in loads) + " |"
+    lines = [head, "|" + "---|" * (4 + len(loads))]
+    for (model, acc, batch), group in _groups(points).items():
+        by_load = {p.load: p for p in group}
+        cells = []
+        for x in loads:
+            p = by_load.get(x)
+            cells.append("-" if p is None else f"{100 * p.ttft_error:+.0f} / {100 * p.itl_error:+.0f}")
+        lines.append(
+            f"| {model} | {acc} | {batch} | {group[0].saturation_rps:.4f} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def write_report(
+    after: Sequence[PointResult],
+    before: Sequence[PointResult] | None,
+    out: Path,
+    meta: dict[str, object],
+    findings: str = "",
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Model accuracy: predicted against emulated TTFT and ITL",
+        "",
+        "Reproduce: `nice -n 10 .venv/bin/python -m benchmarks.bench_accuracy` "
+        f"({meta.get('requests')} expected arrivals per seed and point, {meta.get('seeds')} seeds, "
+        f"{meta.get('cpu_s')} s CPU). Raw numbers: `accuracy_after.csv` / `.json`"
+        + (", baseline `accuracy_before.*`." if before else "."),
+        "",
+        "Each point: one emulated replica (prefill-first vLLM scheduling for this v0.6 data, Poisson",
+        "arrivals, geometric token counts, mean 128 in / 1024 out) at a share of the *emulator's*",
+        "measured saturation for that batch; the model is `optimizer.model.predict` with the",
+        "optimizer's default settings. Error = (predicted - observed) / observed, mean against mean.",
+        "",
+        "## Headline: share of grid points within 10 % (loads below 90 %)",
+        "",
+        "| model | TTFT | ITL | both | abs TTFT error | abs ITL error | both, all loads |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    if before:
+        lines += summary_lines("before (baseline model)", before)
+    lines += summary_lines("after (this model)", after)
+    lines += ["", "## Relative error by point: mean TTFT / mean ITL, in %", ""]
+    lines += error_table(after)
+    if before:
+        lines += ["", "### Baseline model, same grid", ""]
+        lines += error_table(before)
+    if findings:
+        lines += ["", findings.strip()]
+    lines += ["", "Plots: `accuracy_curves.png`, `accuracy_heatmap.png`."]
+    (out / "accuracy.md").write_text("\n".join(lines) + "\n")
+    plot_curves(after, before, out / "accuracy_curves.png")
+    plot_heatmap(after, out / "accuracy_heatmap.png")
+
+
+def plot_curves(after: Sequence[PointResult], before: Sequence[PointResult] | None, path: Path) -> None:
+    import matplotlib  # noqa: PLC0415 - optional heavy import
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    groups = _groups(after)
+    old = _groups(before) if before else {}
+    cols = 4
+    rows = math.ceil(len(groups) / cols)
+    fig, axes = plt.subplots(rows * 2, cols, figsize=(4.2 * cols, 3.0 * rows * 2), squeeze=False)
+    for i, (key, group) in enumerate(groups.items()):
+        loads = [p.load * 100 for p in group]
+        for j, (metric, obs, pred) in enumerate(
+            (
+                ("TTFT", "obs_ttft_mean_ms", "pred_ttft_mean_ms"),
+                ("ITL", "obs_itl_mean_ms", "pred_itl_mean_ms"),
+            )
+        ):
+            ax = axes[(i // cols) * 2 + j][i % cols]
+            ax.plot(loads, [getattr(p, obs) for p in group], "ko-", ms=3, label="emulator")
+            ax.plot(loads, [getattr(p, pred) for p in group], "b^-", ms=3, label="model")
+            if key in old:
+                ax.plot(loads, [getattr(p, pred) for p in old[key]], "r:", label="baseline model")
+            if metric == "TTFT":
+                ax.set_yscale("log")
+            ax.set_title(f"{key[0]} {key[1]} N={key[2]}: {metric} (ms)", fontsize=8)
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel("load, % of saturation", fontsize=7)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=7)
+    for k in range(len(groups), rows * cols):
+        axes[(k // cols) * 2][k % cols].axis("off")
+        axes[(k // cols) * 2 + 1][k % cols].axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_heatmap(points: Sequence[PointResult], path: Path) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    groups = _groups(points)
+    loads = sorted({p.load for p in points})
+    labels = [f"{m} {a} N={b}" for m, a, b in groups]
+    fig, axes = plt.subplots(1, 2, figsize=(14, 0.32 * len(groups) + 1.5))
+    for ax, attr, title in zip(axes, ("ttft_error", "itl_error"), ("mean TTFT", "mean ITL"), strict=True):
+        grid = [[math.nan] * len(loads) for _ in groups]
+        for r, group in enumerate(groups.values()):
+            for p in group:
+                grid[r][loads.index(p.load)] = 100 * getattr(p, attr)
+        image = ax.imshow(grid, cmap="RdBu_r", vmin=-30, vmax=30, aspect="auto")
+        for r, row in enumerate(grid):
+            for c, value in enumerate(row):
+                if not math.isnan(value):
+                    ax.text(c, r, f"{value:.0f}", ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(loads)), [f"{100 * x:.0f}" for x in loads], fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel("load, % of emulated saturation")
+        ax.set_title(f"{title}: (predicted - observed) / observed, % (colour clipped at 30)", fontsize=9)
+        fig.colorbar(image, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

@@ -1,0 +1,150 @@
+"""Model accuracy (issue 6, benchmark 3): predicted TTFT/ITL against the emulator, over a grid.
+
+Run: ``nice -n 10 .venv/bin/python -m benchmarks.bench_accuracy [--requests 3000] [--seeds 2]
+[--out benchmarks/results] [--label after]``. Grid: 8 (model, accelerator) pairs of samples/large,
+2-3 batch sizes each (:func:`benchmarks.accuracy_grid.batches_for`), loads 10..90 % and 95 % of the
+emulator's saturation for that batch; every server in samples/large has 128 input and 1024 output
+tokens on average. Target: |error| <= 10 % below 90 % load. Writes ``accuracy_<label>.csv`` /
+``.json`` and, for the label ``after``, ``accuracy.md`` (comparing with ``accuracy_before.json``
+when it exists) and the PNG plots. About 2-4 min of one core with the defaults.
+
+Method and caveats: :mod:`benchmarks.accuracy_grid`. Report: :mod:`benchmarks.accuracy_report`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from benchmarks.accuracy_grid import (
+    LOADS,
+    Pair,
+    PointResult,
+    batches_for,
+    emulated_saturation_rps,
+    measure_point,
+)
+from benchmarks.systems import SAMPLES_LARGE
+from load_emulator.tokens import TokenSpec
+from optimizer.data.loader import load_system_dir
+from optimizer.settings import OptimizerSettings
+
+GRID_PAIRS = (
+    ("granite_13b", "A100"),
+    ("granite_34b", "L4"),
+    ("granite_34b", "MI300X"),
+    ("llama_7b", "H100"),
+    ("llama_70b", "A100"),
+    ("mistral_7b", "L40S"),
+    ("mixtral_8_7b", "2xMI250"),
+    ("llama3_8b", "4xAIU2"),
+)
+IN_TOKENS, OUT_TOKENS = 128.0, 1024.0
+"""The mean lengths of every server in samples/large."""
+RESULTS = Path(__file__).resolve().parent / "results"
+SATURATION_RUNS = 10
+"""The saturation run counts this many times ``requests`` completions (its error scales the load's)."""
+
+
+def load_pairs(names: Sequence[tuple[str, str]] = GRID_PAIRS) -> list[tuple[Pair, float]]:
+    """``(pair, atTokens)`` for each (model, accelerator) of samples/large (KeyError if absent)."""
+    system = load_system_dir(SAMPLES_LARGE)
+    catalog = {(m.name, m.acc): m for m in system.models.models}
+    out = []
+    for name in names:
+        entry = catalog[name]
+        out.append((Pair(entry.name, entry.acc, entry.perf, entry.max_batch_size), float(entry.at_tokens)))
+    return out
+
+
+def run_grid(
+    pairs: Sequence[tuple[Pair, float]],
+    *,
+    loads: Sequence[float] = LOADS,
+    requests: int = 3000,
+    seeds: int = 2,
+    settings: OptimizerSettings | None = None,
+    progress: Callable[[PointResult], None] | None = None,
+) -> list[PointResult]:
+    settings = settings or OptimizerSettings()
+    tokens = TokenSpec(IN_TOKENS, OUT_TOKENS, "geometric")
+    results = []
+    for pair, at_tokens in pairs:
+        for batch in batches_for(pair.max_batch_size, at_tokens, OUT_TOKENS):
+            saturation = emulated_saturation_rps(
+                pair.perf, batch, tokens, completions=SATURATION_RUNS * requests, seed=7
+            )
+            for load in loads:
+                # The mean wait's standard error grows like 1/(1 - load): longer runs near saturation.
+                arrivals = round(requests / max(1.0 - load, 0.05))
+                point = measure_point(
+                    pair, batch, load, saturation, tokens, arrivals, range(1, seeds + 1), settings
+                )
+                results.append(point)
+                if progress is not None:
+                    progress(point)
+    return results
+
+
+def row_dict(point: PointResult) -> dict[str, float | int | str]:
+    row: dict[str, float | int | str] = asdict(point)
+    row["ttft_error"] = point.ttft_error
+    row["itl_error"] = point.itl_error
+    return row
+
+
+def write_raw(points: Sequence[PointResult], out: Path, label: str, meta: dict[str, object]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [row_dict(p) for p in points]
+    with (out / f"accuracy_{label}.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    (out / f"accuracy_{label}.json").write_text(json.dumps({"meta": meta, "points": rows}, indent=1) + "\n")
+
+
+def read_raw(path: Path) -> list[PointResult]:
+    names = {f.name for f in fields(PointResult)}
+    data = json.loads(path.read_text())
+    return [PointResult(**{k: v for k, v in row.items() if k in names}) for row in data["points"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--requests", type=int, default=3000, help="expected arrivals per seed at a point, over (1 - load)"
+    )
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--label", default="after", help="'before' to record a baseline model's numbers")
+    args = parser.parse_args()
+    started = time.process_time()
+
+    def show(p: PointResult) -> None:
+        print(
+            f"{p.model:13s} {p.accelerator:8s} N={p.batch:3d} load={p.load:.2f}"
+            f" TTFT pred {p.pred_ttft_mean_ms:10.1f} obs {p.obs_ttft_mean_ms:10.1f} ({p.ttft_error:+7.1%})"
+            f" ITL pred {p.pred_itl_mean_ms:7.2f} obs {p.obs_itl_mean_ms:7.2f} ({p.itl_error:+6.1%})",
+            flush=True,
+        )
+
+    points = run_grid(load_pairs(), requests=args.requests, seeds=args.seeds, progress=show)
+    cpu_s = time.process_time() - started
+    meta: dict[str, object] = {"requests": args.requests, "seeds": args.seeds, "cpu_s": round(cpu_s, 1)}
+    write_raw(points, args.out, args.label, meta)
+    if args.label == "after":
+        from benchmarks.accuracy_report import write_report  # noqa: PLC0415 - matplotlib only here
+
+        before_path = args.out / "accuracy_before.json"
+        before = read_raw(before_path) if before_path.exists() else None
+        write_report(points, before, args.out, meta)
+    print(f"{len(points)} points in {cpu_s:.0f} s CPU; results in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
