@@ -4,8 +4,10 @@ Role: issue 7's container faults. The collector is killed (SIGKILL, a crashed co
 optimizer is frozen (SIGSTOP, a hung one): the controller's call fails or times out, the cycle is
 skipped with the stage and reason in the /invoke report and in `inferno_errors_total`, the
 controller stays healthy (no crash loop) and nothing is patched. Restarting the collector and
-resuming the optimizer (SIGCONT) lets the next cycle act, with its Event. The load is declared in
-labels (no Prometheus configured: labels are then the trusted source), so no emulator is needed.
+resuming the optimizer (SIGCONT) lets the next cycle act, with its Event. A hung actuator times
+the update out; when it resumes, the request the controller gave up on is not acted on. The load
+is declared in labels (no Prometheus configured: labels are then the trusted source), so no
+emulator is needed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ MISPLACED = ServerSpec(
 FAST_TIMEOUTS = {
     "INFERNO_CONTROLLER_COLLECT_TIMEOUT_S": "3",
     "INFERNO_CONTROLLER_OPTIMIZE_TIMEOUT_S": "2",
-    "INFERNO_CONTROLLER_UPDATE_TIMEOUT_S": "10",
+    "INFERNO_CONTROLLER_UPDATE_TIMEOUT_S": "3",
 }
 
 
@@ -92,6 +94,22 @@ def test_crashed_collector_and_hung_optimizer_skip_the_cycle_then_recover(scenar
         assert autoscaler.healthy()
     finally:
         autoscaler.signal("optimizer", signal.SIGCONT)
+
+    autoscaler.signal("actuator", signal.SIGSTOP)  # hung while the plan is handed over
+    try:
+        report = autoscaler.invoke()
+        assert report["outcome"] == "failed" and report["decisions"], report
+        [error] = report["errors"]
+        assert (error["stage"], error["kind"]) == ("update", "transient"), error
+        assert "timed out after 3s" in error["message"], error
+    finally:
+        autoscaler.signal("actuator", signal.SIGCONT)
+    # Resumed, the actuator reads the request the controller gave up on: it must not act on it.
+    late = report["cycle_id"]
+    scenario.wait(lambda: autoscaler.log_count("actuator", late, "update_expired"), "the late request", 20)
+    assert_untouched(scenario, before)
+    assert not autoscaler.log_count("actuator", late, "server_action"), "a late plan was acted on"
+    assert autoscaler.metric("inferno_errors_total", stage="update", kind="transient") == 1
 
     report = autoscaler.invoke_until(applied, "an applied action once the optimizer answers", tries=4)
     assert report["outcome"] == "ok", report

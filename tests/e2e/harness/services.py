@@ -168,13 +168,13 @@ class Autoscaler:
         """One sample of the controller's metrics; 0 when the series does not exist (yet)."""
         return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
 
-    def log_count(self, name: str, needle: str) -> int:
-        """How many lines of one service's log contain `needle` (e.g. the collector's collect.done)."""
+    def log_count(self, name: str, *needles: str) -> int:
+        """How many lines of one service's log contain all `needles` (e.g. the collector's collect.done)."""
         try:
             text = self._procs[name].log_path.read_text(errors="replace")
         except (KeyError, OSError):
             return 0
-        return sum(needle in line for line in text.splitlines())
+        return sum(all(n in line for n in needles) for line in text.splitlines())
 
     def healthy(self) -> bool:
         """The controller's GET /healthz answers 200 (its loop is alive and no cycle is stuck)."""
