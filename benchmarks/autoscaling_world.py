@@ -12,7 +12,9 @@ requests per day (15-20 minutes of CPU per policy, over an hour for the four on 
 One model keeps the three classes competing for the same card types; half the rate still gives
 1..13 replicas per server between the trough and the peak, so scaling is not all 1-replica floors.
 Capacity: the cheapest fitting types (G2, MI300X) hold the mean load but not the peak, so at the
-peaks a policy must move servers to other types or leave the low-priority class short.
+peaks a policy must move servers to other types or leave the low-priority class short. Start:
+every policy starts from the same feasible allocation, the optimizer's plan for the trough rate
+(``currentAlloc`` in server-data; the HPA-style policy keeps its GPU types and batch sizes).
 
 Load (:class:`DiurnalSpikes`): ``mean * (1 + a sin(2 pi (t - P/4) / P)) * (1 + noise) * spike(t)``
 with the trough at t = 0 and the peak at 12 h; ``spike(t)`` is ``factor`` inside each of
@@ -30,10 +32,13 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from load_emulator.patterns import INF, Diurnal, LoadPattern, RatePattern, stable_seed
 from load_emulator.tokens import TokenDistribution, TokenSpec
+from optimizer.data.loader import load_system_dir
 from optimizer.data.system import SystemData
+from optimizer.optimize import optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "samples" / "large"
@@ -58,7 +63,7 @@ DAY_S = 86400.0
 
 
 def write_world(out: Path = WORLD_DIR, source: Path = SOURCE) -> Path:
-    """Write the benchmark's data directory (idempotent): samples/large's files, 6 servers, capped cards."""
+    """Write the benchmark's data directory: samples/large's files, 3 servers, capped cards, the start."""
     out.mkdir(parents=True, exist_ok=True)
     for name in (
         "accelerator-data.json",
@@ -76,6 +81,38 @@ def write_world(out: Path = WORLD_DIR, source: Path = SOURCE) -> Path:
     (out / "server-data.json").write_text(json.dumps(servers, indent=2) + "\n")
     capacity = {"count": [{"type": t, "count": n} for t, n in CAPACITY_CARDS.items()]}
     (out / "capacity-data.json").write_text(json.dumps(capacity, indent=2) + "\n")
+    start = start_allocation(load_system_dir(out), 1.0 - LoadShape().amplitude)
+    for server in servers["servers"]:
+        server["currentAlloc"].update(start[server["name"]])
+    (out / "server-data.json").write_text(json.dumps(servers, indent=2) + "\n")
+    return out
+
+
+def start_allocation(system: SystemData, rate_factor: float) -> dict[str, dict[str, Any]]:
+    """The optimizer's plan for every server at ``rate_factor`` x its rate, as ``currentAlloc`` fields."""
+    servers = [
+        s.model_copy(
+            update={
+                "current_alloc": s.current_alloc.model_copy(
+                    update={
+                        "load": s.load.model_copy(
+                            update={"arrival_rate_rpm": s.load.arrival_rate_rpm * rate_factor}
+                        )
+                    }
+                )
+            }
+        )
+        for s in system.servers.servers
+    ]
+    solution = optimize(
+        system.model_copy(update={"servers": system.servers.model_copy(update={"servers": servers})})
+    )
+    out: dict[str, dict[str, Any]] = {}
+    for d in solution.decisions:
+        if d.allocation is None:
+            raise ValueError(f"no start allocation for {d.server}: {d.reasons}")
+        a = d.allocation
+        out[d.server] = {"accelerator": a.accelerator, "numReplicas": a.num_replicas, "maxBatch": a.max_batch}
     return out
 
 

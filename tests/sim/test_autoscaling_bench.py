@@ -18,7 +18,7 @@ from dataclasses import replace
 import pytest
 
 from benchmarks.autoscaling_metrics import ClassScore, PolicyScore, minute_meets_slo, score, verdicts
-from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape, write_world
+from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape
 from benchmarks.bench_autoscaling import POLICIES, Config, PolicyRun, run_policy
 from load_emulator.whatif.records import Row
 
@@ -29,7 +29,6 @@ SHAPE = LoadShape(period_s=3600.0, spike_count=1, spike_duration_s=300.0, first_
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, PolicyRun]:
-    write_world()
     config = Config(hours=1.0, servers=SERVERS, shape=SHAPE, seed=3)
     return {p: run_policy(config, p) for p in POLICIES}
 
