@@ -112,6 +112,15 @@ async def handle_optimize(request: web.Request) -> web.Response:
             solution = await asyncio.to_thread(optimize, system, request.app[CORE_KEY])
         except (ValueError, ValidationError) as exc:
             return json_error(422, f"cannot optimize this system: {exc}")
+        except ArithmeticError as exc:
+            # Extreme but "valid" parameters (alpha=1e308) overflow the model; the input is at
+            # fault, so a 422 (permanent: retrying will not help), and the log keeps the detail.
+            log.warning("optimize_numeric_failure", error=f"{type(exc).__name__}: {exc}")
+            return json_error(
+                422,
+                f"cannot optimize this system: numeric failure ({type(exc).__name__}: {exc}); "
+                "check the model and accelerator parameters for extreme values",
+            )
         elapsed_ms = (time.perf_counter() - started) * 1000.0
     solution = solution.with_elapsed_ms(elapsed_ms)
     log.info(

@@ -83,3 +83,13 @@ def test_actuator_on_a_mutated_update(actuator: LiveApp, case: tuple[str, Any]) 
             if action["outcome"] in ("applied", "dry-run", "planned"):
                 assert action["replicas_target"] is None or action["replicas_target"] >= 1, (what, action)
                 assert (action["namespace"], action["deployment"]) not in untrusted, (what, action)
+
+
+def test_extreme_model_parameters_are_a_422_not_a_500(optimizer: LiveApp) -> None:
+    """Found by the property above: decodeParms.alpha = 1e308 divided by zero inside sizing."""
+    body = json.loads(dumps(SYSTEM))
+    for model in body["models"]["models"]:
+        model["decodeParms"]["alpha"] = 1e308
+    answer = optimizer.call("POST", "/optimize", data=dumps(body), headers=AUTH)
+    error = assert_clear(answer, "alpha=1e308")
+    assert answer.status == 422 and error is not None and "numeric failure" in error["error"], answer.text
