@@ -65,6 +65,8 @@ class PointResult:
     obs_ttft_p95_ms: float
     obs_itl_mean_ms: float
     obs_throughput_rps: float
+    obs_ttft_spread: float
+    """Half the range of the seeds' mean TTFTs over their mean: the measurement's own noise."""
     pred_ttft_mean_ms: float
     pred_ttft_p50_ms: float
     pred_ttft_p95_ms: float
@@ -79,6 +81,14 @@ class PointResult:
     @property
     def itl_error(self) -> float:
         return relative_error(self.pred_itl_mean_ms, self.obs_itl_mean_ms)
+
+
+def spread(values: Sequence[float]) -> float:
+    """``(max - min) / 2 / mean`` of the finite values; NaN with fewer than two."""
+    finite = [v for v in values if not math.isnan(v)]
+    if len(finite) < 2 or not sum(finite) > 0:
+        return math.nan
+    return (max(finite) - min(finite)) / 2 / (sum(finite) / len(finite))
 
 
 def relative_error(predicted: float, observed: float) -> float:
@@ -173,6 +183,7 @@ def measure_point(
         obs_ttft_p95_ms=avg([w.ttft_p95_ms for w in windows]),
         obs_itl_mean_ms=avg([w.itl_mean_ms for w in windows]),
         obs_throughput_rps=avg([w.throughput_rps for w in windows]),
+        obs_ttft_spread=spread([w.ttft_mean_ms for w in windows]),
         pred_ttft_mean_ms=mean.ttft_ms,
         pred_ttft_p50_ms=median.ttft_percentile_ms,
         pred_ttft_p95_ms=mean.ttft_percentile_ms,
