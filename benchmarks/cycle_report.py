@@ -1,0 +1,106 @@
+"""Write the cycle benchmark's results: raw JSON, a Markdown table and a plot.
+
+Role: helper of `bench_cycle`. `markdown(cases, meta)` is pure; `write_results` writes
+`cycle.json`, `cycle.md` and (when matplotlib is installed) `cycle.png` into one directory.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+STAGES = ("collect", "optimize", "update")
+SERVICE_ORDER = ("collector", "optimizer", "actuator", "controller")
+
+
+def _ms(stats: dict[str, float]) -> str:
+    return f"{stats['median']:.0f} / {stats['max']:.0f}" if stats else "-"
+
+
+def _calls(cycle: dict[str, Any]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in sorted(cycle["kube_calls"].items())) or "-"
+
+
+def markdown(cases: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    lines = [
+        "# Cycle cost (benchmarks/bench_cycle.py)",
+        "",
+        f"One real kube-apiserver + KWOK and one Prometheus on {meta.get('cpus')} shared cores; "
+        f"{meta.get('cycles')} `GET /invoke` cycles per size (the first acts, then up to 60 s for its "
+        f"rollouts; the rest are the steady state); whole run {meta.get('total_s')} s. Times are "
+        "median / max over all cycles; the load average (1 min, median over the cycles) shows how "
+        "busy the shared machine was.",
+        "",
+        "| Deployments | cycle wall s | collect ms | optimize ms | update ms | PromQL / cycle "
+        "| API calls / cycle (median / max) | patches 1st / later | peak RSS MiB (coll / opt / act / ctrl) "
+        "| load avg 1m |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in cases:
+        s = case["summary"]["all"]
+        rss = case["peak_rss_mib"]
+        cycles = case["cycles"]
+        later = max((c["patches"] for c in cycles[1:]), default=0)
+        calls = s["kube_calls"]
+        stages = " | ".join(_ms(s["stage_ms"].get(stage, {})) for stage in STAGES)
+        lines.append(
+            f"| {case['n_servers']:,} | {s['wall_s']['median']:.2f} / {s['wall_s']['max']:.2f} | {stages} "
+            f"| {', '.join(str(q) for q in s['promql_queries'])} "
+            f"| {calls['median']:.0f} / {calls['max']:.0f} "
+            f"| {cycles[0]['patches']} / {later} "
+            f"| {' / '.join(str(rss.get(n, '-')) for n in SERVICE_ORDER)} "
+            f"| {statistics.median(c['load_1m'] for c in cycles):.1f} |"
+        )
+    lines += ["", "API calls by kind, first cycle and last cycle:", ""]
+    for case in cases:
+        cycles = case["cycles"]
+        lines.append(f"- {case['n_servers']:,}: first `{_calls(cycles[0])}`; last `{_calls(cycles[-1])}`")
+    lines += ["", "Set-up per size (s): " + "; ".join(
+        f"{c['n_servers']:,}: " + ", ".join(f"{k} {v:g}" for k, v in c["setup_s"].items()) for c in cases
+    )]  # fmt: skip
+    outcomes = {c["n_servers"]: sorted({str(x["outcome"]) for x in c["cycles"]}) for c in cases}
+    lines += ["", f"Cycle outcomes: {outcomes}.", ""]
+    return "\n".join(lines)
+
+
+def plot(cases: list[dict[str, Any]], path: Path) -> bool:
+    """Stage times and peak RSS against N; False when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: PLC0415  (optional dependency: the table is written without it)
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return False
+    sizes = [c["n_servers"] for c in cases]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    wall = [c["summary"]["all"]["wall_s"] for c in cases]
+    above = [w["max"] - w["median"] for w in wall]
+    left.errorbar(sizes, [w["median"] for w in wall], yerr=[[0.0] * len(wall), above], marker="o", capsize=3,
+                  label="cycle (wall)")  # fmt: skip
+    for stage in STAGES:
+        values = [c["summary"]["all"]["stage_ms"].get(stage, {}).get("median", 0) / 1000 for c in cases]
+        left.plot(sizes, values, marker=".", linestyle="--", label=stage)
+    left.axhline(5.0, color="red", linewidth=0.8, label="target 5 s")
+    left.set(xscale="log", yscale="log", xlabel="managed Deployments", ylabel="seconds (median, bar = max)",
+             title="One full cycle on KWOK")  # fmt: skip
+    left.legend(fontsize=8)
+    for name in SERVICE_ORDER:
+        right.plot(sizes, [c["peak_rss_mib"].get(name, 0) for c in cases], marker="o", label=name)
+    right.axhline(300, color="red", linewidth=0.8, label="target 300 MiB")
+    right.set(xscale="log", xlabel="managed Deployments", ylabel="peak RSS, MiB (VmHWM)", title="Memory")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_results(out_dir: Path, cases: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "cycle.json").write_text(json.dumps({"meta": meta, "cases": cases}, indent=1) + "\n")
+    (out_dir / "cycle.md").write_text(markdown(cases, meta))
+    if not plot(cases, out_dir / "cycle.png"):
+        print("matplotlib not installed: cycle.png not written")
