@@ -126,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no run: re-score OUT/autoscaling_minutes.csv and rewrite the report",
     )
+    p.add_argument(
+        "--notes", type=Path, help="text file of notes (one per line) for the report's Notes section"
+    )
     p.add_argument("--write-world", action="store_true", help="rewrite benchmarks/data/autoscaling first")
     return p
 
@@ -177,7 +180,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg.update(
             {k: previous[k] for k in ("command", "wall time", "failed cycles (ours)") if k in previous}
         )
-    paths = write_all(args.out, {r.policy: r.rows for r in runs}, scores, judged, cfg)
+    notes: list[str] = []
+    if args.notes is not None:
+        notes = [
+            line.strip().removeprefix("- ") for line in args.notes.read_text().splitlines() if line.strip()
+        ]
+    elif args.rescore:
+        notes = list(json.loads((args.out / "autoscaling.json").read_text()).get("notes", []))
+    paths = write_all(args.out, {r.policy: r.rows for r in runs}, scores, judged, cfg, notes)
     print(paths[0].read_text())
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
