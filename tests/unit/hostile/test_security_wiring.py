@@ -17,7 +17,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
