@@ -318,15 +318,17 @@ def hold_type_changes(
         mine = by_server.get(i, [])
         if all(p.option.entry.acc == current for p in mine):
             continue  # nothing else on offer: nothing to hold
-        why_not = _cannot_serve(
-            server, next((p for p in mine if p.option.entry.acc == current), None), capacity_cards
-        )
+        here = next((p for p in mine if p.option.entry.acc == current), None)
+        why_not = _cannot_serve(server, here, capacity_cards)
+        others = [p for p in mine if p.option.entry.acc != current]
         head = f"type-change hold-down: accelerator changed {age_s:.0f}s ago (< {hold_s:g}s)"
-        if why_not:
+        if why_not and any(not _cannot_serve(server, p, capacity_cards) for p in others):
             note = f"{head}, but {current} cannot serve the load ({why_not}): other accelerators offered"
         else:
+            if why_not:  # a move would not help: no other accelerator can serve it either
+                head += f"; {current} cannot serve the load ({why_not}) but no other accelerator can"
             note = f"{head}: stays on {current}; other accelerators not offered"
-            dropped.update(id(p) for p in mine if p.option.entry.acc != current)
+            dropped.update(id(p) for p in others)
         contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
     return [p for p in plans if id(p) not in dropped], contexts
 

@@ -88,7 +88,12 @@ def test_scale_down_waits_for_the_stabilisation_window_and_churn_stays_bounded(s
         (action,) = report.actions
         assert action.replicas_recommended is not None and action.replicas_target is not None
         assert action.replicas_now is not None
-        history.append((report.started_at_s, action.replicas_recommended))
+        # The window keeps the load's count: with the floor applied by the optimizer,
+        # replicas_recommended is the held count and window_replicas the load's (actuator/README.md).
+        recommended = (
+            action.window_replicas if action.window_replicas is not None else action.replicas_recommended
+        )
+        history.append((report.started_at_s, recommended))
         window_max = max(n for t, n in history if report.started_at_s - t < window_s)
         assert action.replicas_target >= min(action.replicas_now, window_max), (report.started_at_s, history)
     # The drop's own cycle still recommends a count for the old load, and the window keeps it:

@@ -119,6 +119,14 @@ def test_hold_down_lifts_when_the_current_type_exceeds_the_whole_capacity() -> N
     assert any("needs 19 A100 cards, capacity 18" in r for r in decision.reasons), decision.reasons
 
 
+def test_hold_down_stays_when_no_other_accelerator_can_serve_either() -> None:
+    # 480 req/min, 10 A100 cards: neither A100 (19 cards) nor 2xA100 (16) fits; a move would not help.
+    (decision,) = decide(on_a100(acceleratorAgeS=100, rpm=480), A100=10)
+    # Saturation policy None: nothing fits in full, so the server is kept as it is (on A100).
+    assert decision.allocation is None or decision.allocation.accelerator == "A100"
+    assert any("but no other accelerator can: stays on A100" in r for r in decision.reasons), decision.reasons
+
+
 def test_hold_down_keeps_only_the_current_candidate() -> None:
     problem = build_problem(system(on_a100(acceleratorAgeS=10)), OptimizerSettings())
     assert [c.accelerator for c in problem.servers[0].candidates] == ["A100"]
