@@ -42,9 +42,9 @@ def keep_annotations(what_if: WhatIfRun) -> None:
     stored: dict[tuple[str, str], dict[str, str]] = {}
     patch, listing = kube.patch_deployment, kube.list_managed_deployments
 
-    async def patch_deployment(namespace: str, name: str, body: dict[str, Any]) -> None:
-        await patch(namespace, name, body)
-        for key, value in ((body.get("metadata") or {}).get("annotations") or {}).items():
+    async def patch_deployment(namespace: str, name: str, patch_: dict[str, Any]) -> None:
+        await patch(namespace, name, patch_)
+        for key, value in ((patch_.get("metadata") or {}).get("annotations") or {}).items():
             stored.setdefault((namespace, name), {})[key] = str(value)
 
     async def list_managed_deployments(namespaces: Collection[str]) -> list[DeploymentInfo]:
@@ -53,7 +53,7 @@ def keep_annotations(what_if: WhatIfRun) -> None:
             replace(i, annotations={**i.annotations, **stored.get((i.namespace, i.name), {})}) for i in infos
         ]
 
-    kube.patch_deployment = patch_deployment  # type: ignore[method-assign]
+    kube.patch_deployment = patch_deployment  # type: ignore[method-assign,assignment]
     kube.list_managed_deployments = list_managed_deployments  # type: ignore[method-assign]
 
 
