@@ -63,6 +63,18 @@ class ServiceSettings(BaseModel):
         "of the best SLO-bound throughput",
         json_schema_extra={"env": "INFERNO_OPTIMIZER_BATCH"},
     )
+    max_batch_cap: int = Field(
+        default=256,
+        ge=0,
+        description="largest batch (vLLM --max-num-seqs) chosen from model data; a server's own "
+        "maxBatchSize is not capped; 0: no cap",
+    )
+    type_change_hold_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="seconds after an accelerator change during which a server stays on it unless it "
+        "cannot serve its load there at all; 0: off",
+    )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="largest POST /optimize body, bytes (then 413)"
     )
@@ -85,7 +97,11 @@ class ServiceSettings(BaseModel):
     @property
     def optimizer(self) -> OptimizerSettings:
         return OptimizerSettings(
-            solver=self.solver, time_limit_s=self.time_limit_s, batch_policy=self.batch_policy
+            solver=self.solver,
+            time_limit_s=self.time_limit_s,
+            batch_policy=self.batch_policy,
+            max_batch_cap=self.max_batch_cap,
+            type_change_hold_s=self.type_change_hold_s,
         )
 
     @classmethod

@@ -1,0 +1,25 @@
+"""The loop-control settings reach the optimizer core from the service's environment."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.common.settings import SettingsError
+from optimizer.service import ServiceSettings
+
+
+def test_env_sets_batch_cap_and_type_change_hold() -> None:
+    core = ServiceSettings.from_env(
+        {"INFERNO_OPTIMIZER_MAX_BATCH_CAP": "128", "INFERNO_OPTIMIZER_TYPE_CHANGE_HOLD_S": "0"}
+    ).optimizer
+    assert (core.max_batch_cap, core.type_change_hold_s) == (128, 0.0)
+    default = ServiceSettings.from_env({}).optimizer
+    assert (default.max_batch_cap, default.type_change_hold_s) == (256, 600.0)
+
+
+@pytest.mark.parametrize(
+    "env", [{"INFERNO_OPTIMIZER_MAX_BATCH_CAP": "-1"}, {"INFERNO_OPTIMIZER_TYPE_CHANGE_HOLD_S": "x"}]
+)
+def test_bad_values_name_the_variable(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError, match=next(iter(env))):
+        ServiceSettings.from_env(env)
