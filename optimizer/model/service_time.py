@@ -68,8 +68,11 @@ class ServiceModel:
 def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
     """Decode-only (inferno v0.1): ``t(n) = alpha + beta*n``, ``S(n) = out * t(n)``, ``ITL = S/out``.
 
-    There is no prefill term, so the first token is taken to arrive one decode step after the
-    request enters service: ``TTFT = W + ITL`` (the older ``slo-ttw`` target bounds W alone).
+    There is no prefill term: a request joins the batch at the next iteration boundary and its
+    first token comes out of its first iteration, so ``TTFT = W + ITL + residual``, the residual
+    being the rest of the iteration in progress, ``(1 - p_0) * ITL / 2`` (the older ``slo-ttw``
+    target bounds W alone). Without the residual the model was 26-33 % under the emulator's mean
+    TTFT at 10-30 % load (granite_13b on A100, N = 16; benchmarks/results/accuracy.md).
 
     Example (granite_13b on A100: alpha 20.58 ms, beta 0.41 ms; out 1024 tokens):
     ``S(n) = 21073.92 + 419.84 n`` ms, so ``S(1) = 21493.76`` ms and ``mu_1 = 0.04653`` req/s;
@@ -82,6 +85,7 @@ def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
         itl_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
         prefill_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
         schema=perf.kind,
+        step_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
     )
 
 

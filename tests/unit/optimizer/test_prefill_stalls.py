@@ -109,10 +109,16 @@ def test_ttft_adds_residual_of_iteration_in_progress() -> None:
     assert idle.ttft_ms[0] == pytest.approx(f(A100, 1), rel=1e-6)
 
 
-def test_decode_only_model_is_unchanged() -> None:
-    """No stall terms outside the prefill+decode schema: mu_N = N / S(N), TTFT = W + ITL."""
+def test_decode_only_ttft_adds_half_an_iteration_when_busy() -> None:
+    """No stall terms outside the prefill+decode schema: mu_N = N / S(N); a newcomer joins at the
+    next iteration boundary, TTFT = W + ITL + (1 - p_0) ITL / 2."""
     perf = DecodeOnlyPerf(alpha_ms=20.58, beta_ms=0.41)
-    p = predict(perf, 16, 0, 1024, 0.3, OptimizerSettings())
     model = service_model(perf, 0, 1024)
     assert model.saturated_service_ms(16) == model.service_ms(16)
-    assert p.ttft_ms == pytest.approx(p.wait_ms + p.itl_ms, rel=1e-12)
+    lat = evaluate(row_set([model], [16], [160]), np.log(np.array([0.3])))
+    s = lat.state
+    busy = 1 - s.idle_prob[0]
+    assert 0.5 < busy < 1.0
+    assert lat.ttft_ms[0] == pytest.approx(s.wait_ms[0] + lat.itl_ms[0] * (1 + busy / 2), rel=1e-12)
+    p = predict(perf, 16, 0, 1024, 0.3, OptimizerSettings())
+    assert p.ttft_ms == pytest.approx(lat.ttft_ms[0], rel=1e-9)
