@@ -12,16 +12,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
+import structlog
 import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from controller.common.logs import REDACTED, _scrub
+from controller.common.logs import REDACTED, _scrub, configure_logging, register_secret
 from controller.common.settings import read_secret_file
 from tests.conftest import REPO
 from tests.unit.hostile.services import SERVICES
@@ -93,3 +95,22 @@ def test_a_token_file_is_read_and_redacted(tmp_path: Path) -> None:
     path.write_text("s3cret-value-42\n")
     assert read_secret_file(path) == "s3cret-value-42"
     assert _scrub("upstream said token=s3cret-value-42.") == f"upstream said token={REDACTED}."
+
+
+def test_standard_library_log_records_are_redacted_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """What the kubernetes client or aiohttp log goes through the same redaction in a service."""
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        configure_logging("actuator", "DEBUG")  # no stream: the services' path
+        register_secret("k8s-sa-token-0123")
+        logging.getLogger("kubernetes.client.rest").debug(
+            "request headers: {'authorization': 'Bearer abc.def.ghi'} token k8s-sa-token-0123"
+        )
+    finally:
+        root.handlers, root.level = saved
+        structlog.reset_defaults()
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines() if "request headers" in x]
+    assert line["logger"] == "kubernetes.client.rest" and line["service"] == "actuator"
+    assert "abc.def.ghi" not in line["event"] and "k8s-sa-token-0123" not in line["event"]
+    assert line["event"].count(REDACTED) == 2
