@@ -32,6 +32,7 @@ from benchmarks.accuracy_grid import (
 from benchmarks.systems import SAMPLES_LARGE
 from load_emulator.tokens import TokenSpec
 from optimizer.data.loader import load_system_dir
+from optimizer.data.perf import DecodeOnlyPerf, IterationPerf
 from optimizer.settings import OptimizerSettings
 
 GRID_PAIRS = (
@@ -114,6 +115,24 @@ def read_raw(path: Path) -> list[PointResult]:
     return [PointResult(**{k: v for k, v in row.items() if k in names}) for row in data["points"]]
 
 
+def schema_checks(requests: int, seeds: int) -> list[PointResult]:
+    """The other two data generations on granite_13b/A100-like numbers (not in samples/large):
+    decode-only (alpha 20.58, beta 0.41) and iteration (alpha 20.58, beta 0.041, gamma 0.00128125,
+    chunked prefill), N = 16, loads 10-70 %."""
+    tokens = TokenSpec(IN_TOKENS, OUT_TOKENS, "geometric")
+    out = []
+    for perf in (DecodeOnlyPerf(20.58, 0.41), IterationPerf(20.58, 0.041, 0.00128125)):
+        pair = Pair("granite_13b", f"A100 ({perf.kind})", perf, 32)
+        saturation = emulated_saturation_rps(perf, 16, tokens, completions=SATURATION_RUNS * requests, seed=7)
+        for load in (0.1, 0.3, 0.5, 0.7):
+            arrivals = round(requests / (1.0 - load))
+            settings = OptimizerSettings()
+            out.append(
+                measure_point(pair, 16, load, saturation, tokens, arrivals, range(1, seeds + 1), settings)
+            )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -122,7 +141,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--label", default="after", help="'before' to record a baseline model's numbers")
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite accuracy.md and the plots from the JSON in --out"
+    )
     args = parser.parse_args()
+    if args.report_only:
+        from benchmarks.accuracy_report import write_report  # noqa: PLC0415 - matplotlib only here
+
+        data = json.loads((args.out / "accuracy_after.json").read_text())
+        before_path = args.out / "accuracy_before.json"
+        schemas_path = args.out / "accuracy_schemas.json"
+        write_report(
+            read_raw(args.out / "accuracy_after.json"),
+            read_raw(before_path) if before_path.exists() else None,
+            args.out,
+            data["meta"],
+            read_raw(schemas_path) if schemas_path.exists() else None,
+        )
+        return
     started = time.process_time()
 
     def show(p: PointResult) -> None:
@@ -134,15 +170,19 @@ def main() -> None:
         )
 
     points = run_grid(load_pairs(), requests=args.requests, seeds=args.seeds, progress=show)
+    schemas = schema_checks(args.requests, args.seeds)
+    for point in schemas:
+        show(point)
     cpu_s = time.process_time() - started
     meta: dict[str, object] = {"requests": args.requests, "seeds": args.seeds, "cpu_s": round(cpu_s, 1)}
     write_raw(points, args.out, args.label, meta)
+    write_raw(schemas, args.out, "schemas", meta)
     if args.label == "after":
         from benchmarks.accuracy_report import write_report  # noqa: PLC0415 - matplotlib only here
 
         before_path = args.out / "accuracy_before.json"
         before = read_raw(before_path) if before_path.exists() else None
-        write_report(points, before, args.out, meta)
+        write_report(points, before, args.out, meta, schemas)
     print(f"{len(points)} points in {cpu_s:.0f} s CPU; results in {args.out}")
 
 
