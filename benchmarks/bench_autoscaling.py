@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 import math
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -158,11 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     shape = config.shape
     spikes = shape.spikes(config.hours * 3600.0)
-    command = "nice -n 10 .venv/bin/python -m benchmarks.bench_autoscaling" + (
-        "" if argv is None else " " + " ".join(argv)
-    )
+    given = [a for a in (sys.argv[1:] if argv is None else argv) if a != str(RESULTS)]
+    command = " ".join(["nice -n 10 .venv/bin/python -m benchmarks.bench_autoscaling", *given])
     cfg = {
         "command": command.strip(),
+        "code": _head(),
         "seed": config.seed,
         "world": f"{config.world.relative_to(config.world.parents[2])} (3 llama_13b servers, "
         f"Premium/Bronze/Free, at {LOAD_SCALE}x samples/large's rates; capacity in capacity-data.json)",
@@ -175,6 +176,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "wall time": ", ".join(f"{r.policy} {r.wall_s:.0f} s" for r in runs) + f"; total {total_s:.0f} s "
         f"with {args.jobs} job(s)",
         "failed cycles (ours)": sum(r.failed_cycles for r in runs),
+        "start": "every policy starts from the optimizer's plan for the trough rate "
+        "(server-data currentAlloc)",
+        "ours": "the real collect -> optimize -> act loop (controller CycleRunner, collector, optimizer, "
+        "actuator in-process; default settings, 5-minute scale-down window)",
+        "static for peak": "optimizer once at t=0 on each server's highest one-minute mean rate of the day",
+        "HPA-style": " ".join(
+            [
+                "replicas = ceil(ready * utilisation / 0.7), utilisation = mean vllm:num_requests_running",
+                "over the period / (ready * max batch); scale-up at once, scale-down = highest",
+                "recommendation of the last 300 s; GPU type and batch of the start; capped by free cards",
+            ]
+        ),
+        "oracle": "optimizer every period on the true highest one-minute mean rate over the next "
+        "period + pod start-up (120 s); applied directly, no hold-downs",
+        "minute meets SLO": "mean TTFT <= slo-ttft and mean ITL <= slo-itl of the class over that minute "
+        "(the classes set no percentile, so the targets bound means); no traffic: not judged",
     }
     if args.rescore:
         cfg.update(
@@ -191,6 +208,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(paths[0].read_text())
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
+
+
+def _head() -> str:
+    """The commit the run's code is at, and whether the tree has other changes (they run too)."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(RESULTS.parent.parent), "log", "-1", "--format=%h %cd", "--date=format:%H:%M"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return f"{head} UTC (plus any uncommitted changes in the working tree at that time)"
 
 
 def headline(scores: Sequence[PolicyScore]) -> str:
