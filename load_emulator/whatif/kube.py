@@ -12,6 +12,8 @@ Used by :mod:`load_emulator.whatif.driver`. One object implements both narrow po
   back to the cluster: replicas -> ``scale``; accelerator label (or node selector), batch flag and
   GPU count -> ``set_template``. A stale resourceVersion raises a 409 ``UpstreamError``.
 
+Annotations a patch sets are kept and served back on both ports (the actuator's
+``inferno.server/accelerator-changed-at`` reaches the collector, as with a real API server).
 Events are recorded in :attr:`EmulatedKube.events` (the report counts them).
 """
 
@@ -65,6 +67,7 @@ class EmulatedKube:
         self.events: list[dict[str, Any]] = []
         self.patches: list[tuple[float, str, dict[str, Any]]] = []
         self._versions: dict[tuple[str, str], int] = {}
+        self._annotations: dict[tuple[str, str], dict[str, str]] = {}
         self._acc_counts = dict(acc_counts)
         placement: dict[str, Any] = {}
         for data in self.config_maps.values():
@@ -80,6 +83,7 @@ class EmulatedKube:
                 labels=self._labels(s),
                 replicas=s.replicas,
                 ready_replicas=sum(1 for p in s.pods if self._ready(p.ready_since_s)),
+                annotations=dict(self._annotations.get((s.namespace, s.name), {})),
             )
             for s in self._states(namespaces)
         ]
@@ -123,6 +127,7 @@ class EmulatedKube:
             self.cluster.set_labels(namespace, name, {k: str(v) for k, v in labels.items() if v is not None})
         if "replicas" in spec:
             self.cluster.scale(namespace, name, int(spec["replicas"]), now_s)
+        self._keep_annotations(key, (patch.get("metadata") or {}).get("annotations") or {})
         self._versions[key] = self._versions.get(key, 1) + 1
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
@@ -133,6 +138,15 @@ class EmulatedKube:
         return dict(self._acc_counts)
 
     # --- internals -------------------------------------------------------------------------------
+    def _keep_annotations(self, key: tuple[str, str], patched: Mapping[str, Any]) -> None:
+        """Merge a patch's annotations as the API server does (a None value deletes the key)."""
+        stored = self._annotations.setdefault(key, {})
+        for name, value in patched.items():
+            if value is None:
+                stored.pop(name, None)
+            else:
+                stored[name] = str(value)
+
     def _states(self, namespaces: tuple[str, ...]) -> list[DeploymentState]:
         states = self.cluster.deployments(self.clock())
         return [s for s in states if not namespaces or s.namespace in namespaces]
@@ -181,6 +195,7 @@ class EmulatedKube:
                 "uid": f"uid-{s.namespace}-{s.name}",
                 "resourceVersion": str(self._versions.get((s.namespace, s.name), 1)),
                 "labels": self._labels(s),
+                "annotations": dict(self._annotations.get((s.namespace, s.name), {})),
             },
             "spec": {
                 "replicas": s.replicas,
