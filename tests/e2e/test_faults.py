@@ -23,10 +23,11 @@ from .harness.scenario import Scenario
 
 pytestmark = pytest.mark.e2e
 
-# Free llama_13b at light load: one 2xL4 replica is enough, so 3 replicas get scaled down.
+# Free llama_13b at light load holding 6 replicas of 2xL4 while the pool (and the capacity data)
+# has 8 L4 cards: whatever the model says, a good cycle allocates at most 4, so it scales down.
 OVERSIZED = ServerSpec(
     name="free-llama", model="llama_13b", service_class="Free", accelerator="L4",
-    replicas=3, cards_per_replica=2, max_batch=9, rpm=60, in_tokens=128, out_tokens=32,
+    replicas=6, cards_per_replica=2, max_batch=9, rpm=60, in_tokens=128, out_tokens=32,
 )  # fmt: skip
 # Premium llama_13b on L4: the optimizer moves it to A100 (see test_autoscaling.py).
 MISPLACED = ServerSpec(
