@@ -16,6 +16,8 @@ from benchmarks.accuracy_findings import FINDINGS
 from benchmarks.accuracy_grid import PointResult
 
 TOLERANCE = 0.10
+NOISE_MULTIPLE = 2.0
+"""A TTFT error within this multiple of the seeds' spread is below what the run can resolve."""
 HEADLINE_BELOW = 0.90
 """The target: within 10 % for every load strictly below 90 % of saturation."""
 
@@ -45,7 +47,10 @@ def share_within(points: Sequence[PointResult], below: float, metric: str) -> tu
     for p in chosen:
         ttft_ok = abs(p.ttft_error) <= TOLERANCE
         itl_ok = abs(p.itl_error) <= TOLERANCE
-        ok += {"ttft": ttft_ok, "itl": itl_ok, "both": ttft_ok and itl_ok}[metric]
+        resolved = ttft_ok or abs(p.ttft_error) <= NOISE_MULTIPLE * p.obs_ttft_spread
+        ok += {"ttft": ttft_ok, "itl": itl_ok, "both": ttft_ok and itl_ok, "noise": resolved and itl_ok}[
+            metric
+        ]
     return ok, len(chosen)
 
 
@@ -69,7 +74,8 @@ def summary_lines(label: str, points: Sequence[PointResult]) -> list[str]:
         f"| {_pct(share_within(points, HEADLINE_BELOW, 'itl'))} "
         f"| {_pct(share_within(points, HEADLINE_BELOW, 'both'))} "
         f"| {_abs_stats([p.ttft_error for p in below])} | {_abs_stats([p.itl_error for p in below])} "
-        f"| {_pct(share_within(points, 1.0, 'both'))} | {_spread_note(points)} |"
+        f"| {_pct(share_within(points, 1.0, 'both'))} | {_spread_note(points)} "
+        f"| {_pct(share_within(points, HEADLINE_BELOW, 'noise'))} |"
     ]
 
 
@@ -112,8 +118,9 @@ def write_report(
         "",
         "## Headline: share of grid points within 10 % (loads below 90 %)",
         "",
-        "| model | TTFT | ITL | both | abs TTFT error | abs ITL error | both, all loads | TTFT seed spread |",
-        "|---|---|---|---|---|---|---|---|",
+        "| model | TTFT | ITL | both | abs TTFT error | abs ITL error | both, all loads "
+        "| median TTFT seed spread | both, TTFT within 10 % or 2x its seed spread |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     if before:
         lines += summary_lines("before (baseline model)", before)
