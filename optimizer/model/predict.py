@@ -10,8 +10,9 @@ model (:mod:`optimizer.model.service_time`), the replica chain with queue room
 load it returns the limit lambda -> 0 (a lone request: no wait, ``S = S(1)``).
 
 Example: granite_13b on A100 (decode-only, alpha 20.58, beta 0.41 ms), out 1024 tokens, N = 16,
-Q = 160, at 0.3 req/s: ITL 24.01 ms, mean wait 27.8 ms, TTFT 51.9 ms, utilisation 0.461, 7.38
-requests in the replica (saturation is 0.5757 req/s).
+Q = 160, at 0.3 req/s: ITL 24.01 ms, mean wait 27.8 ms, TTFT 63.8 ms (wait, ITL and 12.0 ms left
+of the iteration in progress), utilisation 0.461, 7.38 requests in the replica (saturation is
+0.5757 req/s).
 """
 
 from __future__ import annotations
