@@ -11,9 +11,9 @@ if [ "${INFERNO_SKIP_E2E:-0}" != "1" ]; then
   echo "== e2e environment (Kubernetes control plane, KWOK, Prometheus)"
   bash tests/e2e/cluster/install.sh
   export PATH="$PWD/.venv/bin:$PATH"
-  echo "== pytest (unit, sim, e2e)"
+  echo "== pytest (unit, sim, load, e2e)"
   exec "$PY" -m pytest tests "$@"
 else
-  echo "== pytest (unit, sim)"
-  exec "$PY" -m pytest tests/unit tests/sim "$@"
+  echo "== pytest (unit, sim, load)"
+  exec "$PY" -m pytest tests/unit tests/sim tests/load "$@"
 fi
