@@ -9,7 +9,7 @@
    servers' Deployments in ``settings.namespace``, and prints the ``kubectl get deploy -w`` line;
 3. runs the fleet engine in this process over the real pods (:mod:`.cluster_view`, re-read every
    second in a worker thread) with its metrics server on 127.0.0.1, and keeps Prometheus' file_sd
-   list of per-pod targets current (``<targets_dir>/<namespace>.json``);
+   list of targets (one per Deployment) current (``<targets_dir>/<namespace>.json``);
 4. starts collector, optimizer, actuator and controller (:mod:`.services`) against the cluster and
    Prometheus (load from Prometheus, 15 s rate window; data from the namespace's ConfigMaps);
 5. runs :class:`~load_emulator.demo.run.DemoLoop` (no load labels: Prometheus measures the load);
@@ -52,7 +52,7 @@ def service_env(state: ClusterState, namespace: str) -> dict[str, str]:
         "INFERNO_NAMESPACES": namespace,
         "INFERNO_COLLECTOR_CONFIG_NAMESPACE": namespace,
         "INFERNO_COLLECTOR_RATE_WINDOW_S": str(RATE_WINDOW_S),
-        "INFERNO_COLLECTOR_PROMETHEUS_TIMEOUT_S": "2",
+        "INFERNO_COLLECTOR_PROMETHEUS_TIMEOUT_S": "5",
         "INFERNO_OPTIMIZER_TIME_LIMIT": "5",
     }
 
@@ -150,8 +150,8 @@ class ClusterDemo:
                 self.targets_file.unlink(missing_ok=True)
 
     async def refresh(self, view: ClusterDemoView, engine: FleetEngine, t_s: float) -> None:
-        """Re-read the cluster (in a thread), then publish the engine's pods as scrape targets."""
+        """Re-read the cluster (in a thread), then publish the engine's Deployments as scrape targets."""
         await asyncio.to_thread(view.refresh, t_s)
         engine.sync()
-        pods = [(state.namespace, state.name, replica.pod) for state, replica in engine.replicas()]
-        write_targets(self.targets_file, scrape_groups(self.address, pods))
+        deployments = [(entry.state.namespace, entry.state.name) for entry in engine.entries.values()]
+        write_targets(self.targets_file, scrape_groups(self.address, deployments))

@@ -10,13 +10,15 @@ accelerator the Deployment's ``inferno.server.allocation.accelerator`` label (th
 controller recreates pods on a template change, so old and new never serve together), and it
 serves from the ``lastTransitionTime`` of its ``Ready=True`` condition, in engine seconds
 (unix time minus ``origin_wall_s``). Pending, not-Ready and terminating pods serve nothing.
+The real-cluster demo reads a raw-JSON snapshot of a real API server through the same class
+(:class:`~load_emulator.demo.cluster_view.ClusterDemoView`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from load_emulator.cluster import (
     LABEL_ACCELERATOR,
@@ -30,16 +32,25 @@ from load_emulator.cluster import (
     parse_max_num_seqs,
 )
 from load_emulator.kubeapi import DEPLOYMENTS, PODS, ObjectStore
+from load_emulator.kubeapi.resources import ResourceType
 
 Obj = dict[str, Any]
 APP_LABEL = "app.kubernetes.io/name"
 """The selector label of :func:`load_emulator.kubeapi.builders.deployment`: the Deployment's name."""
 
 
+class ObjectSource(Protocol):
+    """What the view reads: an :class:`~load_emulator.kubeapi.ObjectStore`, or a real cluster's snapshot."""
+
+    def list(self, rt: ResourceType, namespace: str | None = None, label_selector: str = "") -> list[Obj]: ...
+
+    def update(self, rt: ResourceType, namespace: str, name: str, mutate: Callable[[Obj], None]) -> Obj: ...
+
+
 class StoreClusterView:
     """Managed Deployments of one namespace and their pods, from the store."""
 
-    def __init__(self, store: ObjectStore, namespace: str, origin_wall_s: float) -> None:
+    def __init__(self, store: ObjectSource | ObjectStore, namespace: str, origin_wall_s: float) -> None:
         self.store = store
         self.namespace = namespace
         self.origin_wall_s = origin_wall_s

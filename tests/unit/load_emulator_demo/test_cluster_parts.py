@@ -2,8 +2,9 @@
 
 Cases: the KWOK nodes hold the demo's cards on loopback addresses in their own pool; the
 Deployments roll without surge and stay in the pool; the ConfigMaps live in the demo namespace;
-file_sd groups and their atomic rewrite; Pending-for-capacity counting; the state file's errors;
-``--cluster-state`` implies cluster mode; the table's predictions come from the cycle report.
+file_sd groups (one per Deployment) and their atomic rewrite; the view over raw listings (Ready
+times, Pending-for-capacity counts, a bad body); the state file's errors; ``--cluster-state``
+implies cluster mode; the table's predictions come from the cycle report.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import ipaddress
 import json
 import math
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from load_emulator.demo.cli import parser, settings_from
-from load_emulator.demo.cluster_view import scrape_groups, unschedulable, write_targets
+from load_emulator.demo.cluster_view import ClusterDemoView, scrape_groups, write_targets
 from load_emulator.demo.cluster_world import KWOK_ANNOTATION, POOL_LABEL, cluster_objects
 from load_emulator.demo.local_cluster import ClusterState
 from load_emulator.demo.loop_state import DemoSettings
@@ -94,12 +94,12 @@ def test_configmaps_live_in_the_demo_namespace() -> None:
 
 
 def test_scrape_groups_and_atomic_rewrite(tmp_path: Path) -> None:
-    groups = scrape_groups("127.0.0.1:9000", [("ns", "llama", "llama-2"), ("ns", "llama", "llama-1")])
+    groups = scrape_groups("127.0.0.1:9000", [("ns", "mistral"), ("ns", "llama"), ("ns", "llama")])
     assert groups[0] == {
         "targets": ["127.0.0.1:9000"],
-        "labels": {"__metrics_path__": "/metrics/ns/llama/llama-1", "namespace": "ns", "deployment": "llama",
-                   "pod": "llama-1"},
-    }  # fmt: skip
+        "labels": {"__metrics_path__": "/metrics/ns/llama", "namespace": "ns", "deployment": "llama"},
+    }
+    assert len(groups) == 2  # one target per Deployment, however many pods it has
     path = tmp_path / "ns.json"
     assert write_targets(path, groups) is True
     assert write_targets(path, groups) is False  # unchanged: Prometheus is not made to re-read it
@@ -108,18 +108,73 @@ def test_scrape_groups_and_atomic_rewrite(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob("*.json")) == ["ns.json"]
 
 
-def _pod(app: str, reason: str | None, deleting: bool = False) -> Any:
-    cond = [SimpleNamespace(type="PodScheduled", status="False", reason=reason)] if reason else []
-    meta = SimpleNamespace(
-        labels={"app.kubernetes.io/name": app}, deletion_timestamp="t" if deleting else None
-    )
-    return SimpleNamespace(metadata=meta, status=SimpleNamespace(conditions=cond))
+class _Listing:
+    def __init__(self, items: list[dict[str, Any]] | None) -> None:
+        body = {"kind": "List", "items": items} if items is not None else {"kind": "Status"}
+        self.data = json.dumps(body).encode()
 
 
-def test_unschedulable_counts_pending_for_capacity_only() -> None:
-    pods = [_pod("a", "Unschedulable"), _pod("a", "Unschedulable"), _pod("b", None),
-            _pod("c", "SchedulingGated"), _pod("d", "Unschedulable", deleting=True)]  # fmt: skip
-    assert unschedulable(pods) == {"a": 2}
+class _FakeApi:
+    """Answers the two list calls as ``_preload_content=False`` does: raw JSON bytes."""
+
+    def __init__(self, deployments: list[dict[str, Any]], pods: list[dict[str, Any]] | None) -> None:
+        self.deployments, self.pods, self.calls = deployments, pods, []  # type: ignore[var-annotated]
+
+    def list_namespaced_deployment(self, ns: str, **kwargs: Any) -> _Listing:
+        self.calls.append(("deployments", ns, kwargs))
+        return _Listing(self.deployments)
+
+    def list_namespaced_pod(self, ns: str, **kwargs: Any) -> _Listing:
+        self.calls.append(("pods", ns, kwargs))
+        return _Listing(self.pods)
+
+
+def _pod(name: str, app: str, *conditions: dict[str, str], deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/name": app}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    args = ["--model", "m", "--max-num-seqs", "7"]
+    return {
+        "metadata": meta,
+        "spec": {"containers": [{"args": args}]},
+        "status": {"conditions": list(conditions)},
+    }
+
+
+READY = {"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T00:00:10Z"}
+UNSCHEDULABLE = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}
+
+
+def test_cluster_view_reads_raw_listings_like_the_store() -> None:
+    dep = objects().deployments[0]
+    app = dep["metadata"]["name"]
+    pods = [_pod(f"{app}-a", app, READY), _pod(f"{app}-b", app, UNSCHEDULABLE),
+            _pod(f"{app}-c", app, READY, deleting=True), _pod("other-x", "other", UNSCHEDULABLE)]  # fmt: skip
+    view = ClusterDemoView(None, NS, origin_wall_s=1767225600.0)  # type: ignore[arg-type]  # 2026-01-01T00:00Z
+    fake = _FakeApi([dep], pods)
+    view.apps = view.core = fake
+    assert view.deployments(0.0) == [] and view.unschedulable() == {}
+    view.refresh(0.0)
+    assert [c[0] for c in fake.calls] == ["deployments", "pods"]
+    assert fake.calls[0][2]["label_selector"] == "inferno.server.managed=true"
+    assert all(c[2]["_preload_content"] is False for c in fake.calls)
+    (state,) = view.deployments(0.0)
+    assert state.server == dep["metadata"]["labels"]["inferno.server.name"]
+    assert [p.name for p in state.pods] == [f"{app}-a", f"{app}-b", f"{app}-c"]
+    assert [p.ready_since_s for p in state.pods] == [
+        10.0,
+        None,
+        None,
+    ]  # Pending and terminating serve nothing
+    assert state.pods[0].max_batch == 7
+    assert view.unschedulable() == {app: 1, "other": 1}
+
+
+def test_cluster_view_rejects_a_body_without_items() -> None:
+    view = ClusterDemoView(None, NS, origin_wall_s=0.0)  # type: ignore[arg-type]
+    view.apps = view.core = _FakeApi([], None)
+    with pytest.raises(ValueError, match="list of Pod answered"):
+        view.refresh(0.0)
 
 
 @pytest.mark.parametrize(
