@@ -28,7 +28,8 @@ from optimizer.settings import OptimizerSettings
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("after", type=Path, help="accuracy_after.json of the grid to re-predict")
-    parser.add_argument("out", type=Path, help="directory for accuracy_before.json / .csv")
+    parser.add_argument("out", type=Path, help="directory for accuracy_<label>.json / .csv")
+    parser.add_argument("--label", default="before", help="'after' re-predicts with the current model")
     args = parser.parse_args()
     points = read_raw(args.after)
     perf = {
@@ -53,8 +54,8 @@ def main() -> None:
             )
         )
     meta = json.loads(args.after.read_text())["meta"] | {"re_predicted_from": str(args.after)}
-    write_raw(rebuilt, args.out, "before", meta)
-    print(f"{len(rebuilt)} points re-predicted into {args.out}/accuracy_before.json")
+    write_raw(rebuilt, args.out, args.label, meta)
+    print(f"{len(rebuilt)} points re-predicted into {args.out}/accuracy_{args.label}.json")
 
 
 if __name__ == "__main__":

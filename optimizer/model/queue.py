@@ -7,9 +7,10 @@ Model: state n = requests in the replica, n = 0..K with ``K = N + Q`` (N the bat
 queue room). With ``S(n) = base + slope*n`` ms the completion rate is ``mu_n = 1000*n/S(n)`` req/s
 for n <= N and ``mu_N`` above. Prefill-first engines (rows with stall terms) stall the whole
 batch during each prefill: for n <= N the arrivals are prefilled at once, so the decode part of
-S(n) stretches by ``1/(1 - lambda*f)`` (:func:`head_line`); above N a prefill follows each
-completion, so ``mu_N = 1000*N/(S(N) + (N-1)*f(N))`` (the saturation rate; without stalls
-``1000*N/S(N)``); ``p_n = p_{n-1} * lambda / mu_n``, normalised. Outputs:
+S(n) stretches by ``1/(1 - lambda*f)`` (:func:`head_line`) for n < N; in state N (full, nobody
+waiting) nothing is prefilled, so it completes at the unstretched ``1000*N/S(N)``; above N a
+prefill follows each completion, so ``mu_N = 1000*N/(S(N) + (N-1)*f(N))`` (the saturation rate
+used above N; without stalls ``1000*N/S(N)``); ``p_n = p_{n-1} * lambda / mu_n``, normalised. Outputs:
 ``X = lambda*(1 - p_K)``, ``L = sum n p_n``, ``Ls = E[min(n, N)]``, mean service ``S = Ls/X``,
 mean wait ``W = (L - Ls)/X`` (this equals ``max(T - S, 0)`` with ``T = L/X``), utilisation Ls/N.
 
@@ -168,6 +169,11 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
     base_ms, slope_ms = head_line(rows, log_rate)
     closed = closed_form_ok(base_ms, slope_ms, x)
     head = head_sums(base_ms, slope_ms, batch, log_rate, closed)
+    # State N (batch full, nobody waiting) has no stalls: arrivals queue instead of prefilling,
+    # so its completion rate is the unstretched 1000 N / S(N): w_N scales by S(N) / S'(N).
+    n = batch.astype(np.float64)
+    log_top = head.log_top + np.log(rows.base_ms + rows.slope_ms * n) - np.log(base_ms + slope_ms * n)
+    head = head._replace(log_top=log_top)
     # The geometric tail N..K carries weight w_N * sum_{j<=Q} r^j.
     log_tail = head.log_top + log_geometric_sum(x, room + 1)
     log_norm = np.logaddexp(head.log_z0, log_tail)

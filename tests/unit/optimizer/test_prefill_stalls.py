@@ -55,12 +55,18 @@ def test_head_line_stretches_decodes_by_prefill_share() -> None:
 
 def brute_wait_ms(perf: PrefillDecodePerf, batch: int, room: int, rate: float) -> tuple[float, float]:
     """(mean wait, mean stay) of the chain written out state by state: mu_n = 1000 n / S'(n) with
-    S'(n) = f(n) + (out-1) d(n) / (1 - rate f((N+1)/2)) for n <= N, mu_N's saturation rate above."""
+    S'(n) = f(n) + (out-1) d(n) / (1 - rate f((N+1)/2)) for n < N, the unstretched 1000 N / S(N)
+    in state N (no arrival is prefilled there), mu_N's saturation rate above."""
     share = rate * f(perf, (batch + 1) / 2) / 1000
     mu_top = 1000.0 / (f(perf, batch) + 1023 * d(perf, batch) / batch)
     log_p = [0.0]
     for n in range(1, batch + room + 1):
-        mu = 1000.0 * n / (f(perf, n) + 1023 * d(perf, n) / (1 - share)) if n <= batch else mu_top
+        if n < batch:
+            mu = 1000.0 * n / (f(perf, n) + 1023 * d(perf, n) / (1 - share))
+        elif n == batch:
+            mu = 1000.0 * n / (f(perf, n) + 1023 * d(perf, n))
+        else:
+            mu = mu_top
         log_p.append(log_p[-1] + math.log(rate / mu))
     p = np.exp(np.array(log_p) - max(log_p))
     p /= p.sum()
