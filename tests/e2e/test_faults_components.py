@@ -69,7 +69,7 @@ def applied(report: dict[str, Any]) -> bool:
     return any(a["deployment"] == MISPLACED.name and a["outcome"] == "applied" for a in report["actions"])
 
 
-def test_crashed_collector_and_hung_optimizer_skip_the_cycle_then_recover(scenario: Scenario) -> None:
+def test_crashed_or_hung_container_skips_the_cycle_then_the_next_one_recovers(scenario: Scenario) -> None:
     autoscaler = misplaced_world(scenario)
     before = scenario.deployment(MISPLACED.name)
 
