@@ -11,9 +11,10 @@ vLLM Deployments (one pod each) on fake GPU nodes, their vLLM series served by o
 exporter (`cycle_exporter`), the four services as processes (tests/e2e/harness/services.py)
 with the collector reading Prometheus through a counting proxy (`cycle_counters`). After
 Prometheus holds two scrapes of every Deployment, ``GET /invoke`` runs `cycles` cycles: the first
-acts (patches; then up to 60 s for its rollouts), later ones are the steady state. Per cycle:
-wall time, the report's stage times, PromQL queries, the collector's and actuator's API calls
-(kube-apiserver's request counters), patches; per service the peak RSS (VmHWM).
+acts (patches; then up to 30 s for its rollouts), later ones are the steady state. Per cycle:
+wall time, the report's stage times, CPU seconds per service (and kube-apiserver), PromQL
+queries, the collector's and actuator's API calls (kube-apiserver's request counters),
+patches; per service the peak RSS (VmHWM).
 `run_case` is also the e2e smoke test's entry point.
 """
 
@@ -33,6 +34,7 @@ from typing import Any
 from benchmarks.cycle_counters import (
     CountingProxy,
     apiserver_calls,
+    cpu_by_name,
     our_calls,
     peak_rss_mib,
     service_pids,
@@ -59,12 +61,16 @@ def _scraped_twice(prometheus: LocalPrometheus, namespace: str) -> int:
     return int(prometheus.query_value(query) or 0)
 
 
-def _cycle(autoscaler: Autoscaler, proxy: CountingProxy, api: Any, timeout_s: float) -> dict[str, Any]:
-    queries_before, calls_before = proxy.queries, apiserver_calls(api)
+def _cycle(
+    autoscaler: Autoscaler, proxy: CountingProxy, api: Any, pids: dict[str, int], timeout_s: float
+) -> dict[str, Any]:
+    queries_before, calls_before, cpu_before = proxy.queries, apiserver_calls(api), cpu_by_name(pids)
     load_1m = os.getloadavg()[0]
     started = time.perf_counter()
     report = autoscaler.invoke(timeout_s=timeout_s)
     wall_s = time.perf_counter() - started
+    cpu_after = cpu_by_name(pids)
+    cpu_s = {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after if name in cpu_before}
     outcomes = Counter(str(a.get("outcome", "")) for a in report.get("actions", []))
     collected = report.get("collected") or {}
     return {
@@ -79,6 +85,7 @@ def _cycle(autoscaler: Autoscaler, proxy: CountingProxy, api: Any, timeout_s: fl
         "promql_queries": proxy.queries - queries_before,
         "kube_calls": our_calls(calls_before, apiserver_calls(api)),
         "patches": outcomes.get("applied", 0),
+        "cpu_s": cpu_s,
         "actions": dict(outcomes),
     }
 
@@ -98,6 +105,11 @@ def summarize(cycles: list[dict[str, Any]]) -> dict[str, Any]:
             "promql_queries": sorted({c["promql_queries"] for c in rows}),
             "kube_calls": _stats([float(sum(c["kube_calls"].values())) for c in rows]),
             "patches": _stats([float(c["patches"]) for c in rows]),
+            "cpu_s": {
+                n: _stats([c["cpu_s"][n] for c in rows if n in c["cpu_s"]]) for n in sorted(rows[0]["cpu_s"])
+            }
+            if rows
+            else {},
         }
     return out
 
@@ -110,7 +122,7 @@ def run_case(
     work_dir: Path,
     *,
     settle_timeout_s: float = 300.0,
-    rollout_timeout_s: float = 60.0,
+    rollout_timeout_s: float = 30.0,
 ) -> dict[str, Any]:
     """One size: build the world, wait for pods and scrapes, run `cycles` cycles, tear down."""
     namespace = f"bench-cycle-{n_servers}"
@@ -136,12 +148,15 @@ def run_case(
         )  # fmt: skip
         with autoscaler:
             pids = service_pids(SERVICES, os.getpid())
+            pids.update({p.name: p.pid for p in cluster.procs if p.name == "kube-apiserver" and p.pid})
             rows = []
             for index in range(cycles):
-                rows.append(_cycle(autoscaler, proxy, cluster.api_client, 180.0))
+                rows.append(_cycle(autoscaler, proxy, cluster.api_client, pids, 180.0))
                 if index == 0 and cycles > 1:  # let the first cycle's rollouts finish (bounded)
                     wait_settled(cluster, world, rollout_timeout_s, "rollouts_after_first_cycle")
-            rss = {name: round(peak_rss_mib(pid), 1) for name, pid in sorted(pids.items())}
+            rss = {
+                name: round(peak_rss_mib(pid), 1) for name, pid in sorted(pids.items()) if name in SERVICES
+            }
     finally:
         target_file.unlink(missing_ok=True)
         proxy.stop()

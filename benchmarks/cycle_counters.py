@@ -11,10 +11,13 @@ Role: helpers of `bench_cycle`.
   not land in these keys. Events are left out: the deployment controller's rollout Events land
   in the same counter as the actuator's (one per applied or failed patch).
 - `peak_rss_mib`: `VmHWM` of a process from /proc, i.e. its peak resident set.
+- `cpu_seconds`: user + system CPU time of a process; its difference across a cycle is what the
+  cycle cost in CPU, whatever else the shared machine was doing (wall times are not).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import urllib.error
@@ -129,6 +132,23 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise ValueError(f"no VmHWM for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used so far, seconds (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_name(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = cpu_seconds(pid)
+        except OSError:
+            continue  # exited
+    return out
 
 
 def service_pids(service_names: tuple[str, ...], parent_pid: int) -> dict[str, int]:

@@ -19,6 +19,11 @@ def _ms(stats: dict[str, float]) -> str:
     return f"{stats['median']:.0f} / {stats['max']:.0f}" if stats else "-"
 
 
+def _patched(cycle: dict[str, Any]) -> int:
+    """PATCH calls seen by the API server: also counts patches of an update stage that timed out."""
+    return int(cycle["kube_calls"].get("patch deployments", cycle["patches"]))
+
+
 def _calls(cycle: dict[str, Any]) -> str:
     return ", ".join(f"{name} {n}" for name, n in sorted(cycle["kube_calls"].items())) or "-"
 
@@ -28,7 +33,7 @@ def markdown(cases: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "# Cycle cost (benchmarks/bench_cycle.py)",
         "",
         f"One real kube-apiserver + KWOK and one Prometheus on {meta.get('cpus')} shared cores; "
-        f"{meta.get('cycles')} `GET /invoke` cycles per size (the first acts, then up to 60 s for its "
+        f"{meta.get('cycles')} `GET /invoke` cycles per size (the first acts, then up to 30 s for its "
         f"rollouts; the rest are the steady state); whole run {meta.get('total_s')} s. Times are "
         "median / max over all cycles; the load average (1 min, median over the cycles) shows how "
         "busy the shared machine was.",
@@ -42,16 +47,38 @@ def markdown(cases: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         s = case["summary"]["all"]
         rss = case["peak_rss_mib"]
         cycles = case["cycles"]
-        later = max((c["patches"] for c in cycles[1:]), default=0)
+        later = max((_patched(c) for c in cycles[1:]), default=0)
         calls = s["kube_calls"]
         stages = " | ".join(_ms(s["stage_ms"].get(stage, {})) for stage in STAGES)
         lines.append(
             f"| {case['n_servers']:,} | {s['wall_s']['median']:.2f} / {s['wall_s']['max']:.2f} | {stages} "
             f"| {', '.join(str(q) for q in s['promql_queries'])} "
             f"| {calls['median']:.0f} / {calls['max']:.0f} "
-            f"| {cycles[0]['patches']} / {later} "
+            f"| {_patched(cycles[0])} / {later} "
             f"| {' / '.join(str(rss.get(n, '-')) for n in SERVICE_ORDER)} "
             f"| {statistics.median(c['load_1m'] for c in cycles):.1f} |"
+        )
+    lines += [
+        "",
+        "First (acting) cycle vs steady state (cycles 2+, median / max), and the CPU seconds each "
+        "process spent per steady cycle (median; independent of how busy the machine was):",
+        "",
+        "| Deployments | 1st cycle s (patches) | steady wall s | steady collect / optimize / update ms "
+        "| CPU s per steady cycle: coll / opt / act / ctrl / kube-apiserver |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for case in cases:
+        first, steady = case["cycles"][0], case["summary"]["steady"]
+        if not steady.get("wall_s"):
+            continue
+        stage = " / ".join(f"{steady['stage_ms'].get(st, {}).get('median', 0):.0f}" for st in STAGES)
+        cpu = steady.get("cpu_s", {})
+        cpus = " / ".join(
+            f"{cpu[n]['median']:.2f}" if n in cpu else "-" for n in (*SERVICE_ORDER, "kube-apiserver")
+        )
+        lines.append(
+            f"| {case['n_servers']:,} | {first['wall_s']:.2f} ({_patched(first)}, {first['outcome']}) "
+            f"| {steady['wall_s']['median']:.2f} / {steady['wall_s']['max']:.2f} | {stage} | {cpus} |"
         )
     lines += ["", "API calls by kind, first cycle and last cycle:", ""]
     for case in cases:
