@@ -31,6 +31,22 @@ def load_kube_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+def _drain(resp: Any) -> bytes:
+    """Read and release a raw (``_preload_content=False``) answer so its connection is reused.
+
+    A raw answer left unread closes its connection: every patch and Event then paid a new TLS
+    handshake (client certificate included) on both ends. benchmarks/bench_cycle.py measured
+    ~11 CPU seconds in the actuator and ~19 in kube-apiserver for 769 patches at 1,000 Deployments.
+    """
+    if resp is None:
+        return b""
+    body: bytes = resp.data  # reads the whole body
+    release = getattr(resp, "release_conn", None)
+    if callable(release):
+        release()
+    return body
+
+
 def _upstream(exc: Exception, what: str) -> UpstreamError:
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
@@ -56,7 +72,7 @@ class KubernetesPort:
             _preload_content=False,
             _request_timeout=self._settings.kube_timeout_s,
         )
-        items = json.loads(resp.data).get("items") or []
+        items = json.loads(_drain(resp)).get("items") or []
         return [item for item in items if isinstance(item, dict)]
 
     async def list_deployments(self, namespaces: Collection[str]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -74,27 +90,35 @@ class KubernetesPort:
         return out
 
     async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        try:
-            await asyncio.to_thread(
-                self._apps.patch_namespaced_deployment,
-                name,
-                namespace,
-                patch,
-                _content_type=PATCH_CONTENT_TYPE,
-                _request_timeout=self._settings.kube_timeout_s,
-                _preload_content=False,
+        def call() -> None:
+            _drain(
+                self._apps.patch_namespaced_deployment(
+                    name,
+                    namespace,
+                    patch,
+                    _content_type=PATCH_CONTENT_TYPE,
+                    _request_timeout=self._settings.kube_timeout_s,
+                    _preload_content=False,
+                )
             )
+
+        try:
+            await asyncio.to_thread(call)
         except Exception as exc:
             raise _upstream(exc, f"patch Deployment {namespace}/{name}") from None
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
-        try:
-            await asyncio.to_thread(
-                self._core.create_namespaced_event,
-                namespace,
-                cast(Any, event),  # a plain dict serialises as is
-                _request_timeout=self._settings.kube_timeout_s,
-                _preload_content=False,
+        def call() -> None:
+            _drain(
+                self._core.create_namespaced_event(
+                    namespace,
+                    cast(Any, event),  # a plain dict serialises as is
+                    _request_timeout=self._settings.kube_timeout_s,
+                    _preload_content=False,
+                )
             )
+
+        try:
+            await asyncio.to_thread(call)
         except Exception as exc:
             raise _upstream(exc, f"create Event in {namespace}") from None

@@ -161,6 +161,8 @@ class KubeAdapter:
                 **kwargs,
             )
             body = json.loads(resp.data)
+            if callable(release := getattr(resp, "release_conn", None)):
+                release()  # back to the pool: an unreleased answer costs a new TLS handshake
             items.extend(item for item in body.get("items") or [] if isinstance(item, dict))
             token = (body.get("metadata") or {}).get("continue")
             if not token:
