@@ -107,6 +107,10 @@ def test_scale_down_waits_for_the_stabilisation_window(scenario: Scenario) -> No
         wanted = decision_of(report, STEPPED.name).get("replicas")
         action = action_of(report, STEPPED.name)
         target = action.get("replicas_target")
+        # The load's count: once the controller hands the window's floor to the optimizer, the
+        # decision's replicas include the held ones and window_replicas is what the load needs.
+        if action.get("window_replicas") is not None:
+            wanted = action["window_replicas"]
         seen.append((report["started_at_s"], wanted, action.get("outcome"), target))
         if wanted is None or target is None:  # no trusted data this cycle: nothing to judge
             time.sleep(1.0)
