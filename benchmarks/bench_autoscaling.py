@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_world()
     config = Config(hours=args.hours, period_s=args.period_s, seed=args.seed, shape=LoadShape(seed=args.seed))
     policies = tuple(args.policy) or POLICIES
+    code = _head()  # before the run: the workers import the tree as it is now
     started = time.perf_counter()
     if args.rescore:
         previous = json.loads((args.out / "autoscaling.json").read_text())["config"]
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = " ".join(["nice -n 10 .venv/bin/python -m benchmarks.bench_autoscaling", *given])
     cfg = {
         "command": command.strip(),
-        "code": _head(),
+        "code": code,
         "seed": config.seed,
         "world": f"{config.world.relative_to(config.world.parents[2])} (3 llama_13b servers, "
         f"Premium/Bronze/Free, at {LOAD_SCALE}x samples/large's rates; capacity in capacity-data.json)",
