@@ -173,6 +173,8 @@ def plot_curves(after: Sequence[PointResult], before: Sequence[PointResult] | No
                 ax.plot(loads, [getattr(p, pred) for p in old[key]], "r:", label="baseline model")
             if metric == "TTFT":
                 ax.set_yscale("log")
+            else:
+                ax.ticklabel_format(axis="y", useOffset=False)
             ax.set_title(f"{key[0]} {key[1]} N={key[2]}: {metric} (ms)", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.set_xlabel("load, % of saturation", fontsize=7)
