@@ -109,7 +109,12 @@ def write_report(
         "Reproduce: `nice -n 10 .venv/bin/python -m benchmarks.bench_accuracy` "
         f"({meta.get('requests')} expected arrivals per seed and point, {meta.get('seeds')} seeds, "
         f"{meta.get('cpu_s')} s CPU). Raw numbers: `accuracy_after.csv` / `.json`"
-        + (", baseline `accuracy_before.*`." if before else "."),
+        + (
+            ", baseline `accuracy_before.*`: the model before this work (commit 4d628b1) re-predicted"
+            " on the same observations by `benchmarks/accuracy_baseline.py` (see its docstring)."
+            if before
+            else "."
+        ),
         "",
         "Each point: one emulated replica (prefill-first vLLM scheduling for this v0.6 data, Poisson",
         "arrivals, geometric token counts, mean 128 in / 1024 out) at a share of the *emulator's*",
