@@ -203,6 +203,11 @@ def _size_all(requests: Sequence[SizingRequest]) -> list[SizingResult]:
         if i in why:
             results.append(SizingResult(0.0, saturation, "infeasible", why[i]))
             continue
+        if not (saturation > 0 and math.isfinite(saturation) and math.isfinite(rate)):
+            # Timings so large (or small) that exp() leaves float range: no usable throughput.
+            reason = f"no usable throughput: saturation {saturation:.3g} req/s from the perf data's timings"
+            results.append(SizingResult(0.0, 0.0, "infeasible", reason))
+            continue
         unbound = "saturation" if share[i] >= HIGHEST_SHARE else "throughput cap"
         limit = labels[code] or unbound
         share_used = rate / saturation
