@@ -37,6 +37,7 @@ def test_bench_cycle_runs_at_three_servers(
         assert cycle["kube_calls"].get("list deployments", 0) >= 1, cycle
         assert cycle["kube_calls"].get("patch deployments", 0) == cycle["patches"], cycle
         assert cycle["wall_s"] >= cycle["duration_s"] > 0
+        assert {*SERVICES, "kube-apiserver"} <= set(cycle["cpu_s"]), cycle["cpu_s"]
     assert case["summary"]["all"]["promql_queries"] == [len(QUERIES)]
     assert set(case["peak_rss_mib"]) == set(SERVICES)
     assert all(mib > 10 for mib in case["peak_rss_mib"].values()), case["peak_rss_mib"]
