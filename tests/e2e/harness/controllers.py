@@ -11,19 +11,16 @@ Callers: tests/e2e/test_leader_election.py.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sys
-import urllib.error
-import urllib.request
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..cluster.procs import LOOPBACK, ManagedProcess, free_port, wait_for
-from .services import Autoscaler, _port_open
+from ..cluster.procs import ManagedProcess, free_port, wait_for
+from .services import Autoscaler, _port_open, invoke_report
 
 LEASE_NAME = "inferno-autoscaler"
 
@@ -68,14 +65,7 @@ class ElectingController:
         self.proc.stop()
 
     def invoke(self, timeout_s: float = 90.0) -> dict[str, Any]:
-        url = f"http://{LOOPBACK}:{self.port}/invoke"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-        report: dict[str, Any] = json.loads(body)
-        return report
+        return invoke_report(self.port, timeout_s)
 
     def log_tail(self, lines: int = 40) -> str:
         return f"--- {self.name}\n{self.proc.log_tail(lines)}"

@@ -29,6 +29,18 @@ from .data import REPO
 SERVICES = ("collector", "optimizer", "actuator", "controller")
 
 
+def invoke_report(port: int, timeout_s: float) -> dict[str, Any]:
+    """GET /invoke on a controller at ``port``: its CycleReport as JSON (also on a non-2xx answer)."""
+    url = f"http://{LOOPBACK}:{port}/invoke"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+    report: dict[str, Any] = json.loads(body)
+    return report
+
+
 def _port_open(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -118,14 +130,7 @@ class Autoscaler:
 
     def invoke(self, timeout_s: float = 90.0) -> dict[str, Any]:
         """One cycle via GET /invoke; the CycleReport as JSON (also on a non-2xx answer)."""
-        url = f"http://{LOOPBACK}:{self.ports['controller']}/invoke"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                body = resp.read()
-        except urllib.error.HTTPError as exc:
-            body = exc.read()
-        report: dict[str, Any] = json.loads(body)
-        return report
+        return invoke_report(self.ports["controller"], timeout_s)
 
     def invoke_until(
         self, check: Callable[[dict[str, Any]], bool], what: str, tries: int = 8
