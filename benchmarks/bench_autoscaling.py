@@ -196,7 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     if args.rescore:
         cfg.update(
-            {k: previous[k] for k in ("command", "wall time", "failed cycles (ours)") if k in previous}
+            {
+                k: previous[k]
+                for k in (
+                    "command",
+                    "wall time",
+                    "failed cycles (ours)",
+                    "code",
+                    "virtual time",
+                    "load",
+                    "seed",
+                )
+                if k in previous
+            }
         )
     notes: list[str] = []
     if args.notes is not None:
