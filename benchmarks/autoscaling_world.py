@@ -8,7 +8,9 @@ times the samples' rates (means of 60, 120 and 240 req/min), and a capacity of
 :data:`CAPACITY_CARDS` cards per type. Why scaled: the emulator costs about 50-100 us of CPU per
 request with this many replicas; the 27 servers of samples/large at their rates make 10.9 M
 requests per day (15-20 minutes of CPU per policy, over an hour for the four on a shared
-2-core machine), while this world makes about 0.6 M per policy-day (about a minute of CPU).
+2-core machine), while this world makes about 0.6 M per policy-day; with the real loop's ~75 ms
+of CPU per 60 s cycle, a policy-day costs 2.5-5 CPU-minutes (5 minutes of wall time for the four
+with ``--jobs 4`` on an idle 2-core machine, 15 on a busy one).
 One model keeps the three classes competing for the same card types; half the rate still gives
 1..13 replicas per server between the trough and the peak, so scaling is not all 1-replica floors.
 Capacity: the cheapest fitting types (G2, MI300X) hold the mean load but not the peak, so at the
