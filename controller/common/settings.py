@@ -63,7 +63,11 @@ def load_settings(model: type[ModelT], prefix: str, environ: Mapping[str, str] |
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
+            if not err["loc"]:  # a check across fields: name every variable that was set
+                given = ", ".join(f"{names[f]}={v!r}" for f, v in values.items()) or "defaults only"
+                problems.append(f"{given}: {err['msg']}")
+                continue
+            field = str(err["loc"][0])
             problems.append(f"{names.get(field, field)}={values.get(field)!r}: {err['msg']}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 

@@ -94,7 +94,10 @@ class ServiceClassData(InfernoModel):
             if not isinstance(name, str):
                 return data
             target_key = lower.get("modeltargets")
-            targets = list(entry.get(target_key, [])) if target_key else []
+            targets = entry.get(target_key, []) if target_key else []
+            if not isinstance(targets, list):
+                return data  # let field validation name the bad modelTargets
+            targets = list(targets)
             if "model" in lower:
                 target = {k: v for k, v in entry.items() if str(k).lower() not in ("name", "priority")}
                 targets.append(target)
