@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -133,11 +134,13 @@ class Autoscaler:
         return invoke_report(self.ports["controller"], timeout_s)
 
     def invoke_until(
-        self, check: Callable[[dict[str, Any]], bool], what: str, tries: int = 8
+        self, check: Callable[[dict[str, Any]], bool], what: str, tries: int = 8, interval_s: float = 0.0
     ) -> dict[str, Any]:
-        """Invoke cycles until `check(report)` holds; at most `tries` cycles (each takes ~1 s)."""
+        """Invoke cycles until `check(report)` holds; at most `tries` cycles, `interval_s` apart."""
         report: dict[str, Any] = {}
-        for _ in range(tries):
+        for attempt in range(tries):
+            if attempt and interval_s > 0:
+                time.sleep(interval_s)
             report = self.invoke()
             if check(report):
                 return report
