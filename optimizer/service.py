@@ -35,6 +35,8 @@ from optimizer.settings import OptimizerSettings
 from optimizer.solver.registry import get_solver
 
 ENV_PREFIX = "INFERNO_OPTIMIZER_"
+# The core's defaults, so the service and the library cannot drift apart.
+_CORE = {name: field.default for name, field in OptimizerSettings.model_fields.items()}
 log = structlog.get_logger()
 
 
@@ -64,16 +66,23 @@ class ServiceSettings(BaseModel):
         json_schema_extra={"env": "INFERNO_OPTIMIZER_BATCH"},
     )
     max_batch_cap: int = Field(
-        default=256,
+        default=_CORE["max_batch_cap"],
         ge=0,
         description="largest batch (vLLM --max-num-seqs) chosen from model data; a server's own "
         "maxBatchSize is not capped; 0: no cap",
     )
     type_change_hold_s: float = Field(
-        default=600.0,
+        default=_CORE["type_change_hold_s"],
         ge=0,
         description="seconds after an accelerator change during which a server stays on it unless it "
         "cannot serve its load there at all; 0: off",
+    )
+    batch_tolerance: float = Field(
+        default=_CORE["batch_tolerance"],
+        ge=0,
+        le=1,
+        description="on its current accelerator a server keeps its running batch when within this "
+        "share of the computed one (a batch change rolls every pod); 0: off",
     )
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="largest POST /optimize body, bytes (then 413)"
@@ -102,6 +111,7 @@ class ServiceSettings(BaseModel):
             batch_policy=self.batch_policy,
             max_batch_cap=self.max_batch_cap,
             type_change_hold_s=self.type_change_hold_s,
+            batch_tolerance=self.batch_tolerance,
         )
 
     @classmethod

@@ -25,7 +25,7 @@ class OptimizerSettings(BaseModel):
         "99% of the best SLO-bound throughput",
     )
     batch_tolerance: float = Field(
-        default=0.25,
+        default=0.5,
         ge=0,
         le=1,
         description="on its current accelerator a server keeps its running batch size when it is "
@@ -45,7 +45,7 @@ class OptimizerSettings(BaseModel):
         "a server's own maxBatchSize is not capped; 0 turns the cap off",
     )
     type_change_hold_s: float = Field(
-        default=600.0,
+        default=1800.0,
         ge=0,
         description="after a server changed accelerator, seconds during which it is offered only "
         "that accelerator (each change is a rollout), unless it cannot serve the load there at all "

@@ -31,7 +31,7 @@ LOAD = {"arrivalRate": 60, "avgInTokens": 128, "avgOutTokens": 256}
     [
         ({"accelerator": "A100", "maxBatch": 56, "load": LOAD}, 56),
         ({"accelerator": "A100", "maxBatch": 72, "load": LOAD}, 72),
-        ({"accelerator": "A100", "maxBatch": 40, "load": LOAD}, COMPUTED),
+        ({"accelerator": "A100", "maxBatch": 24, "load": LOAD}, COMPUTED),
         ({"accelerator": "A100", "maxBatch": 0, "load": LOAD}, COMPUTED),
         ({"accelerator": "L4", "maxBatch": 56, "load": LOAD}, COMPUTED),
     ],
