@@ -127,7 +127,7 @@ def build_problem_with_context(
             options.append(_Option(i, entry, accelerators[entry.acc], model, requests, batch_note))
     results = iter(size_rates([r for o in options for r in o.requests]))
     sized = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
-    plans = _plans(servers, contexts, options, sized, rejected)
+    plans = _plans(servers, contexts, options, sized, rejected, headroom=settings.load_headroom)
     spec = system.optimizer.optimizer
     capacity = None if spec.unlimited else system.capacity.cards_by_type()
     plans, contexts = hold_type_changes(servers, contexts, plans, capacity, settings.type_change_hold_s)
@@ -265,14 +265,18 @@ def _plans(
     options: list[_Option],
     sized: list[tuple[SizingRequest, SizingResult]],
     rejected: list[list[str]],
+    *,
+    headroom: float = 0.0,
 ) -> list[_Plan]:
-    """Feasible options with their replica counts; infeasible ones go to ``rejected``."""
+    """Feasible options with their replica counts, sized for ``demand * (1 + headroom)``;
+    infeasible ones go to ``rejected``."""
     plans: list[_Plan] = []
     for option, (request, result) in zip(options, sized, strict=True):
         if not result.feasible:
             rejected[option.server].append(f"{option.entry.acc}: batch {request.batch}: {result.reason}")
             continue
-        replicas = _replicas(servers[option.server], contexts[option.server].demand_rps, result.max_rate_rps)
+        demand_rps = contexts[option.server].demand_rps * (1.0 + headroom)
+        replicas = _replicas(servers[option.server], demand_rps, result.max_rate_rps)
         plans.append(_Plan(option, request, result, replicas))
     return plans
 

@@ -77,6 +77,12 @@ class ServiceSettings(BaseModel):
         description="seconds after an accelerator change during which a server stays on it unless it "
         "cannot serve its load there at all; 0: off",
     )
+    load_headroom: float = Field(
+        default=_CORE["load_headroom"],
+        ge=0,
+        le=1,
+        description="size replicas for the measured demand x (1 + this); 0: for the demand itself",
+    )
     batch_tolerance: float = Field(
         default=_CORE["batch_tolerance"],
         ge=0,
@@ -112,6 +118,7 @@ class ServiceSettings(BaseModel):
             max_batch_cap=self.max_batch_cap,
             type_change_hold_s=self.type_change_hold_s,
             batch_tolerance=self.batch_tolerance,
+            load_headroom=self.load_headroom,
         )
 
     @classmethod
