@@ -69,9 +69,12 @@ async def test_concurrent_invokes_share_one_cycle() -> None:
     client = await _client(stages, invoke_burst=1)
     try:
         first = asyncio.ensure_future(client.get("/invoke"))
-        await asyncio.sleep(0.05)
+        for _ in range(500):  # until the first cycle is in its collect stage (at most 5 s)
+            if "collect" in stages.calls:
+                break
+            await asyncio.sleep(0.01)
         rest = [asyncio.ensure_future(client.get("/invoke")) for _ in range(30)]
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # room for 30 loopback requests to reach the handler on a busy machine
         stages.gate.set()
         responses = await asyncio.gather(first, *rest)
         assert [r.status for r in responses] == [200] * 31  # joiners cost no rate-limit token
