@@ -292,6 +292,28 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
     return actions
 
 
+def seed_history(
+    history: ScaleHistory, servers: Sequence[ManagedServer], now_s: float, settings: ActuatorSettings
+) -> None:
+    """A server the window knows nothing of (first cycle after a start or a leader change, or data
+    back after a gap) enters it at its current count: a scale-down then waits one window after the
+    autoscaler first sees it. Why: the first rates after a start are the least reliable (a rate
+    window reaching back before a new pod's first sample reads low), and a new leader must not undo
+    what the window held under the old one."""
+    if settings.scale_down_window_s <= 0:
+        return
+    for server in servers:
+        key = (server.namespace, server.deployment)
+        if (
+            server.current_replicas > 0
+            and server.current_accelerator
+            and not history.holds(key, now_s, settings.scale_down_window_s)
+        ):
+            history.record(
+                key, now_s, server.current_accelerator, server.current_replicas, settings.scale_down_window_s
+            )
+
+
 def record_recommendations(
     history: ScaleHistory, actions: Sequence[ServerAction], now_s: float, settings: ActuatorSettings
 ) -> None:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from actuator.executor import KubePort, execute
 from actuator.model import UpdateRequest, UpdateResponse
-from actuator.plan import plan_updates, record_recommendations
+from actuator.plan import plan_updates, record_recommendations, seed_history
 from actuator.safety import ScaleHistory
 from actuator.settings import ActuatorSettings
 from controller.common.client import ErrorKind, UpstreamError
@@ -59,6 +59,7 @@ class Actuator:
             return UpdateResponse(cycle_id=request.cycle_id, dry_run=dry_run, actions=[], counts={})
         namespaces = sorted({s.namespace for s in request.servers})
         deployments = await self.port.list_deployments(namespaces) if namespaces else {}
+        seed_history(self.history, request.servers, now_s, settings)
         actions = plan_updates(
             request.solution, request.servers, request.placement, deployments, settings, now_s, self.history
         )
