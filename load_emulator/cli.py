@@ -27,7 +27,7 @@ from typing import Any
 
 from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import build_fleet
-from load_emulator.pattern_factory import PATTERNS
+from load_emulator.pattern_factory import PATTERNS, parse_param
 from load_emulator.report import format_table, server_rows
 from load_emulator.tokens import DISTRIBUTIONS
 from optimizer.data.loader import DataError, load_system_dir
@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         system = load_system_dir(args.samples)
-        params = dict(_split_param(p) for p in args.param)
+        params = dict(parse_param(p) for p in args.param)
         fleet = build_fleet(
             system, pattern=args.pattern, params=params, distribution=args.tokens, namespace=args.namespace,
             startup_delay_s=args.startup_delay_s, limited=args.limited, seed=args.seed,
@@ -118,10 +118,3 @@ def _simulate(engine: FleetEngine, system: Any, args: argparse.Namespace) -> int
         f"({args.duration_s / 3600 / max(wall_s, 1e-9):.2f} virtual hours per wall second)"
     )
     return 0
-
-
-def _split_param(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ValueError(f"--param wants KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()

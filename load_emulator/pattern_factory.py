@@ -118,3 +118,11 @@ def make_pattern(
         raise ValueError(f"unknown load pattern {kind!r}; known: {sorted(PATTERNS)}")
     builder, known = PATTERNS[kind]
     return builder(base_rpm, tokens, _Params(kind, params, known), seed)
+
+
+def parse_param(text: str) -> tuple[str, str]:
+    """One ``--param KEY=VALUE`` of the CLIs (``load_emulator``, ``whatif``, ``demo``), stripped."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--param wants KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()

@@ -21,14 +21,14 @@ from load_emulator.demo.cluster_run import run_cluster_demo
 from load_emulator.demo.loop_state import DEFAULT_DATA, DemoResult, DemoSettings
 from load_emulator.demo.run import run_demo
 from load_emulator.demo.world import DEFAULT_CARDS, DEFAULT_SERVERS
-from load_emulator.pattern_factory import PATTERNS
+from load_emulator.pattern_factory import PATTERNS, parse_param
 
 
 def _pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
-    return key, value
+    try:
+        return parse_param(text)
+    except ValueError as exc:  # argparse shows an ArgumentTypeError's own message
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:

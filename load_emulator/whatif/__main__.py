@@ -22,7 +22,7 @@ from pathlib import Path
 import structlog
 
 from actuator.settings import ActuatorSettings
-from load_emulator.pattern_factory import PATTERNS
+from load_emulator.pattern_factory import PATTERNS, parse_param
 from load_emulator.tokens import DISTRIBUTIONS
 from load_emulator.whatif.driver import Scenario, WhatIfRun
 from load_emulator.whatif.report import write_report
@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     try:
-        params = dict(_split(p) for p in args.param)
+        params = dict(parse_param(p) for p in args.param)
         scenario = Scenario(
             args.samples, pattern=args.pattern, params=params, tokens=args.tokens, duration_s=args.duration_s,
             period_s=args.period_s, startup_delay_s=args.startup_delay_s, servers=tuple(args.server),
@@ -73,13 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"wrote {len(files)} files to {args.out}"
     )
     return 0
-
-
-def _split(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ValueError(f"--param wants KEY=VALUE, got {text!r}")
-    return key.strip(), value.strip()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from load_emulator.pattern_factory import PATTERNS, make_pattern
+from load_emulator.pattern_factory import PATTERNS, make_pattern, parse_param
 from load_emulator.patterns import Arrival, Constant, Diurnal, LoadPattern, Ramp, Spikes, Steps
 from load_emulator.tokens import TokenSpec
 from load_emulator.trace import TraceReplay, read_trace_csv
@@ -147,3 +147,17 @@ def test_factory_shapes_around_the_base_rate(tmp_path: Path) -> None:
         make_pattern("ramp", 1, TOKENS, {"speed": "2"})
     with pytest.raises(ValueError, match="is not a number"):
         make_pattern("constant", 1, TOKENS, {"scale": "big"})
+
+
+@pytest.mark.parametrize(
+    ("text", "pair"),
+    [("step_s=25", ("step_s", "25")), (" factors = 1,0.5 ", ("factors", "1,0.5")), ("a==b", ("a", "=b"))],
+)
+def test_parse_param_splits_at_the_first_equals(text: str, pair: tuple[str, str]) -> None:
+    assert parse_param(text) == pair
+
+
+@pytest.mark.parametrize("text", ["step_s", "=25", ""])
+def test_parse_param_names_the_bad_value(text: str) -> None:
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_param(text)
