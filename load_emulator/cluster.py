@@ -28,6 +28,15 @@ LABEL_LOAD_TOKENS = "inferno.server.load.numtokens"
 LABEL_LOAD_IN_TOKENS = "inferno.server.load.intokens"
 LABEL_LOAD_OUT_TOKENS = "inferno.server.load.outtokens"
 MANAGED_SELECTOR = f"{LABEL_MANAGED}=true"
+BATCH_FLAG = "--max-num-seqs"  # vLLM's batch size flag in the container args
+# The files of the static-data ConfigMap (inferno's data files that do not change per cycle).
+STATIC_FILES = (
+    "accelerator-data.json",
+    "model-data.json",
+    "serviceclass-data.json",
+    "optimizer-data.json",
+    "placement-data.json",
+)
 
 
 @dataclass(frozen=True)
@@ -76,9 +85,9 @@ def parse_max_num_seqs(args: Sequence[str]) -> int | None:
     found: int | None = None
     for i, arg in enumerate(args):
         value: str | None = None
-        if arg.startswith("--max-num-seqs="):
+        if arg.startswith(f"{BATCH_FLAG}="):
             value = arg.split("=", 1)[1]
-        elif arg == "--max-num-seqs" and i + 1 < len(args):
+        elif arg == BATCH_FLAG and i + 1 < len(args):
             value = args[i + 1]
         if value is not None:
             try:

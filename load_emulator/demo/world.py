@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from load_emulator.cluster import (
+    BATCH_FLAG,
     LABEL_ACCELERATOR,
     LABEL_CLASS,
     LABEL_LOAD_IN_TOKENS,
@@ -36,6 +37,7 @@ from load_emulator.cluster import (
     LABEL_MAX_BATCH,
     LABEL_MODEL,
     LABEL_NAME,
+    STATIC_FILES,
     label_value,
 )
 from load_emulator.fleet import deployment_name, initial_allocation
@@ -46,8 +48,6 @@ from optimizer.data.system import SystemData
 NAMESPACE = "inferno-demo"
 CONFIG_NAMESPACE = "inferno"
 CARDS_PER_NODE = 8
-STATIC_FILES = ("accelerator-data.json", "model-data.json", "serviceclass-data.json",
-                "optimizer-data.json", "placement-data.json")  # fmt: skip
 DEFAULT_SERVERS = ("Premium-llama_13b", "Premium-granite_13b", "Bronze-llama_13b",
                    "Bronze-granite_34b", "Free-granite_13b")  # fmt: skip
 DEFAULT_CARDS = {"L4": 24, "A100": 16, "AIU2": 16, "G2": 16}
@@ -188,5 +188,5 @@ def deployment_of(s: DemoServer, placement: Mapping[str, str]) -> dict[str, Any]
         node_selector={placement["nodeLabelKey"]: placement["nodeLabelValue"]},
         gpus=s.cards_per_replica,
         gpu_resource=placement["resource"],
-        args=["--model", s.model, "--max-num-seqs", str(s.max_batch), "--port", "8000"],
+        args=["--model", s.model, BATCH_FLAG, str(s.max_batch), "--port", "8000"],
     )

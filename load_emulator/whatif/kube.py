@@ -27,20 +27,15 @@ from typing import Any
 from actuator.deployment import flag_value
 from collector.ports import DeploymentInfo
 from controller.common.client import ErrorKind, UpstreamError
-from load_emulator.cluster import DeploymentState
-from load_emulator.emulated_cluster import EmulatedCluster
-
-LABEL_ACCELERATOR = "inferno.server.allocation.accelerator"
-LABEL_MAX_BATCH = "inferno.server.allocation.maxbatchsize"
-LABEL_CLASS = "inferno.server.class"
-STATIC_FILES = (
-    "accelerator-data.json",
-    "model-data.json",
-    "serviceclass-data.json",
-    "optimizer-data.json",
-    "placement-data.json",
+from load_emulator.cluster import (
+    BATCH_FLAG,
+    LABEL_ACCELERATOR,
+    LABEL_CLASS,
+    LABEL_MAX_BATCH,
+    STATIC_FILES,
+    DeploymentState,
 )
-BATCH_FLAG = "--max-num-seqs"
+from load_emulator.emulated_cluster import EmulatedCluster
 
 
 def config_maps_from(samples: Path) -> tuple[dict[str, str], dict[str, str]]:
