@@ -8,7 +8,8 @@ from __future__ import annotations
 import structlog
 from kubernetes import config
 
-from actuator.kube import KubernetesPort, load_kube_client
+from actuator.events import EventBroadcaster
+from actuator.kube import KubernetesPort, kube_threads, load_kube_client
 from actuator.service import Actuator, create_app
 from actuator.settings import ENV_PREFIX, ActuatorSettings
 from controller.common.main import StartupError, run_service
@@ -22,11 +23,25 @@ async def _run(settings: ActuatorSettings) -> None:
     if not token and not is_loopback(settings.host):
         log.warning("no_token", detail="no token file: POST /update accepts only localhost callers")
     try:
-        client = load_kube_client()
+        client = load_kube_client(connection_pool_size=kube_threads(settings))
     except (config.ConfigException, OSError) as exc:
         raise StartupError(f"no Kubernetes configuration: {exc}") from None
-    actuator = Actuator(KubernetesPort(client, settings), settings)
-    log.info("starting", host=settings.host, port=settings.port, dry_run=settings.dry_run)
+    port = KubernetesPort(client, settings)
+    events = (
+        EventBroadcaster(
+            port.create_event, queue_size=settings.event_queue_size, concurrency=settings.event_concurrency
+        )
+        if settings.event_queue_size > 0
+        else None  # posted inside the cycle
+    )
+    actuator = Actuator(port, settings, events=events)
+    log.info(
+        "starting",
+        host=settings.host,
+        port=settings.port,
+        dry_run=settings.dry_run,
+        event_queue_size=settings.event_queue_size,
+    )
     await serve(create_app(actuator, token), settings.host, settings.port)
 
 

@@ -5,6 +5,8 @@ Deployment gets at most one strategic merge patch carrying the resourceVersion i
 from, so a concurrent writer makes it fail with 409: the action becomes ``conflict`` and the
 next cycle re-plans from fresh state. Patches run concurrently up to
 ``max_concurrent_patches``; one failure never stops the others. Dry run patches nothing.
+Events go to an :class:`actuator.events.EventSink`: the service's broadcaster queues them and
+posts them after the answer (off the critical path); without one they are posted inline.
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import structlog
-
+from actuator.events import EventSink, InlineEvents
 from actuator.model import ActionKind, Outcome, ServerAction
 from actuator.settings import ActuatorSettings
 from controller.common.client import ErrorKind, UpstreamError, classify_exception
 
-log = structlog.get_logger()
 REASON_SCALED = "InfernoScaled"
 REASON_RECONFIGURED = "InfernoReconfigured"
 REASON_FAILED = "InfernoUpdateFailed"
@@ -119,9 +119,14 @@ async def execute(
     dry_run: bool,
     now_s: float,
     cycle_id: str,
+    events: EventSink | None = None,
 ) -> list[ServerAction]:
-    """Apply each ``update`` action (or mark it ``dry-run``); others pass through unchanged."""
+    """Apply each ``update`` action (or mark it ``dry-run``); others pass through unchanged.
+
+    An Event per applied or failed patch goes to ``events`` (default: posted inline, in the slot).
+    """
     limit = asyncio.Semaphore(settings.max_concurrent_patches)
+    sink: EventSink = events if events is not None else InlineEvents(port.create_event)
 
     async def one(action: ServerAction) -> ServerAction:
         if action.kind is not ActionKind.UPDATE or action.patch is None:
@@ -132,10 +137,7 @@ async def execute(
             done = await _apply(action, port)
             if done.outcome in (Outcome.APPLIED, Outcome.FAILED):
                 event = event_for(done, deployments.get(done.key), now_s, cycle_id, settings)
-                try:
-                    await port.create_event(done.namespace, event)
-                except Exception as exc:  # an Event is best effort: the change stands
-                    log.warning("event_not_recorded", deployment=done.deployment, error=str(exc))
+                await sink.record(done.namespace, event)  # best effort: never raises
             return done
 
     return list(await asyncio.gather(*(one(a) for a in actions)))

@@ -4,14 +4,20 @@ Only this module imports ``kubernetes``. Deployments are read as plain JSON dict
 (``_preload_content=False``), one label-selected list per namespace, so a cycle over 1,000
 Deployments costs a handful of calls. Patches are strategic merge patches; the resourceVersion in
 the body makes the API server answer 409 if the object moved since it was read.
+
+Calls run on the port's own thread pool, sized for every patch and Event in flight
+(:func:`kube_threads`), and the client's connection pool is as large: ``asyncio.to_thread``'s
+default pool has ``cpu_count + 4`` threads (6 on 2 cores), which silently capped
+``max_concurrent_patches`` and made patches and Events queue for the same threads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection
-from typing import Any, cast
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar, cast
 
 import urllib3
 from kubernetes import client, config
@@ -21,14 +27,29 @@ from actuator.patch import PATCH_CONTENT_TYPE
 from actuator.settings import ActuatorSettings
 from controller.common.client import ErrorKind, UpstreamError, classify_exception, classify_status
 
+T = TypeVar("T")
+LIST_THREADS = 2  # namespaces listed at once next to the patches and Events
 
-def load_kube_client() -> client.ApiClient:
-    """In-cluster config when running in a pod, else the local kube config."""
+
+def kube_threads(settings: ActuatorSettings) -> int:
+    """Threads and pooled connections the port needs: patches and Events in flight, plus lists."""
+    return settings.max_concurrent_patches + settings.event_concurrency + LIST_THREADS
+
+
+def load_kube_client(connection_pool_size: int | None = None) -> client.ApiClient:
+    """In-cluster config when running in a pod, else the local kube config.
+
+    ``connection_pool_size``: keep-alive connections to the API server (the client's default is
+    ``5 x cpu_count``); a request beyond it opens a connection, and a TLS handshake, of its own.
+    """
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    if connection_pool_size is not None:
+        configuration.connection_pool_maxsize = connection_pool_size
+    return client.ApiClient(configuration)
 
 
 def _drain(resp: Any) -> bytes:
@@ -64,6 +85,10 @@ class KubernetesPort:
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._settings = settings
+        self._threads = ThreadPoolExecutor(kube_threads(settings), thread_name_prefix="kube")
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
     def _list_sync(self, namespace: str) -> list[dict[str, Any]]:
         resp: Any = self._apps.list_namespaced_deployment(
@@ -78,7 +103,7 @@ class KubernetesPort:
     async def list_deployments(self, namespaces: Collection[str]) -> dict[tuple[str, str], dict[str, Any]]:
         async def one(namespace: str) -> list[dict[str, Any]]:
             try:
-                return await asyncio.to_thread(self._list_sync, namespace)
+                return await self._in_thread(lambda: self._list_sync(namespace))
             except Exception as exc:
                 raise _upstream(exc, f"list Deployments in {namespace}") from None
 
@@ -103,7 +128,7 @@ class KubernetesPort:
             )
 
         try:
-            await asyncio.to_thread(call)
+            await self._in_thread(call)
         except Exception as exc:
             raise _upstream(exc, f"patch Deployment {namespace}/{name}") from None
 
@@ -119,6 +144,6 @@ class KubernetesPort:
             )
 
         try:
-            await asyncio.to_thread(call)
+            await self._in_thread(call)
         except Exception as exc:
             raise _upstream(exc, f"create Event in {namespace}") from None

@@ -7,7 +7,11 @@ time, so the stabilisation history and the patches never interleave); the clock 
 :class:`UpdateResponse`): bad JSON -> 400, wrong shape -> 422 (one line per problem), Deployments
 unreadable -> 503 (transient) or 424 (permanent, e.g. RBAC), never a 500 with a trace. The work is
 shielded from client disconnects so an update is never left half-done because the caller gave up.
-``GET /healthz`` for the probes.
+``GET /healthz`` for the probes, ``GET /metrics`` for the Events (:mod:`actuator.metrics`).
+
+Events: the answer returns once the patches are applied; the recorder (``events``, built by
+``__main__``: an :class:`actuator.events.EventBroadcaster`) posts them afterwards, and the app's
+shutdown gives it ``event_flush_timeout_s`` to finish. Without one they are posted inside the cycle.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from collections.abc import Callable
 import structlog
 from aiohttp import web
 
+from actuator.events import EventRecorder, InlineEvents
 from actuator.executor import KubePort, execute
+from actuator.metrics import CONTENT_TYPE_LATEST, exposition
 from actuator.model import UpdateRequest, UpdateResponse
 from actuator.plan import plan_updates, record_recommendations, seed_history
 from actuator.safety import ScaleHistory
@@ -33,10 +39,15 @@ log = structlog.get_logger()
 
 class Actuator:
     def __init__(
-        self, port: KubePort, settings: ActuatorSettings, clock: Callable[[], float] = time.time
+        self,
+        port: KubePort,
+        settings: ActuatorSettings,
+        clock: Callable[[], float] = time.time,
+        events: EventRecorder | None = None,
     ) -> None:
         self.port = port
         self.settings = settings
+        self.events: EventRecorder = events if events is not None else InlineEvents(port.create_event)
         self.history = ScaleHistory()
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -67,7 +78,14 @@ class Actuator:
         self.history.forget_except({(s.namespace, s.deployment) for s in request.servers})
         dry_run = settings.dry_run or request.dry_run
         actions = await execute(
-            actions, self.port, deployments, settings, dry_run=dry_run, now_s=now_s, cycle_id=request.cycle_id
+            actions,
+            self.port,
+            deployments,
+            settings,
+            dry_run=dry_run,
+            now_s=now_s,
+            cycle_id=request.cycle_id,
+            events=self.events,
         )
         for action in actions:
             log.info(
@@ -107,9 +125,22 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    body = exposition(request.app[ACTUATOR_KEY].events)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _flush_events(app: web.Application) -> None:
+    """On shutdown (SIGTERM): post the queued Events, bounded by ``event_flush_timeout_s``."""
+    actuator = app[ACTUATOR_KEY]
+    await actuator.events.close(actuator.settings.event_flush_timeout_s)
+
+
 def create_app(actuator: Actuator, token: str | None = None) -> web.Application:
     app = web.Application(client_max_size=actuator.settings.max_body_bytes, middlewares=[error_middleware])
     app[ACTUATOR_KEY] = actuator
     app.router.add_post("/update", guarded(update, token))
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.on_shutdown.append(_flush_events)
     return app

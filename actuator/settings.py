@@ -75,7 +75,23 @@ class ActuatorSettings(BaseModel):
         description="scale-down stabilisation window, seconds: the highest "
         "recommendation within it wins; 0: off",
     )
-    max_concurrent_patches: int = Field(default=8, ge=1, description="patches in flight at once")
+    max_concurrent_patches: int = Field(default=8, ge=1, le=256, description="patches in flight at once")
+    event_queue_size: int = Field(
+        default=4096,
+        ge=0,
+        le=1_000_000,
+        description="Events waiting to be posted after the answer (off the cycle's critical path); "
+        "when full, new ones are dropped and counted; 0: post each Event inside the cycle",
+    )
+    event_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Events posted at once by the background workers"
+    )
+    event_flush_timeout_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="on SIGTERM, seconds spent posting the queued Events before exiting; the rest "
+        "are counted as lost; 0: do not wait",
+    )
     kube_timeout_s: float = Field(default=10.0, gt=0, description="timeout of each API-server call, seconds")
     managed_selector: str = Field(
         default="inferno.server.managed=true", description="label selector of managed Deployments"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,6 +40,7 @@ def _port(error: Exception | None = None) -> tuple[KubernetesPort, StubApps]:
     port._apps = stub  # type: ignore[assignment]
     port._core = stub  # type: ignore[assignment]
     port._settings = settings()
+    port._threads = ThreadPoolExecutor(2)
     return port, stub
 
 

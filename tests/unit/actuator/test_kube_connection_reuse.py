@@ -9,6 +9,7 @@ the connections it accepts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from kubernetes import client
 
-from actuator.kube import KubernetesPort
+from actuator.kube import KubernetesPort, kube_threads
 from collector.kube_adapter import KubeAdapter
 from tests.unit.actuator.fakes import deployment, settings
 
@@ -34,6 +35,7 @@ class KeepAliveStub(ThreadingHTTPServer):
     def __init__(self) -> None:
         self.connections = 0
         self.requests: list[str] = []
+        self.barrier: threading.Barrier | None = None  # set: each PATCH waits for the others
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,6 +65,12 @@ class KeepAliveStub(ThreadingHTTPServer):
                 self._answer()
 
             def do_PATCH(self) -> None:
+                if stub.barrier is not None:
+                    try:
+                        stub.barrier.wait()
+                    except threading.BrokenBarrierError:
+                        self.send_error(500, "fewer patches in flight than expected")
+                        return
                 self._answer()
 
             def log_message(self, format: str, *args: object) -> None:
@@ -106,3 +114,25 @@ async def test_collector_lists_share_one_connection(stub: tuple[KeepAliveStub, c
         (found,) = await adapter.list_managed_deployments(("team-a",))
         assert (found.namespace, found.name) == ("team-a", "llama")
     assert server.connections == 1, server.requests
+
+
+async def test_actuator_runs_max_concurrent_patches_at_once_on_pooled_connections(
+    stub: tuple[KeepAliveStub, client.ApiClient],
+) -> None:
+    """12 patches in flight at once (asyncio's default pool has cpu_count + 4 threads: 6 here).
+
+    The stub holds each PATCH until 12 have arrived, so fewer threads would break the barrier;
+    a second round must reuse the 12 pooled connections (none discarded, no new handshakes).
+    """
+    server, api = stub
+    s = settings(max_concurrent_patches=12)
+    api.configuration.connection_pool_maxsize = kube_threads(s)  # as load_kube_client does
+    api.rest_client = type(api.rest_client)(api.configuration)
+    server.barrier = threading.Barrier(12, timeout=5)
+    port = KubernetesPort(api, s)
+    for _ in range(2):
+        await asyncio.gather(
+            *(port.patch_deployment("team-a", f"d{i}", {"spec": {"replicas": 2}}) for i in range(12))
+        )
+    assert len(server.requests) == 24
+    assert server.connections == 12, server.requests
