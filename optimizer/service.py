@@ -83,6 +83,13 @@ class ServiceSettings(BaseModel):
         le=1,
         description="size replicas for the measured demand x (1 + this); 0: for the demand itself",
     )
+    type_change_margin: float = Field(
+        default=_CORE["type_change_margin"],
+        ge=0,
+        lt=1,
+        description="type-change hysteresis: another accelerator is offered only when no dearer at "
+        "the demand x (1 -/+ this) too; 0: off",
+    )
     batch_tolerance: float = Field(
         default=_CORE["batch_tolerance"],
         ge=0,
@@ -117,6 +124,7 @@ class ServiceSettings(BaseModel):
             batch_policy=self.batch_policy,
             max_batch_cap=self.max_batch_cap,
             type_change_hold_s=self.type_change_hold_s,
+            type_change_margin=self.type_change_margin,
             batch_tolerance=self.batch_tolerance,
             load_headroom=self.load_headroom,
         )

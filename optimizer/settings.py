@@ -60,3 +60,11 @@ class OptimizerSettings(BaseModel):
         "that accelerator (each change is a rollout), unless it cannot serve the load there at all "
         "within its max replicas and the type's capacity; 0 turns the hold-down off",
     )
+    type_change_margin: float = Field(
+        default=0.25,
+        ge=0,
+        lt=1,
+        description="type-change hysteresis: another accelerator is offered only when it is no "
+        "dearer than the current one at the measured demand x (1 - this) and x (1 + this) as well "
+        "(moves that pay off only at the measured point flip with the load's noise); 0 turns it off",
+    )

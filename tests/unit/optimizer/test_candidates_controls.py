@@ -2,7 +2,9 @@
 
 Fixture (``tests.unit.optimizer.test_candidates.system``): granite_13b, Premium (ITL 40 ms, TTFT
 1000 ms). At 60 req/min the A100 candidate needs 3 replicas (120/h) and 2xA100 one (80/h), so a
-server on A100 moves to 2xA100 (saves 33% > the 10% switching threshold) unless held.
+server on A100 moves to 2xA100 (saves 33% > the 10% switching threshold) unless held, or unless the
+type-change hysteresis (on by default, 25%) sees 2xA100 dearer at 75 req/min (2 x 80/h > 3 x 40/h):
+the hold-down tests turn the hysteresis off to see the hold-down alone.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ def test_recent_type_change_holds_the_accelerator(
     age_s: float | None, hold_s: float, accelerator: str
 ) -> None:
     (decision,) = decide(
-        on_a100(acceleratorAgeS=age_s), settings=OptimizerSettings(type_change_hold_s=hold_s)
+        on_a100(acceleratorAgeS=age_s),
+        settings=OptimizerSettings(type_change_hold_s=hold_s, type_change_margin=0),
     )
     assert decision.allocation is not None
     assert decision.allocation.accelerator == accelerator
@@ -180,7 +183,8 @@ def test_held_cards_are_taken_from_capacity_for_other_servers() -> None:
 
 
 def test_floor_is_not_applied_off_the_current_accelerator_or_above_max_replicas() -> None:
-    problem = build_problem(system(on_a100(rpm=30, floorReplicas=9, maxNumReplicas=4)), OptimizerSettings())
+    spec = on_a100(rpm=30, floorReplicas=9, maxNumReplicas=4)
+    problem = build_problem(system(spec), OptimizerSettings(type_change_margin=0))
     floors = {c.accelerator: c.floor_replicas for c in problem.servers[0].candidates}
     assert floors == {"A100": 4, "2xA100": 0}
 

@@ -1,0 +1,65 @@
+"""Type-change hysteresis: a move must pay off across demand x (1 -/+ margin), not at one point.
+
+Fixture (``test_candidates.system``): granite_13b, Premium. One A100 replica serves up to 25.4
+req/min (40/h), one 2xA100 replica 64.6 req/min (80/h). At 60 req/min staying on A100 costs
+3 x 40 = 120/h and 2xA100 80/h; at 75 req/min (60 x 1.25) 2xA100 needs 2 (160/h), A100 3 (120/h).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from optimizer.candidates import build_problem_with_context
+from optimizer.settings import OptimizerSettings
+from tests.unit.optimizer.test_candidates import system
+from tests.unit.optimizer.test_candidates_controls import decide, on_a100
+
+
+def offered(rpm: float, margin: float, **fields: object) -> tuple[list[str], tuple[str, ...]]:
+    problem, contexts = build_problem_with_context(
+        system(on_a100(rpm=rpm, **fields)), OptimizerSettings(type_change_margin=margin)
+    )
+    (context,) = contexts.values()
+    return [c.accelerator for c in problem.servers[0].candidates], context.reasons
+
+
+def test_move_that_pays_only_at_the_measured_point_is_not_offered() -> None:
+    names, reasons = offered(60, 0.25)
+    assert names == ["A100"]
+    assert any(
+        "type-change hysteresis: 2xA100 not offered: dearer than A100 somewhere in 45-75 req/min" in r
+        for r in reasons
+    ), reasons
+    (decision,) = decide(on_a100(rpm=60))
+    assert decision.allocation is not None and decision.allocation.accelerator == "A100"
+
+
+def test_move_that_pays_across_the_band_is_offered() -> None:
+    # 40 req/min, band 30-50: A100 2-2 replicas (80/h), 2xA100 1 (80/h): never dearer, offered.
+    names, reasons = offered(40, 0.25)
+    assert sorted(names) == ["2xA100", "A100"]
+    assert not any("hysteresis" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize("margin", [0.0, 0.05])
+def test_small_or_no_margin_leaves_the_move_to_the_solver(margin: float) -> None:
+    # 60 x 1.05 = 63 req/min still fits one 2xA100 replica (64.6): cheaper everywhere in the band.
+    names, _ = offered(60, margin)
+    assert sorted(names) == ["2xA100", "A100"]
+    (decision,) = decide(on_a100(rpm=60), settings=OptimizerSettings(type_change_margin=margin))
+    assert decision.allocation is not None and decision.allocation.accelerator == "2xA100"
+
+
+def test_a_current_type_that_cannot_serve_keeps_every_move_on_offer() -> None:
+    # maxNumReplicas 2: A100 needs 3 at 60 req/min, so the server must move whatever the band says.
+    names, reasons = offered(60, 0.25, maxNumReplicas=2)
+    assert "2xA100" in names
+    assert not any("hysteresis" in r for r in reasons), reasons
+
+
+def test_a_server_without_a_current_accelerator_is_not_restricted() -> None:
+    problem, _ = build_problem_with_context(
+        system({**on_a100(rpm=60), "currentAlloc": {"load": {"arrivalRate": 60, "avgOutTokens": 512}}}),
+        OptimizerSettings(),
+    )
+    assert sorted(c.accelerator for c in problem.servers[0].candidates) == ["2xA100", "A100"]
