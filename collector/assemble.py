@@ -146,7 +146,7 @@ def assemble(
     entries: list[dict[str, Any]] = []
     resolved_by_key: dict[Key, ResolvedLoad] = {}
     for cand in candidates:
-        observed = observe(inputs.snapshot, cand.key, settings.staleness_s)
+        observed = observe(inputs.snapshot, cand.key, settings.staleness_s, settings.backlog_drain_s)
         resolved = resolve_load(
             observed,
             cand.labels.load,

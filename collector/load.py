@@ -11,10 +11,15 @@ Called by :mod:`collector.assemble`, once per Deployment. Two steps:
 Arrival rate (requests/min) from counters of *completions*::
 
     arrival_rps = rate(request_success_total) + max(0, deriv(num_requests_waiting))
+                  + num_requests_waiting / backlog_drain_s
 
 e.g. 10 completions/s while the queue grows by 2 requests/s is a demand of 12 req/s = 720 rpm.
 A shrinking queue is not subtracted: while a backlog drains, the estimate stays at the completion
-rate, so the server is not scaled down before its queue is empty.
+rate, so the server is not scaled down before its queue is empty. The last term drains a standing
+queue: a server squeezed at its capacity completes exactly what arrives, its queue neither grows
+nor shrinks, and without it the estimate (= what it can complete) would size it for exactly the
+replicas that keep the backlog forever. 240 requests waiting with ``backlog_drain_s`` 120 add 2
+req/s. A few requests waiting between iterations add a few hundredths.
 
 "No data" is never zero load: zero is reported only when completions, the queue and the running
 requests are all measured and all zero.
@@ -100,8 +105,11 @@ class _Reader:
         return result
 
 
-def observe(snapshot: MetricsSnapshot | None, key: Key, staleness_s: float) -> Observation:
-    """What Prometheus says about one Deployment (``snapshot=None``: Prometheus not configured)."""
+def observe(
+    snapshot: MetricsSnapshot | None, key: Key, staleness_s: float, backlog_drain_s: float = 0.0
+) -> Observation:
+    """What Prometheus says about one Deployment (``snapshot=None``: Prometheus not configured);
+    ``backlog_drain_s`` > 0 adds ``waiting / backlog_drain_s`` to the arrival rate."""
     if snapshot is None:
         return Observation()
     r = _Reader(snapshot, key)
@@ -129,6 +137,11 @@ def observe(snapshot: MetricsSnapshot | None, key: Key, staleness_s: float) -> O
         elif arrival_rpm > MAX_RPM:
             r.notes.append(f"arrival rate implausible ({arrival_rpm:g} rpm)")
             arrival_rpm = None
+        waiting = in_flight[1]
+        if arrival_rpm and backlog_drain_s > 0 and waiting is not None and waiting > 0:
+            drain_rps = waiting / backlog_drain_s
+            r.notes.append(f"{waiting:g} waiting: +{drain_rps:.3g} req/s drains them in {backlog_drain_s:g}s")
+            arrival_rpm += drain_rps * SECONDS_PER_MINUTE
     itl_ms = None
     for sum_query, count_query in ITL_ALTERNATIVES:
         if r.snapshot.get(count_query, key) is not None or count_query in r.snapshot.failed:

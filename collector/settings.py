@@ -64,6 +64,14 @@ class CollectorSettings(BaseModel):
         description="a server whose newest vllm:num_requests_running sample is older than this, "
         "seconds, has stale metrics and falls back",
     )
+    backlog_drain_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="a standing queue of W waiting requests adds W / this to the arrival rate, so "
+        "the server is sized to drain it within this many seconds (a queue that stopped growing "
+        "adds nothing to the completion rate otherwise); 0 turns it off",
+    )
     last_known_max_age_s: float = Field(
         default=600.0,
         ge=0,

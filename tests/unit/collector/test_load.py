@@ -41,6 +41,22 @@ def test_overload_adds_queue_growth() -> None:
     assert any("queue growing" in n for n in obs.notes)
 
 
+def test_standing_backlog_is_sized_to_drain() -> None:
+    # 2 req/s completed, queue flat at 240: +240/120 = 2 req/s, so 4 req/s = 240 rpm is sized.
+    flat = answers(queue_growth=0.0, waiting=240)
+    drained = observe(build_snapshot(flat, key_resolver("deployment", [])), KEY, STALENESS_S, 120.0)
+    assert drained.arrival_rpm == pytest.approx(240.0)
+    assert any("240 waiting: +2 req/s drains them in 120s" in n for n in drained.notes), drained.notes
+    assert observed(flat).arrival_rpm == pytest.approx(120.0)  # drain off: the completion rate only
+
+
+def test_backlog_never_makes_an_unknown_rate_known() -> None:
+    # No completion in the window with requests waiting: the rate stays unknown (then fallback).
+    stuck = answers(completions=0, queue_growth=0.0, waiting=50)
+    got = observe(build_snapshot(stuck, key_resolver("deployment", [])), KEY, STALENESS_S, 120.0)
+    assert got.arrival_rpm is None
+
+
 def test_draining_queue_is_not_subtracted() -> None:
     assert observed(answers(queue_growth=-1.0, waiting=10)).arrival_rpm == pytest.approx(120.0)
 
