@@ -148,6 +148,14 @@ def verdicts(
     detail += "; attainment " + (
         "equal or better in every class" if not worse else "worse: " + ", ".join(worse)
     )
+    per_class = [
+        f"{c.service_class} {c.cost:.0f} vs {h.cost:.0f}"
+        f" at {c.attainment * 100:.1f}% vs {h.attainment * 100:.1f}%"
+        for c in ours.classes
+        if (h := hpa.of_class(c.service_class)) is not None
+    ]
+    if per_class:
+        detail += "; by class (ours vs HPA): " + ", ".join(per_class)
     out.append(Verdict("cheaper than HPA at equal or better attainment", cheaper and not worse, detail))
     return out
 

@@ -67,6 +67,14 @@ def markdown(
             + f" | {s.cost:.0f} | {ratio} | {s.mean_cost_per_hour:.1f} | {s.replica_changes} | "
             f"{s.gpu_type_changes} | {s.batch_changes} |"
         )
+    lines += ["", "GPU cost by class (price units x hours), with the class's minutes met:", ""]
+    lines.append("| policy | " + " | ".join(f"{c} cost | {c} minutes met" for c in classes) + " |")
+    lines.append("|---|" + "---:|" * (2 * len(classes)))
+    for s in scores:
+        cells = [
+            f"{c.cost:.0f} | {_pct(c.attainment)}" if (c := s.of_class(name)) else "- | -" for name in classes
+        ]
+        lines.append(f"| {LABELS.get(s.policy, s.policy)} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Per request, for reference: share of requests meeting both targets (TTFT and their own mean "

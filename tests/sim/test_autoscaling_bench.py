@@ -129,3 +129,5 @@ def test_verdicts_judge_the_three_targets() -> None:
     bad = verdicts(_policy("loop", 1200.0, 0.98, 0.80), oracle, _policy("hpa", 1100.0, 0.99, 0.95))
     assert [v.holds for v in bad] == [False, False, False]
     assert "Free 80.0% < 95.0%" in bad[2].detail
+    # The class-by-class comparison (half the cost each in this fixture) is in the detail.
+    assert "by class (ours vs HPA): Premium 600 vs 550 at 98.0% vs 99.0%, Free 600 vs 550" in bad[2].detail
