@@ -30,7 +30,7 @@ Per server (one class+model pair):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from optimizer.data.catalog import AcceleratorSpec, ModelPerfEntry
@@ -129,10 +129,10 @@ def build_problem_with_context(
     sized = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
     plans = _plans(servers, contexts, options, sized, rejected, headroom=settings.load_headroom)
     spec = system.optimizer.optimizer
-    capacity = None if spec.unlimited else system.capacity.cards_by_type()
-    plans, contexts = hold_type_changes(servers, contexts, plans, capacity, settings.type_change_hold_s)
+    left = None if spec.unlimited else cards_left(system, contexts)
+    plans, contexts = hold_type_changes(servers, contexts, plans, left, settings.type_change_hold_s)
     plans, contexts = robust_type_changes(
-        servers, contexts, plans, capacity, settings.type_change_margin, settings.load_headroom
+        servers, contexts, plans, left, settings.type_change_margin, settings.load_headroom
     )
     problems, contexts = _server_problems(servers, contexts, plans, rejected)
     problem = AllocationProblem(
@@ -297,7 +297,7 @@ def hold_type_changes(
     servers: list[ServerSpec],
     contexts: list[ServerContext],
     plans: list[_Plan],
-    capacity_cards: Mapping[str, int] | None,
+    cards_left: Sequence[Mapping[str, int]] | None,
     hold_s: float,
 ) -> tuple[list[_Plan], list[ServerContext]]:
     """Type-change hold-down: a server that changed accelerator less than ``hold_s`` seconds ago is
@@ -307,7 +307,7 @@ def hold_type_changes(
     threshold back and forth as the load steps (what-if runs showed G2 <-> 4xA100 on successive
     steps), and every move rolls every pod. "Cannot serve at all" means: no feasible sizing
     there, or the replicas serving the whole demand exceed ``maxNumReplicas``, or their cards
-    exceed the type's whole capacity (``capacity_cards``; None = unlimited). Then every
+    exceed the cards left to it (``cards_left``, see :func:`cards_left`; None = unlimited). Then every
     accelerator stays on offer and the reasons say why. E.g. moved to A100 200 s ago, hold 600 s,
     A100 feasible with 3 replicas of 64 cards: only A100 is offered.
     """
@@ -326,10 +326,11 @@ def hold_type_changes(
         if all(p.option.entry.acc == current for p in mine):
             continue  # nothing else on offer: nothing to hold
         here = next((p for p in mine if p.option.entry.acc == current), None)
-        why_not = _cannot_serve(server, here, capacity_cards)
+        left = None if cards_left is None else cards_left[i]
+        why_not = _cannot_serve(server, here, left)
         others = [p for p in mine if p.option.entry.acc != current]
         head = f"type-change hold-down: accelerator changed {age_s:.0f}s ago (< {hold_s:g}s)"
-        if why_not and any(not _cannot_serve(server, p, capacity_cards) for p in others):
+        if why_not and any(not _cannot_serve(server, p, left) for p in others):
             note = f"{head}, but {current} cannot serve the load ({why_not}): other accelerators offered"
         else:
             if why_not:  # a move would not help: no other accelerator can serve it either
@@ -344,7 +345,7 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     servers: list[ServerSpec],
     contexts: list[ServerContext],
     plans: list[_Plan],
-    capacity_cards: Mapping[str, int] | None,
+    cards_left: Sequence[Mapping[str, int]] | None,
     margin: float,
     headroom: float = 0.0,
 ) -> tuple[list[_Plan], list[ServerContext]]:
@@ -372,7 +373,8 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
         current, mine = server.current_alloc.accelerator, by_server.get(i, [])
         here = next((p for p in mine if p.option.entry.acc == current), None)
         demand_rps = contexts[i].demand_rps * (1.0 + headroom)
-        if here is None or demand_rps <= 0 or _cannot_serve(server, here, capacity_cards):
+        left = None if cards_left is None else cards_left[i]
+        if here is None or demand_rps <= 0 or _cannot_serve(server, here, left):
             continue
         band = (demand_rps * (1.0 - margin), demand_rps * (1.0 + margin))
 
@@ -380,11 +382,7 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
             unit = plan.option.spec.cost * plan.option.entry.acc_count
             return _replicas(server, at_rps, plan.result.max_rate_rps) * unit
 
-        losers = [
-            p
-            for p in mine
-            if p is not here and any(cost(p, d) > cost(here, d) + 1e-9 for d in band)
-        ]
+        losers = [p for p in mine if p is not here and any(cost(p, d) > cost(here, d) + 1e-9 for d in band)]
         if not losers:
             continue
         dropped.update(id(p) for p in losers)
@@ -395,18 +393,50 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     return [p for p in plans if id(p) not in dropped], contexts
 
 
-def _cannot_serve(server: ServerSpec, plan: _Plan | None, capacity_cards: Mapping[str, int] | None) -> str:
+def cards_left(system: SystemData, contexts: Sequence[ServerContext]) -> list[dict[str, int]]:
+    """Per server, the cards of each type not held by the *other* servers that come first or tie
+    (priority number <= its own), as they run now (``currentAlloc``): what a hold-down or the
+    hysteresis may count on before solving. E.g. 8 MI300X cards, Premium (priority 1) runs 2 and
+    Bronze (2) runs 1: Premium may count on 8, Bronze on 6, Free (3) on 5.
+
+    Why not the whole capacity: a Free server held on MI300X while Premium and Bronze hold most of
+    the cards got a partial allocation there (benchmark 4: a backlog for an hour after a spike)
+    although other types had cards for all of it."""
+    accelerators = system.accelerator_by_name()
+    perf = system.perf_by_model()
+    servers = system.servers.servers
+    held: list[tuple[int, str, int]] = []  # (priority, type, cards)
+    for server, context in zip(servers, contexts, strict=True):
+        current = server.current_alloc
+        spec = accelerators.get(current.accelerator)
+        entry = next((e for e in perf.get(server.model, []) if e.acc == current.accelerator), None)
+        cards = current.num_replicas * (entry.acc_count if entry else 1) * spec.multiplicity if spec else 0
+        held.append((context.priority, spec.type if spec else "", cards))
+    total = system.capacity.cards_by_type()
+    out: list[dict[str, int]] = []
+    for i, context in enumerate(contexts):
+        left = dict(total)
+        for j, (priority, card_type, cards) in enumerate(held):
+            if j != i and priority <= context.priority and card_type in left:
+                left[card_type] -= cards
+        out.append(left)
+    return out
+
+
+def _cannot_serve(server: ServerSpec, plan: _Plan | None, cards_left: Mapping[str, int] | None) -> str:
     """Why the current accelerator's plan cannot serve the load at all; empty when it can."""
     if plan is None:
         return "no feasible sizing there"
     if 0 < server.max_num_replicas < plan.replicas:
         return f"needs {plan.replicas} replicas > maxNumReplicas {server.max_num_replicas}"
-    if capacity_cards is None:
+    if cards_left is None:
         return ""
     entry, spec = plan.option.entry, plan.option.spec
     cards = plan.replicas * entry.acc_count * spec.multiplicity
-    have = capacity_cards.get(spec.type, 0)
-    return f"needs {cards} {spec.type} cards, capacity {have}" if cards > have else ""
+    have = max(cards_left.get(spec.type, 0), 0)
+    if cards <= have:
+        return ""
+    return f"needs {cards} {spec.type} cards, {have} left by servers of equal or higher priority"
 
 
 def _server_problems(

@@ -119,7 +119,35 @@ def test_hold_down_lifts_when_the_current_type_exceeds_the_whole_capacity() -> N
     # 480 req/min: A100 needs 19 one-card replicas, 2xA100 8 x 2 cards = 16; capacity 18 A100 cards.
     (decision,) = decide(on_a100(acceleratorAgeS=100, rpm=480), A100=18)
     assert decision.allocation is not None and decision.allocation.accelerator == "2xA100"
-    assert any("needs 19 A100 cards, capacity 18" in r for r in decision.reasons), decision.reasons
+    assert any("needs 19 A100 cards, 18 left by servers" in r for r in decision.reasons), decision.reasons
+
+
+def test_hold_down_lifts_when_servers_that_come_first_hold_the_cards() -> None:
+    # 4 A100 cards; Premium runs 2 A100 replicas, so the held Bronze server (60 req/min needs 3
+    # A100 cards, or one 2xA100 replica of 2 cards) may count on 2: A100 cannot serve, 2xA100 can.
+    first = on_a100(name="first", rpm=30)
+    first["currentAlloc"]["numReplicas"] = 2
+    held = on_a100(name="held", acceleratorAgeS=100, **{"class": "Bronze"})
+    targets = [{"model": "granite_13b", "slo-itl": 40, "slo-ttft": 1000}]
+    classes = [
+        {"name": "Premium", "priority": 1, "modelTargets": targets},
+        {"name": "Bronze", "priority": 2, "modelTargets": targets},
+    ]
+    data = system(first, held, classes=classes)
+    capacity = CapacityData.model_validate(
+        {"count": [{"type": "A100", "count": 4}, {"type": "L4", "count": 0}]}
+    )
+    data = data.model_copy(update={"capacity": capacity})
+    _, contexts = build_problem_with_context(data, OptimizerSettings(type_change_margin=0))
+    reasons = contexts["held"].reasons
+    assert any(
+        "A100 cannot serve the load (needs 3 A100 cards, 2 left by servers of equal or higher priority)" in r
+        and "other accelerators offered" in r
+        for r in reasons
+    ), reasons
+    # Premium comes first: Bronze's cards do not count against it.
+    _, contexts = build_problem_with_context(data, OptimizerSettings())
+    assert not any("cannot serve" in r for r in contexts["first"].reasons), contexts["first"].reasons
 
 
 def test_hold_down_stays_when_no_other_accelerator_can_serve_either() -> None:
