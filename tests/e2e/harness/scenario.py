@@ -128,6 +128,12 @@ class Scenario:
         return out
 
     def events(self, name: str) -> list[client.CoreV1Event]:
+        """The Deployment's Events. The actuator posts its own after answering (off the cycle's
+        critical path): first wait (bounded) until every running actuator has posted what it
+        queued, so "no Event" means none was made, not "not posted yet"."""
+        for autoscaler in self._stack:
+            if isinstance(autoscaler, Autoscaler):
+                autoscaler.wait_events_posted()
         selector = f"involvedObject.name={name},involvedObject.kind=Deployment"
         return list(self.core.list_namespaced_event(self.ns, field_selector=selector).items)
 

@@ -176,6 +176,32 @@ class Autoscaler:
         """One sample of the controller's metrics; 0 when the series does not exist (yet)."""
         return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
 
+    def events_pending(self) -> float:
+        """Events the actuator has queued or is posting (its GET /metrics); it posts them after
+        answering /update, so a cycle's Events may land just after /invoke returns."""
+        url = f"http://{LOOPBACK}:{self.ports['actuator']}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            text = resp.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "inferno_actuator_events_pending":
+                    return float(sample.value)
+        raise AssertionError(f"no inferno_actuator_events_pending in the actuator's /metrics:\n{text}")
+
+    def wait_events_posted(self, timeout_s: float = 20.0) -> None:
+        """Until the actuator has posted every Event it queued (bounded); at once without an actuator."""
+        if "actuator" not in self._procs:
+            return
+        try:
+            wait_for(
+                lambda: self.events_pending() == 0,
+                what="the actuator to post its queued Events",
+                timeout_s=timeout_s,
+                interval_s=0.05,
+            )
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()}") from None
+
     def log_count(self, name: str, *needles: str) -> int:
         """How many lines of one service's log contain all `needles` (e.g. the collector's collect.done)."""
         try:
