@@ -33,6 +33,14 @@ from collector.labels import format_timestamp
 from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution
 
 Deployments = Mapping[HistoryKey, Mapping[str, Any]]
+# Optimizer reasons that explain a capacity decision; listed first, so the Event (which carries the
+# first few reasons) says why a server was brought down to its floor or kept as it is.
+CAPACITY_REASONS = ("capacity floor", "stabilisation window", "kept as it is", "partial:")
+
+
+def _capacity_first(reasons: Sequence[str]) -> list[str]:
+    key = [r for r in reasons if r.startswith(CAPACITY_REASONS)]
+    return key + [r for r in reasons if not r.startswith(CAPACITY_REASONS)]
 
 
 def _skip(server: ManagedServer, *reasons: str, replicas_now: int | None = None) -> ServerAction:
@@ -64,7 +72,7 @@ def _plan_one(
         return _skip(server, "absent from the solution")
     alloc = decision.allocation
     if decision.status is DecisionStatus.UNALLOCATED or alloc is None:
-        return _skip(server, f"solution: {decision.status.value}", *decision.reasons)
+        return _skip(server, f"solution: {decision.status.value}", *_capacity_first(decision.reasons))
     if deployment is None:
         return _skip(server, f"Deployment {server.namespace}/{server.deployment} not found")
     try:
@@ -166,7 +174,7 @@ def _plan_one(
     reasons = [
         f"solution: {decision.status.value} {alloc.num_replicas} x {alloc.accelerator} "
         f"(batch {alloc.max_batch}, {alloc.cards_per_replica} card(s)/replica, cost {alloc.cost:g}/h)",
-        *(f"optimizer: {r}" for r in decision.reasons),
+        *(f"optimizer: {r}" for r in _capacity_first(decision.reasons)),
         *bound_reasons,
         *safety_reasons,
         *notes,

@@ -13,9 +13,16 @@ Stages:
    candidate and a replica count per server within the card capacity.
 3. :func:`assemble` turns the solver's assignments into :class:`~optimizer.solution.Solution`,
    where every input server has exactly one decision and its reasons.
+
+Running servers keep cards whatever the solution (:mod:`optimizer.solver.holds`): ``optimize``
+gives the solvers the cards per replica of each running server's current accelerator
+(:func:`running_cards`), and the solution's ``cards_by_type`` includes the cards such servers keep
+beyond their allocations (``reserved_by_type``), so the actuator's free-card count is true.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from optimizer.candidates import ServerContext, build_problem_with_context
 from optimizer.data.system import SystemData
@@ -30,9 +37,26 @@ DEFAULT_SETTINGS = OptimizerSettings()
 def optimize(system: SystemData, settings: OptimizerSettings = DEFAULT_SETTINGS) -> Solution:
     """Choose accelerator, replicas and batch for every server of ``system``."""
     problem, contexts = build_problem_with_context(system, settings)
+    problem = replace(problem, running_cards=running_cards(system))
     solver = get_solver(settings.solver or system.optimizer.optimizer.solver_name)
     result = solver.solve(problem)
     return assemble(system, problem, contexts, result, solver.name)
+
+
+def running_cards(system: SystemData) -> dict[str, tuple[str, int]]:
+    """(card type, cards per replica) of each running server's current accelerator, where the data
+    knows them: ``accCount * multiplicity`` of the model's entry on it. E.g. 2 x ``4xA100`` of
+    ``llama_70b`` (accCount 4, multiplicity 1): ``("A100", 4)`` per replica."""
+    accelerators = system.accelerator_by_name()
+    entries = {(m.name, m.acc): m for m in system.models.models}
+    out: dict[str, tuple[str, int]] = {}
+    for server in system.servers.servers:
+        current = server.current_alloc
+        spec = accelerators.get(current.accelerator)
+        entry = entries.get((server.model, current.accelerator))
+        if current.num_replicas > 0 and spec is not None and entry is not None:
+            out[server.name] = (spec.type, entry.acc_count * spec.multiplicity)
+    return out
 
 
 def assemble(
@@ -58,6 +82,9 @@ def assemble(
             a = decision.allocation
             cost_by_type[a.accelerator_type] = cost_by_type.get(a.accelerator_type, 0.0) + a.cost
             cards_by_type[a.accelerator_type] = cards_by_type.get(a.accelerator_type, 0) + a.cards
+    reserved = dict(result.reserved_cards)
+    for kind, n in reserved.items():
+        cards_by_type[kind] = cards_by_type.get(kind, 0) + n
     report = SolverReport(
         name=solver_name,
         status=result.status,
@@ -71,6 +98,7 @@ def assemble(
         total_cost=sum(cost_by_type.values()),
         cost_by_type=cost_by_type,
         cards_by_type=cards_by_type,
+        reserved_by_type=reserved,
         capacity_by_type=dict(problem.capacity_cards),
         unlimited=problem.unlimited,
     )
@@ -93,6 +121,11 @@ def _decide(sp: ServerProblem, assignment: Assignment, context: ServerContext) -
         reasons += [r for r in sp.infeasible if r not in reasons]
         if not sp.candidates and not reasons:
             reasons.append("no accelerator has performance data for this model")
+        if sp.current_replicas > 0 and not any(r.startswith("kept as it is") for r in reasons):
+            reasons.append(
+                f"its cards are unknown ({sp.current_accelerator or 'no accelerator'} has no entry for the "
+                "model in the data): not reserved"
+            )
         reasons.append("unallocated: the actuator keeps this server as it is")
         return ServerDecision(status=DecisionStatus.UNALLOCATED, served_rpm=0.0, reasons=reasons, **base)
     replicas = assignment.replicas

@@ -6,8 +6,12 @@ metrics), the CLI. The contract the actuator relies on:
 - ``allocated``: the allocation serves the whole demand; scale to it.
 - ``partial``: capacity is short; the allocation is what the saturation policy could give. Scale
   to it (this is how a lower class shrinks when capacity shrinks).
-- ``unallocated``: no allocation could be made (no feasible accelerator, no capacity with policy
-  None, no performance data). The actuator keeps the Deployment as it is. ``reasons`` say why.
+- ``unallocated``: no allocation could be made: the server runs nothing, or runs on an accelerator
+  with no candidate (infeasible for its load, no performance data). The actuator keeps the
+  Deployment as it is, and the optimizer reserved the cards it runs on before allocating
+  (``reserved_by_type``). A running server with a candidate on its accelerator is never left
+  unallocated for capacity: it gets at least its floor there (``partial``, reason ``capacity
+  floor``), since the actuator would never scale it to zero. ``reasons`` say why.
 
 A server is never dropped: every server of the input has exactly one decision.
 """
@@ -89,7 +93,14 @@ class Solution(BaseModel):
     solver: SolverReport
     total_cost: float = 0.0
     cost_by_type: dict[str, float] = Field(default_factory=dict)
-    cards_by_type: dict[str, int] = Field(default_factory=dict, description="cards used per type")
+    cards_by_type: dict[str, int] = Field(
+        default_factory=dict, description="cards used per type, including reserved_by_type"
+    )
+    reserved_by_type: dict[str, int] = Field(
+        default_factory=dict,
+        description="cards running servers keep beyond their allocations (unallocated servers kept as "
+        "they are, servers moving to another type this cycle), per type",
+    )
     capacity_by_type: dict[str, int] = Field(default_factory=dict, description="cards available per type")
     unlimited: bool = False
 

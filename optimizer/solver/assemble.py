@@ -1,8 +1,9 @@
 """Turn a solver's full allocations into a SolverResult with one Assignment per server.
 
 Callers: :mod:`greedy` and :mod:`milp`. Both decide which servers get a *full* option; this
-module adds the reasons for the servers left out, runs the saturation policy on the cards left,
-gives stabilisation floors what is still left (:mod:`floors`), and totals the objective. It also
+module adds the reasons for the servers left out, gives the floors of running servers (window and
+capacity, :mod:`floors`) what is left, runs the saturation policy on the rest, says why a server
+keeps cards with no assignment (:mod:`holds`), and totals the objective. It also
 holds the unlimited mode, which both solvers share: with no capacity, every server independently
 takes its best full option (cheapest after the switching penalty), which is optimal, so the
 status is ``optimal`` and the lower bound equals the objective.
@@ -45,8 +46,19 @@ def assemble(
         else:
             why = tuple(reasons.get(view.name, ()))
             assignments[view.name] = Assignment(view.name, option.candidate, option.replicas, why)
-    assignments.update(saturate(policy or problem.saturation_policy, unserved, ledger, reasons))
-    held = hold_floors(views, full, assignments, ledger)
+    held, starts = hold_floors(views, full, assignments, ledger)
+    assignments.update(saturate(policy or problem.saturation_policy, unserved, ledger, reasons, starts))
+    for view in unserved:
+        hold = view.hold
+        if hold is not None and hold.candidate is None and assignments[view.name].candidate is None:
+            base = assignments[view.name]
+            kept = (
+                f"kept as it is: no candidate on its current {view.server.current_accelerator}, so the "
+                f"actuator leaves its {hold.replicas} replica(s) running; their {hold.cards} {hold.acc_type} "
+                "cards were reserved before allocating"
+            )
+            assignments[view.name] = Assignment(view.name, None, 0, (*base.reasons, kept))
+    reserved = ledger.reserved_cards()
 
     cost = sum(o.cost_per_h for o in full.values())
     penalty = sum(o.penalty_per_h for o in full.values())
@@ -61,11 +73,15 @@ def assemble(
     )
     if held > 0:
         summary += f"; replicas held by the stabilisation window {money(held)}/h"
+    if reserved:
+        summary += "; cards kept by running servers beyond their assignments: " + ", ".join(
+            f"{kind} {n}" for kind, n in reserved.items()
+        )
     objective = cost + penalty
     if lower_bound is not None:
         lower_bound = min(lower_bound, objective)
     ordered = {s.name: assignments[s.name] for s in problem.servers}
-    return SolverResult(ordered, status, objective, lower_bound, (summary, *notes))
+    return SolverResult(ordered, status, objective, lower_bound, (summary, *notes), reserved)
 
 
 def solve_unlimited(problem: AllocationProblem) -> SolverResult:
@@ -84,7 +100,14 @@ def solve_unlimited(problem: AllocationProblem) -> SolverResult:
     result = assemble(
         problem, views, full, reasons, ledger, status="optimal", policy=SaturationPolicy.PRIORITY_EXHAUSTIVE
     )
-    return SolverResult(result.assignments, result.status, result.objective, result.objective, result.notes)
+    return SolverResult(
+        result.assignments,
+        result.status,
+        result.objective,
+        result.objective,
+        result.notes,
+        result.reserved_cards,
+    )
 
 
 def used_cards(result: SolverResult) -> dict[str, int]:

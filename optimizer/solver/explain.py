@@ -55,10 +55,10 @@ def choice(view: ServerView, chosen: Option, threshold: float) -> list[str]:
     return reasons
 
 
-def fell_through(skipped: list[Option], chosen: Option, ledger: CardLedger) -> str:
+def fell_through(skipped: list[Option], chosen: Option, ledger: CardLedger, server: str = "") -> str:
     """``'capacity: A100 x3 needs 12 A100 cards, 4 of 16 left (...); fell through to L40S ...'``."""
     first = skipped[0]
-    text = f"capacity: {ledger.shortfall(first.candidate, first.replicas)}"
+    text = f"capacity: {ledger.shortfall(first.candidate, first.replicas, server)}"
     if len(skipped) > 1:
         text += f"; {len(skipped) - 1} more cheaper option(s) did not fit"
     return f"{text}; fell through to {describe(chosen.candidate, chosen.replicas)}"
@@ -77,7 +77,7 @@ def not_served(view: ServerView, ledger: CardLedger, limit: int = 3) -> list[str
             " fully served"
         )
     for option in view.options[:limit]:
-        reasons.append(f"capacity: {ledger.shortfall(option.candidate, option.replicas)}")
+        reasons.append(f"capacity: {ledger.shortfall(option.candidate, option.replicas, view.name)}")
     if len(view.options) > limit:
         reasons.append(f"capacity: {len(view.options) - limit} more option(s) did not fit either")
     return reasons

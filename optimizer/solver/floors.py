@@ -1,12 +1,26 @@
-"""Stabilisation floors: replicas the actuator's scale-down window keeps, given only spare cards.
+"""Floors: what running servers keep before anyone grows into spare cards.
 
-Caller: :func:`optimizer.solver.assemble.assemble`, after the full allocations and the saturation
-policy, for every solver. A candidate on the server's current accelerator may carry
-``floor_replicas`` (the highest recent recommendation the window still holds, from the
-controller). The solvers compare and allocate the *demand's* count; then, in solver order, each
-fully served server whose floor is above that count gets the extra replicas as far as the cards
-left allow. So the window holds only cards no other server's demand needs, and what the solution
-allocates is what will run: no pod Pending because the window held cards given to someone else.
+Caller: :func:`optimizer.solver.assemble.assemble`, after the full allocations and *before* the
+saturation policy, for every solver. Two floors, both on a server's current accelerator:
+
+- the *stabilisation window* floor (``Candidate.floor_replicas``, from the controller): the highest
+  recent recommendation the actuator's scale-down window still holds;
+- the *capacity* floor of a running server the solvers could not serve: ``keep = max(min_replicas,
+  1)`` replicas (:mod:`optimizer.solver.holds`; their cards were reserved before allocating).
+
+The solvers compare and allocate the *demand's* count; then, in solver order, a fully served
+server whose window floor is above that count gets the extra replicas as far as the cards left
+allow, and an unserved running server starts its partial allocation on its current accelerator at
+``max(keep, window floor)`` (the window part as far as cards allow). Only then does the saturation
+policy share what is left (:mod:`optimizer.solver.saturation`), growing those partial allocations.
+
+Why before saturation: with the floors after it, a server whose demand dipped by one replica gave
+that replica's cards to a partial server at once, and took them back when the dip passed: under
+a constant load with the usual measurement noise both changed every few cycles (the 1,000-server
+benchmark patched 6-58 Deployments per steady cycle; ``tests/unit/optimizer/
+test_partial_churn.py``). The window exists to ride out such dips, so a held replica is no longer
+spare. Still no pod Pending: floors only take cards no full allocation needs, and what the solution
+allocates is what will run.
 
 Example: A100 capacity 8; ``prem`` needs 3, ``bulk`` needs 2 but is held at 6. Full allocations
 take 5 cards, 3 are left: bulk gets 2 + 3 = 5 replicas ("the window holds 5 of 6").
@@ -15,10 +29,22 @@ take 5 cards, 3 are left: bulk gets 2 + 3 = 5 replicas ("the window holds 5 of 6
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from optimizer.solver.capacity import CardLedger
+from optimizer.solver.holds import keep_replicas
 from optimizer.solver.options import Option, ServerView
 from optimizer.solver.problem import Assignment
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Where an unserved running server's partial allocation starts: its current option, the
+    replicas its floors keep (already charged to the ledger), and why."""
+
+    option: Option
+    replicas: int
+    reasons: tuple[str, ...]
 
 
 def hold_floors(
@@ -26,20 +52,25 @@ def hold_floors(
     full: Mapping[str, Option],
     assignments: dict[str, Assignment],
     ledger: CardLedger,
-) -> float:
-    """Raise full assignments towards their floor with the cards left; returns the added cost/h."""
+) -> tuple[float, dict[str, Start]]:
+    """Raise full assignments towards their window floor with the cards left, and start every
+    unserved running server at its floors; returns the cost/h the window added and the starts."""
     added = 0.0
+    starts: dict[str, Start] = {}
     for view in views:
         option = full.get(view.name)
         if option is None:
+            start = _start(view, ledger)
+            if start is not None:
+                starts[view.name] = start
             continue
         floor = option.candidate.floor_replicas
         if floor <= option.replicas:
             continue
-        extra = ledger.replicas_that_fit(option.candidate, floor - option.replicas)
+        extra = ledger.replicas_that_fit(option.candidate, floor - option.replicas, view.name)
         base = assignments[view.name]
         if extra > 0:
-            ledger.take(option.candidate, extra, view.priority)
+            ledger.take(option.candidate, extra, view.priority, view.name)
             added += extra * option.candidate.cost_per_replica
         held = option.replicas + extra
         if held == floor:
@@ -53,4 +84,28 @@ def hold_floors(
                 f"{option.replicas}); the other cards are allocated to other servers"
             )
         assignments[view.name] = Assignment(view.name, option.candidate, held, (*base.reasons, why))
-    return added
+    return added, starts
+
+
+def _start(view: ServerView, ledger: CardLedger) -> Start | None:
+    """An unserved server that runs on an accelerator it has a candidate for starts there."""
+    hold, current = view.hold, view.current
+    if hold is None or hold.candidate is None or current is None:
+        return None
+    cap = view.replica_cap(current)
+    keep = min(keep_replicas(view.server), cap)
+    if keep <= 0:
+        return None
+    window = min(current.candidate.floor_replicas, cap)
+    # At least ``keep``: the hold reserved those cards for this server (its credit).
+    replicas = ledger.replicas_that_fit(current.candidate, max(keep, window), view.name)
+    ledger.take(current.candidate, replicas, view.priority, view.name)
+    acc = current.accelerator
+    reasons = [
+        f"capacity floor: runs on {acc}, so it keeps at least {keep} replica(s) there (min_replicas "
+        f"{view.server.min_replicas}, never 0 for capacity); their cards were reserved before allocating"
+    ]
+    if window > keep:
+        held = "holds" if replicas >= window else f"holds {replicas} of"
+        reasons.append(f"stabilisation window: {held} {window} x {acc} (partial) on cards no demand needs")
+    return Start(current, replicas, tuple(reasons))

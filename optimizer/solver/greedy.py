@@ -22,7 +22,7 @@ from __future__ import annotations
 from optimizer.solver.assemble import assemble, solve_unlimited
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, fell_through
-from optimizer.solver.options import Option, ServerView, build_views
+from optimizer.solver.options import Option, ServerView, build_views, holds_of
 from optimizer.solver.problem import AllocationProblem, SolverResult
 
 
@@ -33,7 +33,7 @@ class GreedySolver:
         if problem.unlimited:
             return solve_unlimited(problem)
         views = build_views(problem)
-        ledger = CardLedger(problem.capacity_cards)
+        ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
         full, reasons = greedy_full(views, ledger, problem.switching_threshold)
         return assemble(problem, views, full, reasons, ledger, status="heuristic")
 
@@ -45,14 +45,14 @@ def greedy_full(
     full: dict[str, Option] = {}
     reasons: dict[str, list[str]] = {}
     for view in views:
-        fitting = next((o for o in view.options if ledger.fits(o.candidate, o.replicas)), None)
+        fitting = next((o for o in view.options if ledger.fits(o.candidate, o.replicas, view.name)), None)
         if fitting is None:
             continue
         why = choice(view, fitting, threshold)
         skipped = list(view.options[: view.options.index(fitting)])
         if skipped:
-            why.append(fell_through(skipped, fitting, ledger))
-        ledger.take(fitting.candidate, fitting.replicas, view.priority)
+            why.append(fell_through(skipped, fitting, ledger, view.name))
+        ledger.take(fitting.candidate, fitting.replicas, view.priority, view.name)
         full[view.name] = fitting
         reasons[view.name] = why
     return full, reasons

@@ -64,8 +64,9 @@ from optimizer.solver.assemble import assemble, solve_unlimited
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, describe, money
 from optimizer.solver.greedy import greedy_full
+from optimizer.solver.holds import reserved_capacity
 from optimizer.solver.milp_model import AllocationModel
-from optimizer.solver.options import Option, ServerView, build_views
+from optimizer.solver.options import Option, ServerView, build_views, holds_of
 from optimizer.solver.problem import AllocationProblem, SolverResult
 from optimizer.solver.relaxation import lp_rounded_plan
 
@@ -99,19 +100,19 @@ class MilpSolver:
             return solve_unlimited(problem)
         started_s = time.perf_counter()  # elapsed time only: the limit covers the whole solve
         views = build_views(problem)
-        greedy_ledger = CardLedger(problem.capacity_cards)
+        greedy_ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
         greedy, _ = greedy_full(views, greedy_ledger, problem.switching_threshold)
         run = _Run(self, problem, views, started_s)
         name_to_index = {v.name: i for i, v in enumerate(views)}
         plan = run.start(run.model.plan_from({name_to_index[n]: o for n, o in greedy.items()}))
         plan, lower_units = run.stages(plan)
 
-        ledger = CardLedger(problem.capacity_cards)
+        ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
         full: dict[str, Option] = {}
         for i, k in sorted(plan.items()):
             option = run.model.options[i][k]
             full[views[i].name] = option
-            ledger.take(option.candidate, option.replicas, views[i].priority)
+            ledger.take(option.candidate, option.replicas, views[i].priority, views[i].name)
         reasons = {
             n: _why(views[name_to_index[n]], o, ledger, problem.switching_threshold) for n, o in full.items()
         }
@@ -140,7 +141,8 @@ class _Run:
         self.det_used = 0.0
         self.cpsat_s = 0.0
         self.problem = problem
-        self.model = AllocationModel(views, problem.capacity_cards)
+        # Holds are off the capacity; options count only the cards beyond their server's hold.
+        self.model = AllocationModel(views, reserved_capacity(dict(problem.capacity_cards), holds_of(views)))
         self.variables = sum(len(xs) for xs in self.model.x)
         self.status = "optimal"
         self.notes: list[str] = []

@@ -17,6 +17,10 @@ current unit has no candidate (or that has no current unit) pays no penalty. On 
 effective cost the server stays (the move must be strictly cheaper). The additive form
 keeps the penalty finite for t = 1 (never move unless forced) and is linear for the MILP.
 
+Holds (:mod:`optimizer.solver.holds`): a running server's view carries the cards it keeps
+whatever happens; an option on that card type needs only the cards beyond them (``Option.cards``),
+and the solvers share the capacity minus every hold.
+
 Solver order (inferno's greedy): priority ascending (1 is highest), then regret descending (the
 effective-cost gap between a server's best and second-best full option; a single option has
 infinite regret, it has nowhere to fall back to), then name.
@@ -27,7 +31,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem
+from optimizer.solver.holds import server_holds
+from optimizer.solver.problem import AllocationProblem, Candidate, Hold, ServerProblem
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class Option:
     cost_per_h: float
     penalty_per_h: float
     within_max: bool
+    held_cards: int = 0
+    """Cards of this option's type the server already holds (its hold), 0 on other types."""
 
     @property
     def effective_cost_per_h(self) -> float:
@@ -47,7 +54,8 @@ class Option:
 
     @property
     def cards(self) -> int:
-        return self.replicas * self.candidate.cards_per_replica
+        """Cards this option needs beyond the server's hold: what it takes from the shared capacity."""
+        return max(0, self.replicas * self.candidate.cards_per_replica - self.held_cards)
 
     @property
     def acc_type(self) -> str:
@@ -68,6 +76,8 @@ class ServerView:
     current: Option | None
     """The option on the server's current accelerator unit, if it has one."""
     regret_per_h: float
+    hold: Hold | None = None
+    """Cards the server keeps whatever happens (:mod:`optimizer.solver.holds`); None: not running."""
 
     @property
     def name(self) -> str:
@@ -97,19 +107,26 @@ def build_views(problem: AllocationProblem) -> list[ServerView]:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"duplicate server names in the allocation problem: {dupes}")
-    views = [_view(server, problem.switching_threshold) for server in problem.servers]
+    holds = server_holds(problem)
+    views = [_view(server, problem.switching_threshold, holds.get(server.name)) for server in problem.servers]
     views.sort(key=lambda v: (v.priority, -v.regret_per_h, v.name))
     return views
 
 
-def _view(server: ServerProblem, threshold: float) -> ServerView:
+def holds_of(views: list[ServerView]) -> dict[str, Hold]:
+    """Each view's hold by server name, for a :class:`~optimizer.solver.capacity.CardLedger`."""
+    return {v.name: v.hold for v in views if v.hold is not None}
+
+
+def _view(server: ServerProblem, threshold: float, hold: Hold | None = None) -> ServerView:
     on_current = [c for c in server.candidates if c.accelerator == server.current_accelerator]
     current_cost = min((_option(server, c, 0.0).cost_per_h for c in on_current), default=None)
     options: list[Option] = []
     for candidate in server.candidates:
         moves = current_cost is not None and candidate.accelerator != server.current_accelerator
         penalty = threshold * current_cost if moves and current_cost is not None else 0.0
-        options.append(_option(server, candidate, penalty))
+        held = hold.cards if hold is not None and hold.acc_type == candidate.acc_type else 0
+        options.append(_option(server, candidate, penalty, held))
     options.sort(key=_preference)
     current = next((o for o in options if o.accelerator == server.current_accelerator), None)
     full = tuple(o for o in options if o.within_max)
@@ -117,13 +134,15 @@ def _view(server: ServerProblem, threshold: float) -> ServerView:
         regret = full[1].effective_cost_per_h - full[0].effective_cost_per_h
     else:
         regret = math.inf if full else 0.0
-    return ServerView(server, full, tuple(options), current, regret)
+    return ServerView(server, full, tuple(options), current, regret, hold)
 
 
-def _option(server: ServerProblem, candidate: Candidate, penalty_per_h: float) -> Option:
+def _option(server: ServerProblem, candidate: Candidate, penalty_per_h: float, held_cards: int = 0) -> Option:
     replicas = max(candidate.replicas, server.min_replicas)
     within = server.max_replicas <= 0 or replicas <= server.max_replicas
-    return Option(candidate, replicas, replicas * candidate.cost_per_replica, penalty_per_h, within)
+    return Option(
+        candidate, replicas, replicas * candidate.cost_per_replica, penalty_per_h, within, held_cards
+    )
 
 
 def _preference(option: Option) -> tuple[float, bool, float, int, str]:

@@ -68,6 +68,27 @@ class AllocationProblem:
     switching_threshold: float = 0.10
     time_limit_s: float = 10.0
     seed: int = 0
+    running_cards: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    """Per running server: (card type, cards per replica) of its current accelerator, from the
+    data. Needed only for a server with no candidate there (see :mod:`optimizer.solver.holds`);
+    ``optimize`` fills it in, a problem without it reserves nothing for such servers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Cards a running server keeps whatever this cycle's solution, reserved before allocating.
+
+    ``candidate`` set: the candidate on its current accelerator; the actuator never takes the
+    server below ``replicas`` (min_replicas, at least 1), so those cards are never free. None:
+    the server has no candidate on its current accelerator; left without an allocation it is kept
+    as it is (all its ``replicas``). An allocation of the same server on ``acc_type`` uses these
+    cards first (:class:`optimizer.solver.capacity.CardLedger`)."""
+
+    acc_type: str
+    cards: int
+    replicas: int
+    priority: int
+    candidate: Candidate | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +112,9 @@ class SolverResult:
     objective: float = 0.0
     lower_bound: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    reserved_cards: Mapping[str, int] = field(default_factory=dict)
+    """Cards per type held by running servers beyond their assignments (kept as they are, or
+    moving to another type this cycle): in use, though no assignment counts them."""
 
 
 class Solver(Protocol):

@@ -4,12 +4,15 @@ Caller: :func:`optimizer.solver.assemble.assemble`, after a solver has made its 
 Input: the unserved servers in solver order (priority, regret, name) and the card ledger after the
 full allocations. Output: exactly one :class:`Assignment` per input server.
 
-A server's partial allocation uses a single candidate, its *best-fitting* one: the candidate whose
-replicas that still fit (capped by ``max_replicas``) serve the largest share of its demand,
-``fit / full_replicas``; ties go to the lower effective cost. A server's first grant is its
+A server's partial allocation uses a single candidate. A running server with a candidate on its
+current accelerator already has a start there (:mod:`optimizer.solver.floors`: its capacity floor
+and window floor) and grows on it: a move rolls every pod, and which type fits the larger share
+changes with every cycle's leftovers. Any other server takes its *best-fitting* candidate: the one
+whose replicas that still fit (capped by ``max_replicas``) serve the largest share of its demand,
+``fit / full_replicas``; ties go to the lower effective cost. Such a server's first grant is its
 ``min_replicas`` (at least 1) at once, or nothing; later grants add one replica.
 
-- ``None``: nothing; the Assignment has no candidate and says why.
+- ``None``: nothing beyond the starts; the Assignment has no candidate (or its start) and says why.
 - ``PriorityExhaustive``: in solver order, each server takes as many replicas as fit.
 - ``RoundRobin``: rounds over all unserved servers in solver order, one grant per server per
   round, until a round grants nothing.
@@ -28,6 +31,7 @@ from itertools import groupby
 from optimizer.data.catalog import SaturationPolicy
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import describe
+from optimizer.solver.floors import Start
 from optimizer.solver.options import Option, ServerView
 from optimizer.solver.problem import Assignment
 
@@ -39,6 +43,7 @@ class _Grant:
     replicas: int = 0
     active: bool = True
     reasons: list[str] = field(default_factory=list)
+    started: int = 0
 
 
 def saturate(
@@ -46,9 +51,18 @@ def saturate(
     unserved: list[ServerView],
     ledger: CardLedger,
     reasons: dict[str, list[str]],
+    starts: dict[str, Start] | None = None,
 ) -> dict[str, Assignment]:
-    """One Assignment per unserved server; ``reasons`` holds why each was not fully served."""
-    grants = [_Grant(view, reasons=list(reasons.get(view.name, []))) for view in unserved]
+    """One Assignment per unserved server; ``reasons`` holds why each was not fully served.
+    ``starts``: partial allocations the floors began (already charged to ``ledger``)."""
+    grants = []
+    for view in unserved:
+        start = (starts or {}).get(view.name)
+        grant = _Grant(view, reasons=list(reasons.get(view.name, [])))
+        if start is not None:
+            grant.option, grant.replicas, grant.started = start.option, start.replicas, start.replicas
+            grant.reasons.extend(start.reasons)
+        grants.append(grant)
     if policy is SaturationPolicy.PRIORITY_EXHAUSTIVE:
         for grant in grants:
             _grant_exhaustively(grant, ledger)
@@ -65,7 +79,7 @@ def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[Option, int] | N
     best: tuple[Option, int] | None = None
     best_share = -1.0
     for option in view.all_options:
-        fit = ledger.replicas_that_fit(option.candidate, view.replica_cap(option))
+        fit = ledger.replicas_that_fit(option.candidate, view.replica_cap(option), view.name)
         if fit < view.first_block:
             continue
         share = fit / option.replicas if option.replicas > 0 else 1.0
@@ -75,10 +89,18 @@ def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[Option, int] | N
 
 
 def _grant_exhaustively(grant: _Grant, ledger: CardLedger) -> None:
-    found = best_fitting(grant.view, ledger)
+    view = grant.view
+    if grant.option is not None:  # grows from its start on the current accelerator
+        room = view.replica_cap(grant.option) - grant.replicas
+        more = ledger.replicas_that_fit(grant.option.candidate, room, view.name) if room > 0 else 0
+        if more > 0:
+            ledger.take(grant.option.candidate, more, view.priority, view.name)
+            grant.replicas += more
+        return
+    found = best_fitting(view, ledger)
     if found is not None:
         grant.option, grant.replicas = found
-        ledger.take(found[0].candidate, found[1], grant.view.priority)
+        ledger.take(found[0].candidate, found[1], view.priority, view.name)
 
 
 def _round_robin(grants: list[_Grant], ledger: CardLedger) -> None:
@@ -102,10 +124,10 @@ def _grant_one_step(grant: _Grant, ledger: CardLedger) -> bool:
     else:
         step = 1
         if grant.replicas + step > view.replica_cap(grant.option) or not ledger.fits(
-            grant.option.candidate, step
+            grant.option.candidate, step, view.name
         ):
             return False
-    ledger.take(grant.option.candidate, step, view.priority)
+    ledger.take(grant.option.candidate, step, view.priority, view.name)
     grant.replicas += step
     return True
 
@@ -122,7 +144,12 @@ def _assignment(grant: _Grant, policy: SaturationPolicy) -> Assignment:
             )
         return Assignment(name, None, 0, tuple(grant.reasons))
     what = describe(option.candidate, grant.replicas)
-    if grant.replicas >= option.replicas:
+    if grant.started and grant.replicas == grant.started and grant.replicas < option.replicas:
+        grant.reasons.append(
+            f"partial: {grant.replicas} of {option.replicas} replicas, its floor ({policy.value} gave "
+            f"it no more): {what}"
+        )
+    elif grant.replicas >= option.replicas:
         grant.reasons.append(f"full after all ({policy.value}): {what}")
     else:
         grant.reasons.append(

@@ -161,10 +161,12 @@ def longest_not_ready_run(rows: list[Row]) -> int:
 
 
 def test_window_does_not_hold_cards_the_optimizer_gave_to_another_server(tmp_path: Path) -> None:
-    """Load halves at 900 s. The freed G2 cards go to Free (it was partial); Premium and Bronze
-    are in their scale-down window. Before: the window kept their replicas, so Free's new pods
-    sat Pending until the window passed (5 cycles). Now the optimizer gives the window only spare
-    cards: the replicas in place never exceed the capacity and Free's pods start at once."""
+    """Load halves at 900 s. The freed G2 cards go to Free (it was partial) as Premium's and
+    Bronze's scale-down windows let them go. Before: the optimizer gave Free the cards at once while
+    the window kept their replicas, so Free's new pods sat Pending until the window passed (5
+    cycles). Now the optimizer counts the window's replicas (held before any partial allocation
+    grows, optimizer/solver/floors.py): the replicas in place never exceed the capacity and each of
+    Free's new pods starts within a cycle (its start-up time), none waits for a card."""
     samples = only_g2(tmp_path)
     before = by_server(shared_run(samples, floors=False).rows)
     after_run = shared_run(samples, floors=True)
@@ -177,7 +179,8 @@ def test_window_does_not_hold_cards_the_optimizer_gave_to_another_server(tmp_pat
     free_before = [r for r in before["Free-llama_13b"] if r.t_s > drop_s]
     free_after = [r for r in after["Free-llama_13b"] if r.t_s > drop_s]
     assert longest_not_ready_run(free_before) >= 4, [(r.t_s, r.replicas, r.ready) for r in free_before]
-    assert longest_not_ready_run(free_after) <= 1, [(r.t_s, r.replicas, r.ready) for r in free_after]
+    started = all(b.ready >= min(a.replicas, b.replicas) for a, b in itertools.pairwise(free_after))
+    assert started, [(r.t_s, r.replicas, r.ready) for r in free_after]
     assert max(n for t, n in placed(before) if t > drop_s) > G2_CARDS, placed(before)
     assert all(n <= G2_CARDS for t, n in placed(after) if t > drop_s), placed(after)
     # The window still holds what fits: Premium and Bronze do not drop to their new need at once.

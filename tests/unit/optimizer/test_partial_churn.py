@@ -1,0 +1,106 @@
+"""Replica churn under a constant load when capacity runs out (the 1,000-server benchmark patched
+6-58 Deployments per steady cycle, a partial allocation went 1 -> 3 -> 7 replicas in three cycles).
+
+Reproduced small: the solver fed back its own result each cycle, with the controller's window
+floor (``floor_replicas`` = min(current, highest recommendation recorded in the last W cycles)),
+and a measured demand that flips by one replica with the usual noise of a rate window.
+
+Cause: the window floor of a fully served server got only the cards left *after* the saturation
+policy. When its demand dipped by one replica, that replica's card went to the partial server at
+once (which grew), and when the dip passed the full allocation took it back (the partial server
+shrank): both Deployments changed every flip, while the window was there to ride out exactly such
+dips. Fix: floors are held before any partial allocation grows (``optimizer/solver/floors.py``);
+a partial server also keeps its own window floor and stays on its current accelerator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from optimizer.data.catalog import SaturationPolicy
+from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem
+from tests.unit.optimizer.test_solver import SOLVERS, cand, solve
+
+WINDOW_CYCLES = 5  # 300 s window, 60 s cycles
+
+
+@dataclass
+class Loop:
+    """Current (accelerator, replicas) per server and the window's recorded recommendations."""
+
+    current: dict[str, tuple[str, int]]
+    recorded: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # first sight: the window starts at the current count
+        self.recorded = {name: [now] for name, now in self.current.items()}
+
+    def floor(self, name: str) -> int:
+        acc, replicas = self.current[name]
+        recent = [n for a, n in self.recorded.get(name, [])[-WINDOW_CYCLES:] if a == acc]
+        return min(replicas, max(recent, default=0))
+
+    def act(self, name: str, acc: str, replicas: int, demand: int) -> None:
+        if (acc, replicas) != self.current[name]:
+            self.changes[name] = self.changes.get(name, 0) + 1
+        self.current[name] = (acc, replicas)
+        self.recorded.setdefault(name, []).append((acc, demand))
+
+
+def server(name: str, c: Candidate, loop: Loop, priority: int) -> ServerProblem:
+    acc, replicas = loop.current[name]
+    floored = replace(c, floor_replicas=loop.floor(name) if c.accelerator == acc else 0)
+    return ServerProblem(name, priority, 1.0, 1, 0, acc, replicas, (floored,))
+
+
+def run(solver: str, full_priority: int, cycles: int = 12) -> Loop:
+    """``full`` (demand 4 <-> 5 A100 replicas, noise) and ``part`` (needs 20) share 10 A100 cards."""
+    loop = Loop({"full": ("A100", 5), "part": ("A100", 5)})
+    for cycle in range(cycles):
+        demand = 4 if cycle % 2 else 5
+        servers = (
+            server("full", cand("A100", demand), loop, full_priority),
+            server("part", cand("A100", 20), loop, 2),
+        )
+        prob = AllocationProblem(servers, {"A100": 10}, False, SaturationPolicy.PRIORITY_EXHAUSTIVE)
+        result = solve(solver, prob)
+        for s in servers:
+            a = result.assignments[s.name]
+            assert a.candidate is not None, a.reasons
+            # the actuator records the load's count (demand_replicas), never the held one
+            needs = min(a.replicas, a.candidate.replicas)
+            loop.act(s.name, a.candidate.accelerator, a.replicas, needs)
+        assert sum(n for _, n in loop.current.values()) <= 10
+    return loop
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("full_priority", [1, 3], ids=["full-higher", "full-lower"])
+def test_a_one_replica_dip_does_not_move_cards_between_servers_every_cycle(
+    solver: str, full_priority: int
+) -> None:
+    loop = run(solver, full_priority)
+    # Before the fix: 'full' 5 -> 4 -> 5 ... and 'part' 5 -> 6 -> 5 ... , 11 changes each in 12 cycles.
+    assert loop.changes == {}, loop.changes
+    assert loop.current == {"full": ("A100", 5), "part": ("A100", 5)}
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_the_window_still_lets_go_once_the_dip_lasts(solver: str) -> None:
+    """A lasting drop to 4 is given up after the window: 'part' grows once, then stays."""
+    loop = Loop({"full": ("A100", 5), "part": ("A100", 5)})
+    sizes = []
+    for _ in range(WINDOW_CYCLES + 4):
+        servers = (server("full", cand("A100", 4), loop, 1), server("part", cand("A100", 20), loop, 2))
+        prob = AllocationProblem(servers, {"A100": 10}, False, SaturationPolicy.PRIORITY_EXHAUSTIVE)
+        result = solve(solver, prob)
+        for s in servers:
+            a = result.assignments[s.name]
+            assert a.candidate is not None
+            loop.act(s.name, "A100", a.replicas, min(a.replicas, a.candidate.replicas))
+        sizes.append((loop.current["full"][1], loop.current["part"][1]))
+    assert sizes[0] == (5, 5)  # held by the window
+    assert sizes[-1] == (4, 6)
+    assert loop.changes == {"full": 1, "part": 1}, sizes
