@@ -1,7 +1,7 @@
 """Optimizer and actuator agree on a server the capacity cannot serve: brought down to its floor,
 its cards counted, and the change explained in its reasons and its Event.
 
-The demo's fault: Free ran 13 x G2 when Premium's and Bronze's load tripled; the optimizer left
+The demo's fault: Free ran 13 x G2 when Premium's and Bronze's load grew 3-3.5x; the optimizer left
 Free unallocated and gave its cards to the others, the actuator kept Free as it was, and Premium's
 new pods sat Pending. Here the real ``optimize`` feeds the real ``plan_updates``.
 """
@@ -24,7 +24,7 @@ from tests.unit.actuator.fakes import NS, deployment, server, settings
 
 G2_CARDS = 24
 RUNNING = {"Premium-llama_13b": 4, "Bronze-llama_13b": 7, "Free-llama_13b": 13}  # 24 cards in use
-LOAD_RPM = {"Premium-llama_13b": 180, "Bronze-llama_13b": 360, "Free-llama_13b": 720}  # 3x the samples
+LOAD_RPM = {"Premium-llama_13b": 180, "Bronze-llama_13b": 420, "Free-llama_13b": 720}  # 3x-3.5x the samples
 
 
 def documents() -> dict[str, Any]:
@@ -66,7 +66,7 @@ def test_free_is_brought_to_its_floor_and_what_runs_fits_the_cards() -> None:
     assert solution.cards_by_type["G2"] <= G2_CARDS
     assert by_name["Premium-llama_13b"].status is DecisionStatus.ALLOCATED
 
-    placement = [Placement(type="G2", nodeLabelValue="G2")]
+    placement = [Placement.model_validate({"type": "G2", "nodeLabelValue": "G2"})]
     servers = [
         server(n, model="llama_13b", current_replicas=r, keep_accelerator=True) for n, r in RUNNING.items()
     ]
