@@ -255,6 +255,7 @@ def _why(view: ServerView, chosen: Option, ledger: CardLedger, threshold: float)
         kind = first.acc_type
         reasons.append(
             f"MILP: cheaper {describe(first.candidate, first.replicas)} not taken: the plan leaves "
-            f"{ledger.left(kind)} of {ledger.capacity(kind)} {kind} cards, its cards serve other servers"
+            f"{max(ledger.left(kind), 0)} of {ledger.capacity(kind)} {kind} cards, its cards serve "
+            "other servers"
         )
     return reasons
