@@ -13,6 +13,13 @@ of the previous answer) and the optimizer kept the held replicas on spare cards 
 then records ``demand_replicas`` (not the held count, which would prolong the hold forever) and
 holds nothing itself. Without it (first cycle, or a caller that gives no floor) the window is
 applied here as before.
+
+Capacity: a running server the optimizer cannot serve comes as ``partial`` at its capacity floor
+(``max(min_replicas, 1)`` on its current accelerator, whose cards the optimizer reserved before
+allocating) and is scaled down to it like any partial allocation; ``unallocated`` now means the
+server has no candidate on its accelerator, and the optimizer reserved all it runs, so keeping it
+as it is matches what was counted. The optimizer's capacity reasons are listed first
+(:data:`CAPACITY_REASONS`), so the Event says why.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def assemble(
         assignment = result.assignments.get(server.name) or Assignment(
             server.name, None, 0, ("solver returned no assignment",)
         )
-        decision = _decide(sp, assignment, contexts[server.name])
+        decision = _decide(sp, assignment, contexts[server.name], limited=not problem.unlimited)
         decisions.append(decision)
         if decision.allocation is not None:
             a = decision.allocation
@@ -104,7 +104,9 @@ def assemble(
     )
 
 
-def _decide(sp: ServerProblem, assignment: Assignment, context: ServerContext) -> ServerDecision:
+def _decide(
+    sp: ServerProblem, assignment: Assignment, context: ServerContext, *, limited: bool = True
+) -> ServerDecision:
     demand_rpm = sp.demand_rps * 60.0
     base = {
         "server": sp.name,
@@ -121,7 +123,7 @@ def _decide(sp: ServerProblem, assignment: Assignment, context: ServerContext) -
         reasons += [r for r in sp.infeasible if r not in reasons]
         if not sp.candidates and not reasons:
             reasons.append("no accelerator has performance data for this model")
-        if sp.current_replicas > 0 and not any(r.startswith("kept as it is") for r in reasons):
+        if limited and sp.current_replicas > 0 and not any(r.startswith("kept as it is") for r in reasons):
             reasons.append(
                 f"its cards are unknown ({sp.current_accelerator or 'no accelerator'} has no entry for the "
                 "model in the data): not reserved"
