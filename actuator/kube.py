@@ -36,8 +36,11 @@ def kube_threads(settings: ActuatorSettings) -> int:
     return settings.max_concurrent_patches + settings.event_concurrency + LIST_THREADS
 
 
-def load_kube_client(connection_pool_size: int | None = None) -> client.ApiClient:
-    """In-cluster config when running in a pod, else the local kube config.
+def load_kube_client(
+    connection_pool_size: int | None = None, config_file: str | None = None
+) -> client.ApiClient:
+    """In-cluster config when running in a pod, else the local kube config (``config_file``:
+    that file instead of ``$KUBECONFIG`` / ``~/.kube/config``).
 
     ``connection_pool_size``: keep-alive connections to the API server (the client's default is
     ``5 x cpu_count``); a request beyond it opens a connection, and a TLS handshake, of its own.
@@ -45,7 +48,7 @@ def load_kube_client(connection_pool_size: int | None = None) -> client.ApiClien
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+        config.load_kube_config(config_file=config_file)  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     if connection_pool_size is not None:
         configuration.connection_pool_maxsize = connection_pool_size
