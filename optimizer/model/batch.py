@@ -16,8 +16,8 @@ Role: pick N before sizing. Caller: :mod:`optimizer.candidates`, per (server, ac
   Example (inferno v0.7 data, granite_13b on A100: perfParms alpha 20.58, beta 0.041, gamma
   0.00128125, maxBatchSize 64 at 512 tokens; in 128, out 1024; ITL 40 ms, TTFT 1000 ms): the
   ceiling is N = 32, sized at 0.4995 req/s per replica (ITL binds). Below N = 30 the mean TTFT
-  binds and the rate falls with N (N = 29: 0.4934, N = 16: 0.3219); N = 30 gives the best rate,
-  0.5005, and is the smallest within 1 % of it (0.99 * 0.5005 = 0.4955 > 0.4934), so N = 30.
+  binds and the rate falls with N (N = 29: 0.4940, N = 16: 0.3224); N = 30 gives the best rate,
+  0.5005, and is the smallest within 1 % of it (0.99 * 0.5005 = 0.4955 > 0.4940), so N = 30.
 """
 
 from __future__ import annotations

@@ -59,7 +59,8 @@ class Latency(NamedTuple):
 
 
 def row_set(models: Sequence[ServiceModel], batch: Sequence[int], room: Sequence[int]) -> RowSet:
-    """Pack rows; ``batch`` N >= 1 and ``room`` Q >= 0 per row."""
+    """Pack rows; ``batch`` N >= 1 and ``room`` Q >= 0 per row. The queue is open below
+    saturation (as vLLM's): ``room`` applies at or above it (:func:`optimizer.model.queue.effective_room`)."""
     batch_arr = np.asarray(batch, dtype=np.int64)
     room_arr = np.asarray(room, dtype=np.int64)
     if batch_arr.size and (batch_arr.min() < 1 or room_arr.min() < 0):
@@ -78,6 +79,7 @@ def row_set(models: Sequence[ServiceModel], batch: Sequence[int], room: Sequence
         room_arr,
         stretch=(column("stretch_base_ms"), column("stretch_slope_ms")),
         stall=(column("stall_base_ms"), column("stall_slope_ms")),
+        open_queue=True,
     )
     return RowSet(
         queue=queue,

@@ -5,8 +5,9 @@ and utilisation of every candidate at its actual per-replica load) and the load-
 benchmark, which compares :func:`predict` against emulated vLLM replicas.
 
 ``predict(perf, batch, in_tokens, out_tokens, rate_rps, settings)`` builds the schema's service
-model (:mod:`optimizer.model.service_time`), the replica chain with queue room
-``settings.max_queue_factor * batch`` (:mod:`optimizer.model.queue`) and evaluates it. At zero
+model (:mod:`optimizer.model.service_time`), the replica chain (:mod:`optimizer.model.queue`:
+unbounded queue below saturation, room ``settings.max_queue_factor * batch`` at or above it) and
+evaluates it. At zero
 load it returns the limit lambda -> 0 (a lone request: no wait, ``S = S(1)``).
 
 Example: granite_13b on A100 (decode-only, alpha 20.58, beta 0.41 ms), out 1024 tokens, N = 16,
@@ -75,7 +76,7 @@ def predict_many(
     if wanted.size:
         q = rows.queue
         wait = wait_quantile_ms(
-            lat.state.take(wanted), q.log_mu_top[wanted], q.room[wanted], 1.0 - pct[wanted] / 100.0
+            lat.state.take(wanted), q.log_mu_top[wanted], lat.state.room[wanted], 1.0 - pct[wanted] / 100.0
         )
         quantile[wanted] = wait + lat.prefill_ms[wanted]
     s = lat.state

@@ -141,16 +141,21 @@ def iteration(perf: IterationPerf, in_tokens: float, out_tokens: float) -> Servi
     """Iteration model (inferno v0.7): one engine step of a batch of n takes
     ``T(n) = alpha + n*(beta*(in+out)/(out+1) + gamma*(in+out/2))``; the prefill step is
     ``P(n) = T(n) + (beta+gamma)*in``, a decode step ``D(n) = T(n) + beta + gamma*(in+(out+1)/2)``,
-    and ``S(n) = P(n) + out*D(n)``. Latencies use the mean number in service Ls:
-    ``ITL = D = (S - P(Ls)) / out`` and ``TTFT = W + P(Ls) + D``.
+    and ``S(n) = P(n) + out*D(n)`` (inferno's formula). Latencies use the mean number in service Ls:
+    ``ITL = D = (S - P(Ls)) / out`` and ``TTFT = W + P(Ls) + residual``: the step that runs the
+    prompt (mixed with the others' decodes under chunked prefill, vLLM V1's default) samples the
+    first token, as vLLM does and as the prefill+decode schema reads it; the residual is the rest
+    of the step in progress, ``(1 - p_0) * D / 2`` (:func:`optimizer.model.latency.evaluate`).
+    (Inferno's ``P + D`` counted one decode step more: +23 ms, ~+45 % of the mean TTFT at light
+    load against the emulated V1 engine; benchmarks/results/accuracy.md.)
 
     With ``P(Ls) = P0 + k*Ls`` (``P0 = alpha + (beta+gamma)*in``, ``k`` the per-request slope of
-    T) the forms are ``ITL = (S - P0 - k*Ls)/out`` and ``prefill = P0 + k*Ls + ITL``.
+    T) the forms are ``ITL = (S - P0 - k*Ls)/out`` and ``prefill = P0 + k*Ls``.
 
     Example (granite_13b on A100: alpha 20.58, beta 0.041, gamma 0.00128125; in 128, out 1024):
     ``k = 0.86608`` ms, ``P0 = 25.992`` ms, ``S(n) = 21982.23 + 887.73 n`` ms. At S = 24000 ms
     and Ls = 2: ``P(Ls) = 27.724``, ``ITL = (24000 - 27.724)/1024 = 23.41`` ms and a prefill of
-    ``27.724 + 23.41 = 51.13`` ms.
+    27.724 ms (plus the residual).
     """
     per_request_ms = perf.beta_ms * (in_tokens + out_tokens) / (out_tokens + 1.0) + perf.gamma_ms * (
         in_tokens + out_tokens / 2.0
@@ -158,17 +163,14 @@ def iteration(perf: IterationPerf, in_tokens: float, out_tokens: float) -> Servi
     prefill0_ms = perf.alpha_ms + (perf.beta_ms + perf.gamma_ms) * in_tokens
     decode0_ms = perf.alpha_ms + perf.beta_ms + perf.gamma_ms * (in_tokens + (out_tokens + 1.0) / 2.0)
     inv_out = 1.0 / out_tokens
+    itl_coef = (-prefill0_ms * inv_out, inv_out, -per_request_ms * inv_out, 0.0)
     return ServiceModel(
         base_ms=prefill0_ms + out_tokens * decode0_ms,
         slope_ms=(1.0 + out_tokens) * per_request_ms,
-        itl_coef=(-prefill0_ms * inv_out, inv_out, -per_request_ms * inv_out, 0.0),
-        prefill_coef=(
-            prefill0_ms * (1.0 - inv_out),
-            inv_out,
-            per_request_ms * (1.0 - inv_out),
-            0.0,
-        ),
+        itl_coef=itl_coef,
+        prefill_coef=(prefill0_ms, 0.0, per_request_ms, 0.0),
         schema=perf.kind,
+        step_coef=itl_coef,
     )
 
 

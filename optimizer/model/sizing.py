@@ -142,7 +142,7 @@ class _Limits:
         if tail.size:
             budget = self.ttft[index[tail]] - lat.prefill_ms[tail]
             prob = wait_exceeds_prob(
-                lat.state.take(tail), rows.queue.log_mu_top[tail], rows.queue.room[tail], budget
+                lat.state.take(tail), rows.queue.log_mu_top[tail], lat.state.room[tail], budget
             )
             ratio[tail, 2] = prob / (1.0 - pct[tail] / 100.0)
         return np.log(np.maximum(ratio.max(axis=1), 1e-12)), ratio > 1.0
@@ -152,7 +152,7 @@ class _Limits:
         sub = rows.take(index)
         lat = evaluate(sub, log_rate)
         pct = self.percentile[index]
-        wait = wait_quantile_ms(lat.state, sub.queue.log_mu_top, sub.queue.room, 1.0 - pct / 100.0)
+        wait = wait_quantile_ms(lat.state, sub.queue.log_mu_top, lat.state.room, 1.0 - pct / 100.0)
         reasons = []
         for k, i in enumerate(index.tolist()):
             parts = []
