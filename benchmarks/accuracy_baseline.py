@@ -6,10 +6,13 @@ this reads ``accuracy_after.json``, replaces every ``pred_*`` field with what th
 Run it against the old code, e.g. for the model before the prefill-stall fix (commit 4d628b1)::
 
     mkdir -p /tmp/model-before && git archive 4d628b1 optimizer | tar -x -C /tmp/model-before
-    PYTHONPATH=/tmp/model-before:. .venv/bin/python -m benchmarks.accuracy_baseline \\
-        benchmarks/results/accuracy_after.json benchmarks/results
+    R=$PWD; (cd /tmp/model-before && PYTHONPATH=.:$R $R/.venv/bin/python -m benchmarks.accuracy_baseline \\
+        $R/benchmarks/results/accuracy_after.json $R/benchmarks/results)
 
-(``PYTHONPATH`` puts the old ``optimizer`` package first; ``benchmarks`` comes from this tree.) Only the
+(Run from the old tree: ``python -m`` puts the working directory first on ``sys.path``, before
+``PYTHONPATH``, so from the repository the current ``optimizer`` would win; the script prints the
+``predict`` module it uses. ``benchmarks`` comes from this tree through ``PYTHONPATH``.) The
+spot checks of the other schemas (``accuracy_schemas.json``) re-predict the same way. Only the
 ``predict(perf, batch, in, out, rate, settings, ttft_percentile)`` API is used, present in both.
 """
 
@@ -17,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
-from benchmarks.bench_accuracy import IN_TOKENS, OUT_TOKENS, load_pairs, read_raw, write_raw
+from benchmarks.bench_accuracy import IN_TOKENS, OUT_TOKENS, SCHEMA_PERFS, load_pairs, read_raw, write_raw
 from optimizer.model.predict import predict
 from optimizer.settings import OptimizerSettings
 
@@ -32,10 +37,9 @@ def main() -> None:
     parser.add_argument("--label", default="before", help="'after' re-predicts with the current model")
     args = parser.parse_args()
     points = read_raw(args.after)
-    perf = {
-        (p.model, p.accelerator): p.perf
-        for p, _ in load_pairs(sorted({(q.model, q.accelerator) for q in points}))
-    }
+    names = {(q.model, q.accelerator) for q in points}
+    perf = {("granite_13b", label): p for label, p in SCHEMA_PERFS.items()}
+    perf |= {(p.model, p.accelerator): p.perf for p, _ in load_pairs(sorted(names - set(perf)))}
     settings = OptimizerSettings()
     rebuilt = []
     for q in points:
@@ -51,11 +55,15 @@ def main() -> None:
                 pred_itl_mean_ms=mean.itl_ms,
                 pred_wait_ms=mean.wait_ms,
                 pred_utilization=mean.utilization,
+                pred_ttft_at_obs_rate_ms=predict(*args_[:4], q.obs_rate_rps, settings).ttft_ms
+                if q.obs_rate_rps > 0
+                else math.nan,
             )
         )
     meta = json.loads(args.after.read_text())["meta"] | {"re_predicted_from": str(args.after)}
     write_raw(rebuilt, args.out, args.label, meta)
-    print(f"{len(rebuilt)} points re-predicted into {args.out}/accuracy_{args.label}.json")
+    source = sys.modules[predict.__module__].__file__
+    print(f"{len(rebuilt)} points re-predicted by {source} into {args.out}/accuracy_{args.label}.json")
 
 
 if __name__ == "__main__":

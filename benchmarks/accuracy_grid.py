@@ -12,7 +12,12 @@ before/after runs use the same rates. At that rate:
   counts with the server's mean in/out tokens, seeded) runs for ``requests`` expected arrivals per
   seed after a warm-up of ``warmup_share`` of that time; observed means are the exact
   event-level means of the measured window (TTFT over first tokens, ITL over every inter-token
-  gap, token-weighted like vLLM's histogram), averaged over the seeds;
+  gap, token-weighted like vLLM's histogram), averaged over the seeds, with a 95 % confidence
+  interval from the seeds' spread (Student t);
+- every point and every saturation run draws its own seeds (:func:`point_seeds`, a hash of the
+  point's name). The same seed at every point would give every row the same arrival and token
+  stream in units of its own service time (a Poisson stream at rate r is a unit-rate stream
+  scaled by 1/r), so one lucky or unlucky stream shifts a whole load column alike;
 - the model (:func:`optimizer.model.predict`, the optimizer's own settings, so its queue room
   ``max_queue_factor * N``) predicts mean TTFT (wait + prefill), mean ITL and TTFT p50/p95.
 
@@ -25,7 +30,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from load_emulator.patterns import Constant
+from scipy import stats
+
+from load_emulator.patterns import Constant, stable_seed
 from load_emulator.replica import ReplicaSim
 from load_emulator.server import ServerSim
 from load_emulator.stats import WindowStats
@@ -73,6 +80,15 @@ class PointResult:
     pred_itl_mean_ms: float
     pred_wait_ms: float
     pred_utilization: float
+    seeds: int = 0
+    """How many independent runs the observed means average."""
+    obs_rate_rps: float = math.nan
+    """The realised arrival rate in the measured windows (mean over the seeds)."""
+    obs_ttft_ci: float = math.nan
+    """Half-width of the 95 % confidence interval of the observed mean TTFT, over that mean."""
+    obs_itl_ci: float = math.nan
+    pred_ttft_at_obs_rate_ms: float = math.nan
+    """The model's mean TTFT at the realised rate instead of the nominal one."""
 
     @property
     def ttft_error(self) -> float:
@@ -89,6 +105,24 @@ def spread(values: Sequence[float]) -> float:
     if len(finite) < 2 or not sum(finite) > 0:
         return math.nan
     return (max(finite) - min(finite)) / 2 / (sum(finite) / len(finite))
+
+
+def confidence(values: Sequence[float], level: float = 0.95) -> float:
+    """Half-width of the ``level`` confidence interval of the mean of ``values`` (independent
+    runs; Student t with n - 1 degrees of freedom) over that mean; NaN with fewer than two."""
+    finite = [v for v in values if not math.isnan(v)]
+    if len(finite) < 2 or not sum(finite) > 0:
+        return math.nan
+    n = len(finite)
+    mean = sum(finite) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1))
+    return float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n) / mean
+
+
+def point_seeds(name: str, count: int) -> list[int]:
+    """``count`` seeds of their own for the run named ``name`` (e.g. ``granite_13b/A100/N8/60``):
+    independent streams per point, reproducible from the name alone."""
+    return [stable_seed(k, name) for k in range(1, count + 1)]
 
 
 def relative_error(predicted: float, observed: float) -> float:
@@ -158,7 +192,8 @@ def measure_point(
     settings: OptimizerSettings,
     warmup_share: float = 0.1,
 ) -> PointResult:
-    """Emulate and predict one grid point; observed values are means over ``seeds``."""
+    """Emulate and predict one grid point; observed values are means over ``seeds`` (give each
+    point its own: :func:`point_seeds`)."""
     rate = load * saturation_rps
     horizon_s = requests / rate
     windows = [emulate(pair.perf, batch, tokens, rate, horizon_s, warmup_share * horizon_s, s) for s in seeds]
@@ -170,6 +205,8 @@ def measure_point(
     in_tok, out_tok = tokens.mean_in_tokens, tokens.mean_out_tokens
     mean = predict(pair.perf, batch, in_tok, out_tok, rate, settings, ttft_percentile=95.0)
     median = predict(pair.perf, batch, in_tok, out_tok, rate, settings, ttft_percentile=50.0)
+    observed_rate = avg([w.arrivals / horizon_s for w in windows])
+    at_observed = predict(pair.perf, batch, in_tok, out_tok, observed_rate, settings)
     return PointResult(
         model=pair.model,
         accelerator=pair.accelerator,
@@ -190,6 +227,11 @@ def measure_point(
         pred_itl_mean_ms=mean.itl_ms,
         pred_wait_ms=mean.wait_ms,
         pred_utilization=mean.utilization,
+        seeds=len(windows),
+        obs_rate_rps=observed_rate,
+        obs_ttft_ci=confidence([w.ttft_mean_ms for w in windows]),
+        obs_itl_ci=confidence([w.itl_mean_ms for w in windows]),
+        pred_ttft_at_obs_rate_ms=at_observed.ttft_ms,
     )
 
 

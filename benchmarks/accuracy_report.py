@@ -12,12 +12,14 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from scipy import stats
+
 from benchmarks.accuracy_findings import FINDINGS
 from benchmarks.accuracy_grid import PointResult
 
 TOLERANCE = 0.10
-NOISE_MULTIPLE = 2.0
-"""A TTFT error within this multiple of the seeds' spread is below what the run can resolve."""
+PRIOR_LABEL = "previous model (bdf083f)"
+"""The model before the open queue and the v0.7 first-token fix (``accuracy_prior.*``)."""
 HEADLINE_BELOW = 0.90
 """The target: within 10 % for every load strictly below 90 % of saturation."""
 
@@ -33,24 +35,49 @@ def _groups(points: Sequence[PointResult]) -> dict[tuple[str, str, int], list[Po
     return groups
 
 
-def _spread_note(points: Sequence[PointResult]) -> str:
-    below = sorted(
-        p.obs_ttft_spread for p in points if p.load < HEADLINE_BELOW - 1e-9 and p.obs_ttft_spread >= 0
-    )
+def _ci_note(points: Sequence[PointResult]) -> str:
+    below = sorted(p.obs_ttft_ci for p in points if p.load < HEADLINE_BELOW - 1e-9 and p.obs_ttft_ci >= 0)
     return f"{100 * below[len(below) // 2]:.1f} %" if below else "-"
 
 
+def error_interval(predicted: float, observed: float, ci: float) -> tuple[float, float]:
+    """The relative error's range when the observed mean lies anywhere in ``observed * (1 +- ci)``
+    (its 95 % interval); ``(-inf, inf)`` when the interval reaches 0; the point error itself when
+    there is no interval (NaN ``ci``)."""
+    if math.isnan(ci):
+        error = (predicted - observed) / observed
+        return error, error
+    if ci >= 1.0:
+        return -math.inf, math.inf
+    return predicted / (observed * (1.0 + ci)) - 1.0, predicted / (observed * (1.0 - ci)) - 1.0
+
+
+def ttft_verdict(p: PointResult) -> str:
+    """``within`` (|error| <= 10 %), ``unresolved`` (outside, but the error's 95 % interval reaches
+    back inside +-10 %: the run cannot tell) or ``outside`` (the whole interval is beyond 10 %)."""
+    if abs(p.ttft_error) <= TOLERANCE:
+        return "within"
+    low, high = error_interval(p.pred_ttft_mean_ms, p.obs_ttft_mean_ms, p.obs_ttft_ci)
+    return "unresolved" if low <= TOLERANCE and high >= -TOLERANCE else "outside"
+
+
 def share_within(points: Sequence[PointResult], below: float, metric: str) -> tuple[int, int]:
-    """(within tolerance, total) over points with load < ``below``; metric ttft, itl or both."""
+    """(count, total) over points with load < ``below``. Metrics: ``ttft``, ``itl``, ``both``
+    within 10 %; ``noise``: ITL within 10 % and TTFT within or unresolved; ``outside``: TTFT
+    shown to be more than 10 % off (its whole 95 % interval beyond)."""
     chosen = [p for p in points if p.load < below - 1e-9]
     ok = 0
     for p in chosen:
-        ttft_ok = abs(p.ttft_error) <= TOLERANCE
+        verdict = ttft_verdict(p)
+        ttft_ok = verdict == "within"
         itl_ok = abs(p.itl_error) <= TOLERANCE
-        resolved = ttft_ok or abs(p.ttft_error) <= NOISE_MULTIPLE * p.obs_ttft_spread
-        ok += {"ttft": ttft_ok, "itl": itl_ok, "both": ttft_ok and itl_ok, "noise": resolved and itl_ok}[
-            metric
-        ]
+        ok += {
+            "ttft": ttft_ok,
+            "itl": itl_ok,
+            "both": ttft_ok and itl_ok,
+            "noise": verdict != "outside" and itl_ok,
+            "outside": verdict == "outside",
+        }[metric]
     return ok, len(chosen)
 
 
@@ -74,8 +101,9 @@ def summary_lines(label: str, points: Sequence[PointResult]) -> list[str]:
         f"| {_pct(share_within(points, HEADLINE_BELOW, 'itl'))} "
         f"| {_pct(share_within(points, HEADLINE_BELOW, 'both'))} "
         f"| {_abs_stats([p.ttft_error for p in below])} | {_abs_stats([p.itl_error for p in below])} "
-        f"| {_pct(share_within(points, 1.0, 'both'))} | {_spread_note(points)} "
-        f"| {_pct(share_within(points, HEADLINE_BELOW, 'noise'))} |"
+        f"| {_pct(share_within(points, 1.0, 'both'))} | {_ci_note(points)} "
+        f"| {_pct(share_within(points, HEADLINE_BELOW, 'noise'))} "
+        f"| {_pct(share_within(points, HEADLINE_BELOW, 'outside'))} |"
     ]
 
 
@@ -88,11 +116,47 @@ def error_table(points: Sequence[PointResult]) -> list[str]:
         cells = []
         for x in loads:
             p = by_load.get(x)
-            cells.append("-" if p is None else f"{100 * p.ttft_error:+.0f} / {100 * p.itl_error:+.0f}")
+            cells.append("-" if p is None else _cell(p))
         lines.append(
             f"| {model} | {acc} | {batch} | {group[0].saturation_rps:.4f} | " + " | ".join(cells) + " |"
         )
     return lines
+
+
+def mean_with_interval(values: Sequence[float]) -> tuple[float, float]:
+    """Mean of the finite values and the half-width of its 95 % interval (Student t); NaN if < 2."""
+    finite = [v for v in values if not math.isnan(v)]
+    if len(finite) < 2:
+        return (finite[0] if finite else math.nan), math.nan
+    n = len(finite)
+    mean = sum(finite) / n
+    sd = math.sqrt(sum((v - mean) ** 2 for v in finite) / (n - 1))
+    return mean, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+
+
+def load_table(labelled: Sequence[tuple[str, Sequence[PointResult]]]) -> list[str]:
+    """Mean signed TTFT error over the rows (pairs x batches) at each load, +- its 95 % interval
+    over the rows: with independent runs per point, a systematic model error at a load shows
+    here even when each point alone is too noisy to resolve it."""
+    loads = sorted({p.load for _, points in labelled for p in points})
+    lines = [
+        "| model | " + " | ".join(f"{100 * x:.0f} %" for x in loads) + " |",
+        "|---|" + "---|" * len(loads),
+    ]
+    for label, points in labelled:
+        cells = []
+        for x in loads:
+            mean, half = mean_with_interval([p.ttft_error for p in points if p.load == x])
+            cells.append(f"{100 * mean:+.1f} &plusmn; {100 * half:.1f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cell(p: PointResult) -> str:
+    """``TTFT error [+-its 95 % interval] / ITL error``, in %; ``*`` marks a TTFT shown outside 10 %."""
+    ci = "" if math.isnan(p.obs_ttft_ci) else f"&plusmn;{100 * p.obs_ttft_ci:.0f}"
+    mark = "*" if ttft_verdict(p) == "outside" else ""
+    return f"{100 * p.ttft_error:+.0f}{ci}{mark} / {100 * p.itl_error:+.0f}"
 
 
 def write_report(
@@ -101,7 +165,9 @@ def write_report(
     out: Path,
     meta: dict[str, object],
     schemas: Sequence[PointResult] | None = None,
+    prior: Sequence[PointResult] | None = None,
 ) -> None:
+    """``prior``: the model as it was before the latest change, re-predicted on the same runs."""
     out.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Model accuracy: predicted against emulated TTFT and ITL",
@@ -114,22 +180,41 @@ def write_report(
             " on the same observations by `benchmarks/accuracy_baseline.py` (see its docstring)."
             if before
             else "."
+        )
+        + (
+            " `accuracy_prior.*`: the previous model's predictions (commit bdf083f, before the open queue"
+            " and the v0.7 first-token step), made during the run."
+            if prior
+            else ""
         ),
         "",
         "Each point: one emulated replica (prefill-first vLLM scheduling for this v0.6 data, Poisson",
         "arrivals, geometric token counts, mean 128 in / 1024 out) at a share of the *emulator's*",
         "measured saturation for that batch; the model is `optimizer.model.predict` with the",
         "optimizer's default settings. Error = (predicted - observed) / observed, mean against mean.",
+        "Every point averages independent runs with seeds of its own; `+-` is the 95 % confidence",
+        "interval of the observed mean TTFT (Student t over the runs), `*` marks a TTFT error whose",
+        "whole interval lies beyond 10 % (the model is shown to be off, not just the run noisy).",
         "",
         "## Headline: share of grid points within 10 % (loads below 90 %)",
         "",
         "| model | TTFT | ITL | both | abs TTFT error | abs ITL error | both, all loads "
-        "| median TTFT seed spread | both, TTFT within 10 % or 2x its seed spread |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| median TTFT 95 % CI | both, TTFT within 10 % or its CI reaching it | TTFT shown > 10 % off |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     if before:
-        lines += summary_lines("before (baseline model)", before)
-    lines += summary_lines("after (this model)", after)
+        lines += summary_lines("baseline model (4d628b1)", before)
+    if prior:
+        lines += summary_lines(PRIOR_LABEL, prior)
+    lines += summary_lines("this model", after)
+    lines += [
+        "",
+        "## Mean TTFT error by load, over the 23 rows (in %, +- its 95 % interval over the rows)",
+        "",
+    ]
+    labelled = [("baseline model (4d628b1)", before)] if before else []
+    labelled += [(PRIOR_LABEL, prior)] if prior else []
+    lines += load_table([*labelled, ("this model", after)])
     lines += ["", "## Relative error by point: mean TTFT / mean ITL, in %", ""]
     lines += error_table(after)
     if before:
