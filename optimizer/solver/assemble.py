@@ -17,7 +17,7 @@ from __future__ import annotations
 from optimizer.data.catalog import SaturationPolicy
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, money, not_served
-from optimizer.solver.floors import hold_floors
+from optimizer.solver.floors import floor_start, hold_floors
 from optimizer.solver.options import Option, ServerView, build_views
 from optimizer.solver.problem import AllocationProblem, Assignment, SolverResult
 from optimizer.solver.saturation import saturate
@@ -49,9 +49,14 @@ def assemble(
     held, starts = hold_floors(views, full, assignments, ledger)
     assignments.update(saturate(policy or problem.saturation_policy, unserved, ledger, reasons, starts))
     for view in unserved:
-        hold = view.hold
-        if hold is not None and hold.candidate is None and assignments[view.name].candidate is None:
-            base = assignments[view.name]
+        hold, base = view.hold, assignments[view.name]
+        if hold is None or base.candidate is not None:
+            continue
+        start = floor_start(view, ledger, force=True) if hold.candidate is not None else None
+        if start is not None:  # meant to move, but the policy gave it nothing: its floor, here
+            why = (*base.reasons, *start.reasons, f"partial: {start.replicas} replica(s), its floor")
+            assignments[view.name] = Assignment(view.name, start.option.candidate, start.replicas, why)
+        elif hold.candidate is None:
             kept = (
                 f"kept as it is: no candidate on its current {view.server.current_accelerator}, so the "
                 f"actuator leaves its {hold.replicas} replica(s) running; their {hold.cards} {hold.acc_type} "

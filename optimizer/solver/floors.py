@@ -11,7 +11,8 @@ saturation policy, for every solver. Two floors, both on a server's current acce
 The solvers compare and allocate the *demand's* count; then, in solver order, a fully served
 server whose window floor is above that count gets the extra replicas as far as the cards left
 allow, and an unserved running server starts its partial allocation on its current accelerator at
-``max(keep, window floor)`` (the window part as far as cards allow). Only then does the saturation
+``max(keep, window floor)`` (the window part as far as cards allow), unless another type fits a
+strictly larger share of its demand (then the saturation policy moves it). Only then does the saturation
 policy share what is left (:mod:`optimizer.solver.saturation`), growing those partial allocations.
 
 Why before saturation: with the floors after it, a server whose demand dipped by one replica gave
@@ -60,7 +61,7 @@ def hold_floors(
     for view in views:
         option = full.get(view.name)
         if option is None:
-            start = _start(view, ledger)
+            start = floor_start(view, ledger)
             if start is not None:
                 starts[view.name] = start
             continue
@@ -87,11 +88,19 @@ def hold_floors(
     return added, starts
 
 
-def _start(view: ServerView, ledger: CardLedger) -> Start | None:
-    """An unserved server that runs on an accelerator it has a candidate for starts there."""
+def floor_start(view: ServerView, ledger: CardLedger, *, force: bool = False) -> Start | None:
+    """An unserved server that runs on an accelerator it has a candidate for starts there, unless
+    another type fits a strictly larger share of its demand (then the saturation policy moves it;
+    its hold stays reserved this cycle). ``force``: start there anyway (the fallback when the
+    policy gave it nothing elsewhere: it must not be left to the actuator as it is)."""
     hold, current = view.hold, view.current
     if hold is None or hold.candidate is None or current is None:
         return None
+    best = None if force else best_fitting(view, ledger)
+    if best is not None and best[0] is not current:
+        here = ledger.replicas_that_fit(current.candidate, view.replica_cap(current), view.name)
+        if _share(best[0], best[1]) > _share(current, here):
+            return None
     cap = view.replica_cap(current)
     keep = min(keep_replicas(view.server), cap)
     if keep <= 0:
@@ -109,3 +118,22 @@ def _start(view: ServerView, ledger: CardLedger) -> Start | None:
         held = "holds" if replicas >= window else f"holds {replicas} of"
         reasons.append(f"stabilisation window: {held} {window} x {acc} (partial) on cards no demand needs")
     return Start(current, replicas, tuple(reasons))
+
+
+def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[Option, int] | None:
+    """The candidate serving the largest share of demand with the cards left (plus the server's own
+    held cards), and its replicas; None when none fits ``first_block`` replicas."""
+    best: tuple[Option, int] | None = None
+    best_share = -1.0
+    for option in view.all_options:
+        fit = ledger.replicas_that_fit(option.candidate, view.replica_cap(option), view.name)
+        if fit < view.first_block:
+            continue
+        share = _share(option, fit)
+        if share > best_share:  # strict: on a tie the earlier (cheaper) option stays
+            best, best_share = (option, fit), share
+    return best
+
+
+def _share(option: Option, replicas: int) -> float:
+    return replicas / option.replicas if option.replicas > 0 else 1.0

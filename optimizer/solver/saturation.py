@@ -4,12 +4,12 @@ Caller: :func:`optimizer.solver.assemble.assemble`, after a solver has made its 
 Input: the unserved servers in solver order (priority, regret, name) and the card ledger after the
 full allocations. Output: exactly one :class:`Assignment` per input server.
 
-A server's partial allocation uses a single candidate. A running server with a candidate on its
-current accelerator already has a start there (:mod:`optimizer.solver.floors`: its capacity floor
-and window floor) and grows on it: a move rolls every pod, and which type fits the larger share
-changes with every cycle's leftovers. Any other server takes its *best-fitting* candidate: the one
-whose replicas that still fit (capped by ``max_replicas``) serve the largest share of its demand,
-``fit / full_replicas``; ties go to the lower effective cost. Such a server's first grant is its
+A server's partial allocation uses a single candidate, its *best-fitting* one
+(:func:`optimizer.solver.floors.best_fitting`): the candidate whose replicas that still fit (capped
+by ``max_replicas``; a running server's own held cards count for it) serve the largest share of its
+demand, ``fit / full_replicas``; ties go to the lower effective cost. A running server whose current
+accelerator fits a share as large as any other already has a start there (its capacity and window
+floors, :mod:`optimizer.solver.floors`) and grows on it. Any other server's first grant is its
 ``min_replicas`` (at least 1) at once, or nothing; later grants add one replica.
 
 - ``None``: nothing beyond the starts; the Assignment has no candidate (or its start) and says why.
@@ -31,7 +31,7 @@ from itertools import groupby
 from optimizer.data.catalog import SaturationPolicy
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import describe
-from optimizer.solver.floors import Start
+from optimizer.solver.floors import Start, best_fitting
 from optimizer.solver.options import Option, ServerView
 from optimizer.solver.problem import Assignment
 
@@ -72,20 +72,6 @@ def saturate(
         for _, level in groupby(grants, key=lambda g: g.view.priority):
             _round_robin(list(level), ledger)
     return {g.view.name: _assignment(g, policy) for g in grants}
-
-
-def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[Option, int] | None:
-    """The candidate serving the largest share of demand with the cards left, and its replicas."""
-    best: tuple[Option, int] | None = None
-    best_share = -1.0
-    for option in view.all_options:
-        fit = ledger.replicas_that_fit(option.candidate, view.replica_cap(option), view.name)
-        if fit < view.first_block:
-            continue
-        share = fit / option.replicas if option.replicas > 0 else 1.0
-        if share > best_share:  # strict: on a tie the earlier (cheaper) option stays
-            best, best_share = (option, fit), share
-    return best
 
 
 def _grant_exhaustively(grant: _Grant, ledger: CardLedger) -> None:

@@ -207,3 +207,33 @@ def test_what_runs_after_acting_never_exceeds_the_capacity(prob: AllocationProbl
             a = result.assignments[s.name]
             if s.current_replicas and any(c.accelerator == s.current_accelerator for c in s.candidates):
                 assert a.candidate is not None and a.replicas >= 1, (solver, s.name, a.reasons)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize(
+    ("h100_cards", "policy", "expected", "reserved"),
+    [
+        pytest.param(4, PE, ("H100", 4), {"A100": 1}, id="moves-for-a-larger-share"),
+        pytest.param(2, PE, ("A100", 2), {}, id="equal-share-stays"),
+        pytest.param(4, SaturationPolicy.NONE, ("A100", 1), {}, id="policy-None-keeps-its-floor-here"),
+    ],
+)
+def test_a_partial_running_server_moves_only_for_a_strictly_larger_share(
+    solver: str,
+    h100_cards: int,
+    policy: SaturationPolicy,
+    expected: tuple[str, int],
+    reserved: dict[str, int],
+) -> None:
+    """Free runs 3 x A100 (floor 1) and needs 6; Premium takes 6 of the 8 A100 cards. On A100 Free
+    reaches 2 of 6; on H100 as many as there are cards. It moves only when H100 serves more (its A100
+    floor card stays reserved this cycle), and never ends with nothing: under policy None it keeps
+    its floor where it runs."""
+    free = running("free", cand("A100", 6), cand("H100", 6, 45), on="A100", replicas=3, priority=3)
+    prem = running("prem", cand("A100", 6), on="", replicas=0, priority=1)
+    prob = problem(prem, free, capacity={"A100": 8, "H100": h100_cards}, policy=policy)
+    result = solve(solver, prob)
+    assert chosen(result)["free"] == expected
+    assert result.reserved_cards == reserved
+    for kind, cards in used_cards(result).items():
+        assert cards + reserved.get(kind, 0) <= prob.capacity_cards[kind]
