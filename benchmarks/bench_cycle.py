@@ -14,7 +14,9 @@ Prometheus holds two scrapes of every Deployment, ``GET /invoke`` runs `cycles` 
 acts (patches; then up to 30 s for its rollouts), later ones are the steady state. Per cycle:
 wall time, the report's stage times, CPU seconds per service (and kube-apiserver), PromQL
 queries, the collector's and actuator's API calls (kube-apiserver's request counters),
-patches; per service the peak RSS (VmHWM).
+patches, and the Events the actuator posted after answering (how many, and how long after
+``/invoke`` returned the last one was posted: they are off the critical path, but their CPU is
+counted in the cycle's); per service the peak RSS (VmHWM).
 `run_case` is also the e2e smoke test's entry point.
 """
 
@@ -25,6 +27,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -53,6 +56,21 @@ SERVICE_ENV = {
     "INFERNO_OPTIMIZER_TIME_LIMIT": "10",  # production default
     "INFERNO_CONTROLLER_COLLECT_TIMEOUT_S": "60",
 }
+EVENTS_TIMEOUT_S = 120.0  # bound on waiting for the actuator to post a cycle's Events
+
+
+def _events_posted(autoscaler: Autoscaler) -> float:
+    """The actuator's inferno_actuator_events_total{outcome="posted"}."""
+    return autoscaler.actuator_metric("inferno_actuator_events_total", outcome="posted")
+
+
+def _wait_events(autoscaler: Autoscaler, started: float) -> float | None:
+    """Seconds after ``started`` until the actuator has no Event left to post; None past the bound."""
+    try:
+        autoscaler.wait_events_posted(timeout_s=EVENTS_TIMEOUT_S)
+    except AssertionError:
+        return None
+    return round(time.perf_counter() - started, 3)
 
 
 def _scraped_twice(prometheus: LocalPrometheus, namespace: str) -> int:
@@ -65,11 +83,15 @@ def _cycle(
     autoscaler: Autoscaler, proxy: CountingProxy, api: Any, pids: dict[str, int], timeout_s: float
 ) -> dict[str, Any]:
     queries_before, calls_before, cpu_before = proxy.queries, apiserver_calls(api), cpu_by_name(pids)
+    events_before = _events_posted(autoscaler)
     load_1m = os.getloadavg()[0]
     started = time.perf_counter()
     report = autoscaler.invoke(timeout_s=timeout_s)
-    wall_s = time.perf_counter() - started
-    cpu_after = cpu_by_name(pids)
+    answered = time.perf_counter()
+    wall_s = answered - started
+    calls_after = apiserver_calls(api)  # before the Events: only the critical path's calls
+    events_after_s = _wait_events(autoscaler, answered)
+    cpu_after = cpu_by_name(pids)  # the Events' CPU counts in this cycle
     cpu_s = {name: round(cpu_after[name] - cpu_before[name], 2) for name in cpu_after if name in cpu_before}
     outcomes = Counter(str(a.get("outcome", "")) for a in report.get("actions", []))
     collected = report.get("collected") or {}
@@ -83,8 +105,10 @@ def _cycle(
         "servers": collected.get("servers", 0),
         "trusted": collected.get("trusted", 0),
         "promql_queries": proxy.queries - queries_before,
-        "kube_calls": our_calls(calls_before, apiserver_calls(api)),
+        "kube_calls": our_calls(calls_before, calls_after),
         "patches": outcomes.get("applied", 0),
+        "events_posted": int(_events_posted(autoscaler) - events_before),
+        "events_posted_after_s": events_after_s,
         "cpu_s": cpu_s,
         "actions": dict(outcomes),
     }
@@ -174,6 +198,21 @@ def run_case(
     }
 
 
+def _commit() -> str:
+    """The checked-out commit, with ``+dirty`` when the services' code differs from it."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(
+            ["git", *argv], cwd=root, capture_output=True, text=True, timeout=10, check=False
+        )
+        return done.stdout.strip()
+
+    paths = ("actuator", "collector", "optimizer", "controller")
+    dirty = git("status", "--porcelain", "--", *paths)
+    return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
@@ -195,7 +234,13 @@ def main() -> None:
                 f"  rss {case['peak_rss_mib']}",
                 flush=True,
             )
-    meta = {"total_s": round(time.perf_counter() - started, 1), "cpus": os.cpu_count(), "cycles": args.cycles}
+    meta = {
+        "total_s": round(time.perf_counter() - started, 1),
+        "cpus": os.cpu_count(),
+        "cycles": args.cycles,
+        "commit": _commit(),
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
     write_results(args.out, cases, meta)
     shutil.rmtree(work_dir, ignore_errors=True)
     print(f"results in {args.out}/cycle.md, cycle.json, cycle.png ({meta['total_s']} s)")

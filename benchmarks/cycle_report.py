@@ -28,6 +28,20 @@ def _calls(cycle: dict[str, Any]) -> str:
     return ", ".join(f"{name} {n}" for name, n in sorted(cycle["kube_calls"].items())) or "-"
 
 
+def _cpus(cpu: dict[str, Any], pick: Any) -> str:
+    return " / ".join(f"{pick(cpu[n]):.2f}" if n in cpu else "-" for n in (*SERVICE_ORDER, "kube-apiserver"))
+
+
+def _events(cycle: dict[str, Any]) -> str:
+    """Events the actuator posted after answering, and when the last one was posted."""
+    if "events_posted" not in cycle:
+        return "-"
+    after = cycle.get("events_posted_after_s")
+    return (
+        f"{cycle['events_posted']} (+{after:.1f} s)" if after is not None else f"{cycle['events_posted']} (?)"
+    )
+
+
 def markdown(cases: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         "# Cycle cost (benchmarks/bench_cycle.py)",
@@ -37,6 +51,9 @@ def markdown(cases: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"rollouts; the rest are the steady state); whole run {meta.get('total_s')} s. Times are "
         "median / max over all cycles; the load average (1 min, median over the cycles) shows how "
         "busy the shared machine was.",
+        "",
+        f"Commit `{meta.get('commit', '?')}`; load average (1 / 5 / 15 min) at the end of the run "
+        f"{meta.get('load_average_at_end', '?')}.",
         "",
         "| Deployments | cycle wall s | collect ms | optimize ms | update ms | PromQL / cycle "
         "| API calls / cycle (median / max) | patches 1st / later | peak RSS MiB (coll / opt / act / ctrl) "
@@ -60,25 +77,40 @@ def markdown(cases: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "First (acting) cycle vs steady state (cycles 2+, median / max), and the CPU seconds each "
-        "process spent per steady cycle (median; independent of how busy the machine was):",
+        "First (acting) cycle: wall time of `GET /invoke`, its update stage, the API calls on its "
+        "critical path (LIST/GET/PATCH; Events are posted after the answer: their count and when "
+        "the last one was posted, after `/invoke` returned) and the CPU seconds each process spent "
+        "on it, Events included (independent of how busy the machine was):",
         "",
-        "| Deployments | 1st cycle s (patches) | steady wall s | steady collect / optimize / update ms "
-        "| CPU s per steady cycle: coll / opt / act / ctrl / kube-apiserver |",
-        "|---:|---:|---:|---:|---:|",
+        "| Deployments | 1st cycle s (patches) | update ms | API calls on the critical path "
+        "| Events after the answer | CPU s 1st cycle: coll / opt / act / ctrl / kube-apiserver |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for case in cases:
-        first, steady = case["cycles"][0], case["summary"]["steady"]
+        first = case["cycles"][0]
+        lines.append(
+            f"| {case['n_servers']:,} | {first['wall_s']:.2f} ({_patched(first)}, {first['outcome']}) "
+            f"| {first['stage_ms'].get('update', 0):.0f} | {sum(first['kube_calls'].values())} "
+            f"| {_events(first)} | {_cpus(first.get('cpu_s', {}), float)} |"
+        )
+    lines += [
+        "",
+        "Steady state (cycles 2+, median / max), and the CPU seconds each process spent per steady "
+        "cycle (median):",
+        "",
+        "| Deployments | steady wall s | steady collect / optimize / update ms "
+        "| CPU s per steady cycle: coll / opt / act / ctrl / kube-apiserver |",
+        "|---:|---:|---:|---:|",
+    ]
+    for case in cases:
+        steady = case["summary"]["steady"]
         if not steady.get("wall_s"):
             continue
         stage = " / ".join(f"{steady['stage_ms'].get(st, {}).get('median', 0):.0f}" for st in STAGES)
-        cpu = steady.get("cpu_s", {})
-        cpus = " / ".join(
-            f"{cpu[n]['median']:.2f}" if n in cpu else "-" for n in (*SERVICE_ORDER, "kube-apiserver")
-        )
+        cpus = _cpus(steady.get("cpu_s", {}), lambda stats: stats["median"])
         lines.append(
-            f"| {case['n_servers']:,} | {first['wall_s']:.2f} ({_patched(first)}, {first['outcome']}) "
-            f"| {steady['wall_s']['median']:.2f} / {steady['wall_s']['max']:.2f} | {stage} | {cpus} |"
+            f"| {case['n_servers']:,} | {steady['wall_s']['median']:.2f} / {steady['wall_s']['max']:.2f} "
+            f"| {stage} | {cpus} |"
         )
     lines += ["", "API calls by kind, first cycle and last cycle:", ""]
     for case in cases:

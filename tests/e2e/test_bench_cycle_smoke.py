@@ -36,6 +36,8 @@ def test_bench_cycle_runs_at_three_servers(
         assert set(cycle["stage_ms"]) == {"collect", "optimize", "update"}, cycle
         assert cycle["kube_calls"].get("list deployments", 0) >= 1, cycle
         assert cycle["kube_calls"].get("patch deployments", 0) == cycle["patches"], cycle
+        assert cycle["events_posted"] == cycle["patches"], cycle  # one Event per patch, after the answer
+        assert cycle["events_posted_after_s"] is not None, cycle
         assert cycle["wall_s"] >= cycle["duration_s"] > 0
         assert {*SERVICES, "kube-apiserver"} <= set(cycle["cpu_s"]), cycle["cpu_s"]
     assert case["summary"]["all"]["promql_queries"] == [len(QUERIES)]

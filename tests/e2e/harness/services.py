@@ -176,17 +176,22 @@ class Autoscaler:
         """One sample of the controller's metrics; 0 when the series does not exist (yet)."""
         return self.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
 
-    def events_pending(self) -> float:
-        """Events the actuator has queued or is posting (its GET /metrics); it posts them after
-        answering /update, so a cycle's Events may land just after /invoke returns."""
+    def actuator_metric(self, name: str, **labels: str) -> float:
+        """One sample of the actuator's GET /metrics (its Events); AssertionError when it is missing."""
         url = f"http://{LOOPBACK}:{self.ports['actuator']}/metrics"
         with urllib.request.urlopen(url, timeout=2) as resp:
             text = resp.read().decode()
+        wanted = tuple(sorted(labels.items()))
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == "inferno_actuator_events_pending":
+                if sample.name == name and tuple(sorted(sample.labels.items())) == wanted:
                     return float(sample.value)
-        raise AssertionError(f"no inferno_actuator_events_pending in the actuator's /metrics:\n{text}")
+        raise AssertionError(f"no {name}{dict(labels)} in the actuator's /metrics:\n{text}")
+
+    def events_pending(self) -> float:
+        """Events the actuator has queued or is posting; it posts them after answering /update, so
+        a cycle's Events may land just after /invoke returns."""
+        return self.actuator_metric("inferno_actuator_events_pending")
 
     def wait_events_posted(self, timeout_s: float = 20.0) -> None:
         """Until the actuator has posted every Event it queued (bounded); at once without an actuator."""
