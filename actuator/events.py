@@ -4,7 +4,8 @@ Called by :func:`actuator.executor.execute` (``await sink.record(namespace, even
 applied or failed patch) and wired by ``actuator/__main__.py``. Two sinks:
 
 * :class:`EventBroadcaster` (the service's default): ``record`` puts the Event on a bounded queue
-  and returns at once; ``concurrency`` background workers post it. A full queue drops the Event
+  and returns at once; ``concurrency`` background workers post it, once the cycle's patches are
+  done (``paused()`` holds them back meanwhile). A full queue drops the Event
   and counts it, never blocks a cycle: an Event is a note for people, the patch is what counts.
   ``close(timeout_s)`` (the SIGTERM path) posts what is queued for at most ``timeout_s`` and counts
   the rest as ``lost``. At 1,000 Deployments the first cycle patches ~770 of them; posting their
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +53,8 @@ class EventRecorder(EventSink, Protocol):
 
     def pending(self) -> int: ...
 
+    def paused(self) -> contextlib.AbstractContextManager[None]: ...
+
     async def close(self, timeout_s: float) -> None: ...
 
 
@@ -79,6 +82,10 @@ class InlineEvents:
     def pending(self) -> int:
         return 0
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        yield  # nothing queued: nothing to hold back
+
     async def close(self, timeout_s: float) -> None:
         return None
 
@@ -94,6 +101,9 @@ class EventBroadcaster:
         self._concurrency = concurrency
         self._workers: list[asyncio.Task[None]] = []
         self._in_flight = 0
+        self._pauses = 0
+        self._open = asyncio.Event()  # cleared while a cycle's patches are in flight
+        self._open.set()
         self._closed = False
         self.counts = EventCounts()
 
@@ -119,11 +129,25 @@ class EventBroadcaster:
         """Events queued or being posted."""
         return self._queue.qsize() + self._in_flight
 
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold posting back while the block runs (a cycle's patches): on a busy API server the
+        Events would otherwise compete with the patches the cycle is waiting for."""
+        self._pauses += 1
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._pauses -= 1
+            if self._pauses == 0:
+                self._open.set()
+
     async def _work(self) -> None:
         while True:  # ends when cancelled by close()
             namespace, event = await self._queue.get()
             self._in_flight += 1
             try:
+                await self._open.wait()
                 await _post(self._post, namespace, event, self.counts)
             finally:
                 self._in_flight -= 1
@@ -132,6 +156,7 @@ class EventBroadcaster:
     async def close(self, timeout_s: float) -> None:
         """Post what is queued for at most ``timeout_s`` seconds, then stop; the rest is ``lost``."""
         self._closed = True
+        self._open.set()  # a pause must not hold the flush back
         if self._workers:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._queue.join(), timeout=timeout_s)

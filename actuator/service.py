@@ -77,16 +77,17 @@ class Actuator:
         record_recommendations(self.history, actions, now_s, settings)
         self.history.forget_except({(s.namespace, s.deployment) for s in request.servers})
         dry_run = settings.dry_run or request.dry_run
-        actions = await execute(
-            actions,
-            self.port,
-            deployments,
-            settings,
-            dry_run=dry_run,
-            now_s=now_s,
-            cycle_id=request.cycle_id,
-            events=self.events,
-        )
+        with self.events.paused():  # Events wait until the patches are done
+            actions = await execute(
+                actions,
+                self.port,
+                deployments,
+                settings,
+                dry_run=dry_run,
+                now_s=now_s,
+                cycle_id=request.cycle_id,
+                events=self.events,
+            )
         for action in actions:
             log.info(
                 "server_action",

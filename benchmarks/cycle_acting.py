@@ -1,7 +1,7 @@
 """The acting step alone: N patches and their Events against a real kube-apiserver, per variant.
 
 Run: ``nice -n 10 .venv/bin/python -m benchmarks.cycle_acting [--deployments 1000] [--patches 773]
-[--concurrency 8,16,32] [--events inline,queued]`` (prints a table and writes
+[--variants inline:8,queued:8,deferred:8,deferred:16,deferred:32]`` (prints a table and writes
 ``benchmarks/results/cycle_acting.json``; ``--out DIR`` elsewhere). Needs the local control plane
 of tests/e2e/cluster.
 
@@ -9,18 +9,21 @@ Benchmark 2's first cycle at 1,000 Deployments spends most of its time in the up
 patches and 773 Events). This isolates that step so the actuator's options can be compared on one
 cluster in a few minutes: the real ``KubernetesPort`` (its thread pool and connection pool sized
 by ``kube_threads``, the kube config loaded by ``load_kube_client`` as in the service) and the
-real ``execute``, with Events posted inline (in each patch's slot, as before) or queued to the
-``EventBroadcaster``. The Deployments have 0 replicas, so no pod rolls (the full benchmark has the
-rollouts); each variant changes the batch flag in the pod template and a label of ``patches``
-of them, as the first cycle does. Per variant: the critical path (``execute``'s wall time), the
-time until the last Event is posted, and the CPU seconds of this process and of kube-apiserver.
-Between variants the run waits (bounded) until the deployment controller has caught up.
+real ``execute``, with Events posted inline (in each patch's slot, as before), queued to the
+``EventBroadcaster`` and posted alongside the patches (``queued``), or queued and held back until
+the patches are done (``deferred``: what the service does). The Deployments have 0 replicas, so no
+pod rolls (the full benchmark has the rollouts); each variant changes the batch flag in the pod
+template and a label of ``patches`` of them, as the first cycle does. Per variant: the critical
+path (``execute``'s wall time), the time until the last Event is posted, and the CPU seconds of
+this process and of kube-apiserver. Between variants the run waits (bounded) until the deployment
+controller has caught up.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -114,21 +117,25 @@ async def run_variant(
         EventBroadcaster(
             port.create_event, queue_size=settings.event_queue_size, concurrency=settings.event_concurrency
         )
-        if events_mode == "queued"
+        if events_mode in {"queued", "deferred"}
         else None
+    )
+    pause = (
+        recorder.paused() if recorder is not None and events_mode == "deferred" else contextlib.nullcontext()
     )
     cpu_self, cpu_api = time.process_time(), cpu_seconds(apiserver_pid)
     started = time.perf_counter()
-    done = await execute(
-        actions,
-        port,
-        listed,
-        settings,
-        dry_run=False,
-        now_s=time.time(),
-        cycle_id=f"bench-{batch}",
-        events=recorder,
-    )
+    with pause:
+        done = await execute(
+            actions,
+            port,
+            listed,
+            settings,
+            dry_run=False,
+            now_s=time.time(),
+            cycle_id=f"bench-{batch}",
+            events=recorder,
+        )
     critical_s = time.perf_counter() - started
     if recorder is not None:
         await recorder.close(DRAIN_TIMEOUT_S)
@@ -157,9 +164,9 @@ def main() -> None:
     parser.add_argument("--patches", type=int, default=773)
     parser.add_argument(
         "--variants",
-        default="inline:8,queued:8,queued:16,queued:32",
-        help="events mode (inline: posted in each patch's slot, as before; queued: EventBroadcaster)"
-        " and patches in flight",
+        default="inline:8,queued:8,deferred:8,deferred:16,deferred:32",
+        help="events mode (inline: in each patch's slot, as before; queued: EventBroadcaster; "
+        "deferred: queued and held back until the patches are done) and patches in flight",
     )
     parser.add_argument("--event-concurrency", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS)

@@ -192,3 +192,27 @@ async def test_metrics_show_the_counts_and_shutdown_flushes_the_queue() -> None:
     finally:
         await client.close()  # the app's shutdown: flush within event_flush_timeout_s
     assert post.posted == ["llama"] and events.counts.posted == 1 and events.pending() == 0
+
+
+async def test_paused_holds_posting_back_until_the_block_ends() -> None:
+    post = GatedPost()
+    post.gate.set()
+    events = EventBroadcaster(post, queue_size=10, concurrency=2)
+    with events.paused():
+        for name in ("a", "b"):
+            await events.record(NS, _event(name))
+        await asyncio.sleep(0.05)  # the workers run, but may not post
+        assert post.posted == [] and events.pending() == 2
+    await _until(lambda: events.pending() == 0, "the queue to drain after the pause")
+    assert sorted(post.posted) == ["a", "b"]
+    await events.close(BOUND_S)
+
+
+async def test_close_flushes_even_while_paused() -> None:
+    post = GatedPost()
+    post.gate.set()
+    events = EventBroadcaster(post, queue_size=10, concurrency=1)
+    with events.paused():
+        await events.record(NS, _event("a"))
+        await events.close(BOUND_S)
+    assert post.posted == ["a"] and events.counts.lost == 0
