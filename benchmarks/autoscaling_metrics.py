@@ -160,6 +160,30 @@ def verdicts(
     return out
 
 
+def hpa_sweep_verdict(ours: PolicyScore, hpas: Sequence[PolicyScore]) -> Verdict:
+    """The HPA target read over a sweep of HPA's utilisation target: it holds when no HPA-style
+    setting is both no dearer than ours and at least as good in every class (Pareto dominance).
+    E.g. hpa@0.35 at 1.2x ours' cost and Free below ours: it does not dominate."""
+    parts: list[str] = []
+    dominating: list[str] = []
+    for h in hpas:
+        below = [
+            f"{c.service_class} {x.attainment * 100:.1f}% < {c.attainment * 100:.1f}%"
+            for c in ours.classes
+            if (x := h.of_class(c.service_class)) is not None and x.attainment < c.attainment
+        ]
+        if not below and h.cost <= ours.cost:
+            dominating.append(h.policy)
+        ratio = h.cost / ours.cost if ours.cost > 0 else math.inf
+        parts.append(
+            f"{h.policy} at {ratio:.3f}x ours' cost: "
+            + ("at least as good in every class" if not below else "below ours in " + ", ".join(below))
+        )
+    target = "no HPA-style setting (target utilisation swept) is no dearer at equal or better attainment"
+    detail = "; ".join(parts) + (f"; dominated by {', '.join(dominating)}" if dominating else "")
+    return Verdict(target, not dominating, detail)
+
+
 MISS_CAUSES = (
     "not all replicas ready",
     "all ready, nothing served",

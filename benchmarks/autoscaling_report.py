@@ -31,6 +31,8 @@ LABELS = {
     "loop": "ours (real loop)",
     "static-peak": "static for peak",
     "hpa": "HPA-style",
+    "hpa@0.5": "HPA-style, target 0.5",
+    "hpa@0.35": "HPA-style, target 0.35",
     "oracle": "oracle",
 }
 

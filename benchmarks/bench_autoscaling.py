@@ -35,7 +35,7 @@ from pathlib import Path
 import structlog
 
 from actuator.settings import ActuatorSettings
-from benchmarks.autoscaling_metrics import PolicyScore, score, verdicts
+from benchmarks.autoscaling_metrics import PolicyScore, hpa_sweep_verdict, score, verdicts
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
@@ -44,6 +44,18 @@ from load_emulator.whatif.driver import Scenario, WhatIfRun, load_scenario_syste
 from load_emulator.whatif.records import Row
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
+HPA_SWEEP = ("hpa@0.5", "hpa@0.35")
+"""HPA-style at lower utilisation targets (``hpa`` is 0.7): what HPA pays to reach more minutes."""
+
+
+def hpa_target(policy: str) -> float | None:
+    """The utilisation target of an HPA-style policy name (``hpa`` 0.7, ``hpa@0.5`` 0.5), else None."""
+    if policy == "hpa":
+        return 0.7
+    head, _, target = policy.partition("@")
+    return float(target) if head == "hpa" and target else None
+
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -87,11 +99,13 @@ def build(config: Config, policy: str) -> WhatIfRun:
     factories: dict[str, DeciderFactory | None] = {
         "loop": None,
         "static-peak": lambda run: StaticForPeak(run, loads),
-        "hpa": lambda run: HpaStyle(run, 0.7, config.scale_down_window_s),
         "oracle": lambda run: Oracle(run, loads),
     }
+    target = hpa_target(policy)
+    if target is not None:
+        factories[policy] = lambda run: HpaStyle(run, target, config.scale_down_window_s)
     if policy not in factories:
-        raise ValueError(f"unknown policy {policy!r}; known: {list(factories)}")
+        raise ValueError(f"unknown policy {policy!r}; known: {[*POLICIES, *HPA_SWEEP]}")
     return WhatIfRun(scenario, decider=factories[policy], workloads=loads)
 
 
@@ -120,7 +134,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--period-s", type=float, default=60.0, help="control period of every policy")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="policies run in parallel processes")
-    p.add_argument("--policy", action="append", default=[], choices=POLICIES, help="run only these")
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        choices=[*POLICIES, *HPA_SWEEP],
+        help="run only these (default: all, the HPA sweep included)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
         "--rescore",
@@ -139,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_world or not (WORLD_DIR / "server-data.json").exists():
         write_world()
     config = Config(hours=args.hours, period_s=args.period_s, seed=args.seed, shape=LoadShape(seed=args.seed))
-    policies = tuple(args.policy) or POLICIES
+    policies = tuple(args.policy) or (*POLICIES, *HPA_SWEEP)
     code = _head()  # before the run: the workers import the tree as it is now
     started = time.perf_counter()
     if args.rescore:
@@ -158,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if {"loop", "oracle", "hpa"} <= set(by_name)
         else []
     )
+    sweep = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
+    if "loop" in by_name and len(sweep) > 1:
+        judged.append(hpa_sweep_verdict(by_name["loop"], sweep))
     shape = config.shape
     spikes = shape.spikes(config.hours * 3600.0)
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != str(RESULTS)]
@@ -186,7 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 "replicas = ceil(ready * utilisation / 0.7), utilisation = mean vllm:num_requests_running",
                 "over the period / (ready * max batch); scale-up at once, scale-down = highest",
-                "recommendation of the last 300 s; GPU type and batch of the start; capped by free cards",
+                "recommendation of the last 300 s; GPU type and batch of the start; capped by free cards;",
+                "hpa@0.5 and hpa@0.35: the same with target utilisation 0.5 and 0.35",
             ]
         ),
         "oracle": "optimizer every period on the true highest one-minute mean rate over the next "

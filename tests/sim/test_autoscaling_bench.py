@@ -17,9 +17,16 @@ from dataclasses import replace
 
 import pytest
 
-from benchmarks.autoscaling_metrics import ClassScore, PolicyScore, minute_meets_slo, score, verdicts
+from benchmarks.autoscaling_metrics import (
+    ClassScore,
+    PolicyScore,
+    hpa_sweep_verdict,
+    minute_meets_slo,
+    score,
+    verdicts,
+)
 from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape
-from benchmarks.bench_autoscaling import POLICIES, Config, PolicyRun, run_policy
+from benchmarks.bench_autoscaling import POLICIES, Config, PolicyRun, hpa_target, run_policy
 from load_emulator.whatif.records import Row
 
 pytestmark = pytest.mark.sim
@@ -131,3 +138,26 @@ def test_verdicts_judge_the_three_targets() -> None:
     assert "Free 80.0% < 95.0%" in bad[2].detail
     # The class-by-class comparison (half the cost each in this fixture) is in the detail.
     assert "by class (ours vs HPA): Premium 600 vs 550 at 98.0% vs 99.0%, Free 600 vs 550" in bad[2].detail
+
+
+def test_hpa_sweep_verdict_fails_only_when_a_setting_dominates() -> None:
+    ours = _policy("loop", 1000.0, 0.99, 0.95)
+    cheaper_but_worse = _policy("hpa", 900.0, 0.95, 0.5)
+    dearer_and_better = _policy("hpa@0.35", 1300.0, 0.995, 0.96)
+    holds = hpa_sweep_verdict(ours, [cheaper_but_worse, dearer_and_better])
+    assert holds.holds
+    assert "hpa at 0.900x ours' cost: below ours in Premium 95.0% < 99.0%, Free 50.0% < 95.0%" in holds.detail
+    assert "hpa@0.35 at 1.300x ours' cost: at least as good in every class" in holds.detail
+    dominating = _policy("hpa@0.5", 1000.0, 0.99, 0.95)  # as good everywhere, no dearer
+    fails = hpa_sweep_verdict(ours, [cheaper_but_worse, dominating])
+    assert not fails.holds and "dominated by hpa@0.5" in fails.detail
+
+
+def test_hpa_sweep_names_build_hpa_policies_with_their_target() -> None:
+    assert [hpa_target(p) for p in ("hpa", "hpa@0.5", "hpa@0.35", "loop", "oracle")] == [
+        0.7,
+        0.5,
+        0.35,
+        None,
+        None,
+    ]
