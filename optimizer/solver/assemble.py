@@ -18,9 +18,10 @@ from optimizer.data.catalog import SaturationPolicy
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, money, not_served
 from optimizer.solver.floors import floor_start, hold_floors
-from optimizer.solver.options import Option, ServerView, build_views
+from optimizer.solver.options import Option, ServerView, build_views, holds_of
 from optimizer.solver.problem import AllocationProblem, Assignment, SolverResult
 from optimizer.solver.saturation import saturate
+from optimizer.solver.stability import keep_status_quo
 
 
 def assemble(
@@ -36,6 +37,20 @@ def assemble(
     policy: SaturationPolicy | None = None,
 ) -> SolverResult:
     """``ledger`` must already hold the full allocations; saturation takes from what is left."""
+    if ledger.limited:
+        before = set(full)
+        in_place = keep_status_quo(views, full)
+        if in_place:  # a tie went to the server that changes nothing; count the cards again
+            ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
+            for view in views:
+                if view.name in full:
+                    ledger.take(full[view.name].candidate, full[view.name].replicas, view.priority, view.name)
+            for view in views:
+                if view.name in in_place:
+                    chose = choice(view, full[view.name], problem.switching_threshold)
+                    reasons[view.name] = [*chose, in_place[view.name]]
+                elif view.name in before - set(full):
+                    reasons[view.name] = []
     assignments: dict[str, Assignment] = {}
     unserved: list[ServerView] = []
     for view in views:

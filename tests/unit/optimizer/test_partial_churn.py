@@ -104,3 +104,23 @@ def test_the_window_still_lets_go_once_the_dip_lasts(solver: str) -> None:
     assert sizes[0] == (5, 5)  # held by the window
     assert sizes[-1] == (4, 6)
     assert loop.changes == {"full": 1, "part": 1}, sizes
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_twins_do_not_swap_who_is_served_in_full(solver: str) -> None:
+    """Two servers with equal demand and options on 7 L4 cards: each holds its floor of 1, so 5
+    cards are left and only one can have its 6. 'b-twin' runs 6 already, 'a-twin' 1. Both plans
+    serve one server at the same cost; picking 'a-twin' (first by name) would scale it 1 -> 6 and
+    'b-twin' 6 -> 1, and the tie then flipped from cycle to cycle (300-server benchmark: two such
+    servers swapped 1 <-> 6 in cycles 3, 4 and 5). The server already in place keeps it."""
+    loop = Loop({"a-twin": ("L4", 1), "b-twin": ("L4", 6)})
+    for _ in range(6):
+        servers = tuple(server(n, cand("L4", 6, 12), loop, 2) for n in ("a-twin", "b-twin"))
+        prob = AllocationProblem(servers, {"L4": 7}, False, SaturationPolicy.PRIORITY_EXHAUSTIVE)
+        result = solve(solver, prob)
+        for s in servers:
+            a = result.assignments[s.name]
+            assert a.candidate is not None, a.reasons
+            loop.act(s.name, "L4", a.replicas, min(a.replicas, a.candidate.replicas))
+    assert loop.changes == {}, loop.current
+    assert loop.current == {"a-twin": ("L4", 1), "b-twin": ("L4", 6)}
