@@ -360,6 +360,8 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     start-up time. A move that pays off only at the measured point is not worth that. E.g. margin
     0.25 at 83 req/min: MI300X is also compared at 62 and 104 req/min, where 2 MI300X (130/h) cost
     more than 5 G2 (115/h): not offered. Cost at a demand = replicas serving it x cost per replica.
+    Nor is a type whose cards left to this server (:func:`cards_left`) would not hold the band's top:
+    Bronze moved MI300X -> G2 on the cards Premium left, and back a cycle later when Premium grew.
     Exempt, as for the hold-down: a server whose current accelerator cannot serve the load at all.
     """
     if margin <= 0:
@@ -378,19 +380,43 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
             continue
         band = (demand_rps * (1.0 - margin), demand_rps * (1.0 + margin))
 
-        def cost(plan: _Plan, at_rps: float, server: ServerSpec = server) -> float:
-            unit = plan.option.spec.cost * plan.option.entry.acc_count
-            return _replicas(server, at_rps, plan.result.max_rate_rps) * unit
-
-        losers = [p for p in mine if p is not here and any(cost(p, d) > cost(here, d) + 1e-9 for d in band)]
-        if not losers:
+        others = [p for p in mine if p is not here]
+        dearer = [
+            p for p in others if any(_cost_at(server, p, d) > _cost_at(server, here, d) + 1e-9 for d in band)
+        ]
+        cramped = [
+            p
+            for p in others
+            if p not in dearer
+            and left is not None
+            and _cards_at(server, p, band[1]) > left.get(p.option.spec.type, 0)
+        ]
+        if not dearer and not cramped:
             continue
-        dropped.update(id(p) for p in losers)
+        dropped.update(id(p) for p in (*dearer, *cramped))
         rpm = f"{band[0] * 60:.4g}-{band[1] * 60:.4g} req/min"
-        names = ", ".join(sorted({p.option.entry.acc for p in losers}))
-        note = f"type-change hysteresis: {names} not offered: dearer than {current} somewhere in {rpm}"
+        why = []
+        if dearer:
+            names = ", ".join(sorted({p.option.entry.acc for p in dearer}))
+            why.append(f"{names} not offered: dearer than {current} somewhere in {rpm}")
+        if cramped:
+            names = ", ".join(sorted({p.option.entry.acc for p in cramped}))
+            why.append(f"{names} not offered: too few cards left there for {band[1] * 60:.4g} req/min")
+        note = "type-change hysteresis: " + "; ".join(why)
         contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
     return [p for p in plans if id(p) not in dropped], contexts
+
+
+def _cost_at(server: ServerSpec, plan: _Plan, demand_rps: float) -> float:
+    """Cost per hour of the replicas serving ``demand_rps`` with this plan's rate per replica."""
+    unit = plan.option.spec.cost * plan.option.entry.acc_count
+    return _replicas(server, demand_rps, plan.result.max_rate_rps) * unit
+
+
+def _cards_at(server: ServerSpec, plan: _Plan, demand_rps: float) -> int:
+    """Cards of the plan's type the replicas serving ``demand_rps`` take."""
+    unit = plan.option.entry.acc_count * plan.option.spec.multiplicity
+    return _replicas(server, demand_rps, plan.result.max_rate_rps) * unit
 
 
 def cards_left(system: SystemData, contexts: Sequence[ServerContext]) -> list[dict[str, int]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from optimizer.candidates import build_problem_with_context
+from optimizer.data.system import SystemData
 from optimizer.settings import OptimizerSettings
 from tests.unit.optimizer.test_candidates import system
 from tests.unit.optimizer.test_candidates_controls import decide, on_a100
@@ -63,3 +64,27 @@ def test_a_server_without_a_current_accelerator_is_not_restricted() -> None:
         OptimizerSettings(),
     )
     assert sorted(c.accelerator for c in problem.servers[0].candidates) == ["2xA100", "A100"]
+
+
+def with_b100(*servers: dict[str, object], b100_cards: int) -> SystemData:
+    """The fixture plus "B100": A100's performance in a card type of its own at 30/h (A100: 40/h)."""
+    data = system(*servers).model_dump(by_alias=True)
+    data["accelerators"]["accelerators"].append({"name": "B100", "type": "B100", "cost": 30})
+    a100 = next(m for m in data["models"]["models"] if m["acc"] == "A100")
+    data["models"]["models"].append({**a100, "acc": "B100"})
+    data["capacity"] = {"count": [{"type": "A100", "count": 8}, {"type": "B100", "count": b100_cards}]}
+    return SystemData.model_validate(data)
+
+
+@pytest.mark.parametrize(("b100_cards", "offered_b100"), [(1, False), (2, True)])
+def test_a_move_needs_the_cards_for_the_band_top(b100_cards: int, offered_b100: bool) -> None:
+    # 40 req/min on A100: 2 x 40/h; B100: 2 x 30/h, cheaper across 30-50 req/min. At 50 req/min
+    # B100 needs 2 cards: with 1 card left the move would be forced back as soon as load grows.
+    problem, contexts = build_problem_with_context(
+        with_b100(on_a100(rpm=40), b100_cards=b100_cards), OptimizerSettings()
+    )
+    names = [c.accelerator for c in problem.servers[0].candidates]
+    assert ("B100" in names) is offered_b100, names
+    (context,) = contexts.values()
+    cramped = [r for r in context.reasons if "B100 not offered: too few cards left there for 50 req/min" in r]
+    assert bool(cramped) is not offered_b100, context.reasons
