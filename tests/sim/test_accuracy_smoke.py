@@ -12,7 +12,8 @@ import math
 
 import pytest
 
-from benchmarks.accuracy_grid import Pair, emulated_saturation_rps, measure_point, point_seeds
+from benchmarks.accuracy_grid import Pair, PointResult, emulated_saturation_rps, measure_point, point_seeds
+from benchmarks.accuracy_report import ttft_verdict
 from benchmarks.bench_accuracy import IN_TOKENS, OUT_TOKENS, load_pairs
 from load_emulator.tokens import TokenSpec
 from optimizer.data.perf import IterationPerf
@@ -105,3 +106,32 @@ def test_iteration_schema_first_token_comes_from_the_prompt_step() -> None:
     assert point.obs_ttft_ci < 0.03, point
     assert abs(point.ttft_error) <= 0.06, point
     assert abs(point.itl_error) <= 0.04, point
+
+
+def test_every_point_draws_its_own_stream() -> None:
+    """The grid's seeds differ by point, so rows at one load do not share one arrival stream in
+    service-time units (with seeds 1, 2 everywhere a whole load column moved alike)."""
+    names = [
+        f"{m}/A100/N{n}/{load}" for m in ("granite_13b", "llama_7b") for n in (8, 16) for load in (60, 80)
+    ]
+    seeds = [seed for name in names for seed in point_seeds(name, 8)]
+    assert len(set(seeds)) == len(seeds) == 64
+    assert point_seeds("granite_13b/A100/N8/60", 3) == point_seeds("granite_13b/A100/N8/60", 3)
+
+
+@pytest.mark.parametrize(
+    ("predicted", "observed", "ci", "verdict"),
+    [
+        (105.0, 100.0, 0.30, "within"),
+        (125.0, 100.0, 0.20, "unresolved"),  # 125 / 120 - 1 = +4 %: the interval reaches back
+        (125.0, 100.0, 0.05, "outside"),  # 125 / 105 - 1 = +19 %
+        (70.0, 100.0, 0.10, "outside"),  # 70 / 90 - 1 = -22 %
+        (125.0, 100.0, math.nan, "outside"),  # no interval: the point error decides
+    ],
+)
+def test_ttft_verdict_reads_the_interval(predicted: float, observed: float, ci: float, verdict: str) -> None:
+    point = PointResult(
+        "m", "a", 1, 0.5, 1.0, 2.0, 100, observed, observed, observed, 10.0, 1.0, math.nan,
+        predicted, predicted, predicted, 10.0, 0.0, 0.5, seeds=8, obs_ttft_ci=ci,
+    )  # fmt: skip
+    assert ttft_verdict(point) == verdict
