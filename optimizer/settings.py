@@ -32,7 +32,10 @@ class OptimizerSettings(BaseModel):
         "within this share of the computed one (a batch change rolls every pod); 0 turns it off",
     )
     max_queue_factor: int = Field(
-        default=10, ge=0, description="queue room per replica as a multiple of the batch size (K = N + f*N)"
+        default=10,
+        ge=0,
+        description="queue room per replica as a multiple of the batch size (K = N + f*N), applied at "
+        "or above saturation only; below it the model's queue is unbounded, as vLLM's is",
     )
     throughput_rate_cap: float = Field(
         default=0.9, gt=0, le=1, description="share of saturation a throughput (slo-tps) target may use"
