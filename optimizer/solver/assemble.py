@@ -21,7 +21,7 @@ from optimizer.solver.floors import floor_start, hold_floors
 from optimizer.solver.options import Option, ServerView, build_views, holds_of
 from optimizer.solver.problem import AllocationProblem, Assignment, SolverResult
 from optimizer.solver.saturation import saturate
-from optimizer.solver.stability import keep_status_quo
+from optimizer.solver.stability import keep_status_quo, yield_to_running
 
 
 def assemble(
@@ -41,16 +41,17 @@ def assemble(
         before = set(full)
         in_place = keep_status_quo(views, full)
         if in_place:  # a tie went to the server that changes nothing; count the cards again
-            ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
-            for view in views:
-                if view.name in full:
-                    ledger.take(full[view.name].candidate, full[view.name].replicas, view.priority, view.name)
-            for view in views:
-                if view.name in in_place:
-                    chose = choice(view, full[view.name], problem.switching_threshold)
-                    reasons[view.name] = [*chose, in_place[view.name]]
-                elif view.name in before - set(full):
-                    reasons[view.name] = []
+            ledger = _charged(problem, views, full)
+        left = {kind: ledger.left(kind) for kind in problem.capacity_cards}
+        dropped = yield_to_running(views, full, left)
+        if dropped:
+            ledger = _charged(problem, views, full)
+        for view in views:
+            if view.name in in_place:
+                chose = choice(view, full[view.name], problem.switching_threshold)
+                reasons[view.name] = [*chose, in_place[view.name]]
+            elif view.name in before - set(full):
+                reasons[view.name] = [dropped[view.name]] if view.name in dropped else []
     assignments: dict[str, Assignment] = {}
     unserved: list[ServerView] = []
     for view in views:
@@ -102,6 +103,15 @@ def assemble(
         lower_bound = min(lower_bound, objective)
     ordered = {s.name: assignments[s.name] for s in problem.servers}
     return SolverResult(ordered, status, objective, lower_bound, (summary, *notes), reserved)
+
+
+def _charged(problem: AllocationProblem, views: list[ServerView], full: dict[str, Option]) -> CardLedger:
+    """A fresh ledger holding the holds and ``full``."""
+    ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
+    for view in views:
+        if view.name in full:
+            ledger.take(full[view.name].candidate, full[view.name].replicas, view.priority, view.name)
+    return ledger
 
 
 def solve_unlimited(problem: AllocationProblem) -> SolverResult:

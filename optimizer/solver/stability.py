@@ -1,4 +1,5 @@
-"""Status quo on ties: among servers of one priority level, fully serve the one already running.
+"""Status quo rules on the solvers' full allocations: ties go to the server already running, and a
+lower-priority server does not grow into cards a higher-priority running server would lose.
 
 Caller: :func:`optimizer.solver.assemble.assemble`, on the solvers' full allocations, limited mode.
 
@@ -62,3 +63,48 @@ def _in_place(view: ServerView, option: Option) -> bool:
     """True when ``option`` is what the server runs now (or fewer replicas of it)."""
     server = view.server
     return option.accelerator == server.current_accelerator and server.current_replicas >= option.replicas
+
+
+def yield_to_running(
+    views: list[ServerView], full: dict[str, Option], left: dict[str, int]
+) -> dict[str, str]:
+    """Drop full allocations of lower priority that grow into cards a higher-priority running server
+    needs to keep what it runs; returns a reason per dropped server. ``left``: cards left per type
+    after the full allocations (changed in place).
+
+    Why: the solvers make every full allocation before any partial one, so with the capacity
+    floors reserved a lower-priority server could be served in full with the very cards a
+    higher-priority server, unservable in full by one card, then lost: Premium runs 3 and needs 3,
+    Free runs 1 and needs 2, 3 cards: Free 1 -> 2 and Premium 3 -> 1. Now a running server not
+    served in full first keeps ``min(current replicas, its need)`` on its current accelerator when
+    dropping lower-priority allocations that are changes (they grow or move) frees the cards; the
+    dropped server keeps its own floor. Here: Free stays at 1, Premium keeps 2.
+    """
+    dropped: dict[str, str] = {}
+    for view in views:
+        option, hold = view.current, view.hold
+        if view.name in full or option is None or hold is None or hold.candidate is None:
+            continue
+        keep = min(view.server.current_replicas, view.replica_cap(option))
+        kind, per_replica = option.acc_type, option.candidate.cards_per_replica
+        short = keep * per_replica - hold.cards - max(left.get(kind, 0), 0)
+        lower = [
+            v
+            for v in reversed(views)
+            if v.priority > view.priority
+            and v.name in full
+            and full[v.name].acc_type == kind
+            and not _in_place(v, full[v.name])
+        ]
+        for other in lower:
+            if short <= 0:
+                break
+            freed = full.pop(other.name).cards
+            left[kind] = left.get(kind, 0) + freed
+            short -= freed
+            dropped[other.name] = (
+                f"not served in full: {view.name} (priority {view.priority}) runs "
+                f"{view.server.current_replicas} x {option.accelerator} and keeps them before a "
+                f"lower priority grows"
+            )
+    return dropped

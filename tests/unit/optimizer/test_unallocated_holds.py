@@ -237,3 +237,22 @@ def test_a_partial_running_server_moves_only_for_a_strictly_larger_share(
     assert result.reserved_cards == reserved
     for kind, cards in used_cards(result).items():
         assert cards + reserved.get(kind, 0) <= prob.capacity_cards[kind]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("policy", [PE, SaturationPolicy.PRIORITY_ROUND_ROBIN], ids=lambda p: p.value)
+def test_a_lower_priority_server_does_not_grow_into_cards_a_running_higher_one_loses(
+    solver: str, policy: SaturationPolicy
+) -> None:
+    """3 A100 cards. Premium runs 3 and needs 3; Free runs 1 and needs 2. With both floors held,
+    Premium cannot have its 3 in full; Free's 2 fit, and the solvers make full allocations first:
+    Free 1 -> 2 and Premium 3 -> 1. Premium keeps what it can of what it runs first: 2, Free 1."""
+    prem = running("prem", cand("A100", 3), on="A100", replicas=3, priority=1)
+    free = running("free", cand("A100", 2), on="A100", replicas=1, priority=3)
+    result = solve(solver, problem(prem, free, capacity={"A100": 3}, policy=policy))
+    assert chosen(result) == {"prem": ("A100", 2), "free": ("A100", 1)}
+    assert (
+        result.assignments["free"]
+        .reasons[0]
+        .startswith("not served in full: prem (priority 1) runs 3 x A100")
+    )
