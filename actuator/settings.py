@@ -75,7 +75,12 @@ class ActuatorSettings(BaseModel):
         description="scale-down stabilisation window, seconds: the highest "
         "recommendation within it wins; 0: off",
     )
-    max_concurrent_patches: int = Field(default=8, ge=1, le=256, description="patches in flight at once")
+    max_concurrent_patches: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="patches in flight at once (with event_concurrency, sizes the API client's threads and connections)",
+    )
     event_queue_size: int = Field(
         default=4096,
         ge=0,
