@@ -79,7 +79,8 @@ class ActuatorSettings(BaseModel):
         default=16,
         ge=1,
         le=256,
-        description="patches in flight at once (with event_concurrency, sizes the API client's threads and connections)",
+        description="patches in flight at once (with event_concurrency, it sizes the API client's "
+        "threads and connections)",
     )
     event_queue_size: int = Field(
         default=4096,
