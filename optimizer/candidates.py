@@ -313,9 +313,7 @@ def hold_type_changes(
     """
     if hold_s <= 0:
         return plans, contexts
-    by_server: dict[int, list[_Plan]] = {}
-    for plan in plans:
-        by_server.setdefault(plan.option.server, []).append(plan)
+    by_server = _plans_by_server(plans)
     dropped: set[int] = set()
     contexts = list(contexts)
     for i, server in enumerate(servers):
@@ -366,9 +364,7 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     """
     if margin <= 0:
         return plans, contexts
-    by_server: dict[int, list[_Plan]] = {}
-    for plan in plans:
-        by_server.setdefault(plan.option.server, []).append(plan)
+    by_server = _plans_by_server(plans)
     dropped: set[int] = set()
     contexts = list(contexts)
     for i, server in enumerate(servers):
@@ -405,6 +401,13 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
         note = "type-change hysteresis: " + "; ".join(why)
         contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
     return [p for p in plans if id(p) not in dropped], contexts
+
+
+def _plans_by_server(plans: list[_Plan]) -> dict[int, list[_Plan]]:
+    by_server: dict[int, list[_Plan]] = {}
+    for plan in plans:
+        by_server.setdefault(plan.option.server, []).append(plan)
+    return by_server
 
 
 def _cost_at(server: ServerSpec, plan: _Plan, demand_rps: float) -> float:
