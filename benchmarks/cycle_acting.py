@@ -36,7 +36,7 @@ from kubernetes import client
 
 from actuator.events import EventBroadcaster
 from actuator.executor import execute
-from actuator.kube import KubernetesPort, kube_threads, load_kube_client
+from actuator.kube import KubernetesPort, _drain, kube_threads, load_kube_client
 from actuator.model import ActionKind, ServerAction
 from actuator.settings import ActuatorSettings
 from benchmarks.cycle_counters import cpu_seconds
@@ -47,6 +47,7 @@ from tests.e2e.harness.data import server_deployment
 RESULTS = Path(__file__).resolve().parent / "results"
 NAMESPACE = "bench-acting"
 BATCH_LABEL = "inferno.server.allocation.maxbatchsize"
+MERGE_PATCH = "application/merge-patch+json"
 DRAIN_TIMEOUT_S = 120.0
 SETTLE_TIMEOUT_S = 600.0  # kube-controller-manager writes at 20 QPS: ~2 min per 1,000 rollouts
 
@@ -63,22 +64,49 @@ def create_deployments(cluster: LocalCluster, n: int) -> None:
         )
 
 
+class MergePatchPort(KubernetesPort):
+    """The actuator's port sending JSON merge patches instead of strategic merge patches (an
+    experiment: a merge patch replaces lists whole, so it carries every container)."""
+
+    async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        def call() -> None:
+            _drain(
+                self._apps.patch_namespaced_deployment(
+                    name,
+                    namespace,
+                    patch,
+                    _content_type=MERGE_PATCH,
+                    _request_timeout=self._settings.kube_timeout_s,
+                    _preload_content=False,
+                )
+            )
+
+        await self._in_thread(call)
+
+
 def actions_for(
-    deployments: dict[tuple[str, str], dict[str, Any]], count: int, batch: int
+    deployments: dict[tuple[str, str], dict[str, Any]], count: int, batch: int, merge: bool = False
 ) -> list[ServerAction]:
-    """One update per Deployment (the first ``count`` by name): batch flag and label, as read."""
+    """One update per Deployment (the first ``count`` by name): batch flag and label, as read.
+    ``merge``: the pod template's whole container list (a JSON merge patch replaces lists)."""
     out = []
     for key in sorted(deployments)[:count]:
         dep = deployments[key]
-        container = dep["spec"]["template"]["spec"]["containers"][0]
+        containers = dep["spec"]["template"]["spec"]["containers"]
+        container = containers[0]
         args = list(container.get("args") or [])
         args[args.index("--max-num-seqs") + 1] = str(batch)
+        patched = (
+            [{**container, "args": args}, *containers[1:]]
+            if merge
+            else [{"name": container["name"], "args": args}]
+        )
         patch = {
             "metadata": {
                 "resourceVersion": dep["metadata"]["resourceVersion"],
                 "labels": {BATCH_LABEL: str(batch)},
             },
-            "spec": {"template": {"spec": {"containers": [{"name": container["name"], "args": args}]}}},
+            "spec": {"template": {"spec": {"containers": patched}}},
         }
         out.append(
             ServerAction(
@@ -106,13 +134,19 @@ def settled(cluster: LocalCluster) -> bool:
 
 
 async def run_variant(
-    settings: ActuatorSettings, events_mode: str, patches: int, batch: int, cluster: LocalCluster
+    settings: ActuatorSettings,
+    events_mode: str,
+    patches: int,
+    batch: int,
+    cluster: LocalCluster,
+    patch_type: str = "strategic",
 ) -> dict[str, Any]:
     apiserver_pid = next(p.pid for p in cluster.procs if p.name == "kube-apiserver" and p.pid)
     api = load_kube_client(kube_threads(settings), config_file=str(cluster.kubeconfig_path))
-    port = KubernetesPort(api, settings)
+    merge = patch_type == "merge"
+    port = MergePatchPort(api, settings) if merge else KubernetesPort(api, settings)
     listed = await port.list_deployments([NAMESPACE])
-    actions = actions_for(listed, patches, batch)
+    actions = actions_for(listed, patches, batch, merge)
     recorder = (
         EventBroadcaster(
             port.create_event, queue_size=settings.event_queue_size, concurrency=settings.event_concurrency
@@ -145,6 +179,7 @@ async def run_variant(
         outcomes[action.outcome.value] = outcomes.get(action.outcome.value, 0) + 1
     return {
         "events": events_mode,
+        "patch_type": patch_type,
         "max_concurrent_patches": settings.max_concurrent_patches,
         "event_concurrency": settings.event_concurrency,
         "patches": len(actions),
@@ -166,7 +201,8 @@ def main() -> None:
         "--variants",
         default="inline:8,queued:8,deferred:8,deferred:16,deferred:32",
         help="events mode (inline: in each patch's slot, as before; queued: EventBroadcaster; "
-        "deferred: queued and held back until the patches are done) and patches in flight",
+        "deferred: queued and held back until the patches are done), patches in flight and "
+        "optionally ':merge' (JSON merge patches instead of strategic ones)",
     )
     parser.add_argument("--event-concurrency", type=int, default=4)
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -176,11 +212,11 @@ def main() -> None:
         create_deployments(cluster, args.deployments)
         cluster.wait_for(lambda: settled(cluster), what="Deployments observed", timeout_s=SETTLE_TIMEOUT_S)
         for batch, variant in enumerate(args.variants.split(","), start=17):
-            mode, _, conc = variant.partition(":")
+            mode, conc, *rest = variant.split(":")
             settings = ActuatorSettings(
                 max_concurrent_patches=int(conc), event_concurrency=args.event_concurrency
             )
-            row = asyncio.run(run_variant(settings, mode, args.patches, batch, cluster))
+            row = asyncio.run(run_variant(settings, mode, args.patches, batch, cluster, *rest))
             rows.append(row)
             print(json.dumps(row), flush=True)
             started = time.perf_counter()
