@@ -79,7 +79,8 @@ class ServerAction(BaseModel):
     window_holds: list[WindowHold] | None = Field(
         default=None,
         description="the window's entries once this cycle is recorded; the controller turns them "
-        "into next cycle's floorReplicas. None: no information (server skipped or window off)",
+        "into next cycle's floorReplicas. []: nothing held (window off); None: no information (server "
+        "skipped)",
     )
     accelerator_target: str = ""
     max_batch_target: int | None = None

@@ -253,7 +253,7 @@ def _holds(
     """The window's entries once this cycle's recommendation is recorded (what
     :func:`record_recommendations` will store), for the controller's next floor."""
     if window_s <= 0:
-        return None
+        return []  # known: nothing held (None would read as "unknown" to the controller)
     entries = [*history.holds(key, now_s, window_s), (now_s + window_s, accelerator, recorded)]
     return [WindowHold(accelerator=acc, replicas=n, until_s=until) for until, acc, n in entries]
 

@@ -13,9 +13,13 @@ actuator/README.md.
 Floor of a server at ``now_s`` = ``min(current replicas, max replicas of the holds on its current
 accelerator with until_s > now_s)``, 0 when none; the same rule as the actuator's window (it never
 holds above the current count, nor another accelerator's count). A server whose holds are unknown
-(first cycle after a controller start) gets no ``floorReplicas``: the actuator applies its window
-itself then. Example: holds A100 6 until 400 s, A100 2 until 460 s; at 420 s, 5 replicas running on
-A100: floor = min(5, 2) = 2.
+(first cycle after a controller start, or a server seen for the first time) gets its current count:
+the actuator seeds its window at the current count for a server it has not seen
+(``actuator.plan.seed_history``), so that is what it will hold, and the optimizer must not hand
+those cards to another server (it did: one cycle over capacity after every start). With the window
+off the actuator answers ``[]`` (known, nothing held), so only the first cycle after a start keeps
+counts. Example: holds A100 6 until 400 s, A100 2 until 460 s; at 420 s, 5 replicas running on A100:
+floor = min(5, 2) = 2.
 """
 
 from __future__ import annotations
@@ -40,10 +44,8 @@ class WindowFloors:
         self._holds: dict[str, list[WindowHold]] = {}
 
     def apply(self, system: dict[str, Any], now_s: float) -> dict[str, Any]:
-        """A copy of the collected system JSON with ``floorReplicas`` on every server whose holds
-        are known; ``system`` itself is not changed."""
-        if not self._holds:
-            return system
+        """A copy of the collected system JSON with ``floorReplicas`` on every server (its current
+        count when its holds are unknown); ``system`` itself is not changed."""
         out = copy.deepcopy(system)
         body = out["spec"] if len(out) == 1 and isinstance(out.get("spec"), dict) else out  # wrapper
         part = body.get("servers")
@@ -51,16 +53,17 @@ class WindowFloors:
         if not isinstance(servers, list):
             return system
         for entry in servers:
-            if not isinstance(entry, dict) or entry.get("name") not in self._holds:
+            if not isinstance(entry, dict):
                 continue
             current = entry.get("currentAlloc") or {}
+            current = current if isinstance(current, dict) else {}
             replicas = current.get("numReplicas", 0)
-            entry["floorReplicas"] = floor_of(
-                self._holds[entry["name"]],
-                str(current.get("accelerator", "")),
-                replicas if isinstance(replicas, int) else 0,
-                now_s,
-            )
+            replicas = replicas if isinstance(replicas, int) and not isinstance(replicas, bool) else 0
+            holds = self._holds.get(str(entry.get("name")))
+            if holds is None:  # unknown: what the actuator's first-sight seed will hold
+                entry["floorReplicas"] = max(replicas, 0)
+            else:
+                entry["floorReplicas"] = floor_of(holds, str(current.get("accelerator", "")), replicas, now_s)
         return out
 
     def remember(self, actions: Sequence[ServerAction], managed: Iterable[str]) -> None:

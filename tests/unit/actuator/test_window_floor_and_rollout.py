@@ -102,7 +102,7 @@ def test_window_holds_report_the_entries_after_this_cycle() -> None:
     holds = [(h.accelerator, h.replicas, h.until_s) for h in action.window_holds or []]
     assert holds == [("A100", 6, 300.0), ("A100", 2, 360.0)]
     off = plan_one(decision(replicas=2), deployment(replicas=6), opts=settings(scale_down_window_s=0))
-    assert off.window_holds is None
+    assert off.window_holds == []  # known: nothing held (None would mean "unknown" to the controller)
 
 
 # --- accelerator-changed-at ---------------------------------------------------------------------

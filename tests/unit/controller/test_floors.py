@@ -43,15 +43,22 @@ def system(*names: str, wrapped: bool = False) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("wrapped", [False, True])
-def test_apply_adds_floors_only_for_known_servers_and_copies(wrapped: bool) -> None:
+def test_apply_floors_known_servers_by_their_holds_and_unknown_ones_at_their_count(wrapped: bool) -> None:
     floors = WindowFloors()
     floors.remember([], [])
     given = system("a", "b", wrapped=wrapped)
-    assert floors.apply(given, 0.0) is given  # nothing known: unchanged
+
+    def floors_in(out: dict[str, Any]) -> list[object]:
+        body = out["spec"] if wrapped else out
+        return [s.get("floorReplicas") for s in body["servers"]["servers"]]
+
+    # Nothing known (first cycle after a start): the actuator's first-sight seed holds the count.
+    assert floors_in(floors.apply(given, 0.0)) == [5, 5]
     floors.remember([ServerAction(server="a", kind=ActionKind.NOOP, window_holds=HOLDS)], ["a", "b"])
-    out = floors.apply(given, 300.0)
-    body = out["spec"] if wrapped else out
-    assert [s.get("floorReplicas") for s in body["servers"]["servers"]] == [5, None]
+    assert floors_in(floors.apply(given, 420.0)) == [2, 5]
+    # Window off: the actuator answers [] (known, nothing held), so no floor from then on.
+    floors.remember([ServerAction(server=n, kind=ActionKind.NOOP, window_holds=[]) for n in "ab"], ["a", "b"])
+    assert floors_in(floors.apply(given, 420.0)) == [0, 0]
     assert "floorReplicas" not in str(given)
 
 
@@ -73,7 +80,8 @@ def test_cycle_gives_the_optimizer_the_window_floor_of_the_previous_answer() -> 
     stages.collect_answer = collect_result(system=system("llama"))
     runner = CycleRunner(stages, controller_settings())
     asyncio.run(runner.run_cycle(1000.0))
-    assert "floorReplicas" not in str(stages.systems[0])
+    (first,) = stages.systems[0]["servers"]["servers"]
+    assert first["floorReplicas"] == 5  # first sight: the count the actuator's seed will hold
     stages.solution = solution(decision(replicas=2))
     asyncio.run(runner.run_cycle(1060.0))
     (entry,) = stages.systems[1]["servers"]["servers"]
