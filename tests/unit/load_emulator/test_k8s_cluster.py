@@ -104,7 +104,7 @@ def test_reads_managed_deployments_pods_readiness_and_batch() -> None:
     assert pods["granite-2"].ready_since_s is None
     assert pods["granite-3"].ready_since_s is None  # terminating: no new work
     assert pods["granite-4"].max_batch == 4 and pods["granite-1"].max_batch == 16
-    assert labelled.max_batch == 24  # the label wins over the args
+    assert labelled.max_batch == 8  # the args vLLM runs with win over the label (24)
     assert granite.ready_replicas == 2
 
 
