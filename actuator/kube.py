@@ -84,6 +84,9 @@ def _upstream(exc: Exception, what: str) -> UpstreamError:
 
 
 class KubernetesPort:
+    patch_content_type = PATCH_CONTENT_TYPE
+    """Strategic merge patch; benchmarks/cycle_acting.py compares JSON merge patches."""
+
     def __init__(self, api_client: client.ApiClient, settings: ActuatorSettings) -> None:
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
@@ -124,7 +127,7 @@ class KubernetesPort:
                     name,
                     namespace,
                     patch,
-                    _content_type=PATCH_CONTENT_TYPE,
+                    _content_type=self.patch_content_type,
                     _request_timeout=self._settings.kube_timeout_s,
                     _preload_content=False,
                 )

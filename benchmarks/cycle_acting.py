@@ -36,7 +36,7 @@ from kubernetes import client
 
 from actuator.events import EventBroadcaster
 from actuator.executor import execute
-from actuator.kube import KubernetesPort, _drain, kube_threads, load_kube_client
+from actuator.kube import KubernetesPort, kube_threads, load_kube_client
 from actuator.model import ActionKind, ServerAction
 from actuator.settings import ActuatorSettings
 from benchmarks.cycle_counters import cpu_seconds
@@ -68,20 +68,7 @@ class MergePatchPort(KubernetesPort):
     """The actuator's port sending JSON merge patches instead of strategic merge patches (an
     experiment: a merge patch replaces lists whole, so it carries every container)."""
 
-    async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        def call() -> None:
-            _drain(
-                self._apps.patch_namespaced_deployment(
-                    name,
-                    namespace,
-                    patch,
-                    _content_type=MERGE_PATCH,
-                    _request_timeout=self._settings.kube_timeout_s,
-                    _preload_content=False,
-                )
-            )
-
-        await self._in_thread(call)
+    patch_content_type = MERGE_PATCH
 
 
 def actions_for(
