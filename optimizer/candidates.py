@@ -85,6 +85,14 @@ class _Plan:
     result: SizingResult
     replicas: int
 
+    @property
+    def cost_per_replica(self) -> float:
+        return self.option.spec.cost * self.option.entry.acc_count
+
+    @property
+    def cards_per_replica(self) -> int:
+        return self.option.entry.acc_count * self.option.spec.multiplicity
+
 
 def build_problem(system: SystemData, settings: OptimizerSettings) -> AllocationProblem:
     """Size every server on every accelerator it may use; see the module docstring for the rules."""
@@ -375,10 +383,12 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
         if here is None or demand_rps <= 0 or _cannot_serve(server, here, left):
             continue
         band = (demand_rps * (1.0 - margin), demand_rps * (1.0 + margin))
-
+        staying = [_cost_at(server, here, d) for d in band]
         others = [p for p in mine if p is not here]
         dearer = [
-            p for p in others if any(_cost_at(server, p, d) > _cost_at(server, here, d) + 1e-9 for d in band)
+            p
+            for p in others
+            if any(_cost_at(server, p, d) > c + 1e-9 for d, c in zip(band, staying, strict=True))
         ]
         cramped = [
             p
@@ -412,14 +422,12 @@ def _plans_by_server(plans: list[_Plan]) -> dict[int, list[_Plan]]:
 
 def _cost_at(server: ServerSpec, plan: _Plan, demand_rps: float) -> float:
     """Cost per hour of the replicas serving ``demand_rps`` with this plan's rate per replica."""
-    unit = plan.option.spec.cost * plan.option.entry.acc_count
-    return _replicas(server, demand_rps, plan.result.max_rate_rps) * unit
+    return _replicas(server, demand_rps, plan.result.max_rate_rps) * plan.cost_per_replica
 
 
 def _cards_at(server: ServerSpec, plan: _Plan, demand_rps: float) -> int:
     """Cards of the plan's type the replicas serving ``demand_rps`` take."""
-    unit = plan.option.entry.acc_count * plan.option.spec.multiplicity
-    return _replicas(server, demand_rps, plan.result.max_rate_rps) * unit
+    return _replicas(server, demand_rps, plan.result.max_rate_rps) * plan.cards_per_replica
 
 
 def cards_left(system: SystemData, contexts: Sequence[ServerContext]) -> list[dict[str, int]]:
@@ -460,12 +468,12 @@ def _cannot_serve(server: ServerSpec, plan: _Plan | None, cards_left: Mapping[st
         return f"needs {plan.replicas} replicas > maxNumReplicas {server.max_num_replicas}"
     if cards_left is None:
         return ""
-    entry, spec = plan.option.entry, plan.option.spec
-    cards = plan.replicas * entry.acc_count * spec.multiplicity
-    have = max(cards_left.get(spec.type, 0), 0)
+    kind = plan.option.spec.type
+    cards = plan.replicas * plan.cards_per_replica
+    have = max(cards_left.get(kind, 0), 0)
     if cards <= have:
         return ""
-    return f"needs {cards} {spec.type} cards, {have} left by servers of equal or higher priority"
+    return f"needs {cards} {kind} cards, {have} left by servers of equal or higher priority"
 
 
 def _server_problems(
@@ -487,8 +495,8 @@ def _server_problems(
                 acc_type=spec.type,
                 replicas=plan.replicas,
                 max_batch=plan.request.batch,
-                cost_per_replica=spec.cost * entry.acc_count,
-                cards_per_replica=entry.acc_count * spec.multiplicity,
+                cost_per_replica=plan.cost_per_replica,
+                cards_per_replica=plan.cards_per_replica,
                 max_rate_per_replica_rps=plan.result.max_rate_rps,
                 itl_ms=prediction.itl_ms,
                 ttft_ms=prediction.ttft_ms,
