@@ -131,17 +131,17 @@ def observe(
         elif growth_rps > 0:
             r.notes.append(f"queue growing by {growth_rps:.3g} req/s: added to the completion rate")
         arrival_rpm = (completions_rps + max(0.0, growth_rps or 0.0)) * SECONDS_PER_MINUTE
-        if arrival_rpm == 0 and any(n != 0 for n in in_flight):
-            r.notes.append("no completion in the window but requests in flight (or unknown): rate unknown")
-            arrival_rpm = None
-        elif arrival_rpm > MAX_RPM:
-            r.notes.append(f"arrival rate implausible ({arrival_rpm:g} rpm)")
-            arrival_rpm = None
         waiting = in_flight[1]
         if arrival_rpm and backlog_drain_s > 0 and waiting is not None and waiting > 0:
             drain_rps = waiting / backlog_drain_s
             r.notes.append(f"{waiting:g} waiting: +{drain_rps:.3g} req/s drains them in {backlog_drain_s:g}s")
             arrival_rpm += drain_rps * SECONDS_PER_MINUTE
+        if arrival_rpm == 0 and any(n != 0 for n in in_flight):
+            r.notes.append("no completion in the window but requests in flight (or unknown): rate unknown")
+            arrival_rpm = None
+        elif not math.isfinite(arrival_rpm) or arrival_rpm > MAX_RPM:  # the drain term included
+            r.notes.append(f"arrival rate implausible ({arrival_rpm:g} rpm)")
+            arrival_rpm = None
     itl_ms = None
     for sum_query, count_query in ITL_ALTERNATIVES:
         if r.snapshot.get(count_query, key) is not None or count_query in r.snapshot.failed:

@@ -50,6 +50,16 @@ def test_standing_backlog_is_sized_to_drain() -> None:
     assert observed(flat).arrival_rpm == pytest.approx(120.0)  # drain off: the completion rate only
 
 
+@pytest.mark.parametrize("waiting", [1e308, 1e10])
+def test_an_implausible_backlog_makes_the_rate_unknown(waiting: float) -> None:
+    # 1e308 waiting / 120 s added to the rate: beyond any real server (hypothesis found it passing
+    # 5e307 rpm on); the rate is rejected like an implausible completion rate.
+    flat = answers(queue_growth=0.0, waiting=waiting)
+    got = observe(build_snapshot(flat, key_resolver("deployment", [])), KEY, STALENESS_S, 120.0)
+    assert got.arrival_rpm is None
+    assert any("arrival rate implausible" in n for n in got.notes), got.notes
+
+
 def test_backlog_never_makes_an_unknown_rate_known() -> None:
     # No completion in the window with requests waiting: the rate stays unknown (then fallback).
     stuck = answers(completions=0, queue_growth=0.0, waiting=50)
