@@ -119,6 +119,14 @@ def markdown(cases: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines += ["", "Set-up per size (s): " + "; ".join(
         f"{c['n_servers']:,}: " + ", ".join(f"{k} {v:g}" for k, v in c["setup_s"].items()) for c in cases
     )]  # fmt: skip
+    budget = [
+        f"- {c['n_servers']:,}, cycle {i}: {x['rollout_budget']}"
+        for c in cases
+        for i, x in enumerate(c["cycles"], 1)
+        if x.get("rollout_budget")
+    ]
+    if budget:
+        lines += ["", "Rollout budget (the optimizer's note in the answer of `/invoke`):", "", *budget]
     outcomes = {c["n_servers"]: sorted({str(x["outcome"]) for x in c["cycles"]}) for c in cases}
     lines += ["", f"Cycle outcomes: {outcomes}.", ""]
     return "\n".join(lines)

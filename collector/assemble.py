@@ -60,6 +60,7 @@ def _managed(
         service_class=lab.service_class,
         current_replicas=dep.replicas,
         ready_replicas=dep.ready_replicas,
+        rolling_out=dep.rolling_out,
         current_accelerator=lab.accelerator,
         current_max_batch=lab.current_max_batch,
         min_replicas=lab.min_replicas,
@@ -105,6 +106,8 @@ def _server_entry(
     }
     if server.accelerator_changed_at_s is not None:  # a clock skewed ahead counts as "just now"
         entry["acceleratorAgeS"] = max(0.0, now_s - server.accelerator_changed_at_s)
+    if server.rolling_out:  # counted against the optimizer's rollout budget
+        entry["rollingOut"] = True
     return entry
 
 

@@ -45,6 +45,7 @@ class ManagedServer(BaseModel):
     service_class: str
     current_replicas: int = Field(ge=0, description="spec.replicas")
     ready_replicas: int = Field(default=0, ge=0)
+    rolling_out: bool = Field(default=False, description="pods of an older template remain")
     current_accelerator: str = Field(default="", description="accelerator unit name from the label")
     current_max_batch: int = Field(default=0, ge=0)
     min_replicas: int = Field(default=0, ge=0)

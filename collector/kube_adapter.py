@@ -94,7 +94,20 @@ def to_deployment(obj: dict[str, Any]) -> DeploymentInfo:
         annotations=dict(meta.get("annotations") or {}),
         replicas=1 if replicas is None else int(replicas),
         ready_replicas=int(status.get("readyReplicas") or 0),
+        rolling_out=rolling_out(meta, status, 1 if replicas is None else int(replicas)),
     )
+
+
+def rolling_out(meta: dict[str, Any], status: dict[str, Any], replicas: int) -> bool:
+    """Whether a Deployment's rollout has not finished, as ``kubectl rollout status`` reads it: the
+    controller has not observed the latest generation, or pods of an older template remain, or not
+    all replicas run the new one yet. Pods that are slow to become ready do not count (a scale-up
+    is not a rollout)."""
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    if isinstance(generation, int) and isinstance(observed, int) and observed < generation:
+        return True
+    updated = int(status.get("updatedReplicas") or 0)
+    return int(status.get("replicas") or 0) > updated or updated < replicas
 
 
 def to_node(obj: Any) -> NodeInfo:

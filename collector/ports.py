@@ -28,6 +28,8 @@ class DeploymentInfo:
     annotations: Mapping[str, str] = field(default_factory=dict)
     replicas: int = 1
     ready_replicas: int = 0
+    rolling_out: bool = False
+    """Pods of an older template remain (or the controller has not seen the last change yet)."""
 
 
 @dataclass(frozen=True)

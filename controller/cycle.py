@@ -27,6 +27,7 @@ from controller.common.client import ErrorKind, JsonClient, UpstreamError, class
 from controller.floors import WindowFloors
 from controller.report import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from controller.settings import ControllerSettings
+from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
 from optimizer.solution import Solution
 
 T = TypeVar("T")
@@ -153,6 +154,8 @@ class CycleRunner:
             cost_by_type=dict(solution.cost_by_type),
             decisions=DecisionSummary.all_of(solution),
         )
+        # what the rollout budget deferred: the totals, in the answer of /invoke
+        fields.setdefault("notes", []).extend(n for n in solution.solver.notes if n.startswith(ROLLOUT_NOTE))
         request = UpdateRequest(
             cycle_id=fields["cycle_id"],
             solution=solution,

@@ -69,6 +69,11 @@ class DeploymentState:
     def ready_replicas(self) -> int:
         return sum(1 for p in self.pods if p.ready_since_s is not None)
 
+    @property
+    def rolling_out(self) -> bool:
+        """Pods of an older template (another accelerator or batch) remain."""
+        return any(p.accelerator != self.accelerator or p.max_batch != self.max_batch for p in self.pods)
+
 
 class ClusterView(Protocol):
     def deployments(self, now_s: float) -> Sequence[DeploymentState]:

@@ -10,7 +10,9 @@ Stages:
 1. :func:`optimizer.candidates.build_problem` sizes every (server, accelerator) pair with the
    queueing model and keeps the feasible ones as candidates.
 2. The solver named by the settings (or by optimizer-data's ``milpSolver``) picks at most one
-   candidate and a replica count per server within the card capacity.
+   candidate and a replica count per server within the card capacity; when more running servers
+   would roll their pods than the rollout budget allows (:mod:`optimizer.rollout_budget`), the
+   others are re-planned as they run and the solver runs again.
 3. :func:`assemble` turns the solver's assignments into :class:`~optimizer.solution.Solution`,
    where every input server has exactly one decision and its reasons.
 
@@ -26,6 +28,7 @@ from dataclasses import replace
 
 from optimizer.candidates import ServerContext, build_problem_with_context
 from optimizer.data.system import SystemData
+from optimizer.rollout_budget import apply_rollout_budget
 from optimizer.settings import OptimizerSettings
 from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 from optimizer.solver.problem import AllocationProblem, Assignment, ServerProblem, SolverResult
@@ -39,7 +42,7 @@ def optimize(system: SystemData, settings: OptimizerSettings = DEFAULT_SETTINGS)
     problem, contexts = build_problem_with_context(system, settings)
     problem = replace(problem, running_cards=running_cards(system))
     solver = get_solver(settings.solver or system.optimizer.optimizer.solver_name)
-    result = solver.solve(problem)
+    problem, contexts, result = apply_rollout_budget(system, settings, problem, contexts, solver.solve)
     return assemble(system, problem, contexts, result, solver.name)
 
 

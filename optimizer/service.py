@@ -90,6 +90,18 @@ class ServiceSettings(BaseModel):
         description="type-change hysteresis: another accelerator is offered only when no dearer at "
         "the demand x (1 -/+ this) too; 0: off",
     )
+    rollout_budget_share: float = Field(
+        default=_CORE["rollout_budget_share"],
+        ge=0,
+        le=1,
+        description="share of the running servers that may roll their pods (GPU type or batch "
+        "change) at a time, unfinished rollouts included; 1: no budget",
+    )
+    rollout_budget_min: int = Field(
+        default=_CORE["rollout_budget_min"],
+        ge=0,
+        description="servers that may always roll at a time, however few run",
+    )
     batch_tolerance: float = Field(
         default=_CORE["batch_tolerance"],
         ge=0,
@@ -127,6 +139,8 @@ class ServiceSettings(BaseModel):
             type_change_margin=self.type_change_margin,
             batch_tolerance=self.batch_tolerance,
             load_headroom=self.load_headroom,
+            rollout_budget_share=self.rollout_budget_share,
+            rollout_budget_min=self.rollout_budget_min,
         )
 
     @classmethod

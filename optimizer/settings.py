@@ -70,3 +70,17 @@ class OptimizerSettings(BaseModel):
         "dearer than the current one at the measured demand x (1 - this) and x (1 + this) as well "
         "(moves that pay off only at the measured point flip with the load's noise); 0 turns it off",
     )
+    rollout_budget_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="rollout budget: at most this share of the running servers (or "
+        "rollout_budget_min, whichever is larger) roll their pods at a time, counting those whose "
+        "rollout has not finished; other GPU-type and batch changes wait for a later cycle; "
+        "1 turns it off",
+    )
+    rollout_budget_min: int = Field(
+        default=10,
+        ge=0,
+        description="rollout budget: this many servers may always roll at a time, however few run",
+    )

@@ -78,6 +78,7 @@ class EmulatedKube:
                 labels=self._labels(s),
                 replicas=s.replicas,
                 ready_replicas=sum(1 for p in s.pods if self._ready(p.ready_since_s)),
+                rolling_out=s.rolling_out,
                 annotations=dict(self._annotations.get((s.namespace, s.name), {})),
             )
             for s in self._states(namespaces)

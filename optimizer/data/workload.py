@@ -13,8 +13,9 @@ percentile target (e.g. 95 for p95) instead of a mean.
 
 Servers: ``{"servers": [{name, class, model, keepAccelerator, minNumReplicas, maxBatchSize,
 currentAlloc: {accelerator, numReplicas, maxBatch, cost, load: {arrivalRate, avgLength |
-avgInTokens, avgOutTokens}}, acceleratorAgeS, floorReplicas}]}`` (the last two extend the inferno
-format: type-change hold-down and stabilisation floor, filled by the collector and controller).
+avgInTokens, avgOutTokens}}, acceleratorAgeS, floorReplicas, rollingOut}]}`` (the last three extend
+the inferno format: type-change hold-down, stabilisation floor and rollout budget, filled by the
+collector and controller).
 ``arrivalRate`` is requests per minute. A server with no class is in class ``Free``.
 """
 
@@ -175,6 +176,12 @@ class ServerSpec(InfernoModel):
         alias="floorReplicas",
         description="replicas the scale-down stabilisation window would hold this cycle on the "
         "current accelerator; kept on cards no other server needs; None: not given",
+    )
+    rolling_out: bool = Field(
+        default=False,
+        alias="rollingOut",
+        description="the Deployment still runs pods of an older template (its rollout has not "
+        "finished): counted against the optimizer's rollout budget",
     )
 
     @field_validator("service_class", mode="before")

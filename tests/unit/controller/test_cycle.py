@@ -136,3 +136,13 @@ async def test_standby_runs_no_stage() -> None:
     stages = FakeStages()
     report = await CycleRunner(stages, controller_settings(), is_leader=lambda: False).run_cycle(NOW_S)
     assert report.outcome == "standby" and stages.calls == [] and report.actions == []
+
+
+async def test_the_rollout_budget_note_is_in_the_answer() -> None:
+    answer = solution(decision(replicas=3))
+    note = "rollout budget: 100 of 1000 running servers may roll at a time, 0 still rolling; 100 start"
+    answer = answer.model_copy(
+        update={"solver": answer.solver.model_copy(update={"notes": ["CP-SAT 0.1 s", note]})}
+    )
+    report = await CycleRunner(FakeStages(answer), controller_settings()).run_cycle(NOW_S)
+    assert report.notes == [note]
