@@ -2,9 +2,16 @@
 
 Role: helper of `bench_cycle`. `server_specs(n)` spreads N servers over the e2e catalog (the 5
 models x 3 service classes x {A100, L4} of tests/e2e/harness/data.py) with distinct names and a
-spread of loads; `build_world` creates the namespace, enough fake GPU nodes (at most 100 cards
-and so at most 100 one-card pods per node: KWOK nodes allow 110 pods), the two data ConfigMaps
-and the Deployments (created by a small thread pool), and `teardown_world` removes them again.
+spread of loads, each replica requesting the cards its model needs there (model-data's accCount:
+llama_70b takes 4 A100 or 8 L4); `build_world` creates the namespace, enough fake GPU nodes (at
+most 100 cards per node, so at most 100 pods: KWOK nodes allow 110), the two data ConfigMaps and
+the Deployments (created by a small thread pool), and `teardown_world` removes them again.
+
+Every Deployment starts at batch 16 on its accelerator, which leaves the optimizer real work in
+the first cycle (a third of the L4 servers cannot meet their ITL target at batch 16 and must
+change; others save by changing). Until 2026-11-23 every Deployment requested one card whatever
+its model, so the first cycle also had to fix the GPU request of ~400 Deployments that could not
+have run as created (a pod-template change each, outside any rollout budget).
 Every wait is bounded.
 """
 
@@ -15,6 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubernetes import client
 
@@ -34,7 +42,7 @@ from tests.e2e.harness.data import (
 ACCELERATORS = ("A100", "L4")
 RPMS = (4.0, 8.0, 16.0, 32.0)
 TOKENS = ((128, 256), (512, 128), (256, 512))
-CARDS_PER_NODE = 100  # <= the 110 pods a KWOK node allows, with one-card pods
+CARDS_PER_NODE = 100  # <= the 110 pods a KWOK node allows, even with one-card pods
 CREATE_THREADS = 8
 
 
@@ -42,18 +50,20 @@ def server_specs(n_servers: int) -> list[ServerSpec]:
     """N servers `srv-0000`...: model, class, accelerator, load and tokens cycle independently."""
     docs = static_documents()
     models = sorted({m["name"] for m in docs["model-data.json"]["models"]})
+    cards = _cards_per_replica(docs)
     classes = [c["name"] for c in docs["serviceclass-data.json"]["serviceClasses"]]
     specs = []
     for i in range(n_servers):
         in_tokens, out_tokens = TOKENS[i % len(TOKENS)]
+        model, accelerator = models[i % len(models)], ACCELERATORS[i % len(ACCELERATORS)]
         specs.append(
             ServerSpec(
                 name=f"srv-{i:04d}",
-                model=models[i % len(models)],
+                model=model,
                 service_class=classes[(i // len(models)) % len(classes)],
-                accelerator=ACCELERATORS[i % len(ACCELERATORS)],
+                accelerator=accelerator,
                 replicas=1,
-                cards_per_replica=1,
+                cards_per_replica=cards.get((model, accelerator), 1),
                 max_batch=16,
                 rpm=RPMS[(i // 2) % len(RPMS)],
                 in_tokens=in_tokens,
@@ -62,6 +72,23 @@ def server_specs(n_servers: int) -> list[ServerSpec]:
             )
         )
     return specs
+
+
+def _cards_per_replica(docs: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """(model, accelerator) -> accCount x multiplicity, as the model data says a replica needs."""
+    multiplicity = {
+        a["name"]: int(a.get("multiplicity", 1)) for a in docs["accelerator-data.json"]["accelerators"]
+    }
+    return {
+        (m["name"], m["acc"]): int(m.get("accCount", 1)) * multiplicity.get(m["acc"], 1)
+        for m in docs["model-data.json"]["models"]
+    }
+
+
+def _cards_per_type(specs: list[ServerSpec]) -> dict[str, int]:
+    """Room for every server to double on either type: twice the cards all would take there."""
+    cards = _cards_per_replica(static_documents())
+    return {acc: max(8, 2 * sum(cards.get((s.model, acc), 1) for s in specs)) for acc in ACCELERATORS}
 
 
 def loads_of(specs: list[ServerSpec], namespace: str) -> list[ServerLoad]:
@@ -85,14 +112,13 @@ def _timed(setup_s: dict[str, float], what: str, fn: Callable[[], object]) -> No
 def build_world(cluster: LocalCluster, namespace: str, n_servers: int) -> World:
     """Namespace (= node pool = config namespace), nodes, ConfigMaps, N Deployments (not waited on)."""
     specs = server_specs(n_servers)
-    cards_per_type = max(8, 2 * n_servers)  # room for every server to double on either type
-    world = World(namespace, specs, dict.fromkeys(ACCELERATORS, cards_per_type))
+    world = World(namespace, specs, _cards_per_type(specs))
     apps, core = client.AppsV1Api(cluster.api_client), client.CoreV1Api(cluster.api_client)
 
     def nodes() -> None:
         for acc in ACCELERATORS:
-            count = math.ceil(cards_per_type / CARDS_PER_NODE)
-            per_node = math.ceil(cards_per_type / count)
+            count = math.ceil(world.cards[acc] / CARDS_PER_NODE)
+            per_node = math.ceil(world.cards[acc] / count)
             world.cards[acc] = count * per_node
             cluster.add_gpu_nodes(PRODUCTS[acc], count, per_node, pool=namespace, timeout_s=120)
 
