@@ -10,8 +10,9 @@ Called by :mod:`collector.assemble`, once per Deployment. Two steps:
 
 Arrival rate (requests/min) from counters of *completions*::
 
-    arrival_rps = rate(request_success_total) + max(0, deriv(num_requests_waiting))
-                  + num_requests_waiting / backlog_drain_s
+    growth_rps = deriv(num_requests_waiting)
+    arrival_rps = rate(request_success_total) + max(0, growth_rps)
+                  + max(0, num_requests_waiting / backlog_drain_s - max(0, -growth_rps))
 
 e.g. 10 completions/s while the queue grows by 2 requests/s is a demand of 12 req/s = 720 rpm.
 A shrinking queue is not subtracted: while a backlog drains, the estimate stays at the completion
@@ -19,7 +20,11 @@ rate, so the server is not scaled down before its queue is empty. The last term 
 queue: a server squeezed at its capacity completes exactly what arrives, its queue neither grows
 nor shrinks, and without it the estimate (= what it can complete) would size it for exactly the
 replicas that keep the backlog forever. 240 requests waiting with ``backlog_drain_s`` 120 add 2
-req/s. A few requests waiting between iterations add a few hundredths.
+req/s. A few requests waiting between iterations add a few hundredths. A queue that already
+shrinks adds only what its drain lacks: its shrinking is served by completions, which the rate
+counts already. E.g. 240 waiting, shrinking by 1.5 req/s: + (2 - 1.5) = 0.5 req/s, not 2 (the
+same backlog counted twice kept a server that had just caught up on a spike at 6 replicas where
+its arrivals needed 4 in benchmark 4); shrinking by 3 req/s: + 0.
 
 "No data" is never zero load: zero is reported only when completions, the queue and the running
 requests are all measured and all zero.
@@ -133,8 +138,11 @@ def observe(
         arrival_rpm = (completions_rps + max(0.0, growth_rps or 0.0)) * SECONDS_PER_MINUTE
         waiting = in_flight[1]
         if arrival_rpm and backlog_drain_s > 0 and waiting is not None and waiting > 0:
-            drain_rps = waiting / backlog_drain_s
-            r.notes.append(f"{waiting:g} waiting: +{drain_rps:.3g} req/s drains them in {backlog_drain_s:g}s")
+            drain_rps = _drain_rps(waiting, backlog_drain_s, growth_rps or 0.0)
+            note = f"{waiting:g} waiting: +{drain_rps:.3g} req/s drains them in {backlog_drain_s:g}s"
+            if growth_rps is not None and growth_rps < 0:
+                note += f" (the queue already shrinks by {-growth_rps:.3g} req/s, in the completion rate)"
+            r.notes.append(note)
             arrival_rpm += drain_rps * SECONDS_PER_MINUTE
         if arrival_rpm == 0 and any(n != 0 for n in in_flight):
             r.notes.append("no completion in the window but requests in flight (or unknown): rate unknown")
@@ -155,6 +163,14 @@ def observe(
         itl_ms=itl_ms,
         notes=tuple(dict.fromkeys(r.notes)),
     )
+
+
+def _drain_rps(waiting: float, backlog_drain_s: float, growth_rps: float) -> float:
+    """Rate to add so ``waiting`` requests drain within ``backlog_drain_s``, beyond the rate the
+    queue already shrinks at (``-growth_rps`` > 0, served by completions the rate counts):
+    ``max(0, waiting / backlog_drain_s - max(0, -growth_rps))``. E.g. 240 waiting, 120 s, queue
+    shrinking by 1.5 req/s: 2 - 1.5 = 0.5 req/s; growing or flat: 2 req/s."""
+    return max(0.0, waiting / backlog_drain_s - max(0.0, -growth_rps))
 
 
 def _first(candidates: list[tuple[LoadSource, float | None]]) -> tuple[LoadSource, float | None]:

@@ -138,7 +138,9 @@ def build_problem_with_context(
     plans = _plans(servers, contexts, options, sized, rejected, headroom=settings.load_headroom)
     spec = system.optimizer.optimizer
     left = None if spec.unlimited else cards_left(system, contexts)
-    plans, contexts = hold_type_changes(servers, contexts, plans, left, settings.type_change_hold_s)
+    plans, contexts = hold_type_changes(
+        servers, contexts, plans, left, settings.type_change_hold_s, settings.type_change_margin
+    )
     plans, contexts = robust_type_changes(
         servers, contexts, plans, left, settings.type_change_margin, settings.load_headroom
     )
@@ -301,12 +303,13 @@ def _floor(server: ServerSpec, accelerator: str) -> int:
     return min(floor, server.max_num_replicas) if server.max_num_replicas > 0 else floor
 
 
-def hold_type_changes(
+def hold_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     servers: list[ServerSpec],
     contexts: list[ServerContext],
     plans: list[_Plan],
     cards_left: Sequence[Mapping[str, int]] | None,
     hold_s: float,
+    margin: float = 0.0,
 ) -> tuple[list[_Plan], list[ServerContext]]:
     """Type-change hold-down: a server that changed accelerator less than ``hold_s`` seconds ago is
     offered only its current accelerator, unless that one cannot serve its load at all.
@@ -315,9 +318,18 @@ def hold_type_changes(
     threshold back and forth as the load steps (what-if runs showed G2 <-> 4xA100 on successive
     steps), and every move rolls every pod. "Cannot serve at all" means: no feasible sizing
     there, or the replicas serving the whole demand exceed ``maxNumReplicas``, or their cards
-    exceed the cards left to it (``cards_left``, see :func:`cards_left`; None = unlimited). Then every
-    accelerator stays on offer and the reasons say why. E.g. moved to A100 200 s ago, hold 600 s,
-    A100 feasible with 3 replicas of 64 cards: only A100 is offered.
+    exceed the cards left to it (``cards_left``, see :func:`cards_left`; None = unlimited). Then
+    every accelerator stays on offer when one of them can serve the whole load; when none can,
+    those that serve more than ``(1 + margin)`` x what the current one can with the cards left
+    (:func:`_servable_rps`) stay on offer, and the reasons say why. E.g. moved to A100 200 s ago,
+    hold 600 s, A100 feasible with 3 replicas of 64 cards: only A100 is offered.
+
+    Why the second rule: a partial server was held on the type it had been pushed to, however
+    little it served there. Benchmark 4: a spike pushed Free off MI300X onto 8 H100 (~270
+    req/min); its backlog made the demand ~1,300 req/min, which no type could serve in full, so
+    it stayed on H100 for the whole 30-minute hold, its queue growing, after the higher classes
+    had shrunk and left it 5 MI300X (~410 req/min, at about half the cost). The margin (the
+    hysteresis's) keeps a held server from rolling its pods for a few percent more.
     """
     if hold_s <= 0:
         return plans, contexts
@@ -339,10 +351,26 @@ def hold_type_changes(
         if why_not and any(not _cannot_serve(server, p, left) for p in others):
             note = f"{head}, but {current} cannot serve the load ({why_not}): other accelerators offered"
         else:
-            if why_not:  # a move would not help: no other accelerator can serve it either
-                head += f"; {current} cannot serve the load ({why_not}) but no other accelerator can"
-            note = f"{head}: stays on {current}; other accelerators not offered"
-            dropped.update(id(p) for p in others)
+            kept = []
+            if why_not:  # none serves it all: offer only the types that serve clearly more
+                here_rps = 0.0 if here is None else _servable_rps(server, here, left)
+                bar_rps = here_rps * (1.0 + margin)
+                kept = [p for p in others if _servable_rps(server, p, left) > bar_rps + 1e-9]
+            if kept:
+                names = ", ".join(sorted({p.option.entry.acc for p in kept}))
+                note = (
+                    f"{head}, but {current} cannot serve the load ({why_not}) and no accelerator can: "
+                    f"other accelerators offered that serve more than {bar_rps * 60:.4g} req/min with the "
+                    f"cards left ({current}: {here_rps * 60:.4g} x (1 + {margin:g})): {names}"
+                )
+            else:
+                if why_not:  # a move would not help: no other accelerator serves clearly more
+                    head += (
+                        f"; {current} cannot serve the load ({why_not}) but no other accelerator "
+                        f"can, nor serves more than (1 + {margin:g}) x what it serves"
+                    )
+                note = f"{head}: stays on {current}; other accelerators not offered"
+            dropped.update(id(p) for p in others if p not in kept)
         contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
     return [p for p in plans if id(p) not in dropped], contexts
 
@@ -458,6 +486,19 @@ def cards_left(system: SystemData, contexts: Sequence[ServerContext]) -> list[di
                 left[card_type] -= cards
         out.append(left)
     return out
+
+
+def _servable_rps(server: ServerSpec, plan: _Plan, cards_left: Mapping[str, int] | None) -> float:
+    """The rate (req/s) a plan serves within its targets with at most its own replicas, the
+    server's ``maxNumReplicas`` and the cards left to it: ``replicas x max rate per replica``.
+    E.g. 8 H100 cards left, 1 card and 0.55 req/s per replica, 23 replicas wanted: 4.4 req/s."""
+    replicas = plan.replicas
+    if server.max_num_replicas > 0:
+        replicas = min(replicas, server.max_num_replicas)
+    if cards_left is not None:
+        have = max(cards_left.get(plan.option.spec.type, 0), 0)
+        replicas = min(replicas, have // max(plan.cards_per_replica, 1))
+    return replicas * plan.result.max_rate_rps
 
 
 def _cannot_serve(server: ServerSpec, plan: _Plan | None, cards_left: Mapping[str, int] | None) -> str:
