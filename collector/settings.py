@@ -70,7 +70,8 @@ class CollectorSettings(BaseModel):
         le=3600,
         description="a standing queue of W waiting requests adds W / this to the arrival rate, so "
         "the server is sized to drain it within this many seconds (a queue that stopped growing "
-        "adds nothing to the completion rate otherwise); 0 turns it off",
+        "adds nothing to the completion rate otherwise); a queue already shrinking by D req/s adds "
+        "only max(0, W / this - D); 0 turns it off",
     )
     last_known_max_age_s: float = Field(
         default=600.0,

@@ -60,7 +60,9 @@ class OptimizerSettings(BaseModel):
         ge=0,
         description="after a server changed accelerator, seconds during which it is offered only "
         "that accelerator (each change is a rollout), unless it cannot serve the load there at all "
-        "within its max replicas and the type's capacity; 0 turns the hold-down off",
+        "within its max replicas and the cards left to it (then types that serve it all, or, when "
+        "none does, serve more than 1 + type_change_margin times as much, are offered too); 0 turns "
+        "the hold-down off",
     )
     type_change_margin: float = Field(
         default=0.25,
