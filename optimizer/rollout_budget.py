@@ -11,19 +11,19 @@ kube-apiserver busy for 8 s on the benchmark machine (benchmark 2), and a real c
 hundreds of model loads at once. Like Karpenter's disruption budgets (10% of nodes by default),
 at most ``max(rollout_budget_min, ceil(rollout_budget_share x running servers))`` servers roll at a
 time, counting those whose last rollout has not finished (``rollingOut``, from the Deployment's
-status). The other changes wait for a later cycle; the budget's room goes first to
-higher-priority servers, then to the largest saving.
+status). The other changes wait for a later cycle.
 
-A deferred server is re-planned as it runs (its current accelerator and batch, sized for its
+A waiting server is re-planned as it runs (its current accelerator and batch, sized for its
 load), so the solver counts the cards it keeps and no other server is planned onto them; replica
-changes are never deferred. Exempt, since rolling is then the remedy, not a choice:
-- a server whose current accelerator and batch cannot serve its load at all (no feasible sizing
-  there, or more replicas than ``maxNumReplicas``), or whose running batch is unknown (the actuator
-  sets it whatever the plan);
-- a server that the re-plan would leave less served than its change did (a complete allocation
-  becoming partial or none: e.g. the cards it would move to are free, those it runs on are not).
-Exempt changes use the budget's room first and are never refused, so the budget can be exceeded
-by them; the solver note says so. Each deferred server's decision says what waits and why.
+changes are never deferred. The room goes first to servers that cannot serve their whole load as
+they run (no feasible sizing at their batch, more replicas than ``maxNumReplicas``, or the cards
+they run on fall short where the change would fit), then to higher priority, then to the largest
+saving: those changes fix a missed target, the others save money. When even those exceed the
+room, some of them wait too, no worse served than they are now; the budget bounds every rollout,
+which is its point (a price or data change can make most of a fleet want to move at once).
+Only a server whose running batch is unknown rolls regardless (the actuator sets the batch
+whatever the plan), and it uses the room first. Each waiting server's decision says what waits and
+why; the solver note gives the totals.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ from optimizer.solver.problem import AllocationProblem, Assignment, ServerProble
 NOTE_PREFIX = "rollout budget"
 """Starts the solver note with the budget's totals and each deferred server's reason."""
 MAX_RESOLVES = 3
-"""Re-solves at most, each freezing more servers or exempting some; then one more at most, for
-servers the last re-plan left less served than their change would."""
+"""Re-solves at most; each changes which servers wait, until that settles."""
 
 Solve = Callable[[AllocationProblem], SolverResult]
 
@@ -94,120 +93,131 @@ def apply_rollout_budget(
     contexts: dict[str, ServerContext],
     solve: Solve,
 ) -> tuple[AllocationProblem, dict[str, ServerContext], SolverResult]:
-    """Solve, then defer the pod-template changes beyond the budget and solve again; returns the
+    """Solve, then re-plan the pod-template changes beyond the budget as the servers run and solve
+    again, until the set that waits settles (at most ``MAX_RESOLVES`` re-solves); returns the
     problem, contexts and result to assemble the solution from."""
     result = solve(problem)
     budget = allowance(system, settings)
     if budget is None:
         return problem, contexts, result
-    servers = {s.name: s for s in system.servers.servers}
-    first = dict(result.assignments)
-    originals = {p.name: p for p in problem.servers}
-    frozen: dict[str, tuple[ServerProblem, ServerContext]] = {}
-    exempt: set[str] = set()
+    state = _State(system, settings, budget, {p.name: p for p in problem.servers})
     for _ in range(MAX_RESOLVES):
-        changing = [n for n, s in servers.items() if rolls(s, result.assignments.get(n))]
-        regressed = [n for n in frozen if _less_served(result.assignments.get(n), first.get(n))]
-        if len(changing) <= budget.room and not regressed:
+        waiting = state.waiting_after(result)
+        if waiting == state.frozen:
             break
-        for name in regressed:
-            del frozen[name]
-            exempt.add(name)
-        deferred = _over_budget(system, settings, servers, changing, result, budget, exempt)
-        if not deferred and not regressed:
-            break
-        for name, (server_problem, context, what) in deferred.items():
-            frozen[name] = (server_problem, replace(context, reasons=(*context.reasons, what)))
-        problem, result = _resolve(problem, originals, frozen, solve)
-    regressed = [n for n in frozen if _less_served(result.assignments.get(n), first.get(n))]
-    if regressed:  # the last re-plan still left some less served: they roll after all
-        for name in regressed:
-            del frozen[name]
-            exempt.add(name)
-        problem, result = _resolve(problem, originals, frozen, solve)
-    contexts = {**contexts, **{n: c for n, (_, c) in frozen.items()}}
-    started = sum(1 for n, s in servers.items() if rolls(s, result.assignments.get(n)))
-    summary = (
-        f"{NOTE_PREFIX}: {budget.total} of {budget.running} running servers may roll at a time, "
-        f"{budget.in_flight} still rolling; {started} start this cycle, {len(frozen)} wait"
-    )
-    if exempt:
-        summary += f" ({len(exempt)} exempt: staying as they run would not serve them)"
-    return problem, contexts, replace(result, notes=(*result.notes, summary))
+        state.frozen = waiting
+        problem, result = state.resolve(problem, solve)
+    contexts = {**contexts, **{n: state.waiting_context(n) for n in state.frozen}}
+    return problem, contexts, replace(result, notes=(*result.notes, state.summary(result)))
 
 
-def _resolve(
-    problem: AllocationProblem,
-    originals: Mapping[str, ServerProblem],
-    frozen: Mapping[str, tuple[ServerProblem, ServerContext]],
-    solve: Solve,
-) -> tuple[AllocationProblem, SolverResult]:
-    by_name = {**originals, **{n: p for n, (p, _) in frozen.items()}}
-    problem = replace(problem, servers=tuple(by_name[p.name] for p in problem.servers))
-    return problem, solve(problem)
+class _State:
+    """What the budget knows across re-solves: the change each server wants, its status quo
+    (sized once), which status quos cannot serve, which servers wait."""
+
+    def __init__(
+        self,
+        system: SystemData,
+        settings: OptimizerSettings,
+        budget: Allowance,
+        originals: Mapping[str, ServerProblem],
+    ) -> None:
+        self.system, self.settings, self.budget, self.originals = system, settings, budget, originals
+        self.servers = {s.name: s for s in system.servers.servers}
+        self.moves: dict[str, Assignment] = {}
+        self.staying: dict[str, tuple[ServerProblem, ServerContext]] = {}
+        self.needed: set[str] = set()
+        self.exempt: set[str] = set()
+        self.frozen: set[str] = set()
+
+    def waiting_after(self, result: SolverResult) -> set[str]:
+        """The servers that should wait, given the last solve."""
+        for name, server in self.servers.items():
+            assignment = result.assignments.get(name)
+            if name not in self.frozen and rolls(server, assignment):
+                assert assignment is not None
+                self.moves[name] = assignment
+            elif name in self.frozen and _less_served(assignment, self.moves[name]):
+                self.needed.add(name)  # the cards it runs on fall short: it goes first next time
+        changing = {
+            n
+            for n in self.moves
+            if n not in self.frozen and rolls(self.servers[n], result.assignments.get(n))
+        }
+        if not self.frozen and len(changing) <= self.budget.room:
+            return set()
+        wanting = changing | self.frozen
+        self._size_status_quo(wanting)
+        forced = [n for n in wanting if n in self.exempt]
+        ranked = sorted(
+            (n for n in wanting if n not in self.exempt),
+            key=lambda n: (n not in self.needed, self.staying[n][0].priority, -self._saving(n), n),
+        )
+        return set(ranked[max(self.budget.room - len(forced), 0) :])
+
+    def _size_status_quo(self, names: set[str]) -> None:
+        todo = [n for n in sorted(names) if n not in self.staying and n not in self.exempt]
+        stays = {n: status_quo(self.servers[n]) for n in todo}
+        self.exempt.update(n for n, spec in stays.items() if spec is None)
+        specs = [spec for spec in stays.values() if spec is not None]
+        if not specs:
+            return
+        sub = self.system.model_copy(update={"servers": ServerData(servers=specs)})
+        problem, contexts = build_problem_with_context(sub, self.settings)
+        for server_problem in problem.servers:
+            self.staying[server_problem.name] = (server_problem, contexts[server_problem.name])
+            if not _can_serve(server_problem):
+                self.needed.add(server_problem.name)
+
+    def _saving(self, name: str) -> float:
+        """Cost per hour the change saves against the status quo serving the same load."""
+        move = self.moves[name]
+        assert move.candidate is not None
+        stay_cost = min((c.cost for c in self.staying[name][0].candidates), default=0.0)
+        return stay_cost - move.replicas * move.candidate.cost_per_replica
+
+    def resolve(self, problem: AllocationProblem, solve: Solve) -> tuple[AllocationProblem, SolverResult]:
+        by_name = {**self.originals, **{n: self.staying[n][0] for n in self.frozen}}
+        problem = replace(problem, servers=tuple(by_name[p.name] for p in problem.servers))
+        return problem, solve(problem)
+
+    def waiting_context(self, name: str) -> ServerContext:
+        context = self.staying[name][1]
+        move, current, b = self.moves[name], self.servers[name].current_alloc, self.budget
+        assert move.candidate is not None
+        why = (
+            f"{NOTE_PREFIX}: {b.total} of {b.running} running servers may roll at a time ({b.in_flight} "
+            f"still rolling; those that cannot serve their load as they run go first, then higher "
+            f"priority and larger savings): the move to {move.candidate.accelerator} batch "
+            f"{move.candidate.max_batch} x{move.replicas} (saves {self._saving(name):.4g}/h) waits; stays on "
+            f"{current.accelerator} batch {current.max_batch}"
+        )
+        if name in self.needed:
+            why += ", which cannot serve its whole load: a later cycle moves it first"
+        return replace(context, reasons=(*context.reasons, why))
+
+    def summary(self, result: SolverResult) -> str:
+        b = self.budget
+        started = sum(1 for n, s in self.servers.items() if rolls(s, result.assignments.get(n)))
+        note = (
+            f"{NOTE_PREFIX}: {b.total} of {b.running} running servers may roll at a time, {b.in_flight} "
+            f"still rolling; {started} start this cycle, {len(self.frozen)} wait"
+        )
+        short = len(self.frozen & self.needed)
+        if short:
+            note += f" ({short} of them cannot serve their whole load as they run)"
+        if self.exempt:
+            note += f"; {len(self.exempt)} with an unknown running batch roll anyway"
+        return note
 
 
-def _less_served(now: Assignment | None, before: Assignment | None) -> bool:
-    if before is None or before.candidate is None:
-        return False
+def _less_served(now: Assignment | None, move: Assignment) -> bool:
+    """Whether the status quo serves less than the wanted change would."""
     if now is None or now.candidate is None:
-        return True
-    return before.complete and not now.complete
-
-
-def _over_budget(  # noqa: PLR0917 - the budget's shared state
-    system: SystemData,
-    settings: OptimizerSettings,
-    servers: Mapping[str, ServerSpec],
-    changing: list[str],
-    result: SolverResult,
-    budget: Allowance,
-    exempt: set[str],
-) -> dict[str, tuple[ServerProblem, ServerContext, str]]:
-    """The changes beyond the budget, each with its status-quo problem, context and reason."""
-    stays = {n: status_quo(servers[n]) for n in changing if n not in exempt}
-    for name in [n for n, spec in stays.items() if spec is None]:
-        exempt.add(name)
-        del stays[name]
-    sub = system.model_copy(update={"servers": ServerData(servers=[s for s in stays.values() if s])})
-    sub_problem, sub_contexts = build_problem_with_context(sub, settings)
-    staying = {p.name: p for p in sub_problem.servers}
-    for name in list(stays):
-        if not _can_serve(staying[name]):
-            exempt.add(name)
-            del stays[name]
-    forced = [n for n in changing if n in exempt]
-    ranked = sorted(
-        stays,
-        key=lambda n: (staying[n].priority, -_saving(staying[n], result.assignments[n]), n),
-    )
-    keep = max(budget.room - len(forced), 0)
-    out: dict[str, tuple[ServerProblem, ServerContext, str]] = {}
-    for name in ranked[keep:]:
-        why = _why(servers[name], staying[name], result.assignments[name], budget, keep)
-        out[name] = (staying[name], sub_contexts[name], why)
-    return out
+        return move.candidate is not None
+    return move.complete and not now.complete
 
 
 def _can_serve(server: ServerProblem) -> bool:
     """A status quo that can serve the whole load: a candidate within ``maxNumReplicas``."""
     return any(server.max_replicas <= 0 or c.replicas <= server.max_replicas for c in server.candidates)
-
-
-def _saving(staying: ServerProblem, moving: Assignment) -> float:
-    """Cost per hour the change saves against the status quo serving the same load."""
-    assert moving.candidate is not None
-    stay_cost = min((c.cost for c in staying.candidates), default=0.0)
-    return stay_cost - moving.replicas * moving.candidate.cost_per_replica
-
-
-def _why(server: ServerSpec, staying: ServerProblem, moving: Assignment, budget: Allowance, keep: int) -> str:
-    assert moving.candidate is not None
-    target, current = moving.candidate, server.current_alloc
-    return (
-        f"{NOTE_PREFIX}: {budget.total} of {budget.running} running servers may roll at a time "
-        f"({budget.in_flight} still rolling, {keep} more start this cycle, higher priority and larger "
-        f"savings first): the move to {target.accelerator} batch {target.max_batch} x{moving.replicas} "
-        f"(saves {_saving(staying, moving):.4g}/h) waits; stays on {current.accelerator} batch "
-        f"{current.max_batch}"
-    )
