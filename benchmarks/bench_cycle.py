@@ -31,6 +31,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,10 @@ def run_case(
     *,
     settle_timeout_s: float = 300.0,
     rollout_timeout_s: float = 30.0,
+    service_env: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One size: build the world, wait for pods and scrapes, run `cycles` cycles, tear down."""
+    """One size: build the world, wait for pods and scrapes, run `cycles` cycles, tear down.
+    ``service_env`` adds to the services' environment (a test's settings)."""
     namespace = f"bench-cycle-{n_servers}"
     work_dir.mkdir(parents=True, exist_ok=True)
     world = build_world(cluster, namespace, n_servers)
@@ -170,7 +173,7 @@ def run_case(
         world.setup_s["two_scrapes"] = round(time.perf_counter() - started, 3)
         autoscaler = Autoscaler(
             cluster.kubeconfig_path, work_dir, prometheus_url=proxy.url, namespaces=[namespace],
-            config_namespace=namespace, extra_env=SERVICE_ENV,
+            config_namespace=namespace, extra_env={**SERVICE_ENV, **(service_env or {})},
         )  # fmt: skip
         with autoscaler:
             pids = service_pids(SERVICES, os.getpid())
