@@ -18,8 +18,9 @@ Stages:
 
 Running servers keep cards whatever the solution (:mod:`optimizer.solver.holds`): ``optimize``
 gives the solvers the cards per replica of each running server's current accelerator
-(:func:`running_cards`), and the solution's ``cards_by_type`` includes the cards such servers keep
-beyond their allocations (``reserved_by_type``), so the actuator's free-card count is true.
+(:func:`optimizer.type_changes.running_cards`), and the solution's ``cards_by_type`` includes the
+cards such servers keep beyond their allocations (``reserved_by_type``), so the actuator's
+free-card count is true.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from optimizer.settings import OptimizerSettings
 from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 from optimizer.solver.problem import AllocationProblem, Assignment, ServerProblem, SolverResult
 from optimizer.solver.registry import get_solver
+from optimizer.type_changes import running_cards
 
 DEFAULT_SETTINGS = OptimizerSettings()
 
@@ -44,22 +46,6 @@ def optimize(system: SystemData, settings: OptimizerSettings = DEFAULT_SETTINGS)
     solver = get_solver(settings.solver or system.optimizer.optimizer.solver_name)
     problem, contexts, result = apply_rollout_budget(system, settings, problem, contexts, solver.solve)
     return assemble(system, problem, contexts, result, solver.name)
-
-
-def running_cards(system: SystemData) -> dict[str, tuple[str, int]]:
-    """(card type, cards per replica) of each running server's current accelerator, where the data
-    knows them: ``accCount * multiplicity`` of the model's entry on it. E.g. 2 x ``4xA100`` of
-    ``llama_70b`` (accCount 4, multiplicity 1): ``("A100", 4)`` per replica."""
-    accelerators = system.accelerator_by_name()
-    entries = {(m.name, m.acc): m for m in system.models.models}
-    out: dict[str, tuple[str, int]] = {}
-    for server in system.servers.servers:
-        current = server.current_alloc
-        spec = accelerators.get(current.accelerator)
-        entry = entries.get((server.model, current.accelerator))
-        if current.num_replicas > 0 and spec is not None and entry is not None:
-            out[server.name] = (spec.type, entry.acc_count * spec.multiplicity)
-    return out
 
 
 def assemble(
