@@ -8,7 +8,9 @@ Series (all prefixed ``inferno_``): ``cycle_duration_seconds`` (histogram), ``cy
 leader election is off; 0 on standby). Per-server series are reset every cycle, so removed servers
 vanish.
 ``untrusted_servers``: servers of the last collect whose load is not trusted, which nothing acts on
-(Prometheus down or answering garbage).
+(Prometheus down or answering garbage). ``rollouts_waiting``: servers whose GPU-type or batch change
+waits for the optimizer's rollout budget (their decision says so); one that stays above zero for
+many cycles means rollouts do not finish (pods that never become ready keep the room taken).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from actuator.model import ActionKind, Outcome
 from controller.report import CycleReport
+from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
 
 SERVER_LABELS = ("namespace", "deployment", "server")
 DURATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -62,6 +65,11 @@ class ControllerMetrics:
             "Servers of the last collect whose load is not trusted (left as they are)",
             registry=r,
         )
+        self.rollouts_waiting = Gauge(
+            "inferno_rollouts_waiting",
+            "Servers whose GPU-type or batch change waits for the rollout budget",
+            registry=r,
+        )
         self.errors = Counter("inferno_errors", "Errors by stage and kind", ["stage", "kind"], registry=r)
         self.actions = Counter("inferno_actions", "Actuator actions by outcome", ["outcome"], registry=r)
         self.leader = Gauge(
@@ -85,6 +93,8 @@ class ControllerMetrics:
         self.last_success.set(report.started_at_s + report.duration_s)
         if report.decisions:
             self.unallocated.set(sum(d.status == "unallocated" for d in report.decisions))
+            waiting = (any(r.startswith(ROLLOUT_NOTE) for r in d.reasons) for d in report.decisions)
+            self.rollouts_waiting.set(sum(waiting))
             self.cost.clear()
             for acc_type, cost in report.cost_by_type.items():
                 self.cost.labels(acc_type).set(cost)

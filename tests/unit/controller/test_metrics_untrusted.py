@@ -6,7 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.metrics import ControllerMetrics
-from controller.report import CollectedSummary, CycleReport, StageFailure
+from controller.report import CollectedSummary, CycleReport, DecisionSummary, StageFailure
 
 
 def _value(metrics: ControllerMetrics, name: str) -> float:
@@ -42,3 +42,17 @@ def test_a_cycle_that_collected_nothing_leaves_the_gauge() -> None:
     failed = StageFailure(stage="collect", kind="transient", message="refused")
     metrics.observe(CycleReport(cycle_id="c2", started_at_s=2.0, outcome="failed", errors=[failed]))
     assert _value(metrics, "inferno_untrusted_servers") == 2
+
+
+def test_rollouts_waiting_counts_the_decisions_the_budget_held() -> None:
+    metrics = ControllerMetrics()
+    held = "rollout budget: 2 of 12 running servers may roll at a time (...): the move to A100 batch 16 waits"
+    decisions = [
+        DecisionSummary(server="a", status="allocated", reasons=["fits", held]),
+        DecisionSummary(server="b", status="allocated", reasons=["fits"]),
+        DecisionSummary(server="c", status="partial", reasons=[held]),
+    ]
+    metrics.observe(CycleReport(cycle_id="c1", started_at_s=1.0, decisions=decisions))
+    assert _value(metrics, "inferno_rollouts_waiting") == 2
+    metrics.observe(CycleReport(cycle_id="c2", started_at_s=2.0, decisions=decisions[1:2]))
+    assert _value(metrics, "inferno_rollouts_waiting") == 0
