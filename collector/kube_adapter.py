@@ -100,14 +100,20 @@ def to_deployment(obj: dict[str, Any]) -> DeploymentInfo:
 
 def rolling_out(meta: dict[str, Any], status: dict[str, Any], replicas: int) -> bool:
     """Whether a Deployment's rollout has not finished, as ``kubectl rollout status`` reads it: the
-    controller has not observed the latest generation, or pods of an older template remain, or not
-    all replicas run the new one yet. Pods that are slow to become ready do not count (a scale-up
-    is not a rollout)."""
+    controller has not observed the latest generation, or not all replicas run the new template,
+    or pods of an older one remain, or new pods are not available yet.
+
+    The last clause counts a scale-up whose pods are still loading their model too; the status
+    cannot tell the two apart once the old pods are gone. Without it a rollout under ``maxSurge:
+    0`` (the samples' strategy: replace one pod at a time on full GPU nodes) would stop counting
+    as soon as its last new pod exists, minutes before that pod serves, and the budget would
+    bound rollouts started per cycle, not rollouts at a time."""
     generation, observed = meta.get("generation"), status.get("observedGeneration")
     if isinstance(generation, int) and isinstance(observed, int) and observed < generation:
         return True
     updated = int(status.get("updatedReplicas") or 0)
-    return int(status.get("replicas") or 0) > updated or updated < replicas
+    available = int(status.get("availableReplicas") or 0)
+    return updated < replicas or int(status.get("replicas") or 0) > updated or available < updated
 
 
 def to_node(obj: Any) -> NodeInfo:

@@ -71,8 +71,12 @@ class DeploymentState:
 
     @property
     def rolling_out(self) -> bool:
-        """Pods of an older template (another accelerator or batch) remain."""
-        return any(p.accelerator != self.accelerator or p.max_batch != self.max_batch for p in self.pods)
+        """Pods of an older template (another accelerator or batch) remain, or pods are not ready
+        yet (as ``collector.kube_adapter.rolling_out`` reads a real Deployment's status)."""
+        return any(
+            p.accelerator != self.accelerator or p.max_batch != self.max_batch or p.ready_since_s is None
+            for p in self.pods
+        )
 
 
 class ClusterView(Protocol):

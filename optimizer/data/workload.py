@@ -180,8 +180,9 @@ class ServerSpec(InfernoModel):
     rolling_out: bool = Field(
         default=False,
         alias="rollingOut",
-        description="the Deployment still runs pods of an older template (its rollout has not "
-        "finished): counted against the optimizer's rollout budget",
+        description="the Deployment's rollout has not finished, as kubectl rollout status reads "
+        "it (pods of an older template left, or new ones not available yet): counted against the "
+        "optimizer's rollout budget",
     )
 
     @field_validator("service_class", mode="before")

@@ -26,9 +26,9 @@ def as_json(generation: int, wanted: int, **status: int) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("obj", "rolling"),
     [
-        (as_json(3, 2, observedGeneration=3, replicas=2, updatedReplicas=2, readyReplicas=2), False),
-        # a scale-up: new pods of the same template are not ready yet; not a rollout
-        (as_json(3, 4, observedGeneration=3, replicas=4, updatedReplicas=4, readyReplicas=2), False),
+        (as_json(3, 2, observedGeneration=3, replicas=2, updatedReplicas=2, availableReplicas=2), False),
+        # maxSurge 0, the last new pod exists but still loads its model (a scale-up looks the same)
+        (as_json(3, 4, observedGeneration=3, replicas=4, updatedReplicas=4, availableReplicas=3), True),
         # the controller has not seen the last patch yet
         (as_json(4, 2, observedGeneration=3, replicas=2, updatedReplicas=2, readyReplicas=2), True),
         # maxSurge 1: one new pod next to two old ones
@@ -38,7 +38,7 @@ def as_json(generation: int, wanted: int, **status: int) -> dict[str, Any]:
         # a Deployment the API server returned without status (just created)
         ({"metadata": {"namespace": "llm", "name": "d"}, "spec": {"replicas": 0}}, False),
     ],
-    ids=["done", "scale-up", "unobserved", "surge", "replace", "no-status"],
+    ids=["done", "new-pod-loading", "unobserved", "surge", "replace", "no-status"],
 )
 def test_rollout_status_as_kubectl_reads_it(obj: dict[str, Any], rolling: bool) -> None:
     assert to_deployment(obj).rolling_out is rolling
