@@ -86,15 +86,15 @@ def owning_deployment(pod: Any) -> str | None:
 def to_deployment(obj: dict[str, Any]) -> DeploymentInfo:
     """A Deployment as the API server's JSON (``spec.replicas`` absent means 1, as the API defaults)."""
     meta, spec, status = (obj.get(k) or {} for k in ("metadata", "spec", "status"))
-    replicas = spec.get("replicas")
+    replicas = 1 if spec.get("replicas") is None else int(spec["replicas"])
     return DeploymentInfo(
         namespace=str(meta.get("namespace", "")),
         name=str(meta.get("name", "")),
         labels=dict(meta.get("labels") or {}),
         annotations=dict(meta.get("annotations") or {}),
-        replicas=1 if replicas is None else int(replicas),
+        replicas=replicas,
         ready_replicas=int(status.get("readyReplicas") or 0),
-        rolling_out=rolling_out(meta, status, 1 if replicas is None else int(replicas)),
+        rolling_out=rolling_out(meta, status, replicas),
     )
 
 

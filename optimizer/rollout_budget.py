@@ -132,18 +132,15 @@ class _State:
 
     def waiting_after(self, result: SolverResult) -> set[str]:
         """The servers that should wait, given the last solve."""
+        changing: set[str] = set()
         for name, server in self.servers.items():
             assignment = result.assignments.get(name)
             if name not in self.frozen and rolls(server, assignment):
                 assert assignment is not None
                 self.moves[name] = assignment
+                changing.add(name)
             elif name in self.frozen and _less_served(assignment, self.moves[name]):
                 self.needed.add(name)  # the cards it runs on fall short: it goes first next time
-        changing = {
-            n
-            for n in self.moves
-            if n not in self.frozen and rolls(self.servers[n], result.assignments.get(n))
-        }
         if not self.frozen and len(changing) <= self.budget.room:
             return set()
         wanting = changing | self.frozen
