@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import logging
 import shutil
 from collections.abc import Collection
 from dataclasses import replace
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from collector.ports import DeploymentInfo
 from collector.settings import CollectorSettings
@@ -31,11 +29,6 @@ from optimizer.settings import OptimizerSettings
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.sim
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def keep_annotations(what_if: WhatIfRun) -> None:
@@ -137,6 +130,24 @@ def only_g2(tmp_path: Path) -> Path:
     return samples
 
 
+def constant_run(samples: Path, *, scale: float, duration_s: float, seed: int) -> WhatIfRun:
+    """The three shared servers at ``scale`` x their sample load, constant, for ``duration_s``;
+    no cycle may fail."""
+    scenario = Scenario(
+        samples,
+        pattern="constant",
+        params={"scale": f"{scale:g}"},
+        duration_s=duration_s,
+        tokens="deterministic",
+        seed=seed,
+        servers=SHARED,
+    )
+    what_if = WhatIfRun(scenario)
+    asyncio.run(what_if.run())
+    assert all(r.outcome != "failed" for r in what_if.reports), [r.errors for r in what_if.reports]
+    return what_if
+
+
 def shared_run(samples: Path, *, floors: bool) -> WhatIfRun:
     scenario = Scenario(
         samples,
@@ -178,7 +189,7 @@ def test_window_does_not_hold_cards_the_optimizer_gave_to_another_server(tmp_pat
     after = by_server(after_run.rows)
 
     def placed(rows: dict[str, list[Row]]) -> list[tuple[float, int]]:
-        return [(t, sum(r.replicas for r in group)) for t, group in _by_time(rows)]
+        return [(t, sum(r.replicas for r in group)) for t, group in by_time(rows)]
 
     drop_s = 900.0
     free_before = [r for r in before["Free-llama_13b"] if r.t_s > drop_s]
@@ -195,6 +206,7 @@ def test_window_does_not_hold_cards_the_optimizer_gave_to_another_server(tmp_pat
     assert any("stabilisation window: holds" in r for r in reasons)
 
 
-def _by_time(rows: dict[str, list[Row]]) -> list[tuple[float, list[Row]]]:
+def by_time(rows: dict[str, list[Row]]) -> list[tuple[float, list[Row]]]:
+    """Every server's row of each cycle, grouped by the cycle's time."""
     flat = sorted((r for group in rows.values() for r in group), key=lambda r: r.t_s)
     return [(t, list(g)) for t, g in itertools.groupby(flat, key=lambda r: r.t_s)]

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 
 import pytest
-import structlog
 
 from actuator.settings import ActuatorSettings
 from load_emulator.whatif import Row, Scenario, WhatIfRun, replica_changes, summarize
@@ -24,11 +22,6 @@ from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.sim
 PREMIUM = "Premium-llama_13b"
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def run(**kwargs: object) -> WhatIfRun:

@@ -12,16 +12,12 @@ The unit twin with the exact mechanism is tests/unit/optimizer/test_partial_chur
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import logging
 from pathlib import Path
 
 import pytest
-import structlog
 
-from load_emulator.whatif import Scenario, WhatIfRun
-from tests.sim.test_control_fixes import G2_CARDS, SHARED, by_server, only_g2
+from tests.sim.test_control_fixes import G2_CARDS, by_server, by_time, constant_run, only_g2
 
 pytestmark = pytest.mark.sim
 
@@ -29,35 +25,18 @@ WARMUP_S = 900.0
 MAX_CHANGES = 20  # per run of 25 steady cycles, over the three servers
 
 
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
 @pytest.mark.parametrize("seed", [2, 5])
 def test_steady_load_under_exhausted_capacity_changes_few_replicas(tmp_path: Path, seed: int) -> None:
-    scenario = Scenario(
-        only_g2(tmp_path),
-        pattern="constant",
-        params={"scale": "2"},
-        duration_s=2400,
-        tokens="deterministic",
-        seed=seed,
-        servers=SHARED,
-    )
-    what_if = WhatIfRun(scenario)
-    asyncio.run(what_if.run())
-    assert all(r.outcome != "failed" for r in what_if.reports), [r.errors for r in what_if.reports]
+    what_if = constant_run(only_g2(tmp_path), scale=2, duration_s=2400, seed=seed)
+    servers = by_server(what_if.rows)
     changes = {
         name: [
             (b.t_s, a.replicas, b.replicas)
             for a, b in itertools.pairwise(rows)
             if b.t_s > WARMUP_S and (a.replicas, a.accelerator) != (b.replicas, b.accelerator)
         ]
-        for name, rows in by_server(what_if.rows).items()
+        for name, rows in servers.items()
     }
     assert sum(len(c) for c in changes.values()) <= MAX_CHANGES, changes
-    placed: dict[float, int] = {}
-    for row in what_if.rows:
-        placed[row.t_s] = placed.get(row.t_s, 0) + row.replicas
+    placed = {t: sum(r.replicas for r in group) for t, group in by_time(servers)}
     assert all(n <= G2_CARDS for t, n in placed.items() if t > WARMUP_S), placed

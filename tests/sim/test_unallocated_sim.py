@@ -11,38 +11,18 @@ down to its floor on its own cards and what runs fits.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import logging
 from pathlib import Path
 
 import pytest
-import structlog
 
-from load_emulator.whatif import Scenario, WhatIfRun
-from tests.sim.test_control_fixes import G2_CARDS, SHARED, by_server, only_g2
+from tests.sim.test_control_fixes import G2_CARDS, SHARED, by_server, by_time, constant_run, only_g2
 
 pytestmark = pytest.mark.sim
 
 
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-
-
 def test_a_squeezed_low_priority_server_comes_down_to_its_floor_and_what_runs_fits(tmp_path: Path) -> None:
-    scenario = Scenario(
-        only_g2(tmp_path),
-        pattern="constant",
-        params={"scale": "3"},
-        duration_s=1500,
-        tokens="deterministic",
-        seed=3,
-        servers=SHARED,
-    )
-    what_if = WhatIfRun(scenario)
-    asyncio.run(what_if.run())
-    assert all(r.outcome != "failed" for r in what_if.reports), [r.errors for r in what_if.reports]
+    what_if = constant_run(only_g2(tmp_path), scale=3, duration_s=1500, seed=3)
     rows = by_server(what_if.rows)
     free, premium = rows["Free-llama_13b"], rows["Premium-llama_13b"]
 
@@ -55,10 +35,7 @@ def test_a_squeezed_low_priority_server_comes_down_to_its_floor_and_what_runs_fi
     # The first cycle is exempt: the actuator's own window holds every server at its count then
     # (no floors known yet, actuator/README.md "First sight").
     first = min(r.t_s for r in what_if.rows)
-    placed = {
-        t: sum(r.replicas for r in group)
-        for t, group in itertools.groupby(sorted(what_if.rows, key=lambda r: r.t_s), key=lambda r: r.t_s)
-    }
+    placed = {t: sum(r.replicas for r in group) for t, group in by_time(rows)}
     assert all(n <= G2_CARDS for t, n in placed.items() if t > first), placed
     # Premium's pods start within a cycle (start-up time); none waits for a card Free kept.
     late = [r for r in premium if r.t_s > first + 60]

@@ -11,10 +11,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import pytest
-import structlog
 
 from actuator.deployment import flag_value
 from collector.core import collect
@@ -25,11 +23,6 @@ from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.sim
 SERVER, DEPLOYMENT, NS = "Premium-llama_13b", "premium-llama-13b", "inferno-demo"
-
-
-@pytest.fixture(autouse=True)
-def _quiet_logs() -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def _ready_run() -> WhatIfRun:
