@@ -106,7 +106,9 @@ async def collect(
     if need_pods and cluster is None:
         raise CollectError("data", "node-derived capacity and pod grouping need the cluster port")
     metrics = ports.metrics if settings.prometheus_enabled else None
-    queries = build_queries(settings.namespaces, settings.rate_window_s, settings.metrics_grouping)
+    queries = build_queries(
+        settings.namespaces, settings.rate_window_s, settings.metrics_grouping, settings.token_window_s
+    )
     dynamic_t = nodes_t = pods_t = answers_t = None
     try:
         async with asyncio.TaskGroup() as tg:

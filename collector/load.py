@@ -157,8 +157,8 @@ def observe(
             break
     return Observation(
         arrival_rpm=arrival_rpm,
-        avg_in_tokens=r.ratio("prompt_tokens", "completions", 1.0, MAX_TOKENS),
-        avg_out_tokens=r.ratio("generation_tokens", "completions", 1.0, MAX_TOKENS),
+        avg_in_tokens=r.ratio("prompt_tokens", "token_completions", 1.0, MAX_TOKENS),
+        avg_out_tokens=r.ratio("generation_tokens", "token_completions", 1.0, MAX_TOKENS),
         ttft_ms=r.ratio("ttft_sum", "ttft_count", MS_PER_S, float("inf")),
         itl_ms=itl_ms,
         notes=tuple(dict.fromkeys(r.notes)),

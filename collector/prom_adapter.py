@@ -3,7 +3,7 @@
 Built by :mod:`collector.app` when ``INFERNO_PROMETHEUS_URL`` is set. ``PrometheusConnect`` is
 synchronous (requests), so each query runs in ``asyncio.to_thread`` here and only here. Every
 query has a timeout and no client-side retries (the next cycle is the retry), so a cycle with
-Prometheus down costs at most ``ceil(13 / concurrency) * timeout``.
+Prometheus down costs at most ``ceil(14 / concurrency) * timeout``.
 
 One method: an instant query (``GET /api/v1/query``) returning the raw ``data.result`` list. Any
 failure (refused, timeout, non-200, an answer that is not Prometheus JSON) becomes a

@@ -1,10 +1,16 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (13 queries for 1 or 1,000 servers). Each query aggregates
+whatever the number of Deployments (14 queries for 1 or 1,000 servers). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
+
+The token-length means (``prompt_tokens`` and ``generation_tokens`` over ``token_completions``)
+use a window of their own, ``token_window_s`` (10 minutes by default), longer than the rates'
+2 minutes: request sizes are a property of the workload and drift slowly, while a 2-minute mean
+of a few hundred requests is noisy, and the batch size is sized on it (a batch change is a
+rollout, so hysteresis keeps a batch chosen on a noisy mean).
 
 Alternatives for renamed metrics are separate queries (``itl_*`` and the older ``tpot_*``): the
 parser takes the new name per Deployment when it has it, the old one otherwise; a vLLM exposing
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 Combine = Literal["sum", "max"]
+Window = Literal["rate", "tokens"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,8 @@ class QuerySpec:
     """A named template. ``{sel}``: the series selector, ``{by}``: grouping labels, ``{w}``: window.
 
     ``combine`` says how two series of one Deployment (pods) merge; ``signed`` allows negative
-    values (a derivative), everything else below zero is garbage.
+    values (a derivative), everything else below zero is garbage. ``window``: ``rate`` (the
+    collector's ``rate_window_s``) or ``tokens`` (``token_window_s``, for the token-length means).
     """
 
     name: str
@@ -36,6 +44,7 @@ class QuerySpec:
     unit: str
     combine: Combine = "sum"
     signed: bool = False
+    window: Window = "rate"
 
 
 def _rate(metric: str) -> str:
@@ -50,8 +59,9 @@ QUERIES: tuple[QuerySpec, ...] = (
         "requests/s",
         signed=True,
     ),
-    QuerySpec("prompt_tokens", _rate("vllm:prompt_tokens_total"), "tokens/s"),
-    QuerySpec("generation_tokens", _rate("vllm:generation_tokens_total"), "tokens/s"),
+    QuerySpec("prompt_tokens", _rate("vllm:prompt_tokens_total"), "tokens/s", window="tokens"),
+    QuerySpec("generation_tokens", _rate("vllm:generation_tokens_total"), "tokens/s", window="tokens"),
+    QuerySpec("token_completions", _rate("vllm:request_success_total"), "requests/s", window="tokens"),
     QuerySpec("ttft_sum", _rate("vllm:time_to_first_token_seconds_sum"), "seconds/s"),
     QuerySpec("ttft_count", _rate("vllm:time_to_first_token_seconds_count"), "observations/s"),
     QuerySpec("itl_sum", _rate("vllm:inter_token_latency_seconds_sum"), "seconds/s"),
@@ -98,11 +108,23 @@ def grouping_labels(grouping: Literal["deployment", "pod"]) -> tuple[str, str]:
     return ("namespace", grouping)
 
 
+def window_of(spec: QuerySpec, window_s: int, token_window_s: int | None) -> int:
+    """The window of ``spec``'s range selector, seconds (``token_window_s`` None: ``window_s``)."""
+    if spec.window == "tokens" and token_window_s is not None:
+        return int(token_window_s)
+    return int(window_s)
+
+
 def build_queries(
-    namespaces: tuple[str, ...], window_s: int, grouping: Literal["deployment", "pod"]
+    namespaces: tuple[str, ...],
+    window_s: int,
+    grouping: Literal["deployment", "pod"],
+    token_window_s: int | None = None,
 ) -> dict[str, str]:
     """Query name -> PromQL text, for every template in :data:`QUERIES`."""
     sel = series_selector(namespaces)
     by = ", ".join(grouping_labels(grouping))
-    window = f"{int(window_s)}s"
-    return {q.name: q.template.format(sel=sel, by=by, w=window) for q in QUERIES}
+    return {
+        q.name: q.template.format(sel=sel, by=by, w=f"{window_of(q, window_s, token_window_s)}s")
+        for q in QUERIES
+    }

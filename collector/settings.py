@@ -44,13 +44,20 @@ class CollectorSettings(BaseModel):
         default=5.0, gt=0, le=60, description="timeout of one PromQL query, seconds"
     )
     prometheus_concurrency: int = Field(
-        default=4, ge=1, le=16, description="PromQL queries in flight at once (the cycle sends 13)"
+        default=4, ge=1, le=16, description="PromQL queries in flight at once (the cycle sends 14)"
     )
     rate_window_s: int = Field(
         default=120,
         ge=10,
         le=3600,
         description="window of rate()/deriv(), seconds; keep it at least 4 scrape intervals",
+    )
+    token_window_s: int = Field(
+        default=600,
+        ge=10,
+        le=3600,
+        description="window of the token-length means (prompt and generation tokens per request), "
+        "seconds: request sizes drift slowly, and a short window's noise moves the batch size",
     )
     metrics_grouping: Literal["deployment", "pod"] = Field(
         default="deployment",

@@ -164,7 +164,9 @@ class WhatIfRun:
             self.clock,
             acc_counts,
         )
-        self.prometheus = EmulatedPrometheus(self.engine, self.clock, cs.rate_window_s)
+        self.prometheus = EmulatedPrometheus(
+            self.engine, self.clock, cs.rate_window_s, token_window_s=cs.token_window_s
+        )
         self.actuator = Actuator(self.kube, s.actuator, clock=self.clock)
         self.stages = InProcessStages(
             Ports(kube=self.kube, metrics=self.prometheus), cs, self.actuator, self.clock

@@ -7,6 +7,7 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
 - each Deployment's counters are summed over its pods; a pod's increase since the previous scrape
   is added to a per-Deployment running total, so removed pods do not make the counter go back
   (what ``rate()`` does with counter resets, per series, before ``sum by``);
+- each query's window is its own (:func:`collector.promql.window_of`: the token means' is longer);
 - ``rate(x[w])`` = (last - first) / (t_last - t_first) over the samples in ``(now - w, now]``
   (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
 - ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from collector.promql import build_queries
+from collector.promql import QUERY_BY_NAME, build_queries, window_of
 from load_emulator.engine import FleetEngine
 
 COUNTERS = (
@@ -37,7 +38,7 @@ COUNTERS = (
     "itl_count",
 )
 # The old metric name is served too (vLLM exposes both); the collector prefers the new one.
-ALIASES = {"tpot_sum": "itl_sum", "tpot_count": "itl_count"}
+ALIASES = {"tpot_sum": "itl_sum", "tpot_count": "itl_count", "token_completions": "completions"}
 GAUGES = ("running", "waiting")
 
 
@@ -51,12 +52,18 @@ class EmulatedPrometheus:
     """The collector's ``MetricsPort``; ``clock`` is the evaluation time of a query (virtual seconds)."""
 
     def __init__(
-        self, engine: FleetEngine, clock: Callable[[], float], rate_window_s: float, keep_s: float = 3600.0
+        self,
+        engine: FleetEngine,
+        clock: Callable[[], float],
+        rate_window_s: float,
+        keep_s: float = 3600.0,
+        token_window_s: float | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.rate_window_s = rate_window_s
-        self.keep_s = max(keep_s, rate_window_s)
+        self.token_window_s = rate_window_s if token_window_s is None else token_window_s
+        self.keep_s = max(keep_s, rate_window_s, self.token_window_s)
         self.series: dict[tuple[str, str], deque[Sample]] = defaultdict(deque)
         self._totals: dict[tuple[str, str], dict[str, float]] = defaultdict(
             lambda: dict.fromkeys(COUNTERS, 0.0)
@@ -102,10 +109,11 @@ class EmulatedPrometheus:
     # --- MetricsPort -----------------------------------------------------------------------------
     async def query(self, promql: str) -> list[dict[str, Any]]:
         name = self._name_of(promql)
+        window_s = window_of(QUERY_BY_NAME[name], int(self.rate_window_s), int(self.token_window_s))
         now_s = self.clock()
         out: list[dict[str, Any]] = []
         for (namespace, deployment), samples in self.series.items():
-            window = [s for s in samples if now_s - self.rate_window_s < s.t_s <= now_s]
+            window = [s for s in samples if now_s - window_s < s.t_s <= now_s]
             value = self._evaluate(name, window)
             if value is not None:
                 labels = {"namespace": namespace, "deployment": deployment}
@@ -114,7 +122,8 @@ class EmulatedPrometheus:
 
     def _name_of(self, promql: str) -> str:
         if not self._queries:
-            for name, text in build_queries((), int(self.rate_window_s), "deployment").items():
+            texts = build_queries((), int(self.rate_window_s), "deployment", int(self.token_window_s))
+            for name, text in texts.items():
                 self._queries[text] = name
         found = self._queries.get(_strip_selector(promql))
         if found is None:

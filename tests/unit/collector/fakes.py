@@ -73,6 +73,7 @@ def healthy_answers(
     """Answers of a healthy vLLM fleet (new metric names): 200 in / 500 out tokens per request."""
     per_query = {
         "completions": completions_rps,
+        "token_completions": completions_rps,
         "queue_growth": growth_rps,
         "prompt_tokens": 200 * completions_rps,
         "generation_tokens": 500 * completions_rps,
@@ -145,7 +146,10 @@ class FakeMetrics:
         names = {
             text: name
             for name, text in build_queries(
-                self.settings.namespaces, self.settings.rate_window_s, self.settings.metrics_grouping
+                self.settings.namespaces,
+                self.settings.rate_window_s,
+                self.settings.metrics_grouping,
+                self.settings.token_window_s,
             ).items()
         }
         self.calls.append(names[promql])

@@ -72,9 +72,24 @@ def test_draining_queue_is_not_subtracted() -> None:
 
 
 def test_idle_server_is_zero_load_only_when_measured_idle() -> None:
-    idle = observed(answers(completions=0, prompt_tokens=0, generation_tokens=0, running=0, waiting=0))
+    idle = observed(
+        answers(
+            completions=0, token_completions=0, prompt_tokens=0, generation_tokens=0, running=0, waiting=0
+        )
+    )
     assert idle.arrival_rpm == 0.0
     assert idle.avg_in_tokens is None  # 0/0: no request to measure; the chain fills it
+
+
+def test_token_means_come_from_their_own_window() -> None:
+    # Idle for the last 2 minutes but busy within the token window: the sizes are still measured.
+    quiet = observed(answers(completions=0, running=0, waiting=0))
+    assert quiet.arrival_rpm == 0.0
+    assert (quiet.avg_in_tokens, quiet.avg_out_tokens) == (pytest.approx(200), pytest.approx(500))
+    # The means divide by the token window's completions, not the rate window's.
+    got = observed(answers(completions=4.0, token_completions=1.0, prompt_tokens=300, generation_tokens=900))
+    assert got.arrival_rpm == pytest.approx(240.0)
+    assert (got.avg_in_tokens, got.avg_out_tokens) == (pytest.approx(300), pytest.approx(900))
 
 
 @pytest.mark.parametrize(

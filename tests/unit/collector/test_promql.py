@@ -10,7 +10,7 @@ from collector.promql import QUERIES, build_queries, escape_label_value, regex_a
 def test_every_query_aggregates_by_namespace_and_deployment() -> None:
     queries = build_queries((), 120, "deployment")
     assert set(queries) == {q.name for q in QUERIES}
-    assert len(queries) == 13
+    assert len(queries) == 14
     for text in queries.values():
         assert "by (namespace, deployment)" in text
         assert "{sel}" not in text and "{w}" not in text
@@ -21,10 +21,22 @@ def test_pod_grouping_and_window() -> None:
     assert text == 'sum by (namespace, pod) (rate(vllm:request_success_total{namespace="llm"}[90s]))'
 
 
+def test_token_means_have_their_own_window() -> None:
+    queries = build_queries((), 120, "deployment", token_window_s=600)
+    windowed = {name for name, text in queries.items() if "[600s]" in text}
+    # Numerators and their denominator on the same window, nothing else on it.
+    assert windowed == {"prompt_tokens", "generation_tokens", "token_completions"}
+    assert queries["token_completions"] == queries["completions"].replace("[120s]", "[600s]")
+    assert "[120s]" in queries["completions"] and "[120s]" in queries["queue_growth"]
+    # Without a token window every range selector uses the rate window.
+    assert all("[600s]" not in text for text in build_queries((), 120, "deployment").values())
+
+
 @pytest.mark.parametrize(
     ("name", "metric"),
     [
         ("completions", "vllm:request_success_total"),
+        ("token_completions", "vllm:request_success_total"),
         ("queue_growth", "deriv(vllm:num_requests_waiting"),
         ("prompt_tokens", "vllm:prompt_tokens_total"),
         ("generation_tokens", "vllm:generation_tokens_total"),
