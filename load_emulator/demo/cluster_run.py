@@ -43,6 +43,8 @@ from optimizer.data.loader import load_system_dir
 
 RATE_WINDOW_S = 15
 """The collector's Prometheus rate window: short, so the demo's load steps show within a cycle."""
+TOKEN_WINDOW_S = 60
+"""The token means' window, shortened like the rate window (600 s against 120 s by default)."""
 
 
 def service_env(state: ClusterState, namespace: str) -> dict[str, str]:
@@ -52,6 +54,7 @@ def service_env(state: ClusterState, namespace: str) -> dict[str, str]:
         "INFERNO_NAMESPACES": namespace,
         "INFERNO_COLLECTOR_CONFIG_NAMESPACE": namespace,
         "INFERNO_COLLECTOR_RATE_WINDOW_S": str(RATE_WINDOW_S),
+        "INFERNO_COLLECTOR_TOKEN_WINDOW_S": str(TOKEN_WINDOW_S),
         "INFERNO_COLLECTOR_PROMETHEUS_TIMEOUT_S": "5",
         "INFERNO_OPTIMIZER_TIME_LIMIT": "5",
     }

@@ -74,6 +74,7 @@ class Autoscaler:
                 "INFERNO_NAMESPACES": ",".join(namespaces),
                 "INFERNO_COLLECTOR_CONFIG_NAMESPACE": config_namespace,
                 "INFERNO_COLLECTOR_RATE_WINDOW_S": "10",
+                "INFERNO_COLLECTOR_TOKEN_WINDOW_S": "30",  # scaled like the rate window (600 s of 120)
                 "INFERNO_COLLECTOR_PROMETHEUS_TIMEOUT_S": "2",
                 "INFERNO_CONTROL_PERIOD": "0",
                 "INFERNO_CONTROLLER_INVOKE_RATE_PER_S": "0",
