@@ -12,7 +12,10 @@ Each service's ``main`` is a single call::
    value prints one line naming the variable and returns 2, before any log line or socket;
 3. configures structlog JSON logging with secret redaction (:mod:`controller.common.logs`) at the
    settings' ``log_level``;
-4. runs ``serve(settings)`` until SIGTERM/SIGINT; a :class:`StartupError` it raises (no kube config,
+4. freezes what start-up created and makes young garbage collections rarer
+   (:mod:`controller.common.gc_tuning`: a cycle at 1,000 Deployments spent ~40% of its Python CPU
+   collecting);
+5. runs ``serve(settings)`` until SIGTERM/SIGINT; a :class:`StartupError` it raises (no kube config,
    unusable token file...) is logged as ``startup_failed`` and returns 2, never a trace.
 
 ``python -m controller.entry <service>`` (the image's entry point) calls these ``main`` functions.
@@ -29,6 +32,7 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel
 
+from controller.common.gc_tuning import tune_gc
 from controller.common.logs import configure_logging
 from controller.common.settings import SettingsError, load_settings, settings_table
 
@@ -64,6 +68,7 @@ def run_service(
         print(f"{name}: {exc}", file=sys.stderr)
         return 2
     configure_logging(name, str(getattr(settings, "log_level", "INFO")))
+    tune_gc()
     try:
         asyncio.run(serve(settings))
     except StartupError as exc:

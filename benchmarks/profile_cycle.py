@@ -1,0 +1,504 @@
+"""The autoscaler's own CPU per cycle at N Deployments, in one process, without a cluster.
+
+Run: ``nice -n 10 .venv/bin/python -m benchmarks.profile_cycle [--servers 1000] [--repeat 3]
+[--profile STEP]`` (prints a table of CPU ms per step; ``--profile collect`` adds cProfile's top
+functions of that step; ``--patches`` adds the actuator's per-patch client cost against a loopback
+HTTP server).
+
+Role: benchmark 2 (``bench_cycle``) runs the four services against a real kube-apiserver on 2
+shared cores, where every CPU second our Python spends is taken from kube-apiserver. This replays
+one cycle's Python work on the benchmark's world (``cycle_world.server_specs``: the same 1,000
+Deployments, ConfigMaps and loads) with the ports faked at the byte level: the collector's
+KubeAdapter parses the Deployment list pages as the API server would send them (defaults and
+managedFields included), the 13 PromQL answers are parsed from JSON, and every HTTP hop between
+the containers is encoded and decoded as the services do (pydantic dumps, ``json.dumps``,
+``read_json``, ``model_validate``). Steps, in cycle order:
+
+- ``collect``: KubeAdapter list + ConfigMaps + answers -> ``collect()`` -> CollectResult
+- ``collect.answer``: the collector's response body (``model_dump(mode="json")`` + ``json.dumps``)
+- ``controller.collect``: ``json.loads`` + ``CollectResult.model_validate``, summary, floors
+- ``optimize.request``: the controller's body (``json.dumps``) and the optimizer's ``read_json``
+  + ``validate_system``
+- ``optimize``: ``optimize()`` (rollout budget re-solves included)
+- ``optimize.answer``: ``model_dump_json`` + the controller's ``json.loads`` + ``model_validate``
+- ``update.request``: UpdateRequest built, dumped, encoded; the actuator's decode + validate
+- ``update``: ``Actuator.update`` (list parse, plan, execute with a patch port that only records,
+  per-action log lines rendered as the service renders them)
+- ``update.answer``: UpdateResponse dumped, encoded, decoded and validated by the controller
+- ``report``: the cycle report and its log line
+
+The first cycle acts (the patches of the benchmark's first cycle); the second runs on the patched
+Deployments (the steady state: nothing or little to change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import cProfile
+import gc
+import io
+import json
+import pstats
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from kubernetes import client
+
+from actuator.events import InlineEvents
+from actuator.model import UpdateRequest, UpdateResponse
+from actuator.service import Actuator
+from actuator.settings import ActuatorSettings
+from benchmarks.cycle_world import _cards_per_type, server_specs
+from collector.contract import CollectResult
+from collector.core import Ports, collect
+from collector.kube_adapter import KubeAdapter
+from collector.load import KnownLoad
+from collector.metrics import Key
+from collector.promql import QUERIES, build_queries
+from collector.settings import CollectorSettings
+from controller.common.gc_tuning import tune_gc
+from controller.common.logs import configure_logging
+from controller.common.web import MAX_JSON_DEPTH, json_depth_exceeds
+from controller.floors import WindowFloors
+from controller.report import CollectedSummary, CycleReport, DecisionSummary
+from optimizer.data.loader import validate_system
+from optimizer.optimize import optimize
+from optimizer.service import ServiceSettings
+from optimizer.solution import Solution
+from tests.e2e.harness.data import (
+    DYNAMIC_CONFIGMAP,
+    STATIC_CONFIGMAP,
+    ServerSpec,
+    capacity_document,
+    server_deployment,
+    static_documents,
+)
+
+NAMESPACE = "bench-cycle-1000"
+NOW_S = 1_790_000_000.0
+PAGE = 500
+
+
+# ---------------------------------------------------------------- the world, as bytes on the wire
+def _managed_fields(dep: dict[str, Any]) -> list[dict[str, Any]]:
+    """What kube-apiserver adds to every object: one entry per writer (the bulk of a listed item)."""
+
+    def fields_of(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {f"f:{k}": fields_of(v) for k, v in obj.items()}
+        return {}
+
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_of({"metadata": dep["metadata"], "spec": dep["spec"]}),
+            "manager": "python-kubernetes",
+            "operation": "Update",
+            "time": "2026-11-23T10:00:00Z",
+        },
+        {
+            "apiVersion": "apps/v1",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": fields_of({"status": dep["status"]}),
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "subresource": "status",
+            "time": "2026-11-23T10:00:05Z",
+        },
+    ]
+
+
+def deployment_json(spec: ServerSpec, index: int) -> dict[str, Any]:
+    """A Deployment as kube-apiserver lists it: the benchmark's object, defaulted, with status."""
+    to_json = cast(Callable[[Any], dict[str, Any]], client.ApiClient().sanitize_for_serialization)
+    dep = to_json(server_deployment(spec, NAMESPACE))
+    meta = dep["metadata"]
+    meta.update(
+        namespace=NAMESPACE,
+        uid=f"00000000-0000-0000-0000-{index:012d}",
+        resourceVersion=str(1000 + index),
+        generation=1,
+        creationTimestamp="2026-11-23T10:00:00Z",
+    )
+    meta["annotations"]["deployment.kubernetes.io/revision"] = "1"
+    dep["spec"].update(progressDeadlineSeconds=600, revisionHistoryLimit=10)
+    pod = dep["spec"]["template"]["spec"]
+    pod.update(dnsPolicy="ClusterFirst", restartPolicy="Always", schedulerName="default-scheduler",
+               securityContext={})  # fmt: skip
+    for c in pod["containers"]:
+        c.update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log",
+                 terminationMessagePolicy="File")  # fmt: skip
+    replicas = spec.replicas
+    dep["status"] = {
+        "availableReplicas": replicas,
+        "observedGeneration": 1,
+        "readyReplicas": replicas,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "conditions": [
+            {"type": t, "status": "True", "reason": r, "message": m,
+             "lastTransitionTime": "2026-11-23T10:00:05Z", "lastUpdateTime": "2026-11-23T10:00:05Z"}
+            for t, r, m in (
+                ("Available", "MinimumReplicasAvailable", "Deployment has minimum availability."),
+                ("Progressing", "NewReplicaSetAvailable", f'ReplicaSet "{spec.name}-abc" has progressed.'),
+            )
+        ],
+    }  # fmt: skip
+    meta["managedFields"] = _managed_fields(dep)
+    return dep
+
+
+def answers(specs: list[ServerSpec], now_s: float) -> dict[str, bytes]:
+    """The 13 PromQL answers (Prometheus's JSON) for the benchmark's steady loads."""
+    values: dict[str, list[tuple[str, float]]] = {q.name: [] for q in QUERIES}
+    for s in specs:
+        c = s.rpm / 60.0
+        tokens = c * max(s.out_tokens - 1, 1)
+        row = {
+            "completions": c, "token_completions": c, "queue_growth": 0.0, "prompt_tokens": c * s.in_tokens,
+            "generation_tokens": c * s.out_tokens, "ttft_sum": c * 0.2, "ttft_count": c,
+            "itl_sum": tokens * 0.03, "itl_count": tokens, "running": 2.0, "waiting": 0.0,
+            "last_sample": now_s - 1.0,
+        }  # fmt: skip
+        for name, value in row.items():
+            if name in values:
+                values[name].append((s.name, value))
+    out = {}
+    for name, rows in values.items():
+        result = [
+            {"metric": {"namespace": NAMESPACE, "deployment": dep}, "value": [now_s, repr(v)]}
+            for dep, v in rows
+        ]
+        out[name] = json.dumps(
+            {"status": "success", "data": {"resultType": "vector", "result": result}}
+        ).encode()
+    return out
+
+
+@dataclass
+class _Raw:
+    data: bytes
+
+    def release_conn(self) -> None:
+        return None
+
+
+class FakeApps:
+    """AppsV1Api's list call, answering pages of pre-encoded JSON (the server's work is not ours)."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.pages: list[bytes] = []
+        self.whole = b""
+        self.set_items(items)
+
+    def set_items(self, items: list[dict[str, Any]]) -> None:
+        self.pages = []
+        for start in range(0, len(items), PAGE):
+            more = start + PAGE < len(items)
+            meta = {"resourceVersion": "99999", **({"continue": f"p{start + PAGE}"} if more else {})}
+            body = {"kind": "DeploymentList", "apiVersion": "apps/v1", "metadata": meta,
+                    "items": items[start : start + PAGE]}  # fmt: skip
+            self.pages.append(json.dumps(body).encode())
+        self.whole = json.dumps({"items": items}).encode()
+
+    def list_namespaced_deployment(self, namespace: str, **kw: Any) -> _Raw:
+        token = kw.get("_continue")
+        index = int(token[1:]) // PAGE if token else 0
+        return _Raw(self.pages[index])
+
+
+@dataclass
+class FakeCore:
+    data: dict[str, dict[str, str]]
+
+    def read_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
+        return client.V1ConfigMap(data=dict(self.data[name]))
+
+
+class FakeMetrics:
+    def __init__(self, settings: CollectorSettings, encoded: dict[str, bytes]) -> None:
+        windows = (settings.rate_window_s, settings.metrics_grouping, settings.token_window_s)
+        queries = build_queries(settings.namespaces, *windows)  # as collector.core builds them
+        self.by_text = {text: encoded[name] for name, text in queries.items()}
+
+    async def query(self, promql: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = json.loads(self.by_text[promql])["data"]["result"]
+        return result
+
+
+class RecordingPort:
+    """The actuator's KubePort: the list from the same bytes, patches applied to the world."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.patches: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def list_deployments(self, namespaces: Any) -> dict[tuple[str, str], dict[str, Any]]:
+        items = json.loads(self.world.apps.whole)["items"]
+        return {(i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items}
+
+    async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self.patches.append((namespace, name, patch))
+
+    async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass
+class World:
+    """The API server's and Prometheus's side, held as bytes: kept out of the measured process's
+    garbage collector, as it is out of the services' (a parsed world would make every GC pass
+    slower and overstate the cost)."""
+
+    specs: list[ServerSpec]
+    apps: FakeApps
+    core: FakeCore
+    answers: dict[str, bytes]
+
+
+def build(n_servers: int) -> World:
+    specs = server_specs(n_servers)
+    items = [deployment_json(s, i) for i, s in enumerate(specs)]
+    static = {k: json.dumps(v) for k, v in static_documents().items()}
+    dynamic = {"capacity-data.json": json.dumps(capacity_document(_cards_per_type(specs)))}
+    core = FakeCore({STATIC_CONFIGMAP: static, DYNAMIC_CONFIGMAP: dynamic})
+    return World(specs, FakeApps(items), core, answers(specs, NOW_S))
+
+
+def apply_patch(obj: Any, patch: Any) -> Any:
+    """Strategic merge for what the actuator writes: maps merge, None deletes, containers by name."""
+    if not isinstance(patch, dict) or not isinstance(obj, dict):
+        return copy.deepcopy(patch)
+    out = dict(obj)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif key == "containers" and isinstance(value, list):
+            merged = list(out.get(key) or [])
+            for item in value:
+                at = next((i for i, c in enumerate(merged) if c.get("name") == item["name"]), None)
+                if at is None:
+                    merged.append(apply_patch({}, item))
+                else:
+                    merged[at] = apply_patch(merged[at], item)
+            out[key] = merged
+        else:
+            out[key] = apply_patch(out.get(key), value)
+    return out
+
+
+def apply_patches(world: World, patches: list[tuple[str, str, dict[str, Any]]]) -> None:
+    """The first cycle's patches applied, their rollouts still running (the benchmark's steady
+    cycles: the deployment controller has not caught up with them)."""
+    items = json.loads(world.apps.whole)["items"]
+    by_name = {i["metadata"]["name"]: n for n, i in enumerate(items)}
+    for _, name, patch in patches:
+        body = copy.deepcopy(patch)
+        body["metadata"].pop("resourceVersion", None)
+        index = by_name[name]
+        item = apply_patch(items[index], body)
+        item["metadata"]["resourceVersion"] = str(int(item["metadata"]["resourceVersion"]) + 5000)
+        item["metadata"]["generation"] += 1  # not yet observed: rolling out, as in the benchmark
+        items[index] = item
+    world.apps.set_items(items)
+
+
+# ---------------------------------------------------------------- one cycle, step by step
+class GcClock:
+    """Milliseconds the garbage collector ran (``gc.callbacks``), and how many collections."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self.collections = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.ms += (time.perf_counter() - self._started) * 1000
+            self.collections += 1
+
+
+GC_CLOCK = GcClock()
+
+
+@dataclass
+class Steps:
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    gc_ms: dict[str, float] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    profiler: cProfile.Profile | None = None
+
+    @contextmanager
+    def step(self, name: str, profile: str) -> Iterator[None]:
+        """Count the CPU time of the block; profile it when ``profile`` names it (or is ``all``)."""
+        prof = None
+        if profile in (name, "all"):
+            prof = self.profiler = self.profiler or cProfile.Profile()
+        started, gc_before = time.process_time(), GC_CLOCK.ms
+        if prof:
+            prof.enable()
+        try:
+            yield
+        finally:
+            if prof:
+                prof.disable()
+            self.cpu_ms[name] = self.cpu_ms.get(name, 0.0) + (time.process_time() - started) * 1000
+            self.gc_ms[name] = self.gc_ms.get(name, 0.0) + GC_CLOCK.ms - gc_before
+
+
+@dataclass
+class Services:
+    """What lives between cycles in each service."""
+
+    collector_settings: CollectorSettings
+    ports: Ports
+    actuator: Actuator
+    port: RecordingPort
+    floors: WindowFloors = field(default_factory=WindowFloors)
+    last_known: dict[Key, KnownLoad] = field(default_factory=dict)
+    optimizer_settings: ServiceSettings = field(default_factory=ServiceSettings)
+
+
+def services(world: World) -> Services:
+    settings = CollectorSettings(namespaces=(NAMESPACE,), config_namespace=NAMESPACE,
+                                 prometheus_url="http://127.0.0.1:1", rate_window_s=10)  # fmt: skip
+    adapter = KubeAdapter(client.ApiClient(), 10.0)
+    adapter._apps, adapter._core = cast(Any, world.apps), cast(Any, world.core)  # the byte-level fakes
+    ports = Ports(kube=adapter, cluster=adapter, metrics=FakeMetrics(settings, world.answers))
+    port = RecordingPort(world)
+    actuator = Actuator(port, ActuatorSettings(), clock=lambda: NOW_S)
+    actuator.events = InlineEvents(port.create_event)
+    return Services(settings, ports, actuator, port)
+
+
+async def run_cycle(svc: Services, now_s: float, steps: Steps, profile: str) -> CycleReport:
+    step = steps.step
+    with step("collect", profile):
+        assembled = await collect(now_s, svc.ports, svc.collector_settings, svc.last_known)
+        svc.last_known = assembled.last_known
+        result = assembled.result.model_copy(update={"collected_at_s": now_s})
+    with step("collect.answer", profile):
+        body = json.dumps(result.model_dump(mode="json")).encode()
+        steps.sizes["collect"] = len(body)
+    with step("controller.collect", profile):
+        collected = CollectResult.model_validate(json.loads(body))
+        summary = CollectedSummary.of(collected)
+        system = svc.floors.apply(collected.system, now_s)
+    with step("optimize.request", profile):
+        raw = json.dumps(system).encode()
+        steps.sizes["optimize"] = len(raw)
+        assert not json_depth_exceeds(raw, MAX_JSON_DEPTH)
+        system_data = validate_system(json.loads(raw), "request body")
+    with step("optimize", profile):
+        solution = optimize(system_data, svc.optimizer_settings.optimizer)
+    with step("optimize.answer", profile):
+        text = solution.with_elapsed_ms(1.0).model_dump_json().encode()
+        steps.sizes["optimize.answer"] = len(text)
+        solution = Solution.model_validate(json.loads(text))
+        decisions = DecisionSummary.all_of(solution)
+    with step("update.request", profile):
+        request = UpdateRequest(cycle_id=f"c{now_s}", solution=solution, servers=collected.servers,
+                                placement=collected.placement)  # fmt: skip
+        out = request.model_copy(update={"deadline_s": now_s + 60}).model_dump(mode="json", by_alias=True)
+        raw = json.dumps(out).encode()
+        steps.sizes["update"] = len(raw)
+        assert not json_depth_exceeds(raw, MAX_JSON_DEPTH)
+        request = UpdateRequest.model_validate(json.loads(raw))
+    with step("update", profile):
+        response = await svc.actuator.update(request)
+    with step("update.answer", profile):
+        raw = json.dumps(response.model_dump(mode="json")).encode()
+        steps.sizes["update.answer"] = len(raw)
+        response = UpdateResponse.model_validate(json.loads(raw))
+        svc.floors.remember(response.actions, (m.server for m in collected.servers))
+    with step("report", profile):
+        report = CycleReport(cycle_id="c", started_at_s=now_s, collected=summary, decisions=decisions,
+                             actions=response.actions, solver=solution.solver.name)  # fmt: skip
+        report.model_dump(mode="json")
+    return report
+
+
+def one_run(n_servers: int, profile: str) -> tuple[Steps, Steps, int, int]:
+    world = build(n_servers)
+    svc = services(world)
+    first, steady = Steps(), Steps()
+    asyncio.run(run_cycle(svc, NOW_S, first, "" if profile.startswith("steady:") else profile))
+    patches = list(svc.port.patches)
+    apply_patches(world, patches)
+    svc.port.patches.clear()
+    steady_profile = profile.removeprefix("steady:") if profile.startswith("steady:") else ""
+    asyncio.run(run_cycle(svc, NOW_S + 30, steady, steady_profile))
+    return first, steady, len(patches), len(svc.port.patches)
+
+
+def _table(runs: list[Steps], title: str) -> str:
+    names = list(runs[0].cpu_ms)
+    lines = [f"{title}: CPU ms per step, of which in the garbage collector (median of {len(runs)})"]
+    total = total_gc = 0.0
+    for name in names:
+        ms = statistics.median(r.cpu_ms[name] for r in runs)
+        gc_ms = statistics.median(r.gc_ms[name] for r in runs)
+        total, total_gc = total + ms, total_gc + gc_ms
+        lines.append(f"  {name:<20} {ms:9.1f} {gc_ms:9.1f}")
+    lines.append(f"  {'total':<20} {total:9.1f} {total_gc:9.1f}")
+    lines.append("  bodies: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in runs[0].sizes.items()))
+    return "\n".join(lines)
+
+
+def _print_profile(steps: Steps, top: int) -> None:
+    if steps.profiler is None:
+        return
+    out = io.StringIO()
+    stats = pstats.Stats(steps.profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    print(out.getvalue())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", default="", help="a step name (first cycle) or steady:<step>")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--no-gc", action="store_true", help="garbage collector off: steadier numbers")
+    parser.add_argument(
+        "--default-gc", action="store_true", help="CPython's default collector settings, not the services'"
+    )
+    args = parser.parse_args(argv)
+    gc.callbacks.append(GC_CLOCK)
+    if args.no_gc:
+        gc.disable()
+    elif not args.default_gc:
+        tune_gc()  # as run_service does after start-up
+    log_sink = io.StringIO()
+    for service in ("actuator",):  # the per-action log lines, rendered as the service renders them
+        configure_logging(service, stream=log_sink)
+    firsts, steadies = [], []
+    patches = (0, 0)
+    for _ in range(args.repeat):
+        first, steady, n_first, n_steady = one_run(args.servers, "")
+        firsts.append(first)
+        steadies.append(steady)
+        patches = (n_first, n_steady)
+        log_sink.seek(0)
+        log_sink.truncate()
+    print(f"N={args.servers}: {patches[0]} patches in the first cycle, {patches[1]} in the steady one")
+    print(_table(firsts, "first cycle"))
+    print(_table(steadies, "steady cycle"))
+    if args.profile:
+        first, steady, _, _ = one_run(args.servers, args.profile)
+        _print_profile(steady if args.profile.startswith("steady:") else first, args.top)
+
+
+if __name__ == "__main__":
+    main()
