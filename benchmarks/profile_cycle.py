@@ -48,13 +48,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from aiohttp import web
 from kubernetes import client
 
 from actuator.events import InlineEvents
 from actuator.model import UpdateRequest, UpdateResponse
 from actuator.service import Actuator
+from actuator.service import create_app as actuator_app
 from actuator.settings import ActuatorSettings
 from benchmarks.cycle_world import _cards_per_type, server_specs
+from collector.app import CollectorService
+from collector.app import make_app as collector_app
 from collector.contract import CollectResult
 from collector.core import Ports, collect
 from collector.kube_adapter import KubeAdapter
@@ -65,11 +69,14 @@ from collector.settings import CollectorSettings
 from controller.common.gc_tuning import tune_gc
 from controller.common.logs import configure_logging
 from controller.common.web import MAX_JSON_DEPTH, json_depth_exceeds
+from controller.cycle import CycleRunner, HttpStages
 from controller.floors import WindowFloors
 from controller.report import CollectedSummary, CycleReport, DecisionSummary
+from controller.settings import ControllerSettings
 from optimizer.data.loader import validate_system
 from optimizer.optimize import optimize
 from optimizer.service import ServiceSettings
+from optimizer.service import make_app as optimizer_app
 from optimizer.solution import Solution
 from tests.e2e.harness.data import (
     DYNAMIC_CONFIGMAP,
@@ -440,6 +447,77 @@ def one_run(n_servers: int, profile: str) -> tuple[Steps, Steps, int, int]:
     return first, steady, len(patches), len(svc.port.patches)
 
 
+class TimedStages:
+    """The controller's ``HttpStages`` with the process's CPU time counted per stage: the
+    controller's encoding and decoding and the service's handler, aiohttp on both ends included
+    (everything runs in this process)."""
+
+    def __init__(self, inner: HttpStages, steps: Steps) -> None:
+        self.inner, self.steps = inner, steps
+
+    async def collect(self) -> CollectResult:
+        with self.steps.step("collect", ""):
+            return await self.inner.collect()
+
+    async def optimize(self, system: dict[str, Any]) -> Solution:
+        with self.steps.step("optimize", ""):
+            return await self.inner.optimize(system)
+
+    async def update(self, request: UpdateRequest) -> UpdateResponse:
+        with self.steps.step("update", ""):
+            return await self.inner.update(request)
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = cast(Any, site)._server  # the bound port
+    return runner, int(server.sockets[0].getsockname()[1])
+
+
+@dataclass
+class HttpRun:
+    steps: list[Steps]
+    reports: list[CycleReport]
+    patches: list[list[tuple[str, str, dict[str, Any]]]]
+
+
+async def http_cycles(world: World, cycles: int) -> HttpRun:
+    """``cycles`` cycles of ``CycleRunner`` over HTTP: the services' real apps on 127.0.0.1."""
+    svc = services(world)
+    now = [NOW_S]
+    collector = CollectorService(svc.collector_settings, svc.ports, clock=lambda: now[0])
+    svc.actuator._clock = lambda: now[0]  # the benchmark's clock
+    apps = [collector_app(collector), optimizer_app(svc.optimizer_settings), actuator_app(svc.actuator)]
+    served = [await _serve(app) for app in apps]
+    names = ("collector", "optimizer", "actuator")
+    settings = ControllerSettings(**{f"{n}_port": port for n, (_, port) in zip(names, served, strict=True)})
+    stages = HttpStages(settings)
+    runner = CycleRunner(stages, settings)
+    run = HttpRun([], [], [])
+    try:
+        for index in range(cycles):
+            steps = Steps()
+            runner.stages = TimedStages(stages, steps)
+            now[0] = NOW_S + 30 * index
+            report = await runner.run_cycle(now[0])
+            assert report.outcome in ("ok", "degraded"), report.errors
+            with steps.step("report", ""):
+                report.model_dump_json()
+            run.steps.append(steps)
+            run.reports.append(report)
+            run.patches.append(list(svc.port.patches))
+            apply_patches(world, svc.port.patches)
+            svc.port.patches.clear()
+    finally:
+        await stages.close()
+        for app_runner, _ in served:
+            await app_runner.cleanup()
+    return run
+
+
 def _table(runs: list[Steps], title: str) -> str:
     names = list(runs[0].cpu_ms)
     lines = [f"{title}: CPU ms per step, of which in the garbage collector (median of {len(runs)})"]
@@ -470,6 +548,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", default="", help="a step name (first cycle) or steady:<step>")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--http", action="store_true", help="also: the cycle through the services' HTTP apps")
     parser.add_argument("--no-gc", action="store_true", help="garbage collector off: steadier numbers")
     parser.add_argument(
         "--default-gc", action="store_true", help="CPython's default collector settings, not the services'"
@@ -495,6 +574,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"N={args.servers}: {patches[0]} patches in the first cycle, {patches[1]} in the steady one")
     print(_table(firsts, "first cycle"))
     print(_table(steadies, "steady cycle"))
+    if args.http:
+        runs = [asyncio.run(http_cycles(build(args.servers), 2)).steps for _ in range(args.repeat)]
+        print(_table([r[0] for r in runs], "first cycle over HTTP (services' apps, HttpStages)"))
+        print(_table([r[1] for r in runs], "steady cycle over HTTP"))
     if args.profile:
         first, steady, _, _ = one_run(args.servers, args.profile)
         _print_profile(steady if args.profile.startswith("steady:") else first, args.top)

@@ -115,14 +115,28 @@ class JsonClient:
         return text.replace(self._token, REDACTED) if self._token else text
 
     async def request(self, method: str, path: str, body: Any, timeout_s: float) -> Any:
+        status, text = await self.exchange(method, path, timeout_s, body=body)
+        return self.decode(method, path, status, text)
+
+    async def exchange(
+        self, method: str, path: str, timeout_s: float, *, body: Any = None, encoded: str | None = None
+    ) -> tuple[int, str]:
+        """The answer's status (below 400: errors raise) and text. ``encoded``: a body already
+        serialised as JSON (a pydantic ``model_dump_json``: at 1,000 servers ~5x cheaper than
+        ``json.dumps`` of its ``model_dump``), sent instead of ``body``."""
         url = f"{self.base_url}{path}"
         headers = {"Accept": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         session = await self._get_session()
+        if encoded is None:
+            call = session.request(method, url, json=body, headers=headers)
+        else:
+            typed = {**headers, "Content-Type": "application/json"}
+            call = session.request(method, url, data=encoded.encode(), headers=typed)
         try:
             async with asyncio.timeout(timeout_s):
-                async with session.request(method, url, json=body, headers=headers) as resp:
+                async with call as resp:
                     text = await resp.text()
                     status = resp.status
         except TimeoutError:
@@ -132,9 +146,14 @@ class JsonClient:
         if status >= 400:
             kind, message = classify_error_body(status, self._hide_token(text))
             raise UpstreamError(kind, f"{method} {url}: HTTP {status}: {message[:MAX_ERROR_TEXT]}", status)
+        return status, text
+
+    def decode(self, method: str, path: str, status: int, text: str) -> Any:
+        """An answer's text as JSON; a permanent ``UpstreamError`` when it is not JSON."""
         try:
             return json.loads(text)
         except ValueError:
+            url = f"{self.base_url}{path}"
             raise UpstreamError(
                 ErrorKind.PERMANENT,
                 f"{method} {url}: answer is not JSON: {self._hide_token(text)[:MAX_ERROR_TEXT]!r}",
