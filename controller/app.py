@@ -19,6 +19,7 @@ a timer period is set (so failover does not wait a full period).
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import AsyncIterator, Callable
@@ -80,14 +81,11 @@ async def invoke(request: web.Request) -> web.Response:
         return json_error(503, "shutting down: no cycle will run")
     except TimeoutError:
         return json_error(504, f"the cycle did not finish within {settings.invoke_wait_s:g}s; see /metrics")
-    body = report.model_dump(mode="json")
+    text = report.model_dump_json()  # with 1,000 servers ~4x cheaper than json.dumps(model_dump())
     if (leader := request.app.get(LEADER_KEY)) is not None:
-        body["leader"] = {
-            "identity": leader.identity,
-            "holder": leader.holder,
-            "is_leader": leader.is_leader(),
-        }
-    return web.json_response(body)
+        who = {"identity": leader.identity, "holder": leader.holder, "is_leader": leader.is_leader()}
+        text = f'{text[:-1]},"leader":{json.dumps(who)}}}'  # the report is a non-empty object
+    return web.json_response(text=text)
 
 
 async def healthz(request: web.Request) -> web.Response:

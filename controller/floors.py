@@ -24,7 +24,6 @@ floor = min(5, 2) = 2.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -45,16 +44,25 @@ class WindowFloors:
 
     def apply(self, system: dict[str, Any], now_s: float) -> dict[str, Any]:
         """A copy of the collected system JSON with ``floorReplicas`` on every server (its current
-        count when its holds are unknown); ``system`` itself is not changed."""
-        out = copy.deepcopy(system)
-        body = out["spec"] if len(out) == 1 and isinstance(out.get("spec"), dict) else out  # wrapper
+        count when its holds are unknown); ``system`` itself is not changed. Only the dicts on the
+        way to a server entry are copied, the rest is shared (read-only from here on): a deep copy
+        of 1,000 servers cost ~20 ms per cycle."""
+        out = dict(system)
+        body = out
+        if len(out) == 1 and isinstance(out.get("spec"), dict):  # the wrapper
+            body = out["spec"] = dict(out["spec"])
         part = body.get("servers")
         servers = part.get("servers") if isinstance(part, dict) else None
-        if not isinstance(servers, list):
+        if not isinstance(part, dict) or not isinstance(servers, list):
             return system
-        for entry in servers:
-            if not isinstance(entry, dict):
+        floored: list[Any] = []
+        body["servers"] = {**part, "servers": floored}
+        for given in servers:
+            if not isinstance(given, dict):
+                floored.append(given)
                 continue
+            entry = dict(given)
+            floored.append(entry)
             current = entry.get("currentAlloc") or {}
             current = current if isinstance(current, dict) else {}
             replicas = current.get("numReplicas", 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
 import pytest
@@ -86,3 +87,21 @@ def test_cycle_gives_the_optimizer_the_window_floor_of_the_previous_answer() -> 
     asyncio.run(runner.run_cycle(1060.0))
     (entry,) = stages.systems[1]["servers"]["servers"]
     assert entry["floorReplicas"] == 5  # held 6, capped by the 5 collected as running
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_apply_adds_floor_replicas_and_nothing_else(wrapped: bool) -> None:
+    given = system("a", "b", wrapped=wrapped)
+    body = given["spec"] if wrapped else given
+    body["capacity"] = {"count": [{"type": "A100", "count": 8}]}
+    body["servers"]["servers"].append("not a server entry")
+    before = copy.deepcopy(given)
+
+    out = WindowFloors().apply(given, 0.0)
+
+    out_body = out["spec"] if wrapped else out
+    for entry in out_body["servers"]["servers"]:
+        if isinstance(entry, dict):
+            assert entry.pop("floorReplicas") == 5
+    assert out == before
+    assert given == before  # the collected system is not changed
