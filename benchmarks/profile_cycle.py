@@ -1,34 +1,37 @@
 """The autoscaler's own CPU per cycle at N Deployments, in one process, without a cluster.
 
 Run: ``nice -n 10 .venv/bin/python -m benchmarks.profile_cycle [--servers 1000] [--repeat 3]
-[--profile STEP]`` (prints a table of CPU ms per step; ``--profile collect`` adds cProfile's top
-functions of that step; ``--patches`` adds the actuator's per-patch client cost against a loopback
-HTTP server).
+[--http] [--profile STEP | steady:STEP] [--no-gc | --default-gc]``. Prints CPU ms per step (and
+the garbage collector's share) for the first, acting cycle and a steady one; ``--http`` adds the
+same two cycles through the services' real aiohttp apps on 127.0.0.1 and the controller's
+``HttpStages`` (per stage: the controller's encoding and decoding, aiohttp and the handler);
+``--profile`` prints cProfile's top functions of one step (threads are not profiled).
 
 Role: benchmark 2 (``bench_cycle``) runs the four services against a real kube-apiserver on 2
 shared cores, where every CPU second our Python spends is taken from kube-apiserver. This replays
 one cycle's Python work on the benchmark's world (``cycle_world.server_specs``: the same 1,000
 Deployments, ConfigMaps and loads) with the ports faked at the byte level: the collector's
 KubeAdapter parses the Deployment list pages as the API server would send them (defaults and
-managedFields included), the 13 PromQL answers are parsed from JSON, and every HTTP hop between
-the containers is encoded and decoded as the services do (pydantic dumps, ``json.dumps``,
-``read_json``, ``model_validate``). Steps, in cycle order:
+managedFields included), the PromQL answers are parsed from Prometheus's JSON, and the actuator
+lists from the same bytes; patches are only recorded. The world is held as bytes, so it adds
+nothing to the garbage collector's work. The services' collector settings apply
+(``controller.common.gc_tuning``) unless ``--default-gc``. Steps, in cycle order:
 
 - ``collect``: KubeAdapter list + ConfigMaps + answers -> ``collect()`` -> CollectResult
-- ``collect.answer``: the collector's response body (``model_dump(mode="json")`` + ``json.dumps``)
-- ``controller.collect``: ``json.loads`` + ``CollectResult.model_validate``, summary, floors
-- ``optimize.request``: the controller's body (``json.dumps``) and the optimizer's ``read_json``
-  + ``validate_system``
+- ``collect.answer`` / ``controller.collect``: the body encoded; decoded by the controller, its
+  summary and the window floors
+- ``optimize.request``: ``json.dumps`` of the system; the optimizer's depth check, ``json.loads``
+  and ``validate_system``
 - ``optimize``: ``optimize()`` (rollout budget re-solves included)
-- ``optimize.answer``: ``model_dump_json`` + the controller's ``json.loads`` + ``model_validate``
-- ``update.request``: UpdateRequest built, dumped, encoded; the actuator's decode + validate
-- ``update``: ``Actuator.update`` (list parse, plan, execute with a patch port that only records,
-  per-action log lines rendered as the service renders them)
-- ``update.answer``: UpdateResponse dumped, encoded, decoded and validated by the controller
-- ``report``: the cycle report and its log line
+- ``optimize.answer``: ``model_dump_json``; decoded by the controller, its decision summaries
+- ``update.request``: UpdateRequest built and encoded; decoded by the actuator
+- ``update``: ``Actuator.update`` (list parse, plan, execute, a JSON log line per action)
+- ``update.answer``: UpdateResponse encoded and decoded, the floors remembered
+- ``report``: the cycle report encoded
 
-The first cycle acts (the patches of the benchmark's first cycle); the second runs on the patched
-Deployments (the steady state: nothing or little to change).
+The first cycle acts (the 322 patches of the benchmark's first cycle); the second runs on the
+patched Deployments with their rollouts unfinished, as the benchmark's steady cycles do (nothing
+starts). The numbers vary with the machine's load; compare runs made back to back.
 """
 
 from __future__ import annotations
@@ -46,10 +49,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
 from kubernetes import client
+from pydantic import BaseModel
 
 from actuator.events import InlineEvents
 from actuator.model import UpdateRequest, UpdateResponse
@@ -87,6 +91,7 @@ from tests.e2e.harness.data import (
     static_documents,
 )
 
+M = TypeVar("M", bound=BaseModel)
 NAMESPACE = "bench-cycle-1000"
 NOW_S = 1_790_000_000.0
 PAGE = 500
@@ -387,17 +392,33 @@ def services(world: World) -> Services:
     return Services(settings, ports, actuator, port)
 
 
-async def run_cycle(svc: Services, now_s: float, steps: Steps, profile: str) -> CycleReport:
+async def run_cycle(
+    svc: Services, now_s: float, steps: Steps, profile: str, *, fast: bool = True
+) -> CycleReport:
+    """One cycle, hop by hop. ``fast``: the bodies encoded and decoded as the services do
+    (``model_dump_json``, ``model_validate_json``); else the general way (``json.dumps`` of
+    ``model_dump``, ``json.loads`` and ``model_validate``), the reference of the wire tests."""
+
+    def encode(model: BaseModel, by_alias: bool = False) -> bytes:
+        if fast:
+            return model.model_dump_json(by_alias=by_alias).encode()
+        return json.dumps(model.model_dump(mode="json", by_alias=by_alias)).encode()
+
+    def decode(model: type[M], raw: bytes) -> M:
+        return model.model_validate_json(raw) if fast else model.model_validate(json.loads(raw))
+
     step = steps.step
     with step("collect", profile):
         assembled = await collect(now_s, svc.ports, svc.collector_settings, svc.last_known)
         svc.last_known = assembled.last_known
         result = assembled.result.model_copy(update={"collected_at_s": now_s})
     with step("collect.answer", profile):
-        body = json.dumps(result.model_dump(mode="json")).encode()
+        body = (
+            result.model_dump_json().encode() if fast else json.dumps(result.model_dump(mode="json")).encode()
+        )
         steps.sizes["collect"] = len(body)
     with step("controller.collect", profile):
-        collected = CollectResult.model_validate(json.loads(body))
+        collected = decode(CollectResult, body)
         summary = CollectedSummary.of(collected)
         system = svc.floors.apply(collected.system, now_s)
     with step("optimize.request", profile):
@@ -410,27 +431,27 @@ async def run_cycle(svc: Services, now_s: float, steps: Steps, profile: str) -> 
     with step("optimize.answer", profile):
         text = solution.with_elapsed_ms(1.0).model_dump_json().encode()
         steps.sizes["optimize.answer"] = len(text)
-        solution = Solution.model_validate(json.loads(text))
+        solution = decode(Solution, text)
         decisions = DecisionSummary.all_of(solution)
     with step("update.request", profile):
         request = UpdateRequest(cycle_id=f"c{now_s}", solution=solution, servers=collected.servers,
                                 placement=collected.placement)  # fmt: skip
-        out = request.model_copy(update={"deadline_s": now_s + 60}).model_dump(mode="json", by_alias=True)
-        raw = json.dumps(out).encode()
+        sent = request.model_copy(update={"deadline_s": now_s + 60})
+        raw = encode(sent, by_alias=True)
         steps.sizes["update"] = len(raw)
         assert not json_depth_exceeds(raw, MAX_JSON_DEPTH)
-        request = UpdateRequest.model_validate(json.loads(raw))
+        request = decode(UpdateRequest, raw)
     with step("update", profile):
         response = await svc.actuator.update(request)
     with step("update.answer", profile):
-        raw = json.dumps(response.model_dump(mode="json")).encode()
+        raw = encode(response)
         steps.sizes["update.answer"] = len(raw)
-        response = UpdateResponse.model_validate(json.loads(raw))
+        response = decode(UpdateResponse, raw)
         svc.floors.remember(response.actions, (m.server for m in collected.servers))
     with step("report", profile):
         report = CycleReport(cycle_id="c", started_at_s=now_s, collected=summary, decisions=decisions,
                              actions=response.actions, solver=solution.solver.name)  # fmt: skip
-        report.model_dump(mode="json")
+        encode(report)
     return report
 
 
