@@ -46,11 +46,12 @@ def assemble(
         dropped = yield_to_running(views, full, left)
         if dropped:
             ledger = _charged(problem, views, full)
+        left_out = before - set(full)  # once, not per server: 1,000 servers made it ~25 ms a solve
         for view in views:
             if view.name in in_place:
                 chose = choice(view, full[view.name], problem.switching_threshold)
                 reasons[view.name] = [*chose, in_place[view.name]]
-            elif view.name in before - set(full):
+            elif view.name in left_out:
                 reasons[view.name] = [dropped[view.name]] if view.name in dropped else []
     assignments: dict[str, Assignment] = {}
     unserved: list[ServerView] = []
