@@ -28,17 +28,32 @@ class StubApps:
             raise self.error
         return SimpleNamespace(data=json.dumps({"items": [deployment()]}).encode())
 
-    def patch_namespaced_deployment(self, name: str, namespace: str, body: Any, **kwargs: Any) -> None:
-        self.calls.append(("patch", namespace, name, kwargs))
+
+class StubApiClient:
+    """What ``KubernetesPort._write`` uses of an ``ApiClient``: records ``call_api``."""
+
+    cookie = None
+    configuration = SimpleNamespace(host="https://api", safe_chars_for_path_param="")
+
+    def __init__(self, calls: list[tuple[Any, ...]], error: Exception | None) -> None:
+        self.calls, self.error = calls, error
+        self.default_headers: dict[str, str] = {}
+
+    def update_params_for_auth(self, headers: dict[str, str], *_args: Any) -> None:
+        headers["authorization"] = "Bearer t"
+
+    def call_api(self, method: str, url: str, headers: dict[str, str], body: Any, *_a: Any, **kw: Any) -> Any:
+        self.calls.append((method, url, headers, kw))
         if self.error:
             raise self.error
+        return SimpleNamespace(status=200, response=SimpleNamespace(data=b"{}"))
 
 
 def _port(error: Exception | None = None) -> tuple[KubernetesPort, StubApps]:
     port = KubernetesPort.__new__(KubernetesPort)
     stub = StubApps(error)
     port._apps = stub  # type: ignore[assignment]
-    port._core = stub  # type: ignore[assignment]
+    port._api = StubApiClient(stub.calls, error)  # type: ignore[assignment]
     port._settings = settings()
     port._threads = ThreadPoolExecutor(2)
     return port, stub
@@ -54,7 +69,10 @@ async def test_lists_by_label_selector_and_keys_by_namespace_and_name() -> None:
 async def test_patch_uses_strategic_merge() -> None:
     port, stub = _port()
     await port.patch_deployment("team-a", "llama", {"spec": {"replicas": 2}})
-    assert stub.calls[0][3]["_content_type"] == PATCH_CONTENT_TYPE
+    method, url, headers, kw = stub.calls[0]
+    assert (method, url) == ("PATCH", "https://api/apis/apps/v1/namespaces/team-a/deployments/llama")
+    assert headers["Content-Type"] == PATCH_CONTENT_TYPE
+    assert kw["_request_timeout"] == settings().kube_timeout_s
 
 
 @pytest.mark.parametrize(
