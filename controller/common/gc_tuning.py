@@ -14,16 +14,21 @@ Two changes, neither of which changes what is collected, only when:
 
 - ``gc.freeze()``: what exists at start-up (modules, classes, settings) moves to the permanent
   generation, which collections no longer walk; it is never garbage anyway.
-- ``gc.set_threshold(YOUNG_THRESHOLD, 10, 10)``: a young collection every 50,000 net new
-  containers instead of 700. Cyclic garbage then waits a little longer: at most that many young
-  objects, a few MB, against the ~100-200 MiB each service holds.
+- ``gc.set_threshold(YOUNG_THRESHOLD, 10, 10)``: a young collection every 200,000 net new
+  containers instead of 700. The count grows only by objects still alive or kept by a cycle (the
+  rest is freed by reference counting and counted off), so what a cycle holds at its peak (the
+  parsed Deployment list, ~33,000 tracked containers at 1,000, and the pydantic bodies) mostly
+  no longer starts one. Cyclic garbage waits longer: at
+  most that many young objects, against the ~100-200 MiB each service holds; the harness's peak
+  RSS moved from 283 to 287 MiB. Measured per cycle (all four services' Python in one process,
+  1,000 Deployments): 50,000 left 80-200 ms of collection, 100,000 35-125 ms, 200,000 none.
 """
 
 from __future__ import annotations
 
 import gc
 
-YOUNG_THRESHOLD = 50_000
+YOUNG_THRESHOLD = 200_000
 """Net container allocations between young collections (CPython's default: 700)."""
 
 
