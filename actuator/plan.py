@@ -25,13 +25,13 @@ as it is matches what was counted. The optimizer's capacity reasons are listed f
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from actuator.deployment import DeploymentShapeError, valid_label_value, view_of
 from actuator.model import LABEL_ACCELERATOR, ActionKind, Outcome, ServerAction, WindowHold
 from actuator.patch import Target, build_patch
-from actuator.placement import resolve_placement
+from actuator.placement import ResolvedPlacement, resolve_placement
 from actuator.rollout import free_cards, surge_pods
 from actuator.safety import HistoryKey, ScaleHistory, bounded_replicas, safe_replicas
 from actuator.settings import ActuatorSettings
@@ -66,7 +66,8 @@ def _plan_one(
     server: ManagedServer,
     *,
     decision: ServerDecision | None,
-    placement: Sequence[Placement],
+    place_of: Callable[[str], ResolvedPlacement | None],
+    changed_at: str,
     deployment: Mapping[str, Any] | None,
     settings: ActuatorSettings,
     now_s: float,
@@ -106,7 +107,7 @@ def _plan_one(
             f"accelerator name {alloc.accelerator!r} is not a valid label value",
             replicas_now=view.replicas,
         )
-    place = resolve_placement(alloc.accelerator_type, placement, settings)
+    place = place_of(alloc.accelerator_type)
     notes: list[str] = []
     if place is None:
         if settings.manage_node_selector and not same_acc:
@@ -157,7 +158,7 @@ def _plan_one(
         gpu_resource=place.resource if place else None,
         foreign_selector_keys=place.foreign_selector_keys if place else frozenset(),
         foreign_resources=place.foreign_resources if place else frozenset(),
-        changed_at=format_timestamp(now_s),
+        changed_at=changed_at,
     )
     patch, changes, patch_notes = build_patch(view, target, settings)
     if any(c.rolls_pods for c in changes) and free is not None:
@@ -270,6 +271,14 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
     """One action per managed server (sorted by name), plus a skip for decisions with no server."""
     decisions = solution.by_server()
     free = free_cards(solution)
+    places: dict[str, ResolvedPlacement | None] = {}  # per card type: the same for every server
+
+    def place_of(card_type: str) -> ResolvedPlacement | None:
+        if card_type not in places:
+            places[card_type] = resolve_placement(card_type, placement, settings)
+        return places[card_type]
+
+    changed_at = format_timestamp(now_s)
     names = Counter(s.server for s in servers)
     actions: list[ServerAction] = []
     for server in sorted(servers, key=lambda s: (s.server, s.namespace, s.deployment)):
@@ -287,7 +296,8 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
             _plan_one(
                 server,
                 decision=decisions.get(server.server),
-                placement=placement,
+                place_of=place_of,
+                changed_at=changed_at,
                 deployment=deployment,
                 settings=settings,
                 now_s=now_s,

@@ -13,6 +13,7 @@ redaction and JSON rendering when logging to stdout (``stream`` unset, as in the
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -34,14 +35,25 @@ def register_secret(value: str | None) -> None:
         _SECRETS.add(value)
 
 
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Whether a key looks like a credential's. Keys repeat on every line (the actuator logs one
+    line per server per cycle), so the regex runs once per distinct key."""
+    return bool(_SECRET_KEY.search(key))
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
         for secret in _SECRETS:
             if secret in value:
                 value = value.replace(secret, REDACTED)
+        # The regex needs "bearer" in some case first; lower() finds exactly the strings where
+        # IGNORECASE would (no other code point matches b, e, a or r), for less than the regex.
+        if "bearer" not in value.lower():
+            return value
         return _BEARER.sub("Bearer " + REDACTED, value)
     if isinstance(value, dict):
-        return {k: REDACTED if _SECRET_KEY.search(str(k)) else _scrub(v) for k, v in value.items()}
+        return {k: REDACTED if _secret_key(str(k)) else _scrub(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -50,7 +62,7 @@ def _scrub(value: Any) -> Any:
 def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: hide credential-looking keys and bearer strings."""
     for key in list(event):
-        if _SECRET_KEY.search(key) and not key.endswith("_file"):
+        if _secret_key(key) and not key.endswith("_file"):
             event[key] = REDACTED
         else:
             event[key] = _scrub(event[key])
