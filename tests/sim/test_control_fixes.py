@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import shutil
 from collections.abc import Collection
 from dataclasses import replace
@@ -60,14 +61,18 @@ def by_server(rows: list[Row]) -> dict[str, list[Row]]:
 
 # --- type-change hold-down -----------------------------------------------------------------------
 
-FLIP = "Premium-llama_70b"  # G2 <-> 4xA100 as the load steps between 1x and 1.3x every 300 s
+# G2 <-> 4xA100 as the load steps between 3 and 3.9 req/min every 300 s: a few replicas, where whole
+# replicas make either type the cheaper one. (At the sample's 60 req/min this server used to flip too,
+# but on token means measured over 2 minutes, which a rollout's aborted requests skewed; with 10-minute
+# token means it stays on 4xA100 there, hold-down or not.)
+FLIP = "Premium-llama_70b"
 
 
 def flips(hold_s: float) -> tuple[list[Row], WhatIfRun]:
     scenario = Scenario(
         SAMPLES / "small",
         pattern="steps",
-        params={"factors": "1,1.3,1,1.3,1,1.3,1,1.3", "step_s": "300"},
+        params={"factors": ",".join(["0.05,0.065"] * 4), "step_s": "300"},
         duration_s=2400,
         tokens="deterministic",
         seed=3,
@@ -75,9 +80,12 @@ def flips(hold_s: float) -> tuple[list[Row], WhatIfRun]:
     )
     what_if = WhatIfRun(scenario)
     keep_annotations(what_if)
-    # batch_tolerance 0.25 (the default before benchmark 4): a wider sticky batch alone already
-    # damps these flips in this world, and this test isolates the hold-down.
-    what_if.stages.optimizer_settings = OptimizerSettings(type_change_hold_s=hold_s, batch_tolerance=0.25)
+    # batch_tolerance 0.25 (the default before benchmark 4) and no hysteresis margin: a wider sticky
+    # batch or the hysteresis alone already damp these flips in this world, and this test isolates
+    # the hold-down.
+    what_if.stages.optimizer_settings = OptimizerSettings(
+        type_change_hold_s=hold_s, batch_tolerance=0.25, type_change_margin=0
+    )
     asyncio.run(what_if.run())
     assert all(r.outcome != "failed" for r in what_if.reports), [r.errors for r in what_if.reports]
     return by_server(what_if.rows)[FLIP], what_if
@@ -93,8 +101,9 @@ def test_type_change_hold_down_stops_accelerator_flips_under_load_steps() -> Non
     held_rows, what_if = flips(hold_s)
     free_changes, held_changes = change_times(free_rows), change_times(held_rows)
     trace = [(r.t_s, r.accelerator, r.replicas) for r in held_rows]
-    # Without the hold-down the server moves on most steps (what-if runs showed 15 moves in 40 cycles).
-    assert len(free_changes) >= 8, free_changes
+    # Without the hold-down the server moves on most steps (10 moves in 40 cycles with seed 3; 6-13
+    # with seeds 1-4).
+    assert len(free_changes) >= 6, free_changes
     # With it, far fewer moves; a move within the hold period of the last one happens only when
     # the current type cannot serve the measured load at all (its decision says so).
     assert len(held_changes) <= len(free_changes) // 2, (held_changes, free_changes)
@@ -112,9 +121,12 @@ def test_type_change_hold_down_stops_accelerator_flips_under_load_steps() -> Non
     # Every held cycle says why (the decision's reasons reach the actuator's action).
     held = [r for rs in reasons.values() for r in rs if "type-change hold-down" in r and "stays on" in r]
     assert len(held) >= 10, "no hold-down reason recorded"
-    # Serving does not suffer: the held accelerator still meets the SLO.
-    late = [r for r in held_rows if r.t_s > held_rows[0].t_s + 300]
-    assert sum(r.slo_attainment for r in late) / len(late) >= 0.95, trace
+    # Serving does not suffer: the held accelerator still meets the SLO (minutes in which no request
+    # finished have no attainment).
+    late = [r.slo_attainment for r in held_rows if r.t_s > held_rows[0].t_s + 300]
+    late = [a for a in late if not math.isnan(a)]
+    assert len(late) >= 20, trace
+    assert sum(late) / len(late) >= 0.95, trace
 
 
 # --- stabilisation window under limited capacity ---------------------------------------------------
