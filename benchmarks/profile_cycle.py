@@ -57,6 +57,7 @@ from pydantic import BaseModel
 
 from actuator.events import InlineEvents
 from actuator.model import UpdateRequest, UpdateResponse
+from actuator.patch import PATCH_CONTENT_TYPE
 from actuator.service import Actuator
 from actuator.service import create_app as actuator_app
 from actuator.settings import ActuatorSettings
@@ -77,6 +78,7 @@ from controller.cycle import CycleRunner, HttpStages
 from controller.floors import WindowFloors
 from controller.report import CollectedSummary, CycleReport, DecisionSummary
 from controller.settings import ControllerSettings
+from load_emulator.kubeapi.patches import apply_patch
 from optimizer.data.loader import validate_system
 from optimizer.optimize import optimize
 from optimizer.service import ServiceSettings
@@ -284,28 +286,6 @@ def build(n_servers: int) -> World:
     return World(specs, FakeApps(items), core, answers(specs, NOW_S))
 
 
-def apply_patch(obj: Any, patch: Any) -> Any:
-    """Strategic merge for what the actuator writes: maps merge, None deletes, containers by name."""
-    if not isinstance(patch, dict) or not isinstance(obj, dict):
-        return copy.deepcopy(patch)
-    out = dict(obj)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif key == "containers" and isinstance(value, list):
-            merged = list(out.get(key) or [])
-            for item in value:
-                at = next((i for i, c in enumerate(merged) if c.get("name") == item["name"]), None)
-                if at is None:
-                    merged.append(apply_patch({}, item))
-                else:
-                    merged[at] = apply_patch(merged[at], item)
-            out[key] = merged
-        else:
-            out[key] = apply_patch(out.get(key), value)
-    return out
-
-
 def apply_patches(world: World, patches: list[tuple[str, str, dict[str, Any]]]) -> None:
     """The first cycle's patches applied, their rollouts still running (the benchmark's steady
     cycles: the deployment controller has not caught up with them)."""
@@ -315,7 +295,7 @@ def apply_patches(world: World, patches: list[tuple[str, str, dict[str, Any]]]) 
         body = copy.deepcopy(patch)
         body["metadata"].pop("resourceVersion", None)
         index = by_name[name]
-        item = apply_patch(items[index], body)
+        item = apply_patch(PATCH_CONTENT_TYPE, items[index], body)
         item["metadata"]["resourceVersion"] = str(int(item["metadata"]["resourceVersion"]) + 5000)
         item["metadata"]["generation"] += 1  # not yet observed: rolling out, as in the benchmark
         items[index] = item

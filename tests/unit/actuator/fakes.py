@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
+import threading
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from http.server import HTTPServer
 from typing import Any
+
+from kubernetes import client
 
 from actuator.settings import ActuatorSettings
 from collector.contract import ManagedServer, Placement
@@ -182,3 +187,21 @@ class FakeKube:
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
         self.events.append(event)
+
+
+@contextmanager
+def loopback_api(server: HTTPServer, **config: Any) -> Iterator[client.ApiClient]:
+    """``server`` (bound to 127.0.0.1) served from a thread, and a kubernetes ApiClient pointed at
+    it (``config``: more ``client.Configuration`` attributes, e.g. ``api_key``); stopped after."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+    for name, value in config.items():
+        setattr(configuration, name, value)
+    try:
+        yield client.ApiClient(configuration)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -20,7 +20,7 @@ from kubernetes import client
 
 from actuator.kube import KubernetesPort, kube_threads
 from collector.kube_adapter import KubeAdapter
-from tests.unit.actuator.fakes import deployment, settings
+from tests.unit.actuator.fakes import deployment, loopback_api, settings
 
 EVENT = {
     "metadata": {"generateName": "llama.", "namespace": "team-a"},
@@ -82,16 +82,8 @@ class KeepAliveStub(ThreadingHTTPServer):
 @pytest.fixture
 def stub() -> Iterator[tuple[KeepAliveStub, client.ApiClient]]:
     server = KeepAliveStub()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    config = client.Configuration()
-    config.host = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield server, client.ApiClient(config)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_api(server) as api:
+        yield server, api
 
 
 async def test_actuator_patches_events_and_lists_share_one_connection(

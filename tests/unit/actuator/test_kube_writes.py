@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,7 +26,7 @@ from actuator.kube import KubernetesPort
 from actuator.model import ActionKind, FieldChange, Outcome, ServerAction
 from actuator.patch import PATCH_CONTENT_TYPE
 from controller.common.client import ErrorKind, UpstreamError
-from tests.unit.actuator.fakes import deployment, settings
+from tests.unit.actuator.fakes import deployment, loopback_api, settings
 
 Seen = tuple[str, str, dict[str, str], bytes]
 PATCH = {"metadata": {"resourceVersion": "7", "labels": {"a": "b"}}, "spec": {"replicas": 3, "x": None}}
@@ -74,18 +73,9 @@ class Recorder(ThreadingHTTPServer):
 @pytest.fixture
 def recorder() -> Iterator[tuple[Recorder, client.ApiClient]]:
     server = Recorder()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    config = client.Configuration()
-    config.host = f"http://127.0.0.1:{server.server_address[1]}"
-    config.api_key = {"authorization": "t0ken-value"}
-    config.api_key_prefix = {"authorization": "Bearer"}
-    try:
-        yield server, client.ApiClient(config)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    auth = {"api_key": {"authorization": "t0ken-value"}, "api_key_prefix": {"authorization": "Bearer"}}
+    with loopback_api(server, **auth) as api:
+        yield server, api
 
 
 def _generated(api: client.ApiClient) -> None:
