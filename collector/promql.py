@@ -8,9 +8,9 @@ added up in Python and means are formed there (``sum / count``).
 
 The token-length means (``prompt_tokens`` and ``generation_tokens`` over ``token_completions``)
 use a window of their own, ``token_window_s`` (10 minutes by default), longer than the rates'
-2 minutes: request sizes are a property of the workload and drift slowly, while a 2-minute mean
-of a few hundred requests is noisy, and the batch size is sized on it (a batch change is a
-rollout, so hysteresis keeps a batch chosen on a noisy mean).
+``rate_window_s`` (4 minutes): request sizes are a property of the workload and drift slowly,
+while a few minutes' mean of a few hundred requests is noisy, and the batch size is sized on it
+(a batch change is a rollout, so hysteresis keeps a batch chosen on a noisy mean).
 
 Alternatives for renamed metrics are separate queries (``itl_*`` and the older ``tpot_*``): the
 parser takes the new name per Deployment when it has it, the old one otherwise; a vLLM exposing
