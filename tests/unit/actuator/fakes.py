@@ -14,6 +14,7 @@ from kubernetes import client
 from actuator.settings import ActuatorSettings
 from collector.contract import ManagedServer, Placement
 from controller.common.client import ErrorKind, UpstreamError
+from load_emulator.kubeapi.strategic import strategic_merge
 from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 
 NS = "team-a"
@@ -23,7 +24,6 @@ PLACEMENT = [
     Placement(type="MI300X", nodeLabelValue="AMD-Instinct-MI300X"),
 ]
 SELECTOR = {"A100": "NVIDIA-A100-SXM4-80GB", "L4": "NVIDIA-L4"}
-MERGE_KEYS = {"containers": "name", "env": "name"}
 
 
 def settings(**overrides: Any) -> ActuatorSettings:
@@ -131,26 +131,11 @@ def solution(*decisions: ServerDecision) -> Solution:
     return Solution(decisions=list(decisions), solver=SolverReport(name="greedy", status="heuristic"))
 
 
-def apply_patch(obj: Any, patch: Any) -> Any:
-    """Strategic merge for the subset the actuator writes: maps merge, None deletes, named lists merge."""
-    if not isinstance(patch, dict) or not isinstance(obj, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(obj)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif key in MERGE_KEYS and isinstance(value, list):
-            merged = list(out.get(key) or [])
-            for item in value:
-                idx = next((i for i, x in enumerate(merged) if x.get("name") == item["name"]), None)
-                if idx is None:
-                    merged.append({k: v for k, v in item.items() if v is not None})
-                else:
-                    merged[idx] = apply_patch(merged[idx], item)
-            out[key] = merged
-        else:
-            out[key] = apply_patch(out.get(key), value)
-    return out
+def apply_patch(obj: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """What the API server stores after a strategic merge patch (the emulated API server's merge)."""
+    merged = strategic_merge(obj, patch)
+    assert merged is not None, "the actuator never deletes a whole object by patch"
+    return merged
 
 
 class FakeKube:
