@@ -3,7 +3,8 @@
 Pure helpers, used by :mod:`actuator.patch`: :func:`view_of` extracts replicas, labels, node
 selector, the vLLM container's args/command/env/resources and the resourceVersion;
 :func:`flag_value` / :func:`with_flag_value` read and rewrite a ``--flag N`` or ``--flag=N``
-argument in place, keeping the form that is there.
+argument in place, keeping the form that is there; :func:`planned_on_moved` tells whether a
+Deployment moved, since it was read, in anything a plan is made from.
 """
 
 from __future__ import annotations
@@ -82,6 +83,25 @@ def view_of(deployment: Mapping[str, Any], container_name: str = "") -> Deployme
         requests={str(k): str(v) for k, v in _dict(resources.get("requests")).items()},
         limits={str(k): str(v) for k, v in _dict(resources.get("limits")).items()},
     )
+
+
+def planned_on_moved(read: Mapping[str, Any] | None, fresh: Mapping[str, Any]) -> list[str]:
+    """What of the Deployment a plan is made from differs between ``read`` (what the plan used)
+    and ``fresh``: its identity (``uid``), ``spec``, labels or deletion. Empty: only what no plan
+    reads moved (status, annotations, managedFields), so the plan still holds as it is.
+
+    The API server answers a patch carrying the old resourceVersion with 409 even when only the
+    Deployment controller wrote its status (it does so at each pod readiness change of a rollout).
+    """
+    if read is None:
+        return ["the object"]
+    old_meta, new_meta = _dict(read.get("metadata")), _dict(fresh.get("metadata"))
+    moved = [
+        name for name in ("uid", "labels", "deletionTimestamp") if old_meta.get(name) != new_meta.get(name)
+    ]
+    if read.get("spec") != fresh.get("spec"):
+        moved.append("spec")
+    return moved
 
 
 def flag_value(args: list[str], flag: str) -> str | None:

@@ -1,9 +1,12 @@
 """Carry out planned actions through a narrow ``KubePort``; record an Event per change.
 
 Called by :class:`actuator.service.Actuator` after :func:`actuator.plan.plan_updates`. Each
-Deployment gets at most one strategic merge patch carrying the resourceVersion it was planned
-from, so a concurrent writer makes it fail with 409: the action becomes ``conflict`` and the
-next cycle re-plans from fresh state. Patches run concurrently up to
+Deployment gets one strategic merge patch carrying the resourceVersion it was planned from, so
+a concurrent writer makes it fail with 409. The executor then re-reads the Deployment: if what
+the plan was made from moved (its spec, labels or identity), the action becomes ``conflict`` and
+the next cycle re-plans from fresh state; if only status or annotations moved (the Deployment
+controller writes status at every pod readiness change of a rollout), the same patch is sent
+again at the new resourceVersion, up to ``conflict_rechecks`` times. Patches run concurrently up to
 ``max_concurrent_patches``; one failure never stops the others. Dry run patches nothing.
 Events go to an :class:`actuator.events.EventSink`: the service's broadcaster queues them and
 posts them after the answer (off the critical path); without one they are posted inline.
@@ -16,6 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from actuator.deployment import planned_on_moved
 from actuator.events import EventSink, InlineEvents
 from actuator.model import ActionKind, Outcome, ServerAction
 from actuator.settings import ActuatorSettings
@@ -32,6 +36,8 @@ class KubePort(Protocol):
     async def list_deployments(
         self, namespaces: Collection[str]
     ) -> dict[tuple[str, str], dict[str, Any]]: ...
+
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]: ...
 
     async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
 
@@ -89,25 +95,59 @@ def event_for(
     }
 
 
-async def _apply(action: ServerAction, port: KubePort) -> ServerAction:
+def _conflict(action: ServerAction, exc: Exception, why: str) -> ServerAction:
+    return action.model_copy(
+        update={
+            "outcome": Outcome.CONFLICT,
+            "error_kind": ErrorKind.CONFLICT.value,
+            "error": str(exc),
+            "reasons": [*action.reasons, f"conflict (409): {why}; retry next cycle"],
+        }
+    )
+
+
+def _error_kind(exc: Exception) -> ErrorKind:
+    return exc.kind if isinstance(exc, UpstreamError) else classify_exception(exc)
+
+
+async def _apply(
+    action: ServerAction, port: KubePort, read: Mapping[str, Any] | None, rechecks: int
+) -> ServerAction:
+    """Patch; on a 409, re-read and patch again while only what no plan reads has moved."""
     assert action.patch is not None
-    try:
-        await port.patch_deployment(action.namespace, action.deployment, action.patch)
-    except Exception as exc:
-        kind = exc.kind if isinstance(exc, UpstreamError) else classify_exception(exc)
-        if kind is ErrorKind.CONFLICT:
+    patch = action.patch
+    notes: list[str] = []
+    for attempt in range(rechecks + 1):
+        try:
+            await port.patch_deployment(action.namespace, action.deployment, patch)
             return action.model_copy(
-                update={
-                    "outcome": Outcome.CONFLICT,
-                    "error_kind": kind.value,
-                    "error": str(exc),
-                    "reasons": [*action.reasons, "conflict (409): changed by someone else; retry next cycle"],
-                }
+                update={"outcome": Outcome.APPLIED, "patch": patch, "reasons": [*action.reasons, *notes]}
             )
-        return action.model_copy(
-            update={"outcome": Outcome.FAILED, "error_kind": kind.value, "error": str(exc)}
+        except Exception as exc:
+            kind = _error_kind(exc)
+            if kind is not ErrorKind.CONFLICT:
+                return action.model_copy(
+                    update={"outcome": Outcome.FAILED, "error_kind": kind.value, "error": str(exc)}
+                )
+            if attempt == rechecks:
+                why = f"still changing after {rechecks} re-read(s)" if rechecks else "changed by someone else"
+                return _conflict(action, exc, why)
+            conflict = exc
+        try:
+            fresh = await port.read_deployment(action.namespace, action.deployment)
+        except Exception as exc:
+            return _conflict(action, conflict, f"the re-read failed: {exc}")
+        moved = planned_on_moved(read, fresh)
+        if moved:
+            return _conflict(action, conflict, f"{', '.join(moved)} changed by someone else since read")
+        version = str((fresh.get("metadata") or {}).get("resourceVersion", ""))
+        notes.append(
+            f"409 at resourceVersion {patch['metadata']['resourceVersion']}: re-read, only status or "
+            f"annotations moved; patched again at {version}"
         )
-    return action.model_copy(update={"outcome": Outcome.APPLIED})
+        patch = {**patch, "metadata": {**patch["metadata"], "resourceVersion": version}}
+        read = fresh
+    raise AssertionError("unreachable: the last attempt returns")
 
 
 async def execute(
@@ -134,7 +174,7 @@ async def execute(
         if dry_run:
             return action.model_copy(update={"outcome": Outcome.DRY_RUN})
         async with limit:
-            done = await _apply(action, port)
+            done = await _apply(action, port, deployments.get(action.key), settings.conflict_rechecks)
             if done.outcome in (Outcome.APPLIED, Outcome.FAILED):
                 event = event_for(done, deployments.get(done.key), now_s, cycle_id, settings)
                 await sink.record(done.namespace, event)  # best effort: never raises

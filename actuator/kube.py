@@ -125,6 +125,21 @@ class KubernetesPort:
                 out[(str(meta.get("namespace", "")), str(meta.get("name", "")))] = item
         return out
 
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        def read() -> dict[str, Any]:
+            resp: Any = self._apps.read_namespaced_deployment(
+                name, namespace, _preload_content=False, _request_timeout=self._settings.kube_timeout_s
+            )
+            found = json.loads(_drain(resp))
+            if not isinstance(found, dict):
+                raise ValueError(f"not an object: {type(found).__name__}")
+            return found
+
+        try:
+            return await self._in_thread(read)
+        except Exception as exc:
+            raise _upstream(exc, f"read Deployment {namespace}/{name}") from None
+
     def _write(self, method: str, path: str, body: dict[str, Any], content_type: str | None) -> None:
         """One PATCH or POST exactly as the generated method sends it (URL, headers, auth, body, a
         non-2xx answer raised as ``ApiException``) and drained, without its per-call layers:

@@ -34,7 +34,7 @@ class Outcome(StrEnum):
     DRY_RUN = "dry-run"
     UNCHANGED = "unchanged"
     SKIPPED = "skipped"
-    CONFLICT = "conflict"  # 409: someone else wrote first; retried next cycle
+    CONFLICT = "conflict"  # 409 and what the plan read moved (or kept moving): retried next cycle
     FAILED = "failed"
 
 

@@ -98,6 +98,15 @@ class ActuatorSettings(BaseModel):
         description="on SIGTERM, seconds spent posting the queued Events before exiting; the rest "
         "are counted as lost; 0: do not wait",
     )
+    conflict_rechecks: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="on a 409, re-read the Deployment (up to this many times) and send the same "
+        "patch at its new resourceVersion when only what no plan reads moved (status, "
+        "annotations); a change to its spec or labels stays a conflict; 0: every 409 waits for "
+        "the next cycle",
+    )
     kube_timeout_s: float = Field(default=10.0, gt=0, description="timeout of each API-server call, seconds")
     managed_selector: str = Field(
         default="inferno.server.managed=true", description="label selector of managed Deployments"

@@ -258,6 +258,11 @@ class RecordingPort:
         items = json.loads(self.world.apps.whole)["items"]
         return {(i["metadata"]["namespace"], i["metadata"]["name"]): i for i in items}
 
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        items = json.loads(self.world.apps.whole)["items"]
+        key = (namespace, name)
+        return next(i for i in items if (i["metadata"]["namespace"], i["metadata"]["name"]) == key)
+
     async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.patches.append((namespace, name, patch))
 

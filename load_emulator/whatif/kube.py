@@ -92,6 +92,12 @@ class EmulatedKube:
     async def list_deployments(self, namespaces: Collection[str]) -> dict[tuple[str, str], dict[str, Any]]:
         return {(s.namespace, s.name): self._object(s) for s in self._states(tuple(namespaces))}
 
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        for state in self._states((namespace,)):
+            if state.name == name:
+                return self._object(state)
+        raise UpstreamError(ErrorKind.PERMANENT, f"404: Deployment {namespace}/{name} not found")
+
     async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         key = (namespace, name)
         wanted = str((patch.get("metadata") or {}).get("resourceVersion", ""))

@@ -17,7 +17,7 @@ import asyncio
 import json
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
@@ -108,14 +108,24 @@ class GarbagePrometheus:
 
 
 class ConcurrentWriter:
-    """Bumps an annotation of one Deployment in a loop (bounded in count and time) from a thread."""
+    """Bumps a label or an annotation (``field``) of one Deployment in a loop (bounded in count and
+    time) from a thread. A label is what a plan reads, so the actuator's patch stays a 409; an
+    annotation is not, so the actuator re-reads and patches again."""
 
-    ANNOTATION = "e2e.inferno/touched"
+    KEY = "e2e.inferno/touched"
 
-    def __init__(self, api_client: client.ApiClient, namespace: str, name: str, max_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        namespace: str,
+        name: str,
+        max_s: float = 60.0,
+        field: Literal["labels", "annotations"] = "labels",
+    ) -> None:
         self.apps = client.AppsV1Api(api_client)
         self.namespace, self.name = namespace, name
         self.max_s = max_s
+        self.field = field
         self.writes = 0
         self.errors = 0
         self._stop = threading.Event()
@@ -126,13 +136,18 @@ class ConcurrentWriter:
         for _ in range(100_000):
             if self._stop.is_set() or time.monotonic() > deadline:
                 return
-            body = {"metadata": {"annotations": {self.ANNOTATION: str(self.writes + 1)}}}
+            body = {"metadata": {self.field: {self.KEY: str(self.writes + 1)}}}
             try:
                 self.apps.patch_namespaced_deployment(self.name, self.namespace, body, _request_timeout=5)
                 self.writes += 1
             except ApiException:
                 self.errors += 1
                 time.sleep(0.05)
+
+    def written(self, deployment: client.V1Deployment) -> str | None:
+        """The writer's last value as ``deployment`` holds it."""
+        meta = deployment.metadata
+        return (getattr(meta, self.field) or {}).get(self.KEY) if meta else None
 
     def start(self) -> ConcurrentWriter:
         self._thread.start()

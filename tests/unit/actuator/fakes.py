@@ -144,6 +144,7 @@ class FakeKube:
     def __init__(self, *deployments: dict[str, Any]) -> None:
         self.objects = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in deployments}
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
+        self.reads: list[tuple[str, str]] = []
         self.events: list[dict[str, Any]] = []
         self.fail_patch: list[UpstreamError] = []
         self.fail_list: UpstreamError | None = None
@@ -157,6 +158,12 @@ class FakeKube:
         if self.fail_list:
             raise self.fail_list
         return {k: copy.deepcopy(v) for k, v in self.objects.items() if k[0] in namespaces}
+
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        self.reads.append((namespace, name))
+        if (namespace, name) not in self.objects:
+            raise UpstreamError(ErrorKind.PERMANENT, f"deployments {name!r} not found", 404)
+        return copy.deepcopy(self.objects[(namespace, name)])
 
     async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.patches.append((namespace, name, patch))

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable, Collection
+from typing import Any
+
+import pytest
+
 from actuator.model import Outcome, UpdateRequest
 from actuator.service import Actuator
 from controller.common.client import ErrorKind, UpstreamError
@@ -63,34 +69,114 @@ async def test_reconfiguration_event_reason() -> None:
     assert kube.events[0]["reason"] == "InfernoReconfigured"
 
 
-async def test_conflict_is_retried_next_cycle() -> None:
+def _write_between_list_and_patch(
+    kube: FakeKube, change: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
+    """A concurrent writer: after the actuator's list, ``change`` the stored object and bump its
+    resourceVersion, as the API server does on any write. Returns where the written object goes."""
+    real_list = kube.list_deployments
+    written: list[dict[str, Any]] = []
+
+    async def list_then_write(namespaces: Collection[str]) -> dict[tuple[str, str], dict[str, Any]]:
+        listed = await real_list(namespaces)
+        change(kube.objects[KEY])
+        kube.bump(*KEY)
+        written.append(copy.deepcopy(kube.objects[KEY]))
+        return listed
+
+    kube.list_deployments = list_then_write  # type: ignore[method-assign]
+    return written
+
+
+def _status_write(obj: dict[str, Any]) -> None:  # the Deployment controller during a rollout
+    obj["status"] = {"readyReplicas": 1, "observedGeneration": 7}
+    obj["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = "3"
+
+
+async def test_a_status_write_between_read_and_patch_is_patched_again_in_the_same_cycle() -> None:
     kube = _kube()
-    kube.fail_patch.append(UpstreamError(ErrorKind.CONFLICT, "the object has been modified", 409))
-    actuator = Actuator(kube, settings())
-    first = await actuator.update(_request())
-    (action,) = first.actions
+    _write_between_list_and_patch(kube, _status_write)
+    result = await Actuator(kube, settings(), clock=lambda: 1_700_000_000.0).update(_request())
+    (action,) = result.actions
+    assert action.outcome is Outcome.APPLIED, action.reasons
+    assert [p[2]["metadata"]["resourceVersion"] for p in kube.patches] == ["10", "11"]
+    assert kube.reads == [KEY]
+    assert action.patch is not None and action.patch["metadata"]["resourceVersion"] == "11"
+    assert "409 at resourceVersion 10: re-read" in action.reasons[-1] and "again at 11" in action.reasons[-1]
+    stored = kube.objects[KEY]
+    assert stored["spec"]["replicas"] == 3 and stored["status"]["readyReplicas"] == 1
+    assert stored["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert [e["reason"] for e in kube.events] == ["InfernoScaled"]
+    assert result.counts == {"applied": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "moved"),
+    [
+        (lambda obj: obj["spec"].update(replicas=5), "spec"),  # an HPA or a person scaled it
+        (lambda obj: obj["metadata"]["labels"].update(team="b"), "labels"),
+        (lambda obj: obj["metadata"].update(uid="uid-recreated"), "uid"),
+    ],
+)
+async def test_a_write_to_what_the_plan_read_stays_a_conflict(
+    change: Callable[[dict[str, Any]], None], moved: str
+) -> None:
+    kube = _kube()
+    written = _write_between_list_and_patch(kube, change)
+    result = await Actuator(kube, settings()).update(_request())
+    (action,) = result.actions
     assert action.outcome is Outcome.CONFLICT and action.error_kind == "conflict"
-    assert "retry next cycle" in action.reasons[-1]
+    why = f"{moved} changed by someone else since read"
+    assert action.reasons[-1] == f"conflict (409): {why}; retry next cycle"
+    assert len(kube.patches) == 1 and kube.reads == [KEY]
+    assert [kube.objects[KEY]] == written, "the writer's change was clobbered"
     assert kube.events == []
+
+
+async def test_the_next_cycle_plans_from_the_writers_state() -> None:
+    kube = _kube()
+    _write_between_list_and_patch(kube, lambda obj: obj["spec"].update(replicas=5))
+    actuator = Actuator(kube, settings(scale_down_window_s=0))
+    assert (await actuator.update(_request())).actions[0].outcome is Outcome.CONFLICT
+    kube.list_deployments = FakeKube.list_deployments.__get__(kube)  # type: ignore[method-assign]
     second = await actuator.update(_request())
-    assert second.actions[0].outcome is Outcome.APPLIED
+    assert second.actions[0].outcome is Outcome.APPLIED and second.actions[0].replicas_now == 5
     assert kube.objects[KEY]["spec"]["replicas"] == 3
 
 
-async def test_stale_resource_version_yields_conflict() -> None:
+@pytest.mark.parametrize("rechecks", [0, 2])
+async def test_rechecks_are_bounded_and_zero_turns_them_off(rechecks: int) -> None:
     kube = _kube()
-    actuator = Actuator(kube, settings())
-    real_list = kube.list_deployments
+    real_patch = kube.patch_deployment
 
-    async def list_then_concurrent_write(namespaces: object) -> dict[tuple[str, str], dict[str, object]]:
-        listed = await real_list(namespaces)  # type: ignore[arg-type]
+    async def status_write_then_patch(namespace: str, name: str, patch: dict[str, Any]) -> None:
+        _status_write(kube.objects[KEY])
         kube.bump(*KEY)
-        return listed
+        await real_patch(namespace, name, patch)
 
-    kube.list_deployments = list_then_concurrent_write  # type: ignore[method-assign]
-    result = await actuator.update(_request())
-    assert result.actions[0].outcome is Outcome.CONFLICT
+    kube.patch_deployment = status_write_then_patch  # type: ignore[method-assign]
+    result = await Actuator(kube, settings(conflict_rechecks=rechecks)).update(_request())
+    (action,) = result.actions
+    assert action.outcome is Outcome.CONFLICT
+    assert len(kube.patches) == rechecks + 1 and len(kube.reads) == rechecks
     assert kube.objects[KEY]["spec"]["replicas"] == 2
+    why = "changed by someone else" if rechecks == 0 else "still changing after 2 re-read(s)"
+    assert action.reasons[-1] == f"conflict (409): {why}; retry next cycle"
+
+
+async def test_a_failed_re_read_leaves_the_conflict_for_the_next_cycle() -> None:
+    kube = _kube()
+    _write_between_list_and_patch(kube, _status_write)
+    real_read = kube.read_deployment
+
+    async def deleted(namespace: str, name: str) -> dict[str, Any]:
+        del kube.objects[KEY]
+        return await real_read(namespace, name)
+
+    kube.read_deployment = deleted  # type: ignore[method-assign]
+    (action,) = (await Actuator(kube, settings()).update(_request())).actions
+    assert action.outcome is Outcome.CONFLICT and len(kube.patches) == 1
+    assert "the re-read failed: permanent (HTTP 404): deployments 'llama' not found;" in action.reasons[-1]
 
 
 async def test_failure_is_reported_with_a_warning_event() -> None:
@@ -99,6 +185,7 @@ async def test_failure_is_reported_with_a_warning_event() -> None:
     result = await Actuator(kube, settings()).update(_request())
     assert result.actions[0].outcome is Outcome.FAILED and result.actions[0].error_kind == "transient"
     assert kube.events[0]["type"] == "Warning"
+    assert kube.reads == [], "only a 409 is re-read"
 
 
 async def test_dry_run_by_request_and_by_setting() -> None:

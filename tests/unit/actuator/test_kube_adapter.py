@@ -28,6 +28,12 @@ class StubApps:
             raise self.error
         return SimpleNamespace(data=json.dumps({"items": [deployment()]}).encode())
 
+    def read_namespaced_deployment(self, name: str, namespace: str, **kwargs: Any) -> Any:
+        self.calls.append(("read", namespace, name, kwargs))
+        if self.error:
+            raise self.error
+        return SimpleNamespace(data=json.dumps(deployment(name=name, resource_version="11")).encode())
+
 
 class StubApiClient:
     """What ``KubernetesPort._write`` uses of an ``ApiClient``: records ``call_api``."""
@@ -66,6 +72,15 @@ async def test_lists_by_label_selector_and_keys_by_namespace_and_name() -> None:
     assert stub.calls[0][2]["label_selector"] == "inferno.server.managed=true"
 
 
+async def test_reads_one_deployment_as_a_plain_dict() -> None:
+    port, stub = _port()
+    found = await port.read_deployment("team-a", "llama")
+    assert found["metadata"]["resourceVersion"] == "11" and found["spec"]["replicas"] == 2
+    [(_, namespace, name, kwargs)] = stub.calls
+    assert (namespace, name) == ("team-a", "llama")
+    assert kwargs == {"_preload_content": False, "_request_timeout": settings().kube_timeout_s}
+
+
 async def test_patch_uses_strategic_merge() -> None:
     port, stub = _port()
     await port.patch_deployment("team-a", "llama", {"spec": {"replicas": 2}})
@@ -91,3 +106,6 @@ async def test_errors_are_classified(error: Exception, kind: ErrorKind) -> None:
     with pytest.raises(UpstreamError) as caught:
         await port.patch_deployment("team-a", "llama", {})
     assert caught.value.kind is kind
+    with pytest.raises(UpstreamError) as caught:
+        await port.read_deployment("team-a", "llama")
+    assert caught.value.kind is kind and "read Deployment team-a/llama" in str(caught.value)
