@@ -76,6 +76,9 @@ class ServerAction(BaseModel):
         description="recorded in the scale-down window: the bounded recommendation, or the bounded "
         "demand count when the optimizer already applied the window's floor",
     )
+    window_s: float | None = Field(
+        default=None, description="this server's scale-down window (its class's, or the default)"
+    )
     window_holds: list[WindowHold] | None = Field(
         default=None,
         description="the window's entries once this cycle is recorded; the controller turns them "

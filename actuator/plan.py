@@ -128,7 +128,7 @@ def _plan_one(
         )
 
     key = (server.namespace, server.deployment)
-    window_s = settings.scale_down_window_s
+    window_s = settings.window_s_for(server.service_class)
     bounded, bound_reasons = bounded_replicas(alloc.num_replicas, server, settings)
     recorded, window_max = bounded, None
     if alloc.demand_replicas is not None:
@@ -145,6 +145,7 @@ def _plan_one(
         view.replicas,
         same_accelerator=same_acc,
         window_max=window_max,
+        window_s=window_s,
         server=server,
         settings=settings,
     )
@@ -205,6 +206,7 @@ def _plan_one(
         accelerator_target=alloc.accelerator,
         max_batch_target=alloc.max_batch,
         window_replicas=recorded,
+        window_s=window_s,
         window_holds=_holds(
             history, key, now_s=now_s, window_s=window_s, accelerator=alloc.accelerator, recorded=recorded
         ),
@@ -325,32 +327,24 @@ def seed_history(
     autoscaler first sees it. Why: the first rates after a start are the least reliable (a rate
     window reaching back before a new pod's first sample reads low), and a new leader must not undo
     what the window held under the old one."""
-    if settings.scale_down_window_s <= 0:
-        return
     for server in servers:
         key = (server.namespace, server.deployment)
+        window_s = settings.window_s_for(server.service_class)
         if (
-            server.current_replicas > 0
+            window_s > 0
+            and server.current_replicas > 0
             and server.current_accelerator
-            and not history.holds(key, now_s, settings.scale_down_window_s)
+            and not history.holds(key, now_s, window_s)
         ):
-            history.record(
-                key, now_s, server.current_accelerator, server.current_replicas, settings.scale_down_window_s
-            )
+            history.record(key, now_s, server.current_accelerator, server.current_replicas, window_s)
 
 
 def record_recommendations(
     history: ScaleHistory, actions: Sequence[ServerAction], now_s: float, settings: ActuatorSettings
 ) -> None:
-    """Remember this cycle's bounded recommendations for the stabilisation window."""
-    if settings.scale_down_window_s <= 0:
-        return
+    """Remember this cycle's bounded recommendations for the stabilisation window (each server's:
+    ``window_s`` of its action)."""
     for action in actions:
-        if action.window_replicas is not None and action.deployment:
-            history.record(
-                action.key,
-                now_s,
-                action.accelerator_target,
-                action.window_replicas,
-                settings.scale_down_window_s,
-            )
+        window_s = settings.scale_down_window_s if action.window_s is None else action.window_s
+        if window_s > 0 and action.window_replicas is not None and action.deployment:
+            history.record(action.key, now_s, action.accelerator_target, action.window_replicas, window_s)

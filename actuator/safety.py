@@ -106,6 +106,7 @@ def safe_replicas(
     *,
     same_accelerator: bool,
     window_max: int | None,
+    window_s: float,
     server: ManagedServer,
     settings: ActuatorSettings,
 ) -> tuple[int, list[str]]:
@@ -117,7 +118,7 @@ def safe_replicas(
             held = min(current, window_max)
             reasons.append(
                 f"scale-down held at {held} (not {n}): highest recommendation in the last "
-                f"{settings.scale_down_window_s:g}s stabilisation window"
+                f"{window_s:g}s stabilisation window"
             )
             n = held
         floor = scale_down_floor(current, settings)

@@ -7,7 +7,9 @@ mapping from environment variables is :func:`controller.common.settings.load_set
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from controller.common.settings import load_settings
 
@@ -75,6 +77,12 @@ class ActuatorSettings(BaseModel):
         description="scale-down stabilisation window, seconds: the highest "
         "recommendation within it wins; 0: off",
     )
+    scale_down_window_by_class_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="scale-down window of the named service classes, seconds, as Class=seconds "
+        "pairs separated by commas (e.g. Free=0 for a best-effort class: fewer idle replicas, more "
+        "missed minutes); other classes use scale_down_window_s; empty: none",
+    )
     max_concurrent_patches: int = Field(
         default=16,
         ge=1,
@@ -113,6 +121,34 @@ class ActuatorSettings(BaseModel):
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="largest /update body, bytes")
     event_component: str = Field(default="inferno-actuator", description="source of recorded Events")
+
+    @field_validator("scale_down_window_by_class_s", mode="before")
+    @classmethod
+    def _class_windows(cls, value: Any) -> Any:
+        """``Free=0,Bronze=120`` (the environment's form) as a mapping; a mapping passes as is."""
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            name, sep, seconds = part.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{part!r} is not Class=seconds")
+            pairs[name.strip()] = seconds.strip()
+        return pairs
+
+    @field_validator("scale_down_window_by_class_s")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = sorted(name for name, seconds in value.items() if not seconds >= 0)
+        if negative:
+            raise ValueError(f"a window is seconds >= 0 (not for {', '.join(negative)})")
+        return value
+
+    def window_s_for(self, service_class: str) -> float:
+        """The scale-down window of a server of ``service_class``."""
+        return self.scale_down_window_by_class_s.get(service_class, self.scale_down_window_s)
 
 
 def load_actuator_settings() -> ActuatorSettings:

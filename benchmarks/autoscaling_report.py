@@ -29,6 +29,7 @@ from load_emulator.whatif.report import COLUMNS
 
 LABELS = {
     "loop": "ours (real loop)",
+    "loop:Free=0": "ours, Free window 0 s",
     "static-peak": "static for peak",
     "hpa": "HPA-style",
     "hpa@0.5": "HPA-style, target 0.5",

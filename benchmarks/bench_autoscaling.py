@@ -8,6 +8,8 @@ arrival streams are identical, and decides every ``--period-s`` of virtual time 
 what-if driver's decider seam (:mod:`load_emulator.whatif.deciders`):
 
 - ``loop``: ours, the real collect -> optimize -> act loop (actuator with its 5-minute window);
+- ``loop:Free=0``: the same with a class's own scale-down window (the actuator's
+  ``scale_down_window_by_class_s``): Free, best effort, with none;
 - ``static-peak``, ``hpa``, ``oracle``: :mod:`benchmarks.autoscaling_policies`.
 
 Scores (:mod:`benchmarks.autoscaling_metrics`): per class, the share of server-minutes meeting
@@ -29,7 +31,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
@@ -44,6 +46,9 @@ from load_emulator.whatif.driver import Scenario, WhatIfRun, load_scenario_syste
 from load_emulator.whatif.records import Row
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
+OURS_VARIANTS = ("loop:Free=0",)
+"""Ours with ``INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon."""
+CLASS_WINDOWS_ENV = "INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S"
 HPA_SWEEP = ("hpa@0.5", "hpa@0.35")
 """HPA-style at lower utilisation targets (``hpa`` is 0.7): what HPA pays to reach more minutes."""
 
@@ -54,6 +59,12 @@ def hpa_target(policy: str) -> float | None:
         return 0.7
     head, _, target = policy.partition("@")
     return float(target) if head == "hpa" and target else None
+
+
+def class_windows(policy: str) -> str | None:
+    """The class windows of a variant of ours (``loop:Free=0`` -> ``Free=0``), else None."""
+    head, sep, windows = policy.partition(":")
+    return windows if head == "loop" and sep else None
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -94,10 +105,17 @@ class PolicyRun:
 def build(config: Config, policy: str) -> WhatIfRun:
     """A ready-to-run what-if for one policy (same world, seed and load for every policy)."""
     scenario = config.scenario()
+    windows = class_windows(policy)
+    if windows is not None:
+        actuator = ActuatorSettings(
+            scale_down_window_s=config.scale_down_window_s, scale_down_window_by_class_s=windows
+        )
+        scenario = replace(scenario, actuator=actuator)
     system = load_scenario_system(scenario)
     loads = workloads(system, config.shape, config.hours * 3600.0, scenario.tokens)
     factories: dict[str, DeciderFactory | None] = {
         "loop": None,
+        **dict.fromkeys(OURS_VARIANTS),
         "static-peak": lambda run: StaticForPeak(run, loads),
         "oracle": lambda run: Oracle(run, loads),
     }
@@ -105,7 +123,7 @@ def build(config: Config, policy: str) -> WhatIfRun:
     if target is not None:
         factories[policy] = lambda run: HpaStyle(run, target, config.scale_down_window_s)
     if policy not in factories:
-        raise ValueError(f"unknown policy {policy!r}; known: {[*POLICIES, *HPA_SWEEP]}")
+        raise ValueError(f"unknown policy {policy!r}; known: {[*POLICIES, *HPA_SWEEP, *OURS_VARIANTS]}")
     return WhatIfRun(scenario, decider=factories[policy], workloads=loads)
 
 
@@ -138,8 +156,8 @@ def _parser() -> argparse.ArgumentParser:
         "--policy",
         action="append",
         default=[],
-        choices=[*POLICIES, *HPA_SWEEP],
-        help="run only these (default: all, the HPA sweep included)",
+        choices=[*POLICIES, *HPA_SWEEP, *OURS_VARIANTS],
+        help="run only these (default: all, the HPA sweep and the variants of ours included)",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument(
@@ -159,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_world or not (WORLD_DIR / "server-data.json").exists():
         write_world()
     config = Config(hours=args.hours, period_s=args.period_s, seed=args.seed, shape=LoadShape(seed=args.seed))
-    policies = tuple(args.policy) or (*POLICIES, *HPA_SWEEP)
+    policies = tuple(args.policy) or (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS)
     code = _head()  # before the run: the workers import the tree as it is now
     started = time.perf_counter()
     if args.rescore:
@@ -178,6 +196,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if {"loop", "oracle", "hpa"} <= set(by_name)
         else []
     )
+    for variant in OURS_VARIANTS:
+        if {variant, "oracle", "hpa"} <= set(by_name):
+            setting = f"ours with {CLASS_WINDOWS_ENV}={class_windows(variant)}"
+            judged += [
+                replace(v, target=f"{v.target} ({setting})")
+                for v in verdicts(by_name[variant], by_name["oracle"], by_name["hpa"])
+            ]
     sweep = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
     if "loop" in by_name and len(sweep) > 1:
         judged.append(hpa_sweep_verdict(by_name["loop"], sweep))
@@ -204,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(server-data currentAlloc)",
         "ours": "the real collect -> optimize -> act loop (controller CycleRunner, collector, optimizer, "
         "actuator in-process; default settings, 5-minute scale-down window)",
+        "ours, Free window 0 s": f"the same with {CLASS_WINDOWS_ENV}=Free=0: Free (best effort) scales "
+        "down as soon as the plan does, the other classes keep the 5-minute window",
         "static for peak": "optimizer once at t=0 on each server's highest one-minute mean rate of the day",
         "HPA-style": " ".join(
             [

@@ -26,7 +26,15 @@ from benchmarks.autoscaling_metrics import (
     verdicts,
 )
 from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape
-from benchmarks.bench_autoscaling import POLICIES, Config, PolicyRun, hpa_target, run_policy
+from benchmarks.bench_autoscaling import (
+    OURS_VARIANTS,
+    POLICIES,
+    Config,
+    PolicyRun,
+    class_windows,
+    hpa_target,
+    run_policy,
+)
 from load_emulator.whatif.records import Row
 
 pytestmark = pytest.mark.sim
@@ -37,15 +45,29 @@ SHAPE = LoadShape(period_s=3600.0, spike_count=1, spike_duration_s=300.0, first_
 @pytest.fixture(scope="module")
 def runs() -> dict[str, PolicyRun]:
     config = Config(hours=1.0, servers=SERVERS, shape=SHAPE, seed=3)
-    return {p: run_policy(config, p) for p in POLICIES}
+    return {p: run_policy(config, p) for p in (*POLICIES, *OURS_VARIANTS)}
 
 
 def test_every_policy_sees_the_same_minutes_and_arrivals(runs: dict[str, PolicyRun]) -> None:
     keys = {p: [(r.t_s, r.server, r.arrivals) for r in run.rows] for p, run in runs.items()}
     assert len(keys["loop"]) == 60 * len(SERVERS)
     assert sum(a for _, _, a in keys["loop"]) > 1000
-    for policy in POLICIES:
+    for policy in (*POLICIES, *OURS_VARIANTS):
         assert keys[policy] == keys["loop"], policy
+
+
+def test_free_without_a_window_gives_back_its_spike_replicas_sooner(runs: dict[str, PolicyRun]) -> None:
+    """``loop:Free=0``: the same loop with Free's scale-down window off. Free scales down when the
+    plan does (after the spike, and at the hour's end) and costs less; Premium keeps its window and,
+    with cards to spare in this world, runs exactly as in ``loop``."""
+    assert class_windows("loop:Free=0") == "Free=0" and class_windows("loop") is None
+    ours, lean = score("loop", runs["loop"].rows), score("loop:Free=0", runs["loop:Free=0"].rows)
+    by_class = {c.service_class: (c, lean.of_class(c.service_class)) for c in ours.classes}
+    (free, free_lean), (prem, prem_lean) = by_class["Free"], by_class["Premium"]
+    assert free_lean is not None and prem_lean is not None
+    assert free_lean.cost < free.cost and prem_lean.cost == prem.cost
+    premium = [[r for r in runs[p].rows if r.service_class == "Premium"] for p in ("loop", "loop:Free=0")]
+    assert premium[0] == premium[1]
 
 
 def test_oracle_is_never_more_expensive_than_static_for_peak(runs: dict[str, PolicyRun]) -> None:

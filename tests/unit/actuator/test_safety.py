@@ -7,12 +7,18 @@ from typing import Any
 import pytest
 
 from actuator.model import ActionKind, Outcome
-from actuator.plan import plan_updates, record_recommendations
+from actuator.plan import plan_updates, record_recommendations, seed_history
 from actuator.safety import ScaleHistory, scale_down_floor
+from actuator.settings import ENV_PREFIX, ActuatorSettings
+from controller.common.settings import SettingsError, load_settings
 from optimizer.solution import DecisionStatus
 from tests.unit.actuator.fakes import PLACEMENT, apply_patch, decision, deployment, server, settings, solution
 
 KEY = ("team-a", "llama")
+
+
+def load_actuator_settings_from(env: dict[str, str]) -> ActuatorSettings:
+    return load_settings(ActuatorSettings, ENV_PREFIX, env)
 
 
 def _plan(
@@ -130,6 +136,54 @@ def test_stabilisation_window_with_fake_clock() -> None:
         seen.append(action.replicas_target)
     # t=301: (1, 301] holds 4, 6 -> 6; t=420: (120, 420] holds 6, 4, 3 -> 6; t=601: (301, 601] holds 3
     assert seen == [10, 10, 10, 6, 6, 3]
+
+
+@pytest.mark.parametrize(
+    ("service_class", "expected"), [("Premium", [10, 10, 10, 6, 6, 3]), ("Free", [10, 4, 6, 4, 3, 3])]
+)
+def test_a_class_window_replaces_the_default_for_that_class(service_class: str, expected: list[int]) -> None:
+    """The same recommendations as above; ``Free=0`` turns the window off for Free servers only,
+    and the seeded first-sight hold and the holds the controller floors on go with it."""
+    opts = settings(scale_down_window_s=300, scale_down_window_by_class_s="Free=0, Batch=60")
+    srv = server(service_class=service_class, current_replicas=10, current_accelerator="A100")
+    history = ScaleHistory()
+    dep = deployment(replicas=10)
+    seen, windows, holds = [], set(), []
+    for now_s, asked in [(0, 10), (60, 4), (200, 6), (301, 4), (420, 3), (601, 3)]:
+        seed_history(history, [srv], float(now_s), opts)
+        (action,) = plan_updates(
+            solution(decision(replicas=asked)), [srv], PLACEMENT, {KEY: dep}, opts, float(now_s), history
+        )
+        record_recommendations(history, [action], float(now_s), opts)
+        dep = apply_patch(dep, action.patch or {})
+        seen.append(action.replicas_target)
+        windows.add(action.window_s)
+        holds.append(action.window_holds)
+    assert seen == expected
+    assert windows == {0.0 if service_class == "Free" else 300.0}
+    assert (holds[-1] == []) is (service_class == "Free") and len(history) == (service_class != "Free")
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("Free", "is not Class=seconds"),
+        ("=5", "is not Class=seconds"),
+        ("Free=-1", "seconds >= 0"),
+        ("Free=x", ""),
+    ],
+)
+def test_class_windows_are_checked(raw: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match="INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S") as caught:
+        load_actuator_settings_from({"INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S": raw})
+    assert problem in str(caught.value)
+
+
+def test_class_windows_from_the_environment() -> None:
+    env = {"INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S": " Free=0 ,Bronze=120.5,"}
+    loaded = load_actuator_settings_from(env)
+    assert loaded.scale_down_window_by_class_s == {"Free": 0.0, "Bronze": 120.5}
+    assert [loaded.window_s_for(c) for c in ("Free", "Bronze", "Premium")] == [0.0, 120.5, 300.0]
 
 
 def test_accelerator_change_skips_stabilisation() -> None:
