@@ -339,12 +339,11 @@ def seed_history(
             history.record(key, now_s, server.current_accelerator, server.current_replicas, window_s)
 
 
-def record_recommendations(
-    history: ScaleHistory, actions: Sequence[ServerAction], now_s: float, settings: ActuatorSettings
-) -> None:
+def record_recommendations(history: ScaleHistory, actions: Sequence[ServerAction], now_s: float) -> None:
     """Remember this cycle's bounded recommendations for the stabilisation window (each server's:
-    ``window_s`` of its action)."""
+    ``window_s`` of its action, set with ``window_replicas`` by the plan)."""
     for action in actions:
-        window_s = settings.scale_down_window_s if action.window_s is None else action.window_s
-        if window_s > 0 and action.window_replicas is not None and action.deployment:
-            history.record(action.key, now_s, action.accelerator_target, action.window_replicas, window_s)
+        if action.window_s and action.window_replicas is not None and action.deployment:
+            history.record(
+                action.key, now_s, action.accelerator_target, action.window_replicas, action.window_s
+            )

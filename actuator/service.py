@@ -74,7 +74,7 @@ class Actuator:
         actions = plan_updates(
             request.solution, request.servers, request.placement, deployments, settings, now_s, self.history
         )
-        record_recommendations(self.history, actions, now_s, settings)
+        record_recommendations(self.history, actions, now_s)
         self.history.forget_except({(s.namespace, s.deployment) for s in request.servers})
         dry_run = settings.dry_run or request.dry_run
         with self.events.paused():  # Events wait until the patches are done

@@ -36,11 +36,12 @@ from pathlib import Path
 
 import structlog
 
-from actuator.settings import ActuatorSettings
+from actuator.settings import ENV_PREFIX, ActuatorSettings
 from benchmarks.autoscaling_metrics import PolicyScore, hpa_sweep_verdict, score, verdicts
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
+from controller.common.settings import env_name
 from load_emulator.whatif.deciders import DeciderFactory
 from load_emulator.whatif.driver import Scenario, WhatIfRun, load_scenario_system
 from load_emulator.whatif.records import Row
@@ -48,7 +49,7 @@ from load_emulator.whatif.records import Row
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
 OURS_VARIANTS = ("loop:Free=0",)
 """Ours with ``INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon."""
-CLASS_WINDOWS_ENV = "INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S"
+CLASS_WINDOWS_ENV = env_name(ActuatorSettings, "scale_down_window_by_class_s", ENV_PREFIX)
 HPA_SWEEP = ("hpa@0.5", "hpa@0.35")
 """HPA-style at lower utilisation targets (``hpa`` is 0.7): what HPA pays to reach more minutes."""
 
@@ -107,10 +108,8 @@ def build(config: Config, policy: str) -> WhatIfRun:
     scenario = config.scenario()
     windows = class_windows(policy)
     if windows is not None:
-        actuator = ActuatorSettings(
-            scale_down_window_s=config.scale_down_window_s, scale_down_window_by_class_s=windows
-        )
-        scenario = replace(scenario, actuator=actuator)
+        given = {**scenario.actuator.model_dump(), "scale_down_window_by_class_s": windows}
+        scenario = replace(scenario, actuator=ActuatorSettings.model_validate(given))
     system = load_scenario_system(scenario)
     loads = workloads(system, config.shape, config.hours * 3600.0, scenario.tokens)
     factories: dict[str, DeciderFactory | None] = {

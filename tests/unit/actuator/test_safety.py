@@ -131,7 +131,7 @@ def test_stabilisation_window_with_fake_clock() -> None:
         (action,) = plan_updates(
             solution(decision(replicas=asked)), [server()], PLACEMENT, {KEY: dep}, opts, float(now_s), history
         )
-        record_recommendations(history, [action], float(now_s), opts)
+        record_recommendations(history, [action], float(now_s))
         dep = apply_patch(dep, action.patch or {})
         seen.append(action.replicas_target)
     # t=301: (1, 301] holds 4, 6 -> 6; t=420: (120, 420] holds 6, 4, 3 -> 6; t=601: (301, 601] holds 3
@@ -154,7 +154,7 @@ def test_a_class_window_replaces_the_default_for_that_class(service_class: str, 
         (action,) = plan_updates(
             solution(decision(replicas=asked)), [srv], PLACEMENT, {KEY: dep}, opts, float(now_s), history
         )
-        record_recommendations(history, [action], float(now_s), opts)
+        record_recommendations(history, [action], float(now_s))
         dep = apply_patch(dep, action.patch or {})
         seen.append(action.replicas_target)
         windows.add(action.window_s)

@@ -82,7 +82,7 @@ def test_floor_applied_by_the_optimizer_is_not_held_again_and_the_demand_is_reco
     action = plan_one(with_demand(decision(replicas=2), 2), deployment(replicas=6), now_s=60, history=history)
     assert action.replicas_target == 2
     assert action.window_replicas == 2
-    record_recommendations(history, [action], 60.0, WINDOW)
+    record_recommendations(history, [action], 60.0)
     assert history.max_in_window(KEY, "A100", 359.0, 300.0) == 2  # the 6 of t=0 expired, 2 recorded
 
 
@@ -93,7 +93,7 @@ def test_held_count_from_the_optimizer_is_applied_and_does_not_prolong_the_hold(
     assert any(
         "stabilisation window applied by the optimizer: 6 kept, the load needs 2" in r for r in action.reasons
     )
-    record_recommendations(history, [action], 60.0, WINDOW)
+    record_recommendations(history, [action], 60.0)
     assert history.max_in_window(KEY, "A100", 301.0, 300.0) == 2
 
 
