@@ -28,8 +28,8 @@ from load_emulator.whatif.records import Row
 from load_emulator.whatif.report import COLUMNS
 
 LABELS = {
-    "loop": "ours (real loop)",
-    "loop:Free=0": "ours, Free window 0 s",
+    "loop": "ours, code defaults",
+    "loop:Free=0": "ours as shipped (Free window 0 s)",
     "static-peak": "static for peak",
     "hpa": "HPA-style",
     "hpa@0.5": "HPA-style, target 0.5",

@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+import yaml
 
 from benchmarks.autoscaling_metrics import (
     ClassScore,
@@ -27,6 +29,7 @@ from benchmarks.autoscaling_metrics import (
 )
 from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape
 from benchmarks.bench_autoscaling import (
+    CLASS_WINDOWS_ENV,
     OURS_VARIANTS,
     POLICIES,
     Config,
@@ -38,6 +41,7 @@ from benchmarks.bench_autoscaling import (
 from load_emulator.whatif.records import Row
 
 pytestmark = pytest.mark.sim
+REPO = Path(__file__).resolve().parents[2]
 SERVERS = ("Premium-llama_13b", "Free-llama_13b")
 SHAPE = LoadShape(period_s=3600.0, spike_count=1, spike_duration_s=300.0, first_spike_s=1500.0, seed=3)
 
@@ -68,6 +72,15 @@ def test_free_without_a_window_gives_back_its_spike_replicas_sooner(runs: dict[s
     assert free_lean.cost < free.cost and prem_lean.cost == prem.cost
     premium = [[r for r in runs[p].rows if r.service_class == "Premium"] for p in ("loop", "loop:Free=0")]
     assert premium[0] == premium[1]
+
+
+def test_the_as_shipped_variant_runs_the_class_windows_the_manifest_ships() -> None:
+    """The report's "ours as shipped" row must be what ``kubectl apply -k manifests`` deploys."""
+    docs = [d for d in yaml.safe_load_all((REPO / "manifests/deployment.yaml").read_text()) if d]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    (actuator,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "actuator"]
+    shipped = {e["name"]: e.get("value") for e in actuator["env"]}[CLASS_WINDOWS_ENV]
+    assert class_windows(OURS_VARIANTS[0]) == shipped
 
 
 def test_oracle_is_never_more_expensive_than_static_for_peak(runs: dict[str, PolicyRun]) -> None:

@@ -17,7 +17,7 @@ from actuator.settings import ENV_PREFIX as ACTUATOR_PREFIX
 from actuator.settings import ActuatorSettings
 from collector.settings import ENV_PREFIX as COLLECTOR_PREFIX
 from collector.settings import CollectorSettings
-from controller.common.settings import env_name
+from controller.common.settings import env_name, load_settings
 from controller.entry import SERVICES
 from controller.settings import ENV_PREFIX as CONTROLLER_PREFIX
 from controller.settings import ControllerSettings
@@ -158,6 +158,26 @@ def test_env_vars_are_known_settings() -> None:
     for container in _pod()["containers"]:
         for env in container.get("env", []):
             assert env["name"] in known[container["name"]], (container["name"], env["name"])
+
+
+def _values(container: str) -> dict[str, str]:
+    (found,) = [c for c in _pod()["containers"] if c["name"] == container]
+    return {e["name"]: e["value"] for e in found.get("env", []) if "value" in e}
+
+
+def test_shipped_values_load_and_class_windows_name_shipped_classes() -> None:
+    controller = load_settings(ControllerSettings, CONTROLLER_PREFIX, _values("controller"))
+    collector = load_settings(CollectorSettings, COLLECTOR_PREFIX, _values("collector"))
+    actuator = load_settings(ActuatorSettings, ACTUATOR_PREFIX, _values("actuator"))
+    assert controller.dry_run is False and actuator.dry_run is False
+    assert collector.config_namespace == "inferno"
+    classes = json.loads((MANIFESTS / "data/serviceclass-data.json").read_text())["serviceClasses"]
+    by_priority = sorted(classes, key=lambda c: c["priority"])
+    # a window named for a class the data does not have would silently do nothing
+    assert set(actuator.scale_down_window_by_class_s) <= {c["name"] for c in classes}
+    # only the best-effort (lowest-priority) class gives its replicas back without a window
+    assert actuator.scale_down_window_by_class_s == {by_priority[-1]["name"]: 0.0}
+    assert actuator.window_s_for(by_priority[0]["name"]) == actuator.scale_down_window_s == 300.0
 
 
 def test_service_exposes_only_the_controller_port() -> None:
