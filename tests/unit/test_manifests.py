@@ -81,9 +81,10 @@ def _pod() -> dict[str, Any]:
     return deployment["spec"]["template"]["spec"]
 
 
-def _controller_env() -> dict[str, dict[str, Any]]:
-    (controller,) = [c for c in _pod()["containers"] if c["name"] == "controller"]
-    return {e["name"]: e for e in controller["env"]}
+def _env(container: str) -> dict[str, dict[str, Any]]:
+    """A container's env entries by variable name."""
+    (found,) = [c for c in _pod()["containers"] if c["name"] == container]
+    return {e["name"]: e for e in found.get("env", [])}
 
 
 def test_two_replicas_with_leader_election_on_the_rbac_lease() -> None:
@@ -95,7 +96,7 @@ def test_two_replicas_with_leader_election_on_the_rbac_lease() -> None:
         "type": "RollingUpdate",
         "rollingUpdate": {"maxSurge": 0, "maxUnavailable": 1},
     }
-    env = _controller_env()
+    env = _env("controller")
     assert env["INFERNO_CONTROLLER_LEADER_ELECTION"]["value"] == "true"
     assert env["INFERNO_CONTROLLER_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert (
@@ -161,8 +162,8 @@ def test_env_vars_are_known_settings() -> None:
 
 
 def _values(container: str) -> dict[str, str]:
-    (found,) = [c for c in _pod()["containers"] if c["name"] == container]
-    return {e["name"]: e["value"] for e in found.get("env", []) if "value" in e}
+    """The literal values a container's env sets (entries taken from the pod, e.g. its name, left out)."""
+    return {name: e["value"] for name, e in _env(container).items() if "value" in e}
 
 
 def test_shipped_values_load_and_class_windows_name_shipped_classes() -> None:
