@@ -9,6 +9,8 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 # dependencies first, so source edits do not re-resolve them
 COPY pyproject.toml README* ./
+COPY plumbing ./plumbing
+COPY contract ./contract
 COPY optimizer ./optimizer
 COPY collector ./collector
 COPY actuator ./actuator
@@ -26,5 +28,5 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /tmp
 USER 10001:10001
 EXPOSE 3300 3301 3302 3303
-ENTRYPOINT ["python", "-m", "controller.entry"]
+ENTRYPOINT ["python", "-m", "plumbing.entry"]
 CMD ["controller"]

@@ -12,9 +12,9 @@ from actuator.events import EventBroadcaster
 from actuator.kube import KubernetesPort, kube_threads, load_kube_client
 from actuator.service import Actuator, create_app
 from actuator.settings import ENV_PREFIX, ActuatorSettings
-from controller.common.main import StartupError, run_service
-from controller.common.settings import read_secret_file
-from controller.common.web import is_loopback, serve
+from plumbing.main import StartupError, run_service
+from plumbing.settings import read_secret_file
+from plumbing.web import is_loopback, serve
 
 
 async def _run(settings: ActuatorSettings) -> None:

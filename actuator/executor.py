@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 from actuator.deployment import planned_on_moved
 from actuator.events import EventSink, InlineEvents
-from actuator.model import ActionKind, Outcome, ServerAction
 from actuator.settings import ActuatorSettings
-from controller.common.client import ErrorKind, UpstreamError, classify_exception
+from contract.update import ActionKind, Outcome, ServerAction
+from plumbing.client import ErrorKind, UpstreamError, classify_exception
 
 REASON_SCALED = "InfernoScaled"
 REASON_RECONFIGURED = "InfernoReconfigured"

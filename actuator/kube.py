@@ -28,7 +28,7 @@ from kubernetes.client.exceptions import ApiException
 
 from actuator.patch import PATCH_CONTENT_TYPE
 from actuator.settings import ActuatorSettings
-from controller.common.client import ErrorKind, UpstreamError, classify_exception, classify_status
+from plumbing.client import ErrorKind, UpstreamError, classify_exception, classify_status
 
 T = TypeVar("T")
 LIST_THREADS = 2  # namespaces listed at once next to the patches and Events

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from actuator.deployment import DeploymentView, flag_value, quantity_int, with_flag_value
-from actuator.model import ANNOTATION_ACCELERATOR_CHANGED_AT, LABEL_ACCELERATOR, LABEL_MAX_BATCH, FieldChange
 from actuator.settings import ActuatorSettings
+from contract.labels import ACCELERATOR, ACCELERATOR_CHANGED_AT, MAX_BATCH
+from contract.update import FieldChange
 
 PATCH_CONTENT_TYPE = "application/strategic-merge-patch+json"
 
@@ -125,14 +126,14 @@ def build_patch(
         changes.append(
             FieldChange(field="replicas", old=str(view.replicas), new=str(target.replicas), rolls_pods=False)
         )
-    if view.labels.get(LABEL_ACCELERATOR) != target.accelerator:
-        labels[LABEL_ACCELERATOR] = target.accelerator
+    if view.labels.get(ACCELERATOR) != target.accelerator:
+        labels[ACCELERATOR] = target.accelerator
         if target.changed_at:  # the collector turns it into the type-change hold-down
-            annotations[ANNOTATION_ACCELERATOR_CHANGED_AT] = target.changed_at
+            annotations[ACCELERATOR_CHANGED_AT] = target.changed_at
         changes.append(
             FieldChange(
                 field="accelerator",
-                old=view.labels.get(LABEL_ACCELERATOR, ""),
+                old=view.labels.get(ACCELERATOR, ""),
                 new=target.accelerator,
                 rolls_pods=False,
             )
@@ -173,12 +174,12 @@ def build_patch(
         if old_batch is not None:
             changes.append(FieldChange(field="max-batch", old=old_batch, new=batch, rolls_pods=True))
         batch_settable = len(notes) == before
-        if batch_settable and view.labels.get(LABEL_MAX_BATCH) != batch:
-            labels[LABEL_MAX_BATCH] = batch
+        if batch_settable and view.labels.get(MAX_BATCH) != batch:
+            labels[MAX_BATCH] = batch
             changes.append(
                 FieldChange(
                     field="label:maxbatchsize",
-                    old=view.labels.get(LABEL_MAX_BATCH, ""),
+                    old=view.labels.get(MAX_BATCH, ""),
                     new=batch,
                     rolls_pods=False,
                 )

@@ -1,6 +1,6 @@
 """Where a card type runs: node label key/value and the extended resource per card (pure).
 
-From placement-data (:class:`collector.contract.Placement`) for the chosen accelerator's card
+From placement-data (:class:`contract.collect.Placement`) for the chosen accelerator's card
 type. Fields left at the contract's defaults come from the settings: AMD types (by prefix,
 e.g. ``MI300X``) use ``amd.com/gpu.product`` / ``amd.com/gpu``, others ``nvidia.com/gpu.product`` /
 ``nvidia.com/gpu`` (both configurable). ``foreign_*`` are the other GPU keys and resources known
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from actuator.settings import ActuatorSettings
-from collector.contract import Placement
+from contract.collect import Placement
 
 DEFAULT_KEY = Placement.model_fields["node_label_key"].default
 DEFAULT_RESOURCE = Placement.model_fields["resource"].default

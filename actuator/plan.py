@@ -29,15 +29,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from actuator.deployment import DeploymentShapeError, valid_label_value, view_of
-from actuator.model import LABEL_ACCELERATOR, ActionKind, Outcome, ServerAction, WindowHold
 from actuator.patch import Target, build_patch
 from actuator.placement import ResolvedPlacement, resolve_placement
 from actuator.rollout import free_cards, surge_pods
 from actuator.safety import HistoryKey, ScaleHistory, bounded_replicas, safe_replicas
 from actuator.settings import ActuatorSettings
-from collector.contract import ManagedServer, Placement
-from collector.labels import format_timestamp
-from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution
+from contract.collect import ManagedServer, Placement
+from contract.labels import ACCELERATOR, format_timestamp
+from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution
+from contract.update import ActionKind, Outcome, ServerAction, WindowHold
 
 Deployments = Mapping[HistoryKey, Mapping[str, Any]]
 # Optimizer reasons that explain a capacity decision; listed first, so the Event (which carries the
@@ -87,7 +87,7 @@ def _plan_one(
         view = view_of(deployment, settings.container_name)
     except DeploymentShapeError as exc:
         return _skip(server, f"Deployment not manageable: {exc}")
-    current_acc = view.labels.get(LABEL_ACCELERATOR, "")
+    current_acc = view.labels.get(ACCELERATOR, "")
     same_acc = current_acc == alloc.accelerator
     if server.keep_accelerator and current_acc and not same_acc:
         return _skip(

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from optimizer.solution import Solution
+from contract.solution import Solution
 
 DEFAULT_MAX_SURGE = "25%"
 _PERCENT = re.compile(r"^([0-9]{1,3})%$")

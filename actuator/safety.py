@@ -25,7 +25,7 @@ import math
 from collections import deque
 
 from actuator.settings import ActuatorSettings
-from collector.contract import ManagedServer
+from contract.collect import ManagedServer
 
 HistoryKey = tuple[str, str]  # (namespace, deployment)
 

@@ -27,12 +27,12 @@ from aiohttp import web
 from actuator.events import EventRecorder, InlineEvents
 from actuator.executor import KubePort, execute
 from actuator.metrics import CONTENT_TYPE_LATEST, exposition
-from actuator.model import UpdateRequest, UpdateResponse
 from actuator.plan import plan_updates, record_recommendations, seed_history
 from actuator.safety import ScaleHistory
 from actuator.settings import ActuatorSettings
-from controller.common.client import ErrorKind, UpstreamError
-from controller.common.web import error_middleware, guarded, json_error, parse_body
+from contract.update import UpdateRequest, UpdateResponse
+from plumbing.client import ErrorKind, UpstreamError
+from plumbing.web import error_middleware, guarded, json_error, parse_body
 
 log = structlog.get_logger()
 

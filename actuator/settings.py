@@ -1,7 +1,7 @@
 """Actuator settings: one pydantic model, read from ``INFERNO_ACTUATOR_*`` environment variables.
 
 Every field has a default, a unit where it has one, and says how to turn the feature off. The
-mapping from environment variables is :func:`controller.common.settings.load_settings`; run
+mapping from environment variables is :func:`plumbing.settings.load_settings`; run
 ``python -m actuator --help-settings`` for the table.
 """
 
@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from controller.common.settings import load_settings
+from contract.labels import ManagedSelection
+from plumbing.settings import load_settings
 
 ENV_PREFIX = "INFERNO_ACTUATOR_"
 
 
-class ActuatorSettings(BaseModel):
+class ActuatorSettings(ManagedSelection):
     model_config = ConfigDict(frozen=True)
 
     host: str = Field(
@@ -116,9 +117,6 @@ class ActuatorSettings(BaseModel):
         "the next cycle",
     )
     kube_timeout_s: float = Field(default=10.0, gt=0, description="timeout of each API-server call, seconds")
-    managed_selector: str = Field(
-        default="inferno.server.managed=true", description="label selector of managed Deployments"
-    )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="largest /update body, bytes")
     event_component: str = Field(default="inferno-actuator", description="source of recorded Events")
 

@@ -32,13 +32,13 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+from contract.data.perf import PerfParams
 from load_emulator.patterns import Constant, stable_seed
 from load_emulator.replica import ReplicaSim
 from load_emulator.server import ServerSim
 from load_emulator.stats import WindowStats
 from load_emulator.timing import IterationCost
 from load_emulator.tokens import TokenSpec
-from optimizer.data.perf import PerfParams
 from optimizer.model.batch import default_batch
 from optimizer.model.predict import predict
 from optimizer.settings import OptimizerSettings

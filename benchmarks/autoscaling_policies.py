@@ -27,14 +27,14 @@ from collections import deque
 from collections.abc import Mapping
 
 from benchmarks.autoscaling_world import peak_by_server
+from contract.data.system import SystemData
+from contract.solution import Solution
 from load_emulator.cluster import DeploymentState
 from load_emulator.patterns import LoadPattern
 from load_emulator.whatif.deciders import Decision
 from load_emulator.whatif.driver import WhatIfRun
-from optimizer.data.system import SystemData
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
-from optimizer.solution import Solution
 
 
 def apply(

@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.data.loader import load_system_dir
+from contract.data.system import SystemData
 from load_emulator.patterns import INF, Diurnal, LoadPattern, RatePattern, stable_seed
 from load_emulator.tokens import TokenDistribution, TokenSpec
-from optimizer.data.loader import load_system_dir
-from optimizer.data.system import SystemData
 from optimizer.optimize import optimize
 
 ROOT = Path(__file__).resolve().parents[1]

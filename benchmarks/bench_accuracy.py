@@ -35,9 +35,9 @@ from benchmarks.accuracy_grid import (
     point_seeds,
 )
 from benchmarks.systems import SAMPLES_LARGE
+from contract.data.loader import load_system_dir
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams
 from load_emulator.tokens import TokenSpec
-from optimizer.data.loader import load_system_dir
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams
 from optimizer.settings import OptimizerSettings
 
 GRID_PAIRS = (

@@ -42,10 +42,10 @@ from benchmarks.autoscaling_metrics import PolicyScore, Verdict, hpa_sweep_verdi
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
-from controller.common.settings import env_name
 from load_emulator.whatif.deciders import DeciderFactory
 from load_emulator.whatif.driver import Scenario, WhatIfRun, load_scenario_system
 from load_emulator.whatif.records import Row
+from plumbing.settings import env_name
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
 OURS_VARIANTS = ("loop:Free=0",)

@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.systems import SAMPLES_LARGE, generate_system
-from optimizer.data.loader import dump_system, load_system_dir, validate_system
-from optimizer.data.system import SystemData
+from contract.data.loader import dump_system, load_system_dir, validate_system
+from contract.data.system import SystemData
+from contract.solution import Solution
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
-from optimizer.solution import Solution
 
 
 @dataclass(frozen=True)

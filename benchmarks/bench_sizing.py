@@ -18,8 +18,8 @@ import random
 import time
 from typing import Any
 
+from contract.data.system import SystemData
 from optimizer.candidates import build_problem
-from optimizer.data.system import SystemData
 from optimizer.settings import OptimizerSettings
 
 CARDS = {

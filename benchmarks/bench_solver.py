@@ -22,7 +22,7 @@ import math
 import random
 import time
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 from optimizer.solver.greedy import GreedySolver
 from optimizer.solver.milp import MilpSolver
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem, SolverResult

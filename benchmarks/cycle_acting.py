@@ -37,10 +37,10 @@ from kubernetes import client
 from actuator.events import EventBroadcaster
 from actuator.executor import execute
 from actuator.kube import KubernetesPort, kube_threads, load_kube_client
-from actuator.model import ActionKind, ServerAction
 from actuator.settings import ActuatorSettings
 from benchmarks.cycle_counters import cpu_seconds
 from benchmarks.cycle_world import CREATE_THREADS, server_specs
+from contract.update import ActionKind, ServerAction
 from tests.e2e.cluster.local_cluster import LocalCluster
 from tests.e2e.harness.data import server_deployment
 

@@ -152,7 +152,7 @@ def cpu_by_name(pids: dict[str, int]) -> dict[str, float]:
 
 
 def service_pids(service_names: tuple[str, ...], parent_pid: int) -> dict[str, int]:
-    """Pids of `python -m controller.entry <name>` children of `parent_pid`, by service name."""
+    """Pids of `python -m plumbing.entry <name>` children of `parent_pid`, by service name."""
     found: dict[str, int] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -163,9 +163,9 @@ def service_pids(service_names: tuple[str, ...], parent_pid: int) -> dict[str, i
         except OSError:
             continue  # exited meanwhile
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid != parent_pid or b"controller.entry" not in argv:
+        if ppid != parent_pid or b"plumbing.entry" not in argv:
             continue
-        name = argv[argv.index(b"controller.entry") + 1].decode()
+        name = argv[argv.index(b"plumbing.entry") + 1].decode()
         if name in service_names:
             found[name] = int(proc.name)
     return found

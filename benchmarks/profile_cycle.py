@@ -15,7 +15,7 @@ KubeAdapter parses the Deployment list pages as the API server would send them (
 managedFields included), the PromQL answers are parsed from Prometheus's JSON, and the actuator
 lists from the same bytes; patches are only recorded. The world is held as bytes, so it adds
 nothing to the garbage collector's work. The services' collector settings apply
-(``controller.common.gc_tuning``) unless ``--default-gc``. Steps, in cycle order:
+(``plumbing.gc_tuning``) unless ``--default-gc``. Steps, in cycle order:
 
 - ``collect``: KubeAdapter list + ConfigMaps + answers -> ``collect()`` -> CollectResult
 - ``collect.answer`` / ``controller.collect``: the body encoded; decoded by the controller, its
@@ -56,7 +56,6 @@ from kubernetes import client
 from pydantic import BaseModel
 
 from actuator.events import InlineEvents
-from actuator.model import UpdateRequest, UpdateResponse
 from actuator.patch import PATCH_CONTENT_TYPE
 from actuator.service import Actuator
 from actuator.service import create_app as actuator_app
@@ -64,26 +63,27 @@ from actuator.settings import ActuatorSettings
 from benchmarks.cycle_world import _cards_per_type, server_specs
 from collector.app import CollectorService
 from collector.app import make_app as collector_app
-from collector.contract import CollectResult
 from collector.core import Ports, collect
 from collector.kube_adapter import KubeAdapter
 from collector.load import KnownLoad
 from collector.metrics import Key
 from collector.promql import QUERIES, build_queries
 from collector.settings import CollectorSettings
-from controller.common.gc_tuning import tune_gc
-from controller.common.logs import configure_logging
-from controller.common.web import MAX_JSON_DEPTH, json_depth_exceeds
+from contract.collect import CollectResult
+from contract.cycle import CollectedSummary, CycleReport, DecisionSummary
+from contract.data.loader import validate_system
+from contract.solution import Solution
+from contract.update import UpdateRequest, UpdateResponse
 from controller.cycle import CycleRunner, HttpStages
 from controller.floors import WindowFloors
-from controller.report import CollectedSummary, CycleReport, DecisionSummary
 from controller.settings import ControllerSettings
 from load_emulator.kubeapi.patches import apply_patch
-from optimizer.data.loader import validate_system
 from optimizer.optimize import optimize
 from optimizer.service import ServiceSettings
 from optimizer.service import make_app as optimizer_app
-from optimizer.solution import Solution
+from plumbing.gc_tuning import tune_gc
+from plumbing.logs import configure_logging
+from plumbing.web import MAX_JSON_DEPTH, json_depth_exceeds
 from tests.e2e.harness.data import (
     DYNAMIC_CONFIGMAP,
     STATIC_CONFIGMAP,

@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from optimizer.data.loader import dump_system, load_system_dir, validate_system
-from optimizer.data.system import SystemData
+from contract.data.loader import dump_system, load_system_dir, validate_system
+from contract.data.system import SystemData
 
 SAMPLES_LARGE = Path(__file__).resolve().parent.parent / "samples" / "large"
 TOKENS_IN = (128, 256, 512, 1024, 2048)

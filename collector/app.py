@@ -23,16 +23,16 @@ import structlog
 from aiohttp import web
 from kubernetes import config
 
-from collector.contract import CollectResult
 from collector.core import CollectError, Ports, collect
 from collector.kube_adapter import KubeAdapter, load_api_client
 from collector.load import KnownLoad
 from collector.metrics import Key
 from collector.prom_adapter import PrometheusAdapter
 from collector.settings import ENV_PREFIX, CollectorSettings
-from controller.common.main import StartupError, run_service
-from controller.common.settings import read_secret_file
-from controller.common.web import error_middleware, guarded, serve
+from contract.collect import CollectResult
+from plumbing.main import StartupError, run_service
+from plumbing.settings import read_secret_file
+from plumbing.web import error_middleware, guarded, serve
 
 log = structlog.get_logger("collector")
 
@@ -119,7 +119,7 @@ def make_app(service: CollectorService, token: str | None = None) -> web.Applica
 
 def build_ports(settings: CollectorSettings) -> Ports:
     """The real adapters; loads the in-cluster config or the kubeconfig."""
-    kube = KubeAdapter(load_api_client(), settings.kube_timeout_s)
+    kube = KubeAdapter(load_api_client(), settings.kube_timeout_s, settings.managed_selector)
     metrics = None
     if settings.prometheus_enabled:
         metrics = PrometheusAdapter(settings.prometheus_url, settings.prometheus_timeout_s)

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from collector.capacity import node_capacity, reserve, server_cards
-from collector.contract import CollectResult, ManagedServer
 from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load
 from collector.metrics import Key, MetricsSnapshot
 from collector.ports import DeploymentInfo, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
 from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
-from optimizer.data.loader import dump_system
+from contract.collect import CollectResult, ManagedServer
+from contract.data.loader import dump_system
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from collector.contract import Placement
 from collector.metrics import Key
 from collector.ports import NodeInfo, PodInfo
-from optimizer.data.system import SystemData
+from contract.collect import Placement
+from contract.data.system import SystemData
 
 
 def pod_requests(

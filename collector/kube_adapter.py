@@ -29,8 +29,8 @@ from kubernetes import client, config, utils
 from kubernetes.client.exceptions import ApiException
 
 from collector.capacity import pod_requests
-from collector.labels import MANAGED_LABEL
 from collector.ports import DeploymentInfo, NodeInfo, PodInfo, SourceError
+from contract.labels import DEFAULT_MANAGED_SELECTOR
 
 PAGE_SIZE = 500
 MAX_PAGES = 10_000  # 5 million objects: a bound on the paging loop, never reached in practice
@@ -143,7 +143,10 @@ def to_pod(obj: Any) -> PodInfo:
 
 
 class KubeAdapter:
-    def __init__(self, api_client: Any, timeout_s: float) -> None:
+    def __init__(
+        self, api_client: Any, timeout_s: float, managed_selector: str = DEFAULT_MANAGED_SELECTOR
+    ) -> None:
+        self._selector = managed_selector
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._timeout_s = timeout_s
@@ -196,7 +199,7 @@ class KubeAdapter:
         return [item for ns in namespaces for item in self._paged(one_ns, namespace=ns, **kw)]
 
     async def list_managed_deployments(self, namespaces: tuple[str, ...]) -> list[DeploymentInfo]:
-        apps, selector = self._apps, f"{MANAGED_LABEL}=true"
+        apps, selector = self._apps, self._selector
 
         def fetch() -> list[DeploymentInfo]:
             if not namespaces:

@@ -15,29 +15,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MANAGED_LABEL = "inferno.server.managed"
-NAME = "inferno.server.name"
-MODEL = "inferno.server.model"
-CLASS = "inferno.server.class"
-ACCELERATOR = "inferno.server.allocation.accelerator"
-MAX_BATCH = "inferno.server.allocation.maxbatchsize"
-LOAD_RPM = "inferno.server.load.rpm"
-LOAD_NUM_TOKENS = "inferno.server.load.numtokens"
-LOAD_IN_TOKENS = "inferno.server.load.intokens"
-LOAD_OUT_TOKENS = "inferno.server.load.outtokens"
-MODEL_ANNOTATION = "inferno.server/model"
-MIN_REPLICAS = "inferno.server/min-replicas"
-MAX_REPLICAS = "inferno.server/max-replicas"
-KEEP_ACCELERATOR = "inferno.server/keep-accelerator"
-MAX_BATCH_CAP = "inferno.server/max-batch-size"
-ACCELERATOR_CHANGED_AT = "inferno.server/accelerator-changed-at"
-"""Written by the actuator when it changes the accelerator: RFC 3339 UTC, ``2026-11-23T11:50:05Z``."""
+from contract.labels import (
+    ACCELERATOR,
+    ACCELERATOR_CHANGED_AT,
+    CLASS,
+    DEFAULT_CLASS,
+    KEEP_ACCELERATOR,
+    LOAD_IN_TOKENS,
+    LOAD_NUM_TOKENS,
+    LOAD_OUT_TOKENS,
+    LOAD_RPM,
+    MAX_BATCH,
+    MAX_BATCH_CAP,
+    MAX_REPLICAS,
+    MIN_REPLICAS,
+    MODEL,
+    MODEL_ANNOTATION,
+    NAME,
+)
 
-DEFAULT_CLASS = "Free"
 # Plausibility caps: a finite value above these is garbage, not a workload.
 MAX_RPM = 1e9
 MAX_TOKENS = 1e7
@@ -122,11 +122,6 @@ def _boolean(source: Mapping[str, str], key: str) -> bool:
     if value not in ("true", "false"):
         raise LabelError(f"{key}={raw!r}: expected true or false")
     return value == "true"
-
-
-def format_timestamp(unix_s: float) -> str:
-    """``1700000000.4`` -> ``'2023-11-14T22:13:20Z'`` (whole seconds, UTC): the annotation's form."""
-    return datetime.fromtimestamp(int(unix_s), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _timestamp(source: Mapping[str, str], key: str) -> float | None:

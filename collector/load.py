@@ -35,10 +35,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from collector.contract import LoadSource
 from collector.labels import MAX_RPM, MAX_TOKENS, LabelLoad
 from collector.metrics import Key, MetricsSnapshot, Reading
 from collector.promql import ITL_ALTERNATIVES
+from contract.collect import LoadSource
 
 SECONDS_PER_MINUTE = 60.0
 MS_PER_S = 1000.0

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from collector.contract import SkippedDeployment
-from collector.labels import NAME, LabelError, ServerLabels, parse_server_labels
+from collector.labels import LabelError, ServerLabels, parse_server_labels
 from collector.metrics import Key
 from collector.ports import DeploymentInfo
-from optimizer.data.system import SystemData
+from contract.collect import SkippedDeployment
+from contract.data.system import SystemData
+from contract.labels import NAME
 
 
 @dataclass(frozen=True)

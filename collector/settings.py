@@ -13,10 +13,11 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
-from controller.common.settings import load_settings
+from contract.labels import ManagedSelection
+from plumbing.settings import load_settings
 
 ENV_PREFIX = "INFERNO_COLLECTOR_"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -26,7 +27,7 @@ def _env(name: str) -> JsonDict:
     return {"env": name}
 
 
-class CollectorSettings(BaseModel):
+class CollectorSettings(ManagedSelection):
     model_config = ConfigDict(frozen=True)
 
     namespaces: tuple[str, ...] = Field(

@@ -22,10 +22,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from collector.contract import Placement
 from collector.settings import CollectorSettings
-from optimizer.data.loader import DataError, format_validation_error, load_system, parse_json
-from optimizer.data.system import SystemData
+from contract.collect import Placement
+from contract.data.loader import DataError, format_validation_error, load_system, parse_json
+from contract.data.system import SystemData
 
 STATIC_KEYS = ("accelerator-data.json", "model-data.json", "serviceclass-data.json", "optimizer-data.json")
 REQUIRED_STATIC_KEYS = ("accelerator-data.json", "model-data.json")

@@ -8,15 +8,15 @@ from __future__ import annotations
 import structlog
 
 from controller.app import create_app, observed
-from controller.common.main import StartupError, run_service
-from controller.common.settings import read_secret_file
-from controller.common.web import is_loopback, serve
 from controller.cycle import CycleRunner, HttpStages, Stages, always_leader
 from controller.leader import LeaderElector, LeaderGuardedStages
 from controller.leader_kube import build_elector
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
 from controller.settings import ENV_PREFIX, ControllerSettings
+from plumbing.main import StartupError, run_service
+from plumbing.settings import read_secret_file
+from plumbing.web import is_loopback, serve
 
 
 def _elector(settings: ControllerSettings) -> LeaderElector | None:

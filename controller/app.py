@@ -26,13 +26,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from controller.common.web import TokenBucket, error_middleware, guarded, json_error
+from contract.cycle import CycleReport
 from controller.cycle import CycleRunner
 from controller.leader import LeaderElector
 from controller.loop import CycleLoop, LoopStoppedError, RunCycle
 from controller.metrics import CONTENT_TYPE_LATEST, ControllerMetrics
-from controller.report import CycleReport
 from controller.settings import ControllerSettings
+from plumbing.web import TokenBucket, error_middleware, guarded, json_error
 
 LOOP_KEY = web.AppKey("loop", CycleLoop)
 METRICS_KEY = web.AppKey("metrics", ControllerMetrics)

@@ -21,14 +21,14 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from actuator.model import Outcome, UpdateRequest, UpdateResponse
-from collector.contract import CollectResult
-from controller.common.client import ErrorKind, JsonClient, UpstreamError, classify_exception
+from contract.collect import CollectResult
+from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
+from contract.solution import Solution
+from contract.update import Outcome, UpdateRequest, UpdateResponse
 from controller.floors import WindowFloors
-from controller.report import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from controller.settings import ControllerSettings
 from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
-from optimizer.solution import Solution
+from plumbing.client import ErrorKind, JsonClient, UpstreamError, classify_exception
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)

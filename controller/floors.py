@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from actuator.model import ServerAction, WindowHold
+from contract.update import ServerAction, WindowHold
 
 
 def floor_of(holds: Iterable[WindowHold], accelerator: str, current_replicas: int, now_s: float) -> int:

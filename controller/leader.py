@@ -42,11 +42,11 @@ from typing import Any, Protocol
 
 import structlog
 
-from actuator.model import UpdateRequest, UpdateResponse
-from collector.contract import CollectResult
-from controller.common.client import ErrorKind, UpstreamError
+from contract.collect import CollectResult
+from contract.solution import Solution
+from contract.update import UpdateRequest, UpdateResponse
 from controller.cycle import Stages
-from optimizer.solution import Solution
+from plumbing.client import ErrorKind, UpstreamError
 
 log = structlog.get_logger()
 

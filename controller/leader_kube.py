@@ -23,9 +23,9 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from controller.common.client import ErrorKind, UpstreamError, classify_exception, classify_status
 from controller.leader import LeaderElector, LeaseConflictError, LeaseRecord, LeaseTimings
 from controller.settings import ControllerSettings
+from plumbing.client import ErrorKind, UpstreamError, classify_exception, classify_status
 
 
 def _micro_time(wall_s: float | None) -> str | None:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from controller.report import CycleReport, StageFailure
+from contract.cycle import CycleReport, StageFailure
 
 log = structlog.get_logger()
 RunCycle = Callable[[float], Awaitable[CycleReport]]

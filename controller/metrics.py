@@ -20,8 +20,8 @@ from collections.abc import Callable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from actuator.model import ActionKind, Outcome
-from controller.report import CycleReport
+from contract.cycle import CycleReport
+from contract.update import ActionKind, Outcome
 from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
 
 SERVER_LABELS = ("namespace", "deployment", "server")

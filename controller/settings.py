@@ -1,5 +1,5 @@
 """Controller settings: one pydantic model, read from ``INFERNO_CONTROLLER_*`` (and the issue's
-``INFERNO_CONTROL_PERIOD``) by :func:`controller.common.settings.load_settings`.
+``INFERNO_CONTROL_PERIOD``) by :func:`plumbing.settings.load_settings`.
 
 ``python -m controller --help-settings`` prints the table of variables, defaults and meanings.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from controller.common.settings import load_settings
+from plumbing.settings import load_settings
 
 ENV_PREFIX = "INFERNO_CONTROLLER_"
 

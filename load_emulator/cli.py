@@ -25,12 +25,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from contract.data.loader import DataError, load_system_dir
 from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import build_fleet
 from load_emulator.pattern_factory import PATTERNS, parse_param
 from load_emulator.report import format_table, server_rows
 from load_emulator.tokens import DISTRIBUTIONS
-from optimizer.data.loader import DataError, load_system_dir
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,17 +17,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-LABEL_MANAGED = "inferno.server.managed"
-LABEL_NAME = "inferno.server.name"
-LABEL_MODEL = "inferno.server.model"
-LABEL_CLASS = "inferno.server.class"
-LABEL_ACCELERATOR = "inferno.server.allocation.accelerator"
-LABEL_MAX_BATCH = "inferno.server.allocation.maxbatchsize"
-LABEL_LOAD_RPM = "inferno.server.load.rpm"
-LABEL_LOAD_TOKENS = "inferno.server.load.numtokens"
-LABEL_LOAD_IN_TOKENS = "inferno.server.load.intokens"
-LABEL_LOAD_OUT_TOKENS = "inferno.server.load.outtokens"
-MANAGED_SELECTOR = f"{LABEL_MANAGED}=true"
+from contract import labels
+
+# The contract's label vocabulary, under the names the emulator's modules use.
+LABEL_MANAGED = labels.MANAGED
+LABEL_NAME = labels.NAME
+LABEL_MODEL = labels.MODEL
+LABEL_CLASS = labels.CLASS
+LABEL_ACCELERATOR = labels.ACCELERATOR
+LABEL_MAX_BATCH = labels.MAX_BATCH
+LABEL_LOAD_RPM = labels.LOAD_RPM
+LABEL_LOAD_TOKENS = labels.LOAD_NUM_TOKENS
+LABEL_LOAD_IN_TOKENS = labels.LOAD_IN_TOKENS
+LABEL_LOAD_OUT_TOKENS = labels.LOAD_OUT_TOKENS
+MANAGED_SELECTOR = labels.DEFAULT_MANAGED_SELECTOR
 BATCH_FLAG = "--max-num-seqs"  # vLLM's batch size flag in the container args
 # The files of the static-data ConfigMap (inferno's data files that do not change per cycle).
 STATIC_FILES = (

@@ -19,14 +19,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from contract.data.catalog import ModelPerfEntry
+from contract.data.system import SystemData
 from load_emulator.cluster import ClusterView, DeploymentState
 from load_emulator.patterns import LoadPattern, stable_seed
 from load_emulator.replica import ReplicaSim
 from load_emulator.server import ServerSim
 from load_emulator.stats import ServerStats, WindowStats
 from load_emulator.timing import IterationCost, Scheduling
-from optimizer.data.catalog import ModelPerfEntry
-from optimizer.data.system import SystemData
 
 Catalog = Mapping[tuple[str, str], ModelPerfEntry]
 """Perf data by ``(model, accelerator unit name)``."""

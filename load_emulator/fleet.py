@@ -20,14 +20,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contract.data.catalog import ModelPerfEntry
+from contract.data.system import SystemData
+from contract.data.workload import ServerSpec
 from load_emulator.emulated_cluster import EmulatedCluster
 from load_emulator.pattern_factory import make_pattern
 from load_emulator.patterns import LoadPattern, stable_seed
 from load_emulator.timing import IterationCost, full_batch_throughput_rps
 from load_emulator.tokens import TokenDistribution, TokenSpec
-from optimizer.data.catalog import ModelPerfEntry
-from optimizer.data.system import SystemData
-from optimizer.data.workload import ServerSpec
 
 
 @dataclass(frozen=True)

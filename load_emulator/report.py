@@ -11,9 +11,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from contract.data.system import SystemData
 from load_emulator.engine import FleetEngine
 from load_emulator.stats import WindowStats
-from optimizer.data.system import SystemData
 
 
 @dataclass(frozen=True)

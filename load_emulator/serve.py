@@ -18,6 +18,7 @@ import dataclasses
 import signal
 import time
 
+from contract.data.system import SystemData
 from load_emulator.cluster import ClusterView
 from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import Fleet, deployment_name
@@ -26,7 +27,6 @@ from load_emulator.labels import LabelWalker
 from load_emulator.metrics_http import metrics_app, start_metrics_server
 from load_emulator.patterns import LoadPattern
 from load_emulator.realtime import RealtimeSettings, run_realtime
-from optimizer.data.system import SystemData
 
 
 async def serve(system: SystemData, fleet: Fleet, settings: EngineConfig, args: argparse.Namespace) -> int:

@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
 
 Scheduling = Literal["chunked", "prefill-first"]
 DECODE_ONLY, PREFILL_DECODE, ITERATION = 0, 1, 2

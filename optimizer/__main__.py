@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-from optimizer.data.loader import DataError, load_system_dir
+from contract.data.loader import DataError, load_system_dir
 from optimizer.optimize import optimize
 from optimizer.report import render_table
 from optimizer.settings import OptimizerSettings

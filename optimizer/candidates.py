@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from optimizer.data.catalog import ModelPerfEntry
-from optimizer.data.system import SystemData
-from optimizer.data.workload import LOWEST_PRIORITY, ServerSpec, ServiceClassSpec
+from contract.data.catalog import ModelPerfEntry
+from contract.data.system import SystemData
+from contract.data.workload import LOWEST_PRIORITY, ServerSpec, ServiceClassSpec
 from optimizer.model.batch import batch_search_requests, default_batch, pick_optimal
 from optimizer.model.predict import predict_requests
 from optimizer.model.service_time import ServiceModel, service_model

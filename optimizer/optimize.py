@@ -13,7 +13,7 @@ Stages:
    candidate and a replica count per server within the card capacity; when more running servers
    would roll their pods than the rollout budget allows (:mod:`optimizer.rollout_budget`), the
    others are re-planned as they run and the solver runs again.
-3. :func:`assemble` turns the solver's assignments into :class:`~optimizer.solution.Solution`,
+3. :func:`assemble` turns the solver's assignments into :class:`~contract.solution.Solution`,
    where every input server has exactly one decision and its reasons.
 
 Running servers keep cards whatever the solution (:mod:`optimizer.solver.holds`): ``optimize``
@@ -27,11 +27,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from contract.data.system import SystemData
+from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 from optimizer.candidates import ServerContext, build_problem_with_context
-from optimizer.data.system import SystemData
 from optimizer.rollout_budget import apply_rollout_budget
 from optimizer.settings import OptimizerSettings
-from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 from optimizer.solver.problem import AllocationProblem, Assignment, ServerProblem, SolverResult
 from optimizer.solver.registry import get_solver
 from optimizer.type_changes import running_cards

@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from optimizer.data.catalog import AcceleratorSpec, ModelPerfEntry
-from optimizer.data.workload import ServerSpec
+from contract.data.catalog import AcceleratorSpec, ModelPerfEntry
+from contract.data.workload import ServerSpec
 from optimizer.model.service_time import ServiceModel
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets
 

@@ -5,8 +5,8 @@ Pure string building (no printing), so the CLI, the demo and tests share it.
 
 from __future__ import annotations
 
-from optimizer.data.system import SystemData
-from optimizer.solution import Solution
+from contract.data.system import SystemData
+from contract.solution import Solution
 
 HEADER = (
     f"{'server':<26} {'class':<8} {'model':<13} {'rpm':>6} {'status':<11} {'gpu':<9} {'repl':>4} "

@@ -32,9 +32,9 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
+from contract.data.system import SystemData
+from contract.data.workload import ServerData, ServerSpec
 from optimizer.candidates import ServerContext, build_problem_with_context
-from optimizer.data.system import SystemData
-from optimizer.data.workload import ServerData, ServerSpec
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.problem import AllocationProblem, Assignment, ServerProblem, SolverResult
 

@@ -1,7 +1,7 @@
 """The optimizer container: ``POST /optimize`` (SystemData in, Solution out) and ``GET /healthz``.
 
 The only module of :mod:`optimizer` that does I/O, and the only one that imports the services'
-shared plumbing (:mod:`controller.common`: settings from the environment, structlog JSON logs,
+shared plumbing (:mod:`plumbing`: settings from the environment, structlog JSON logs,
 JSON errors, the bearer-or-loopback guard); the optimizer core stays pure.
 
 The controller calls ``/optimize`` once per cycle with the collector's system data. Bad input
@@ -10,7 +10,7 @@ answers 422 with the loader's message (file, entry, field); a malformed body 400
 a worker thread, one at a time (a second request waits), keeping ``/healthz`` responsive and memory
 bounded.
 
-Settings: ``python -m controller.entry optimizer --help-settings`` prints the table
+Settings: ``python -m plumbing.entry optimizer --help-settings`` prints the table
 (``INFERNO_OPTIMIZER_*``; the MILP time limit and the batch policy keep their historical names
 ``INFERNO_OPTIMIZER_TIME_LIMIT`` and ``INFERNO_OPTIMIZER_BATCH``).
 """
@@ -26,13 +26,13 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from controller.common.main import run_service
-from controller.common.settings import load_settings, read_secret_file
-from controller.common.web import error_middleware, guarded, is_loopback, json_error, read_json, serve
-from optimizer.data.loader import DataError, validate_system
+from contract.data.loader import DataError, validate_system
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.registry import get_solver
+from plumbing.main import run_service
+from plumbing.settings import load_settings, read_secret_file
+from plumbing.web import error_middleware, guarded, is_loopback, json_error, read_json, serve
 
 ENV_PREFIX = "INFERNO_OPTIMIZER_"
 # The core's defaults, so the service and the library cannot drift apart.

@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from optimizer.data.system import SystemData
-from optimizer.data.workload import ServerSpec
+from contract.data.system import SystemData
+from contract.data.workload import ServerSpec
 from optimizer.plans import Plan, ServerContext, replicas_for
 
 

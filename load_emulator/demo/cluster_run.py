@@ -30,6 +30,7 @@ from typing import TextIO
 
 from kubernetes import client, config
 
+from contract.data.loader import load_system_dir
 from load_emulator.demo import services as svc
 from load_emulator.demo.cluster_view import ClusterDemoView, scrape_groups, write_targets
 from load_emulator.demo.cluster_world import KubeWorld, cluster_objects
@@ -39,7 +40,6 @@ from load_emulator.demo.run import DemoLoop, new_engine
 from load_emulator.demo.world import DEFAULT_CARDS, DemoServer, demo_servers
 from load_emulator.engine import Catalog, FleetEngine, catalog_of
 from load_emulator.metrics_http import LOOPBACK, metrics_app, start_metrics_server
-from optimizer.data.loader import load_system_dir
 
 RATE_WINDOW_S = 15
 """The collector's Prometheus rate window: short, so the demo's load steps show within a cycle."""

@@ -28,6 +28,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from contract.data.system import SystemData
 from load_emulator.demo.world import (
     DemoServer,
     NodePlan,
@@ -36,7 +37,6 @@ from load_emulator.demo.world import (
     node_plans,
     placement_of,
 )
-from optimizer.data.system import SystemData
 
 Obj = dict[str, Any]
 POOL_LABEL = "inferno.e2e/pool"

@@ -31,6 +31,7 @@ from typing import Any, Protocol, TextIO
 
 import aiohttp
 
+from contract.data.loader import load_system_dir
 from load_emulator.cluster import ClusterView
 from load_emulator.demo import services as svc
 from load_emulator.demo.loop_state import DemoResult, DemoSettings, make_workloads, replica_changes
@@ -39,7 +40,6 @@ from load_emulator.demo.table import Row, render
 from load_emulator.demo.world import DEFAULT_CARDS, NAMESPACE, DemoServer, demo_servers, load_labels, populate
 from load_emulator.engine import Catalog, EngineConfig, FleetEngine, catalog_of
 from load_emulator.kubeapi import BuiltinController, ControllerSettings, ObjectStore, start_kubeapi
-from optimizer.data.loader import load_system_dir
 
 __all__ = ["DemoLoop", "DemoResult", "DemoSettings", "LoopView", "new_engine", "run_demo"]
 

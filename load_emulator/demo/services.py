@@ -1,6 +1,6 @@
 """The four real services as subprocesses on 127.0.0.1, for the demo: start, health-wait, invoke, stop.
 
-Each runs ``python -m controller.entry <name>`` with ``KUBECONFIG`` pointing at the API server
+Each runs ``python -m plumbing.entry <name>`` with ``KUBECONFIG`` pointing at the API server
 and its ``INFERNO_*`` settings (free ports, no Prometheus unless ``extra_env`` names one, a
 controller that cycles only on ``GET /invoke``, a short actuator scale-down window). Output goes
 to ``<workdir>/<name>.log``. :func:`stop_services` ends each process by its pid (SIGTERM, then
@@ -89,7 +89,7 @@ async def start_services(
         for name in NAMES:
             log = (workdir / f"{name}.log").open("wb")
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "controller.entry", name,
+                sys.executable, "-m", "plumbing.entry", name,
                 env=env, start_new_session=True,  # Ctrl-C reaches the demo only; it stops them
                 stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT,
             )  # fmt: skip

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.data.system import SystemData
 from load_emulator.cluster import (
     BATCH_FLAG,
     LABEL_ACCELERATOR,
@@ -43,7 +44,6 @@ from load_emulator.cluster import (
 from load_emulator.fleet import deployment_name, initial_allocation
 from load_emulator.kubeapi import ObjectStore
 from load_emulator.kubeapi import builders as b
-from optimizer.data.system import SystemData
 
 NAMESPACE = "inferno-demo"
 CONFIG_NAMESPACE = "inferno"

@@ -22,11 +22,11 @@ from pathlib import Path
 import structlog
 
 from actuator.settings import ActuatorSettings
+from contract.data.loader import DataError
 from load_emulator.pattern_factory import PATTERNS, parse_param
 from load_emulator.tokens import DISTRIBUTIONS
 from load_emulator.whatif.driver import Scenario, WhatIfRun
 from load_emulator.whatif.report import write_report
-from optimizer.data.loader import DataError
 
 
 def _parser() -> argparse.ArgumentParser:

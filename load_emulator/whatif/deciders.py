@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from controller.report import CycleReport
+from contract.cycle import CycleReport
 
 if TYPE_CHECKING:
     from load_emulator.whatif.driver import WhatIfRun

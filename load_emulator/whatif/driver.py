@@ -24,16 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actuator.model import UpdateRequest, UpdateResponse
 from actuator.service import Actuator
 from actuator.settings import ActuatorSettings
-from collector.contract import CollectResult
 from collector.core import Ports, collect
 from collector.load import KnownLoad
 from collector.metrics import Key
 from collector.settings import CollectorSettings
+from contract.collect import CollectResult
+from contract.cycle import CycleReport
+from contract.data.loader import load_system_dir, validate_system
+from contract.data.system import SystemData
+from contract.solution import Solution
+from contract.update import UpdateRequest, UpdateResponse
 from controller.cycle import CycleRunner
-from controller.report import CycleReport
 from controller.settings import ControllerSettings
 from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import build_fleet
@@ -43,11 +46,8 @@ from load_emulator.whatif.deciders import Decider, DeciderFactory, LoopDecider
 from load_emulator.whatif.kube import EmulatedKube, config_maps_from
 from load_emulator.whatif.prom import EmulatedPrometheus
 from load_emulator.whatif.records import Row, rows_of
-from optimizer.data.loader import load_system_dir, validate_system
-from optimizer.data.system import SystemData
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
-from optimizer.solution import Solution
 
 
 @dataclass(frozen=True)

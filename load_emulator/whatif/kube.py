@@ -26,7 +26,6 @@ from typing import Any
 
 from actuator.deployment import flag_value
 from collector.ports import DeploymentInfo
-from controller.common.client import ErrorKind, UpstreamError
 from load_emulator.cluster import (
     BATCH_FLAG,
     LABEL_ACCELERATOR,
@@ -36,6 +35,7 @@ from load_emulator.cluster import (
     DeploymentState,
 )
 from load_emulator.emulated_cluster import EmulatedCluster
+from plumbing.client import ErrorKind, UpstreamError
 
 
 def config_maps_from(samples: Path) -> tuple[dict[str, str], dict[str, str]]:

@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from contract.data.system import SystemData
 from load_emulator.emulated_cluster import EmulatedCluster
 from load_emulator.engine import FleetEngine
 from load_emulator.whatif.deciders import Decision
-from optimizer.data.system import SystemData
 
 
 @dataclass(frozen=True)

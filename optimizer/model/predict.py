@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.data.perf import PerfParams
+from contract.data.perf import PerfParams
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.service_time import ServiceModel, service_model
 from optimizer.model.sizing import SizingRequest

@@ -1,6 +1,6 @@
 """Request service time ``S(n)`` and the latency formulas of the three inferno performance schemas.
 
-Role: turn typed perf parameters (:mod:`optimizer.data.perf`) plus a load's mean token counts into
+Role: turn typed perf parameters (:mod:`contract.data.perf`) plus a load's mean token counts into
 one :class:`ServiceModel`, the only thing the queueing code needs. Callers: :mod:`optimizer.model.
 latency` (vectorised evaluation), :mod:`optimizer.model.predict`, :mod:`optimizer.candidates`.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
 
 Coefficients = tuple[float, float, float, float]
 """Weights of the features ``(1, S_ms, Ls, n_eff)`` of a latency in ms."""

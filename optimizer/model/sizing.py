@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from optimizer.data.workload import ModelTarget
+from contract.data.workload import ModelTarget
 from optimizer.model.latency import RowSet, evaluate, row_set
 from optimizer.model.service_time import ServiceModel
 from optimizer.model.states import FloatArray, IntArray

@@ -14,7 +14,7 @@ i.e. the quantity the MILP minimises; partial allocations are reported in the no
 
 from __future__ import annotations
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, money, not_served
 from optimizer.solver.floors import floor_start, hold_floors

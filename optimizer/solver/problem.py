@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 
 
 @dataclass(frozen=True, slots=True)

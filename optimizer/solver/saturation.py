@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import describe
 from optimizer.solver.floors import Start, best_fitting

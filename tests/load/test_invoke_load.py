@@ -1,6 +1,6 @@
 """Load: 200 concurrent clients call ``GET /invoke`` for 30 s on loopback.
 
-The controller runs as the image runs it (``python -m controller.entry controller``, default rate
+The controller runs as the image runs it (``python -m plumbing.entry controller``, default rate
 limit: 1 new cycle/s, burst 5). Its collector, optimizer and actuator are one fake upstream in this
 process that instruments the stages: a cycle is "running" from its ``GET /collect`` until its
 ``POST /update`` answers (collect takes 200 ms, so callers overlap cycles and join them).
@@ -104,7 +104,7 @@ class Stages:
 
 def start_controller(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "controller.entry", "controller"], cwd=REPO, env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "plumbing.entry", "controller"], cwd=REPO, env=env, stdout=log, stderr=log
     )
 
 

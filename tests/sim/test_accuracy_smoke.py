@@ -15,8 +15,8 @@ import pytest
 from benchmarks.accuracy_grid import Pair, PointResult, emulated_saturation_rps, measure_point, point_seeds
 from benchmarks.accuracy_report import ttft_verdict
 from benchmarks.bench_accuracy import IN_TOKENS, OUT_TOKENS, load_pairs
+from contract.data.perf import IterationPerf
 from load_emulator.tokens import TokenSpec
-from optimizer.data.perf import IterationPerf
 from optimizer.model.latency import row_set
 from optimizer.model.service_time import service_model
 from optimizer.settings import OptimizerSettings

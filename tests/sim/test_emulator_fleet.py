@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from contract.data.loader import load_system_dir
 from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import build_fleet
-from optimizer.data.loader import load_system_dir
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.sim

@@ -16,9 +16,9 @@ import pytest
 
 from actuator.deployment import flag_value
 from collector.core import collect
-from controller.common.client import ErrorKind, UpstreamError
+from contract.data.loader import validate_system
 from load_emulator.whatif import Scenario, WhatIfRun
-from optimizer.data.loader import validate_system
+from plumbing.client import ErrorKind, UpstreamError
 from tests.conftest import SAMPLES
 
 pytestmark = pytest.mark.sim

@@ -17,10 +17,10 @@ from actuator.settings import ENV_PREFIX as ACTUATOR_PREFIX
 from actuator.settings import ActuatorSettings
 from collector.settings import ENV_PREFIX as COLLECTOR_PREFIX
 from collector.settings import CollectorSettings
-from controller.common.settings import env_name, load_settings
-from controller.entry import SERVICES
 from controller.settings import ENV_PREFIX as CONTROLLER_PREFIX
 from controller.settings import ControllerSettings
+from plumbing.entry import SERVICES
+from plumbing.settings import env_name, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -221,7 +221,7 @@ def test_dockerfile_is_multi_stage_and_non_root() -> None:
     text = (REPO / "Dockerfile").read_text()
     assert text.count("\nFROM python:3.11-slim") == 2
     assert "USER 10001:10001" in text
-    assert 'ENTRYPOINT ["python", "-m", "controller.entry"]' in text
+    assert 'ENTRYPOINT ["python", "-m", "plumbing.entry"]' in text
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")

@@ -1,6 +1,6 @@
 """Controller processes with leader election on, sharing one collector/optimizer/actuator.
 
-Role: `ElectingController` starts `python -m controller.entry controller` with the env of an
+Role: `ElectingController` starts `python -m plumbing.entry controller` with the env of an
 `Autoscaler` started without its own controller (`services=("collector", "optimizer", "actuator")`),
 its own free port, `INFERNO_CONTROLLER_LEADER_ELECTION=true`, the Lease in the scenario's namespace
 and the given pod name as holder identity. `invoke()` returns the cycle report of GET /invoke
@@ -38,7 +38,7 @@ class ElectingController:
             "INFERNO_CONTROLLER_POD_NAME": name,
             **env,
         }
-        argv = [sys.executable, "-m", "controller.entry", "controller"]
+        argv = [sys.executable, "-m", "plumbing.entry", "controller"]
         self.proc = ManagedProcess(name, argv, base.log_dir / f"{name}.log", env=proc_env)
 
     def start(self) -> ElectingController:

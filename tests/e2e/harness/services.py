@@ -1,6 +1,6 @@
 """The four autoscaler services as child processes, wired on free loopback ports.
 
-Role: `Autoscaler` starts `python -m controller.entry collector|optimizer|actuator|controller`
+Role: `Autoscaler` starts `python -m plumbing.entry collector|optimizer|actuator|controller`
 with a kubeconfig and `INFERNO_*` settings (the controller on demand only: period 0), waits for
 each port, and stops them by pid (reverse order). `invoke()` runs one cycle through
 `GET /invoke` and returns the cycle report. `restart_collector(...)` lets a scenario change the
@@ -101,7 +101,7 @@ class Autoscaler:
         return self
 
     def _start_one(self, name: str) -> None:
-        argv = [sys.executable, "-m", "controller.entry", name]
+        argv = [sys.executable, "-m", "plumbing.entry", name]
         proc = ManagedProcess(name, argv, self.log_dir / f"{name}.log", env=dict(self.env))
         self._procs[name] = proc
         proc.start()

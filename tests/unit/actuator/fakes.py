@@ -12,10 +12,10 @@ from typing import Any
 from kubernetes import client
 
 from actuator.settings import ActuatorSettings
-from collector.contract import ManagedServer, Placement
-from controller.common.client import ErrorKind, UpstreamError
+from contract.collect import ManagedServer, Placement
+from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 from load_emulator.kubeapi.strategic import strategic_merge
-from optimizer.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
+from plumbing.client import ErrorKind, UpstreamError
 
 NS = "team-a"
 PLACEMENT = [

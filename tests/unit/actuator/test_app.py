@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from actuator.service import Actuator, create_app
-from controller.common.client import ErrorKind, UpstreamError
+from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution
 
 

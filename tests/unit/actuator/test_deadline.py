@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from actuator.model import Outcome, UpdateRequest
 from actuator.service import Actuator
+from contract.update import Outcome, UpdateRequest
 from controller.cycle import HttpStages
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution
 from tests.unit.controller.fakes import controller_settings

@@ -10,9 +10,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from actuator.events import EventBroadcaster, InlineEvents
-from actuator.model import Outcome, UpdateRequest
 from actuator.service import Actuator, create_app
-from controller.common.client import ErrorKind, UpstreamError
+from contract.update import Outcome, UpdateRequest
+from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import (
     NS,
     PLACEMENT,

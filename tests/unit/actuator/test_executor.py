@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from actuator.model import Outcome, UpdateRequest
 from actuator.service import Actuator
-from controller.common.client import ErrorKind, UpstreamError
+from contract.update import Outcome, UpdateRequest
+from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import (
     NS,
     PLACEMENT,

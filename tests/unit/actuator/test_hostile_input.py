@@ -8,10 +8,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actuator.model import ActionKind
 from actuator.plan import plan_updates
 from actuator.safety import ScaleHistory
 from actuator.service import Actuator, create_app
+from contract.update import ActionKind
 from tests.unit.actuator import fakes
 
 JSON = st.recursive(

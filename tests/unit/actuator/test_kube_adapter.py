@@ -13,7 +13,7 @@ from kubernetes.client.exceptions import ApiException
 
 from actuator.kube import KubernetesPort
 from actuator.patch import PATCH_CONTENT_TYPE
-from controller.common.client import ErrorKind, UpstreamError
+from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import deployment, settings
 
 

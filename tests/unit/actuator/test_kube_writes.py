@@ -23,9 +23,9 @@ from kubernetes import client
 
 from actuator.executor import event_for
 from actuator.kube import KubernetesPort
-from actuator.model import ActionKind, FieldChange, Outcome, ServerAction
 from actuator.patch import PATCH_CONTENT_TYPE
-from controller.common.client import ErrorKind, UpstreamError
+from contract.update import ActionKind, FieldChange, Outcome, ServerAction
+from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import deployment, loopback_api, settings
 
 Seen = tuple[str, str, dict[str, str], bytes]

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from actuator.model import ActionKind
 from actuator.plan import plan_updates
 from actuator.safety import ScaleHistory
+from contract.update import ActionKind
 from tests.unit.actuator.fakes import PLACEMENT, apply_patch, decision, deployment, server, settings, solution
 
 RV = {"resourceVersion": "10"}

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from actuator.model import ActionKind, Outcome
 from actuator.plan import plan_updates, record_recommendations, seed_history
 from actuator.safety import ScaleHistory, scale_down_floor
 from actuator.settings import ENV_PREFIX, ActuatorSettings
-from controller.common.settings import SettingsError, load_settings
-from optimizer.solution import DecisionStatus
+from contract.solution import DecisionStatus
+from contract.update import ActionKind, Outcome
+from plumbing.settings import SettingsError, load_settings
 from tests.unit.actuator.fakes import PLACEMENT, apply_patch, decision, deployment, server, settings, solution
 
 KEY = ("team-a", "llama")

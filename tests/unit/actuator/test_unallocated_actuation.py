@@ -12,13 +12,13 @@ import json
 from typing import Any
 
 from actuator.executor import event_for
-from actuator.model import ActionKind
 from actuator.plan import plan_updates
 from actuator.safety import ScaleHistory
-from collector.contract import Placement
-from optimizer.data.loader import DATA_FILES, load_system
+from contract.collect import Placement
+from contract.data.loader import DATA_FILES, load_system
+from contract.solution import DecisionStatus
+from contract.update import ActionKind
 from optimizer.optimize import optimize
-from optimizer.solution import DecisionStatus
 from tests.conftest import SAMPLES
 from tests.unit.actuator.fakes import NS, deployment, server, settings
 

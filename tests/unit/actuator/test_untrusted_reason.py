@@ -3,9 +3,9 @@ production) the collector left it out of the optimizer input and so out of the s
 
 from __future__ import annotations
 
-from actuator.model import ActionKind
 from actuator.plan import plan_updates
 from actuator.safety import ScaleHistory
+from contract.update import ActionKind
 from tests.unit.actuator.fakes import PLACEMENT, deployment, server, settings, solution
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from actuator.model import ActionKind, ServerAction
 from actuator.plan import plan_updates, record_recommendations
 from actuator.rollout import surge_pods
 from actuator.safety import ScaleHistory
-from optimizer.solution import ServerDecision, Solution, SolverReport
+from contract.solution import ServerDecision, Solution, SolverReport
+from contract.update import ActionKind, ServerAction
 from tests.unit.actuator.fakes import PLACEMENT, decision, deployment, server, settings
 
 KEY = ("team-a", "llama")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from collector.core import Ports, collect
-from collector.labels import ACCELERATOR_CHANGED_AT, LabelError, format_timestamp, parse_server_labels
+from collector.labels import LabelError, parse_server_labels
 from collector.settings import CollectorSettings
+from contract.labels import ACCELERATOR_CHANGED_AT, format_timestamp
 from tests.unit.collector.fakes import NOW_S, NS, FakeKube, FakeMetrics, deployment, healthy_answers
 
 BASE = {"inferno.server.managed": "true", "inferno.server.model": "granite_13b"}

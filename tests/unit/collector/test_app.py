@@ -11,9 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import CollectorService, make_app
-from collector.contract import CollectResult
 from collector.core import Ports
 from collector.settings import CollectorSettings
+from contract.collect import CollectResult
 from tests.unit.collector.fakes import NOW_S, NS, FakeKube, FakeMetrics, deployment, healthy_answers
 
 SETTINGS = CollectorSettings(prometheus_url="http://prometheus:9090", collect_timeout_s=0.5)

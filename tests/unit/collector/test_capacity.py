@@ -6,9 +6,9 @@ import pytest
 from kubernetes import client
 
 from collector.capacity import node_capacity, pod_requests, reserve
-from collector.contract import Placement
 from collector.kube_adapter import load_api_client, owning_deployment, to_node, to_pod
 from collector.ports import NodeInfo, PodInfo
+from contract.collect import Placement
 
 GPU = "nvidia.com/gpu"
 PRODUCT = "nvidia.com/gpu.product"

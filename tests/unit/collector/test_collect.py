@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from collector.contract import CollectResult
 from collector.core import CollectError, Ports, collect
 from collector.load import KnownLoad, LoadEstimate
 from collector.metrics import Key
 from collector.ports import NodeInfo, PodInfo
 from collector.promql import QUERIES
 from collector.settings import CollectorSettings
-from optimizer.data.loader import validate_system
+from contract.collect import CollectResult
+from contract.data.loader import validate_system
 from tests.unit.collector.fakes import (
     NOW_S,
     NS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector.settings import CollectorSettings
-from controller.common.settings import SettingsError
+from plumbing.settings import SettingsError
 
 
 def test_defaults() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from actuator.model import UpdateRequest, UpdateResponse
 from actuator.service import Actuator
-from collector.contract import CollectResult
+from contract.collect import CollectResult
+from contract.solution import Solution
+from contract.update import UpdateRequest, UpdateResponse
 from controller.settings import ControllerSettings
-from optimizer.solution import Solution
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution
 
 

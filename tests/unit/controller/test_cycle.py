@@ -9,11 +9,11 @@ import pytest
 import structlog
 from pydantic import ValidationError
 
-from actuator.model import Outcome
-from controller.common.client import ErrorKind, UpstreamError
-from controller.common.logs import configure_logging
+from contract.solution import DecisionStatus
+from contract.update import Outcome
 from controller.cycle import CycleRunner
-from optimizer.solution import DecisionStatus
+from plumbing.client import ErrorKind, UpstreamError
+from plumbing.logs import configure_logging
 from tests.unit.actuator.fakes import decision, server, solution
 from tests.unit.controller.fakes import FakeStages, collect_result, controller_settings
 

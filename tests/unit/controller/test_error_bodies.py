@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from controller.common.client import ErrorKind, classify_error_body
+from plumbing.client import ErrorKind, classify_error_body
 
 CONFIGMAP = "ConfigMap inferno/inferno-static-data key model-data.json: models[3].alpha: got -1"
 

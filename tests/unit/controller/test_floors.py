@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from actuator.model import ActionKind, ServerAction, WindowHold
 from actuator.service import Actuator
+from contract.update import ActionKind, ServerAction, WindowHold
 from controller.cycle import CycleRunner
 from controller.floors import WindowFloors, floor_of
 from tests.unit.actuator.fakes import FakeKube, decision, deployment, settings, solution

@@ -1,4 +1,4 @@
-"""The services' garbage-collector settings (controller.common.gc_tuning), applied by run_service."""
+"""The services' garbage-collector settings (plumbing.gc_tuning), applied by run_service."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from pydantic import BaseModel
 
-from controller.common import main as service_main
-from controller.common.gc_tuning import YOUNG_THRESHOLD, tune_gc
+from plumbing import main as service_main
+from plumbing.gc_tuning import YOUNG_THRESHOLD, tune_gc
 
 
 @pytest.fixture

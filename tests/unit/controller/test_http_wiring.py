@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from actuator.model import Outcome
 from actuator.service import Actuator, create_app
+from contract.update import Outcome
 from controller.cycle import CycleRunner, HttpStages
 from tests.unit.actuator.fakes import FakeKube, decision, deployment, settings, solution
 from tests.unit.controller.fakes import collect_result, controller_settings

@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import pytest
 
-from controller.common.client import ErrorKind, UpstreamError
 from controller.leader import (
     LeaderElector,
     LeaseConflictError,
@@ -25,6 +24,7 @@ from controller.leader import (
     observe,
     release_spec,
 )
+from plumbing.client import ErrorKind, UpstreamError
 
 T = LeaseTimings()  # 15 s lease, 10 s renew deadline, 2 s retry
 WALL_S = 1_800_000_000.0

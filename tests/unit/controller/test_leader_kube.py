@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from controller.common.client import ErrorKind, UpstreamError
-from controller.common.settings import SettingsError, load_settings
 from controller.leader import LeaseConflictError, LeaseRecord
 from controller.leader_kube import KubeLeasePort, build_elector, lease_body, record_of
 from controller.settings import ENV_PREFIX, ControllerSettings
+from plumbing.client import ErrorKind, UpstreamError
+from plumbing.settings import SettingsError, load_settings
 
 WALL_S = 1_795_000_000.123456  # 2026-11-18T...
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.common.logs import REDACTED, redact_secrets
+from plumbing.logs import REDACTED, redact_secrets
 
 _KEY = re.compile(r"(token|authorization|password|secret|credential|api_key)", re.IGNORECASE)
 _BEARER = re.compile(r"Bearer\s+\S+", re.IGNORECASE)

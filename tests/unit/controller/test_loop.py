@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from contract.cycle import CycleReport
 from controller.cycle import CycleRunner
 from controller.loop import CycleLoop, LoopStoppedError
-from controller.report import CycleReport
 from tests.unit.controller.fakes import FakeStages, controller_settings
 
 

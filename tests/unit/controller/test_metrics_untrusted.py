@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, StageFailure
 from controller.metrics import ControllerMetrics
-from controller.report import CollectedSummary, CycleReport, DecisionSummary, StageFailure
 
 
 def _value(metrics: ControllerMetrics, name: str) -> float:

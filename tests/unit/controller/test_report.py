@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.report import CycleReport, DecisionSummary
-from optimizer.solution import DecisionStatus
+from contract.cycle import CycleReport, DecisionSummary
+from contract.solution import DecisionStatus
 from tests.unit.actuator.fakes import decision, solution
 
 OLD_KEYS = {"server", "status", "accelerator", "replicas", "max_batch", "cost", "reasons"}

@@ -19,8 +19,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from benchmarks.profile_cycle import NOW_S, Steps, build, http_cycles, run_cycle, services
-from controller.common.client import ErrorKind, UpstreamError
 from controller.cycle import HttpStages
+from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import decision, solution
 from tests.unit.controller.fakes import controller_settings
 

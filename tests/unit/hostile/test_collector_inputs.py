@@ -20,7 +20,6 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actuator.model import ActionKind
 from actuator.plan import plan_updates
 from actuator.safety import ScaleHistory
 from collector import labels as lbl
@@ -28,7 +27,8 @@ from collector.core import Ports, collect
 from collector.labels import LabelError, parse_server_labels
 from collector.ports import DeploymentInfo
 from collector.settings import CollectorSettings
-from optimizer.data.loader import validate_system
+from contract.data.loader import validate_system
+from contract.update import ActionKind
 from tests.unit.actuator import fakes as actuator_fakes
 from tests.unit.collector.fakes import NOW_S, NS, FakeKube, FakeMetrics, deployment, healthy_answers, sample
 from tests.unit.hostile.profile import HOSTILE, count

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract.cycle import CycleReport
 from controller.cycle import CycleRunner, HttpStages
-from controller.report import CycleReport
 from tests.unit.actuator.fakes import decision, solution
 from tests.unit.controller.fakes import collect_result, controller_settings
 from tests.unit.hostile.profile import HOSTILE, count

@@ -1,5 +1,5 @@
 """Hostile data files (hypothesis): the reference data sets and samples/, each mutated, through the
-loader (``optimizer.data.loader``): the outcome is a SystemData or a ``DataError`` whose message
+loader (``contract.data.loader``): the outcome is a SystemData or a ``DataError`` whose message
 names the file (and the entry and field, for a validation error), never another exception. What
 loads is then optimized without an exception other than a ``ValueError`` or an ``ArithmeticError``
 with a message: the two the optimizer service answers with a 422. (An ``ArithmeticError`` here is
@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optimizer.data.loader import DATA_FILES, DataError, load_system, parse_json
+from contract.data.loader import DATA_FILES, DataError, load_system, parse_json
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from tests.conftest import REFERENCE_SETS, SAMPLES

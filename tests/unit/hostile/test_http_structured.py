@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from actuator.model import UpdateRequest
-from optimizer.data.loader import dump_system, load_system_dir, validate_system
-from optimizer.solution import Solution
+from contract.data.loader import dump_system, load_system_dir, validate_system
+from contract.solution import Solution
+from contract.update import UpdateRequest
 from tests.conftest import SAMPLES
 from tests.unit.actuator import fakes
 from tests.unit.hostile.profile import HOSTILE, count

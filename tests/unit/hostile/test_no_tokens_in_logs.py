@@ -1,10 +1,10 @@
 """No token in the logs: the real services, started as the image starts them
-(``python -m controller.entry <service>``) with a token file and DEBUG logging, take authorised,
+(``python -m plumbing.entry <service>``) with a token file and DEBUG logging, take authorised,
 unauthorised and failing calls; their whole stdout and stderr must not contain the token.
 
 The controller's failing call is the nasty one: its fake actuator answers 500 with an error body
 that echoes the request's ``Authorization`` header and the bare token, and the controller logs that
-error text. Redaction (``controller.common.logs``) must catch both forms. All traffic is loopback.
+error text. Redaction (``plumbing.logs``) must catch both forms. All traffic is loopback.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from optimizer.data.loader import dump_system, load_system_dir
+from contract.data.loader import dump_system, load_system_dir
 from tests.conftest import REPO, SAMPLES
 from tests.unit.actuator.fakes import decision, solution
 from tests.unit.controller.fakes import collect_result
@@ -67,7 +67,7 @@ class Service:
         self.out_path, self.err_path = tmp_path / f"{name}.out", tmp_path / f"{name}.err"
         with self.out_path.open("wb") as out, self.err_path.open("wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "controller.entry", name],
+                [sys.executable, "-m", "plumbing.entry", name],
                 cwd=REPO,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
                 stdout=out,

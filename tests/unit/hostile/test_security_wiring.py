@@ -23,8 +23,8 @@ import yaml  # type: ignore[import-untyped]
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from controller.common.logs import REDACTED, _scrub, configure_logging, register_secret
-from controller.common.settings import read_secret_file
+from plumbing.logs import REDACTED, _scrub, configure_logging, register_secret
+from plumbing.settings import read_secret_file
 from tests.conftest import REPO
 from tests.unit.hostile.services import SERVICES
 

@@ -22,12 +22,12 @@ from actuator.settings import ENV_PREFIX as ACTUATOR_PREFIX
 from actuator.settings import ActuatorSettings
 from collector.settings import ENV_PREFIX as COLLECTOR_PREFIX
 from collector.settings import CollectorSettings
-from controller.common.main import StartupError, run_service
-from controller.common.settings import SettingsError, env_name, load_settings
 from controller.settings import ENV_PREFIX as CONTROLLER_PREFIX
 from controller.settings import ControllerSettings
 from optimizer.service import ENV_PREFIX as OPTIMIZER_PREFIX
 from optimizer.service import ServiceSettings
+from plumbing.main import StartupError, run_service
+from plumbing.settings import SettingsError, env_name, load_settings
 from tests.unit.hostile.profile import HOSTILE, count
 
 MODELS: list[tuple[type[BaseModel], str]] = [

@@ -6,11 +6,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.data.catalog import ModelPerfEntry
 from load_emulator.emulated_cluster import EmulatedCluster
 from load_emulator.engine import EngineConfig, FleetEngine
 from load_emulator.patterns import Arrival, LoadPattern
 from load_emulator.tokens import TokenSpec
-from optimizer.data.catalog import ModelPerfEntry
 
 NS = "ns"
 DEP = "d"

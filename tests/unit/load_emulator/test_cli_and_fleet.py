@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from contract.data.loader import load_system_dir
 from load_emulator.cli import main
 from load_emulator.fleet import build_fleet, deployment_name
-from optimizer.data.loader import load_system_dir
 from tests.conftest import SAMPLES
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from contract.data.loader import load_system_dir
 from load_emulator.demo.cli import parser, settings_from
 from load_emulator.demo.cluster_view import ClusterDemoView, scrape_groups, write_targets
 from load_emulator.demo.cluster_world import KWOK_ANNOTATION, POOL_LABEL, cluster_objects
@@ -34,7 +35,6 @@ from load_emulator.demo.world import (
 )
 from load_emulator.engine import catalog_of
 from load_emulator.kubeapi import ObjectStore
-from optimizer.data.loader import load_system_dir
 
 DATA = Path(__file__).resolve().parents[3] / "samples" / "small"
 NS = "demo-x"

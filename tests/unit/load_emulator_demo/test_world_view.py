@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from contract.data.loader import load_system_dir
 from load_emulator.demo.loop_state import DemoSettings, make_workloads, replica_changes
 from load_emulator.demo.store_view import StoreClusterView
 from load_emulator.demo.table import Row, render
 from load_emulator.demo.world import CONFIG_NAMESPACE, DEFAULT_CARDS, NAMESPACE, demo_servers, populate
 from load_emulator.kubeapi import CONFIGMAPS, NODES, BuiltinController, ControllerSettings, ObjectStore
-from optimizer.data.loader import load_system_dir
 
 DATA = Path(__file__).resolve().parents[3] / "samples" / "small"
 NAMES = ("Premium-llama_13b", "Free-granite_13b")

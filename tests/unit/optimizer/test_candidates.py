@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from contract.data.loader import load_system_dir
+from contract.data.perf import DecodeOnlyPerf
+from contract.data.system import SystemData
 from optimizer.candidates import build_problem, build_problem_with_context
-from optimizer.data.loader import load_system_dir
-from optimizer.data.perf import DecodeOnlyPerf
-from optimizer.data.system import SystemData
 from optimizer.model.predict import predict, predict_many, predict_requests
 from optimizer.model.service_time import service_model
 from optimizer.model.sizing import SizingRequest, Targets

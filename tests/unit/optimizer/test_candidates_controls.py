@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from contract.data.catalog import CapacityData
+from contract.data.system import SystemData
+from contract.solution import ServerDecision
 from optimizer.candidates import build_problem, build_problem_with_context
-from optimizer.data.catalog import CapacityData
-from optimizer.data.system import SystemData
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
-from optimizer.solution import ServerDecision
 from tests.unit.optimizer.test_candidates import server, system
 
 ON_A100 = {"accelerator": "A100", "numReplicas": 3}

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import pytest
 
+from contract.data.catalog import CapacityData
+from contract.data.system import SystemData
 from optimizer.candidates import build_problem_with_context
-from optimizer.data.catalog import CapacityData
-from optimizer.data.system import SystemData
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from tests.unit.optimizer.test_candidates import system

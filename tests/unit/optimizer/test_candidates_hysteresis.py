@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from contract.data.system import SystemData
 from optimizer.candidates import build_problem_with_context
-from optimizer.data.system import SystemData
 from optimizer.settings import OptimizerSettings
 from tests.unit.optimizer.test_candidates import system
 from tests.unit.optimizer.test_candidates_controls import decide, on_a100

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from contract.data.system import SystemData
 from optimizer.candidates import build_problem_with_context
-from optimizer.data.system import SystemData
 from optimizer.settings import OptimizerSettings
 from optimizer.type_changes import cards_left, running_cards
 from tests.unit.optimizer.test_candidates import server, system

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from optimizer.data.catalog import SaturationPolicy
-from optimizer.data.loader import DataError, dump_system, load_system, load_system_dir, validate_system
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PrefillDecodePerf
+from contract.data.catalog import SaturationPolicy
+from contract.data.loader import DataError, dump_system, load_system, load_system_dir, validate_system
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PrefillDecodePerf
 from tests.conftest import REFERENCE_SETS, SAMPLES
 
 if not REFERENCE_SETS and os.environ.get("CI") == "true":

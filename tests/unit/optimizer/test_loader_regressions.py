@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.data.loader import DataError, dump_system, load_system_dir, validate_system
+from contract.data.loader import DataError, dump_system, load_system_dir, validate_system
 
 SMALL = Path(__file__).resolve().parents[3] / "samples" / "small"
 

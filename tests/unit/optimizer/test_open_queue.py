@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from optimizer.data.perf import PrefillDecodePerf
+from contract.data.perf import PrefillDecodePerf
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.predict import predict_many
 from optimizer.model.queue import effective_room

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem
 from tests.unit.optimizer.test_solver import SOLVERS, cand, solve
 

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from optimizer.data.perf import DecodeOnlyPerf, PrefillDecodePerf
+from contract.data.perf import DecodeOnlyPerf, PrefillDecodePerf
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.predict import predict
 from optimizer.model.queue import head_line

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from optimizer.data.catalog import CapacityData
+from contract.data.catalog import CapacityData
+from contract.solution import DecisionStatus, Solution
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
-from optimizer.solution import DecisionStatus, Solution
 from tests.unit.optimizer.test_candidates import server, system
 
 TARGETS = [{"model": "granite_13b", "slo-itl": 40, "slo-ttft": 1000}]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from controller.common.settings import SettingsError
 from optimizer.service import ServiceSettings
 from optimizer.settings import OptimizerSettings
+from plumbing.settings import SettingsError
 
 
 def test_env_sets_batch_cap_and_type_change_hold() -> None:

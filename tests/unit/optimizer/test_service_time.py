@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.service_time import ServiceModel, service_model
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from contract.data.loader import load_system_dir
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
 from optimizer.candidates import build_problem
-from optimizer.data.loader import load_system_dir
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.predict import Prediction, predict_many
 from optimizer.model.service_time import service_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams
 from optimizer.model.batch import (
     OPTIMAL_SHARE,
     batch_search_requests,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from optimizer.data.loader import dump_system, load_system_dir, validate_system
+from contract.data.loader import dump_system, load_system_dir, validate_system
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 from optimizer.solver.assemble import used_cards
 from optimizer.solver.milp import MilpSolver
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem, SolverResult

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 from optimizer.solver.assemble import used_cards
 from optimizer.solver.milp import MilpSolver
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem, SolverResult

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer.data.catalog import SaturationPolicy
+from contract.data.catalog import SaturationPolicy
 from optimizer.solver.assemble import used_cards
 from tests.unit.optimizer.test_solver import SOLVERS, cand, chosen, problem, server, solve
 

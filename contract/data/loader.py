@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from optimizer.data.system import SystemData
+from contract.data.system import SystemData
 
 # File name (as inferno publishes them, and as ConfigMap keys) -> SystemData field alias.
 DATA_FILES: dict[str, str] = {

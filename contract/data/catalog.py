@@ -19,8 +19,8 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from optimizer.data.base import InfernoModel
-from optimizer.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.base import InfernoModel
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
 
 FiniteNonNeg = Field(ge=0, allow_inf_nan=False)
 

@@ -12,14 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.contract import ManagedServer, Placement
-from optimizer.solution import Solution
-
-# Labels the actuator writes on the Deployment (the collector reads them back next cycle).
-LABEL_ACCELERATOR = "inferno.server.allocation.accelerator"
-LABEL_MAX_BATCH = "inferno.server.allocation.maxbatchsize"
-# Annotation the actuator writes when it changes the accelerator (the type-change hold-down).
-ANNOTATION_ACCELERATOR_CHANGED_AT = "inferno.server/accelerator-changed-at"
+from contract.collect import ManagedServer, Placement
+from contract.solution import Solution
 
 
 class ActionKind(StrEnum):

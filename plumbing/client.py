@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from controller.common.logs import REDACTED
+from plumbing.logs import REDACTED
 
 
 class ErrorKind(StrEnum):

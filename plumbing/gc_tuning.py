@@ -1,6 +1,6 @@
 """Garbage-collector settings for the services: fewer, cheaper collections per cycle.
 
-Called once by :func:`controller.common.main.run_service`, after the imports and the settings,
+Called once by :func:`plumbing.main.run_service`, after the imports and the settings,
 before the service serves. A cycle at 1,000 Deployments parses and builds a few hundred thousand
 short-lived containers (Deployment JSON, PromQL answers, the pydantic bodies between the
 containers), nearly all freed by reference counting, none in cycles that matter. With CPython's

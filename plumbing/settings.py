@@ -20,7 +20,7 @@ from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from controller.common.logs import register_secret
+from plumbing.logs import register_secret
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -75,7 +75,7 @@ def load_settings(model: type[ModelT], prefix: str, environ: Mapping[str, str] |
 def read_secret_file(path: str | os.PathLike[str] | None) -> str | None:
     """The stripped content of a mounted Secret file; None when unset, missing or empty.
 
-    The value is registered with :func:`controller.common.logs.register_secret`: no log line
+    The value is registered with :func:`plumbing.logs.register_secret`: no log line
     will show it, even inside an upstream's error text.
     """
     if not path:

@@ -1,4 +1,4 @@
-"""The image's entry point: ``python -m controller.entry collector|optimizer|actuator|controller``.
+"""The image's entry point: ``python -m plumbing.entry collector|optimizer|actuator|controller``.
 
 Each service's ``main()`` is imported lazily, so a container loads only its own dependencies (the
 controller never imports the solver, the optimizer never imports the kubernetes client). The
@@ -19,7 +19,7 @@ SERVICES: dict[str, tuple[str, str]] = {
     "actuator": ("actuator.__main__", "main"),
     "controller": ("controller.__main__", "main"),
 }
-USAGE = f"usage: python -m controller.entry {{{'|'.join(SERVICES)}}} [args...] (or set INFERNO_SERVICE)"
+USAGE = f"usage: python -m plumbing.entry {{{'|'.join(SERVICES)}}} [args...] (or set INFERNO_SERVICE)"
 
 
 def resolve(name: str) -> Callable[[], object]:

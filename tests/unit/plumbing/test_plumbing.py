@@ -11,12 +11,12 @@ import structlog
 
 from actuator.settings import ENV_PREFIX as ACT_PREFIX
 from actuator.settings import ActuatorSettings
-from controller import entry
-from controller.common.client import ErrorKind, classify_status
-from controller.common.logs import configure_logging
-from controller.common.settings import SettingsError, load_settings, read_secret_file, settings_table
-from controller.common.web import TokenBucket, is_loopback
+from plumbing import entry
 from controller.settings import ENV_PREFIX, ControllerSettings
+from plumbing.client import ErrorKind, classify_status
+from plumbing.logs import configure_logging
+from plumbing.settings import SettingsError, load_settings, read_secret_file, settings_table
+from plumbing.web import TokenBucket, is_loopback
 
 
 def test_env_vars_map_onto_settings() -> None:

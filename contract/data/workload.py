@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from optimizer.data.base import InfernoModel
+from contract.data.base import InfernoModel
 
 DEFAULT_CLASS = "Free"
 LOWEST_PRIORITY = 100

@@ -1,4 +1,4 @@
-"""The collector's answer (``GET /collect``): the optimizer's input plus what the actuator needs.
+"""The collect result (``GET /collect``): the optimizer's input plus what the actuator needs.
 
 Flow of one cycle (all JSON over localhost)::
 
@@ -6,7 +6,7 @@ Flow of one cycle (all JSON over localhost)::
     controller --POST /optimize--> optimizer    <- CollectResult.system, -> Solution
     controller --POST /update--> actuator       <- Solution + CollectResult.servers/.placement
 
-``system`` is inferno's SystemData JSON (see :mod:`optimizer.data.system`). ``servers`` maps each
+``system`` is inferno's SystemData JSON (see :mod:`contract.data.system`). ``servers`` maps each
 inferno server name back to its Deployment and says how far its data can be trusted: the actuator
 never changes a server whose ``trusted`` is false.
 """

@@ -7,7 +7,7 @@ JSON shape, as inferno's REST optimizer took it (the ``spec`` wrapper is optiona
               "servers": {...server-data...}, "optimizer": {...optimizer-data...}}}
 
 Each part is exactly the content of one inferno data file. The collector builds this, the
-optimizer service takes it on ``POST /optimize``, and :func:`optimizer.data.loader.load_system_dir`
+optimizer service takes it on ``POST /optimize``, and :func:`contract.data.loader.load_system_dir`
 reads it from a directory of the six files.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from optimizer.data.base import InfernoModel
-from optimizer.data.catalog import (
+from contract.data.base import InfernoModel
+from contract.data.catalog import (
     AcceleratorData,
     AcceleratorSpec,
     CapacityData,
@@ -26,7 +26,7 @@ from optimizer.data.catalog import (
     ModelPerfEntry,
     OptimizerData,
 )
-from optimizer.data.workload import ServerData, ServiceClassData, ServiceClassSpec
+from contract.data.workload import ServerData, ServiceClassData, ServiceClassSpec
 
 
 class SystemData(InfernoModel):

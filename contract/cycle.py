@@ -9,9 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actuator.model import ServerAction
-from collector.contract import CollectResult
-from optimizer.solution import Solution
+from contract.collect import CollectResult
+from contract.solution import Solution
+from contract.update import ServerAction
 
 Stage = Literal["collect", "optimize", "update"]
 CycleOutcome = Literal["ok", "degraded", "failed", "standby"]
@@ -49,7 +49,7 @@ class DecisionSummary(BaseModel):
     """One server's decision as ``/invoke`` shows it: the allocation, its predictions, and why.
 
     The prediction fields are those of the optimizer's
-    :class:`~optimizer.solution.ServerAllocation` (queueing model, at the demand it was sized for);
+    :class:`~contract.solution.ServerAllocation` (queueing model, at the demand it was sized for);
     they are ``None`` when the server got no allocation. Fields are only ever added here, so older
     readers of the JSON keep working.
     """

@@ -8,17 +8,17 @@ Each service's ``main`` is a single call::
 ``run_service`` then
 
 1. prints the settings table and returns 0 for ``--help-settings``;
-2. reads the settings from the environment (:func:`controller.common.settings.load_settings`); a bad
+2. reads the settings from the environment (:func:`plumbing.settings.load_settings`); a bad
    value prints one line naming the variable and returns 2, before any log line or socket;
-3. configures structlog JSON logging with secret redaction (:mod:`controller.common.logs`) at the
+3. configures structlog JSON logging with secret redaction (:mod:`plumbing.logs`) at the
    settings' ``log_level``;
 4. freezes what start-up created and makes young garbage collections rarer
-   (:mod:`controller.common.gc_tuning`: a cycle at 1,000 Deployments spent ~40% of its Python CPU
+   (:mod:`plumbing.gc_tuning`: a cycle at 1,000 Deployments spent ~40% of its Python CPU
    collecting);
 5. runs ``serve(settings)`` until SIGTERM/SIGINT; a :class:`StartupError` it raises (no kube config,
    unusable token file...) is logged as ``startup_failed`` and returns 2, never a trace.
 
-``python -m controller.entry <service>`` (the image's entry point) calls these ``main`` functions.
+``python -m plumbing.entry <service>`` (the image's entry point) calls these ``main`` functions.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 import structlog
 from pydantic import BaseModel
 
-from controller.common.gc_tuning import tune_gc
-from controller.common.logs import configure_logging
-from controller.common.settings import SettingsError, load_settings, settings_table
+from plumbing.gc_tuning import tune_gc
+from plumbing.logs import configure_logging
+from plumbing.settings import SettingsError, load_settings, settings_table
 
 SettingsT = TypeVar("SettingsT", bound=BaseModel)
 
@@ -52,7 +52,7 @@ def run_service(
 ) -> int:
     """Parse ``argv``, load ``model`` from ``prefix``-ed variables, log as ``name``, await ``serve``."""
     parser = argparse.ArgumentParser(
-        prog=f"python -m controller.entry {name}",
+        prog=f"python -m plumbing.entry {name}",
         description=f"the inferno autoscaler's {name}; settings come from environment variables",
     )
     parser.add_argument(
