@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import structlog
 from kubernetes import config
 
 from actuator.events import EventBroadcaster
 from actuator.kube import KubernetesPort, kube_threads, load_kube_client
 from actuator.service import Actuator, create_app
-from actuator.settings import ENV_PREFIX, ActuatorSettings
+from actuator.settings import ENV_PREFIX, ActuatorSettings, misplaced_variables
 from plumbing.main import StartupError, run_service
 from plumbing.settings import read_secret_file
 from plumbing.web import is_loopback, serve
@@ -46,6 +49,12 @@ async def _run(settings: ActuatorSettings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    misplaced = misplaced_variables(os.environ)
+    if misplaced:
+        print(
+            "actuator: the controller keeps the scale-down window: " + "; ".join(misplaced), file=sys.stderr
+        )
+        return 2
     return run_service("actuator", ActuatorSettings, ENV_PREFIX, _run, argv)
 
 

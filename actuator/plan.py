@@ -1,24 +1,23 @@
-"""Decide, per managed server, what to change: ``plan_updates`` (pure; time and history are inputs).
+"""Decide, per managed server, what to change: ``plan_updates`` (pure; time is an input).
 
 Called by :class:`actuator.service.Actuator` on every ``POST /update``; the executor then applies
 the actions. A server is kept exactly as it is (``kind=skip``) when it is absent from the solution,
 its data is not trusted, the solution marks it unallocated, its Deployment is missing or malformed,
-it must keep its accelerator but the solution moves it, or the new card type has no placement.
-Otherwise the target goes through :mod:`actuator.safety` and :mod:`actuator.patch`, and a
-pod-template change through :mod:`actuator.rollout` (deferred when its surge pod could never start).
+it must keep its accelerator but the solution moves it, or the new card type has no placement
+(:func:`_refusal`). Otherwise its replica count goes through :mod:`actuator.safety`
+(:func:`_replicas`), its patch through :mod:`actuator.patch`, and a pod-template change through
+:mod:`actuator.rollout`, deferred when its surge pod could never start (:func:`_patch`).
 
-Stabilisation window and the optimizer: when the allocation carries ``demand_replicas``, the
-controller gave the optimizer this window's floor (``floorReplicas``, from the ``window_holds``
-of the previous answer) and the optimizer kept the held replicas on spare cards only; the actuator
-then records ``demand_replicas`` (not the held count, which would prolong the hold forever) and
-holds nothing itself. Without it (first cycle, or a caller that gives no floor) the window is
-applied here as before.
+Stabilisation window: the controller keeps it and gave the optimizer its floor, so the allocation
+already holds what the window holds, on cards no other server needs; ``demand_replicas`` says what
+the load alone needs. Each action reports that count within the server's bounds
+(``replicas_needed``), which the controller's window records; the actuator holds nothing itself.
 
 Capacity: a running server the optimizer cannot serve comes as ``partial`` at its capacity floor
 (``max(min_replicas, 1)`` on its current accelerator, whose cards the optimizer reserved before
-allocating) and is scaled down to it like any partial allocation; ``unallocated`` now means the
-server has no candidate on its accelerator, and the optimizer reserved all it runs, so keeping it
-as it is matches what was counted. The optimizer's capacity reasons are listed first
+allocating) and is scaled down to it like any partial allocation; ``unallocated`` means the server
+has no candidate on its accelerator, and the optimizer reserved all it runs, so keeping it as it
+is matches what was counted. The optimizer's capacity reasons are listed first
 (:data:`CAPACITY_REASONS`), so the Event says why.
 """
 
@@ -26,20 +25,22 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from actuator.deployment import DeploymentShapeError, valid_label_value, view_of
+from actuator.deployment import DeploymentShapeError, DeploymentView, valid_label_value, view_of
 from actuator.patch import Target, build_patch
 from actuator.placement import ResolvedPlacement, resolve_placement
 from actuator.rollout import free_cards, surge_pods
-from actuator.safety import HistoryKey, ScaleHistory, bounded_replicas, safe_replicas
+from actuator.safety import bounded_replicas, safe_replicas
 from actuator.settings import ActuatorSettings
 from contract.collect import ManagedServer, Placement
 from contract.labels import ACCELERATOR, format_timestamp
 from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution
-from contract.update import ActionKind, Outcome, ServerAction, WindowHold
+from contract.update import ActionKind, FieldChange, Outcome, ServerAction
 
-Deployments = Mapping[HistoryKey, Mapping[str, Any]]
+Deployments = Mapping[tuple[str, str], Mapping[str, Any]]
+"""The Deployments read this cycle, by (namespace, name)."""
 # Optimizer reasons that explain a capacity decision; listed first, so the Event (which carries the
 # first few reasons) says why a server was brought down to its floor or kept as it is.
 CAPACITY_REASONS = ("capacity floor", "stabilisation window", "kept as it is", "partial:")
@@ -62,18 +63,27 @@ def _skip(server: ManagedServer, *reasons: str, replicas_now: int | None = None)
     )
 
 
-def _plan_one(
+@dataclass(frozen=True)
+class _Accepted:
+    """A server the plan may change: its allocation, its Deployment as read, where the cards are."""
+
+    decision: ServerDecision
+    alloc: ServerAllocation
+    deployment: Mapping[str, Any]
+    view: DeploymentView
+    same_acc: bool
+    place: ResolvedPlacement | None
+    notes: tuple[str, ...]
+
+
+def _refusal(
     server: ManagedServer,
-    *,
     decision: ServerDecision | None,
-    place_of: Callable[[str], ResolvedPlacement | None],
-    changed_at: str,
     deployment: Mapping[str, Any] | None,
+    place_of: Callable[[str], ResolvedPlacement | None],
     settings: ActuatorSettings,
-    now_s: float,
-    history: ScaleHistory,
-    free: dict[str, int] | None = None,
-) -> ServerAction:
+) -> ServerAction | _Accepted:
+    """The skip that keeps the server as it is, or what the plan works with."""
     if not server.trusted:  # first: untrusted servers are never in the solution, and this is why
         return _skip(server, f"data not trusted (load source: {server.load_source})", *server.notes[:3])
     if decision is None:
@@ -89,26 +99,17 @@ def _plan_one(
         return _skip(server, f"Deployment not manageable: {exc}")
     current_acc = view.labels.get(ACCELERATOR, "")
     same_acc = current_acc == alloc.accelerator
+    problem = ""
     if server.keep_accelerator and current_acc and not same_acc:
-        return _skip(
-            server,
-            f"keep-accelerator is set but the solution moves {current_acc} -> {alloc.accelerator}",
-            replicas_now=view.replicas,
-        )
-    if server.max_replicas and server.min_replicas > server.max_replicas:
-        return _skip(
-            server,
-            f"min_replicas {server.min_replicas} > max_replicas {server.max_replicas}",
-            replicas_now=view.replicas,
-        )
-    if not valid_label_value(alloc.accelerator):
-        return _skip(
-            server,
-            f"accelerator name {alloc.accelerator!r} is not a valid label value",
-            replicas_now=view.replicas,
-        )
+        problem = f"keep-accelerator is set but the solution moves {current_acc} -> {alloc.accelerator}"
+    elif server.max_replicas and server.min_replicas > server.max_replicas:
+        problem = f"min_replicas {server.min_replicas} > max_replicas {server.max_replicas}"
+    elif not valid_label_value(alloc.accelerator):
+        problem = f"accelerator name {alloc.accelerator!r} is not a valid label value"
+    if problem:
+        return _skip(server, problem, replicas_now=view.replicas)
     place = place_of(alloc.accelerator_type)
-    notes: list[str] = []
+    notes: tuple[str, ...] = ()
     if place is None:
         if settings.manage_node_selector and not same_acc:
             return _skip(
@@ -116,9 +117,9 @@ def _plan_one(
                 f"no placement for card type {alloc.accelerator_type!r}: cannot place {alloc.accelerator}",
                 replicas_now=view.replicas,
             )
-        notes.append(
+        notes = (
             f"no placement for card type {alloc.accelerator_type!r}: node selector and GPU "
-            "resources left as they are"
+            "resources left as they are",
         )
     elif not valid_label_value(place.node_label_value):
         return _skip(
@@ -126,29 +127,75 @@ def _plan_one(
             f"placement label value {place.node_label_value!r} is not a valid label value",
             replicas_now=view.replicas,
         )
+    return _Accepted(decision, alloc, deployment, view, same_acc, place, notes)
 
-    key = (server.namespace, server.deployment)
-    window_s = settings.window_s_for(server.service_class)
-    bounded, bound_reasons = bounded_replicas(alloc.num_replicas, server, settings)
-    recorded, window_max = bounded, None
+
+def _replicas(
+    server: ManagedServer, accepted: _Accepted, settings: ActuatorSettings
+) -> tuple[int, int, int, list[str]]:
+    """``(bounded, needed, target, reasons)``: the solution's count within the bounds, what the
+    load needs within them (for the controller's window), and the count after the safety rules."""
+    alloc = accepted.alloc
+    bounded, reasons = bounded_replicas(alloc.num_replicas, server, settings)
+    needed = bounded
     if alloc.demand_replicas is not None:
-        recorded, _ = bounded_replicas(alloc.demand_replicas, server, settings)
+        needed, _ = bounded_replicas(alloc.demand_replicas, server, settings)
         if alloc.demand_replicas != alloc.num_replicas:
-            bound_reasons.append(
+            reasons.append(
                 f"stabilisation window applied by the optimizer: {alloc.num_replicas} kept, "
                 f"the load needs {alloc.demand_replicas}"
             )
-    elif window_s > 0:
-        window_max = history.max_in_window(key, alloc.accelerator, now_s, window_s)
-    replicas, safety_reasons = safe_replicas(
-        bounded,
-        view.replicas,
-        same_accelerator=same_acc,
-        window_max=window_max,
-        window_s=window_s,
-        server=server,
-        settings=settings,
+    target, safety_reasons = safe_replicas(
+        bounded, accepted.view.replicas, same_accelerator=accepted.same_acc, server=server, settings=settings
     )
+    return bounded, needed, target, reasons + safety_reasons
+
+
+def _patch(
+    accepted: _Accepted,
+    target: Target,
+    settings: ActuatorSettings,
+    free: dict[str, int] | None,
+) -> tuple[dict[str, Any] | None, list[FieldChange], list[str]] | str:
+    """The patch, its changes and notes; or, when its pod-template change would deadlock and cannot
+    be narrowed to replicas alone, the reason to skip."""
+    view, alloc = accepted.view, accepted.alloc
+    patch, changes, notes = build_patch(view, target, settings)
+    if not any(c.rolls_pods for c in changes) or free is None:
+        return patch, changes, notes
+    blocked = _surge_blocked(
+        accepted.deployment,
+        node_selector=view.node_selector,
+        target=target,
+        alloc=alloc,
+        same_acc=accepted.same_acc,
+        free=free,
+    )
+    if not blocked:
+        return patch, changes, notes
+    if not accepted.same_acc:
+        return blocked
+    patch, changes, notes = build_patch(view, target, settings.model_copy(update={"manage_batch": False}))
+    if any(c.rolls_pods for c in changes):
+        return blocked
+    return patch, changes, [*notes, f"{blocked}: batch {alloc.max_batch} deferred, replicas set"]
+
+
+def _plan_one(
+    server: ManagedServer,
+    *,
+    decision: ServerDecision | None,
+    place_of: Callable[[str], ResolvedPlacement | None],
+    changed_at: str,
+    deployment: Mapping[str, Any] | None,
+    settings: ActuatorSettings,
+    free: dict[str, int] | None = None,
+) -> ServerAction:
+    accepted = _refusal(server, decision, deployment, place_of, settings)
+    if isinstance(accepted, ServerAction):
+        return accepted
+    alloc, view, place = accepted.alloc, accepted.view, accepted.place
+    bounded, needed, replicas, replica_reasons = _replicas(server, accepted, settings)
     target = Target(
         replicas=replicas,
         accelerator=alloc.accelerator,
@@ -161,32 +208,16 @@ def _plan_one(
         foreign_resources=place.foreign_resources if place else frozenset(),
         changed_at=changed_at,
     )
-    patch, changes, patch_notes = build_patch(view, target, settings)
-    if any(c.rolls_pods for c in changes) and free is not None:
-        blocked = _surge_blocked(
-            deployment,
-            node_selector=view.node_selector,
-            target=target,
-            alloc=alloc,
-            same_acc=same_acc,
-            free=free,
-        )
-        if blocked:
-            if not same_acc:
-                return _skip(server, blocked, replicas_now=view.replicas)
-            patch, changes, patch_notes = build_patch(
-                view, target, settings.model_copy(update={"manage_batch": False})
-            )
-            if any(c.rolls_pods for c in changes):
-                return _skip(server, blocked, replicas_now=view.replicas)
-            patch_notes = [*patch_notes, f"{blocked}: batch {alloc.max_batch} deferred, replicas set"]
+    patched = _patch(accepted, target, settings, free)
+    if isinstance(patched, str):
+        return _skip(server, patched, replicas_now=view.replicas)
+    patch, changes, patch_notes = patched
     reasons = [
-        f"solution: {decision.status.value} {alloc.num_replicas} x {alloc.accelerator} "
+        f"solution: {accepted.decision.status.value} {alloc.num_replicas} x {alloc.accelerator} "
         f"(batch {alloc.max_batch}, {alloc.cards_per_replica} card(s)/replica, cost {alloc.cost:g}/h)",
-        *(f"optimizer: {r}" for r in _capacity_first(decision.reasons)),
-        *bound_reasons,
-        *safety_reasons,
-        *notes,
+        *(f"optimizer: {r}" for r in _capacity_first(accepted.decision.reasons)),
+        *replica_reasons,
+        *accepted.notes,
         *patch_notes,
     ]
     if patch is None:
@@ -203,13 +234,9 @@ def _plan_one(
         replicas_recommended=alloc.num_replicas,
         replicas_bounded=bounded,
         replicas_target=replicas,
+        replicas_needed=needed,
         accelerator_target=alloc.accelerator,
         max_batch_target=alloc.max_batch,
-        window_replicas=recorded,
-        window_s=window_s,
-        window_holds=_holds(
-            history, key, now_s=now_s, window_s=window_s, accelerator=alloc.accelerator, recorded=recorded
-        ),
         changes=changes,
         rolls_pods=any(c.rolls_pods for c in changes),
         patch=patch,
@@ -250,17 +277,6 @@ def _surge_blocked(
     )
 
 
-def _holds(
-    history: ScaleHistory, key: HistoryKey, *, now_s: float, window_s: float, accelerator: str, recorded: int
-) -> list[WindowHold] | None:
-    """The window's entries once this cycle's recommendation is recorded (what
-    :func:`record_recommendations` will store), for the controller's next floor."""
-    if window_s <= 0:
-        return []  # known: nothing held (None would read as "unknown" to the controller)
-    entries = [*history.holds(key, now_s, window_s), (now_s + window_s, accelerator, recorded)]
-    return [WindowHold(accelerator=acc, replicas=n, until_s=until) for until, acc, n in entries]
-
-
 def plan_updates(  # noqa: PLR0917 - the documented signature
     solution: Solution,
     servers: Sequence[ManagedServer],
@@ -268,7 +284,6 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
     deployments_now: Deployments,
     settings: ActuatorSettings,
     now_s: float,
-    history: ScaleHistory,
 ) -> list[ServerAction]:
     """One action per managed server (sorted by name), plus a skip for decisions with no server."""
     decisions = solution.by_server()
@@ -302,8 +317,6 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
                 changed_at=changed_at,
                 deployment=deployment,
                 settings=settings,
-                now_s=now_s,
-                history=history,
                 free=free,
             )
         )
@@ -317,33 +330,3 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
             )
         )
     return actions
-
-
-def seed_history(
-    history: ScaleHistory, servers: Sequence[ManagedServer], now_s: float, settings: ActuatorSettings
-) -> None:
-    """A server the window knows nothing of (first cycle after a start or a leader change, or data
-    back after a gap) enters it at its current count: a scale-down then waits one window after the
-    autoscaler first sees it. Why: the first rates after a start are the least reliable (a rate
-    window reaching back before a new pod's first sample reads low), and a new leader must not undo
-    what the window held under the old one."""
-    for server in servers:
-        key = (server.namespace, server.deployment)
-        window_s = settings.window_s_for(server.service_class)
-        if (
-            window_s > 0
-            and server.current_replicas > 0
-            and server.current_accelerator
-            and not history.holds(key, now_s, window_s)
-        ):
-            history.record(key, now_s, server.current_accelerator, server.current_replicas, window_s)
-
-
-def record_recommendations(history: ScaleHistory, actions: Sequence[ServerAction], now_s: float) -> None:
-    """Remember this cycle's bounded recommendations for the stabilisation window (each server's:
-    ``window_s`` of its action, set with ``window_replicas`` by the plan)."""
-    for action in actions:
-        if action.window_s and action.window_replicas is not None and action.deployment:
-            history.record(
-                action.key, now_s, action.accelerator_target, action.window_replicas, action.window_s
-            )

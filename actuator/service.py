@@ -1,7 +1,9 @@
-"""The actuator's use case: read Deployments, plan, remember recommendations, execute.
+"""The actuator's use case: read Deployments, plan, execute.
 
 ``Actuator.update`` is what ``POST /update`` calls. Updates are serialised by a lock (one plan at a
-time, so the stabilisation history and the patches never interleave); the clock is injected.
+time, so two plans' patches never interleave); the clock is injected. The actuator keeps no state
+between updates that a decision depends on: the scale-down window is the controller's
+(:mod:`controller.window`), and reaches the actuator as the optimizer's allocation.
 
 ``create_app`` serves it: ``POST /update`` (body :class:`UpdateRequest`, answer
 :class:`UpdateResponse`): bad JSON -> 400, wrong shape -> 422 (one line per problem), Deployments
@@ -27,8 +29,7 @@ from aiohttp import web
 from actuator.events import EventRecorder, InlineEvents
 from actuator.executor import KubePort, execute
 from actuator.metrics import CONTENT_TYPE_LATEST, exposition
-from actuator.plan import plan_updates, record_recommendations, seed_history
-from actuator.safety import ScaleHistory
+from actuator.plan import plan_updates
 from actuator.settings import ActuatorSettings
 from contract.update import UpdateRequest, UpdateResponse
 from plumbing.client import ErrorKind, UpstreamError
@@ -48,7 +49,6 @@ class Actuator:
         self.port = port
         self.settings = settings
         self.events: EventRecorder = events if events is not None else InlineEvents(port.create_event)
-        self.history = ScaleHistory()
         self._clock = clock
         self._lock = asyncio.Lock()
 
@@ -70,12 +70,9 @@ class Actuator:
             return UpdateResponse(cycle_id=request.cycle_id, dry_run=dry_run, actions=[], counts={})
         namespaces = sorted({s.namespace for s in request.servers})
         deployments = await self.port.list_deployments(namespaces) if namespaces else {}
-        seed_history(self.history, request.servers, now_s, settings)
         actions = plan_updates(
-            request.solution, request.servers, request.placement, deployments, settings, now_s, self.history
+            request.solution, request.servers, request.placement, deployments, settings, now_s
         )
-        record_recommendations(self.history, actions, now_s)
-        self.history.forget_except({(s.namespace, s.deployment) for s in request.servers})
         dry_run = settings.dry_run or request.dry_run
         with self.events.paused():  # Events wait until the patches are done
             actions = await execute(

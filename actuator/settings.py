@@ -7,9 +7,9 @@ mapping from environment variables is :func:`plumbing.settings.load_settings`; r
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
 from contract.labels import ManagedSelection
 from plumbing.settings import load_settings
@@ -72,18 +72,6 @@ class ActuatorSettings(ManagedSelection):
         le=100,
         description="most replicas removed per cycle, percent of current; 0: no limit",
     )
-    scale_down_window_s: float = Field(
-        default=300.0,
-        ge=0,
-        description="scale-down stabilisation window, seconds: the highest "
-        "recommendation within it wins; 0: off",
-    )
-    scale_down_window_by_class_s: dict[str, float] = Field(
-        default_factory=dict,
-        description="scale-down window of the named service classes, seconds, as Class=seconds "
-        "pairs separated by commas (e.g. Free=0 for a best-effort class: fewer idle replicas, more "
-        "missed minutes); other classes use scale_down_window_s; empty: none",
-    )
     max_concurrent_patches: int = Field(
         default=16,
         ge=1,
@@ -120,33 +108,20 @@ class ActuatorSettings(ManagedSelection):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="largest /update body, bytes")
     event_component: str = Field(default="inferno-actuator", description="source of recorded Events")
 
-    @field_validator("scale_down_window_by_class_s", mode="before")
-    @classmethod
-    def _class_windows(cls, value: Any) -> Any:
-        """``Free=0,Bronze=120`` (the environment's form) as a mapping; a mapping passes as is."""
-        if not isinstance(value, str):
-            return value
-        pairs: dict[str, str] = {}
-        for part in (p.strip() for p in value.split(",")):
-            if not part:
-                continue
-            name, sep, seconds = part.partition("=")
-            if not sep or not name.strip():
-                raise ValueError(f"{part!r} is not Class=seconds")
-            pairs[name.strip()] = seconds.strip()
-        return pairs
 
-    @field_validator("scale_down_window_by_class_s")
-    @classmethod
-    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
-        negative = sorted(name for name, seconds in value.items() if not seconds >= 0)
-        if negative:
-            raise ValueError(f"a window is seconds >= 0 (not for {', '.join(negative)})")
-        return value
+MOVED_TO_CONTROLLER = {
+    "INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_S": "INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_S",
+    "INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S": "INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_BY_CLASS_S",
+}
+"""Variables the controller reads (it keeps the scale-down window): set on the actuator, they
+would do nothing, so start-up refuses them with the name to use."""
 
-    def window_s_for(self, service_class: str) -> float:
-        """The scale-down window of a server of ``service_class``."""
-        return self.scale_down_window_by_class_s.get(service_class, self.scale_down_window_s)
+
+def misplaced_variables(environ: Mapping[str, str]) -> list[str]:
+    """The controller's variables set here, each with the name to set on the controller instead."""
+    return [
+        f"{old} (set {new} on the controller)" for old, new in MOVED_TO_CONTROLLER.items() if old in environ
+    ]
 
 
 def load_actuator_settings() -> ActuatorSettings:

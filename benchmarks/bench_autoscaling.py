@@ -10,7 +10,7 @@ what-if driver's decider seam (:mod:`load_emulator.whatif.deciders`):
 - ``loop``: ours, the real collect -> optimize -> act loop with the code's defaults (one 5-minute
   scale-down window for every class);
 - ``loop:Free=0``: ours as shipped: the same with the class windows ``manifests/deployment.yaml``
-  sets (the actuator's ``scale_down_window_by_class_s``): Free, best effort, with none;
+  sets (the controller's ``scale_down_window_by_class_s``): Free, best effort, with none;
 - ``static-peak``, ``hpa``, ``oracle``: :mod:`benchmarks.autoscaling_policies`.
 
 Scores (:mod:`benchmarks.autoscaling_metrics`): per class, the share of server-minutes meeting
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import structlog
 
-from actuator.settings import ENV_PREFIX, ActuatorSettings
 from benchmarks.autoscaling_metrics import PolicyScore, Verdict, hpa_sweep_verdict, score, verdicts
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
+from controller.settings import ENV_PREFIX, ControllerSettings
 from load_emulator.whatif.deciders import DeciderFactory
 from load_emulator.whatif.driver import Scenario, WhatIfRun, load_scenario_system
 from load_emulator.whatif.records import Row
@@ -49,9 +49,9 @@ from plumbing.settings import env_name
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
 OURS_VARIANTS = ("loop:Free=0",)
-"""Ours with ``INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon; the
+"""Ours with ``INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon; the
 first is the value ``manifests/deployment.yaml`` ships (a test keeps them equal)."""
-CLASS_WINDOWS_ENV = env_name(ActuatorSettings, "scale_down_window_by_class_s", ENV_PREFIX)
+CLASS_WINDOWS_ENV = env_name(ControllerSettings, "scale_down_window_by_class_s", ENV_PREFIX)
 HPA_SWEEP = ("hpa@0.5", "hpa@0.35")
 """HPA-style at lower utilisation targets (``hpa`` is 0.7): what HPA pays to reach more minutes."""
 
@@ -93,7 +93,7 @@ class Config:
             servers=self.servers,
             seed=self.seed,
             keep_stats_s=2 * self.period_s + 600.0,
-            actuator=ActuatorSettings(scale_down_window_s=self.scale_down_window_s),
+            controller=ControllerSettings(scale_down_window_s=self.scale_down_window_s),
         )
 
 
@@ -110,8 +110,8 @@ def build(config: Config, policy: str) -> WhatIfRun:
     scenario = config.scenario()
     windows = class_windows(policy)
     if windows is not None:
-        given = {**scenario.actuator.model_dump(), "scale_down_window_by_class_s": windows}
-        scenario = replace(scenario, actuator=ActuatorSettings.model_validate(given))
+        given = {**scenario.controller.model_dump(), "scale_down_window_by_class_s": windows}
+        scenario = replace(scenario, controller=ControllerSettings.model_validate(given))
     system = load_scenario_system(scenario)
     loads = workloads(system, config.shape, config.hours * 3600.0, scenario.tokens)
     factories: dict[str, DeciderFactory | None] = {
@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Premium/Bronze/Free, at {LOAD_SCALE}x samples/large's rates; capacity in capacity-data.json)",
         "virtual time": f"{config.hours:g} h after a 120 s warm-up, control period {config.period_s:g} s, "
         f"pod start-up {config.startup_delay_s:g} s, "
-        f"actuator/HPA scale-down window {config.scale_down_window_s:g} s",
+        f"controller/HPA scale-down window {config.scale_down_window_s:g} s",
         "load": f"diurnal amplitude {shape.amplitude}, noise {shape.noise} per {shape.noise_interval_s:g} s, "
         f"trough at 0 h, peak at 12 h; {shape.spike_count} spikes x{shape.spike_factor} for "
         f"{shape.spike_duration_s:g} s at " + ", ".join(f"{s / 3600:.2f} h" for s, _ in spikes),

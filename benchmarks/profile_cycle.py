@@ -20,13 +20,13 @@ nothing to the garbage collector's work. The services' collector settings apply
 - ``collect``: KubeAdapter list + ConfigMaps + answers -> ``collect()`` -> CollectResult
 - ``collect.answer`` / ``controller.collect``: the body encoded; decoded by the controller, its
   summary and the window floors
-- ``optimize.request``: ``json.dumps`` of the system; the optimizer's depth check, ``json.loads``
+- ``optimize.request``: the floored system encoded; the optimizer's depth check, ``json.loads``
   and ``validate_system``
 - ``optimize``: ``optimize()`` (rollout budget re-solves included)
 - ``optimize.answer``: ``model_dump_json``; decoded by the controller, its decision summaries
 - ``update.request``: UpdateRequest built and encoded; decoded by the actuator
 - ``update``: ``Actuator.update`` (list parse, plan, execute, a JSON log line per action)
-- ``update.answer``: UpdateResponse encoded and decoded, the floors remembered
+- ``update.answer``: UpdateResponse encoded and decoded, the window recorded
 - ``report``: the cycle report encoded
 
 The first cycle acts (the 322 patches of the benchmark's first cycle); the second runs on the
@@ -74,9 +74,10 @@ from contract.cycle import CollectedSummary, CycleReport, DecisionSummary
 from contract.data.loader import validate_system
 from contract.solution import Solution
 from contract.update import UpdateRequest, UpdateResponse
-from controller.cycle import CycleRunner, HttpStages
-from controller.floors import WindowFloors
+from controller import window
+from controller.cycle import CycleRunner, HttpStages, with_floors
 from controller.settings import ControllerSettings
+from controller.window import WindowPolicy, WindowState
 from load_emulator.kubeapi.patches import apply_patch
 from optimizer.optimize import optimize
 from optimizer.service import ServiceSettings
@@ -360,7 +361,8 @@ class Services:
     ports: Ports
     actuator: Actuator
     port: RecordingPort
-    floors: WindowFloors = field(default_factory=WindowFloors)
+    window: WindowState = field(default_factory=dict)
+    window_policy: WindowPolicy = field(default_factory=lambda: ControllerSettings().window_policy())
     last_known: dict[Key, KnownLoad] = field(default_factory=dict)
     optimizer_settings: ServiceSettings = field(default_factory=ServiceSettings)
 
@@ -405,9 +407,15 @@ async def run_cycle(
     with step("controller.collect", profile):
         collected = decode(CollectResult, body)
         summary = CollectedSummary.of(collected)
-        system = svc.floors.apply(collected.system, now_s)
+        opened = window.open_cycle(svc.window, collected.servers, svc.window_policy, now_s)
+        floors = window.floors(opened, collected.servers)
+        system = with_floors(collected.system, floors)
     with step("optimize.request", profile):
-        raw = json.dumps(system).encode()
+        raw = (
+            system.model_dump_json(by_alias=True).encode()
+            if fast
+            else json.dumps(system.model_dump(mode="json", by_alias=True)).encode()
+        )
         steps.sizes["optimize"] = len(raw)
         assert not json_depth_exceeds(raw, MAX_JSON_DEPTH)
         system_data = validate_system(json.loads(raw), "request body")
@@ -417,7 +425,7 @@ async def run_cycle(
         text = solution.with_elapsed_ms(1.0).model_dump_json().encode()
         steps.sizes["optimize.answer"] = len(text)
         solution = decode(Solution, text)
-        decisions = DecisionSummary.all_of(solution)
+        decisions = DecisionSummary.all_of(solution, floors)
     with step("update.request", profile):
         request = UpdateRequest(cycle_id=f"c{now_s}", solution=solution, servers=collected.servers,
                                 placement=collected.placement)  # fmt: skip
@@ -432,7 +440,7 @@ async def run_cycle(
         raw = encode(response)
         steps.sizes["update.answer"] = len(raw)
         response = decode(UpdateResponse, raw)
-        svc.floors.remember(response.actions, (m.server for m in collected.servers))
+        svc.window = window.record(opened, response.actions, now_s)
     with step("report", profile):
         report = CycleReport(cycle_id="c", started_at_s=now_s, collected=summary, decisions=decisions,
                              actions=response.actions, solver=solution.solver.name)  # fmt: skip

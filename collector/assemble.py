@@ -26,7 +26,6 @@ from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
 from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
 from contract.collect import CollectResult, ManagedServer
-from contract.data.loader import dump_system
 
 
 @dataclass(frozen=True)
@@ -181,7 +180,7 @@ def assemble(
             errors.append(f"prometheus: {snapshot.malformed} malformed series ignored")
     result = CollectResult(
         collected_at_s=now_s,
-        system=dump_system(system),
+        system=system,
         servers=servers,
         skipped=skipped,
         placement=static.placement,

@@ -13,9 +13,11 @@ never changes a server whose ``trusted`` is false.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from contract.data.system import SystemData
 
 LoadSource = Literal["prometheus", "labels", "last-known", "none"]
 
@@ -78,7 +80,7 @@ class CollectResult(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     collected_at_s: float = Field(description="unix time the collection finished")
-    system: dict[str, Any] = Field(description="inferno SystemData JSON, the optimizer's input")
+    system: SystemData = Field(description="the optimizer's input; inferno's SystemData JSON on the wire")
     servers: list[ManagedServer] = Field(default_factory=list)
     skipped: list[SkippedDeployment] = Field(default_factory=list)
     placement: list[Placement] = Field(default_factory=list)

@@ -5,6 +5,7 @@ Built by :mod:`controller.cycle`; read by :mod:`controller.metrics` and the log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -76,9 +77,15 @@ class DecisionSummary(BaseModel):
     capacity_rpm: float | None = Field(
         default=None, description="largest rate the allocation serves within the targets (all replicas)"
     )
+    window_floor_replicas: int | None = Field(
+        default=None,
+        description="replicas the scale-down window held on the current accelerator (the optimizer's "
+        "floorReplicas); None: not given",
+    )
 
     @classmethod
-    def all_of(cls, solution: Solution) -> list[DecisionSummary]:
+    def all_of(cls, solution: Solution, floors: Mapping[str, int] | None = None) -> list[DecisionSummary]:
+        floors = floors or {}
         out = []
         for d in solution.decisions:
             a = d.allocation
@@ -98,6 +105,7 @@ class DecisionSummary(BaseModel):
                     demand_rpm=d.demand_rpm,
                     served_rpm=d.served_rpm,
                     capacity_rpm=a.max_rpm_per_replica * a.num_replicas if a else None,
+                    window_floor_replicas=floors.get(d.server),
                 )
             )
         return out

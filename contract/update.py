@@ -43,16 +43,6 @@ class FieldChange(BaseModel):
     rolls_pods: bool = Field(description="true when the change is in the pod template")
 
 
-class WindowHold(BaseModel):
-    """One entry of the scale-down window: until ``until_s`` it holds ``replicas`` on ``accelerator``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    accelerator: str
-    replicas: int = Field(ge=0)
-    until_s: float
-
-
 class ServerAction(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -65,19 +55,11 @@ class ServerAction(BaseModel):
     replicas_recommended: int | None = Field(default=None, description="the solution's count")
     replicas_bounded: int | None = Field(default=None, description="after min/max and the zero guard")
     replicas_target: int | None = Field(default=None, description="after bounds and scale-down rules")
-    window_replicas: int | None = Field(
+    replicas_needed: int | None = Field(
         default=None,
-        description="recorded in the scale-down window: the bounded recommendation, or the bounded "
-        "demand count when the optimizer already applied the window's floor",
-    )
-    window_s: float | None = Field(
-        default=None, description="this server's scale-down window (its class's, or the default)"
-    )
-    window_holds: list[WindowHold] | None = Field(
-        default=None,
-        description="the window's entries once this cycle is recorded; the controller turns them "
-        "into next cycle's floorReplicas. []: nothing held (window off); None: no information (server "
-        "skipped)",
+        description="what the load needs, within min/max and the zero guard: the solution's "
+        "demand_replicas when the optimizer held replicas for the scale-down window, else its count; "
+        "the controller's window records it. None: the server was skipped",
     )
     accelerator_target: str = ""
     max_batch_target: int | None = None

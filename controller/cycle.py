@@ -6,8 +6,13 @@ report, and skips every later stage, so a cycle never acts on a half-made plan. 
 collect was degraded or not, the actuator acts only on trusted servers (it enforces that).
 The stages are a narrow ``Stages`` port: HTTP in production (``HttpStages``), fakes in tests.
 
+The controller keeps the scale-down window (:mod:`controller.window`): before ``optimize`` each
+server of the collected system gets the window's floor (``floorReplicas``); after ``update`` the
+window records what each acted-on server needs. A cycle that fails before the actuator answers
+leaves the window as it was.
+
 ``HttpStages`` is the production port: ``GET /collect`` -> CollectResult; ``POST /optimize`` with the
-collected system JSON -> Solution (``{"solution": {...}}`` accepted too); ``POST /update`` ->
+system (inferno's JSON) -> Solution (``{"solution": {...}}`` accepted too); ``POST /update`` ->
 UpdateResponse. The token (if any) goes to the actuator only.
 """
 
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 import structlog
@@ -23,10 +28,12 @@ from pydantic import BaseModel, ValidationError
 
 from contract.collect import CollectResult
 from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
+from contract.data.system import SystemData
 from contract.solution import Solution
 from contract.update import Outcome, UpdateRequest, UpdateResponse
-from controller.floors import WindowFloors
+from controller import window
 from controller.settings import ControllerSettings
+from controller.window import WindowState
 from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
 from plumbing.client import ErrorKind, JsonClient, UpstreamError, classify_exception
 
@@ -39,7 +46,7 @@ BAD_OUTCOMES = {Outcome.FAILED, Outcome.CONFLICT}
 class Stages(Protocol):
     async def collect(self) -> CollectResult: ...
 
-    async def optimize(self, system: dict[str, Any]) -> Solution: ...
+    async def optimize(self, system: SystemData) -> Solution: ...
 
     async def update(self, request: UpdateRequest) -> UpdateResponse: ...
 
@@ -69,7 +76,8 @@ class CycleRunner:
         self.is_leader = is_leader
         self._timer = timer  # monotonic, for stage durations only
         self._seq = 0
-        self.floors = WindowFloors()  # the actuator's window, given to the optimizer as floorReplicas
+        self.window: WindowState = {}  # the scale-down window; the optimizer gets it as floorReplicas
+        self._window_policy = settings.window_policy()
 
     def _new_id(self, now_s: float) -> str:
         self._seq += 1
@@ -147,13 +155,16 @@ class CycleRunner:
         if not collect.servers:
             fields["notes"] = ["no managed servers collected: nothing to optimize"]
             return
-        system = self.floors.apply(collect.system, fields["started_at_s"])
+        now_s = fields["started_at_s"]
+        opened = window.open_cycle(self.window, collect.servers, self._window_policy, now_s)
+        floors = window.floors(opened, collect.servers)
+        system = with_floors(collect.system, floors)
         solution = await self._stage("optimize", s.optimize_timeout_s, self.stages.optimize(system), stage_ms)
         fields.update(
             solver=f"{solution.solver.name}:{solution.solver.status}",
             total_cost=solution.total_cost,
             cost_by_type=dict(solution.cost_by_type),
-            decisions=DecisionSummary.all_of(solution),
+            decisions=DecisionSummary.all_of(solution, floors),
         )
         # what the rollout budget deferred: the totals, in the answer of /invoke
         fields.setdefault("notes", []).extend(n for n in solution.solver.notes if n.startswith(ROLLOUT_NOTE))
@@ -165,11 +176,21 @@ class CycleRunner:
             dry_run=s.dry_run,
         )
         response = await self._stage("update", s.update_timeout_s, self.stages.update(request), stage_ms)
-        self.floors.remember(response.actions, (m.server for m in collect.servers))
+        self.window = window.record(opened, response.actions, now_s)
         fields["actions"] = response.actions
         fields["dry_run"] = response.dry_run
         if any(a.outcome in BAD_OUTCOMES for a in response.actions):
             fields["outcome"] = "degraded"
+
+
+def with_floors(system: SystemData, floors: Mapping[str, int]) -> SystemData:
+    """``system`` with each server's ``floorReplicas`` set from ``floors`` (by server name); the
+    rest of the system is shared, not copied."""
+    servers = [
+        spec.model_copy(update={"floor_replicas": floors[spec.name]}) if spec.name in floors else spec
+        for spec in system.servers.servers
+    ]
+    return system.model_copy(update={"servers": system.servers.model_copy(update={"servers": servers})})
 
 
 def _parsed(model: type[M], text: str, data: Callable[[], Any]) -> M:
@@ -200,10 +221,10 @@ class HttpStages:
         status, text = await self._collector.exchange("GET", path, self.settings.collect_timeout_s)
         return _parsed(CollectResult, text, lambda: self._collector.decode("GET", path, status, text))
 
-    async def optimize(self, system: dict[str, Any]) -> Solution:
+    async def optimize(self, system: SystemData) -> Solution:
         path = "/optimize"
         status, text = await self._optimizer.exchange(
-            "POST", path, self.settings.optimize_timeout_s, body=system
+            "POST", path, self.settings.optimize_timeout_s, encoded=system.model_dump_json(by_alias=True)
         )
 
         def data() -> Any:

@@ -38,11 +38,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
 from contract.collect import CollectResult
+from contract.data.system import SystemData
 from contract.solution import Solution
 from contract.update import UpdateRequest, UpdateResponse
 from controller.cycle import Stages
@@ -278,7 +279,7 @@ class LeaderGuardedStages:
     async def collect(self) -> CollectResult:
         return await self.inner.collect()
 
-    async def optimize(self, system: dict[str, Any]) -> Solution:
+    async def optimize(self, system: SystemData) -> Solution:
         return await self.inner.optimize(system)
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:

@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from controller.window import WindowPolicy
 from plumbing.settings import load_settings
 
 ENV_PREFIX = "INFERNO_CONTROLLER_"
@@ -54,6 +57,18 @@ class ControllerSettings(BaseModel):
         default=10.0, ge=0, description="on SIGTERM, how long a running cycle may finish, seconds"
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    scale_down_window_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="scale-down stabilisation window, seconds: a server keeps the highest "
+        "count it needed within it (the optimizer holds those replicas on spare cards); 0: off",
+    )
+    scale_down_window_by_class_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="scale-down window of the named service classes, seconds, as Class=seconds "
+        "pairs separated by commas (e.g. Free=0 for a best-effort class: fewer idle replicas, more "
+        "missed minutes); other classes use scale_down_window_s; empty: none",
+    )
     # --- leader election (two replicas, only the leader acts); see controller/leader.py -----------
     leader_election: bool = Field(
         default=False,
@@ -80,6 +95,34 @@ class ControllerSettings(BaseModel):
     retry_period_s: float = Field(
         default=2.0, gt=0, description="between Lease reads/renewals (< renew deadline), seconds"
     )
+
+    @field_validator("scale_down_window_by_class_s", mode="before")
+    @classmethod
+    def _class_windows(cls, value: Any) -> Any:
+        """``Free=0,Bronze=120`` (the environment's form) as a mapping; a mapping passes as is."""
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in (p.strip() for p in value.split(",")):
+            if not part:
+                continue
+            name, sep, seconds = part.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{part!r} is not Class=seconds")
+            pairs[name.strip()] = seconds.strip()
+        return pairs
+
+    @field_validator("scale_down_window_by_class_s")
+    @classmethod
+    def _non_negative(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = sorted(name for name, seconds in value.items() if not seconds >= 0)
+        if negative:
+            raise ValueError(f"a window is seconds >= 0 (not for {', '.join(negative)})")
+        return value
+
+    def window_policy(self) -> WindowPolicy:
+        """The scale-down window lengths, as :mod:`controller.window` takes them."""
+        return WindowPolicy(self.scale_down_window_s, dict(self.scale_down_window_by_class_s))
 
     @model_validator(mode="after")
     def _lease_timings_ordered(self) -> ControllerSettings:

@@ -6,8 +6,9 @@ regard to case. :class:`InfernoModel` does the same: before validation every key
 ignoring case, to a field's alias (or name). Unknown keys are ignored, as inferno ignored them
 (e.g. ``arrivalCOV`` in the oldest server files).
 
-Models dump with ``by_alias=True`` to the canonical inferno spelling, so whatever this project
-writes the reference optimizer can read back.
+Models dump by alias, to the canonical inferno spelling (``serialize_by_alias``), also inside
+another body such as the collect result, so whatever this project writes the reference optimizer
+can read back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 class InfernoModel(BaseModel):
     """Frozen pydantic model whose input keys match field aliases ignoring case."""
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore", serialize_by_alias=True)
 
     _key_lookup_cache: ClassVar[dict[type, dict[str, str]]] = {}
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import structlog
 
-from actuator.settings import ActuatorSettings
 from contract.data.loader import DataError
+from controller.settings import ControllerSettings
 from load_emulator.pattern_factory import PATTERNS, parse_param
 from load_emulator.tokens import DISTRIBUTIONS
 from load_emulator.whatif.driver import Scenario, WhatIfRun
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         scenario = Scenario(
             args.samples, pattern=args.pattern, params=params, tokens=args.tokens, duration_s=args.duration_s,
             period_s=args.period_s, startup_delay_s=args.startup_delay_s, servers=tuple(args.server),
-            seed=args.seed, actuator=ActuatorSettings(scale_down_window_s=args.scale_down_window_s),
+            seed=args.seed, controller=ControllerSettings(scale_down_window_s=args.scale_down_window_s),
         )  # fmt: skip
         run = WhatIfRun(scenario)
     except (DataError, ValueError, OSError) as exc:

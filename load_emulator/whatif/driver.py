@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from actuator.service import Actuator
 from actuator.settings import ActuatorSettings
@@ -32,7 +31,7 @@ from collector.metrics import Key
 from collector.settings import CollectorSettings
 from contract.collect import CollectResult
 from contract.cycle import CycleReport
-from contract.data.loader import load_system_dir, validate_system
+from contract.data.loader import load_system_dir
 from contract.data.system import SystemData
 from contract.solution import Solution
 from contract.update import UpdateRequest, UpdateResponse
@@ -72,6 +71,8 @@ class Scenario:
     keep_stats_s: float = 0.0
     """Forget per-request records older than this (long runs keep memory bounded); 0: keep all."""
     actuator: ActuatorSettings = field(default_factory=ActuatorSettings)
+    controller: ControllerSettings = field(default_factory=ControllerSettings)
+    """The loop's controller (its scale-down window); its control period is ``period_s``."""
     collector: CollectorSettings = field(
         default_factory=lambda: CollectorSettings(prometheus_url="http://emulated:9090")
     )
@@ -101,8 +102,8 @@ class InProcessStages:
         self.last_known = assembled.last_known
         return assembled.result
 
-    async def optimize(self, system: dict[str, Any]) -> Solution:
-        solution = optimize(validate_system(system, "collected system"), self.optimizer_settings)
+    async def optimize(self, system: SystemData) -> Solution:
+        solution = optimize(system, self.optimizer_settings)
         self.last_solution = solution
         return solution
 
@@ -171,7 +172,9 @@ class WhatIfRun:
         self.stages = InProcessStages(
             Ports(kube=self.kube, metrics=self.prometheus), cs, self.actuator, self.clock
         )
-        self.runner = CycleRunner(self.stages, ControllerSettings(control_period_s=s.period_s))
+        self.runner = CycleRunner(
+            self.stages, s.controller.model_copy(update={"control_period_s": s.period_s})
+        )
         self.rows: list[Row] = []
         self.reports: list[CycleReport] = []
         self.decider: Decider = (decider or LoopDecider)(self)

@@ -98,7 +98,7 @@ def test_scale_down_waits_for_the_stabilisation_window(scenario: Scenario) -> No
     scenario.add_servers(STEPPED)
     scenario.start_emulator(pattern="steps", params={"factors": "1,0.03", "step_s": "25"})
     scenario.wait_load(STEPPED.name)
-    autoscaler = scenario.start_autoscaler(INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_S=str(WINDOW_S))
+    autoscaler = scenario.start_autoscaler(INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_S=str(WINDOW_S))
 
     last_high_s, high, held = 0.0, 0, list[dict[str, Any]]()
     seen: list[tuple[float, int | None, str | None, int | None]] = []
@@ -109,9 +109,9 @@ def test_scale_down_waits_for_the_stabilisation_window(scenario: Scenario) -> No
         action = action_of(report, STEPPED.name)
         target = action.get("replicas_target")
         # The load's count: once the controller hands the window's floor to the optimizer, the
-        # decision's replicas include the held ones and window_replicas is what the load needs.
-        if action.get("window_replicas") is not None:
-            wanted = action["window_replicas"]
+        # decision's replicas include the held ones and replicas_needed is what the load needs.
+        if action.get("replicas_needed") is not None:
+            wanted = action["replicas_needed"]
         seen.append((report["started_at_s"], wanted, action.get("outcome"), target))
         if wanted is None or target is None:  # no trusted data this cycle: nothing to judge
             time.sleep(1.0)

@@ -16,7 +16,7 @@ import itertools
 
 import pytest
 
-from actuator.settings import ActuatorSettings
+from controller.settings import ControllerSettings
 from load_emulator.whatif import Row, Scenario, WhatIfRun, replica_changes, summarize
 from tests.conftest import SAMPLES
 
@@ -69,7 +69,7 @@ def test_scale_down_waits_for_the_stabilisation_window_and_churn_stays_bounded(s
         pattern="steps",
         params={"factors": "2,0.25", "step_s": str(drop_s)},
         duration_s=1500,
-        actuator=ActuatorSettings(scale_down_window_s=window_s),
+        controller=ControllerSettings(scale_down_window_s=window_s),
     )
     rows = mine(what_if)
     peak = max(r.replicas for r in rows if r.t_s <= drop_s)
@@ -82,9 +82,9 @@ def test_scale_down_waits_for_the_stabilisation_window_and_churn_stays_bounded(s
         assert action.replicas_recommended is not None and action.replicas_target is not None
         assert action.replicas_now is not None
         # The window keeps the load's count: with the floor applied by the optimizer,
-        # replicas_recommended is the held count and window_replicas the load's (actuator/README.md).
+        # replicas_recommended is the held count and replicas_needed the load's (controller/window.py).
         recommended = (
-            action.window_replicas if action.window_replicas is not None else action.replicas_recommended
+            action.replicas_needed if action.replicas_needed is not None else action.replicas_recommended
         )
         history.append((report.started_at_s, recommended))
         window_max = max(n for t, n in history if report.started_at_s - t < window_s)

@@ -175,10 +175,11 @@ def test_shipped_values_load_and_class_windows_name_shipped_classes() -> None:
     classes = json.loads((MANIFESTS / "data/serviceclass-data.json").read_text())["serviceClasses"]
     by_priority = sorted(classes, key=lambda c: c["priority"])
     # a window named for a class the data does not have would silently do nothing
-    assert set(actuator.scale_down_window_by_class_s) <= {c["name"] for c in classes}
+    assert set(controller.scale_down_window_by_class_s) <= {c["name"] for c in classes}
     # only the best-effort (lowest-priority) class gives its replicas back without a window
-    assert actuator.scale_down_window_by_class_s == {by_priority[-1]["name"]: 0.0}
-    assert actuator.window_s_for(by_priority[0]["name"]) == actuator.scale_down_window_s == 300.0
+    assert controller.scale_down_window_by_class_s == {by_priority[-1]["name"]: 0.0}
+    policy = controller.window_policy()
+    assert policy.window_s(by_priority[0]["name"]) == controller.scale_down_window_s == 300.0
 
 
 def test_service_exposes_only_the_controller_port() -> None:

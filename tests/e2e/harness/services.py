@@ -79,7 +79,7 @@ class Autoscaler:
                 "INFERNO_CONTROL_PERIOD": "0",
                 "INFERNO_CONTROLLER_INVOKE_RATE_PER_S": "0",
                 "INFERNO_OPTIMIZER_TIME_LIMIT": "5",
-                "INFERNO_ACTUATOR_SCALE_DOWN_WINDOW_S": "0",
+                "INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_S": "0",
             }
         )
         for name, port in self.ports.items():

@@ -27,7 +27,7 @@ SELECTOR = {"A100": "NVIDIA-A100-SXM4-80GB", "L4": "NVIDIA-L4"}
 
 
 def settings(**overrides: Any) -> ActuatorSettings:
-    return ActuatorSettings(**{"scale_down_window_s": 0.0, **overrides})
+    return ActuatorSettings(**overrides)
 
 
 def deployment(

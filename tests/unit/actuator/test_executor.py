@@ -136,7 +136,7 @@ async def test_a_write_to_what_the_plan_read_stays_a_conflict(
 async def test_the_next_cycle_plans_from_the_writers_state() -> None:
     kube = _kube()
     _write_between_list_and_patch(kube, lambda obj: obj["spec"].update(replicas=5))
-    actuator = Actuator(kube, settings(scale_down_window_s=0))
+    actuator = Actuator(kube, settings())
     assert (await actuator.update(_request())).actions[0].outcome is Outcome.CONFLICT
     kube.list_deployments = FakeKube.list_deployments.__get__(kube)  # type: ignore[method-assign]
     second = await actuator.update(_request())

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actuator.plan import plan_updates
-from actuator.safety import ScaleHistory
 from actuator.service import Actuator, create_app
 from contract.update import ActionKind
 from tests.unit.actuator import fakes
@@ -71,7 +70,6 @@ def test_planner_never_crashes_on_odd_deployments(dep: dict[str, Any], replicas:
         {(fakes.NS, "llama"): dep},
         fakes.settings(),
         0.0,
-        ScaleHistory(),
     )
     assert action.reasons
     if action.kind is not ActionKind.SKIP:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from actuator.plan import plan_updates
-from actuator.safety import ScaleHistory
 from contract.update import ActionKind
 from tests.unit.actuator.fakes import PLACEMENT, apply_patch, decision, deployment, server, settings, solution
 
@@ -175,7 +174,6 @@ def _plan(dep: dict[str, Any], dec: Any, **opts: Any) -> Any:
         {("team-a", "llama"): dep},
         settings(**opts),
         1000.0,
-        ScaleHistory(),
     )
     return action
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from actuator.executor import event_for
 from actuator.plan import plan_updates
-from actuator.safety import ScaleHistory
 from contract.collect import Placement
 from contract.data.loader import DATA_FILES, load_system
 from contract.solution import DecisionStatus
@@ -76,8 +75,8 @@ def test_free_is_brought_to_its_floor_and_what_runs_fits_the_cards() -> None:
     }
     for dep in deployments.values():  # already on G2 nodes: only the replicas change
         dep["spec"]["template"]["spec"]["nodeSelector"] = {"nvidia.com/gpu.product": "G2"}
-    opts = settings(scale_down_window_s=300.0)
-    actions = plan_updates(solution, servers, placement, deployments, opts, 1000.0, ScaleHistory())
+    opts = settings()
+    actions = plan_updates(solution, servers, placement, deployments, opts, 1000.0)
     targets = {a.server: a.replicas_target for a in actions}
     assert all(a.kind is not ActionKind.SKIP for a in actions), [a.reasons for a in actions]
     assert sum(n for n in targets.values() if n is not None) <= G2_CARDS, targets

@@ -4,7 +4,6 @@ production) the collector left it out of the optimizer input and so out of the s
 from __future__ import annotations
 
 from actuator.plan import plan_updates
-from actuator.safety import ScaleHistory
 from contract.update import ActionKind
 from tests.unit.actuator.fakes import PLACEMENT, deployment, server, settings, solution
 
@@ -18,7 +17,6 @@ def test_untrusted_server_absent_from_the_solution_says_why() -> None:
         {("team-a", "llama"): deployment()},
         settings(),
         0.0,
-        ScaleHistory(),
     )
     assert action.kind is ActionKind.SKIP and action.patch is None
     assert action.reasons[0] == "data not trusted (load source: none)", action.reasons

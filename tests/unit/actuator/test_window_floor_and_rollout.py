@@ -1,4 +1,4 @@
-"""The window floor handed to the optimizer, the accelerator-changed-at stamp, the rollout guard."""
+"""What the load needs next to what the window held, the accelerator-changed-at stamp, the rollout guard."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ from typing import Any
 
 import pytest
 
-from actuator.plan import plan_updates, record_recommendations
+from actuator.plan import plan_updates
 from actuator.rollout import surge_pods
-from actuator.safety import ScaleHistory
 from contract.solution import ServerDecision, Solution, SolverReport
 from contract.update import ActionKind, ServerAction
 from tests.unit.actuator.fakes import PLACEMENT, decision, deployment, server, settings
 
 KEY = ("team-a", "llama")
-WINDOW = settings(scale_down_window_s=300.0)
+OPTS = settings()
 
 
 def with_demand(dec: ServerDecision, demand: int) -> ServerDecision:
@@ -45,7 +44,6 @@ def plan_one(
     dep: dict[str, Any],
     *,
     now_s: float = 0.0,
-    history: ScaleHistory | None = None,
     **kw: Any,
 ) -> ServerAction:
     (action,) = plan_updates(
@@ -53,56 +51,49 @@ def plan_one(
         [server(current_replicas=dep["spec"]["replicas"])],
         PLACEMENT,
         {KEY: dep},
-        kw.pop("opts", WINDOW),
+        kw.pop("opts", OPTS),
         now_s,
-        history if history is not None else ScaleHistory(),
     )
     return action
 
 
-# --- stabilisation window and the optimizer's floor ---------------------------------------------
+# --- the window's floor, applied by the optimizer ------------------------------------------------
 
 
-def history_with(replicas: int, at_s: float = 0.0) -> ScaleHistory:
-    history = ScaleHistory()
-    history.record(KEY, at_s, "A100", replicas, 300.0)
-    return history
+def test_the_actuator_follows_the_optimizer_and_reports_what_the_load_needs() -> None:
+    """The optimizer gave the held replicas away (demand 2, allocated 2): the actuator scales to 2
+    and holds nothing itself; it reports 2 needed, which the controller's window records."""
+    action = plan_one(with_demand(decision(replicas=2), 2), deployment(replicas=6), now_s=60)
+    assert (action.replicas_target, action.replicas_needed) == (2, 2)
+    without_floor = plan_one(decision(replicas=2), deployment(replicas=6), now_s=60)
+    assert (without_floor.replicas_target, without_floor.replicas_needed) == (2, 2)
 
 
-def test_without_a_floor_from_the_optimizer_the_actuator_holds_as_before() -> None:
-    action = plan_one(decision(replicas=2), deployment(replicas=6), now_s=60, history=history_with(6))
-    assert action.replicas_target == 6
-    assert any("scale-down held at 6" in r for r in action.reasons)
-
-
-def test_floor_applied_by_the_optimizer_is_not_held_again_and_the_demand_is_recorded() -> None:
-    """The optimizer gave the held replicas away (demand 2, allocated 2): the actuator follows it
-    instead of holding 6 cards it did not count, and records 2, not the hold."""
-    history = history_with(6)
-    action = plan_one(with_demand(decision(replicas=2), 2), deployment(replicas=6), now_s=60, history=history)
-    assert action.replicas_target == 2
-    assert action.window_replicas == 2
-    record_recommendations(history, [action], 60.0)
-    assert history.max_in_window(KEY, "A100", 359.0, 300.0) == 2  # the 6 of t=0 expired, 2 recorded
-
-
-def test_held_count_from_the_optimizer_is_applied_and_does_not_prolong_the_hold() -> None:
-    history = history_with(6)
-    action = plan_one(with_demand(decision(replicas=6), 2), deployment(replicas=6), now_s=60, history=history)
-    assert (action.replicas_target, action.window_replicas) == (6, 2)
+def test_a_held_count_is_applied_and_the_need_is_the_loads() -> None:
+    action = plan_one(with_demand(decision(replicas=6), 2), deployment(replicas=6), now_s=60)
+    assert (action.replicas_target, action.replicas_needed) == (6, 2)
     assert any(
         "stabilisation window applied by the optimizer: 6 kept, the load needs 2" in r for r in action.reasons
     )
-    record_recommendations(history, [action], 60.0)
-    assert history.max_in_window(KEY, "A100", 301.0, 300.0) == 2
 
 
-def test_window_holds_report_the_entries_after_this_cycle() -> None:
-    action = plan_one(decision(replicas=2), deployment(replicas=6), now_s=60, history=history_with(6))
-    holds = [(h.accelerator, h.replicas, h.until_s) for h in action.window_holds or []]
-    assert holds == [("A100", 6, 300.0), ("A100", 2, 360.0)]
-    off = plan_one(decision(replicas=2), deployment(replicas=6), opts=settings(scale_down_window_s=0))
-    assert off.window_holds == []  # known: nothing held (None would mean "unknown" to the controller)
+def test_the_need_is_bounded_like_the_target() -> None:
+    """min_replicas 3 and the zero guard apply to the need as to the target: the window never
+    records a count the actuator would not run."""
+    (action,) = plan_updates(
+        sol(with_demand(decision(replicas=4), 0)),
+        [server(current_replicas=4, min_replicas=3)],
+        PLACEMENT,
+        {KEY: deployment(replicas=4)},
+        OPTS,
+        0.0,
+    )
+    assert action.replicas_needed == 3
+
+
+def test_a_skipped_server_needs_nothing_recorded() -> None:
+    (action,) = plan_updates(sol(decision()), [server(trusted=False)], PLACEMENT, {}, OPTS, 0.0)
+    assert action.kind is ActionKind.SKIP and action.replicas_needed is None
 
 
 # --- accelerator-changed-at ---------------------------------------------------------------------
@@ -190,9 +181,7 @@ def test_surge_cards_are_shared_between_rollouts_of_one_cycle() -> None:
     for n in names:
         deps[("team-a", n)]["metadata"]["name"] = n
     servers = [server(name=n, current_replicas=2) for n in names]
-    actions = plan_updates(
-        sol(*decisions, capacity={"A100": 5}), servers, PLACEMENT, deps, WINDOW, 0.0, ScaleHistory()
-    )
+    actions = plan_updates(sol(*decisions, capacity={"A100": 5}), servers, PLACEMENT, deps, OPTS, 0.0)
     assert [a.rolls_pods for a in actions] == [True, False]
 
 

@@ -53,7 +53,7 @@ async def test_collect_gives_the_optimizer_the_age(ago_s: int | None, age_s: flo
     kube = FakeKube([deployment("granite", annotations=annotations)])
     metrics = FakeMetrics(SETTINGS, healthy_answers([(NS, "granite")]))
     result = (await collect(NOW_S, Ports(kube, kube, metrics), SETTINGS, {})).result
-    (entry,) = result.system["servers"]["servers"]
+    (entry,) = result.system.model_dump(mode="json")["servers"]["servers"]
     (server,) = result.servers
     assert entry.get("acceleratorAgeS") == (None if age_s is None else pytest.approx(age_s, abs=1))
     assert (server.accelerator_changed_at_s is None) == (ago_s is None)

@@ -40,7 +40,7 @@ async def run(
 
 
 def servers_in_system(result: CollectResult) -> dict[str, dict[str, Any]]:
-    return {s["name"]: s for s in result.system["servers"]["servers"]}
+    return {s["name"]: s for s in result.system.model_dump(mode="json")["servers"]["servers"]}
 
 
 async def test_healthy_cycle_builds_valid_system_data() -> None:
@@ -62,7 +62,7 @@ async def test_healthy_cycle_builds_valid_system_data() -> None:
         "avgOutTokens": 500.0,
         "avgLength": 0.0,
     }
-    assert result.system["capacity"]["count"] == [
+    assert result.system.model_dump(mode="json")["capacity"]["count"] == [
         {"type": t, "count": 64} for t in ("A100", "AIU2", "G2", "L4")
     ]
     assert [p.type for p in result.placement] == ["A100", "AIU2", "G2", "L4"]
@@ -87,7 +87,7 @@ async def test_untrusted_server_is_left_out_and_keeps_its_cards() -> None:
     assert not by_name["dark"].trusted and by_name["dark"].load_source == "none"
     assert "no load from any source" in by_name["dark"].notes
     assert set(servers_in_system(result)) == {"good"}
-    capacity = {c["type"]: c["count"] for c in result.system["capacity"]["count"]}
+    capacity = {c["type"]: c["count"] for c in result.system.model_dump(mode="json")["capacity"]["count"]}
     assert capacity["A100"] == 64 - 3 * 4  # 3 replicas of one 4xA100 unit each
 
 
@@ -224,7 +224,9 @@ async def test_node_capacity_and_pod_grouping() -> None:
             entry["metric"] = {"namespace": NS, "pod": "g-5d8-aaaaa"}
     result, _, _ = await run(kube, FakeMetrics(settings, answers), settings)
     assert result.servers[0].trusted
-    assert {c["type"]: c["count"] for c in result.system["capacity"]["count"]}["A100"] == 5
+    assert {c["type"]: c["count"] for c in result.system.model_dump(mode="json")["capacity"]["count"]}[
+        "A100"
+    ] == 5
     assert ("list_pods", ()) in kube.calls and all(
         c[0] != "read_config_map" or c[1][1] != "inferno-dynamic-data" for c in kube.calls
     )
@@ -242,4 +244,4 @@ async def test_every_server_untrusted_still_gives_a_valid_empty_system() -> None
     )
     result, _, _ = await run(kube, FakeMetrics(settings, down=True), settings)
     assert result.degraded and not result.servers[0].trusted
-    assert result.system["servers"]["servers"] == []
+    assert result.system.model_dump(mode="json")["servers"]["servers"] == []

@@ -49,7 +49,7 @@ async def test_collect_passes_it_to_the_optimizer(rolling: bool) -> None:
     kube = FakeKube([replace(deployment("granite"), rolling_out=rolling)])
     metrics = FakeMetrics(SETTINGS, healthy_answers([(NS, "granite")]))
     result = (await collect(NOW_S, Ports(kube, kube, metrics), SETTINGS, {})).result
-    (entry,) = result.system["servers"]["servers"]
+    (entry,) = result.system.model_dump(mode="json")["servers"]["servers"]
     (server,) = result.servers
     assert entry.get("rollingOut", False) is rolling
     assert server.rolling_out is rolling

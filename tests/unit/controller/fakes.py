@@ -7,16 +7,36 @@ from typing import Any
 
 from actuator.service import Actuator
 from contract.collect import CollectResult
+from contract.data.loader import load_system_dir
+from contract.data.system import SystemData
 from contract.solution import Solution
 from contract.update import UpdateRequest, UpdateResponse
 from controller.settings import ControllerSettings
+from tests.conftest import SAMPLES
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution
+
+SMALL = load_system_dir(SAMPLES / "small")
+
+
+def system_data(*names: str, accelerator: str = "A100", replicas: int = 5) -> SystemData:
+    """samples/small's data with one server per name (llama_13b, Premium), running ``replicas`` on
+    ``accelerator``."""
+    servers = [
+        {
+            "name": name,
+            "class": "Premium",
+            "model": "llama_13b",
+            "currentAlloc": {"accelerator": accelerator, "numReplicas": replicas},
+        }
+        for name in names
+    ]
+    return SystemData.model_validate({**SMALL.model_dump(), "servers": {"servers": servers}})
 
 
 def collect_result(**overrides: Any) -> CollectResult:
     base: dict[str, Any] = {
         "collected_at_s": 1000.0,
-        "system": {"spec": {"servers": {"servers": []}}},
+        "system": system_data(),
         "servers": [server()],
         "placement": PLACEMENT,
     }
@@ -38,7 +58,7 @@ class FakeStages:
         self.delay_s: dict[str, float] = {}
         self.gate: asyncio.Event | None = None  # collect waits on it when set
         self.calls: list[str] = []
-        self.systems: list[dict[str, Any]] = []
+        self.systems: list[SystemData] = []
 
     async def _enter(self, stage: str) -> None:
         self.calls.append(stage)
@@ -53,7 +73,7 @@ class FakeStages:
         await self._enter("collect")
         return self.collect_answer
 
-    async def optimize(self, system: dict[str, Any]) -> Solution:
+    async def optimize(self, system: SystemData) -> Solution:
         await self._enter("optimize")
         self.systems.append(system)
         return self.solution

@@ -56,7 +56,7 @@ async def test_cycle_over_http_moves_a_server_to_amd() -> None:
         for server in servers:
             await server.close()
     assert report.outcome == "ok", report.errors
-    assert seen == [collect.system]
+    assert seen == [collect.system.model_dump(mode="json")]  # inferno JSON, by alias
     (action,) = report.actions
     assert action.outcome is Outcome.APPLIED
     pod = kube.objects[("team-a", "llama")]["spec"]["template"]["spec"]

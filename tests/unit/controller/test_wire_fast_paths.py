@@ -22,7 +22,7 @@ from benchmarks.profile_cycle import NOW_S, Steps, build, http_cycles, run_cycle
 from controller.cycle import HttpStages
 from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import decision, solution
-from tests.unit.controller.fakes import controller_settings
+from tests.unit.controller.fakes import controller_settings, system_data
 
 N_SERVERS = 24
 
@@ -60,7 +60,7 @@ async def test_optimizer_answer_bare_or_wrapped(wrapped: bool) -> None:
     server = await _optimizer_answering(json.dumps({"solution": body} if wrapped else body))
     stages = HttpStages(controller_settings(optimizer_port=server.port))
     try:
-        assert await stages.optimize({}) == sol
+        assert await stages.optimize(system_data()) == sol
     finally:
         await stages.close()
         await server.close()
@@ -71,7 +71,7 @@ async def test_optimizer_answer_that_is_not_json_is_still_a_permanent_failure() 
     stages = HttpStages(controller_settings(optimizer_port=server.port))
     try:
         with pytest.raises(UpstreamError) as caught:
-            await stages.optimize({})
+            await stages.optimize(system_data())
     finally:
         await stages.close()
         await server.close()

@@ -11,8 +11,8 @@ import structlog
 
 from actuator.settings import ENV_PREFIX as ACT_PREFIX
 from actuator.settings import ActuatorSettings
-from plumbing import entry
 from controller.settings import ENV_PREFIX, ControllerSettings
+from plumbing import entry
 from plumbing.client import ErrorKind, classify_status
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, load_settings, read_secret_file, settings_table
@@ -30,7 +30,7 @@ def test_env_vars_map_onto_settings() -> None:
     assert settings.url("collector") == "http://127.0.0.1:3301"
     act = load_settings(ActuatorSettings, ACT_PREFIX, {"INFERNO_ACTUATOR_AMD_TYPE_PREFIXES": "MI, Radeon"})
     assert act.amd_type_prefixes == ["MI", "Radeon"]
-    assert load_settings(ActuatorSettings, ACT_PREFIX, {}).scale_down_window_s == 300
+    assert load_settings(ControllerSettings, ENV_PREFIX, {}).scale_down_window_s == 300
 
 
 def test_bad_setting_names_the_variable() -> None:
