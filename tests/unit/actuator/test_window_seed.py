@@ -7,7 +7,7 @@ first cycle scaled Deployments down at once (seen in the real-cluster demo: 2 ->
 
 from __future__ import annotations
 
-from actuator.service import Actuator
+from actuator.app import Actuator
 from contract.update import Outcome, UpdateRequest
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from actuator.service import Actuator
+from actuator.app import Actuator
 from contract.update import ActionKind, ServerAction, WindowHold
 from controller.cycle import CycleRunner
 from controller.floors import WindowFloors, floor_of

@@ -3,7 +3,7 @@
 ``Actuator.update`` is what ``POST /update`` calls. Updates are serialised by a lock (one plan at a
 time, so the stabilisation history and the patches never interleave); the clock is injected.
 
-``create_app`` serves it: ``POST /update`` (body :class:`UpdateRequest`, answer
+``make_app`` serves it: ``POST /update`` (body :class:`UpdateRequest`, answer
 :class:`UpdateResponse`): bad JSON -> 400, wrong shape -> 422 (one line per problem), Deployments
 unreadable -> 503 (transient) or 424 (permanent, e.g. RBAC), never a 500 with a trace. The work is
 shielded from client disconnects so an update is never left half-done because the caller gave up.
@@ -137,7 +137,7 @@ async def _flush_events(app: web.Application) -> None:
     await actuator.events.close(actuator.settings.event_flush_timeout_s)
 
 
-def create_app(actuator: Actuator, token: str | None = None) -> web.Application:
+def make_app(actuator: Actuator, token: str | None = None) -> web.Application:
     app = web.Application(client_max_size=actuator.settings.max_body_bytes, middlewares=[error_middleware])
     app[ACTUATOR_KEY] = actuator
     app.router.add_post("/update", guarded(update, token))
