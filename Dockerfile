@@ -15,7 +15,6 @@ COPY optimizer ./optimizer
 COPY collector ./collector
 COPY actuator ./actuator
 COPY controller ./controller
-COPY load_emulator ./load_emulator
 RUN /opt/venv/bin/pip install . && /opt/venv/bin/pip uninstall -y pip setuptools wheel || true
 
 FROM python:3.11-slim

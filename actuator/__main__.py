@@ -11,9 +11,9 @@ import sys
 import structlog
 from kubernetes import config
 
+from actuator.app import Actuator, make_app
 from actuator.events import EventBroadcaster
 from actuator.kube import KubernetesPort, kube_threads, load_kube_client
-from actuator.service import Actuator, create_app
 from actuator.settings import ENV_PREFIX, ActuatorSettings, misplaced_variables
 from plumbing.main import StartupError, run_service
 from plumbing.settings import read_secret_file
@@ -45,7 +45,7 @@ async def _run(settings: ActuatorSettings) -> None:
         dry_run=settings.dry_run,
         event_queue_size=settings.event_queue_size,
     )
-    await serve(create_app(actuator, token), settings.host, settings.port)
+    await serve(make_app(actuator, token), settings.host, settings.port)
 
 
 def main(argv: list[str] | None = None) -> int:

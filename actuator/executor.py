@@ -1,6 +1,6 @@
 """Carry out planned actions through a narrow ``KubePort``; record an Event per change.
 
-Called by :class:`actuator.service.Actuator` after :func:`actuator.plan.plan_updates`. Each
+Called by :class:`actuator.app.Actuator` after :func:`actuator.plan.plan_updates`. Each
 Deployment gets one strategic merge patch carrying the resourceVersion it was planned from, so
 a concurrent writer makes it fail with 409. The executor then re-reads the Deployment: if what
 the plan was made from moved (its spec, labels or identity), the action becomes ``conflict`` and

@@ -3,7 +3,7 @@
 Series: ``inferno_actuator_events_total{outcome}`` (``posted``, ``failed``: the API server refused
 it; ``dropped``: the queue was full; ``lost``: still queued when the flush time ran out at
 shutdown) and ``inferno_actuator_events_pending`` (queued or being posted). Read from the
-recorder at every scrape, so nothing is kept twice. Called by :mod:`actuator.service`.
+recorder at every scrape, so nothing is kept twice. Called by :mod:`actuator.app`.
 """
 
 from __future__ import annotations

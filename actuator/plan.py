@@ -1,6 +1,6 @@
 """Decide, per managed server, what to change: ``plan_updates`` (pure; time is an input).
 
-Called by :class:`actuator.service.Actuator` on every ``POST /update``; the executor then applies
+Called by :class:`actuator.app.Actuator` on every ``POST /update``; the executor then applies
 the actions. A server is kept exactly as it is (``kind=skip``) when it is absent from the solution,
 its data is not trusted, the solution marks it unallocated, its Deployment is missing or malformed,
 it must keep its accelerator but the solution moves it, or the new card type has no placement

@@ -55,10 +55,10 @@ from aiohttp import web
 from kubernetes import client
 from pydantic import BaseModel
 
+from actuator.app import Actuator
+from actuator.app import make_app as actuator_app
 from actuator.events import InlineEvents
 from actuator.patch import PATCH_CONTENT_TYPE
-from actuator.service import Actuator
-from actuator.service import create_app as actuator_app
 from actuator.settings import ActuatorSettings
 from benchmarks.cycle_world import _cards_per_type, server_specs
 from collector.app import CollectorService
@@ -79,9 +79,9 @@ from controller.cycle import CycleRunner, HttpStages, with_floors
 from controller.settings import ControllerSettings
 from controller.window import WindowPolicy, WindowState
 from load_emulator.kubeapi.patches import apply_patch
+from optimizer.app import ServiceSettings
+from optimizer.app import make_app as optimizer_app
 from optimizer.optimize import optimize
-from optimizer.service import ServiceSettings
-from optimizer.service import make_app as optimizer_app
 from plumbing.gc_tuning import tune_gc
 from plumbing.logs import configure_logging
 from plumbing.web import MAX_JSON_DEPTH, json_depth_exceeds

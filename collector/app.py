@@ -1,4 +1,4 @@
-"""The collector's HTTP service (aiohttp): ``GET /collect`` and ``GET /healthz``; and ``main``.
+"""The collector's HTTP service (aiohttp): ``GET /collect`` and ``GET /healthz``.
 
 Thin on purpose: it reads the clock, keeps the last-known loads between calls, and turns
 :func:`collector.core.collect` outcomes into HTTP answers:
@@ -21,18 +21,13 @@ from collections.abc import Callable
 
 import structlog
 from aiohttp import web
-from kubernetes import config
 
 from collector.core import CollectError, Ports, collect
-from collector.kube_adapter import KubeAdapter, load_api_client
 from collector.load import KnownLoad
 from collector.metrics import Key
-from collector.prom_adapter import PrometheusAdapter
-from collector.settings import ENV_PREFIX, CollectorSettings
+from collector.settings import CollectorSettings
 from contract.collect import CollectResult
-from plumbing.main import StartupError, run_service
-from plumbing.settings import read_secret_file
-from plumbing.web import error_middleware, guarded, serve
+from plumbing.web import error_middleware, guarded
 
 log = structlog.get_logger("collector")
 
@@ -115,29 +110,3 @@ def make_app(service: CollectorService, token: str | None = None) -> web.Applica
     app.router.add_get("/collect", guarded(handle_collect, token))
     app.router.add_get("/healthz", handle_healthz)
     return app
-
-
-def build_ports(settings: CollectorSettings) -> Ports:
-    """The real adapters; loads the in-cluster config or the kubeconfig."""
-    kube = KubeAdapter(load_api_client(), settings.kube_timeout_s, settings.managed_selector)
-    metrics = None
-    if settings.prometheus_enabled:
-        metrics = PrometheusAdapter(settings.prometheus_url, settings.prometheus_timeout_s)
-    return Ports(kube=kube, cluster=kube, metrics=metrics)
-
-
-async def _serve(settings: CollectorSettings) -> None:
-    try:
-        ports = build_ports(settings)
-    except config.ConfigException as exc:
-        raise StartupError(f"no Kubernetes configuration: {exc}") from None
-    service = CollectorService(settings, ports)
-    app = make_app(service, read_secret_file(settings.token_file))
-    log.info(
-        "collector.start", host=settings.host, port=settings.port, prometheus=settings.prometheus_enabled
-    )
-    await serve(app, settings.host, settings.port)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_service("collector", CollectorSettings, ENV_PREFIX, _serve, argv)

@@ -1,6 +1,6 @@
 """The Kubernetes adapter: :class:`KubePort` and :class:`ClusterPort` over the official client.
 
-Built by :mod:`collector.app` at start-up from an ``ApiClient`` (in-cluster config, else the
+Built by :mod:`collector.__main__` at start-up from an ``ApiClient`` (in-cluster config, else the
 kubeconfig). The client is synchronous, so each call runs in ``asyncio.to_thread`` here and only
 here; every API call has ``_request_timeout``. Lists are paged (``limit``/``continue``).
 Deployments are read as plain JSON (``_preload_content=False``): building the client's typed

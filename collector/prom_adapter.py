@@ -1,6 +1,6 @@
 """The Prometheus adapter: :class:`MetricsPort` over prometheus-api-client.
 
-Built by :mod:`collector.app` when ``INFERNO_PROMETHEUS_URL`` is set. ``PrometheusConnect`` is
+Built by :mod:`collector.__main__` when ``INFERNO_PROMETHEUS_URL`` is set. ``PrometheusConnect`` is
 synchronous (requests), so each query runs in ``asyncio.to_thread`` here and only here. Every
 query has a timeout and no client-side retries (the next cycle is the retry), so a cycle with
 Prometheus down costs at most ``ceil(14 / concurrency) * timeout``.

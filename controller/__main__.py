@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import structlog
 
-from controller.app import create_app, observed
+from controller.app import make_app, observed
 from controller.cycle import CycleRunner, HttpStages, Stages, always_leader
 from controller.leader import LeaderElector, LeaderGuardedStages
 from controller.leader_kube import build_elector
@@ -43,7 +43,7 @@ async def _run(settings: ControllerSettings) -> None:
     guarded: Stages = stages if leader is None else LeaderGuardedStages(stages, leader.is_leader)
     runner = CycleRunner(guarded, settings, is_leader=leader.is_leader if leader else always_leader)
     loop = CycleLoop(observed(runner, metrics, leader), settings.control_period_s)
-    app = create_app(loop, metrics, settings, token, on_cleanup=stages.close, leader=leader)
+    app = make_app(loop, metrics, settings, token, on_cleanup=stages.close, leader=leader)
     log.info(
         "starting",
         host=settings.host,

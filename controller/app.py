@@ -113,7 +113,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_app(
+def make_app(
     loop: CycleLoop,
     metrics_: ControllerMetrics,
     settings: ControllerSettings,

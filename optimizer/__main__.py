@@ -1,64 +1,31 @@
-"""Offline CLI: ``python -m optimizer samples/large [--json] [--solver milp] [--unlimited]``.
+"""``python -m optimizer``: serve ``POST /optimize`` on INFERNO_OPTIMIZER_HOST:PORT (127.0.0.1:3302).
 
-Reads a directory of inferno data files, optimizes, prints a table per server (class, model, GPU,
-replicas, batch, cost, predicted ITL/TTFT against targets) and the totals per GPU type. Exit code
-2 with a one-paragraph message on bad input, never a trace.
+``python -m optimizer --help-settings`` prints the environment variables and their defaults. The
+offline CLI is :mod:`optimizer.cli`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-import time
+import structlog
 
-from contract.data.loader import DataError, load_system_dir
-from optimizer.optimize import optimize
-from optimizer.report import render_table
-from optimizer.settings import OptimizerSettings
-from optimizer.solver.registry import get_solver
+from optimizer.app import ENV_PREFIX, ServiceSettings, make_app
+from plumbing.main import run_service
+from plumbing.settings import read_secret_file
+from plumbing.web import is_loopback, serve
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m optimizer", description=__doc__.splitlines()[0])
-    p.add_argument("data_dir", help="directory with accelerator-data.json, model-data.json, ...")
-    p.add_argument("--json", action="store_true", help="print the Solution as JSON")
-    p.add_argument("--solver", help="greedy or milp (default: optimizer-data's milpSolver)")
-    p.add_argument(
-        "--unlimited", action="store_true", help="ignore capacity (each server takes its cheapest)"
-    )
-    p.add_argument("--batch-policy", choices=["default", "optimal"], default="default")
-    p.add_argument("--time-limit-s", type=float, default=10.0, help="MILP wall-clock limit")
-    return p
+async def _serve(settings: ServiceSettings) -> None:
+    log = structlog.get_logger()
+    token = read_secret_file(settings.token_file)
+    if not token and not is_loopback(settings.host):
+        log.warning("no_token", detail="no token file: POST /optimize accepts only localhost callers")
+    log.info("starting", host=settings.host, port=settings.port, solver=settings.solver or "(data)")
+    await serve(make_app(settings, token), settings.host, settings.port)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        if args.solver:
-            get_solver(args.solver)  # unknown names fail here, before any work
-        system = load_system_dir(args.data_dir)
-        if args.unlimited:
-            spec = system.optimizer.optimizer.model_copy(update={"unlimited": True})
-            system = system.model_copy(
-                update={"optimizer": system.optimizer.model_copy(update={"optimizer": spec})}
-            )
-        settings = OptimizerSettings(
-            solver=args.solver, batch_policy=args.batch_policy, time_limit_s=args.time_limit_s
-        )
-    except (DataError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    started = time.perf_counter()
-    solution = optimize(system, settings)
-    elapsed_ms = (time.perf_counter() - started) * 1000.0
-    solution = solution.with_elapsed_ms(elapsed_ms)
-    if args.json:
-        print(json.dumps(solution.model_dump(mode="json"), indent=2))
-    else:
-        print(render_table(system, solution))
-    return 0
+    return run_service("optimizer", ServiceSettings, ENV_PREFIX, _serve, argv)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """``optimize(system) -> Solution``: sizing, then allocation, then one explained decision per server.
 
 The library's single entry point, called by the optimizer service (``POST /optimize``), the CLI
-(``python -m optimizer``), the load emulator's what-if runs and the benchmarks. Pure: the same
+(``python -m optimizer.cli``), the load emulator's what-if runs and the benchmarks. Pure: the same
 system and settings give the same solution (the MILP runs with a fixed seed and time limit); no
 clock, no I/O.
 

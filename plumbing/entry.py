@@ -15,7 +15,7 @@ from typing import cast
 
 SERVICES: dict[str, tuple[str, str]] = {
     "collector": ("collector.__main__", "main"),
-    "optimizer": ("optimizer.service", "main"),
+    "optimizer": ("optimizer.__main__", "main"),
     "actuator": ("actuator.__main__", "main"),
     "controller": ("controller.__main__", "main"),
 }

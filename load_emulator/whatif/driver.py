@@ -3,7 +3,7 @@
 Called by the CLI (:mod:`load_emulator.whatif.__main__`) and by ``tests/sim``. Nothing is mocked
 between the stages: :class:`InProcessStages` calls :func:`collector.core.collect` (with the ports of
 :mod:`.kube` and :mod:`.prom`), :func:`optimizer.optimize.optimize` and
-:meth:`actuator.service.Actuator.update` in-process (no HTTP), and the controller's own
+:meth:`actuator.app.Actuator.update` in-process (no HTTP), and the controller's own
 :class:`controller.cycle.CycleRunner` runs the cycle. Time is virtual: the engine advances one
 scrape interval at a time; every ``period_s`` a cycle runs at that instant, the actuator's patches
 change the :class:`EmulatedCluster`, and the engine re-reads it at once.
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from actuator.service import Actuator
+from actuator.app import Actuator
 from actuator.settings import ActuatorSettings
 from collector.core import Ports, collect
 from collector.load import KnownLoad

@@ -1,6 +1,7 @@
 """Replica churn at a constant load when capacity runs out, on the whole loop at virtual time.
 
-World: ``samples/small``'s three llama_13b servers on 24 G2 cards (tests/sim/test_control_fixes.py)
+World: ``samples/small``'s three llama_13b servers on 24 G2 cards
+(tests/sim/test_hold_down_and_window_floor_sim.py)
 at 2x their sample load, constant (Poisson arrivals, so the measured rates are noisy): Premium and
 Bronze fully served, Free partial on what is left. Before the fix, a one-replica dip in Premium's or
 Bronze's measured demand gave the card to Free at once and took it back when the dip passed:
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.test_control_fixes import G2_CARDS, by_server, by_time, constant_run, only_g2
+from tests.sim.test_hold_down_and_window_floor_sim import G2_CARDS, by_server, by_time, constant_run, only_g2
 
 pytestmark = pytest.mark.sim
 

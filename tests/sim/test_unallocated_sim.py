@@ -1,7 +1,8 @@
 """The whole loop at virtual time when capacity runs out: no server left unallocated while it holds
 cards, nothing placed beyond the cards, higher-priority pods start.
 
-World: ``samples/small``'s three llama_13b servers on 24 G2 cards (tests/sim/test_control_fixes.py),
+World: ``samples/small``'s three llama_13b servers on 24 G2 cards
+(tests/sim/test_hold_down_and_window_floor_sim.py),
 at 3x their sample load: Premium and Bronze alone would need more than the 24 cards. Before the
 capacity holds (optimizer/solver/holds.py) the optimizer left Free unallocated in every cycle and
 gave its cards away; the actuator kept Free's 13 replicas, so 30 of 30 cycles placed up to 37
@@ -16,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.sim.test_control_fixes import G2_CARDS, SHARED, by_server, by_time, constant_run, only_g2
+from tests.sim.test_hold_down_and_window_floor_sim import (
+    G2_CARDS,
+    SHARED,
+    by_server,
+    by_time,
+    constant_run,
+    only_g2,
+)
 
 pytestmark = pytest.mark.sim
 

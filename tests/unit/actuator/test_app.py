@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from actuator.service import Actuator, create_app
+from actuator.app import Actuator, make_app
 from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution
 
@@ -22,7 +22,7 @@ def _body(**overrides: Any) -> dict[str, Any]:
 
 
 async def _client(kube: FakeKube, token: str | None = None) -> TestClient[Any, Any]:
-    client = TestClient(TestServer(create_app(Actuator(kube, settings()), token)))
+    client = TestClient(TestServer(make_app(Actuator(kube, settings()), token)))
     await client.start_server()
     return client
 

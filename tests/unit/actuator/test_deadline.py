@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from actuator.service import Actuator
+from actuator.app import Actuator
 from contract.update import Outcome, UpdateRequest
 from controller.cycle import HttpStages
 from tests.unit.actuator.fakes import PLACEMENT, FakeKube, decision, deployment, server, settings, solution

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from actuator.app import Actuator, make_app
 from actuator.events import EventBroadcaster, InlineEvents
-from actuator.service import Actuator, create_app
 from contract.update import Outcome, UpdateRequest
 from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import (
@@ -180,7 +180,7 @@ async def test_metrics_show_the_counts_and_shutdown_flushes_the_queue() -> None:
     post = GatedPost()
     events = EventBroadcaster(post, queue_size=10, concurrency=1)
     actuator = Actuator(kube, settings(event_flush_timeout_s=BOUND_S), events=events)
-    client = TestClient(TestServer(create_app(actuator)))
+    client = TestClient(TestServer(make_app(actuator)))
     await client.start_server()
     try:
         resp = await client.post("/update", json=_request(replicas=3).model_dump(mode="json"))

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from actuator.service import Actuator
+from actuator.app import Actuator
 from contract.update import Outcome, UpdateRequest
 from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import (

@@ -8,8 +8,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from actuator.app import Actuator, make_app
 from actuator.plan import plan_updates
-from actuator.service import Actuator, create_app
 from contract.update import ActionKind
 from tests.unit.actuator import fakes
 
@@ -82,9 +82,7 @@ def test_planner_never_crashes_on_odd_deployments(dep: dict[str, Any], replicas:
     | st.dictionaries(st.sampled_from(["cycle_id", "solution", "servers", "placement", "dry_run"]), JSON)
 )
 async def test_update_answers_odd_bodies_with_4xx(body: Any) -> None:
-    client = TestClient(
-        TestServer(create_app(Actuator(fakes.FakeKube(fakes.deployment()), fakes.settings())))
-    )
+    client = TestClient(TestServer(make_app(Actuator(fakes.FakeKube(fakes.deployment()), fakes.settings()))))
     await client.start_server()
     try:
         resp = await client.post("/update", json=body)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from actuator.service import Actuator
+from actuator.app import Actuator
 from contract.collect import CollectResult
 from contract.data.loader import load_system_dir
 from contract.data.system import SystemData

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from controller.app import create_app, observed
+from controller.app import make_app, observed
 from controller.cycle import CycleRunner
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
@@ -19,7 +19,7 @@ async def _client(stages: FakeStages, token: str | None = None, **opts: Any) -> 
     settings = controller_settings(control_period_s=0, **opts)
     metrics = ControllerMetrics()
     loop = CycleLoop(observed(CycleRunner(stages, settings), metrics), settings.control_period_s)
-    client = TestClient(TestServer(create_app(loop, metrics, settings, token)))
+    client = TestClient(TestServer(make_app(loop, metrics, settings, token)))
     await client.start_server()
     return client
 

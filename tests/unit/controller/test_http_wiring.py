@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from actuator.service import Actuator, create_app
+from actuator.app import Actuator, make_app
 from contract.update import Outcome
 from controller.cycle import CycleRunner, HttpStages
 from tests.unit.actuator.fakes import FakeKube, decision, deployment, settings, solution
@@ -41,7 +41,7 @@ async def test_cycle_over_http_moves_a_server_to_amd() -> None:
     servers = [
         await _serve(collector_app),
         await _serve(optimizer_app),
-        await _serve(create_app(Actuator(kube, settings()), token="tok")),
+        await _serve(make_app(Actuator(kube, settings()), token="tok")),
     ]
     try:
         ports = {

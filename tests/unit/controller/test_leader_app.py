@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from controller.app import create_app, observed
+from controller.app import make_app, observed
 from controller.cycle import CycleRunner
 from controller.leader import LeaderElector, LeaderGuardedStages, LeaseRecord, LeaseTimings
 from controller.loop import CycleLoop
@@ -23,7 +23,7 @@ async def _client(stages: FakeStages, leader: LeaderElector) -> TestClient[Any, 
     metrics = ControllerMetrics()
     runner = CycleRunner(LeaderGuardedStages(stages, leader.is_leader), settings, is_leader=leader.is_leader)
     loop = CycleLoop(observed(runner, metrics, leader), settings.control_period_s)
-    client = TestClient(TestServer(create_app(loop, metrics, settings, leader=leader)))
+    client = TestClient(TestServer(make_app(loop, metrics, settings, leader=leader)))
     await client.start_server()
     return client
 

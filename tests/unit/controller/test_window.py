@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from actuator.__main__ import main as actuator_main
-from actuator.service import Actuator
+from actuator.app import Actuator
 from actuator.settings import misplaced_variables
 from contract.update import ActionKind, ServerAction
 from controller import window

@@ -17,19 +17,19 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from actuator.service import Actuator
-from actuator.service import create_app as actuator_app
+from actuator.app import Actuator
+from actuator.app import make_app as actuator_app
 from collector.app import CollectorService
 from collector.app import make_app as collector_app
 from collector.core import Ports
 from collector.settings import CollectorSettings
-from controller.app import create_app as controller_app
+from controller.app import make_app as controller_app
 from controller.app import observed
 from controller.cycle import CycleRunner
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
-from optimizer.service import ServiceSettings
-from optimizer.service import make_app as optimizer_app
+from optimizer.app import ServiceSettings
+from optimizer.app import make_app as optimizer_app
 from tests.unit.actuator import fakes as actuator_fakes
 from tests.unit.collector import fakes as collector_fakes
 from tests.unit.controller.fakes import FakeStages, controller_settings

@@ -24,8 +24,8 @@ from collector.settings import ENV_PREFIX as COLLECTOR_PREFIX
 from collector.settings import CollectorSettings
 from controller.settings import ENV_PREFIX as CONTROLLER_PREFIX
 from controller.settings import ControllerSettings
-from optimizer.service import ENV_PREFIX as OPTIMIZER_PREFIX
-from optimizer.service import ServiceSettings
+from optimizer.app import ENV_PREFIX as OPTIMIZER_PREFIX
+from optimizer.app import ServiceSettings
 from plumbing.main import StartupError, run_service
 from plumbing.settings import SettingsError, env_name, load_settings
 from tests.unit.hostile.profile import HOSTILE, count

@@ -13,7 +13,7 @@ from contract.data.system import SystemData
 from optimizer.candidates import build_problem_with_context
 from optimizer.settings import OptimizerSettings
 from tests.unit.optimizer.test_candidates import system
-from tests.unit.optimizer.test_candidates_controls import decide, on_a100
+from tests.unit.optimizer.test_candidates_batch_cap_hold_down_floor import decide, on_a100
 
 
 def offered(rpm: float, margin: float, **fields: object) -> tuple[list[str], tuple[str, ...]]:

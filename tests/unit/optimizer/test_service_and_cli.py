@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from contract.data.loader import DATA_FILES, dump_system, load_system_dir
 from contract.solution import DecisionStatus, Solution
-from optimizer.__main__ import main as cli_main
+from optimizer.app import ServiceSettings, make_app
+from optimizer.cli import main as cli_main
 from optimizer.optimize import optimize
-from optimizer.service import ServiceSettings, make_app
 from tests.conftest import SAMPLES
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer.service import ServiceSettings
+from optimizer.app import ServiceSettings
 from optimizer.settings import OptimizerSettings
 from plumbing.settings import SettingsError
 

@@ -97,8 +97,8 @@ def test_loopback() -> None:
 
 
 def test_entry_dispatcher() -> None:
-    assert entry.resolve("actuator").__module__ == "actuator.__main__"
-    assert entry.resolve("controller").__module__ == "controller.__main__"
+    for name in ("collector", "optimizer", "actuator", "controller"):
+        assert entry.resolve(name).__module__ == f"{name}.__main__"
     with pytest.raises(ValueError, match="unknown service"):
         entry.resolve("nope")
     assert entry.main(["nope"]) == 2

@@ -5,7 +5,7 @@ time, so two plans' patches never interleave); the clock is injected. The actuat
 between updates that a decision depends on: the scale-down window is the controller's
 (:mod:`controller.window`), and reaches the actuator as the optimizer's allocation.
 
-``create_app`` serves it: ``POST /update`` (body :class:`UpdateRequest`, answer
+``make_app`` serves it: ``POST /update`` (body :class:`UpdateRequest`, answer
 :class:`UpdateResponse`): bad JSON -> 400, wrong shape -> 422 (one line per problem), Deployments
 unreadable -> 503 (transient) or 424 (permanent, e.g. RBAC), never a 500 with a trace. The work is
 shielded from client disconnects so an update is never left half-done because the caller gave up.
@@ -134,7 +134,7 @@ async def _flush_events(app: web.Application) -> None:
     await actuator.events.close(actuator.settings.event_flush_timeout_s)
 
 
-def create_app(actuator: Actuator, token: str | None = None) -> web.Application:
+def make_app(actuator: Actuator, token: str | None = None) -> web.Application:
     app = web.Application(client_max_size=actuator.settings.max_body_bytes, middlewares=[error_middleware])
     app[ACTUATOR_KEY] = actuator
     app.router.add_post("/update", guarded(update, token))

@@ -22,7 +22,7 @@ from optimizer.candidates import build_problem_with_context
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from tests.unit.optimizer.test_candidates import system
-from tests.unit.optimizer.test_candidates_controls import on_a100
+from tests.unit.optimizer.test_candidates_batch_cap_hold_down_floor import on_a100
 
 HELD = {"acceleratorAgeS": 100, "rpm": 480}
 

@@ -1,8 +1,9 @@
 """The optimizer container: ``POST /optimize`` (SystemData in, Solution out) and ``GET /healthz``.
 
-The only module of :mod:`optimizer` that does I/O, and the only one that imports the services'
-shared plumbing (:mod:`plumbing`: settings from the environment, structlog JSON logs,
-JSON errors, the bearer-or-loopback guard); the optimizer core stays pure.
+With :mod:`optimizer.__main__` (which starts it), the only module of :mod:`optimizer` that does
+I/O, and the only one that imports the services' shared plumbing (:mod:`plumbing`: settings from
+the environment, structlog JSON logs, JSON errors, the bearer-or-loopback guard); the optimizer
+core stays pure.
 
 The controller calls ``/optimize`` once per cycle with the collector's system data. Bad input
 answers 422 with the loader's message (file, entry, field); a malformed body 400; a body above
@@ -10,7 +11,7 @@ answers 422 with the loader's message (file, entry, field); a malformed body 400
 a worker thread, one at a time (a second request waits), keeping ``/healthz`` responsive and memory
 bounded.
 
-Settings: ``python -m plumbing.entry optimizer --help-settings`` prints the table
+Settings: ``python -m optimizer --help-settings`` prints the table
 (``INFERNO_OPTIMIZER_*``; the MILP time limit and the batch policy keep their historical names
 ``INFERNO_OPTIMIZER_TIME_LIMIT`` and ``INFERNO_OPTIMIZER_BATCH``).
 """
@@ -30,9 +31,8 @@ from contract.data.loader import DataError, validate_system
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.registry import get_solver
-from plumbing.main import run_service
-from plumbing.settings import load_settings, read_secret_file
-from plumbing.web import error_middleware, guarded, is_loopback, json_error, read_json, serve
+from plumbing.settings import load_settings
+from plumbing.web import error_middleware, guarded, json_error, read_json
 
 ENV_PREFIX = "INFERNO_OPTIMIZER_"
 # The core's defaults, so the service and the library cannot drift apart.
@@ -200,19 +200,3 @@ def make_app(settings: ServiceSettings | None = None, token: str | None = None) 
     app.router.add_post("/optimize", guarded(handle_optimize, token))
     app.router.add_get("/healthz", handle_healthz)
     return app
-
-
-async def _serve(settings: ServiceSettings) -> None:
-    token = read_secret_file(settings.token_file)
-    if not token and not is_loopback(settings.host):
-        log.warning("no_token", detail="no token file: POST /optimize accepts only localhost callers")
-    log.info("starting", host=settings.host, port=settings.port, solver=settings.solver or "(data)")
-    await serve(make_app(settings, token), settings.host, settings.port)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_service("optimizer", ServiceSettings, ENV_PREFIX, _serve, argv)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
