@@ -21,16 +21,16 @@ from collections.abc import Callable
 
 import structlog
 from aiohttp import web
-from kubernetes import config
 
 from collector.core import CollectError, Ports, collect
-from collector.kube_adapter import KubeAdapter, load_api_client
+from collector.kube_adapter import KubeAdapter
 from collector.load import KnownLoad
 from collector.metrics import Key
 from collector.prom_adapter import PrometheusAdapter
 from collector.settings import ENV_PREFIX, CollectorSettings
 from contract.collect import CollectResult
-from plumbing.main import StartupError, run_service
+from plumbing.kube import load_api_client
+from plumbing.main import run_service
 from plumbing.settings import read_secret_file
 from plumbing.web import error_middleware, guarded, serve
 
@@ -118,7 +118,8 @@ def make_app(service: CollectorService, token: str | None = None) -> web.Applica
 
 
 def build_ports(settings: CollectorSettings) -> Ports:
-    """The real adapters; loads the in-cluster config or the kubeconfig."""
+    """The real adapters; loads the in-cluster config or the kubeconfig (a ``StartupError`` when
+    neither loads)."""
     kube = KubeAdapter(load_api_client(), settings.kube_timeout_s, settings.managed_selector)
     metrics = None
     if settings.prometheus_enabled:
@@ -127,10 +128,7 @@ def build_ports(settings: CollectorSettings) -> Ports:
 
 
 async def _serve(settings: CollectorSettings) -> None:
-    try:
-        ports = build_ports(settings)
-    except config.ConfigException as exc:
-        raise StartupError(f"no Kubernetes configuration: {exc}") from None
+    ports = build_ports(settings)  # a StartupError when there is no kube config
     service = CollectorService(settings, ports)
     app = make_app(service, read_secret_file(settings.token_file))
     log.info(
