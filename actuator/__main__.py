@@ -9,13 +9,13 @@ import os
 import sys
 
 import structlog
-from kubernetes import config
 
 from actuator.app import Actuator, make_app
 from actuator.events import EventBroadcaster
-from actuator.kube import KubernetesPort, kube_threads, load_kube_client
+from actuator.kube import KubernetesPort, kube_threads
 from actuator.settings import ENV_PREFIX, ActuatorSettings, misplaced_variables
-from plumbing.main import StartupError, run_service
+from plumbing.kube import load_api_client
+from plumbing.main import run_service
 from plumbing.settings import read_secret_file
 from plumbing.web import is_loopback, serve
 
@@ -25,10 +25,7 @@ async def _run(settings: ActuatorSettings) -> None:
     log = structlog.get_logger()
     if not token and not is_loopback(settings.host):
         log.warning("no_token", detail="no token file: POST /update accepts only localhost callers")
-    try:
-        client = load_kube_client(connection_pool_size=kube_threads(settings))
-    except (config.ConfigException, OSError) as exc:
-        raise StartupError(f"no Kubernetes configuration: {exc}") from None
+    client = load_api_client(connection_pool_size=kube_threads(settings))  # StartupError: no config
     port = KubernetesPort(client, settings)
     events = (
         EventBroadcaster(

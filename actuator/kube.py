@@ -1,6 +1,9 @@
-"""The real ``KubePort``: the kubernetes client, run in threads, errors classified here.
+"""The real ``KubePort``: the kubernetes client, run in threads; every failure becomes an
+``UpstreamError`` classified by :func:`plumbing.kube.api_error` (409 conflict, 5xx and no answer
+transient, other 4xx permanent).
 
-Only this module imports ``kubernetes``. Deployments are read as plain JSON dicts
+Of the actuator's modules, only this one and :mod:`actuator.__main__` (which loads the client with
+:func:`plumbing.kube.load_api_client`) import ``kubernetes``. Deployments are read as plain JSON dicts
 (``_preload_content=False``), one label-selected list per namespace, so a cycle over 1,000
 Deployments costs a handful of calls. Patches are strategic merge patches; the resourceVersion in
 the body makes the API server answer 409 if the object moved since it was read. Patches and
@@ -9,8 +12,8 @@ Events go through the ApiClient's ``call_api`` with the request the generated me
 
 Calls run on the port's own thread pool, sized for every patch and Event in flight
 (:func:`kube_threads`), and the client's connection pool is as large: ``asyncio.to_thread``'s
-default pool has ``cpu_count + 4`` threads (6 on 2 cores), which silently capped
-``max_concurrent_patches`` and made patches and Events queue for the same threads.
+default pool has ``cpu_count + 4`` threads (6 on 2 cores), fewer than ``max_concurrent_patches``,
+and patches and Events would queue for the same threads.
 """
 
 from __future__ import annotations
@@ -22,13 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import urllib3
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from actuator.patch import PATCH_CONTENT_TYPE
 from actuator.settings import ActuatorSettings
-from plumbing.client import ErrorKind, UpstreamError, classify_exception, classify_status
+from plumbing.kube import api_error
 
 T = TypeVar("T")
 LIST_THREADS = 2  # namespaces listed at once next to the patches and Events
@@ -39,25 +41,6 @@ EVENTS_PATH = "/api/v1/namespaces/{namespace}/events"
 def kube_threads(settings: ActuatorSettings) -> int:
     """Threads and pooled connections the port needs: patches and Events in flight, plus lists."""
     return settings.max_concurrent_patches + settings.event_concurrency + LIST_THREADS
-
-
-def load_kube_client(
-    connection_pool_size: int | None = None, config_file: str | None = None
-) -> client.ApiClient:
-    """In-cluster config when running in a pod, else the local kube config (``config_file``:
-    that file instead of ``$KUBECONFIG`` / ``~/.kube/config``).
-
-    ``connection_pool_size``: keep-alive connections to the API server (the client's default is
-    ``5 x cpu_count``); a request beyond it opens a connection, and a TLS handshake, of its own.
-    """
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config(config_file=config_file)  # type: ignore[no-untyped-call]
-    configuration = client.Configuration.get_default_copy()
-    if connection_pool_size is not None:
-        configuration.connection_pool_maxsize = connection_pool_size
-    return client.ApiClient(configuration)
 
 
 def _drain(resp: Any) -> bytes:
@@ -74,18 +57,6 @@ def _drain(resp: Any) -> bytes:
     if callable(release):
         release()
     return body
-
-
-def _upstream(exc: Exception, what: str) -> UpstreamError:
-    if isinstance(exc, ApiException):
-        status = int(exc.status or 0)
-        kind = classify_status(status) if status else ErrorKind.TRANSIENT
-        return UpstreamError(kind, f"{what}: {exc.reason}", status or None)
-    if isinstance(
-        exc, urllib3.exceptions.HTTPError
-    ):  # refused, reset, timed out: the API server may be restarting
-        return UpstreamError(ErrorKind.TRANSIENT, f"{what}: {type(exc).__name__}: {exc}")
-    return UpstreamError(classify_exception(exc), f"{what}: {type(exc).__name__}: {exc}")
 
 
 class KubernetesPort:
@@ -116,7 +87,7 @@ class KubernetesPort:
             try:
                 return await self._in_thread(lambda: self._list_sync(namespace))
             except Exception as exc:
-                raise _upstream(exc, f"list Deployments in {namespace}") from None
+                raise api_error(exc, f"list Deployments in {namespace}") from None
 
         out: dict[tuple[str, str], dict[str, Any]] = {}
         for items in await asyncio.gather(*(one(ns) for ns in namespaces)):
@@ -138,7 +109,7 @@ class KubernetesPort:
         try:
             return await self._in_thread(read)
         except Exception as exc:
-            raise _upstream(exc, f"read Deployment {namespace}/{name}") from None
+            raise api_error(exc, f"read Deployment {namespace}/{name}") from None
 
     def _write(self, method: str, path: str, body: dict[str, Any], content_type: str | None) -> None:
         """One PATCH or POST exactly as the generated method sends it (URL, headers, auth, body, a
@@ -169,11 +140,11 @@ class KubernetesPort:
         try:
             await self._in_thread(lambda: self._write("PATCH", path, patch, self.patch_content_type))
         except Exception as exc:
-            raise _upstream(exc, f"patch Deployment {namespace}/{name}") from None
+            raise api_error(exc, f"patch Deployment {namespace}/{name}") from None
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None:
         path = self._path(EVENTS_PATH, namespace=namespace)
         try:
             await self._in_thread(lambda: self._write("POST", path, event, None))
         except Exception as exc:
-            raise _upstream(exc, f"create Event in {namespace}") from None
+            raise api_error(exc, f"create Event in {namespace}") from None

@@ -9,27 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from contract.labels import ManagedSelection
-from plumbing.settings import load_settings
+from plumbing.settings import ServiceSettings, load_settings, port_field, token_file_field
 
 ENV_PREFIX = "INFERNO_ACTUATOR_"
 
 
-class ActuatorSettings(ManagedSelection):
-    model_config = ConfigDict(frozen=True)
-
-    host: str = Field(
-        default="127.0.0.1", description="listen address; keep on localhost unless a token is set"
-    )
-    port: int = Field(default=3303, ge=1, le=65535, description="listen port")
-    token_file: str = Field(
-        default="",
-        description="file holding the bearer token required on POST /update (a mounted Secret); "
-        "empty: no token, only localhost callers are accepted",
-    )
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+class ActuatorSettings(ServiceSettings, ManagedSelection):
+    port: int = port_field(3303)
+    token_file: str = token_file_field("POST /update")
     dry_run: bool = Field(default=False, description="plan and report only, never patch; false: act")
     container_name: str = Field(
         default="", description="name of the vLLM container in the pod template; empty: the first container"

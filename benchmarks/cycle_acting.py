@@ -8,7 +8,7 @@ of tests/e2e/cluster.
 Benchmark 2's first cycle at 1,000 Deployments spends most of its time in the update step (773
 patches and 773 Events). This isolates that step so the actuator's options can be compared on one
 cluster in a few minutes: the real ``KubernetesPort`` (its thread pool and connection pool sized
-by ``kube_threads``, the kube config loaded by ``load_kube_client`` as in the service) and the
+by ``kube_threads``, the kube config loaded by ``load_api_client`` as in the service) and the
 real ``execute``, with Events posted inline (in each patch's slot, as before), queued to the
 ``EventBroadcaster`` and posted alongside the patches (``queued``), or queued and held back until
 the patches are done (``deferred``: what the service does). The Deployments have 0 replicas, so no
@@ -36,11 +36,12 @@ from kubernetes import client
 
 from actuator.events import EventBroadcaster
 from actuator.executor import execute
-from actuator.kube import KubernetesPort, kube_threads, load_kube_client
+from actuator.kube import KubernetesPort, kube_threads
 from actuator.settings import ActuatorSettings
 from benchmarks.cycle_counters import cpu_seconds
 from benchmarks.cycle_world import CREATE_THREADS, server_specs
 from contract.update import ActionKind, ServerAction
+from plumbing.kube import load_api_client
 from tests.e2e.cluster.local_cluster import LocalCluster
 from tests.e2e.harness.data import server_deployment
 
@@ -129,7 +130,7 @@ async def run_variant(
     patch_type: str = "strategic",
 ) -> dict[str, Any]:
     apiserver_pid = next(p.pid for p in cluster.procs if p.name == "kube-apiserver" and p.pid)
-    api = load_kube_client(kube_threads(settings), config_file=str(cluster.kubeconfig_path))
+    api = load_api_client(kube_threads(settings), config_file=str(cluster.kubeconfig_path))
     merge = patch_type == "merge"
     port = MergePatchPort(api, settings) if merge else KubernetesPort(api, settings)
     listed = await port.list_deployments([NAMESPACE])

@@ -6,14 +6,14 @@
 from __future__ import annotations
 
 import structlog
-from kubernetes import config
 
 from collector.app import CollectorService, make_app
 from collector.core import Ports
-from collector.kube_adapter import KubeAdapter, load_api_client
+from collector.kube_adapter import KubeAdapter
 from collector.prom_adapter import PrometheusAdapter
 from collector.settings import ENV_PREFIX, CollectorSettings
-from plumbing.main import StartupError, run_service
+from plumbing.kube import load_api_client
+from plumbing.main import run_service
 from plumbing.settings import read_secret_file
 from plumbing.web import serve
 
@@ -21,7 +21,8 @@ log = structlog.get_logger("collector")
 
 
 def build_ports(settings: CollectorSettings) -> Ports:
-    """The real adapters; loads the in-cluster config or the kubeconfig."""
+    """The real adapters; loads the in-cluster config or the kubeconfig (a ``StartupError`` when
+    neither loads)."""
     kube = KubeAdapter(load_api_client(), settings.kube_timeout_s, settings.managed_selector)
     metrics = None
     if settings.prometheus_enabled:
@@ -30,10 +31,7 @@ def build_ports(settings: CollectorSettings) -> Ports:
 
 
 async def _serve(settings: CollectorSettings) -> None:
-    try:
-        ports = build_ports(settings)
-    except config.ConfigException as exc:
-        raise StartupError(f"no Kubernetes configuration: {exc}") from None
+    ports = build_ports(settings)  # a StartupError when there is no kube config
     service = CollectorService(settings, ports)
     app = make_app(service, read_secret_file(settings.token_file))
     log.info(

@@ -23,30 +23,20 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from kubernetes import client, config, utils
-from kubernetes.client.exceptions import ApiException
+from kubernetes import client, utils
 
 from collector.capacity import pod_requests
 from collector.ports import DeploymentInfo, NodeInfo, PodInfo, SourceError
 from contract.labels import DEFAULT_MANAGED_SELECTOR
+from plumbing.kube import api_status, describe_api_error
 
 PAGE_SIZE = 500
 MAX_PAGES = 10_000  # 5 million objects: a bound on the paging loop, never reached in practice
 ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 T = TypeVar("T")
 _parse_quantity: Callable[[str], Any] = utils.parse_quantity  # untyped in the client
-
-
-def load_api_client() -> Any:
-    """An ``ApiClient`` from the in-cluster service account, else from the kubeconfig."""
-    # Looked up at call time (not bound at import), so the unit tests' refusal patch applies.
-    try:
-        cast(Callable[[], None], config.load_incluster_config)()
-    except config.ConfigException:
-        cast(Callable[[], None], config.load_kube_config)()
-    return client.ApiClient()
 
 
 def _quantities(raw: dict[str, str] | None) -> dict[str, float]:
@@ -155,10 +145,8 @@ class KubeAdapter:
         """Run ``fn`` (API calls and the conversion of their answers) off the event loop."""
         try:
             return await asyncio.to_thread(fn)
-        except ApiException as exc:
-            raise SourceError(f"Kubernetes API: {what}: {exc.status} {exc.reason}") from None
-        except Exception as exc:  # urllib3/socket errors: the API server is unreachable
-            raise SourceError(f"Kubernetes API: {what}: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # an API error, or urllib3/socket errors: the server is unreachable
+            raise SourceError(f"Kubernetes API: {what}: {describe_api_error(exc)}") from None
 
     def _paged(self, call: Callable[..., Any], **kwargs: Any) -> list[Any]:
         items: list[Any] = []
@@ -219,8 +207,8 @@ class KubeAdapter:
         def read() -> dict[str, str] | None:
             try:
                 cm = self._core.read_namespaced_config_map(name, namespace, _request_timeout=self._timeout_s)
-            except ApiException as exc:
-                if exc.status == 404:
+            except Exception as exc:
+                if api_status(exc) == 404:
                     return None
                 raise
             return dict(cm.data or {})

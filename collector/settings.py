@@ -13,11 +13,11 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
 from contract.labels import ManagedSelection
-from plumbing.settings import load_settings
+from plumbing.settings import ServiceSettings, load_settings, port_field, token_file_field
 
 ENV_PREFIX = "INFERNO_COLLECTOR_"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -27,9 +27,9 @@ def _env(name: str) -> JsonDict:
     return {"env": name}
 
 
-class CollectorSettings(ManagedSelection):
-    model_config = ConfigDict(frozen=True)
-
+class CollectorSettings(ServiceSettings, ManagedSelection):
+    port: int = port_field(3301)
+    token_file: str = token_file_field("GET /collect")
     namespaces: tuple[str, ...] = Field(
         default=(),
         json_schema_extra=_env("INFERNO_NAMESPACES"),
@@ -45,7 +45,7 @@ class CollectorSettings(ManagedSelection):
         default=5.0, gt=0, le=60, description="timeout of one PromQL query, seconds"
     )
     prometheus_concurrency: int = Field(
-        default=4, ge=1, le=16, description="PromQL queries in flight at once (the cycle sends 14)"
+        default=4, ge=1, le=16, description="PromQL queries in flight at once (a cycle sends 14)"
     )
     rate_window_s: int = Field(
         default=240,
@@ -53,8 +53,7 @@ class CollectorSettings(ManagedSelection):
         le=3600,
         description="window of rate()/deriv(), seconds; keep it at least 4 scrape intervals; a "
         "shorter one sees a rise sooner, but its noise, held by the actuator's scale-down window, "
-        "costs replicas and rollouts (benchmark 4, 3 seeds: 120 s cost 1.7-3.7% more than 240 s "
-        "and met Premium's targets in 0.3-0.6 points more of the minutes)",
+        "costs replicas and rollouts (benchmark 4 in the top README compares windows)",
     )
     token_window_s: int = Field(
         default=600,
@@ -99,10 +98,10 @@ class CollectorSettings(ManagedSelection):
     config_namespace: str = Field(default="inferno", description="namespace of the two ConfigMaps")
     static_configmap: str = Field(
         default="inferno-static-data",
-        description="ConfigMap with accelerator, model, class, optimizer and placement data",
+        description="name of the ConfigMap with accelerator, model, class, optimizer and placement data",
     )
     dynamic_configmap: str = Field(
-        default="inferno-dynamic-data", description="ConfigMap with capacity-data.json"
+        default="inferno-dynamic-data", description="name of the ConfigMap with capacity-data.json"
     )
     kube_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="timeout of one Kubernetes API call, seconds"
@@ -110,18 +109,6 @@ class CollectorSettings(ManagedSelection):
     collect_timeout_s: float = Field(
         default=30.0, gt=0, le=300, description="deadline of a whole GET /collect, seconds (then 503)"
     )
-    host: str = Field(
-        default="127.0.0.1",
-        description="address to bind; the pod's containers share localhost, so keep it unless "
-        "something outside the pod must call the collector",
-    )
-    port: int = Field(default=3301, ge=1, le=65535, description="port to listen on")
-    token_file: str = Field(
-        default="",
-        description="file holding a bearer token that GET /collect requires; empty: only "
-        "callers on localhost are accepted",
-    )
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("namespaces", mode="before")
     @classmethod

@@ -25,6 +25,10 @@ def _elector(settings: ControllerSettings) -> LeaderElector | None:
         return None
     try:
         return build_elector(settings)
+    except StartupError as exc:
+        raise StartupError(
+            f"leader election is on: {exc}; or set INFERNO_CONTROLLER_LEADER_ELECTION=false"
+        ) from None
     except Exception as exc:
         raise StartupError(
             f"leader election is on but no kube config could be loaded ({type(exc).__name__}: {exc}); "

@@ -20,12 +20,11 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
+from kubernetes import client
 
 from controller.leader import LeaderElector, LeaseConflictError, LeaseRecord, LeaseTimings
 from controller.settings import ControllerSettings
-from plumbing.client import ErrorKind, UpstreamError, classify_exception, classify_status
+from plumbing.kube import api_error, api_status, load_api_client
 
 
 def _micro_time(wall_s: float | None) -> str | None:
@@ -74,18 +73,13 @@ class KubeLeasePort:
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> dict[str, Any] | None:
         try:
             resp = await asyncio.to_thread(fn, *args, _preload_content=False, _request_timeout=self.timeout_s)
-        except ApiException as exc:
-            status = int(exc.status or 0)
+        except Exception as exc:
+            error, status = api_error(exc, f"{what} lease"), api_status(exc)
             if status == 404 and what == "get":
                 return None
             if status == 409:
-                raise LeaseConflictError(f"{what} lease: {exc.reason}") from None
-            kind = classify_status(status) if status else ErrorKind.TRANSIENT
-            raise UpstreamError(kind, f"{what} lease: {exc.reason}", status or None) from None
-        except Exception as exc:
-            raise UpstreamError(
-                classify_exception(exc), f"{what} lease: {type(exc).__name__}: {exc}"
-            ) from None
+                raise LeaseConflictError(error.message) from None
+            raise error from None
         data = json.loads(resp.data)
         return data if isinstance(data, dict) else {}
 
@@ -105,22 +99,13 @@ class KubeLeasePort:
         return record_of(await self._call("replace", call, self.name, self.namespace, body) or {})
 
 
-def kube_api_client() -> Any:
-    """In-cluster config when running in a pod, else the local kube config (KUBECONFIG)."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
-
-
 def build_elector(settings: ControllerSettings, api_client: Any | None = None) -> LeaderElector:
     """The elector of Lease ``lease_namespace/lease_name``; each API call times out after a retry period."""
     # Two processes with one identity would both lead: without a pod name, host name + pid.
     identity = settings.pod_name or f"{socket.gethostname()}-{os.getpid()}"
     timings = LeaseTimings(settings.lease_duration_s, settings.renew_deadline_s, settings.retry_period_s)
     port = KubeLeasePort(
-        api_client if api_client is not None else kube_api_client(),
+        api_client if api_client is not None else load_api_client(),
         settings.lease_name,
         settings.lease_namespace,
         timeout_s=timings.retry_period_s,

@@ -8,29 +8,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from controller.window import WindowPolicy
-from plumbing.settings import load_settings
+from plumbing.settings import ServiceSettings, load_settings, port_field, token_file_field
 
 ENV_PREFIX = "INFERNO_CONTROLLER_"
 
 
-class ControllerSettings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class ControllerSettings(ServiceSettings):
     host: str = Field(
         default="127.0.0.1",
-        description="listen address; /metrics and probes are open, /invoke needs the token or a "
-        "localhost caller",
+        description="address to listen on (0.0.0.0: every interface); /metrics and the probes are "
+        "open, GET /invoke needs the token or a localhost caller",
     )
-    port: int = Field(default=3300, ge=1, le=65535, description="listen port (/invoke, /metrics, probes)")
-    collector_host: str = Field(default="127.0.0.1", description="collector container address")
-    collector_port: int = Field(default=3301, ge=1, le=65535, description="collector port")
-    optimizer_host: str = Field(default="127.0.0.1", description="optimizer container address")
-    optimizer_port: int = Field(default=3302, ge=1, le=65535, description="optimizer port")
-    actuator_host: str = Field(default="127.0.0.1", description="actuator container address")
-    actuator_port: int = Field(default=3303, ge=1, le=65535, description="actuator port")
+    port: int = port_field(3300)
+    token_file: str = token_file_field("GET /invoke", ", also sent to the actuator's POST /update")
+    collector_host: str = Field(default="127.0.0.1", description="address of the collector container")
+    collector_port: int = Field(default=3301, ge=1, le=65535, description="TCP port of the collector")
+    optimizer_host: str = Field(default="127.0.0.1", description="address of the optimizer container")
+    optimizer_port: int = Field(default=3302, ge=1, le=65535, description="TCP port of the optimizer")
+    actuator_host: str = Field(default="127.0.0.1", description="address of the actuator container")
+    actuator_port: int = Field(default=3303, ge=1, le=65535, description="TCP port of the actuator")
     control_period_s: float = Field(
         default=60.0,
         ge=0,
@@ -41,22 +40,21 @@ class ControllerSettings(BaseModel):
     optimize_timeout_s: float = Field(default=60.0, gt=0, description="POST /optimize timeout, seconds")
     update_timeout_s: float = Field(default=60.0, gt=0, description="POST /update timeout, seconds")
     dry_run: bool = Field(default=False, description="ask the actuator to only report; false: act")
-    token_file: str = Field(
-        default="",
-        description="file with the bearer token for /invoke (also sent to the actuator); empty: /invoke "
-        "accepts localhost callers only",
-    )
     invoke_rate_per_s: float = Field(
         default=1.0, ge=0, description="GET /invoke token-bucket refill, calls per second; 0: no limit"
     )
-    invoke_burst: int = Field(default=5, ge=1, description="GET /invoke token-bucket size, calls")
+    invoke_burst: int = Field(
+        default=5, ge=1, description="GET /invoke token-bucket size, calls (the burst allowed at once)"
+    )
     invoke_wait_s: float = Field(
         default=300.0, gt=0, description="longest an /invoke caller waits for its cycle, seconds (then 504)"
     )
     shutdown_grace_s: float = Field(
-        default=10.0, ge=0, description="on SIGTERM, how long a running cycle may finish, seconds"
+        default=10.0,
+        ge=0,
+        description="on SIGTERM, how long a running cycle may run on before it is cancelled, seconds; "
+        "0: cancel it at once",
     )
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
     scale_down_window_s: float = Field(
         default=300.0,
         ge=0,
@@ -66,8 +64,8 @@ class ControllerSettings(BaseModel):
     scale_down_window_by_class_s: dict[str, float] = Field(
         default_factory=dict,
         description="scale-down window of the named service classes, seconds, as Class=seconds "
-        "pairs separated by commas (e.g. Free=0 for a best-effort class: fewer idle replicas, more "
-        "missed minutes); other classes use scale_down_window_s; empty: none",
+        "pairs separated by commas (e.g. Free=0 for a best-effort class); other classes use "
+        "scale_down_window_s; empty: none",
     )
     # --- leader election (two replicas, only the leader acts); see controller/leader.py -----------
     leader_election: bool = Field(

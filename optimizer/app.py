@@ -21,103 +21,38 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Literal
+from typing import ClassVar
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from contract.data.loader import DataError, validate_system
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.registry import get_solver
-from plumbing.settings import load_settings
+from plumbing.settings import ServiceSettings as BaseServiceSettings
+from plumbing.settings import load_settings, port_field, token_file_field
 from plumbing.web import error_middleware, guarded, json_error, read_json
 
 ENV_PREFIX = "INFERNO_OPTIMIZER_"
-# The core's defaults, so the service and the library cannot drift apart.
-_CORE = {name: field.default for name, field in OptimizerSettings.model_fields.items()}
 log = structlog.get_logger()
 
 
-class ServiceSettings(BaseModel):
-    """The optimizer service's settings; ``optimizer`` is what the pure core receives."""
+class ServiceSettings(BaseServiceSettings, OptimizerSettings):
+    """The optimizer service's settings: the core's fields (:class:`OptimizerSettings`, declared
+    there once) and the service's own; :attr:`optimizer` is what the pure core receives."""
 
-    model_config = ConfigDict(frozen=True)
+    env_names: ClassVar[Mapping[str, str]] = {
+        "time_limit_s": "INFERNO_OPTIMIZER_TIME_LIMIT",
+        "batch_policy": "INFERNO_OPTIMIZER_BATCH",
+    }
 
-    host: str = Field(
-        default="127.0.0.1", description="address to bind; the pod's containers share localhost"
-    )
-    port: int = Field(default=3302, ge=1, le=65535, description="port to listen on")
-    solver: str | None = Field(
-        default=None, description="greedy or milp; empty: as optimizer-data's milpSolver says"
-    )
-    time_limit_s: float = Field(
-        default=10.0,
-        gt=0,
-        le=3600,
-        description="MILP wall-clock limit, seconds",
-        json_schema_extra={"env": "INFERNO_OPTIMIZER_TIME_LIMIT"},
-    )
-    batch_policy: Literal["default", "optimal"] = Field(
-        default="default",
-        description="default: floor(maxBatchSize*atTokens/out); optimal: smallest batch reaching 99% "
-        "of the best SLO-bound throughput",
-        json_schema_extra={"env": "INFERNO_OPTIMIZER_BATCH"},
-    )
-    max_batch_cap: int = Field(
-        default=_CORE["max_batch_cap"],
-        ge=0,
-        description="largest batch (vLLM --max-num-seqs) chosen from model data; a server's own "
-        "maxBatchSize is not capped; 0: no cap",
-    )
-    type_change_hold_s: float = Field(
-        default=_CORE["type_change_hold_s"],
-        ge=0,
-        description="seconds after an accelerator change during which a server stays on it unless it "
-        "cannot serve its load there at all; 0: off",
-    )
-    load_headroom: float = Field(
-        default=_CORE["load_headroom"],
-        ge=0,
-        le=1,
-        description="size replicas for the measured demand x (1 + this); 0: for the demand itself",
-    )
-    type_change_margin: float = Field(
-        default=_CORE["type_change_margin"],
-        ge=0,
-        lt=1,
-        description="type-change hysteresis: another accelerator is offered only when no dearer at "
-        "the demand x (1 -/+ this) too; 0: off",
-    )
-    rollout_budget_share: float = Field(
-        default=_CORE["rollout_budget_share"],
-        ge=0,
-        le=1,
-        description="share of the running servers that may roll their pods (GPU type or batch "
-        "change) at a time, unfinished rollouts included; 1: no budget",
-    )
-    rollout_budget_min: int = Field(
-        default=_CORE["rollout_budget_min"],
-        ge=0,
-        description="servers that may always roll at a time, however few run",
-    )
-    batch_tolerance: float = Field(
-        default=_CORE["batch_tolerance"],
-        ge=0,
-        le=1,
-        description="on its current accelerator a server keeps its running batch when within this "
-        "share of the computed one (a batch change rolls every pod); 0: off",
-    )
+    port: int = port_field(3302)
+    token_file: str = token_file_field("POST /optimize")
     max_body_bytes: int = Field(
         default=32 * 1024 * 1024, ge=1024, description="largest POST /optimize body, bytes (then 413)"
     )
-    token_file: str = Field(
-        default="",
-        description="file holding a bearer token that POST /optimize requires (a mounted Secret); "
-        "empty: only callers on localhost are accepted",
-    )
-    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
 
     @field_validator("solver", mode="before")
     @classmethod
@@ -130,18 +65,8 @@ class ServiceSettings(BaseModel):
 
     @property
     def optimizer(self) -> OptimizerSettings:
-        return OptimizerSettings(
-            solver=self.solver,
-            time_limit_s=self.time_limit_s,
-            batch_policy=self.batch_policy,
-            max_batch_cap=self.max_batch_cap,
-            type_change_hold_s=self.type_change_hold_s,
-            type_change_margin=self.type_change_margin,
-            batch_tolerance=self.batch_tolerance,
-            load_headroom=self.load_headroom,
-            rollout_budget_share=self.rollout_budget_share,
-            rollout_budget_min=self.rollout_budget_min,
-        )
+        """The core's settings: this model's values of every :class:`OptimizerSettings` field."""
+        return OptimizerSettings(**{name: getattr(self, name) for name in OptimizerSettings.model_fields})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:

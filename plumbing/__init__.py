@@ -17,4 +17,7 @@ Small on purpose; each module has one job:
 - :mod:`plumbing.client`: ``ErrorKind`` (transient / permanent / conflict), the one place
   statuses and exceptions are classified, ``UpstreamError``, and ``JsonClient`` (JSON over HTTP
   with per-call timeouts).
+- :mod:`plumbing.kube`: the Kubernetes API client (``load_api_client``: in-cluster config, else the
+  kubeconfig, else a ``StartupError``) and the one classifier of its errors
+  (``classify_api_error``, ``api_error``); imported only by the services that call the API server.
 """

@@ -13,8 +13,8 @@ Each service's ``main`` is a single call::
 3. configures structlog JSON logging with secret redaction (:mod:`plumbing.logs`) at the
    settings' ``log_level``;
 4. freezes what start-up created and makes young garbage collections rarer
-   (:mod:`plumbing.gc_tuning`: a cycle at 1,000 Deployments spent ~40% of its Python CPU
-   collecting);
+   (:mod:`plumbing.gc_tuning`: a cycle's short-lived objects are freed by reference counting,
+   so frequent collections cost CPU and find little);
 5. runs ``serve(settings)`` until SIGTERM/SIGINT; a :class:`StartupError` it raises (no kube config,
    unusable token file...) is logged as ``startup_failed`` and returns 2, never a trace.
 

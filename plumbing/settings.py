@@ -6,9 +6,15 @@ Every service declares a frozen pydantic model whose fields have a default and a
     settings = load_settings(ActuatorSettings, prefix="INFERNO_ACTUATOR_")
 
 A field ``dry_run`` is read from ``INFERNO_ACTUATOR_DRY_RUN``. A field may name its variable
-explicitly with ``Field(json_schema_extra={"env": "INFERNO_CONTROL_PERIOD"})``. Values are the
+explicitly with ``Field(json_schema_extra={"env": "INFERNO_CONTROL_PERIOD"})``; a model that
+inherits fields from a model that knows nothing of the environment (the optimizer's core settings)
+names their variables in a class attribute ``env_names = {"field": "VARIABLE"}``. Values are the
 strings pydantic parses (``"true"``, ``"2.5"``); list fields take comma-separated strings. Invalid
 values fail at start-up with a message naming the variable.
+
+:class:`ServiceSettings` is the base of the four services' models: the fields every service has
+(``host``, ``port``, ``token_file``, ``log_level``) are declared here once; a service sets its own
+default port with :func:`port_field` and names its guarded endpoint with :func:`token_file_field`.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, get_args, get_origin
+from types import EllipsisType
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from plumbing.logs import register_secret
 
@@ -29,8 +36,57 @@ class SettingsError(ValueError):
     """A setting could not be parsed; the message names the environment variable."""
 
 
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def port_field(default: int | EllipsisType = ...) -> Any:
+    """The ``port`` field of a service that listens on ``default`` unless told otherwise (``...``:
+    no default, as in the base model)."""
+    return Field(default=default, ge=1, le=65535, description="TCP port to listen on")
+
+
+def token_file_field(endpoint: str, note: str = "") -> Any:
+    """The ``token_file`` field of a service whose ``endpoint`` requires the bearer token;
+    ``note`` follows the first clause of the description."""
+    return Field(
+        default="",
+        description=f"file holding the bearer token that {endpoint} requires (a mounted Secret)"
+        f"{note}; empty: no token, {endpoint} accepts only callers on localhost",
+    )
+
+
+class ServiceSettings(BaseModel):
+    """The settings every service has: where it listens, its bearer token, its log level.
+
+    A service's model inherits these and sets its own default port (controller 3300, collector
+    3301, optimizer 3302, actuator 3303) with :func:`port_field`, and names its guarded endpoint
+    in ``token_file`` with :func:`token_file_field`.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="address to listen on (0.0.0.0: every interface); the pod's containers share "
+        "localhost, and without a token the guarded endpoint answers localhost callers only",
+    )
+    port: int = port_field()
+    token_file: str = token_file_field("the service's guarded endpoint")
+    log_level: LogLevel = Field(
+        default="INFO", description="lowest level logged: DEBUG, INFO, WARNING or ERROR (any case)"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper().strip() if isinstance(value, str) else value
+
+
 def env_name(model: type[BaseModel], field: str, prefix: str) -> str:
     """The environment variable a field is read from."""
+    named = getattr(model, "env_names", None)
+    if isinstance(named, Mapping) and isinstance(named.get(field), str):
+        return str(named[field])
     extra = model.model_fields[field].json_schema_extra
     if isinstance(extra, dict) and isinstance(extra.get("env"), str):
         return str(extra["env"])

@@ -118,7 +118,7 @@ async def test_actuator_runs_max_concurrent_patches_at_once_on_pooled_connection
     """
     server, api = stub
     s = settings(max_concurrent_patches=12)
-    api.configuration.connection_pool_maxsize = kube_threads(s)  # as load_kube_client does
+    api.configuration.connection_pool_maxsize = kube_threads(s)  # as load_api_client does
     api.rest_client = type(api.rest_client)(api.configuration)
     server.barrier = threading.Barrier(12, timeout=5)
     port = KubernetesPort(api, s)

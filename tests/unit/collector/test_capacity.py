@@ -6,9 +6,10 @@ import pytest
 from kubernetes import client
 
 from collector.capacity import node_capacity, pod_requests, reserve
-from collector.kube_adapter import load_api_client, owning_deployment, to_node, to_pod
+from collector.kube_adapter import owning_deployment, to_node, to_pod
 from collector.ports import NodeInfo, PodInfo
 from contract.collect import Placement
+from plumbing.kube import load_api_client
 
 GPU = "nvidia.com/gpu"
 PRODUCT = "nvidia.com/gpu.product"
