@@ -34,6 +34,7 @@ from dataclasses import replace
 from contract.data.catalog import ModelPerfEntry
 from contract.data.system import SystemData
 from contract.data.workload import LOWEST_PRIORITY, ServerSpec, ServiceClassSpec
+from contract.steps import Step
 from optimizer.model.batch import batch_search_requests, default_batch, pick_optimal
 from optimizer.model.predict import predict_requests
 from optimizer.model.service_time import ServiceModel, service_model
@@ -145,7 +146,7 @@ def _context(
         in_tokens=load.in_tokens,
         out_tokens=out_tokens,
         targets=targets,
-        reasons=tuple(reasons),
+        reasons=tuple(Step.note("size", r) for r in reasons),
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from contract.data.catalog import AcceleratorSpec, ModelPerfEntry
 from contract.data.workload import ServerSpec
+from contract.steps import Step
 from optimizer.model.service_time import ServiceModel
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets
 
@@ -29,7 +30,7 @@ class ServerContext:
     in_tokens: float
     out_tokens: float
     targets: Targets
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Step, ...] = ()
     """Server-level notes: missing class or targets, assumed tokens, throughput demand."""
     candidate_notes: Mapping[str, str] = field(default_factory=dict)
     """Per offered accelerator: batch, what limits its rate, and whether it is capped."""

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from contract.data.system import SystemData
 from contract.data.workload import ServerSpec
+from contract.steps import Step
 from optimizer.plans import Plan, ServerContext, replicas_for
 
 
@@ -84,7 +85,7 @@ def hold_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
                     )
                 note = f"{head}: stays on {current}; other accelerators not offered"
             dropped.update(id(p) for p in others if p not in kept)
-        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
+        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, Step.note("size", note)))
     return [p for p in plans if id(p) not in dropped], contexts
 
 
@@ -150,7 +151,7 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
             names = ", ".join(sorted({p.option.entry.acc for p in cramped}))
             why.append(f"{names} not offered: too few cards left there for {band[1] * 60:.4g} req/min")
         note = "type-change hysteresis: " + "; ".join(why)
-        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
+        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, Step.note("size", note)))
     return [p for p in plans if id(p) not in dropped], contexts
 
 

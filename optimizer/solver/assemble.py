@@ -15,8 +15,9 @@ i.e. the quantity the MILP minimises; partial allocations are reported in the no
 from __future__ import annotations
 
 from contract.data.catalog import SaturationPolicy
+from contract.steps import Step, StepCode
 from optimizer.solver.capacity import CardLedger
-from optimizer.solver.explain import choice, money, not_served
+from optimizer.solver.explain import choice, money, not_served, solve_notes
 from optimizer.solver.floors import floor_start, hold_floors
 from optimizer.solver.options import Option, ServerView, build_views, holds_of
 from optimizer.solver.problem import AllocationProblem, Assignment, SolverResult
@@ -61,7 +62,7 @@ def assemble(
             reasons.setdefault(view.name, []).extend(not_served(view, ledger))
             unserved.append(view)
         else:
-            why = tuple(reasons.get(view.name, ()))
+            why = tuple(solve_notes(reasons.get(view.name, ())))
             assignments[view.name] = Assignment(view.name, option.candidate, option.replicas, why)
     held, starts = hold_floors(views, full, assignments, ledger)
     assignments.update(saturate(policy or problem.saturation_policy, unserved, ledger, reasons, starts))
@@ -71,13 +72,15 @@ def assemble(
             continue
         start = floor_start(view, ledger, force=True) if hold.candidate is not None else None
         if start is not None:  # meant to move, but the policy gave it nothing: its floor, here
-            why = (*base.reasons, *start.reasons, f"partial: {start.replicas} replica(s), its floor")
+            why = (*base.reasons, *start.reasons, _at_floor(start.replicas))
             assignments[view.name] = Assignment(view.name, start.option.candidate, start.replicas, why)
         elif hold.candidate is None:
-            kept = (
-                f"kept as it is: no candidate on its current {view.server.current_accelerator}, so the "
+            kept = Step(
+                stage="solve",
+                code=StepCode.KEPT_AS_IS,
+                text=f"kept as it is: no candidate on its current {view.server.current_accelerator}, so the "
                 f"actuator leaves its {hold.replicas} replica(s) running; their {hold.cards} {hold.acc_type} "
-                "cards were reserved before allocating"
+                "cards were reserved before allocating",
             )
             assignments[view.name] = Assignment(view.name, None, 0, (*base.reasons, kept))
     reserved = ledger.reserved_cards()
@@ -103,7 +106,14 @@ def assemble(
     if lower_bound is not None:
         lower_bound = min(lower_bound, objective)
     ordered = {s.name: assignments[s.name] for s in problem.servers}
-    return SolverResult(ordered, status, objective, lower_bound, (summary, *notes), reserved)
+    return SolverResult(
+        ordered, status, objective, lower_bound, tuple(solve_notes((summary, *notes))), reserved
+    )
+
+
+def _at_floor(replicas: int) -> Step:
+    """Why a server the saturation policy gave nothing elsewhere starts at its floor."""
+    return Step(stage="solve", code=StepCode.PARTIAL, text=f"partial: {replicas} replica(s), its floor")
 
 
 def _charged(problem: AllocationProblem, views: list[ServerView], full: dict[str, Option]) -> CardLedger:

@@ -2,11 +2,16 @@
 
 Callers: :mod:`greedy`, :mod:`milp`, :mod:`saturation`, :mod:`assemble`. Pure text building; the
 wording is part of the user-facing output (``/invoke`` and the CLI show it), so tests pin a few
-phrases: "cheapest of", "switching threshold", "fell through to", "partial:".
+phrases: "cheapest of", "switching threshold", "fell through to", "partial:". The solvers' own
+reasons are notes (:func:`solve_notes`); the floors and the saturation policy write the steps code
+reacts to (``capacity_floor``, ``window_floor``, ``kept_as_is``, ``partial``) themselves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from contract.steps import Step
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.options import Option, ServerView
 from optimizer.solver.problem import Candidate
@@ -15,6 +20,11 @@ from optimizer.solver.problem import Candidate
 def money(value_per_h: float) -> str:
     """``120.0 -> '120'``, ``95.456 -> '95.46'``: cost per hour without noise."""
     return f"{value_per_h:.2f}".rstrip("0").rstrip(".")
+
+
+def solve_notes(texts: Iterable[str]) -> list[Step]:
+    """The solver's reason texts as steps no code reacts to."""
+    return [Step.note("solve", t) for t in texts]
 
 
 def describe(candidate: Candidate, replicas: int) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contract.steps import Step, StepCode
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.holds import keep_replicas
 from optimizer.solver.options import Option, ServerView
@@ -45,7 +46,7 @@ class Start:
 
     option: Option
     replicas: int
-    reasons: tuple[str, ...]
+    reasons: tuple[Step, ...]
 
 
 def hold_floors(
@@ -75,15 +76,16 @@ def hold_floors(
             added += extra * option.candidate.cost_per_replica
         held = option.replicas + extra
         if held == floor:
-            why = (
+            text = (
                 f"stabilisation window: holds {floor} x {option.accelerator} (load needs "
                 f"{option.replicas}) on cards no other server needs"
             )
         else:
-            why = (
+            text = (
                 f"stabilisation window: holds {held} of {floor} x {option.accelerator} (load needs "
                 f"{option.replicas}); the other cards are allocated to other servers"
             )
+        why = Step(stage="solve", code=StepCode.WINDOW_FLOOR, text=text)
         assignments[view.name] = Assignment(view.name, option.candidate, held, (*base.reasons, why))
     return added, starts
 
@@ -111,12 +113,22 @@ def floor_start(view: ServerView, ledger: CardLedger, *, force: bool = False) ->
     ledger.take(current.candidate, replicas, view.priority, view.name)
     acc = current.accelerator
     reasons = [
-        f"capacity floor: runs on {acc}, so it keeps at least {keep} replica(s) there (min_replicas "
-        f"{view.server.min_replicas}, never 0 for capacity); their cards were reserved before allocating"
+        Step(
+            stage="solve",
+            code=StepCode.CAPACITY_FLOOR,
+            text=f"capacity floor: runs on {acc}, so it keeps at least {keep} replica(s) there (min_replicas "
+            f"{view.server.min_replicas}, never 0 for capacity); their cards were reserved before allocating",
+        )
     ]
     if window > keep:
         held = "holds" if replicas >= window else f"holds {replicas} of"
-        reasons.append(f"stabilisation window: {held} {window} x {acc} (partial) on cards no demand needs")
+        reasons.append(
+            Step(
+                stage="solve",
+                code=StepCode.WINDOW_FLOOR,
+                text=f"stabilisation window: {held} {window} x {acc} (partial) on cards no demand needs",
+            )
+        )
     return Start(current, replicas, tuple(reasons))
 
 

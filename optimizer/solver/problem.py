@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from contract.data.catalog import SaturationPolicy
+from contract.steps import Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class Assignment:
     server: str
     candidate: Candidate | None
     replicas: int
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Step, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -111,7 +112,7 @@ class SolverResult:
     status: str
     objective: float = 0.0
     lower_bound: float | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[Step, ...] = field(default_factory=tuple)
     reserved_cards: Mapping[str, int] = field(default_factory=dict)
     """Cards per type held by running servers beyond their assignments (kept as they are, or
     moving to another type this cycle): in use, though no assignment counts them."""
