@@ -16,7 +16,7 @@ Stages:
 3. :func:`assemble` turns the solver's assignments into :class:`~contract.solution.Solution`,
    where every input server has exactly one decision and its reasons.
 
-Running servers keep cards whatever the solution (:mod:`optimizer.solver.holds`): ``optimize``
+Running servers keep cards whatever the solution (:mod:`optimizer.solver.reservations`): ``optimize``
 gives the solvers the cards per replica of each running server's current accelerator
 (:func:`optimizer.type_changes.running_cards`), and the solution's ``cards_by_type`` includes the
 cards such servers keep beyond their allocations (``reserved_by_type``), so the actuator's

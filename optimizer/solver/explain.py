@@ -13,8 +13,8 @@ from collections.abc import Iterable
 
 from contract.steps import Step
 from optimizer.solver.capacity import CardLedger
-from optimizer.solver.options import Option, ServerView
 from optimizer.solver.problem import Candidate
+from optimizer.solver.views import PricedCandidate, ServerView
 
 
 def money(value_per_h: float) -> str:
@@ -32,7 +32,7 @@ def describe(candidate: Candidate, replicas: int) -> str:
     return f"{candidate.accelerator} x{replicas} at {money(replicas * candidate.cost_per_replica)}/h"
 
 
-def choice(view: ServerView, chosen: Option, threshold: float) -> list[str]:
+def choice(view: ServerView, chosen: PricedCandidate, threshold: float) -> list[str]:
     """Why ``chosen`` among the view's full options, as far as cost and switching go."""
     reasons: list[str] = []
     n = len(view.options)
@@ -65,7 +65,9 @@ def choice(view: ServerView, chosen: Option, threshold: float) -> list[str]:
     return reasons
 
 
-def fell_through(skipped: list[Option], chosen: Option, ledger: CardLedger, server: str = "") -> str:
+def fell_through(
+    skipped: list[PricedCandidate], chosen: PricedCandidate, ledger: CardLedger, server: str = ""
+) -> str:
     """``'capacity: A100 x3 needs 12 A100 cards, 4 of 16 left (...); fell through to L40S ...'``."""
     first = skipped[0]
     text = f"capacity: {ledger.shortfall(first.candidate, first.replicas, server)}"

@@ -33,7 +33,7 @@ class Candidate:
     floor_replicas: int = 0
     """Replicas the actuator's scale-down window would keep on this (the current) accelerator this
     cycle. The solvers compare and allocate ``replicas``; the floor gets the cards left after all
-    allocations (:mod:`optimizer.solver.floors`), so a held scale-down neither looks like a reason
+    allocations (:mod:`optimizer.solver.floors`), so a scale-down the window holds neither looks like a reason
     to move nor takes cards another server needs."""
 
     @property
@@ -71,12 +71,12 @@ class AllocationProblem:
     seed: int = 0
     running_cards: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     """Per running server: (card type, cards per replica) of its current accelerator, from the
-    data. Needed only for a server with no candidate there (see :mod:`optimizer.solver.holds`);
+    data. Needed only for a server with no candidate there (see :mod:`optimizer.solver.reservations`);
     ``optimize`` fills it in, a problem without it reserves nothing for such servers."""
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
+class Reservation:
     """Cards a running server keeps whatever this cycle's solution, reserved before allocating.
 
     ``candidate`` set: the candidate on its current accelerator; the actuator never takes the

@@ -6,7 +6,7 @@ full allocations. Output: exactly one :class:`Assignment` per input server.
 
 A server's partial allocation uses a single candidate, its *best-fitting* one
 (:func:`optimizer.solver.floors.best_fitting`): the candidate whose replicas that still fit (capped
-by ``max_replicas``; a running server's own held cards count for it) serve the largest share of its
+by ``max_replicas``; a running server's own reserved cards count for it) serve the largest share of its
 demand, ``fit / full_replicas``; ties go to the lower effective cost. A running server whose current
 accelerator fits a share as large as any other already has a start there (its capacity and window
 floors, :mod:`optimizer.solver.floors`) and grows on it. Any other server's first grant is its
@@ -32,15 +32,15 @@ from contract.data.catalog import SaturationPolicy
 from contract.steps import Step, StepCode
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import describe, solve_notes
-from optimizer.solver.floors import Start, best_fitting
-from optimizer.solver.options import Option, ServerView
+from optimizer.solver.floors import FloorStart, best_fitting
 from optimizer.solver.problem import Assignment
+from optimizer.solver.views import PricedCandidate, ServerView
 
 
 @dataclass(slots=True)
 class _Grant:
     view: ServerView
-    option: Option | None = None
+    option: PricedCandidate | None = None
     replicas: int = 0
     active: bool = True
     reasons: list[Step] = field(default_factory=list)
@@ -52,7 +52,7 @@ def saturate(
     unserved: list[ServerView],
     ledger: CardLedger,
     reasons: dict[str, list[str]],
-    starts: dict[str, Start] | None = None,
+    starts: dict[str, FloorStart] | None = None,
 ) -> dict[str, Assignment]:
     """One Assignment per unserved server; ``reasons`` holds why each was not fully served.
     ``starts``: partial allocations the floors began (already charged to ``ledger``)."""

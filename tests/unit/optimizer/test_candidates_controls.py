@@ -154,7 +154,7 @@ def test_hold_down_lifts_when_servers_that_come_first_hold_the_cards() -> None:
 def test_hold_down_stays_when_no_other_accelerator_can_serve_either() -> None:
     # 480 req/min, 9 A100 cards: neither A100 (19 cards) nor 2xA100 (16) fits, and 4 x 2xA100
     # (~258 req/min) serve less than 1.25 x 9 x A100 (~229): a move would not help
-    # (test_candidates_hold_partial: when it serves clearly more, it is offered).
+    # (test_candidates_hold_down_partial: when it serves clearly more, it is offered).
     (decision,) = decide(on_a100(acceleratorAgeS=100, rpm=480), A100=9)
     # Saturation policy None: nothing fits in full, so the server is kept as it is (on A100).
     assert decision.allocation is None or decision.allocation.accelerator == "A100"

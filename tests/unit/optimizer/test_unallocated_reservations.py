@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from contract.data.catalog import SaturationPolicy
 from contract.steps import texts
 from optimizer.solver.assemble import used_cards
-from optimizer.solver.holds import server_holds
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem, SolverResult
+from optimizer.solver.reservations import reservations_by_server
 from tests.unit.optimizer.test_solver import SOLVERS, cand, chosen, problem, solve
 
 PE = SaturationPolicy.PRIORITY_EXHAUSTIVE
@@ -139,10 +139,10 @@ def test_holds_only_for_running_servers_and_not_in_unlimited_mode() -> None:
     held = running("held", cand("2xA100", 2, 80, cards=2), on="2xA100", replicas=3, min_replicas=2)
     unknown = running("unknown", cand("L4", 1), on="H100", replicas=2)  # no running_cards entry
     prob = problem(idle, held, unknown, capacity={"A100": 8})
-    holds = server_holds(prob)
+    holds = reservations_by_server(prob)
     assert set(holds) == {"held"}
     assert (holds["held"].acc_type, holds["held"].cards, holds["held"].replicas) == ("A100", 4, 2)
-    assert server_holds(replace(prob, unlimited=True)) == {}
+    assert reservations_by_server(replace(prob, unlimited=True)) == {}
 
 
 # --- property: what runs after the actuator never exceeds the capacity ------------------------------
@@ -194,7 +194,7 @@ def running_instances(draw: st.DrawFn) -> AllocationProblem:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(running_instances())
 def test_what_runs_after_acting_never_exceeds_the_capacity(prob: AllocationProblem) -> None:
-    holds = server_holds(prob)
+    holds = reservations_by_server(prob)
     by_type: dict[str, int] = {}
     for hold in holds.values():
         by_type[hold.acc_type] = by_type.get(hold.acc_type, 0) + hold.cards
