@@ -11,8 +11,8 @@ import structlog
 
 from actuator.settings import ENV_PREFIX as ACT_PREFIX
 from actuator.settings import ActuatorSettings
-from plumbing import entry
 from controller.settings import ENV_PREFIX, ControllerSettings
+from plumbing import entry
 from plumbing.client import ErrorKind, classify_status
 from plumbing.logs import configure_logging
 from plumbing.settings import SettingsError, load_settings, read_secret_file, settings_table
