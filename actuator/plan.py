@@ -17,8 +17,8 @@ Capacity: a running server the optimizer cannot serve comes as ``partial`` at it
 (``max(min_replicas, 1)`` on its current accelerator, whose cards the optimizer reserved before
 allocating) and is scaled down to it like any partial allocation; ``unallocated`` means the server
 has no candidate on its accelerator, and the optimizer reserved all it runs, so keeping it as it
-is matches what was counted. The optimizer's capacity reasons are listed first
-(:data:`CAPACITY_REASONS`), so the Event says why.
+is matches what was counted. The optimizer's capacity steps are listed first
+(:data:`contract.steps.CAPACITY_CODES`), so the Event says why.
 """
 
 from __future__ import annotations
@@ -37,18 +37,19 @@ from actuator.settings import ActuatorSettings
 from contract.collect import ManagedServer, Placement
 from contract.labels import ACCELERATOR, format_timestamp
 from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution
+from contract.steps import CAPACITY_CODES, Step
 from contract.update import ActionKind, FieldChange, Outcome, ServerAction
 
 Deployments = Mapping[tuple[str, str], Mapping[str, Any]]
 """The Deployments read this cycle, by (namespace, name)."""
-# Optimizer reasons that explain a capacity decision; listed first, so the Event (which carries the
-# first few reasons) says why a server was brought down to its floor or kept as it is.
-CAPACITY_REASONS = ("capacity floor", "stabilisation window", "kept as it is", "partial:")
 
 
-def _capacity_first(reasons: Sequence[str]) -> list[str]:
-    key = [r for r in reasons if r.startswith(CAPACITY_REASONS)]
-    return key + [r for r in reasons if not r.startswith(CAPACITY_REASONS)]
+def _capacity_first(steps: Sequence[Step]) -> list[str]:
+    """The texts of a decision's steps, those that explain a capacity decision first, so the Event
+    (which carries the first few reasons) says why a server was brought down to its floor or kept
+    as it is."""
+    key = [s.text for s in steps if s.code in CAPACITY_CODES]
+    return key + [s.text for s in steps if s.code not in CAPACITY_CODES]
 
 
 def _skip(server: ManagedServer, *reasons: str, replicas_now: int | None = None) -> ServerAction:
@@ -90,7 +91,7 @@ def _refusal(
         return _skip(server, "absent from the solution")
     alloc = decision.allocation
     if decision.status is DecisionStatus.UNALLOCATED or alloc is None:
-        return _skip(server, f"solution: {decision.status.value}", *_capacity_first(decision.reasons))
+        return _skip(server, f"solution: {decision.status.value}", *_capacity_first(decision.steps))
     if deployment is None:
         return _skip(server, f"Deployment {server.namespace}/{server.deployment} not found")
     try:
@@ -215,7 +216,7 @@ def _plan_one(
     reasons = [
         f"solution: {accepted.decision.status.value} {alloc.num_replicas} x {alloc.accelerator} "
         f"(batch {alloc.max_batch}, {alloc.cards_per_replica} card(s)/replica, cost {alloc.cost:g}/h)",
-        *(f"optimizer: {r}" for r in _capacity_first(accepted.decision.reasons)),
+        *(f"optimizer: {r}" for r in _capacity_first(accepted.decision.steps)),
         *replica_reasons,
         *accepted.notes,
         *patch_notes,

@@ -46,7 +46,6 @@ from benchmarks.cycle_counters import (
 from benchmarks.cycle_exporter import VllmExporter
 from benchmarks.cycle_report import write_results
 from benchmarks.cycle_world import build_world, loads_of, teardown_world, wait_settled
-from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
 from tests.e2e.cluster.local_cluster import LocalCluster
 from tests.e2e.cluster.prometheus import LocalPrometheus
 from tests.e2e.harness.services import SERVICES, Autoscaler
@@ -113,7 +112,7 @@ def _cycle(
         "events_posted_after_s": events_after_s,
         "cpu_s": cpu_s,
         "actions": dict(outcomes),
-        "rollout_budget": next((n for n in report.get("notes", []) if n.startswith(ROLLOUT_NOTE)), ""),
+        "rollout_budget": report.get("rollout_budget", ""),
     }
 
 

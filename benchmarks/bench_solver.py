@@ -137,7 +137,7 @@ def main() -> None:
             f" saving vs greedy {saving:+.2%}"
         )
         for note in milp.notes[1:]:
-            print(f"    {note}")
+            print(f"    {note.text}")
 
 
 if __name__ == "__main__":

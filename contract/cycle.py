@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract.collect import CollectResult
 from contract.solution import Solution
+from contract.steps import StepCode
 from contract.update import ServerAction
 
 Stage = Literal["collect", "optimize", "update"]
@@ -64,6 +65,7 @@ class DecisionSummary(BaseModel):
     max_batch: int | None = None
     cost: float | None = None
     reasons: list[str] = Field(default_factory=list)
+    codes: list[StepCode] = Field(default_factory=list, description="the code of each reason, in order")
     ttft_ms: float | None = Field(default=None, description="predicted mean time to first token")
     ttft_percentile_ms: float | None = Field(
         default=None, description="predicted TTFT at the class's target percentile (0: not computed)"
@@ -98,6 +100,7 @@ class DecisionSummary(BaseModel):
                     max_batch=a.max_batch if a else None,
                     cost=a.cost if a else None,
                     reasons=list(d.reasons),
+                    codes=[s.code for s in d.steps],
                     ttft_ms=a.ttft_ms if a else None,
                     ttft_percentile_ms=a.ttft_percentile_ms if a else None,
                     itl_ms=a.itl_ms if a else None,
@@ -128,3 +131,6 @@ class CycleReport(BaseModel):
     actions: list[ServerAction] = Field(default_factory=list)
     errors: list[StageFailure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    rollout_budget: str = Field(
+        default="", description="the rollout budget's totals when it bound this cycle (also in notes)"
+    )

@@ -10,8 +10,11 @@ metrics), the CLI. The contract the actuator relies on:
   with no candidate (infeasible for its load, no performance data). The actuator keeps the
   Deployment as it is, and the optimizer reserved the cards it runs on before allocating
   (``reserved_by_type``). A running server with a candidate on its accelerator is never left
-  unallocated for capacity: it gets at least its floor there (``partial``, reason ``capacity
-  floor``), since the actuator would never scale it to zero. ``reasons`` say why.
+  unallocated for capacity: it gets at least its floor there (``partial``, step
+  ``capacity_floor``), since the actuator would never scale it to zero. ``steps`` say why.
+
+Each decision's ``steps`` and the solver report's ``steps`` are typed (:mod:`contract.steps`): code
+reacts to their ``code``, people read their ``text`` (``reasons`` and ``notes``: the sentences).
 
 A server is never dropped: every server of the input has exactly one decision.
 """
@@ -22,6 +25,8 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from contract.steps import Step, texts
 
 
 class DecisionStatus(StrEnum):
@@ -72,7 +77,12 @@ class ServerDecision(BaseModel):
     current_replicas: int = 0
     demand_rpm: float = Field(ge=0)
     served_rpm: float = Field(ge=0, description="rate the allocation can serve within targets, <= demand")
-    reasons: list[str] = Field(default_factory=list, description="why: model result, solver choice, clips")
+    steps: list[Step] = Field(default_factory=list, description="why: model result, solver choice, clips")
+
+    @property
+    def reasons(self) -> list[str]:
+        """The sentences of ``steps``, in order: what ``/invoke``, the log and the Events show."""
+        return texts(self.steps)
 
 
 class SolverReport(BaseModel):
@@ -83,7 +93,12 @@ class SolverReport(BaseModel):
     objective: float = 0.0
     lower_bound: float | None = Field(default=None, description="LP bound on cost, when the solver has one")
     elapsed_ms: float = 0.0
-    notes: list[str] = Field(default_factory=list)
+    steps: list[Step] = Field(default_factory=list, description="the solver's notes, typed")
+
+    @property
+    def notes(self) -> list[str]:
+        """The sentences of ``steps``, in order."""
+        return texts(self.steps)
 
 
 class Solution(BaseModel):

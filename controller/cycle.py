@@ -30,11 +30,11 @@ from contract.collect import CollectResult
 from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from contract.data.system import SystemData
 from contract.solution import Solution
+from contract.steps import StepCode
 from contract.update import Outcome, UpdateRequest, UpdateResponse
 from controller import window
 from controller.settings import ControllerSettings
 from controller.window import WindowState
-from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
 from plumbing.client import ErrorKind, JsonClient, UpstreamError, classify_exception
 
 T = TypeVar("T")
@@ -167,7 +167,10 @@ class CycleRunner:
             decisions=DecisionSummary.all_of(solution, floors),
         )
         # what the rollout budget deferred: the totals, in the answer of /invoke
-        fields.setdefault("notes", []).extend(n for n in solution.solver.notes if n.startswith(ROLLOUT_NOTE))
+        rollout = [s.text for s in solution.solver.steps if s.code is StepCode.ROLLOUT_BUDGET]
+        fields.setdefault("notes", []).extend(rollout)
+        if rollout:
+            fields["rollout_budget"] = rollout[0]
         request = UpdateRequest(
             cycle_id=fields["cycle_id"],
             solution=solution,

@@ -21,8 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from contract.cycle import CycleReport
+from contract.steps import StepCode
 from contract.update import ActionKind, Outcome
-from optimizer.rollout_budget import NOTE_PREFIX as ROLLOUT_NOTE
 
 SERVER_LABELS = ("namespace", "deployment", "server")
 DURATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -93,7 +93,7 @@ class ControllerMetrics:
         self.last_success.set(report.started_at_s + report.duration_s)
         if report.decisions:
             self.unallocated.set(sum(d.status == "unallocated" for d in report.decisions))
-            waiting = (any(r.startswith(ROLLOUT_NOTE) for r in d.reasons) for d in report.decisions)
+            waiting = (StepCode.ROLLOUT_BUDGET in d.codes for d in report.decisions)
             self.rollouts_waiting.set(sum(waiting))
             self.cost.clear()
             for acc_type, cost in report.cost_by_type.items():

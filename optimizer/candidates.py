@@ -22,7 +22,7 @@ Per server (one class+model pair):
 - ``maxNumReplicas`` (> 0) is left to the solver, as the solver contract wants: a candidate always
   carries the replicas that serve the *whole* demand (its predictions are for that allocation), and
   one needing more than the bound gets a note; the solver offers it at most ``max_replicas``, as a
-  partial allocation under the saturation policy (``optimizer.solver.options``).
+  partial allocation under the saturation policy (``optimizer.solver.views``).
 - Sorted cheapest first (then unit cost, name); each rejected accelerator is in
   ``ServerProblem.infeasible`` as ``"<accelerator>: <reason>"``. ``max_replicas`` 0 means no bound.
 """
@@ -34,14 +34,15 @@ from dataclasses import replace
 from contract.data.catalog import ModelPerfEntry
 from contract.data.system import SystemData
 from contract.data.workload import LOWEST_PRIORITY, ServerSpec, ServiceClassSpec
+from contract.steps import Step
 from optimizer.model.batch import batch_search_requests, default_batch, pick_optimal
 from optimizer.model.predict import predict_requests
 from optimizer.model.service_time import ServiceModel, service_model
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets, size_rates
-from optimizer.plans import Plan, ServerContext, SizedOption, replicas_for
+from optimizer.options import OptionToSize, ServerContext, SizedOption, replicas_for
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem
-from optimizer.type_changes import cards_left, hold_type_changes, robust_type_changes
+from optimizer.type_changes import cards_left, robust_type_changes, type_change_hold_down
 
 __all__ = ["ServerContext", "build_problem", "build_problem_with_context"]
 
@@ -60,7 +61,7 @@ def build_problem_with_context(
     accelerators = system.accelerator_by_name()
     servers = system.servers.servers
     contexts: list[ServerContext] = []
-    options: list[SizedOption] = []
+    options: list[OptionToSize] = []
     rejected: list[list[str]] = [[] for _ in servers]
     models: dict[tuple[object, float, float], ServiceModel | str] = {}
     perf_of = {id(e): e.perf for e in system.models.models}  # .perf builds a new object per call
@@ -84,19 +85,21 @@ def build_problem_with_context(
             if asked not in requests_of:  # equal requests share objects: cheap to dedupe later
                 requests_of[asked] = _requests(server, model, batch, context, settings)
             requests = requests_of[asked]
-            options.append(SizedOption(i, entry, accelerators[entry.acc], model, requests, batch_note))
+            options.append(OptionToSize(i, entry, accelerators[entry.acc], model, requests, batch_note))
     results = iter(size_rates([r for o in options for r in o.requests]))
-    sized = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
-    plans = _plans(servers, contexts, options, sized, rejected, headroom=settings.load_headroom)
+    picked = [_pick([next(results) for _ in o.requests], o.requests) for o in options]
+    sized_options = _sized_options(
+        servers, contexts, options, picked, rejected, headroom=settings.load_headroom
+    )
     spec = system.optimizer.optimizer
     left = None if spec.unlimited else cards_left(system, contexts)
-    plans, contexts = hold_type_changes(
-        servers, contexts, plans, left, settings.type_change_hold_s, settings.type_change_margin
+    sized_options, contexts = type_change_hold_down(
+        servers, contexts, sized_options, left, settings.type_change_hold_s, settings.type_change_margin
     )
-    plans, contexts = robust_type_changes(
-        servers, contexts, plans, left, settings.type_change_margin, settings.load_headroom
+    sized_options, contexts = robust_type_changes(
+        servers, contexts, sized_options, left, settings.type_change_margin, settings.load_headroom
     )
-    problems, contexts = _server_problems(servers, contexts, plans, rejected)
+    problems, contexts = _server_problems(servers, contexts, sized_options, rejected)
     problem = AllocationProblem(
         servers=problems,
         capacity_cards=system.capacity.cards_by_type(),
@@ -145,7 +148,7 @@ def _context(
         in_tokens=load.in_tokens,
         out_tokens=out_tokens,
         targets=targets,
-        reasons=tuple(reasons),
+        reasons=tuple(Step.note("size", r) for r in reasons),
     )
 
 
@@ -216,26 +219,26 @@ def _pick(
     return requests[index], results[index]
 
 
-def _plans(
+def _sized_options(
     servers: list[ServerSpec],
     contexts: list[ServerContext],
-    options: list[SizedOption],
-    sized: list[tuple[SizingRequest, SizingResult]],
+    options: list[OptionToSize],
+    picked: list[tuple[SizingRequest, SizingResult]],
     rejected: list[list[str]],
     *,
     headroom: float = 0.0,
-) -> list[Plan]:
+) -> list[SizedOption]:
     """Feasible options with their replica counts, sized for ``demand * (1 + headroom)``;
     infeasible ones go to ``rejected``."""
-    plans: list[Plan] = []
-    for option, (request, result) in zip(options, sized, strict=True):
+    sized_options: list[SizedOption] = []
+    for option, (request, result) in zip(options, picked, strict=True):
         if not result.feasible:
             rejected[option.server].append(f"{option.entry.acc}: batch {request.batch}: {result.reason}")
             continue
         demand_rps = contexts[option.server].demand_rps * (1.0 + headroom)
         replicas = replicas_for(servers[option.server], demand_rps, result.max_rate_rps)
-        plans.append(Plan(option, request, result, replicas))
-    return plans
+        sized_options.append(SizedOption(option, request, result, replicas))
+    return sized_options
 
 
 def _floor(server: ServerSpec, accelerator: str) -> int:
@@ -250,25 +253,27 @@ def _floor(server: ServerSpec, accelerator: str) -> int:
 def _server_problems(
     servers: list[ServerSpec],
     contexts: list[ServerContext],
-    plans: list[Plan],
+    sized_options: list[SizedOption],
     rejected: list[list[str]],
 ) -> tuple[tuple[ServerProblem, ...], list[ServerContext]]:
-    rates = [contexts[p.option.server].demand_rps / p.replicas if p.replicas > 0 else 0.0 for p in plans]
-    predictions = predict_requests([p.request for p in plans], rates)
+    rates = [
+        contexts[p.option.server].demand_rps / p.replicas if p.replicas > 0 else 0.0 for p in sized_options
+    ]
+    predictions = predict_requests([p.request for p in sized_options], rates)
     candidates: list[list[Candidate]] = [[] for _ in servers]
     notes: list[dict[str, str]] = [{} for _ in servers]
-    for plan, prediction in zip(plans, predictions, strict=True):
-        entry, spec = plan.option.entry, plan.option.spec
-        floor = _floor(servers[plan.option.server], entry.acc)
-        candidates[plan.option.server].append(
+    for sized_option, prediction in zip(sized_options, predictions, strict=True):
+        entry, spec = sized_option.option.entry, sized_option.option.spec
+        floor = _floor(servers[sized_option.option.server], entry.acc)
+        candidates[sized_option.option.server].append(
             Candidate(
                 accelerator=entry.acc,
                 acc_type=spec.type,
-                replicas=plan.replicas,
-                max_batch=plan.request.batch,
-                cost_per_replica=plan.cost_per_replica,
-                cards_per_replica=plan.cards_per_replica,
-                max_rate_per_replica_rps=plan.result.max_rate_rps,
+                replicas=sized_option.replicas,
+                max_batch=sized_option.request.batch,
+                cost_per_replica=sized_option.cost_per_replica,
+                cards_per_replica=sized_option.cards_per_replica,
+                max_rate_per_replica_rps=sized_option.result.max_rate_rps,
                 itl_ms=prediction.itl_ms,
                 ttft_ms=prediction.ttft_ms,
                 utilization=prediction.utilization,
@@ -276,21 +281,24 @@ def _server_problems(
                 floor_replicas=floor,
             )
         )
-        note = f"batch {plan.request.batch}: {plan.result.reason}"
-        if plan.option.batch_note:
-            note = f"{plan.option.batch_note}; {note}"
-        if floor > plan.replicas:
+        note = f"batch {sized_option.request.batch}: {sized_option.result.reason}"
+        if sized_option.option.batch_note:
+            note = f"{sized_option.option.batch_note}; {note}"
+        if floor > sized_option.replicas:
             note += (
-                f"; the stabilisation window holds {floor} replicas here (load needs {plan.replicas}): "
-                f"their cards are counted as taken"
+                f"; the stabilisation window holds {floor} replicas here (load needs "
+                f"{sized_option.replicas}): their cards are counted as taken"
             )
-        bound = servers[plan.option.server].max_num_replicas
-        if 0 < bound < plan.replicas:
-            served = bound * plan.result.max_rate_rps / contexts[plan.option.server].demand_rps
+        bound = servers[sized_option.option.server].max_num_replicas
+        if 0 < bound < sized_option.replicas:
+            served = (
+                bound * sized_option.result.max_rate_rps / contexts[sized_option.option.server].demand_rps
+            )
             note += (
-                f"; needs {plan.replicas} replicas > maxNumReplicas {bound}: at most {served:.0%} of demand"
+                f"; needs {sized_option.replicas} replicas > maxNumReplicas {bound}: at most {served:.0%} "
+                "of demand"
             )
-        notes[plan.option.server][entry.acc] = note
+        notes[sized_option.option.server][entry.acc] = note
     problems = []
     for i, server in enumerate(servers):
         ordered = sorted(candidates[i], key=lambda c: (c.cost, c.cost_per_replica, c.accelerator))

@@ -16,7 +16,7 @@ Stages:
 3. :func:`assemble` turns the solver's assignments into :class:`~contract.solution.Solution`,
    where every input server has exactly one decision and its reasons.
 
-Running servers keep cards whatever the solution (:mod:`optimizer.solver.holds`): ``optimize``
+Running servers keep cards whatever the solution (:mod:`optimizer.solver.reservations`): ``optimize``
 gives the solvers the cards per replica of each running server's current accelerator
 (:func:`optimizer.type_changes.running_cards`), and the solution's ``cards_by_type`` includes the
 cards such servers keep beyond their allocations (``reserved_by_type``), so the actuator's
@@ -29,6 +29,7 @@ from dataclasses import replace
 
 from contract.data.system import SystemData
 from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
+from contract.steps import Step, StepCode
 from optimizer.candidates import ServerContext, build_problem_with_context
 from optimizer.rollout_budget import apply_rollout_budget
 from optimizer.settings import OptimizerSettings
@@ -63,7 +64,7 @@ def assemble(
     for server in system.servers.servers:
         sp = problems[server.name]
         assignment = result.assignments.get(server.name) or Assignment(
-            server.name, None, 0, ("solver returned no assignment",)
+            server.name, None, 0, (Step.note("decide", "solver returned no assignment"),)
         )
         decision = _decide(sp, assignment, contexts[server.name], limited=not problem.unlimited)
         decisions.append(decision)
@@ -79,7 +80,7 @@ def assemble(
         status=result.status,
         objective=result.objective,
         lower_bound=result.lower_bound,
-        notes=list(result.notes),
+        steps=list(result.notes),
     )
     return Solution(
         decisions=decisions,
@@ -108,17 +109,21 @@ def _decide(
     }
     candidate = assignment.candidate
     if candidate is None:
-        reasons = list(context.reasons) + list(assignment.reasons)
-        reasons += [r for r in sp.infeasible if r not in reasons]
-        if not sp.candidates and not reasons:
-            reasons.append("no accelerator has performance data for this model")
-        if limited and sp.current_replicas > 0 and not any(r.startswith("kept as it is") for r in reasons):
-            reasons.append(
-                f"its cards are unknown ({sp.current_accelerator or 'no accelerator'} has no entry for the "
-                "model in the data): not reserved"
+        steps = [*context.reasons, *assignment.reasons]
+        said = {s.text for s in steps}
+        steps += [Step.note("size", r) for r in sp.infeasible if r not in said]
+        if not sp.candidates and not steps:
+            steps.append(Step.note("decide", "no accelerator has performance data for this model"))
+        if limited and sp.current_replicas > 0 and not any(s.code is StepCode.KEPT_AS_IS for s in steps):
+            steps.append(
+                Step.note(
+                    "decide",
+                    f"its cards are unknown ({sp.current_accelerator or 'no accelerator'} has no entry for "
+                    "the model in the data): not reserved",
+                )
             )
-        reasons.append("unallocated: the actuator keeps this server as it is")
-        return ServerDecision(status=DecisionStatus.UNALLOCATED, served_rpm=0.0, reasons=reasons, **base)
+        steps.append(Step.note("decide", "unallocated: the actuator keeps this server as it is"))
+        return ServerDecision(status=DecisionStatus.UNALLOCATED, served_rpm=0.0, steps=steps, **base)
     replicas = assignment.replicas
     complete = replicas >= candidate.replicas
     served_rps = (
@@ -138,19 +143,24 @@ def _decide(
         max_rpm_per_replica=candidate.max_rate_per_replica_rps * 60.0,
         demand_replicas=min(replicas, candidate.replicas) if candidate.floor_replicas > 0 else None,
     )
-    reasons = list(context.reasons) + list(assignment.reasons)
+    steps = [*context.reasons, *assignment.reasons]
     note = context.candidate_notes.get(candidate.accelerator)
     if note:
-        reasons.append(note)
+        steps.append(Step.note("size", note))
     if not complete:
-        reasons.append(
-            f"partial: {replicas} of {candidate.replicas} replicas fit; serves {served_rps * 60:.0f} of "
-            f"{demand_rpm:.0f} req/min within targets (latency predictions are for the full allocation)"
+        steps.append(
+            Step(
+                stage="decide",
+                code=StepCode.PARTIAL,
+                text=f"partial: {replicas} of {candidate.replicas} replicas fit; serves "
+                f"{served_rps * 60:.0f} of {demand_rpm:.0f} req/min within targets (latency predictions are "
+                "for the full allocation)",
+            )
         )
     return ServerDecision(
         status=DecisionStatus.ALLOCATED if complete else DecisionStatus.PARTIAL,
         allocation=allocation,
         served_rpm=served_rps * 60.0,
-        reasons=reasons,
+        steps=steps,
         **base,
     )

@@ -23,7 +23,7 @@ room, some of them wait too, no worse served than they are now; the budget bound
 which is its point (a price or data change can make most of a fleet want to move at once).
 Only a server whose running batch is unknown rolls regardless (the actuator sets the batch
 whatever the plan), and it uses the room first. Each waiting server's decision says what waits and
-why; the solver note gives the totals.
+why, and the solver note gives the totals: both as steps with code ``rollout_budget``.
 """
 
 from __future__ import annotations
@@ -34,12 +34,13 @@ from dataclasses import dataclass, replace
 
 from contract.data.system import SystemData
 from contract.data.workload import ServerData, ServerSpec
+from contract.steps import Step, StepCode
 from optimizer.candidates import ServerContext, build_problem_with_context
 from optimizer.settings import OptimizerSettings
 from optimizer.solver.problem import AllocationProblem, Assignment, ServerProblem, SolverResult
 
-NOTE_PREFIX = "rollout budget"
-"""Starts the solver note with the budget's totals and each deferred server's reason."""
+HEAD = "rollout budget"
+"""Starts the text of the budget's steps (the solver note and each waiting server's reason)."""
 MAX_RESOLVES = 3
 """Re-solves at most; each changes which servers wait, until that settles."""
 
@@ -183,7 +184,7 @@ class _State:
         move, current, b = self.moves[name], self.servers[name].current_alloc, self.budget
         assert move.candidate is not None
         why = (
-            f"{NOTE_PREFIX}: {b.total} of {b.running} running servers may roll at a time ({b.in_flight} "
+            f"{HEAD}: {b.total} of {b.running} running servers may roll at a time ({b.in_flight} "
             f"still rolling; those that cannot serve their load as they run go first, then higher "
             f"priority and larger savings): the move to {move.candidate.accelerator} batch "
             f"{move.candidate.max_batch} x{move.replicas} (saves {self._saving(name):.4g}/h) waits; stays on "
@@ -191,13 +192,14 @@ class _State:
         )
         if name in self.needed:
             why += ", which cannot serve its whole load: a later cycle moves it first"
-        return replace(context, reasons=(*context.reasons, why))
+        step = Step(stage="rollout", code=StepCode.ROLLOUT_BUDGET, text=why)
+        return replace(context, reasons=(*context.reasons, step))
 
-    def summary(self, result: SolverResult) -> str:
+    def summary(self, result: SolverResult) -> Step:
         b = self.budget
         started = sum(1 for n, s in self.servers.items() if rolls(s, result.assignments.get(n)))
         note = (
-            f"{NOTE_PREFIX}: {b.total} of {b.running} running servers may roll at a time, {b.in_flight} "
+            f"{HEAD}: {b.total} of {b.running} running servers may roll at a time, {b.in_flight} "
             f"still rolling; {started} start this cycle, {len(self.frozen)} wait"
         )
         short = len(self.frozen & self.needed)
@@ -205,7 +207,7 @@ class _State:
             note += f" ({short} of them cannot serve their whole load as they run)"
         if self.exempt:
             note += f"; {len(self.exempt)} with an unknown running batch roll anyway"
-        return note
+        return Step(stage="rollout", code=StepCode.ROLLOUT_BUDGET, text=note)
 
 
 def _less_served(now: Assignment | None, move: Assignment) -> bool:

@@ -13,17 +13,18 @@ from dataclasses import replace
 
 from contract.data.system import SystemData
 from contract.data.workload import ServerSpec
-from optimizer.plans import Plan, ServerContext, replicas_for
+from contract.steps import Step
+from optimizer.options import ServerContext, SizedOption, replicas_for
 
 
-def hold_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
+def type_change_hold_down(  # noqa: PLR0917 - the pipeline's shared arguments
     servers: list[ServerSpec],
     contexts: list[ServerContext],
-    plans: list[Plan],
+    sized_options: list[SizedOption],
     cards_left: Sequence[Mapping[str, int]] | None,
-    hold_s: float,
+    hold_down_s: float,
     margin: float = 0.0,
-) -> tuple[list[Plan], list[ServerContext]]:
+) -> tuple[list[SizedOption], list[ServerContext]]:
     """Type-change hold-down: a server that changed accelerator less than ``hold_s`` seconds ago is
     offered only its current accelerator, unless that one cannot serve its load at all.
 
@@ -44,14 +45,14 @@ def hold_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     had shrunk and left it 5 MI300X (~410 req/min, at about half the cost). The margin (the
     hysteresis's) keeps a held server from rolling its pods for a few percent more.
     """
-    if hold_s <= 0:
-        return plans, contexts
-    by_server = _plans_by_server(plans)
+    if hold_down_s <= 0:
+        return sized_options, contexts
+    by_server = _by_server(sized_options)
     dropped: set[int] = set()
     contexts = list(contexts)
     for i, server in enumerate(servers):
         age_s, current = server.accelerator_age_s, server.current_alloc.accelerator
-        if age_s is None or age_s >= hold_s or not current:
+        if age_s is None or age_s >= hold_down_s or not current:
             continue
         mine = by_server.get(i, [])
         if all(p.option.entry.acc == current for p in mine):
@@ -60,7 +61,7 @@ def hold_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
         left = None if cards_left is None else cards_left[i]
         why_not = _cannot_serve(server, here, left)
         others = [p for p in mine if p.option.entry.acc != current]
-        head = f"type-change hold-down: accelerator changed {age_s:.0f}s ago (< {hold_s:g}s)"
+        head = f"type-change hold-down: accelerator changed {age_s:.0f}s ago (< {hold_down_s:g}s)"
         if why_not and any(not _cannot_serve(server, p, left) for p in others):
             note = f"{head}, but {current} cannot serve the load ({why_not}): other accelerators offered"
         else:
@@ -84,18 +85,18 @@ def hold_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
                     )
                 note = f"{head}: stays on {current}; other accelerators not offered"
             dropped.update(id(p) for p in others if p not in kept)
-        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
-    return [p for p in plans if id(p) not in dropped], contexts
+        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, Step.note("size", note)))
+    return [p for p in sized_options if id(p) not in dropped], contexts
 
 
 def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     servers: list[ServerSpec],
     contexts: list[ServerContext],
-    plans: list[Plan],
+    sized_options: list[SizedOption],
     cards_left: Sequence[Mapping[str, int]] | None,
     margin: float,
     headroom: float = 0.0,
-) -> tuple[list[Plan], list[ServerContext]]:
+) -> tuple[list[SizedOption], list[ServerContext]]:
     """Type-change hysteresis: another accelerator is offered only when it is no dearer than the
     current one across the demand band ``demand x (1 -/+ margin)``, not just at the measured point.
 
@@ -112,8 +113,8 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     Exempt, as for the hold-down: a server whose current accelerator cannot serve the load at all.
     """
     if margin <= 0:
-        return plans, contexts
-    by_server = _plans_by_server(plans)
+        return sized_options, contexts
+    by_server = _by_server(sized_options)
     dropped: set[int] = set()
     contexts = list(contexts)
     for i, server in enumerate(servers):
@@ -150,32 +151,32 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
             names = ", ".join(sorted({p.option.entry.acc for p in cramped}))
             why.append(f"{names} not offered: too few cards left there for {band[1] * 60:.4g} req/min")
         note = "type-change hysteresis: " + "; ".join(why)
-        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, note))
-    return [p for p in plans if id(p) not in dropped], contexts
+        contexts[i] = replace(contexts[i], reasons=(*contexts[i].reasons, Step.note("size", note)))
+    return [p for p in sized_options if id(p) not in dropped], contexts
 
 
-def _plans_by_server(plans: list[Plan]) -> dict[int, list[Plan]]:
-    by_server: dict[int, list[Plan]] = {}
-    for plan in plans:
-        by_server.setdefault(plan.option.server, []).append(plan)
+def _by_server(sized_options: list[SizedOption]) -> dict[int, list[SizedOption]]:
+    by_server: dict[int, list[SizedOption]] = {}
+    for sized_option in sized_options:
+        by_server.setdefault(sized_option.option.server, []).append(sized_option)
     return by_server
 
 
-def _cost_at(server: ServerSpec, plan: Plan, demand_rps: float) -> float:
+def _cost_at(server: ServerSpec, sized_option: SizedOption, demand_rps: float) -> float:
     """Cost per hour of the replicas serving ``demand_rps`` with this plan's rate per replica."""
-    return replicas_for(server, demand_rps, plan.result.max_rate_rps) * plan.cost_per_replica
+    return replicas_for(server, demand_rps, sized_option.result.max_rate_rps) * sized_option.cost_per_replica
 
 
-def _cards_at(server: ServerSpec, plan: Plan, demand_rps: float) -> int:
+def _cards_at(server: ServerSpec, sized_option: SizedOption, demand_rps: float) -> int:
     """Cards of the plan's type the replicas serving ``demand_rps`` take."""
-    return replicas_for(server, demand_rps, plan.result.max_rate_rps) * plan.cards_per_replica
+    return replicas_for(server, demand_rps, sized_option.result.max_rate_rps) * sized_option.cards_per_replica
 
 
 def running_cards(system: SystemData) -> dict[str, tuple[str, int]]:
     """(card type, cards per replica) of each running server's current accelerator, where the data
     knows them: ``accCount * multiplicity`` of the model's entry on it. E.g. 2 x ``4xA100`` of
     ``llama_70b`` (accCount 4, multiplicity 1): ``("A100", 4)`` per replica. The one derivation of
-    the cards a running server holds, for :func:`cards_left` and the solver's holds
+    the cards a running server holds, for :func:`cards_left` and the solver's reservations
     (``AllocationProblem.running_cards``): a server whose model has no entry on its accelerator
     holds no known cards in either."""
     accelerators = system.accelerator_by_name()
@@ -225,29 +226,33 @@ def cards_left(system: SystemData, contexts: Sequence[ServerContext]) -> list[di
     return out
 
 
-def _servable_rps(server: ServerSpec, plan: Plan, cards_left: Mapping[str, int] | None) -> float:
+def _servable_rps(
+    server: ServerSpec, sized_option: SizedOption, cards_left: Mapping[str, int] | None
+) -> float:
     """The rate (req/s) a plan serves within its targets with at most its own replicas, the
     server's ``maxNumReplicas`` and the cards left to it: ``replicas x max rate per replica``.
     E.g. 8 H100 cards left, 1 card and 0.55 req/s per replica, 23 replicas wanted: 4.4 req/s."""
-    replicas = plan.replicas
+    replicas = sized_option.replicas
     if server.max_num_replicas > 0:
         replicas = min(replicas, server.max_num_replicas)
     if cards_left is not None:
-        have = max(cards_left.get(plan.option.spec.type, 0), 0)
-        replicas = min(replicas, have // max(plan.cards_per_replica, 1))
-    return replicas * plan.result.max_rate_rps
+        have = max(cards_left.get(sized_option.option.spec.type, 0), 0)
+        replicas = min(replicas, have // max(sized_option.cards_per_replica, 1))
+    return replicas * sized_option.result.max_rate_rps
 
 
-def _cannot_serve(server: ServerSpec, plan: Plan | None, cards_left: Mapping[str, int] | None) -> str:
+def _cannot_serve(
+    server: ServerSpec, sized_option: SizedOption | None, cards_left: Mapping[str, int] | None
+) -> str:
     """Why the current accelerator's plan cannot serve the load at all; empty when it can."""
-    if plan is None:
+    if sized_option is None:
         return "no feasible sizing there"
-    if 0 < server.max_num_replicas < plan.replicas:
-        return f"needs {plan.replicas} replicas > maxNumReplicas {server.max_num_replicas}"
+    if 0 < server.max_num_replicas < sized_option.replicas:
+        return f"needs {sized_option.replicas} replicas > maxNumReplicas {server.max_num_replicas}"
     if cards_left is None:
         return ""
-    kind = plan.option.spec.type
-    cards = plan.replicas * plan.cards_per_replica
+    kind = sized_option.option.spec.type
+    cards = sized_option.replicas * sized_option.cards_per_replica
     have = max(cards_left.get(kind, 0), 0)
     if cards <= have:
         return ""

@@ -3,7 +3,7 @@
 Callers: :mod:`greedy` and :mod:`milp`. Both decide which servers get a *full* option; this
 module adds the reasons for the servers left out, gives the floors of running servers (window and
 capacity, :mod:`floors`) what is left, runs the saturation policy on the rest, says why a server
-keeps cards with no assignment (:mod:`holds`), and totals the objective. It also
+keeps cards with no assignment (:mod:`reservations`), and totals the objective. It also
 holds the unlimited mode, which both solvers share: with no capacity, every server independently
 takes its best full option (cheapest after the switching penalty), which is optimal, so the
 status is ``optimal`` and the lower bound equals the objective.
@@ -15,19 +15,20 @@ i.e. the quantity the MILP minimises; partial allocations are reported in the no
 from __future__ import annotations
 
 from contract.data.catalog import SaturationPolicy
+from contract.steps import Step, StepCode
 from optimizer.solver.capacity import CardLedger
-from optimizer.solver.explain import choice, money, not_served
-from optimizer.solver.floors import floor_start, hold_floors
-from optimizer.solver.options import Option, ServerView, build_views, holds_of
+from optimizer.solver.explain import choice, money, not_served, solve_notes
+from optimizer.solver.floors import apply_floors, floor_start
 from optimizer.solver.problem import AllocationProblem, Assignment, SolverResult
 from optimizer.solver.saturation import saturate
 from optimizer.solver.stability import keep_status_quo, yield_to_running
+from optimizer.solver.views import PricedCandidate, ServerView, build_views, reservations_of
 
 
 def assemble(
     problem: AllocationProblem,
     views: list[ServerView],
-    full: dict[str, Option],
+    full: dict[str, PricedCandidate],
     reasons: dict[str, list[str]],
     ledger: CardLedger,
     *,
@@ -61,23 +62,25 @@ def assemble(
             reasons.setdefault(view.name, []).extend(not_served(view, ledger))
             unserved.append(view)
         else:
-            why = tuple(reasons.get(view.name, ()))
+            why = tuple(solve_notes(reasons.get(view.name, ())))
             assignments[view.name] = Assignment(view.name, option.candidate, option.replicas, why)
-    held, starts = hold_floors(views, full, assignments, ledger)
+    window_cost_per_h, starts = apply_floors(views, full, assignments, ledger)
     assignments.update(saturate(policy or problem.saturation_policy, unserved, ledger, reasons, starts))
     for view in unserved:
-        hold, base = view.hold, assignments[view.name]
-        if hold is None or base.candidate is not None:
+        reservation, base = view.reservation, assignments[view.name]
+        if reservation is None or base.candidate is not None:
             continue
-        start = floor_start(view, ledger, force=True) if hold.candidate is not None else None
+        start = floor_start(view, ledger, force=True) if reservation.candidate is not None else None
         if start is not None:  # meant to move, but the policy gave it nothing: its floor, here
-            why = (*base.reasons, *start.reasons, f"partial: {start.replicas} replica(s), its floor")
+            why = (*base.reasons, *start.reasons, _at_floor(start.replicas))
             assignments[view.name] = Assignment(view.name, start.option.candidate, start.replicas, why)
-        elif hold.candidate is None:
-            kept = (
-                f"kept as it is: no candidate on its current {view.server.current_accelerator}, so the "
-                f"actuator leaves its {hold.replicas} replica(s) running; their {hold.cards} {hold.acc_type} "
-                "cards were reserved before allocating"
+        elif reservation.candidate is None:
+            kept = Step(
+                stage="solve",
+                code=StepCode.KEPT_AS_IS,
+                text=f"kept as it is: no candidate on its current {view.server.current_accelerator}, so the "
+                f"actuator leaves its {reservation.replicas} replica(s) running; their {reservation.cards} "
+                f"{reservation.acc_type} cards were reserved before allocating",
             )
             assignments[view.name] = Assignment(view.name, None, 0, (*base.reasons, kept))
     reserved = ledger.reserved_cards()
@@ -87,14 +90,14 @@ def assemble(
     partial = (
         sum(a.replicas * a.candidate.cost_per_replica for a in assignments.values() if a.candidate)
         - cost
-        - held
+        - window_cost_per_h
     )
     summary = (
         f"{len(full)} of {len(views)} servers fully served at {money(cost)}/h"
         f" (+{money(penalty)}/h switching penalty); partial allocations {money(partial)}/h"
     )
-    if held > 0:
-        summary += f"; replicas held by the stabilisation window {money(held)}/h"
+    if window_cost_per_h > 0:
+        summary += f"; replicas held by the stabilisation window {money(window_cost_per_h)}/h"
     if reserved:
         summary += "; cards kept by running servers beyond their assignments: " + ", ".join(
             f"{kind} {n}" for kind, n in reserved.items()
@@ -103,12 +106,21 @@ def assemble(
     if lower_bound is not None:
         lower_bound = min(lower_bound, objective)
     ordered = {s.name: assignments[s.name] for s in problem.servers}
-    return SolverResult(ordered, status, objective, lower_bound, (summary, *notes), reserved)
+    return SolverResult(
+        ordered, status, objective, lower_bound, tuple(solve_notes((summary, *notes))), reserved
+    )
 
 
-def _charged(problem: AllocationProblem, views: list[ServerView], full: dict[str, Option]) -> CardLedger:
-    """A fresh ledger holding the holds and ``full``."""
-    ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
+def _at_floor(replicas: int) -> Step:
+    """Why a server the saturation policy gave nothing elsewhere starts at its floor."""
+    return Step(stage="solve", code=StepCode.PARTIAL, text=f"partial: {replicas} replica(s), its floor")
+
+
+def _charged(
+    problem: AllocationProblem, views: list[ServerView], full: dict[str, PricedCandidate]
+) -> CardLedger:
+    """A fresh ledger holding the reservations and ``full``."""
+    ledger = CardLedger(problem.capacity_cards, reservations=reservations_of(views))
     for view in views:
         if view.name in full:
             ledger.take(full[view.name].candidate, full[view.name].replicas, view.priority, view.name)
@@ -119,7 +131,7 @@ def solve_unlimited(problem: AllocationProblem) -> SolverResult:
     """Each server takes its best full option; a server over max_replicas gets max_replicas."""
     views = build_views(problem)
     ledger = CardLedger(problem.capacity_cards, limited=False)
-    full: dict[str, Option] = {}
+    full: dict[str, PricedCandidate] = {}
     reasons: dict[str, list[str]] = {}
     for view in views:
         if view.options:

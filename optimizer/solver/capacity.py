@@ -6,17 +6,17 @@ Capacity is counted in cards of a type: an allocation of ``r`` replicas of a can
 In unlimited mode the ledger is unbounded (``limited=False``): everything fits, usage is still
 recorded so the totals can be reported.
 
-Holds (:mod:`optimizer.solver.holds`): the cards running servers keep are taken off at the start.
-Calls that name the ``server`` count its own held cards of the candidate's type as available to it
-(its *credit*); :meth:`CardLedger.take` uses the credit first. E.g. 8 A100 cards, Free holds 1:
-7 are left for others, and Free itself fits 8 (its 1 plus the 7).
+Reservations (:mod:`optimizer.solver.reservations`): the cards running servers keep are taken off
+at the start. Calls that name the ``server`` count its own reserved cards of the candidate's type
+as available to it (its *credit*); :meth:`CardLedger.take` uses the credit first. E.g. 8 A100
+cards, Free reserves 1: 7 are left for others, and Free itself fits 8 (its 1 plus the 7).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from optimizer.solver.problem import Candidate, Hold
+from optimizer.solver.problem import Candidate, Reservation
 
 
 class CardLedger:
@@ -27,16 +27,16 @@ class CardLedger:
         capacity_cards: Mapping[str, int],
         *,
         limited: bool = True,
-        holds: Mapping[str, Hold] | None = None,
+        reservations: Mapping[str, Reservation] | None = None,
     ) -> None:
         self._capacity_cards = dict(capacity_cards)
         self._used_cards: dict[str, int] = {}
         self._used_by_priority: dict[str, dict[int, int]] = {}
         self._credit: dict[str, tuple[str, int]] = {}
         self.limited = limited
-        for name, hold in (holds or {}).items() if limited else ():
-            self._credit[name] = (hold.acc_type, hold.cards)
-            self._charge(hold.acc_type, hold.cards, hold.priority)
+        for name, reservation in (reservations or {}).items() if limited else ():
+            self._credit[name] = (reservation.acc_type, reservation.cards)
+            self._charge(reservation.acc_type, reservation.cards, reservation.priority)
 
     def capacity(self, acc_type: str) -> int:
         return self._capacity_cards.get(acc_type, 0)
@@ -58,14 +58,14 @@ class CardLedger:
 
     def replicas_that_fit(self, candidate: Candidate, cap: int, server: str = "") -> int:
         """Most replicas of ``candidate`` (at most ``cap``) that the cards left, plus ``server``'s
-        own held cards of that type, can hold."""
+        own reserved cards of that type, can hold."""
         if not self.limited or candidate.cards_per_replica <= 0:
             return cap
         room = max(self.left(candidate.acc_type), 0) + self.credit(server, candidate.acc_type)
         return max(0, min(cap, room // candidate.cards_per_replica))
 
     def take(self, candidate: Candidate, replicas: int, priority: int, server: str = "") -> None:
-        """Charge ``replicas`` of ``candidate``; ``server``'s held cards of that type go first."""
+        """Charge ``replicas`` of ``candidate``; ``server``'s reserved cards of that type go first."""
         cards = replicas * candidate.cards_per_replica
         kind = candidate.acc_type
         own = min(self.credit(server, kind), cards)

@@ -2,14 +2,19 @@
 
 Callers: :mod:`greedy`, :mod:`milp`, :mod:`saturation`, :mod:`assemble`. Pure text building; the
 wording is part of the user-facing output (``/invoke`` and the CLI show it), so tests pin a few
-phrases: "cheapest of", "switching threshold", "fell through to", "partial:".
+phrases: "cheapest of", "switching threshold", "fell through to", "partial:". The solvers' own
+reasons are notes (:func:`solve_notes`); the floors and the saturation policy write the steps code
+reacts to (``capacity_floor``, ``window_floor``, ``kept_as_is``, ``partial``) themselves.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from contract.steps import Step
 from optimizer.solver.capacity import CardLedger
-from optimizer.solver.options import Option, ServerView
 from optimizer.solver.problem import Candidate
+from optimizer.solver.views import PricedCandidate, ServerView
 
 
 def money(value_per_h: float) -> str:
@@ -17,12 +22,17 @@ def money(value_per_h: float) -> str:
     return f"{value_per_h:.2f}".rstrip("0").rstrip(".")
 
 
+def solve_notes(texts: Iterable[str]) -> list[Step]:
+    """The solver's reason texts as steps no code reacts to."""
+    return [Step.note("solve", t) for t in texts]
+
+
 def describe(candidate: Candidate, replicas: int) -> str:
     """``'A100 x3 at 120/h'``."""
     return f"{candidate.accelerator} x{replicas} at {money(replicas * candidate.cost_per_replica)}/h"
 
 
-def choice(view: ServerView, chosen: Option, threshold: float) -> list[str]:
+def choice(view: ServerView, chosen: PricedCandidate, threshold: float) -> list[str]:
     """Why ``chosen`` among the view's full options, as far as cost and switching go."""
     reasons: list[str] = []
     n = len(view.options)
@@ -55,7 +65,9 @@ def choice(view: ServerView, chosen: Option, threshold: float) -> list[str]:
     return reasons
 
 
-def fell_through(skipped: list[Option], chosen: Option, ledger: CardLedger, server: str = "") -> str:
+def fell_through(
+    skipped: list[PricedCandidate], chosen: PricedCandidate, ledger: CardLedger, server: str = ""
+) -> str:
     """``'capacity: A100 x3 needs 12 A100 cards, 4 of 16 left (...); fell through to L40S ...'``."""
     first = skipped[0]
     text = f"capacity: {ledger.shortfall(first.candidate, first.replicas, server)}"

@@ -6,7 +6,7 @@ saturation policy, for every solver. Two floors, both on a server's current acce
 - the *stabilisation window* floor (``Candidate.floor_replicas``, from the controller): the highest
   recent recommendation the actuator's scale-down window still holds;
 - the *capacity* floor of a running server the solvers could not serve: ``keep = max(min_replicas,
-  1)`` replicas (:mod:`optimizer.solver.holds`; their cards were reserved before allocating).
+  1)`` replicas (:mod:`optimizer.solver.reservations`; their cards were reserved before allocating).
 
 The solvers compare and allocate the *demand's* count; then, in solver order, a fully served
 server whose window floor is above that count gets the extra replicas as far as the cards left
@@ -32,32 +32,33 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from contract.steps import Step, StepCode
 from optimizer.solver.capacity import CardLedger
-from optimizer.solver.holds import keep_replicas
-from optimizer.solver.options import Option, ServerView
 from optimizer.solver.problem import Assignment
+from optimizer.solver.reservations import keep_replicas
+from optimizer.solver.views import PricedCandidate, ServerView
 
 
 @dataclass(frozen=True, slots=True)
-class Start:
+class FloorStart:
     """Where an unserved running server's partial allocation starts: its current option, the
     replicas its floors keep (already charged to the ledger), and why."""
 
-    option: Option
+    option: PricedCandidate
     replicas: int
-    reasons: tuple[str, ...]
+    reasons: tuple[Step, ...]
 
 
-def hold_floors(
+def apply_floors(
     views: list[ServerView],
-    full: Mapping[str, Option],
+    full: Mapping[str, PricedCandidate],
     assignments: dict[str, Assignment],
     ledger: CardLedger,
-) -> tuple[float, dict[str, Start]]:
+) -> tuple[float, dict[str, FloorStart]]:
     """Raise full assignments towards their window floor with the cards left, and start every
     unserved running server at its floors; returns the cost/h the window added and the starts."""
     added = 0.0
-    starts: dict[str, Start] = {}
+    starts: dict[str, FloorStart] = {}
     for view in views:
         option = full.get(view.name)
         if option is None:
@@ -75,26 +76,27 @@ def hold_floors(
             added += extra * option.candidate.cost_per_replica
         held = option.replicas + extra
         if held == floor:
-            why = (
+            text = (
                 f"stabilisation window: holds {floor} x {option.accelerator} (load needs "
                 f"{option.replicas}) on cards no other server needs"
             )
         else:
-            why = (
+            text = (
                 f"stabilisation window: holds {held} of {floor} x {option.accelerator} (load needs "
                 f"{option.replicas}); the other cards are allocated to other servers"
             )
+        why = Step(stage="solve", code=StepCode.WINDOW_FLOOR, text=text)
         assignments[view.name] = Assignment(view.name, option.candidate, held, (*base.reasons, why))
     return added, starts
 
 
-def floor_start(view: ServerView, ledger: CardLedger, *, force: bool = False) -> Start | None:
+def floor_start(view: ServerView, ledger: CardLedger, *, force: bool = False) -> FloorStart | None:
     """An unserved server that runs on an accelerator it has a candidate for starts there, unless
     another type fits a strictly larger share of its demand (then the saturation policy moves it;
-    its hold stays reserved this cycle). ``force``: start there anyway (the fallback when the
+    its reservation stays this cycle). ``force``: start there anyway (the fallback when the
     policy gave it nothing elsewhere: it must not be left to the actuator as it is)."""
-    hold, current = view.hold, view.current
-    if hold is None or hold.candidate is None or current is None:
+    reservation, current = view.reservation, view.current
+    if reservation is None or reservation.candidate is None or current is None:
         return None
     best = None if force else best_fitting(view, ledger)
     if best is not None and best[0] is not current:
@@ -106,24 +108,34 @@ def floor_start(view: ServerView, ledger: CardLedger, *, force: bool = False) ->
     if keep <= 0:
         return None
     window = min(current.candidate.floor_replicas, cap)
-    # At least ``keep``: the hold reserved those cards for this server (its credit).
+    # At least ``keep``: the reservation kept those cards for this server (its credit).
     replicas = ledger.replicas_that_fit(current.candidate, max(keep, window), view.name)
     ledger.take(current.candidate, replicas, view.priority, view.name)
     acc = current.accelerator
     reasons = [
-        f"capacity floor: runs on {acc}, so it keeps at least {keep} replica(s) there (min_replicas "
-        f"{view.server.min_replicas}, never 0 for capacity); their cards were reserved before allocating"
+        Step(
+            stage="solve",
+            code=StepCode.CAPACITY_FLOOR,
+            text=f"capacity floor: runs on {acc}, so it keeps at least {keep} replica(s) there (min_replicas "
+            f"{view.server.min_replicas}, never 0 for capacity); their cards were reserved before allocating",
+        )
     ]
     if window > keep:
         held = "holds" if replicas >= window else f"holds {replicas} of"
-        reasons.append(f"stabilisation window: {held} {window} x {acc} (partial) on cards no demand needs")
-    return Start(current, replicas, tuple(reasons))
+        reasons.append(
+            Step(
+                stage="solve",
+                code=StepCode.WINDOW_FLOOR,
+                text=f"stabilisation window: {held} {window} x {acc} (partial) on cards no demand needs",
+            )
+        )
+    return FloorStart(current, replicas, tuple(reasons))
 
 
-def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[Option, int] | None:
+def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[PricedCandidate, int] | None:
     """The candidate serving the largest share of demand with the cards left (plus the server's own
-    held cards), and its replicas; None when none fits ``first_block`` replicas."""
-    best: tuple[Option, int] | None = None
+    reserved cards), and its replicas; None when none fits ``first_block`` replicas."""
+    best: tuple[PricedCandidate, int] | None = None
     best_share = -1.0
     for option in view.all_options:
         fit = ledger.replicas_that_fit(option.candidate, view.replica_cap(option), view.name)
@@ -135,5 +147,5 @@ def best_fitting(view: ServerView, ledger: CardLedger) -> tuple[Option, int] | N
     return best
 
 
-def _share(option: Option, replicas: int) -> float:
+def _share(option: PricedCandidate, replicas: int) -> float:
     return replicas / option.replicas if option.replicas > 0 else 1.0

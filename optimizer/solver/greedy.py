@@ -8,7 +8,7 @@ Algorithm, limited mode:
    a server's best and second-best full option: the server that loses most by not getting its
    first choice goes first), then name.
 2. Each server, in that order, takes the first of its full options (cheapest after the switching
-   penalty, see :mod:`optimizer.solver.options`) whose cards fit in what is left; an option that
+   penalty, see :mod:`optimizer.solver.views`) whose cards fit in what is left; an option that
    does not fit is skipped ("fell through"). A server none of whose options fits is unserved.
 3. The saturation policy shares the cards left among the unserved servers.
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 from optimizer.solver.assemble import assemble, solve_unlimited
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, fell_through
-from optimizer.solver.options import Option, ServerView, build_views, holds_of
 from optimizer.solver.problem import AllocationProblem, SolverResult
+from optimizer.solver.views import PricedCandidate, ServerView, build_views, reservations_of
 
 
 class GreedySolver:
@@ -33,16 +33,16 @@ class GreedySolver:
         if problem.unlimited:
             return solve_unlimited(problem)
         views = build_views(problem)
-        ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
+        ledger = CardLedger(problem.capacity_cards, reservations=reservations_of(views))
         full, reasons = greedy_full(views, ledger, problem.switching_threshold)
         return assemble(problem, views, full, reasons, ledger, status="heuristic")
 
 
 def greedy_full(
     views: list[ServerView], ledger: CardLedger, threshold: float
-) -> tuple[dict[str, Option], dict[str, list[str]]]:
+) -> tuple[dict[str, PricedCandidate], dict[str, list[str]]]:
     """Full allocations in solver order; ``ledger`` is charged for each one taken."""
-    full: dict[str, Option] = {}
+    full: dict[str, PricedCandidate] = {}
     reasons: dict[str, list[str]] = {}
     for view in views:
         fitting = next((o for o in view.options if ledger.fits(o.candidate, o.replicas, view.name)), None)

@@ -6,7 +6,7 @@ Caller: the registry (``get_solver("milp")``). Unlimited mode is shared with the
 Formulation. Servers ``s`` (priority level ``p(s)``), full options ``o in O(s)`` (a candidate at
 the replica count serving the whole demand), card types ``t`` with capacity ``C_t``; option ``o``
 uses ``n_o`` cards of type ``t(o)`` and has effective cost ``c_o`` = cost + switching penalty
-(:mod:`optimizer.solver.options`). Variables ``x_so in {0, 1}``::
+(:mod:`optimizer.solver.views`). Variables ``x_so in {0, 1}``::
 
     sum_{o in O(s)} x_so <= 1                                  for every server s
     sum_{s, o : t(o) = t} n_o x_so <= C_t                       for every card type t
@@ -64,11 +64,11 @@ from optimizer.solver.assemble import assemble, solve_unlimited
 from optimizer.solver.capacity import CardLedger
 from optimizer.solver.explain import choice, describe, money
 from optimizer.solver.greedy import greedy_full
-from optimizer.solver.holds import reserved_capacity
 from optimizer.solver.milp_model import AllocationModel
-from optimizer.solver.options import Option, ServerView, build_views, holds_of
 from optimizer.solver.problem import AllocationProblem, SolverResult
 from optimizer.solver.relaxation import lp_rounded_plan
+from optimizer.solver.reservations import unreserved_capacity
+from optimizer.solver.views import PricedCandidate, ServerView, build_views, reservations_of
 
 _STATUS = {cp_model.OPTIMAL: "optimal", cp_model.FEASIBLE: "feasible"}
 _RANK = {"optimal": 0, "feasible": 1, "timeout": 2, "error": 3}
@@ -100,15 +100,15 @@ class MilpSolver:
             return solve_unlimited(problem)
         started_s = time.perf_counter()  # elapsed time only: the limit covers the whole solve
         views = build_views(problem)
-        greedy_ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
+        greedy_ledger = CardLedger(problem.capacity_cards, reservations=reservations_of(views))
         greedy, _ = greedy_full(views, greedy_ledger, problem.switching_threshold)
         run = _Run(self, problem, views, started_s)
         name_to_index = {v.name: i for i, v in enumerate(views)}
         plan = run.start(run.model.plan_from({name_to_index[n]: o for n, o in greedy.items()}))
         plan, lower_units = run.stages(plan)
 
-        ledger = CardLedger(problem.capacity_cards, holds=holds_of(views))
-        full: dict[str, Option] = {}
+        ledger = CardLedger(problem.capacity_cards, reservations=reservations_of(views))
+        full: dict[str, PricedCandidate] = {}
         for i, k in sorted(plan.items()):
             option = run.model.options[i][k]
             full[views[i].name] = option
@@ -141,8 +141,10 @@ class _Run:
         self.det_used = 0.0
         self.cpsat_s = 0.0
         self.problem = problem
-        # Holds are off the capacity; options count only the cards beyond their server's hold.
-        self.model = AllocationModel(views, reserved_capacity(dict(problem.capacity_cards), holds_of(views)))
+        # Reservations are off the capacity; options count only the cards beyond their server's reservation.
+        self.model = AllocationModel(
+            views, unreserved_capacity(dict(problem.capacity_cards), reservations_of(views))
+        )
         self.variables = sum(len(xs) for xs in self.model.x)
         self.status = "optimal"
         self.notes: list[str] = []
@@ -246,7 +248,7 @@ class _Run:
             self.status = status
 
 
-def _why(view: ServerView, chosen: Option, ledger: CardLedger, threshold: float) -> list[str]:
+def _why(view: ServerView, chosen: PricedCandidate, ledger: CardLedger, threshold: float) -> list[str]:
     """Choice reasons, plus why the MILP passed over cheaper options (their card type is full)."""
     reasons = choice(view, chosen, threshold)
     cheaper = [o for o in view.options if o.effective_cost_per_h < chosen.effective_cost_per_h]

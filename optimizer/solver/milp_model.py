@@ -3,7 +3,7 @@
 Caller: :class:`optimizer.solver.milp.MilpSolver` only. One boolean per (server, full option)
 after two exact reductions: options that need more cards than their type has are dropped, and
 options another option of the same card type beats on both cards and effective cost are dropped
-(:func:`optimizer.solver.options.undominated`).
+(:func:`optimizer.solver.views.undominated`).
 
 Cost scaling: CP-SAT needs integer coefficients. Effective costs (per hour) are multiplied by
 ``scale = COST_UNITS / max effective cost`` and rounded, so the most expensive option becomes
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from ortools.sat.python import cp_model
 
-from optimizer.solver.options import Option, ServerView, undominated
+from optimizer.solver.views import PricedCandidate, ServerView, undominated
 
 COST_UNITS = 1_000_000
 
@@ -31,7 +31,7 @@ class AllocationModel:
         self.views = list(views)
         self.capacity_cards = dict(capacity_cards)
         self.model = cp_model.CpModel()
-        self.options: list[tuple[Option, ...]] = []
+        self.options: list[tuple[PricedCandidate, ...]] = []
         self.x: list[list[cp_model.IntVar]] = []
         rows: dict[str, list[tuple[cp_model.IntVar, int]]] = {}
         for view in self.views:
@@ -83,7 +83,7 @@ class AllocationModel:
             for k, var in enumerate(xs):
                 self.model.add_hint(var, k == chosen)
 
-    def plan_from(self, options_by_server: Mapping[int, Option]) -> dict[int, int]:
+    def plan_from(self, options_by_server: Mapping[int, PricedCandidate]) -> dict[int, int]:
         """Map a plan given as options (e.g. the greedy's) onto this model's variables.
 
         A dropped (dominated) option is replaced by the option that dominates it, which uses no

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from contract.data.catalog import SaturationPolicy
+from contract.steps import Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class Candidate:
     floor_replicas: int = 0
     """Replicas the actuator's scale-down window would keep on this (the current) accelerator this
     cycle. The solvers compare and allocate ``replicas``; the floor gets the cards left after all
-    allocations (:mod:`optimizer.solver.floors`), so a held scale-down neither looks like a reason
+    allocations (:mod:`optimizer.solver.floors`), so a scale-down the window holds neither looks like a reason
     to move nor takes cards another server needs."""
 
     @property
@@ -70,12 +71,12 @@ class AllocationProblem:
     seed: int = 0
     running_cards: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     """Per running server: (card type, cards per replica) of its current accelerator, from the
-    data. Needed only for a server with no candidate there (see :mod:`optimizer.solver.holds`);
+    data. Needed only for a server with no candidate there (see :mod:`optimizer.solver.reservations`);
     ``optimize`` fills it in, a problem without it reserves nothing for such servers."""
 
 
 @dataclass(frozen=True, slots=True)
-class Hold:
+class Reservation:
     """Cards a running server keeps whatever this cycle's solution, reserved before allocating.
 
     ``candidate`` set: the candidate on its current accelerator; the actuator never takes the
@@ -98,7 +99,7 @@ class Assignment:
     server: str
     candidate: Candidate | None
     replicas: int
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Step, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -111,7 +112,7 @@ class SolverResult:
     status: str
     objective: float = 0.0
     lower_bound: float | None = None
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    notes: tuple[Step, ...] = field(default_factory=tuple)
     reserved_cards: Mapping[str, int] = field(default_factory=dict)
     """Cards per type held by running servers beyond their assignments (kept as they are, or
     moving to another type this cycle): in use, though no assignment counts them."""

@@ -27,13 +27,13 @@ import numpy as np
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix, vstack
 
-from optimizer.solver.options import Option
+from optimizer.solver.views import PricedCandidate
 
 _ONE = 1 - 1e-6
 
 
 def lp_rounded_plan(
-    options: Sequence[tuple[Option, ...]],
+    options: Sequence[tuple[PricedCandidate, ...]],
     priorities: Sequence[int],
     capacity_cards: Mapping[str, int],
     start: Mapping[int, int],
@@ -93,7 +93,7 @@ def lp_rounded_plan(
 
 
 def _fully_served_prefix(
-    options: Sequence[tuple[Option, ...]], priorities: Sequence[int], start: Mapping[int, int]
+    options: Sequence[tuple[PricedCandidate, ...]], priorities: Sequence[int], start: Mapping[int, int]
 ) -> set[int]:
     """Servers of the leading levels in which ``start`` serves every servable server."""
     fixed: set[int] = set()
@@ -129,7 +129,7 @@ def _solve(
 
 
 def _round(
-    options: Sequence[tuple[Option, ...]],
+    options: Sequence[tuple[PricedCandidate, ...]],
     priorities: Sequence[int],
     capacity_cards: Mapping[str, int],
     srv: np.ndarray,
@@ -156,7 +156,10 @@ class _Rounding:
     """A plan under construction, with the cards each priority holds per type."""
 
     def __init__(
-        self, options: Sequence[tuple[Option, ...]], priorities: Sequence[int], capacity: Mapping[str, int]
+        self,
+        options: Sequence[tuple[PricedCandidate, ...]],
+        priorities: Sequence[int],
+        capacity: Mapping[str, int],
     ) -> None:
         self.options, self.priorities, self.capacity = options, priorities, capacity
         self.plan: dict[int, int] = {}

@@ -6,7 +6,7 @@ full allocations. Output: exactly one :class:`Assignment` per input server.
 
 A server's partial allocation uses a single candidate, its *best-fitting* one
 (:func:`optimizer.solver.floors.best_fitting`): the candidate whose replicas that still fit (capped
-by ``max_replicas``; a running server's own held cards count for it) serve the largest share of its
+by ``max_replicas``; a running server's own reserved cards count for it) serve the largest share of its
 demand, ``fit / full_replicas``; ties go to the lower effective cost. A running server whose current
 accelerator fits a share as large as any other already has a start there (its capacity and window
 floors, :mod:`optimizer.solver.floors`) and grows on it. Any other server's first grant is its
@@ -29,20 +29,21 @@ from dataclasses import dataclass, field
 from itertools import groupby
 
 from contract.data.catalog import SaturationPolicy
+from contract.steps import Step, StepCode
 from optimizer.solver.capacity import CardLedger
-from optimizer.solver.explain import describe
-from optimizer.solver.floors import Start, best_fitting
-from optimizer.solver.options import Option, ServerView
+from optimizer.solver.explain import describe, solve_notes
+from optimizer.solver.floors import FloorStart, best_fitting
 from optimizer.solver.problem import Assignment
+from optimizer.solver.views import PricedCandidate, ServerView
 
 
 @dataclass(slots=True)
 class _Grant:
     view: ServerView
-    option: Option | None = None
+    option: PricedCandidate | None = None
     replicas: int = 0
     active: bool = True
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Step] = field(default_factory=list)
     started: int = 0
 
 
@@ -51,14 +52,14 @@ def saturate(
     unserved: list[ServerView],
     ledger: CardLedger,
     reasons: dict[str, list[str]],
-    starts: dict[str, Start] | None = None,
+    starts: dict[str, FloorStart] | None = None,
 ) -> dict[str, Assignment]:
     """One Assignment per unserved server; ``reasons`` holds why each was not fully served.
     ``starts``: partial allocations the floors began (already charged to ``ledger``)."""
     grants = []
     for view in unserved:
         start = (starts or {}).get(view.name)
-        grant = _Grant(view, reasons=list(reasons.get(view.name, [])))
+        grant = _Grant(view, reasons=solve_notes(reasons.get(view.name, [])))
         if start is not None:
             grant.option, grant.replicas, grant.started = start.option, start.replicas, start.replicas
             grant.reasons.extend(start.reasons)
@@ -123,22 +124,29 @@ def _assignment(grant: _Grant, policy: SaturationPolicy) -> Assignment:
     option = grant.option
     if option is None or grant.replicas <= 0:
         if policy is SaturationPolicy.NONE:
-            grant.reasons.append("saturation policy None: no partial allocation")
+            grant.reasons.append(Step.note("solve", "saturation policy None: no partial allocation"))
         elif grant.view.server.candidates:
-            grant.reasons.append(
-                f"{policy.value}: no cards left for even {grant.view.first_block} replica(s)"
-            )
+            none_left = f"{policy.value}: no cards left for even {grant.view.first_block} replica(s)"
+            grant.reasons.append(Step.note("solve", none_left))
         return Assignment(name, None, 0, tuple(grant.reasons))
     what = describe(option.candidate, grant.replicas)
     if grant.started and grant.replicas == grant.started and grant.replicas < option.replicas:
         grant.reasons.append(
-            f"partial: {grant.replicas} of {option.replicas} replicas, its floor ({policy.value} gave "
-            f"it no more): {what}"
+            Step(
+                stage="solve",
+                code=StepCode.PARTIAL,
+                text=f"partial: {grant.replicas} of {option.replicas} replicas, its floor ({policy.value} "
+                f"gave it no more): {what}",
+            )
         )
     elif grant.replicas >= option.replicas:
-        grant.reasons.append(f"full after all ({policy.value}): {what}")
+        grant.reasons.append(Step.note("solve", f"full after all ({policy.value}): {what}"))
     else:
         grant.reasons.append(
-            f"partial: {grant.replicas} of {option.replicas} replicas ({policy.value}): {what}"
+            Step(
+                stage="solve",
+                code=StepCode.PARTIAL,
+                text=f"partial: {grant.replicas} of {option.replicas} replicas ({policy.value}): {what}",
+            )
         )
     return Assignment(name, option.candidate, grant.replicas, tuple(grant.reasons))

@@ -6,7 +6,7 @@ Caller: :func:`optimizer.solver.assemble.assemble`, on the solvers' full allocat
 Why: when capacity runs out, servers with equal demand and equal options (the 1,000-server
 benchmark has many) tie: the solvers serve the same *number* per priority level at the same cost
 whichever of them they pick, and the pick followed the cycle's state. With the capacity floors
-(:mod:`optimizer.solver.holds`) the one left out is brought down to its floor, so two such servers
+(:mod:`optimizer.solver.reservations`) the one left out is brought down to its floor, so two such servers
 swapped every cycle: 1 -> 6 and 6 -> 1 replicas, then back (seen on the 300-server benchmark,
 cycles 3-5). Before the floors the loser was left unallocated and kept as it was, which hid the
 swap but left its cards counted twice.
@@ -14,7 +14,7 @@ swap but left its cards counted twice.
 Rule: a server left without a full allocation that already runs its full count on its current
 accelerator (so serving it changes nothing) takes the place of a served server of the same
 priority whose allocation is a change (it grows or moves), when its option is on the same card
-type, needs no more cards beyond its hold than the other's, and costs no more (effective cost).
+type, needs no more cards beyond its reservation than the other's, and costs no more (effective cost).
 The served count per level does not change, the cost does not rise, the capacity still holds:
 the solvers' lexicographic optimum is kept. Example: twins need 6 x L4 each, 5 cards are left
 beyond their floors; A runs 6, B runs 1; the MILP picked B. After the swap A stays at 6 and B
@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from optimizer.solver.options import Option, ServerView
+from optimizer.solver.views import PricedCandidate, ServerView
 
 EPSILON_PER_H = 1e-9
 
 
-def keep_status_quo(views: list[ServerView], full: dict[str, Option]) -> dict[str, str]:
+def keep_status_quo(views: list[ServerView], full: dict[str, PricedCandidate]) -> dict[str, str]:
     """Swap in place (``full`` is changed); returns a note per server swapped in, by name."""
     notes: dict[str, str] = {}
     for _, members in groupby(views, key=lambda v: v.priority):
@@ -59,14 +59,14 @@ def keep_status_quo(views: list[ServerView], full: dict[str, Option]) -> dict[st
     return notes
 
 
-def _in_place(view: ServerView, option: Option) -> bool:
+def _in_place(view: ServerView, option: PricedCandidate) -> bool:
     """True when ``option`` is what the server runs now (or fewer replicas of it)."""
     server = view.server
     return option.accelerator == server.current_accelerator and server.current_replicas >= option.replicas
 
 
 def yield_to_running(
-    views: list[ServerView], full: dict[str, Option], left: dict[str, int]
+    views: list[ServerView], full: dict[str, PricedCandidate], left: dict[str, int]
 ) -> dict[str, str]:
     """Drop full allocations of lower priority that grow into cards a higher-priority running server
     needs to keep what it runs; returns a reason per dropped server. ``left``: cards left per type
@@ -82,12 +82,12 @@ def yield_to_running(
     """
     dropped: dict[str, str] = {}
     for view in views:
-        option, hold = view.current, view.hold
-        if view.name in full or option is None or hold is None or hold.candidate is None:
+        option, reservation = view.current, view.reservation
+        if view.name in full or option is None or reservation is None or reservation.candidate is None:
             continue
         keep = min(view.server.current_replicas, view.replica_cap(option))
         kind, per_replica = option.acc_type, option.candidate.cards_per_replica
-        short = keep * per_replica - hold.cards - max(left.get(kind, 0), 0)
+        short = keep * per_replica - reservation.cards - max(left.get(kind, 0), 0)
         if short <= 0:  # the usual case: no scan of the others (1,000 servers: 0.15 s per solve)
             continue
         lower = (

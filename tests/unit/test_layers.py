@@ -13,8 +13,7 @@ Rules, over every ``.py`` file of the top-level packages (imports inside functio
   it uses it;
 - importing every module of a package in a fresh interpreter loads no other service package.
 
-``PENDING`` lists the known violations, each removed by the change that fixes it; a violation
-that is not listed fails, and so does a listed one that no longer exists.
+A failure names the file, the line and the import.
 """
 
 from __future__ import annotations
@@ -35,17 +34,6 @@ PACKAGES = ("plumbing", "contract", *SERVICES, "load_emulator")
 IO_LIBRARIES = ("aiohttp", "kubernetes", "prometheus_api_client")
 OPTIMIZER_SERVICE_MODULES = ("optimizer/app.py", "optimizer/__main__.py")
 EMULATOR_RUNS_IN_PROCESS = ("optimizer.optimize", "optimizer.settings")
-
-# (file, imported name) for static rules; ("import <package>", loaded package) for the dynamic one.
-PENDING: frozenset[tuple[str, str]] = frozenset(
-    {
-        # The rollout-budget reason prefix, matched as a string; typed reason codes in contract
-        # replace it.
-        ("controller/cycle.py", "optimizer.rollout_budget.NOTE_PREFIX"),
-        ("controller/metrics.py", "optimizer.rollout_budget.NOTE_PREFIX"),
-        ("import controller", "optimizer"),
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -110,15 +98,8 @@ def test_every_package_is_walked() -> None:
 
 def test_imports_respect_the_layers() -> None:
     broken = [(imp, rule) for imp in _all_imports() if (rule := _rule_broken(imp))]
-    new = [
-        f"{imp.file}:{imp.line}: {imp.name} ({rule})"
-        for imp, rule in broken
-        if (imp.file, imp.name) not in PENDING
-    ]
-    assert not new, "imports across layers:\n" + "\n".join(new)
-    found = {(imp.file, imp.name) for imp, _ in broken}
-    stale = sorted(key for key in PENDING if not key[0].startswith("import ") and key not in found)
-    assert not stale, f"PENDING lists violations that no longer exist, remove them: {stale}"
+    lines = [f"{imp.file}:{imp.line}: {imp.name} ({rule})" for imp, rule in broken]
+    assert not lines, "imports across layers:\n" + "\n".join(lines)
 
 
 _LOADED = """
@@ -143,8 +124,4 @@ def test_importing_a_package_loads_no_other_service(package: str) -> None:
     assert proc.returncode == 0, proc.stderr
     others = (set(SERVICES) | {"load_emulator"}) - {package}
     loaded = others & set(json.loads(proc.stdout))
-    pending = {name for key, name in PENDING if key == f"import {package}"}
-    assert loaded - pending == set(), f"importing every module of {package} loads {sorted(loaded - pending)}"
-    assert pending <= loaded, (
-        f"PENDING lists {sorted(pending - loaded)} for {package}, no longer loaded: remove it"
-    )
+    assert loaded == set(), f"importing every module of {package} loads {sorted(loaded)}"

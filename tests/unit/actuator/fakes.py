@@ -14,6 +14,7 @@ from kubernetes import client
 from actuator.settings import ActuatorSettings
 from contract.collect import ManagedServer, Placement
 from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
+from contract.steps import Step
 from load_emulator.kubeapi.strategic import strategic_merge
 from plumbing.client import ErrorKind, UpstreamError
 
@@ -123,7 +124,7 @@ def decision(
         allocation=alloc,
         demand_rpm=60,
         served_rpm=60,
-        reasons=["fits the SLO"],
+        steps=[Step.note("solve", "fits the SLO")],
     )
 
 

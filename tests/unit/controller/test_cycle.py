@@ -10,6 +10,7 @@ import structlog
 from pydantic import ValidationError
 
 from contract.solution import DecisionStatus
+from contract.steps import Step, StepCode
 from contract.update import Outcome
 from controller.cycle import CycleRunner
 from plumbing.client import ErrorKind, UpstreamError
@@ -141,8 +142,11 @@ async def test_standby_runs_no_stage() -> None:
 async def test_the_rollout_budget_note_is_in_the_answer() -> None:
     answer = solution(decision(replicas=3))
     note = "rollout budget: 100 of 1000 running servers may roll at a time, 0 still rolling; 100 start"
-    answer = answer.model_copy(
-        update={"solver": answer.solver.model_copy(update={"notes": ["CP-SAT 0.1 s", note]})}
-    )
+    steps = [
+        Step.note("solve", "CP-SAT 0.1 s"),
+        Step(stage="rollout", code=StepCode.ROLLOUT_BUDGET, text=note),
+    ]
+    answer = answer.model_copy(update={"solver": answer.solver.model_copy(update={"steps": steps})})
     report = await CycleRunner(FakeStages(answer), controller_settings()).run_cycle(NOW_S)
     assert report.notes == [note]
+    assert report.rollout_budget == note

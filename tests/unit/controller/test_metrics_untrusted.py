@@ -6,7 +6,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, StageFailure
+from contract.steps import StepCode
 from controller.metrics import ControllerMetrics
+
+NOTE, WAITS = StepCode.NOTE, StepCode.ROLLOUT_BUDGET
 
 
 def _value(metrics: ControllerMetrics, name: str) -> float:
@@ -48,9 +51,9 @@ def test_rollouts_waiting_counts_the_decisions_the_budget_held() -> None:
     metrics = ControllerMetrics()
     held = "rollout budget: 2 of 12 running servers may roll at a time (...): the move to A100 batch 16 waits"
     decisions = [
-        DecisionSummary(server="a", status="allocated", reasons=["fits", held]),
-        DecisionSummary(server="b", status="allocated", reasons=["fits"]),
-        DecisionSummary(server="c", status="partial", reasons=[held]),
+        DecisionSummary(server="a", status="allocated", reasons=["fits", held], codes=[NOTE, WAITS]),
+        DecisionSummary(server="b", status="allocated", reasons=["fits"], codes=[NOTE]),
+        DecisionSummary(server="c", status="partial", reasons=[held], codes=[WAITS]),
     ]
     metrics.observe(CycleReport(cycle_id="c1", started_at_s=1.0, decisions=decisions))
     assert _value(metrics, "inferno_rollouts_waiting") == 2

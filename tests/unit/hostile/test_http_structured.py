@@ -95,4 +95,4 @@ def test_extreme_model_parameters_leave_every_server_unallocated_with_the_reason
     assert answer.status == 200, answer.text
     decisions = json.loads(answer.text)["decisions"]
     assert decisions and all(d["status"] == "unallocated" for d in decisions), answer.text
-    assert all(any("no usable throughput" in r for r in d["reasons"]) for d in decisions), answer.text
+    assert all(any("no usable throughput" in s["text"] for s in d["steps"]) for d in decisions), answer.text

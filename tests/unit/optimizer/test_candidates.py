@@ -11,6 +11,7 @@ import pytest
 from contract.data.loader import load_system_dir
 from contract.data.perf import DecodeOnlyPerf
 from contract.data.system import SystemData
+from contract.steps import texts
 from optimizer.candidates import build_problem, build_problem_with_context
 from optimizer.model.predict import predict, predict_many, predict_requests
 from optimizer.model.service_time import service_model
@@ -154,8 +155,8 @@ def test_class_missing_or_without_targets() -> None:
     )
     a, b = problem.servers
     assert a.priority == 100 and b.priority == 7
-    assert any("'Gold' not in serviceclass-data" in r for r in contexts["a"].reasons)
-    assert any("sets no targets" in r for r in contexts["b"].reasons)
+    assert any("'Gold' not in serviceclass-data" in r for r in texts(contexts["a"].reasons))
+    assert any("sets no targets" in r for r in texts(contexts["b"].reasons))
     for sp in (a, b):  # no targets: every accelerator, at the throughput cap of saturation
         assert {c.accelerator for c in sp.candidates} == {"L4", "A100", "2xA100"}
 
@@ -164,14 +165,14 @@ def test_throughput_target_sets_demand() -> None:
     sp, ctx = only(build_problem_with_context(system(server(rpm=60, **{"class": "Bulk"})), SETTINGS))
     assert ctx.demand_rps == pytest.approx(3000 / 1024)
     assert sp.demand_rps == ctx.demand_rps
-    assert any("slo-tps" in r for r in ctx.reasons)
+    assert any("slo-tps" in r for r in texts(ctx.reasons))
 
 
 def test_missing_output_tokens_assume_at_tokens() -> None:
     bare = server(currentAlloc={"load": {"arrivalRate": 60}})
     _, ctx = only(build_problem_with_context(system(bare), SETTINGS))
     assert ctx.out_tokens == 512
-    assert any("assumed atTokens = 512" in r for r in ctx.reasons)
+    assert any("assumed atTokens = 512" in r for r in texts(ctx.reasons))
 
 
 def test_infeasible_everywhere_lists_every_accelerator() -> None:

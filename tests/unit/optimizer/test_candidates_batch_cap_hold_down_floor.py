@@ -16,6 +16,7 @@ import pytest
 from contract.data.catalog import CapacityData
 from contract.data.system import SystemData
 from contract.solution import ServerDecision
+from contract.steps import texts
 from optimizer.candidates import build_problem, build_problem_with_context
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
@@ -139,7 +140,7 @@ def test_hold_down_lifts_when_servers_that_come_first_hold_the_cards() -> None:
     )
     data = data.model_copy(update={"capacity": capacity})
     _, contexts = build_problem_with_context(data, OptimizerSettings(type_change_margin=0))
-    reasons = contexts["held"].reasons
+    reasons = texts(contexts["held"].reasons)
     assert any(
         "A100 cannot serve the load (needs 3 A100 cards, 2 left by servers of equal or higher priority)" in r
         and "other accelerators offered" in r
@@ -147,7 +148,7 @@ def test_hold_down_lifts_when_servers_that_come_first_hold_the_cards() -> None:
     ), reasons
     # Premium comes first: Bronze's cards do not count against it.
     _, contexts = build_problem_with_context(data, OptimizerSettings())
-    assert not any("cannot serve" in r for r in contexts["first"].reasons), contexts["first"].reasons
+    assert not any("cannot serve" in r for r in texts(contexts["first"].reasons)), contexts["first"].reasons
 
 
 def test_hold_down_stays_when_no_other_accelerator_can_serve_either() -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from contract.data.catalog import CapacityData
 from contract.data.system import SystemData
+from contract.steps import texts
 from optimizer.candidates import build_problem_with_context
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
@@ -30,7 +31,7 @@ HELD = {"acceleratorAgeS": 100, "rpm": 480}
 def offered(data: SystemData, settings: OptimizerSettings, name: str = "s") -> tuple[list[str], str]:
     problem, contexts = build_problem_with_context(data, settings)
     mine = next(p for p in problem.servers if p.name == name)
-    notes = [r for r in contexts[name].reasons if r.startswith("type-change hold-down")]
+    notes = [r for r in texts(contexts[name].reasons) if r.startswith("type-change hold-down")]
     assert len(notes) == 1, contexts[name].reasons
     return sorted(c.accelerator for c in mine.candidates), notes[0]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from contract.data.system import SystemData
+from contract.steps import texts
 from optimizer.candidates import build_problem_with_context
 from optimizer.settings import OptimizerSettings
 from tests.unit.optimizer.test_candidates import system
@@ -21,7 +22,7 @@ def offered(rpm: float, margin: float, **fields: object) -> tuple[list[str], tup
         system(on_a100(rpm=rpm, **fields)), OptimizerSettings(type_change_margin=margin)
     )
     (context,) = contexts.values()
-    return [c.accelerator for c in problem.servers[0].candidates], context.reasons
+    return [c.accelerator for c in problem.servers[0].candidates], texts(context.reasons)
 
 
 def test_move_that_pays_only_at_the_measured_point_is_not_offered() -> None:
@@ -86,5 +87,7 @@ def test_a_move_needs_the_cards_for_the_band_top(b100_cards: int, offered_b100: 
     names = [c.accelerator for c in problem.servers[0].candidates]
     assert ("B100" in names) is offered_b100, names
     (context,) = contexts.values()
-    cramped = [r for r in context.reasons if "B100 not offered: too few cards left there for 50 req/min" in r]
+    cramped = [
+        r for r in texts(context.reasons) if "B100 not offered: too few cards left there for 50 req/min" in r
+    ]
     assert bool(cramped) is not offered_b100, context.reasons

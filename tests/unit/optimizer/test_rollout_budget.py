@@ -13,6 +13,7 @@ import pytest
 
 from contract.data.catalog import CapacityData
 from contract.solution import DecisionStatus, Solution
+from contract.steps import StepCode
 from optimizer.optimize import optimize
 from optimizer.settings import OptimizerSettings
 from tests.unit.optimizer.test_candidates import server, system
@@ -53,7 +54,7 @@ def rolled(solution: Solution) -> list[str]:
 
 def budget_reasons(solution: Solution, name: str) -> list[str]:
     decision = next(d for d in solution.decisions if d.server == name)
-    return [r for r in decision.reasons if r.startswith("rollout budget")]
+    return [s.text for s in decision.steps if s.code is StepCode.ROLLOUT_BUDGET]
 
 
 def test_changes_beyond_the_budget_wait_on_what_runs() -> None:
@@ -66,7 +67,7 @@ def test_changes_beyond_the_budget_wait_on_what_runs() -> None:
         # sized as it runs: batch 4 needs 3 replicas for the load (a replica change is not deferred)
         assert (a.accelerator, a.max_batch, a.num_replicas) == ("A100", 4, 3)
         (why,) = budget_reasons(solution, decision.server)
-        assert "3 of 12 running servers may roll at a time" in why
+        assert why.startswith("rollout budget: ") and "3 of 12 running servers may roll at a time" in why
         assert "the move to A100 batch 16 x1 (saves 80/h) waits; stays on A100 batch 4" in why
     assert any(
         n.startswith("rollout budget: 3 of 12") and "3 start this cycle, 9 wait" in n
@@ -98,7 +99,7 @@ def test_budget_off_or_not_binding_changes_nothing() -> None:
     assert len(rolled(solve(*servers, share=1.0))) == 12
     small = solve(*servers[:3])  # 3 running servers, budget 3: cannot bind
     assert len(rolled(small)) == 3
-    assert not any(n.startswith("rollout budget") for n in small.solver.notes)
+    assert not any(s.code is StepCode.ROLLOUT_BUDGET for s in small.solver.steps)
 
 
 def test_a_status_quo_that_cannot_serve_goes_first() -> None:

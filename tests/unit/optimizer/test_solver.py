@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from contract.data.catalog import SaturationPolicy
+from contract.steps import texts
 from optimizer.solver.assemble import used_cards
 from optimizer.solver.milp import MilpSolver
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem, SolverResult
@@ -91,7 +92,7 @@ def test_switching_threshold_keeps_or_moves(
     result = solve(solver, problem(s, capacity=capacity, threshold=threshold))
     assignment = result.assignments["s"]
     assert assignment.candidate is not None and assignment.candidate.accelerator == expected
-    assert any(reason in r for r in assignment.reasons), assignment.reasons
+    assert any(reason in r for r in texts(assignment.reasons)), assignment.reasons
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -99,7 +100,7 @@ def test_unlimited_takes_the_cheapest_and_says_so(solver: str) -> None:
     s = server("s", cand("H100", 2, 75), cand("A100", 3, 40), cand("L4", 12, 6), cand("L40S", 4, 32))
     result = solve(solver, problem(s, server("new", cand("L4", 1, 6))))
     assert chosen(result) == {"s": ("L4", 12), "new": ("L4", 1)}
-    assert result.assignments["s"].reasons[1] == "cheapest of 4 feasible: L4 x12 at 72/h"
+    assert result.assignments["s"].reasons[1].text == "cheapest of 4 feasible: L4 x12 at 72/h"
     assert result.status == "optimal"
     assert result.objective == pytest.approx(78.0) and result.lower_bound == pytest.approx(78.0)
 
@@ -111,7 +112,7 @@ def test_infeasible_server_is_reported_not_dropped(solver: str) -> None:
         result = solve(solver, problem(server("ok", cand("A100")), bad, capacity=capacity))
         assert list(result.assignments) == ["ok", "bad"]
         assert result.assignments["bad"].candidate is None
-        assert result.assignments["bad"].reasons[:2] == bad.infeasible
+        assert tuple(texts(result.assignments["bad"].reasons[:2])) == bad.infeasible
 
 
 PRIORITY_CASES = [
@@ -158,7 +159,7 @@ def test_greedy_fall_through_names_the_shortfall() -> None:
     p2 = server("p2", cand("A100", 3, 40, cards=4), cand("L40S", 3, 50), priority=2)
     result = solve("greedy", problem(p1, p2, capacity={"A100": 16, "L40S": 8}))
     assert chosen(result) == {"p1": ("A100", 3), "p2": ("L40S", 3)}
-    reason = result.assignments["p2"].reasons[-1]
+    reason = result.assignments["p2"].reasons[-1].text
     assert reason == (
         "capacity: A100 x3 needs 12 A100 cards, 4 of 16 left (used by priority 1: 12); "
         "fell through to L40S x3 at 150/h"
@@ -185,7 +186,7 @@ def test_milp_minimises_cost_once_priorities_are_served() -> None:
     assert chosen(solve("greedy", prob)) == {"p1": ("H100", 2), "p2": ("A100", 2)}
     milp = solve("milp", prob)
     assert chosen(milp) == {"p1": ("A100", 2), "p2": ("H100", 2)}
-    assert any("MILP: cheaper H100 x2 at 90/h not taken" in r for r in milp.assignments["p1"].reasons)
+    assert any("MILP: cheaper H100 x2 at 90/h not taken" in r for r in texts(milp.assignments["p1"].reasons))
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -197,7 +198,7 @@ def test_min_and_max_replicas(solver: str) -> None:
     )
     assert chosen(result) == {"low": ("A100", 3), "capped": ("A100", 4)}
     assert result.assignments["low"].complete and not result.assignments["capped"].complete
-    assert "max_replicas 4 < 6 replicas needed on A100" in result.assignments["capped"].reasons[0]
+    assert "max_replicas 4 < 6 replicas needed on A100" in result.assignments["capped"].reasons[0].text
 
 
 def test_milp_is_deterministic() -> None:
@@ -249,4 +250,4 @@ def test_milp_out_of_time_keeps_a_valid_plan_and_says_so() -> None:
     result = MilpSolver(lp_start=False).solve(prob)
     assert result.status == "timeout"
     assert chosen(result) == chosen(solve("greedy", prob))
-    assert any("no time left" in note for note in result.notes)
+    assert any("no time left" in note for note in texts(result.notes))

@@ -40,10 +40,10 @@ def test_policy_splits_the_cards_left(
         assert (a.candidate is None) == (replicas == 0)
         assert not a.complete
         if replicas:
-            assert f"partial: {replicas} of 10 replicas ({policy.value})" in a.reasons[-1]
-        assert a.reasons[0] == "capacity: A100 x10 needs 10 A100 cards, 9 of 9 left"
+            assert f"partial: {replicas} of 10 replicas ({policy.value})" in a.reasons[-1].text
+        assert a.reasons[0].text == "capacity: A100 x10 needs 10 A100 cards, 9 of 9 left"
     if policy is NONE:
-        assert result.assignments["q"].reasons[-1] == "saturation policy None: no partial allocation"
+        assert result.assignments["q"].reasons[-1].text == "saturation policy None: no partial allocation"
 
 
 @pytest.mark.parametrize("solver", SOLVERS)

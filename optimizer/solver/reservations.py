@@ -1,6 +1,8 @@
-"""Capacity holds: cards a running server keeps whatever this cycle's solution says.
+"""Capacity reservations: cards a running server keeps whatever this cycle's solution says.
 
-Callers: :func:`optimizer.solver.options.build_views` (each view carries its hold) and, through
+Not the scale-down window's floor (:mod:`optimizer.solver.floors`) nor the type-change hold-down
+(:mod:`optimizer.type_changes`). Callers: :func:`optimizer.solver.views.build_views` (each view
+carries its reservation) and, through
 the views, every ledger and the MILP's capacity rows. Pure.
 
 Why: the actuator never scales a server to zero for capacity (nor below ``min_replicas``), and it
@@ -19,15 +21,15 @@ unallocated Free server still held the A100s). Now, before allocating, each runn
   runs, ``current_replicas * cards per replica`` (from the data, ``running_cards``). Left without an
   allocation it is kept as it is, so its cards are never free.
 
-An allocation of the same server on the hold's card type uses the held cards first; only the
-rest comes from the capacity. A server that moves to another type keeps its hold this cycle (its
+An allocation of the same server on the reservation's card type uses the reserved cards first; only the
+rest comes from the capacity. A server that moves to another type keeps its reservation this cycle (its
 old pods run until the new ones are Ready); the next cycle sees it on the new type. So no
 solution ever counts on cards that running pods hold.
 """
 
 from __future__ import annotations
 
-from optimizer.solver.problem import AllocationProblem, Hold, ServerProblem
+from optimizer.solver.problem import AllocationProblem, Reservation, ServerProblem
 
 
 def keep_replicas(server: ServerProblem) -> int:
@@ -41,35 +43,39 @@ def keep_replicas(server: ServerProblem) -> int:
     return min(keep, server.max_replicas) if server.max_replicas > 0 else keep
 
 
-def server_holds(problem: AllocationProblem) -> dict[str, Hold]:
-    """The hold of every running server (none in unlimited mode); see the module docstring."""
+def reservations_by_server(problem: AllocationProblem) -> dict[str, Reservation]:
+    """The reservation of every running server (none in unlimited mode); see the module docstring."""
     if problem.unlimited:
         return {}
-    holds: dict[str, Hold] = {}
+    reservations: dict[str, Reservation] = {}
     for server in problem.servers:
         if server.current_replicas <= 0 or not server.current_accelerator:
             continue
         current = next((c for c in server.candidates if c.accelerator == server.current_accelerator), None)
         if current is not None:
             keep = keep_replicas(server)
-            holds[server.name] = Hold(
+            reservations[server.name] = Reservation(
                 current.acc_type, keep * current.cards_per_replica, keep, server.priority, current
             )
         elif server.name in problem.running_cards:
             acc_type, per_replica = problem.running_cards[server.name]
             replicas = server.current_replicas
-            holds[server.name] = Hold(acc_type, replicas * per_replica, replicas, server.priority, None)
-    return holds
+            reservations[server.name] = Reservation(
+                acc_type, replicas * per_replica, replicas, server.priority, None
+            )
+    return reservations
 
 
-def reserved_capacity(capacity_cards: dict[str, int], holds: dict[str, Hold]) -> dict[str, int]:
-    """Capacity left per type once every hold is taken off (at least 0): what the solvers share.
+def unreserved_capacity(
+    capacity_cards: dict[str, int], reservations: dict[str, Reservation]
+) -> dict[str, int]:
+    """Capacity left per type once every reservation is taken off (at least 0): what the solvers share.
 
-    >>> from optimizer.solver.problem import Hold
-    >>> reserved_capacity({"A100": 8}, {"free": Hold("A100", 3, 3, 3, None)})
+    >>> from optimizer.solver.problem import Reservation
+    >>> unreserved_capacity({"A100": 8}, {"free": Reservation("A100", 3, 3, 3, None)})
     {'A100': 5}
     """
     left = dict(capacity_cards)
-    for hold in holds.values():
-        left[hold.acc_type] = left.get(hold.acc_type, 0) - hold.cards
+    for reservation in reservations.values():
+        left[reservation.acc_type] = left.get(reservation.acc_type, 0) - reservation.cards
     return {kind: max(0, n) for kind, n in left.items()}

@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from contract.data.catalog import SaturationPolicy
+from contract.steps import texts
 from optimizer.solver.assemble import used_cards
-from optimizer.solver.holds import server_holds
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem, SolverResult
+from optimizer.solver.reservations import reservations_by_server
 from tests.unit.optimizer.test_solver import SOLVERS, cand, chosen, problem, solve
 
 PE = SaturationPolicy.PRIORITY_EXHAUSTIVE
@@ -73,10 +74,10 @@ def test_demo_case_unserved_server_comes_down_to_its_floor_and_its_cards_are_cou
     result = solve(solver, prob)
     assert chosen(result) == {"prem": ("A100", 3), "bronze": (None, 0), "free": ("A100", 1)}
     assert what_runs(prob, result) == {"A100": 4}
-    why = result.assignments["free"].reasons
+    why = texts(result.assignments["free"].reasons)
     assert any(r.startswith("capacity floor: runs on A100, so it keeps at least 1 replica") for r in why), why
     assert any("partial: 1 of 4 replicas, its floor" in r for r in why), why
-    assert "capacity: A100 x1 needs 1 A100 cards, 0 of 4 left" in result.assignments["bronze"].reasons[0]
+    assert "capacity: A100 x1 needs 1 A100 cards, 0 of 4 left" in result.assignments["bronze"].reasons[0].text
 
 
 @pytest.mark.parametrize("solver", SOLVERS)
@@ -106,7 +107,7 @@ def test_server_without_a_candidate_on_its_accelerator_is_kept_as_is_and_its_car
     assert chosen(result) == {"prem": ("A100", 2), "odd": (None, 0)}
     assert result.reserved_cards == {"A100": 4}
     assert what_runs(prob, result) == {"A100": 6}
-    kept = result.assignments["odd"].reasons[-1]
+    kept = result.assignments["odd"].reasons[-1].text
     assert kept.startswith("kept as it is: no candidate on its current 2xA100") and "4 A100 cards" in kept
 
 
@@ -128,7 +129,9 @@ def test_a_server_moving_to_another_type_keeps_its_floor_cards_this_cycle(solver
     result = solve(solver, problem(big, mover, capacity={"A100": 4, "L4": 4}, policy=PE))
     assert chosen(result) == {"big": ("A100", 3), "mover": ("L4", 1)}
     assert result.reserved_cards == {"A100": 1}
-    assert any("cards kept by running servers beyond their assignments: A100 1" in n for n in result.notes)
+    assert any(
+        "cards kept by running servers beyond their assignments: A100 1" in n for n in texts(result.notes)
+    )
 
 
 def test_holds_only_for_running_servers_and_not_in_unlimited_mode() -> None:
@@ -136,10 +139,10 @@ def test_holds_only_for_running_servers_and_not_in_unlimited_mode() -> None:
     held = running("held", cand("2xA100", 2, 80, cards=2), on="2xA100", replicas=3, min_replicas=2)
     unknown = running("unknown", cand("L4", 1), on="H100", replicas=2)  # no running_cards entry
     prob = problem(idle, held, unknown, capacity={"A100": 8})
-    holds = server_holds(prob)
+    holds = reservations_by_server(prob)
     assert set(holds) == {"held"}
     assert (holds["held"].acc_type, holds["held"].cards, holds["held"].replicas) == ("A100", 4, 2)
-    assert server_holds(replace(prob, unlimited=True)) == {}
+    assert reservations_by_server(replace(prob, unlimited=True)) == {}
 
 
 # --- property: what runs after the actuator never exceeds the capacity ------------------------------
@@ -191,7 +194,7 @@ def running_instances(draw: st.DrawFn) -> AllocationProblem:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(running_instances())
 def test_what_runs_after_acting_never_exceeds_the_capacity(prob: AllocationProblem) -> None:
-    holds = server_holds(prob)
+    holds = reservations_by_server(prob)
     by_type: dict[str, int] = {}
     for hold in holds.values():
         by_type[hold.acc_type] = by_type.get(hold.acc_type, 0) + hold.cards
@@ -254,5 +257,5 @@ def test_a_lower_priority_server_does_not_grow_into_cards_a_running_higher_one_l
     assert (
         result.assignments["free"]
         .reasons[0]
-        .startswith("not served in full: prem (priority 1) runs 3 x A100")
+        .text.startswith("not served in full: prem (priority 1) runs 3 x A100")
     )

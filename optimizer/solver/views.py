@@ -3,10 +3,10 @@
 Callers: :mod:`greedy`, :mod:`milp`, :mod:`saturation` and :mod:`assemble`. Pure functions of the
 :class:`~optimizer.solver.problem.AllocationProblem`; nothing here looks at capacity.
 
-An :class:`Option` is one candidate at the replica count that serves the server's whole demand:
-``replicas = max(candidate.replicas, min_replicas)``. It is a *full* option only when that count
-is within ``max_replicas`` (0 = no limit); otherwise the candidate can only ever serve part of the
-demand and is left to the saturation policy.
+A :class:`PricedCandidate` (an *option*, in the solvers' variables) is one candidate at the replica
+count that serves the server's whole demand: ``replicas = max(candidate.replicas, min_replicas)``.
+It is a *full* option only when that count is within ``max_replicas`` (0 = no limit); otherwise the
+candidate can only ever serve part of the demand and is left to the saturation policy.
 
 Switching penalty (compared per accelerator **unit name**, e.g. ``2xA100`` vs ``A100`` counts as a
 switch, because the Deployment changes either way). A server currently on unit A, whose A option
@@ -17,9 +17,9 @@ current unit has no candidate (or that has no current unit) pays no penalty. On 
 effective cost the server stays (the move must be strictly cheaper). The additive form
 keeps the penalty finite for t = 1 (never move unless forced) and is linear for the MILP.
 
-Holds (:mod:`optimizer.solver.holds`): a running server's view carries the cards it keeps
-whatever happens; an option on that card type needs only the cards beyond them (``Option.cards``),
-and the solvers share the capacity minus every hold.
+Reservations (:mod:`optimizer.solver.reservations`): a running server's view carries the cards it
+keeps whatever happens; an option on that card type needs only the cards beyond them
+(``PricedCandidate.cards``), and the solvers share the capacity minus every reservation.
 
 Solver order (inferno's greedy): priority ascending (1 is highest), then regret descending (the
 effective-cost gap between a server's best and second-best full option; a single option has
@@ -31,21 +31,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from optimizer.solver.holds import server_holds
-from optimizer.solver.problem import AllocationProblem, Candidate, Hold, ServerProblem
+from optimizer.solver.problem import AllocationProblem, Candidate, Reservation, ServerProblem
+from optimizer.solver.reservations import reservations_by_server
 
 
 @dataclass(frozen=True, slots=True)
-class Option:
-    """One candidate at the replica count that serves the server's whole demand."""
+class PricedCandidate:
+    """Stage 4 of a (server, accelerator) pair (see :mod:`optimizer.options`): one candidate at the
+    replica count that serves the server's whole demand, with its cost and switching penalty."""
 
     candidate: Candidate
     replicas: int
     cost_per_h: float
     penalty_per_h: float
     within_max: bool
-    held_cards: int = 0
-    """Cards of this option's type the server already holds (its hold), 0 on other types."""
+    reservation_cards: int = 0
+    """Cards of this option's type the server's reservation holds, 0 on other types."""
 
     @property
     def effective_cost_per_h(self) -> float:
@@ -54,8 +55,8 @@ class Option:
 
     @property
     def cards(self) -> int:
-        """Cards this option needs beyond the server's hold: what it takes from the shared capacity."""
-        return max(0, self.replicas * self.candidate.cards_per_replica - self.held_cards)
+        """Cards this option needs beyond the server's reservation: what it takes from the shared capacity."""
+        return max(0, self.replicas * self.candidate.cards_per_replica - self.reservation_cards)
 
     @property
     def acc_type(self) -> str:
@@ -69,15 +70,15 @@ class Option:
 @dataclass(frozen=True, slots=True)
 class ServerView:
     server: ServerProblem
-    options: tuple[Option, ...]
+    options: tuple[PricedCandidate, ...]
     """Full options (within max_replicas), best effective cost first."""
-    all_options: tuple[Option, ...]
+    all_options: tuple[PricedCandidate, ...]
     """Every candidate, best effective cost first, including those over max_replicas."""
-    current: Option | None
+    current: PricedCandidate | None
     """The option on the server's current accelerator unit, if it has one."""
     regret_per_h: float
-    hold: Hold | None = None
-    """Cards the server keeps whatever happens (:mod:`optimizer.solver.holds`); None: not running."""
+    reservation: Reservation | None = None
+    """Cards the server keeps whatever happens (:mod:`optimizer.solver.reservations`); None: not running."""
 
     @property
     def name(self) -> str:
@@ -87,7 +88,7 @@ class ServerView:
     def priority(self) -> int:
         return self.server.priority
 
-    def replica_cap(self, option: Option) -> int:
+    def replica_cap(self, option: PricedCandidate) -> int:
         """Most replicas this server may get on ``option`` (its full count, or max_replicas)."""
         cap = self.server.max_replicas
         return option.replicas if cap <= 0 else min(option.replicas, cap)
@@ -107,25 +108,30 @@ def build_views(problem: AllocationProblem) -> list[ServerView]:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ValueError(f"duplicate server names in the allocation problem: {dupes}")
-    holds = server_holds(problem)
-    views = [_view(server, problem.switching_threshold, holds.get(server.name)) for server in problem.servers]
+    reservations = reservations_by_server(problem)
+    views = [
+        _view(server, problem.switching_threshold, reservations.get(server.name))
+        for server in problem.servers
+    ]
     views.sort(key=lambda v: (v.priority, -v.regret_per_h, v.name))
     return views
 
 
-def holds_of(views: list[ServerView]) -> dict[str, Hold]:
-    """Each view's hold by server name, for a :class:`~optimizer.solver.capacity.CardLedger`."""
-    return {v.name: v.hold for v in views if v.hold is not None}
+def reservations_of(views: list[ServerView]) -> dict[str, Reservation]:
+    """Each view's reservation by server name, for a :class:`~optimizer.solver.capacity.CardLedger`."""
+    return {v.name: v.reservation for v in views if v.reservation is not None}
 
 
-def _view(server: ServerProblem, threshold: float, hold: Hold | None = None) -> ServerView:
+def _view(server: ServerProblem, threshold: float, reservation: Reservation | None = None) -> ServerView:
     on_current = [c for c in server.candidates if c.accelerator == server.current_accelerator]
     current_cost = min((_option(server, c, 0.0).cost_per_h for c in on_current), default=None)
-    options: list[Option] = []
+    options: list[PricedCandidate] = []
     for candidate in server.candidates:
         moves = current_cost is not None and candidate.accelerator != server.current_accelerator
         penalty = threshold * current_cost if moves and current_cost is not None else 0.0
-        held = hold.cards if hold is not None and hold.acc_type == candidate.acc_type else 0
+        held = (
+            reservation.cards if reservation is not None and reservation.acc_type == candidate.acc_type else 0
+        )
         options.append(_option(server, candidate, penalty, held))
     options.sort(key=_preference)
     current = next((o for o in options if o.accelerator == server.current_accelerator), None)
@@ -134,37 +140,39 @@ def _view(server: ServerProblem, threshold: float, hold: Hold | None = None) -> 
         regret = full[1].effective_cost_per_h - full[0].effective_cost_per_h
     else:
         regret = math.inf if full else 0.0
-    return ServerView(server, full, tuple(options), current, regret, hold)
+    return ServerView(server, full, tuple(options), current, regret, reservation)
 
 
-def _option(server: ServerProblem, candidate: Candidate, penalty_per_h: float, held_cards: int = 0) -> Option:
+def _option(
+    server: ServerProblem, candidate: Candidate, penalty_per_h: float, reservation_cards: int = 0
+) -> PricedCandidate:
     replicas = max(candidate.replicas, server.min_replicas)
     within = server.max_replicas <= 0 or replicas <= server.max_replicas
-    return Option(
-        candidate, replicas, replicas * candidate.cost_per_replica, penalty_per_h, within, held_cards
+    return PricedCandidate(
+        candidate, replicas, replicas * candidate.cost_per_replica, penalty_per_h, within, reservation_cards
     )
 
 
-def _preference(option: Option) -> tuple[float, bool, float, int, str]:
+def _preference(option: PricedCandidate) -> tuple[float, bool, float, int, str]:
     # On an effective-cost tie the server stays: it moves only when strictly cheaper.
     moves = option.penalty_per_h > 0
     return (option.effective_cost_per_h, moves, option.cost_per_h, option.cards, option.accelerator)
 
 
-def undominated(options: tuple[Option, ...]) -> tuple[Option, ...]:
+def undominated(options: tuple[PricedCandidate, ...]) -> tuple[PricedCandidate, ...]:
     """Drop options another option of the same card type beats on both cards and effective cost.
 
     Safe for every lexicographic objective: swapping a dominated option for its dominator serves
     the same server with no more cards and no more cost. Keeps the input order.
     """
-    kept: list[Option] = []
+    kept: list[PricedCandidate] = []
     for option in options:
         if not any(_dominates(other, option) for other in kept):
             kept.append(option)
     return tuple(kept)
 
 
-def _dominates(a: Option, b: Option) -> bool:
+def _dominates(a: PricedCandidate, b: PricedCandidate) -> bool:
     # ``options`` are sorted best first, so an earlier ``a`` already has cost <= b's.
     return (
         a.acc_type == b.acc_type and a.cards <= b.cards and a.effective_cost_per_h <= b.effective_cost_per_h

@@ -1,8 +1,19 @@
-"""The sizing stage's records: a server's context, a (server, accelerator) option being sized, and
-a feasible plan with its replica count.
+"""The sizing stage's records: a server's context and its (server, accelerator) options, before
+and after sizing.
+
+One (server, accelerator) pair goes through these records, in order:
+
+1. :class:`OptionToSize` (here): the pair and the sizing requests to run for it;
+2. :class:`SizedOption` (here): a feasible pair, sized, with its batch and replica count;
+3. :class:`~optimizer.solver.problem.Candidate`: the solver's record of it, with the predictions
+   at the load;
+4. :class:`~optimizer.solver.views.PricedCandidate`: the candidate at the replica count serving
+   the whole demand, priced with the switching penalty;
+5. :class:`~optimizer.solver.problem.Assignment`: the solver's choice and its replicas.
 
 Shared by :mod:`optimizer.candidates` (which builds them) and :mod:`optimizer.type_changes` (the
-hold-down and hysteresis that filter them). Pure data plus the one replica rule both use.
+type-change hold-down and hysteresis that filter them). Pure data plus the one replica rule both
+use.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from dataclasses import dataclass, field
 
 from contract.data.catalog import AcceleratorSpec, ModelPerfEntry
 from contract.data.workload import ServerSpec
+from contract.steps import Step
 from optimizer.model.service_time import ServiceModel
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets
 
@@ -29,15 +41,15 @@ class ServerContext:
     in_tokens: float
     out_tokens: float
     targets: Targets
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Step, ...] = ()
     """Server-level notes: missing class or targets, assumed tokens, throughput demand."""
     candidate_notes: Mapping[str, str] = field(default_factory=dict)
     """Per offered accelerator: batch, what limits its rate, and whether it is capped."""
 
 
 @dataclass(frozen=True, slots=True)
-class SizedOption:
-    """One (server, accelerator) pair being sized."""
+class OptionToSize:
+    """Stage 1, unsized: one (server, accelerator) pair and the sizing requests to run for it."""
 
     server: int
     entry: ModelPerfEntry
@@ -50,10 +62,11 @@ class SizedOption:
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
-    """A feasible (server, accelerator) pair with its batch, sizing and replica count."""
+class SizedOption:
+    """Stage 2, sized: a feasible (server, accelerator) pair with its batch, sizing result and
+    replica count."""
 
-    option: SizedOption
+    option: OptionToSize
     request: SizingRequest
     result: SizingResult
     replicas: int
