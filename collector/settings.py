@@ -52,7 +52,7 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
         ge=10,
         le=3600,
         description="window of rate()/deriv(), seconds; keep it at least 4 scrape intervals; a "
-        "shorter one sees a rise sooner, but its noise, held by the actuator's scale-down window, "
+        "shorter one sees a rise sooner, but its noise, held by the scale-down window, "
         "costs replicas and rollouts (benchmark 4 in the top README compares windows)",
     )
     token_window_s: int = Field(
