@@ -78,8 +78,9 @@ def test_the_as_shipped_variant_runs_the_class_windows_the_manifest_ships() -> N
     """The report's "ours as shipped" row must be what ``kubectl apply -k manifests`` deploys."""
     docs = [d for d in yaml.safe_load_all((REPO / "manifests/deployment.yaml").read_text()) if d]
     (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    (actuator,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "actuator"]
-    shipped = {e["name"]: e.get("value") for e in actuator["env"]}[CLASS_WINDOWS_ENV]
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    (controller,) = [c for c in containers if c["name"] == "controller"]
+    shipped = {e["name"]: e.get("value") for e in controller["env"]}[CLASS_WINDOWS_ENV]
     assert class_windows(OURS_VARIANTS[0]) == shipped
 
 
