@@ -180,12 +180,6 @@ def shared_run(samples: Path) -> WhatIfRun:
     return what_if
 
 
-def longest_not_ready_run(rows: list[Row]) -> int:
-    """Most consecutive cycles with fewer Ready pods than replicas (pods Pending or starting)."""
-    runs = [len(list(g)) for short, g in itertools.groupby(r.ready < r.replicas for r in rows) if short]
-    return max(runs, default=0)
-
-
 def test_window_does_not_hold_cards_the_optimizer_gave_to_another_server(tmp_path: Path) -> None:
     """Load halves at 900 s. The freed G2 cards go to Free (it was partial) as Premium's and
     Bronze's scale-down windows let them go. The optimizer counts the window's replicas (held
