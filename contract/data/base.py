@@ -25,6 +25,7 @@ class InfernoModel(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore", serialize_by_alias=True)
 
     _key_lookup_cache: ClassVar[dict[type, dict[str, str]]] = {}
+    _canonical_cache: ClassVar[dict[type, frozenset[str]]] = {}
 
     @classmethod
     def _key_lookup(cls) -> dict[str, str]:
@@ -38,11 +39,20 @@ class InfernoModel(BaseModel):
             InfernoModel._key_lookup_cache[cls] = cached
         return cached
 
+    @classmethod
+    def _canonical_keys(cls) -> frozenset[str]:
+        cached = InfernoModel._canonical_cache.get(cls)
+        if cached is None:
+            cached = InfernoModel._canonical_cache[cls] = frozenset(cls._key_lookup().values())
+        return cached
+
     @model_validator(mode="before")
     @classmethod
     def _fold_key_case(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if cls._canonical_keys().issuperset(data):
+            return data  # every key already has its canonical spelling: what this project writes
         lookup = cls._key_lookup()
         folded: dict[str, Any] = {}
         for key, value in data.items():
