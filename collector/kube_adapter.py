@@ -4,7 +4,7 @@ Built by :mod:`collector.__main__` at start-up from an ``ApiClient`` (in-cluster
 kubeconfig). The client is synchronous, so each call runs in ``asyncio.to_thread`` here and only
 here; every API call has ``_request_timeout``. Lists are paged (``limit``/``continue``).
 Deployments are read as plain JSON (``_preload_content=False``): building the client's typed
-models for 1,000 Deployments took ~5 s of CPU per cycle (benchmarks/bench_cycle.py), JSON ~0.4 s.
+models for 1,000 Deployments costs ~5 s of CPU per cycle, JSON ~0.4 s (benchmarks/cycle.md).
 
 API calls (RBAC: deployments list; configmaps get in the config namespace; nodes list and pods list
 cluster-wide when capacity is derived from Nodes):

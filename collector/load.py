@@ -23,8 +23,8 @@ replicas that keep the backlog forever. 240 requests waiting with ``backlog_drai
 req/s. A few requests waiting between iterations add a few hundredths. A queue that already
 shrinks adds only what its drain lacks: its shrinking is served by completions, which the rate
 counts already. E.g. 240 waiting, shrinking by 1.5 req/s: + (2 - 1.5) = 0.5 req/s, not 2 (the
-same backlog counted twice kept a server that had just caught up on a spike at 6 replicas where
-its arrivals needed 4 in benchmark 4); shrinking by 3 req/s: + 0.
+same backlog counted twice keeps a server that has just caught up on a spike at 6 replicas where
+its arrivals need 4, as in benchmark 4); shrinking by 3 req/s: + 0.
 
 "No data" is never zero load: zero is reported only when completions, the queue and the running
 requests are all measured and all zero.

@@ -200,7 +200,7 @@ def _parsed(model: type[M], text: str, data: Callable[[], Any]) -> M:
     """``model`` from an answer's text, by pydantic's JSON parser straight into the model (at 1,000
     servers half the CPU of ``json.loads`` and ``model_validate``). An answer it rejects takes the
     general path, ``model_validate(data())``, so what is not JSON, is wrapped or does not match fails
-    or passes exactly as it did before."""
+    or passes exactly as it does under ``model_validate`` alone."""
     try:
         return model.model_validate_json(text)
     except ValidationError:

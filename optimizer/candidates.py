@@ -198,8 +198,8 @@ def _sticky_batch(server: ServerSpec, entry: ModelPerfEntry, batch: int, toleran
     """Keep the batch the server runs when it is within ``tolerance`` of the computed one.
 
     A batch change rolls every pod of the Deployment, while the computed batch follows the
-    measured mean output length, which is noisy from cycle to cycle (what-if runs showed 14 -> 17
-    -> 20 -> 17 under steady load). Sizing with the batch actually running keeps the prediction
+    measured mean output length, which is noisy from cycle to cycle (14 -> 17 -> 20 -> 17 under
+    steady load in what-if runs). Sizing with the batch actually running keeps the prediction
     true to the server and the template still. Applies only on the current accelerator and when
     no ``maxBatchSize`` override fixes the batch. E.g. computed 20, running 17, tolerance 0.25:
     |17 - 20| <= 5, so 17 is kept and the replicas are sized for 17.

@@ -6,7 +6,7 @@ function, no clock, no I/O.
 A GPU-type or batch change rewrites a Deployment's pod template, and Kubernetes then replaces every
 pod: each new vLLM pod loads its model (minutes on real GPUs) while the old ones drain and abort
 long requests. Adopting a fleet (the first cycle over 1,000 Deployments labelled at once) or a
-shift in prices would otherwise roll all of it in one cycle: ~800 template patches kept the
+shift in prices would otherwise roll all of it in one cycle: ~800 template patches keep the
 kube-apiserver busy for 8 s on the benchmark machine (benchmark 2), and a real cluster would run
 hundreds of model loads at once. Like Karpenter's disruption budgets (10% of nodes by default),
 at most ``max(rollout_budget_min, ceil(rollout_budget_share x running servers))`` servers roll at a

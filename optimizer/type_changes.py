@@ -29,7 +29,7 @@ def type_change_hold_down(  # noqa: PLR0917 - the pipeline's shared arguments
     offered only its current accelerator, unless that one cannot serve its load at all.
 
     Why: replica counts are integers, so the costs of two accelerators cross the switching
-    threshold back and forth as the load steps (what-if runs showed G2 <-> 4xA100 on successive
+    threshold back and forth as the load steps (in what-if runs, G2 <-> 4xA100 on successive
     steps), and every move rolls every pod. "Cannot serve at all" means: no feasible sizing
     there, or the replicas serving the whole demand exceed ``maxNumReplicas``, or their cards
     exceed the cards left to it (``cards_left``, see :func:`cards_left`; None = unlimited). Then
@@ -38,11 +38,11 @@ def type_change_hold_down(  # noqa: PLR0917 - the pipeline's shared arguments
     (:func:`_servable_rps`) stay on offer, and the reasons say why. E.g. moved to A100 200 s ago,
     hold 600 s, A100 feasible with 3 replicas of 64 cards: only A100 is offered.
 
-    Why the second rule: a partial server was held on the type it had been pushed to, however
-    little it served there. Benchmark 4: a spike pushed Free off MI300X onto 8 H100 (~270
-    req/min); its backlog made the demand ~1,300 req/min, which no type could serve in full, so
-    it stayed on H100 for the whole 30-minute hold, its queue growing, after the higher classes
-    had shrunk and left it 5 MI300X (~410 req/min, at about half the cost). The margin (the
+    Why the second rule: without it, a partial server is held on the type it is pushed to, however
+    little it serves there. Benchmark 4: a spike pushes Free off MI300X onto 8 H100 (~270
+    req/min); its backlog makes the demand ~1,300 req/min, which no type can serve in full, so
+    it would stay on H100 for the whole 30-minute hold, its queue growing, after the higher classes
+    have shrunk and left it 5 MI300X (~410 req/min, at about half the cost). The margin (the
     hysteresis's) keeps a held server from rolling its pods for a few percent more.
     """
     if hold_down_s <= 0:
@@ -101,15 +101,16 @@ def robust_type_changes(  # noqa: PLR0917 - the pipeline's shared arguments
     current one across the demand band ``demand x (1 -/+ margin)``, not just at the measured point.
 
     Why: replica counts are integers, so near a boundary the cheapest type flips with the load's
-    noise. Benchmark 4 (24 h) saw Premium move 1 MI300X <-> 4 G2 every time the hold-down ran out
-    (38 moves a day): at 83 req/min 1 MI300X (65/h) beats 4 G2 (92/h), at 102 req/min 5 G2 (115/h)
-    beat 2 MI300X (130/h). Every move rolls every pod, and while the new pods start Kubernetes keeps
-    only the new replica count of old pods, so a move to fewer, larger replicas drops capacity for a
-    start-up time. A move that pays off only at the measured point is not worth that. E.g. margin
-    0.25 at 83 req/min: MI300X is also compared at 62 and 104 req/min, where 2 MI300X (130/h) cost
-    more than 5 G2 (115/h): not offered. Cost at a demand = replicas serving it x cost per replica.
-    Nor is a type whose cards left to this server (:func:`cards_left`) would not hold the band's top:
-    Bronze moved MI300X -> G2 on the cards Premium left, and back a cycle later when Premium grew.
+    noise. In benchmark 4 (24 h), with the hold-down alone, Premium moves 1 MI300X <-> 4 G2 every
+    time the hold-down runs out (38 moves a day): at 83 req/min 1 MI300X (65/h) beats 4 G2 (92/h),
+    at 102 req/min 5 G2 (115/h) beats 2 MI300X (130/h). Every move rolls every pod, and while the
+    new pods start Kubernetes keeps only the new replica count of old pods, so a move to fewer,
+    larger replicas drops capacity for a start-up time. A move that pays off only at the measured
+    point is not worth that. E.g. margin 0.25 at 83 req/min: MI300X is also compared at 62 and 104
+    req/min, where 2 MI300X (130/h) cost more than 5 G2 (115/h): not offered. Cost at a demand =
+    replicas serving it x cost per replica. Nor is a type whose cards left to this server
+    (:func:`cards_left`) would not hold the band's top: otherwise Bronze moves MI300X -> G2 on the
+    cards Premium leaves, and back a cycle later when Premium grows.
     Exempt, as for the hold-down: a server whose current accelerator cannot serve the load at all.
     """
     if margin <= 0:
@@ -198,10 +199,10 @@ def cards_left(system: SystemData, contexts: Sequence[ServerContext]) -> list[di
     MI300X cards, Premium (priority 1) runs 2 and Bronze (2) runs 1: Premium may count on 8,
     Bronze on 6, Free (3) on 5.
 
-    Why not the whole capacity: a Free server held on MI300X while Premium and Bronze hold most of
-    the cards got a partial allocation there (benchmark 4: a backlog for an hour after a spike)
-    although other types had cards for all of it. Sums per priority level, not per pair of
-    servers: linear in the servers (it was 0.12 s per build at 1,000)."""
+    Why not the whole capacity: counted against it, a Free server held on MI300X while Premium and
+    Bronze hold most of the cards gets a partial allocation there (benchmark 4: a backlog for an
+    hour after a spike) although other types have cards for all of it. Sums per priority level, not
+    per pair of servers: linear in the servers."""
     per_replica = running_cards(system)
     held: list[tuple[str, int]] = []  # (type, cards) per server, in input order
     by_level: dict[int, Counter[str]] = {}

@@ -71,7 +71,7 @@ def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
     There is no prefill term: a request joins the batch at the next iteration boundary and its
     first token comes out of its first iteration, so ``TTFT = W + ITL + residual``, the residual
     being the rest of the iteration in progress, ``(1 - p_0) * ITL / 2`` (the older ``slo-ttw``
-    target bounds W alone). Without the residual the model was 26-33 % under the emulator's mean
+    target bounds W alone). Without the residual the model is 26-33 % under the emulator's mean
     TTFT at 10-30 % load (granite_13b on A100, N = 16; benchmarks/results/accuracy.md).
 
     Example (granite_13b on A100: alpha 20.58 ms, beta 0.41 ms; out 1024 tokens):

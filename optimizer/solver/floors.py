@@ -4,7 +4,7 @@ Caller: :func:`optimizer.solver.assemble.assemble`, after the full allocations a
 saturation policy, for every solver. Two floors, both on a server's current accelerator:
 
 - the *stabilisation window* floor (``Candidate.floor_replicas``, from the controller): the highest
-  recent recommendation the actuator's scale-down window still holds;
+  recent recommendation the controller's scale-down window still holds;
 - the *capacity* floor of a running server the solvers could not serve: ``keep = max(min_replicas,
   1)`` replicas (:mod:`optimizer.solver.reservations`; their cards were reserved before allocating).
 
@@ -15,13 +15,13 @@ allow, and an unserved running server starts its partial allocation on its curre
 strictly larger share of its demand (then the saturation policy moves it). Only then does the saturation
 policy share what is left (:mod:`optimizer.solver.saturation`), growing those partial allocations.
 
-Why before saturation: with the floors after it, a server whose demand dipped by one replica gave
-that replica's cards to a partial server at once, and took them back when the dip passed: under
-a constant load with the usual measurement noise both changed every few cycles (the 1,000-server
-benchmark patched 6-58 Deployments per steady cycle; ``tests/unit/optimizer/
-test_partial_churn.py``). The window exists to ride out such dips, so a held replica is no longer
-spare. Still no pod Pending: floors only take cards no full allocation needs, and what the solution
-allocates is what will run.
+Why before saturation: with the floors after it, a server whose demand dips by one replica gives
+that replica's cards to a partial server at once, and takes them back when the dip passes: under
+a constant load with the usual measurement noise both change every few cycles
+(``tests/unit/optimizer/test_partial_churn.py``; the 1,000-server benchmark in
+``benchmarks/README.md``, "History notes"). The window exists to ride out such dips, so a held
+replica is not spare. Still no pod Pending: floors only take cards no full allocation needs, and
+what the solution allocates is what will run.
 
 Example: A100 capacity 8; ``prem`` needs 3, ``bulk`` needs 2 but is held at 6. Full allocations
 take 5 cards, 3 are left: bulk gets 2 + 3 = 5 replicas ("the window holds 5 of 6").

@@ -28,7 +28,7 @@ them); a stage's plan replaces the previous one only when it serves strictly mor
 so the result never falls behind the greedy, even when stages stop early; (4) the cost stage.
 
 Solver choice: CP-SAT rather than SCIP. Both are exact on this pure 0/1 model; proving the
-lexicographic optimum of the benchmark's 1,000-server instance took SCIP (via pywraplp) 8 s,
+lexicographic optimum of the benchmark's 1,000-server instance takes SCIP (via pywraplp) 8 s,
 HiGHS 11 s and CP-SAT (tuned: LP level 2, rows not lazy, no presolve) 7-11 s, so none meets a
 2 s budget by proof alone. CP-SAT takes a full solution hint, stops on a deterministic-time budget
 (repeatable results, which SCIP's wall-clock limit is not) and reports its best bound. The

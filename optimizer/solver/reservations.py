@@ -6,11 +6,11 @@ carries its reservation) and, through
 the views, every ledger and the MILP's capacity rows. Pure.
 
 Why: the actuator never scales a server to zero for capacity (nor below ``min_replicas``), and it
-leaves a server without an allocation exactly as it is. Before this, a server the solvers left out
-kept its pods while the solvers counted its cards as free and gave them to another server, whose
-new pods then sat Pending (seen in the demo: a higher-priority move onto A100 Pending while an
-unallocated Free server still held the A100s). Now, before allocating, each running server
-(``current_replicas > 0`` on a known accelerator, limited mode) reserves:
+leaves a server without an allocation exactly as it is. Without a reservation, a server the solvers
+leave out keeps its pods while its cards count as free, and another server's new pods on them wait
+Pending (e.g. a higher-priority move onto A100 waits Pending while an unallocated Free server still
+holds the A100s). So, before allocating, each running server (``current_replicas > 0`` on a known
+accelerator, limited mode) reserves:
 
 - with a candidate on its current accelerator: its *capacity floor*, ``keep = max(min_replicas,
   1)`` replicas (at most ``max_replicas``) of that candidate. If the solvers cannot serve it, it

@@ -5,11 +5,10 @@ Caller: :func:`optimizer.solver.assemble.assemble`, on the solvers' full allocat
 
 Why: when capacity runs out, servers with equal demand and equal options (the 1,000-server
 benchmark has many) tie: the solvers serve the same *number* per priority level at the same cost
-whichever of them they pick, and the pick followed the cycle's state. With the capacity floors
-(:mod:`optimizer.solver.reservations`) the one left out is brought down to its floor, so two such servers
-swapped every cycle: 1 -> 6 and 6 -> 1 replicas, then back (seen on the 300-server benchmark,
-cycles 3-5). Before the floors the loser was left unallocated and kept as it was, which hid the
-swap but left its cards counted twice.
+whichever of them they pick, and the pick follows the cycle's state. With the capacity floors
+(:mod:`optimizer.solver.reservations`) the one left out is brought down to its floor, so without
+this rule two such servers swap every cycle: 1 -> 6 and 6 -> 1 replicas, then back (the 300-server
+benchmark, cycles 3-5).
 
 Rule: a server left without a full allocation that already runs its full count on its current
 accelerator (so serving it changes nothing) takes the place of a served server of the same
@@ -73,9 +72,9 @@ def yield_to_running(
     after the full allocations (changed in place).
 
     Why: the solvers make every full allocation before any partial one, so with the capacity
-    floors reserved a lower-priority server could be served in full with the very cards a
-    higher-priority server, unservable in full by one card, then lost: Premium runs 3 and needs 3,
-    Free runs 1 and needs 2, 3 cards: Free 1 -> 2 and Premium 3 -> 1. Now a running server not
+    floors reserved a lower-priority server can be served in full with the very cards a
+    higher-priority server, unservable in full by one card, then loses: Premium runs 3 and needs 3,
+    Free runs 1 and needs 2, 3 cards: Free 1 -> 2 and Premium 3 -> 1. So a running server not
     served in full first keeps ``min(current replicas, its need)`` on its current accelerator when
     dropping lower-priority allocations that are changes (they grow or move) frees the cards; the
     dropped server keeps its own floor. Here: Free stays at 1, Premium keeps 2.

@@ -6,8 +6,9 @@ shrinks below what they hold: the Premium server keeps its replicas (its SLO), t
 shrinks, with the reason in its decision, its action and its `InfernoScaled` Event, and the
 controller's `inferno_desired_replicas`. Shrinking further, to what Premium alone needs: Free
 cannot go to zero (scale-to-zero is not allowed), so the optimizer counts its floor of one card
-first and Premium keeps the rest (optimizer/solver/holds.py; before, Free was left unallocated and
-kept while its card was counted for Premium too). Nothing is placed beyond the cards.
+first and Premium keeps the rest (optimizer/solver/reservations.py: without the reservation, Free
+would be left unallocated and kept while its card is counted for Premium too). Nothing is placed
+beyond the cards.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""The loop fixes at virtual time: type-change hold-down, and the window floor under limited capacity.
+"""The loop controls at virtual time: type-change hold-down, and the window floor under limited capacity.
 
 Runs :class:`load_emulator.whatif.WhatIfRun` on ``samples/small`` (deterministic tokens). Each case
-also runs the behaviour turned off (hold 0 s / no floors from the controller), which is how the
-loop behaved before, so the test shows the problem it guards against is real in this scenario.
+also runs the behaviour turned off (hold 0 s / no floors from the controller), so the test shows
+the problem it guards against is real in this scenario.
 
 The what-if Kube port keeps labels but not annotations; :func:`keep_annotations` stores the
 annotations the actuator patches and hands them back to the collector (the real API server does),
@@ -62,9 +62,9 @@ def by_server(rows: list[Row]) -> dict[str, list[Row]]:
 # --- type-change hold-down -----------------------------------------------------------------------
 
 # G2 <-> 4xA100 as the load steps between 3 and 3.9 req/min every 300 s: a few replicas, where whole
-# replicas make either type the cheaper one. (At the sample's 60 req/min this server used to flip too,
-# but on token means measured over 2 minutes, which a rollout's aborted requests skewed; with 10-minute
-# token means it stays on 4xA100 there, hold-down or not.)
+# replicas make either type the cheaper one. (At the sample's 60 req/min it stays on 4xA100, hold-down
+# or not, on 10-minute token means; token means over 2 minutes, which a rollout's aborted requests
+# skew, make it flip there too.)
 FLIP = "Premium-llama_70b"
 
 

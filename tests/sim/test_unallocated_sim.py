@@ -3,11 +3,11 @@ cards, nothing placed beyond the cards, higher-priority pods start.
 
 World: ``samples/small``'s three llama_13b servers on 24 G2 cards
 (tests/sim/test_hold_down_and_window_floor_sim.py),
-at 3x their sample load: Premium and Bronze alone would need more than the 24 cards. Before the
-capacity holds (optimizer/solver/holds.py) the optimizer left Free unallocated in every cycle and
-gave its cards away; the actuator kept Free's 13 replicas, so 30 of 30 cycles placed up to 37
-replicas on 24 cards and Premium ran 4-7 Ready pods of the 12-20 it was given. Now Free is brought
-down to its floor on its own cards and what runs fits.
+at 3x their sample load: Premium and Bronze alone would need more than the 24 cards. Without the
+capacity reservations (optimizer/solver/reservations.py) the optimizer leaves Free unallocated in
+every cycle and gives its cards away; the actuator keeps Free's 13 replicas, so 30 of 30 cycles
+place up to 37 replicas on 24 cards and Premium runs 4-7 Ready pods of the 12-20 it is given. With
+them, Free is brought down to its floor on its own cards and what runs fits.
 """
 
 from __future__ import annotations

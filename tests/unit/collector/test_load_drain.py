@@ -3,9 +3,10 @@
 ``observe(..., backlog_drain_s)`` adds ``waiting / backlog_drain_s`` to the arrival rate so a
 standing queue drains. When the queue already shrinks by ``-deriv(waiting)`` req/s, those
 requests are completions the rate counts already; only what the drain lacks is added:
-``max(0, waiting / backlog_drain_s - max(0, -growth))``. Before, a server that had just caught
-up on a spike (completions = arrivals + the backlog it was draining) got the full drain term on
-top (benchmark 4: Bronze sized at 445 req/min for ~300 arriving, 6 MI300X where 4 served).
+``max(0, waiting / backlog_drain_s - max(0, -growth))``. With the full drain term on top, a
+server that has just caught up on a spike (completions = arrivals + the backlog it is draining)
+counts its backlog twice (benchmark 4: Bronze sized at 445 req/min for ~300 arriving, 6 MI300X
+where 4 serve).
 Fixture (``fakes.healthy_answers``): 2 completions/s (120 req/min).
 """
 

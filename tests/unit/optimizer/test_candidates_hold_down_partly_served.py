@@ -3,9 +3,9 @@
 The hold-down keeps a server that changed accelerator recently on it, unless it cannot serve its
 load there; when no type can serve it all either, a type is still offered if it serves more
 than ``(1 + type_change_margin)`` x what the current one serves with the cards left to it.
-Before, such a server stayed on its type for the whole hold however little it served there
+Without that, such a server stays on its type for the whole hold however little it serves there
 (benchmark 4: Free held on 8 H100 serving ~270 req/min for 30 minutes while 5 MI300X, left by
-the higher classes, would have served ~410).
+the higher classes, would serve ~410).
 
 Fixture (``test_candidates.system``): granite_13b, Premium. At 480 req/min one A100 replica (1
 card) serves ~25.4 req/min, one 2xA100 replica (2 A100 cards) ~64.6: A100 needs 19 cards,

@@ -1,16 +1,19 @@
-"""Replica churn under a constant load when capacity runs out (the 1,000-server benchmark patched
-6-58 Deployments per steady cycle, a partial allocation went 1 -> 3 -> 7 replicas in three cycles).
+"""Replica churn under a constant load when capacity runs out: a one-replica dip of a full server does
+not move cards to a partial one and back (with the floors after the saturation policy, the
+1,000-server benchmark patches 6-58 Deployments per steady cycle, and a partial allocation goes
+1 -> 3 -> 7 replicas in three cycles).
 
 Reproduced small: the solver fed back its own result each cycle, with the controller's window
 floor (``floor_replicas`` = min(current, highest recommendation recorded in the last W cycles)),
 and a measured demand that flips by one replica with the usual noise of a rate window.
 
-Cause: the window floor of a fully served server got only the cards left *after* the saturation
-policy. When its demand dipped by one replica, that replica's card went to the partial server at
-once (which grew), and when the dip passed the full allocation took it back (the partial server
-shrank): both Deployments changed every flip, while the window was there to ride out exactly such
-dips. Fix: floors are held before any partial allocation grows (``optimizer/solver/floors.py``);
-a partial server also keeps its own window floor and stays on its current accelerator.
+Mechanism: if the window floor of a fully served server got only the cards left *after* the
+saturation policy, then when its demand dips by one replica, that replica's card goes to the
+partial server at once (which grows), and when the dip passes the full allocation takes it back
+(the partial server shrinks): both Deployments change every flip, while the window is there to
+ride out exactly such dips. So floors are held before any partial allocation grows
+(``optimizer/solver/floors.py``); a partial server also keeps its own window floor and stays on
+its current accelerator.
 """
 
 from __future__ import annotations
@@ -82,7 +85,8 @@ def test_a_one_replica_dip_does_not_move_cards_between_servers_every_cycle(
     solver: str, full_priority: int
 ) -> None:
     loop = run(solver, full_priority)
-    # Before the fix: 'full' 5 -> 4 -> 5 ... and 'part' 5 -> 6 -> 5 ... , 11 changes each in 12 cycles.
+    # With the floors after the saturation policy: 'full' 5 -> 4 -> 5 ... and 'part' 5 -> 6 -> 5 ...,
+    # 11 changes each in 12 cycles.
     assert loop.changes == {}, loop.changes
     assert loop.current == {"full": ("A100", 5), "part": ("A100", 5)}
 

@@ -1,10 +1,10 @@
 """Running servers keep cards whatever the solution: holds, capacity floors, kept-as-is servers.
 
-The fault (demo, last wave): the solvers left a low-priority running server without an allocation
-and counted its cards as free; the actuator kept it as it was (it never scales down on a missing
-allocation), so the higher-priority server given those cards had its new pods Pending. Now every
-running server's floor (or, without a candidate on its accelerator, all it runs) is reserved
-before allocating, and what the solution leaves to the actuator is exactly what was counted.
+Why: the actuator keeps a running server without an allocation as it is (it never scales down on
+a missing allocation), so if the solvers counted its cards as free, the higher-priority server
+given those cards would have its new pods Pending. Every running server's floor (or, without a
+candidate on its accelerator, all it runs) is reserved before allocating, and what the solution
+leaves to the actuator is exactly what was counted.
 """
 
 from __future__ import annotations
@@ -62,9 +62,9 @@ def test_demo_case_unserved_server_comes_down_to_its_floor_and_its_cards_are_cou
     solver: str, policy: SaturationPolicy
 ) -> None:
     """4 A100 cards. Free (priority 3) runs 4 x A100 and needs 4; Premium needs 3, Bronze 1.
-    Before: Premium 3 and Bronze 1 in full, Free unallocated and kept at 4 by the actuator: 8 pods
-    on 4 cards, 4 Pending. Now Free's floor of 1 is reserved first: Premium 3, Free 1, Bronze none
-    (the actuator never frees Free's last card, so Bronze could not have had it)."""
+    Without the reservation: Premium 3 and Bronze 1 in full, Free unallocated and kept at 4 by the
+    actuator: 8 pods on 4 cards, 4 Pending. With it, Free's floor of 1 is reserved first: Premium 3,
+    Free 1, Bronze none (the actuator never frees Free's last card, so Bronze cannot have it)."""
     free = running("free", cand("A100", 4), on="A100", replicas=4, priority=3)
     bronze = running("bronze", cand("A100", 1), on="", replicas=0, priority=2)
     prem = running("prem", cand("A100", 3), on="", replicas=0, priority=1)
