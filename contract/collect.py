@@ -1,12 +1,10 @@
 """The collect result (``GET /collect``): the optimizer's input plus what the actuator needs.
 
-Flow of one cycle (all JSON over localhost)::
+The controller sends ``system`` (with the scale-down window's floors) to the optimizer, and the
+solution with ``servers`` and ``placement`` to the actuator (see :mod:`contract`).
 
-    controller --GET /collect--> collector      -> CollectResult
-    controller --POST /optimize--> optimizer    <- CollectResult.system, -> Solution
-    controller --POST /update--> actuator       <- Solution + CollectResult.servers/.placement
-
-``system`` is inferno's SystemData JSON (see :mod:`contract.data.system`). ``servers`` maps each
+``system`` is a typed :class:`~contract.data.system.SystemData`, inferno's JSON on the wire (its
+models serialise by alias). ``servers`` maps each
 inferno server name back to its Deployment and says how far its data can be trusted: the actuator
 never changes a server whose ``trusted`` is false.
 """
