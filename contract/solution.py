@@ -55,8 +55,8 @@ class ServerAllocation(BaseModel):
         default=None,
         ge=0,
         description="set when a stabilisation floor (floorReplicas) applied: the replicas the load "
-        "alone needs; num_replicas may be higher (held). The actuator records this count in its "
-        "window and holds nothing itself",
+        "alone needs; num_replicas may be higher (held). The actuator reports it within its bounds "
+        "(replicas_needed) and the controller's scale-down window records it",
     )
 
     @property

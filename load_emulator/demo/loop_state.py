@@ -4,7 +4,7 @@
 :class:`DemoResult` is what :func:`load_emulator.demo.run.run_demo` returns (tests assert on it).
 The default load shape ``updown`` is the ``steps`` pattern with factors ``UPDOWN_FACTORS`` of
 each server's base rate, spread evenly over the run: load rises, peaks, then falls, so one run
-shows scale-up and, after the actuator's scale-down window, scale-down. Any other name goes to
+shows scale-up and, after the controller's scale-down window, scale-down. Any other name goes to
 :func:`load_emulator.pattern_factory.make_pattern` with the ``--param`` values.
 """
 

@@ -31,7 +31,7 @@ class Candidate:
     utilization: float
     ttft_percentile_ms: float = 0.0
     floor_replicas: int = 0
-    """Replicas the actuator's scale-down window would keep on this (the current) accelerator this
+    """Replicas the controller's scale-down window keeps on this (the current) accelerator this
     cycle. The solvers compare and allocate ``replicas``; the floor gets the cards left after all
     allocations (:mod:`optimizer.solver.floors`), so a scale-down the window holds neither looks like a reason
     to move nor takes cards another server needs."""

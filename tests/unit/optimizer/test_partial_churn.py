@@ -3,8 +3,8 @@ not move cards to a partial one and back (with the floors after the saturation p
 1,000-server benchmark patches 6-58 Deployments per steady cycle, and a partial allocation goes
 1 -> 3 -> 7 replicas in three cycles).
 
-Reproduced small: the solver fed back its own result each cycle, with the controller's window
-floor (``floor_replicas`` = min(current, highest recommendation recorded in the last W cycles)),
+Reproduced small: the solver fed back its own result each cycle through the controller's window
+(:mod:`controller.window`: ``floor_replicas`` = min(current, highest need recorded in the window)),
 and a measured demand that flips by one replica with the usual noise of a rate window.
 
 Mechanism: if the window floor of a fully served server got only the cards left *after* the
@@ -22,34 +22,53 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from contract.collect import ManagedServer
 from contract.data.catalog import SaturationPolicy
+from contract.update import ActionKind, ServerAction
+from controller import window
+from controller.window import WindowPolicy, WindowState
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem
 from tests.unit.optimizer.test_solver import SOLVERS, cand, solve
 
-WINDOW_CYCLES = 5  # 300 s window, 60 s cycles
+PERIOD_S = 60.0
+WINDOW_CYCLES = 5  # cycles run in the window-release test
+POLICY = WindowPolicy(default_s=300.0)
 
 
 @dataclass
 class Loop:
-    """Current (accelerator, replicas) per server and the window's recorded recommendations."""
+    """Current (accelerator, replicas) per server, fed back each cycle through the controller's
+    scale-down window (:mod:`controller.window`): its floors before the solver, the load's count
+    recorded after it. A cycle opens at the first ``floor`` after an ``act``."""
 
     current: dict[str, tuple[str, int]]
-    recorded: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)
+    state: WindowState = field(default_factory=dict)
+    now_s: float = -PERIOD_S
+    in_cycle: bool = False
 
-    def __post_init__(self) -> None:  # first sight: the window starts at the current count
-        self.recorded = {name: [now] for name, now in self.current.items()}
+    def _servers(self) -> list[ManagedServer]:
+        return [
+            ManagedServer(server=name, namespace="ns", deployment=name, model="m", service_class="c",
+                          current_replicas=replicas, current_accelerator=acc, trusted=True)
+            for name, (acc, replicas) in self.current.items()
+        ]  # fmt: skip
 
     def floor(self, name: str) -> int:
-        acc, replicas = self.current[name]
-        recent = [n for a, n in self.recorded.get(name, [])[-WINDOW_CYCLES:] if a == acc]
-        return min(replicas, max(recent, default=0))
+        if not self.in_cycle:
+            self.now_s += PERIOD_S
+            self.state = window.open_cycle(self.state, self._servers(), POLICY, self.now_s)
+            self.in_cycle = True
+        return window.floors(self.state, self._servers())[name]
 
     def act(self, name: str, acc: str, replicas: int, demand: int) -> None:
         if (acc, replicas) != self.current[name]:
             self.changes[name] = self.changes.get(name, 0) + 1
         self.current[name] = (acc, replicas)
-        self.recorded.setdefault(name, []).append((acc, demand))
+        acted = ServerAction(server=name, namespace="ns", deployment=name, kind=ActionKind.NOOP,
+                             accelerator_target=acc, replicas_needed=demand)  # fmt: skip
+        self.state = window.record(self.state, [acted], self.now_s)
+        self.in_cycle = False
 
 
 def server(name: str, c: Candidate, loop: Loop, priority: int) -> ServerProblem:
@@ -72,7 +91,7 @@ def run(solver: str, full_priority: int, cycles: int = 12) -> Loop:
         for s in servers:
             a = result.assignments[s.name]
             assert a.candidate is not None, a.reasons
-            # the actuator records the load's count (demand_replicas), never the held one
+            # the window records the load's count (demand_replicas), never the held one
             needs = min(a.replicas, a.candidate.replicas)
             loop.act(s.name, a.candidate.accelerator, a.replicas, needs)
         assert sum(n for _, n in loop.current.values()) <= 10
