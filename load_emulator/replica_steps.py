@@ -111,16 +111,16 @@ class ReplicaSteps:
     def _start_mixed(self, now_s: float) -> None:
         n_dec = len(self.decoding)
         budget = self.token_budget - n_dec
-        computed = n_dec
+        prefill_tokens = 0
         attended = self.ctx_base + n_dec * self.g if n_dec else 0
         for request in self.prefilling:
             if budget <= 0:
                 break
             chunk = min(request.in_tokens - request.prompt_done, budget)
             self.chunks.append((request, chunk))
-            budget, computed, attended = (
+            budget, prefill_tokens, attended = (
                 budget - chunk,
-                computed + chunk,
+                prefill_tokens + chunk,
                 attended + request.prompt_done + chunk,
             )
         while budget > 0 and self.waiting and n_dec + len(self.prefilling) < self.max_batch:
@@ -129,8 +129,8 @@ class ReplicaSteps:
             self.prefilling.append(request)
             chunk = min(request.in_tokens, budget)
             self.chunks.append((request, chunk))
-            budget, computed, attended = budget - chunk, computed + chunk, attended + chunk
-        duration_s = self.cost.mixed_s(computed, attended)
+            budget, prefill_tokens, attended = budget - chunk, prefill_tokens + chunk, attended + chunk
+        duration_s = self.cost.mixed_s(n_dec, prefill_tokens, attended)
         self.state, self.start_s, self.end_s, self.step_decodes = SINGLE, now_s, now_s + duration_s, n_dec
 
     # --- booking --------------------------------------------------------------------------------

@@ -38,7 +38,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.perf import (
+    DecodeOnlyPerf,
+    IterationPerf,
+    PerfParams,
+    PrefillDecodePerf,
+    StepPerf,
+    as_step_perf,
+)
 
 Scheduling = Literal["chunked", "prefill-first"]
 DECODE_ONLY, PREFILL_DECODE, ITERATION = 0, 1, 2
@@ -55,6 +62,8 @@ class IterationCost:
     beta_s: float
     gamma_s: float = 0.0
     delta_s: float = 0.0
+    prefill_token_s: float = 0.0
+    """Iteration and step schemas: the cost of one prefill token (``beta_s`` is per decode)."""
 
     @classmethod
     def from_perf(cls, perf: PerfParams) -> IterationCost:
@@ -68,8 +77,15 @@ class IterationCost:
                 perf.gamma_ms / 1000,
                 perf.delta_ms / 1000,
             )
-        if isinstance(perf, IterationPerf):
-            return cls(ITERATION, perf.alpha_ms / 1000, perf.beta_ms / 1000, perf.gamma_ms / 1000)
+        if isinstance(perf, IterationPerf | StepPerf):
+            step = as_step_perf(perf)
+            return cls(
+                ITERATION,
+                step.fixed_ms / 1000,
+                step.per_decode_ms / 1000,
+                step.per_context_token_ms / 1000,
+                prefill_token_s=step.per_prefill_token_ms / 1000,
+            )
         raise TypeError(f"unknown perf parameters {perf!r}")
 
     def decode_s(self, n: int, attended_tokens: float) -> float:
@@ -85,12 +101,17 @@ class IterationCost:
         if self.kind == PREFILL_DECODE:
             t = self.gamma_s + self.delta_s * prompt_tokens * n_after
         else:
-            t = self.alpha_s + (self.beta_s + self.gamma_s) * prompt_tokens
+            t = self.alpha_s + (self.prefill_token_s + self.gamma_s) * prompt_tokens
         return max(t, MIN_ITERATION_S)
 
-    def mixed_s(self, computed_tokens: int, attended_tokens: float) -> float:
-        """A chunked iteration (iteration schema only): decodes and prefill chunks together."""
-        t = self.alpha_s + self.beta_s * computed_tokens + self.gamma_s * attended_tokens
+    def mixed_s(self, decodes: int, prefill_tokens: int, attended_tokens: float) -> float:
+        """A chunked iteration (iteration and step schemas): decodes and prefill chunks together."""
+        t = (
+            self.alpha_s
+            + self.beta_s * decodes
+            + self.prefill_token_s * prefill_tokens
+            + self.gamma_s * attended_tokens
+        )
         return max(t, MIN_ITERATION_S)
 
 

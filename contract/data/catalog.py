@@ -6,9 +6,14 @@ JSON shapes (inferno lineage, all generations):
   ``name`` is the unit one replica slot uses (``4xA100``), ``type`` the card type capacity is counted
   in (``A100``), ``multiplicity`` cards of that type per unit, ``cost`` per unit per hour.
 - capacity-data: ``{"count": [{type, count}]}``, cards available per type.
-- model-data: ``{"models": [{name, acc, accCount, maxBatchSize, atTokens, <perf>}]}`` where perf is
-  ``alpha, beta`` | ``decodeParms{alpha, beta}, prefillParms{gamma, delta}`` | ``perfParms{alpha,
-  beta, gamma}``.
+- model-data: ``{"models": [{name, acc, accCount, maxBatchSize, atTokens, kvCacheTokens,
+  kvBlockTokens, <perf>}]}`` where perf is ``alpha, beta`` | ``decodeParms{alpha, beta},
+  prefillParms{gamma, delta}`` | ``perfParms{alpha, beta, gamma}`` | ``stepParms{fixed, perDecode,
+  perPrefillToken, perContextToken}`` (this project's step-cost schema, :class:`StepPerf`).
+  ``kvCacheTokens`` (this project's) is the KV cache of one replica in tokens, as vLLM reports it
+  at start-up ("GPU KV cache size: N tokens"); without it the inferno reading holds: the profile ran
+  ``maxBatchSize`` requests of ``atTokens`` tokens, so the cache holds at least their product.
+  ``kvBlockTokens`` is vLLM's ``--block-size`` (16 by default on GPUs).
 - optimizer-data: ``{"optimizer": {unlimited, heterogeneous, milpSolver, useCplex,
   delayedBestEffort, saturationPolicy}}``.
 """
@@ -20,9 +25,11 @@ from enum import StrEnum
 from pydantic import Field, field_validator, model_validator
 
 from contract.data.base import InfernoModel
-from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf, StepPerf
 
 FiniteNonNeg = Field(ge=0, allow_inf_nan=False)
+DEFAULT_KV_BLOCK_TOKENS = 16
+"""vLLM's default ``--block-size`` on CUDA and ROCm GPUs (``CacheConfig.block_size``)."""
 
 
 class PowerSpec(InfernoModel):
@@ -83,6 +90,15 @@ class PerfParms(InfernoModel):
     gamma: float = Field(ge=0, allow_inf_nan=False)
 
 
+class StepParms(InfernoModel):
+    """:class:`contract.data.perf.StepPerf` in the data file (ms)."""
+
+    fixed: float = Field(ge=0, allow_inf_nan=False)
+    per_decode: float = Field(ge=0, alias="perDecode", allow_inf_nan=False)
+    per_prefill_token: float = Field(ge=0, alias="perPrefillToken", allow_inf_nan=False)
+    per_context_token: float = Field(ge=0, alias="perContextToken", allow_inf_nan=False)
+
+
 class ModelPerfEntry(InfernoModel):
     """Performance of one model on one accelerator unit (one entry of model-data)."""
 
@@ -96,6 +112,9 @@ class ModelPerfEntry(InfernoModel):
     decode_parms: DecodeParms | None = Field(default=None, alias="decodeParms")
     prefill_parms: PrefillParms | None = Field(default=None, alias="prefillParms")
     perf_parms: PerfParms | None = Field(default=None, alias="perfParms")
+    step_parms: StepParms | None = Field(default=None, alias="stepParms")
+    kv_cache_tokens: int | None = Field(default=None, alias="kvCacheTokens")
+    kv_block_tokens: int = Field(default=DEFAULT_KV_BLOCK_TOKENS, alias="kvBlockTokens")
 
     @field_validator("acc_count")
     @classmethod
@@ -108,9 +127,51 @@ class ModelPerfEntry(InfernoModel):
         self.perf  # noqa: B018 - raises with a clear message when no schema is complete
         return self
 
+    @model_validator(mode="after")
+    def _kv_cache_holds_a_request(self) -> ModelPerfEntry:
+        where = f"model {self.name!r} on {self.acc!r}"
+        if self.kv_block_tokens < 1:
+            raise ValueError(f"{where}: kvBlockTokens must be >= 1, got {self.kv_block_tokens}")
+        kv = self.kv_cache_tokens
+        if kv is None:
+            return self
+        if kv < self.kv_block_tokens:
+            raise ValueError(
+                f"{where}: kvCacheTokens {kv} is less than one KV block ({self.kv_block_tokens} tokens)"
+            )
+        if kv < self.at_tokens:
+            raise ValueError(
+                f"{where}: kvCacheTokens {kv} cannot hold one request of atTokens {self.at_tokens} tokens"
+            )
+        return self
+
+    @property
+    def kv_capacity_tokens(self) -> int | None:
+        """KV cache of one replica in tokens: ``kvCacheTokens``, else ``maxBatchSize * atTokens``
+        (the profile held that many), else None (unknown: no limit is modelled)."""
+        if self.kv_cache_tokens is not None:
+            return self.kv_cache_tokens
+        if self.at_tokens > 0:
+            return self.max_batch_size * self.at_tokens
+        return None
+
+    @property
+    def kv_capacity_blocks(self) -> int | None:
+        """:attr:`kv_capacity_tokens` in whole KV blocks (vLLM allocates blocks, not tokens)."""
+        tokens = self.kv_capacity_tokens
+        return None if tokens is None else tokens // self.kv_block_tokens
+
     @property
     def perf(self) -> PerfParams:
         """The typed perf parameters; newest schema wins when a file carries several."""
+        if self.step_parms is not None:
+            q = self.step_parms
+            return StepPerf(
+                fixed_ms=q.fixed,
+                per_decode_ms=q.per_decode,
+                per_prefill_token_ms=q.per_prefill_token,
+                per_context_token_ms=q.per_context_token,
+            )
         if self.perf_parms is not None:
             p = self.perf_parms
             return IterationPerf(alpha_ms=p.alpha, beta_ms=p.beta, gamma_ms=p.gamma)
@@ -124,7 +185,8 @@ class ModelPerfEntry(InfernoModel):
             return DecodeOnlyPerf(alpha_ms=self.alpha, beta_ms=self.beta)
         raise ValueError(
             f"model {self.name!r} on {self.acc!r} has no complete performance data: give "
-            "alpha+beta, decodeParms(+prefillParms), or perfParms{alpha,beta,gamma}"
+            "alpha+beta, decodeParms(+prefillParms), perfParms{alpha,beta,gamma} or "
+            "stepParms{fixed,perDecode,perPrefillToken,perContextToken}"
         )
 
 

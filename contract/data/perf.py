@@ -9,6 +9,13 @@ queueing model (:mod:`optimizer.model`) and by the load emulator. All times are 
 - :class:`IterationPerf` (v0.7): one engine iteration of a batch of n takes
   ``alpha + n * (beta * tokens_per_iteration + gamma * attended_tokens)``; see
   :mod:`optimizer.model.service_time` for how prefill and decode iterations are derived from it.
+- :class:`StepPerf` (this project's step-cost schema): one engine step (a vLLM V1 scheduler step:
+  running decodes and prefill chunks together) costs a fixed part, a part per decoding request, a
+  part per prefill token computed and a part per context token attended. It separates the
+  memory-bound decode (per request) from the compute-bound prefill (per token), which
+  :class:`IterationPerf` ties to one ``beta``. :func:`as_step_perf` maps the iteration schema onto
+  it exactly; the two older schemas have no such mapping (their prefill cost depends on the batch,
+  not on the step's tokens) and run on a prefill-first (vLLM V0) engine instead.
 """
 
 from __future__ import annotations
@@ -47,4 +54,50 @@ class IterationPerf:
     kind: Literal["iteration"] = "iteration"
 
 
-PerfParams = DecodeOnlyPerf | PrefillDecodePerf | IterationPerf
+@dataclass(frozen=True, slots=True)
+class StepPerf:
+    """One engine step: ``fixed + per_decode * decodes + per_prefill_token * prefill_tokens +
+    per_context_token * context_tokens`` (ms).
+
+    - ``decodes``: running requests that compute one token in the step;
+    - ``prefill_tokens``: prompt tokens computed in the step (chunks, summed over requests);
+    - ``context_tokens``: summed over every request scheduled in the step, the positions its newest
+      token attends to, itself included: for a decode, its prompt plus the tokens generated before
+      this step plus one; for a prefill chunk, the prompt tokens computed so far including the chunk.
+
+    Example (a 13B model on an A100: fixed 20.58, per decode 0.041, per prefill token 0.041, per
+    context token 0.00128125 ms): 32 decodes at context 600 -> 20.58 + 32 * (0.041 + 0.00128125 *
+    600) = 46.5 ms; add a 512-token first chunk -> + 512 * 0.041 + 512 * 0.00128125 = 68.2 ms.
+    """
+
+    fixed_ms: float
+    per_decode_ms: float
+    per_prefill_token_ms: float
+    per_context_token_ms: float
+    kind: Literal["step"] = "step"
+
+    def step_ms(self, decodes: int, prefill_tokens: int, context_tokens: float) -> float:
+        """The cost of one step in ms."""
+        return (
+            self.fixed_ms
+            + self.per_decode_ms * decodes
+            + self.per_prefill_token_ms * prefill_tokens
+            + self.per_context_token_ms * context_tokens
+        )
+
+
+def as_step_perf(perf: IterationPerf | StepPerf) -> StepPerf:
+    """The iteration schema read as a step cost: a decode and a prefill token both cost ``beta``
+    (one computed token each), and ``gamma`` is the cost per attended context token. Exact: the
+    two give the same time for every step."""
+    if isinstance(perf, StepPerf):
+        return perf
+    return StepPerf(
+        fixed_ms=perf.alpha_ms,
+        per_decode_ms=perf.beta_ms,
+        per_prefill_token_ms=perf.beta_ms,
+        per_context_token_ms=perf.gamma_ms,
+    )
+
+
+PerfParams = DecodeOnlyPerf | PrefillDecodePerf | IterationPerf | StepPerf

@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.perf import (
+    DecodeOnlyPerf,
+    IterationPerf,
+    PerfParams,
+    PrefillDecodePerf,
+    StepPerf,
+    as_step_perf,
+)
 
 Coefficients = tuple[float, float, float, float]
 """Weights of the features ``(1, S_ms, Ls, n_eff)`` of a latency in ms."""
@@ -137,7 +144,7 @@ def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float)
     )
 
 
-def iteration(perf: IterationPerf, in_tokens: float, out_tokens: float) -> ServiceModel:
+def iteration(perf: IterationPerf | StepPerf, in_tokens: float, out_tokens: float) -> ServiceModel:
     """Iteration model (inferno v0.7): one engine step of a batch of n takes
     ``T(n) = alpha + n*(beta*(in+out)/(out+1) + gamma*(in+out/2))``; the prefill step is
     ``P(n) = T(n) + (beta+gamma)*in``, a decode step ``D(n) = T(n) + beta + gamma*(in+(out+1)/2)``,
@@ -157,11 +164,12 @@ def iteration(perf: IterationPerf, in_tokens: float, out_tokens: float) -> Servi
     and Ls = 2: ``P(Ls) = 27.724``, ``ITL = (24000 - 27.724)/1024 = 23.41`` ms and a prefill of
     27.724 ms (plus the residual).
     """
-    per_request_ms = perf.beta_ms * (in_tokens + out_tokens) / (out_tokens + 1.0) + perf.gamma_ms * (
-        in_tokens + out_tokens / 2.0
-    )
-    prefill0_ms = perf.alpha_ms + (perf.beta_ms + perf.gamma_ms) * in_tokens
-    decode0_ms = perf.alpha_ms + perf.beta_ms + perf.gamma_ms * (in_tokens + (out_tokens + 1.0) / 2.0)
+    step = as_step_perf(perf)
+    computed_ms = step.per_prefill_token_ms * in_tokens + step.per_decode_ms * out_tokens
+    context_ms = step.per_context_token_ms
+    per_request_ms = computed_ms / (out_tokens + 1.0) + context_ms * (in_tokens + out_tokens / 2.0)
+    prefill0_ms = step.fixed_ms + (step.per_prefill_token_ms + context_ms) * in_tokens
+    decode0_ms = step.fixed_ms + step.per_decode_ms + context_ms * (in_tokens + (out_tokens + 1.0) / 2.0)
     inv_out = 1.0 / out_tokens
     itl_coef = (-prefill0_ms * inv_out, inv_out, -per_request_ms * inv_out, 0.0)
     return ServiceModel(
