@@ -61,9 +61,10 @@ class StepPerf:
 
     - ``decodes``: running requests that compute one token in the step;
     - ``prefill_tokens``: prompt tokens computed in the step (chunks, summed over requests);
-    - ``context_tokens``: summed over every request scheduled in the step, the positions its newest
-      token attends to, itself included: for a decode, its prompt plus the tokens generated before
-      this step plus one; for a prefill chunk, the prompt tokens computed so far including the chunk.
+    - ``context_tokens``: summed over every request scheduled in the step, its computed tokens
+      after the step (vLLM's ``num_computed_tokens + num_scheduled_tokens``), i.e. the positions
+      its newest token attends to: for a decode, its prompt plus the tokens generated before this
+      step; for a prefill chunk, the prompt tokens computed so far including the chunk.
 
     Example (a 13B model on an A100: fixed 20.58, per decode 0.041, per prefill token 0.041, per
     context token 0.00128125 ms): 32 decodes at context 600 -> 20.58 + 32 * (0.041 + 0.00128125 *
