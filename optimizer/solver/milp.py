@@ -80,12 +80,14 @@ class MilpSolver:
     def __init__(
         self,
         num_workers: int = 1,
-        relative_gap: float = 1e-4,
+        relative_gap: float = 2e-3,
         deterministic_per_s: float = 0.25,
         lp_start: bool = True,
     ) -> None:
         """``num_workers``: CP-SAT threads (fixed, for repeatable results); ``relative_gap``:
-        the cost stage stops once within this share of the bound (1e-4 = 0.01%);
+        the cost stage stops once within this share of the bound (2e-3 = 0.2%: at 1,000 servers
+        proving 0.01% takes the cost stage past its budget for 0.05% of cost, while 0.2% ends in
+        about a second, well inside benchmark 1's 1% target);
         ``deterministic_per_s``: CP-SAT deterministic time granted per second of the problem's
         time limit (measured 0.4-0.6 deterministic s per wall s on the loaded 2-core CI host, so
         the deterministic budget, not the wall clock, normally ends the search); ``lp_start``:
