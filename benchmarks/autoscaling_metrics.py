@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from benchmarks.verdicts import Verdict
 from load_emulator.whatif.records import Row, by_server
 
 
@@ -113,13 +114,6 @@ def score(policy: str, rows: Sequence[Row], period_s: float = 60.0) -> PolicySco
 
 def _changes(rows: Iterable[Row], key: Any) -> int:
     return sum(1 for a, b in itertools.pairwise(rows) if key(a) != key(b))
-
-
-@dataclass(frozen=True)
-class Verdict:
-    target: str
-    holds: bool
-    detail: str
 
 
 def verdicts(

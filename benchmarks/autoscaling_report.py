@@ -23,7 +23,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from benchmarks.autoscaling_metrics import MISS_CAUSES, PolicyScore, Verdict
+from benchmarks.autoscaling_metrics import MISS_CAUSES, PolicyScore
+from benchmarks.verdicts import Verdict, as_json, markdown_lines
 from load_emulator.whatif.records import Row
 from load_emulator.whatif.report import COLUMNS
 
@@ -105,7 +106,7 @@ def markdown(
             cells = [str(counts.get(cause, 0)) for cause in MISS_CAUSES]
             lines.append(f"| {LABELS.get(s.policy, s.policy)} | {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Targets (issue 6, benchmark 4)", ""]
-    lines += [f"- {'HOLDS' if v.holds else 'FAILS'}: {v.target}: {v.detail}" for v in verdicts]
+    lines += markdown_lines(verdicts)
     lines += ["", "## Setup", ""]
     lines += [f"- {k}: {v}" for k, v in config.items() if k != "command"]
     if notes:
@@ -235,7 +236,7 @@ def write_all(
     payload = {
         "config": dict(config),
         "scores": [s.as_dict() for s in scores],
-        "verdicts": [{"target": v.target, "holds": v.holds, "detail": v.detail} for v in verdicts],
+        "verdicts": as_json(verdicts),
         "notes": list(notes),
     }
     paths[1].write_text(json.dumps(payload, indent=2, default=str) + "\n")

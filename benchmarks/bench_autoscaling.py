@@ -37,10 +37,11 @@ from pathlib import Path
 
 import structlog
 
-from benchmarks.autoscaling_metrics import PolicyScore, Verdict, hpa_sweep_verdict, score, verdicts
+from benchmarks.autoscaling_metrics import PolicyScore, hpa_sweep_verdict, score, verdicts
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
+from benchmarks.verdicts import Verdict
 from controller.settings import ENV_PREFIX, ControllerSettings
 from load_emulator.whatif.deciders import DeciderFactory
 from load_emulator.whatif.driver import Scenario, WhatIfRun, load_scenario_system

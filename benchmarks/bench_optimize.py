@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmarks.systems import SAMPLES_LARGE, generate_system
+from benchmarks.verdicts import Verdict, as_json, markdown_lines
 from contract.data.loader import dump_system, load_system_dir, validate_system
 from contract.data.system import SystemData
 from contract.solution import DecisionStatus, Solution
@@ -130,6 +131,47 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SAMPLES_LARGE_TARGET_S = 0.2
+THOUSAND_TARGET_S = 3.0
+GAP_TARGET_PCT = 1.0
+
+
+def verdicts(rows: list[Row]) -> list[Verdict]:
+    """The targets (issues 2, 6 and 22) judged on this run's rows."""
+    out: list[Verdict] = []
+    small = [r for r in rows if r.servers < 100 and r.mode == "limited"]
+    if small:
+        worst = max(small, key=lambda r: r.median_s)
+        out.append(
+            Verdict(
+                f"samples/large ({worst.servers} servers, limited) < {SAMPLES_LARGE_TARGET_S} s",
+                worst.median_s < SAMPLES_LARGE_TARGET_S,
+                ", ".join(f"{r.solver} {r.median_s:.3f} s" for r in small),
+            )
+        )
+    thousand = [r for r in rows if r.servers == 1000 and r.mode == "limited"]
+    if thousand:
+        worst = max(thousand, key=lambda r: r.median_s)
+        out.append(
+            Verdict(
+                f"1,000 servers x 21 accelerators (limited) < {THOUSAND_TARGET_S:g} s",
+                worst.median_s < THOUSAND_TARGET_S,
+                ", ".join(f"{r.solver} {r.median_s:.3f} s" for r in thousand),
+            )
+        )
+    bounded = [r for r in rows if r.solver == "milp" and r.gap_pct is not None]
+    if bounded:
+        worst = max(bounded, key=lambda r: r.gap_pct or 0.0)
+        out.append(
+            Verdict(
+                f"MILP within {GAP_TARGET_PCT:g}% of its bound",
+                (worst.gap_pct or 0.0) <= GAP_TARGET_PCT,
+                "; ".join(f"{r.servers} {r.mode} {r.gap_pct:.2f}% ({r.status})" for r in bounded),
+            )
+        )
+    return out
+
+
 def plot(rows: list[Row], path: Path) -> None:
     import matplotlib  # noqa: PLC0415 - optional dependency, only for --out
 
@@ -158,12 +200,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write optimize.md, optimize.json and optimize.png here")
     args = parser.parse_args()
     rows = run([int(s) for s in args.sizes.split(",")], args.solvers.split(","), args.repeat)
+    for verdict in verdicts(rows):
+        print(markdown_lines([verdict])[0])
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "optimize.md").write_text(markdown(rows))
-        (args.out / "optimize.json").write_text(
-            json.dumps([{**asdict(r), "gap_pct": r.gap_pct} for r in rows], indent=1) + "\n"
-        )
+        judged = verdicts(rows)
+        targets = ["", "## Targets", "", *markdown_lines(judged)]
+        (args.out / "optimize.md").write_text(markdown(rows) + "\n".join(targets) + "\n")
+        body = {"rows": [{**asdict(r), "gap_pct": r.gap_pct} for r in rows], "verdicts": as_json(judged)}
+        (args.out / "optimize.json").write_text(json.dumps(body, indent=1) + "\n")
         plot(rows, args.out / "optimize.png")
 
 
