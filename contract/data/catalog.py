@@ -11,8 +11,8 @@ JSON shapes (inferno lineage, all generations):
   prefillParms{gamma, delta}`` | ``perfParms{alpha, beta, gamma}`` | ``stepParms{fixed, perDecode,
   perPrefillToken, perContextToken}`` (this project's step-cost schema, :class:`StepPerf`).
   ``kvCacheTokens`` (this project's) is the KV cache of one replica in tokens, as vLLM reports it
-  at start-up ("GPU KV cache size: N tokens"); without it the inferno reading holds: the profile ran
-  ``maxBatchSize`` requests of ``atTokens`` tokens, so the cache holds at least their product.
+  at start-up ("GPU KV cache size: N tokens"); without it no KV limit is modelled (the profile's
+  ``maxBatchSize`` requests of ``atTokens`` tokens say only that the cache holds at least that).
   ``kvBlockTokens`` is vLLM's ``--block-size`` (16 by default on GPUs).
 - optimizer-data: ``{"optimizer": {unlimited, heterogeneous, milpSolver, useCplex,
   delayedBestEffort, saturationPolicy}}``.
@@ -147,13 +147,11 @@ class ModelPerfEntry(InfernoModel):
 
     @property
     def kv_capacity_tokens(self) -> int | None:
-        """KV cache of one replica in tokens: ``kvCacheTokens``, else ``maxBatchSize * atTokens``
-        (the profile held that many), else None (unknown: no limit is modelled)."""
-        if self.kv_cache_tokens is not None:
-            return self.kv_cache_tokens
-        if self.at_tokens > 0:
-            return self.max_batch_size * self.at_tokens
-        return None
+        """KV cache of one replica in tokens: ``kvCacheTokens``, else None (unknown: no limit is
+        modelled). ``maxBatchSize * atTokens`` is only a lower bound (the profile held that many)
+        and already bounds the default batch (:mod:`optimizer.model.batch`); taken as the cache it
+        would make the emulator preempt where the real card has room."""
+        return self.kv_cache_tokens
 
     @property
     def kv_capacity_blocks(self) -> int | None:
