@@ -10,15 +10,23 @@ from collector.promql import QUERIES, build_queries, escape_label_value, regex_a
 def test_every_query_aggregates_by_namespace_and_deployment() -> None:
     queries = build_queries((), 120, "deployment")
     assert set(queries) == {q.name for q in QUERIES}
-    assert len(queries) == 14
+    assert len(queries) == 13
     for text in queries.values():
-        assert "by (namespace, deployment)" in text
+        assert text.split(" (", 1)[0].endswith("by") and "by (namespace, deployment)" in text
         assert "{sel}" not in text and "{w}" not in text
 
 
 def test_pod_grouping_and_window() -> None:
     text = build_queries(("llm",), 90, "pod")["completions"]
-    assert text == 'sum by (namespace, pod) (rate(vllm:request_success_total{namespace="llm"}[90s]))'
+    assert text == (
+        "sum by (namespace, pod) (max by (namespace, pod, instance, engine, model_name, finished_reason) "
+        '(rate(vllm:request_success_total{namespace="llm"}[90s])))'
+    )
+    count = build_queries(("llm",), 90, "pod")["reporting_pods"]
+    assert count == (
+        "count by (namespace, pod) (max by (namespace, pod, instance) "
+        '(vllm:num_requests_running{namespace="llm"}))'
+    )
 
 
 def test_token_means_have_their_own_window() -> None:
@@ -42,7 +50,8 @@ def test_token_means_have_their_own_window() -> None:
         ("generation_tokens", "vllm:generation_tokens_total"),
         ("ttft_sum", "vllm:time_to_first_token_seconds_sum"),
         ("itl_count", "vllm:inter_token_latency_seconds_count"),
-        ("tpot_sum", "vllm:time_per_output_token_seconds_sum"),
+        ("itl_sum", "or rate(vllm:time_per_output_token_seconds_sum"),
+        ("reporting_pods", "count by (namespace, deployment) (max by (namespace, deployment, pod, instance)"),
         ("last_sample", "timestamp(vllm:num_requests_running"),
     ],
     ids=str,

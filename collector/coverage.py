@@ -1,0 +1,88 @@
+"""Do the metrics cover every pod? Pods that report against pods that are Ready, per Deployment.
+
+Called by :mod:`collector.assemble`, once per Deployment, with the pod list (from the cluster
+port), the ``reporting_pods`` reading of :mod:`collector.promql` and ``now_s``. Pure: no clock,
+no I/O.
+
+A pod that drops out of the scrape (its target gone, a network policy, a relabelling change, a
+Prometheus shard restarting) takes its share out of every sum within one scrape, while the sum
+stays fresh and plausible: with 4 Ready pods and one unscraped, the load reads a quarter low and
+the loop would scale down under an unchanged load. So, like the HPA (a pod without metrics counts
+as fully used when scaling down):
+
+- ``settled`` = pods Ready for at least ``grace_s`` (the rate window: a pod that has just started
+  or restarted has no full window yet, and may not have its first sample);
+- ``reporting`` = pods with a current ``vllm:num_requests_running`` sample;
+- fewer reporting than settled: the server is **held** (no scale-down, no GPU-type or batch
+  change; :data:`contract.steps.StepCode.UNREPORTED_PODS`) and its load is scaled up to the Ready
+  pods, ``arrival * ready / reporting``, so a scale-up still follows a real rise. E.g. 4 Ready
+  pods, 3 reporting 90 rpm in all: 120 rpm, held at its replicas or above.
+
+Unknown counts (pods not listed, the query failed, no series at all) check nothing here: with no
+series the load is unknown already and the server untrusted (:mod:`collector.load`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from collector.metrics import Key, MetricsSnapshot
+from collector.ports import PodInfo
+from contract.steps import Step, StepCode
+
+REPORTING_QUERY = "reporting_pods"
+
+
+@dataclass(frozen=True)
+class PodCounts:
+    """A Deployment's pods: ``ready`` now, and ``settled`` (Ready for at least the grace)."""
+
+    ready: int = 0
+    settled: int = 0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Why the server is held, and the factor its measured arrival rate is scaled by."""
+
+    step: Step
+    scale: float
+
+
+def pod_counts(pods: Iterable[PodInfo], now_s: float, grace_s: float) -> dict[Key, PodCounts]:
+    """Ready and settled pods per (namespace, deployment); pods of no Deployment are left out.
+    A ready time in the future (clock skew) counts as just now."""
+    counts: dict[Key, PodCounts] = {}
+    for pod in pods:
+        if pod.deployment is None or pod.ready_since_s is None:
+            continue
+        key = (pod.namespace, pod.deployment)
+        old = counts.get(key, PodCounts())
+        settled = now_s - pod.ready_since_s >= grace_s
+        counts[key] = PodCounts(old.ready + 1, old.settled + int(settled))
+    return counts
+
+
+def reporting_pods(snapshot: MetricsSnapshot | None, key: Key) -> int | None:
+    """The pods with a current sample, or None when unknown (no Prometheus, query failed, no series,
+    a garbage value)."""
+    if snapshot is None:
+        return None
+    reading = snapshot.get(REPORTING_QUERY, key)
+    if reading is None or reading.value is None:
+        return None
+    return round(reading.value)
+
+
+def check(counts: PodCounts | None, reporting: int | None, grace_s: float) -> Hold | None:
+    """The hold when fewer pods report than have been Ready for ``grace_s``; None otherwise."""
+    if counts is None or reporting is None or reporting <= 0 or reporting >= counts.settled:
+        return None
+    scale = max(counts.ready, counts.settled) / reporting
+    text = (
+        f"{reporting} of {counts.settled} pod(s) Ready for {grace_s:g} s report metrics "
+        f"({counts.ready} Ready in all): load scaled x{scale:.3g} to the Ready pods; held, no "
+        "scale-down, GPU-type or batch change until every pod reports"
+    )
+    return Hold(Step(stage="collect", code=StepCode.UNREPORTED_PODS, text=text), scale)
