@@ -11,7 +11,11 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
 - ``rate(x[w])`` = (last - first) / (t_last - t_first) over the samples in ``(now - w, now]``
   (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
 - ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
-  sample. A Deployment with fewer than two samples in the window has no rate series at all.
+  sample. A Deployment with fewer than two samples in the window has no rate series at all;
+- ``reporting_pods`` = the pods in the newest scrape (every replica the engine runs is scraped);
+  each pod is one series here, so the collector's deduplication by pod and its per-pod choice of
+  the new or old ITL name give the same sums as a real Prometheus with duplicated or renamed
+  series would.
 
 Only the collector's own queries with ``metrics_grouping=deployment``
 (:func:`collector.promql.build_queries`) are understood; any other PromQL
@@ -37,9 +41,8 @@ COUNTERS = (
     "itl_sum",
     "itl_count",
 )
-# The old metric name is served too (vLLM exposes both); the collector prefers the new one.
-ALIASES = {"tpot_sum": "itl_sum", "tpot_count": "itl_count", "token_completions": "completions"}
-GAUGES = ("running", "waiting")
+ALIASES = {"token_completions": "completions"}
+GAUGES = ("running", "waiting", "reporting_pods")
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class EmulatedPrometheus:
             seen.add(replica.pod)
             gauges[key]["running"] += replica.running
             gauges[key]["waiting"] += len(replica.waiting)
+            gauges[key]["reporting_pods"] += 1
         self._last_pod = {pod: v for pod, v in self._last_pod.items() if pod in seen}
         for key in keys:
             samples = self.series[key]
