@@ -6,15 +6,19 @@ whatever the number of Deployments (13 queries for 1 or 1,000 servers). Each que
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
 
-Each pod counts once. Before the sum, ``max by`` the grouping labels and :data:`SERIES_IDENTITY`
-(the pod, its scrape address, and the labels vLLM itself splits a metric by) keeps one copy of
-each series: an HA pair of Prometheus servers behind one query endpoint, a federated copy or two
+Each pod counts once. Before the sum, the copies of each series are merged ``by`` the grouping
+labels and :data:`SERIES_IDENTITY` (the pod, its scrape address, and the labels vLLM itself splits
+a metric by): an HA pair of Prometheus servers behind one query endpoint, a federated copy or two
 jobs scraping the same pods differ only in labels outside that list (``job``, ``replica``,
 ``prometheus``, ``cluster``...), so their copies collapse, while two pods, two engines of one pod
 or two ``finished_reason`` series stay apart. E.g. pod ``a`` scraped by jobs ``x`` and ``y`` at 2
 req/s and pod ``b`` by job ``x`` at 1 req/s: ``sum by (...) (rate(...))`` says 5 req/s, the
-deduplicated query 3 req/s. ``reporting_pods`` counts the pods with a current sample, so the
-collector can compare it with the pods that are Ready (:mod:`collector.coverage`).
+deduplicated query 3 req/s. Counter rates merge by ``max``: a copy that missed part of the window
+(a replica that restarted) reads low, never high, and the copies of a counter agree to within a
+request or two at the window's edges. Gauges and their derivative merge by ``avg``: each copy
+samples a fluctuating queue at its own instants, and the larger of two such samples reads high.
+``reporting_pods`` counts the pods with a current sample, so the collector can compare it with the
+pods that are Ready (:mod:`collector.coverage`).
 
 The token-length means (``prompt_tokens`` and ``generation_tokens`` over ``token_completions``)
 use a window of their own, ``token_window_s`` (10 minutes by default), longer than the rates'
@@ -71,9 +75,10 @@ POD_IDENTITY = ("pod", "instance")
 """Labels that tell one pod from another, for counting the pods that report."""
 
 
-def _dedup(inner: str, combine: Combine = "sum") -> str:
-    """``combine by ({by}) (max by ({one}) (inner))``: one copy of each series, then per Deployment."""
-    return f"{combine} by ({{by}}) (max by ({{one}}) ({inner}))"
+def _dedup(inner: str, combine: Combine = "sum", copies: Literal["max", "avg"] = "max") -> str:
+    """``combine by ({by}) (copies by ({one}) (inner))``: the copies of each series merged into
+    one, then per Deployment."""
+    return f"{combine} by ({{by}}) ({copies} by ({{one}}) ({inner}))"
 
 
 def _rate(metric: str, old_name: str = "") -> str:
@@ -87,7 +92,7 @@ QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("completions", _rate("vllm:request_success_total"), "requests/s"),
     QuerySpec(
         "queue_growth",
-        _dedup("deriv(vllm:num_requests_waiting{sel}[{w}])"),
+        _dedup("deriv(vllm:num_requests_waiting{sel}[{w}])", copies="avg"),
         "requests/s",
         signed=True,
     ),
@@ -106,8 +111,8 @@ QUERIES: tuple[QuerySpec, ...] = (
         _rate("vllm:inter_token_latency_seconds_count", "vllm:time_per_output_token_seconds_count"),
         "observations/s",
     ),
-    QuerySpec("running", _dedup("vllm:num_requests_running{sel}"), "requests"),
-    QuerySpec("waiting", _dedup("vllm:num_requests_waiting{sel}"), "requests"),
+    QuerySpec("running", _dedup("vllm:num_requests_running{sel}", copies="avg"), "requests"),
+    QuerySpec("waiting", _dedup("vllm:num_requests_waiting{sel}", copies="avg"), "requests"),
     QuerySpec(
         "last_sample",
         _dedup("timestamp(vllm:num_requests_running{sel})", "max"),
