@@ -69,8 +69,8 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
     )
     check_reporting_pods: bool = Field(
         default=True,
-        description="compare the pods that report metrics with the pods Ready for a whole rate "
-        "window (one more query and a pod list per cycle): fewer reporting holds the server (no "
+        description="compare the pods that report metrics (query reporting_pods) with the pods "
+        "Ready for a whole rate window (a pod list per cycle): fewer reporting holds the server (no "
         "scale-down, GPU-type or batch change) and scales its load up to the Ready pods; false "
         "turns the check off (for a scrape that does not see each pod)",
     )
