@@ -178,7 +178,7 @@ def assemble(
         if counts is not None:
             reporting = reporting_pods(inputs.snapshot, cand.key)
             hold = check(counts.get(cand.key, PodCounts()), reporting, settings.rate_window_s)
-        if hold is not None:
+        if hold is not None and hold.scale != 1.0:
             observed = scaled(observed, hold.scale, "pods not reporting")
         resolved = resolve_load(
             observed,
@@ -191,6 +191,9 @@ def assemble(
         if hold is not None and resolved.trusted and not _runs_known(cand):
             note = "held, but its running GPU type or batch is unknown (labels): kept as it is"
             resolved = replace(resolved, trusted=False, notes=(*resolved.notes, note))
+        if hold is not None and not resolved.trusted:  # kept as it is anyway: untrusted is why
+            resolved = replace(resolved, notes=(*resolved.notes, hold.step.text))
+            hold = None
         resolved_by_key[cand.key] = resolved
         server = _managed(cand, resolved, observed.ttft_ms, observed.itl_ms, hold)
         servers.append(server)

@@ -18,8 +18,10 @@ as fully used when scaling down):
   pods, ``arrival * ready / reporting``, so a scale-up still follows a real rise. E.g. 4 Ready
   pods, 3 reporting 90 rpm in all: 120 rpm, held at its replicas or above.
 
-Unknown counts (pods not listed, the query failed, no series at all) check nothing here: with no
-series the load is unknown already and the server untrusted (:mod:`collector.load`).
+A count that is bad data (the query failed, NaN, negative) holds the server too, its load as
+measured: bad data never scales down. Pods not listed check nothing (the collect says so in its
+errors), and no series at all is not a count: the load is unknown already and the server
+untrusted (:mod:`collector.load`).
 """
 
 from __future__ import annotations
@@ -64,24 +66,46 @@ def pod_counts(pods: Iterable[PodInfo], now_s: float, grace_s: float) -> dict[Ke
     return counts
 
 
-def reporting_pods(snapshot: MetricsSnapshot | None, key: Key) -> int | None:
-    """The pods with a current sample, or None when unknown (no Prometheus, query failed, no series,
-    a garbage value)."""
+@dataclass(frozen=True)
+class Reporting:
+    """The pods with a current sample (None: unknown), and why unknown when that is bad data."""
+
+    pods: int | None
+    problem: str = ""
+
+
+def reporting_pods(snapshot: MetricsSnapshot | None, key: Key) -> Reporting:
+    """The ``reporting_pods`` reading of one Deployment: a count; unknown with a problem (the query
+    failed, a garbage value); or unknown without one (no Prometheus, no series)."""
     if snapshot is None:
-        return None
+        return Reporting(None)
+    if REPORTING_QUERY in snapshot.failed:
+        return Reporting(None, f"query failed: {snapshot.failed[REPORTING_QUERY]}")
     reading = snapshot.get(REPORTING_QUERY, key)
-    if reading is None or reading.value is None:
-        return None
-    return round(reading.value)
+    if reading is None:
+        return Reporting(None)
+    if reading.value is None:
+        return Reporting(None, f"rejected {reading.problem}")
+    return Reporting(round(reading.value))
 
 
-def check(counts: PodCounts | None, reporting: int | None, grace_s: float) -> Hold | None:
-    """The hold when fewer pods report than have been Ready for ``grace_s``; None otherwise."""
-    if counts is None or reporting is None or reporting <= 0 or reporting >= counts.settled:
+def check(counts: PodCounts | None, reporting: Reporting, grace_s: float) -> Hold | None:
+    """The hold when fewer pods report than have been Ready for ``grace_s``, or when how many
+    report is bad data; None otherwise."""
+    if counts is None or counts.settled <= 0:
         return None
-    scale = max(counts.ready, counts.settled) / reporting
+    if reporting.problem:
+        text = (
+            f"pods reporting metrics unknown ({reporting.problem}), {counts.settled} pod(s) Ready for "
+            f"{grace_s:g} s: held, no scale-down, GPU-type or batch change until the count is known"
+        )
+        return Hold(Step(stage="collect", code=StepCode.UNREPORTED_PODS, text=text), 1.0)
+    pods = reporting.pods
+    if pods is None or pods <= 0 or pods >= counts.settled:
+        return None
+    scale = max(counts.ready, counts.settled) / pods
     text = (
-        f"{reporting} of {counts.settled} pod(s) Ready for {grace_s:g} s report metrics "
+        f"{pods} of {counts.settled} pod(s) Ready for {grace_s:g} s report metrics "
         f"({counts.ready} Ready in all): load scaled x{scale:.3g} to the Ready pods; held, no "
         "scale-down, GPU-type or batch change until every pod reports"
     )

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from collector.core import Ports, collect
-from collector.coverage import PodCounts, check, pod_counts, reporting_pods
+from collector.coverage import PodCounts, Reporting, check, pod_counts, reporting_pods
 from collector.metrics import build_snapshot, key_resolver
 from collector.ports import PodInfo
 from collector.promql import build_queries
@@ -51,16 +51,19 @@ def test_pods_without_a_deployment_are_not_counted() -> None:
 @pytest.mark.parametrize(
     ("counts", "reporting", "scale"),
     [
-        (PodCounts(4, 4), 4, None),
-        (PodCounts(4, 4), 3, 4 / 3),  # one dropped out of the scrape: held, x4/3
-        (PodCounts(4, 4), 1, 4.0),
-        (PodCounts(4, 3), 3, None),  # the restarted pod is in its grace: no hold
-        (PodCounts(5, 4), 3, 5 / 3),  # scaled to every Ready pod, young ones too
-        (PodCounts(4, 4), 6, None),  # more than Ready (terminating pods still scraped)
-        (PodCounts(4, 4), None, None),  # unknown: the load stage has it
-        (PodCounts(4, 4), 0, None),
-        (None, 3, None),  # pods not listed: nothing to compare with
-        (PodCounts(0, 0), 2, None),
+        (PodCounts(4, 4), Reporting(4), None),
+        (PodCounts(4, 4), Reporting(3), 4 / 3),  # one dropped out of the scrape: held, x4/3
+        (PodCounts(4, 4), Reporting(1), 4.0),
+        (PodCounts(4, 3), Reporting(3), None),  # the restarted pod is in its grace: no hold
+        (PodCounts(5, 4), Reporting(3), 5 / 3),  # scaled to every Ready pod, young ones too
+        (PodCounts(4, 4), Reporting(6), None),  # more than Ready (terminating pods still scraped)
+        (PodCounts(4, 4), Reporting(None), None),  # no series: the load stage has it (untrusted)
+        (PodCounts(4, 4), Reporting(0), None),
+        (PodCounts(4, 4), Reporting(None, "rejected NaN"), 1.0),  # bad data: held, not scaled
+        (PodCounts(4, 4), Reporting(None, "query failed: timeout"), 1.0),
+        (PodCounts(2, 0), Reporting(None, "rejected NaN"), None),  # nobody expected to report
+        (None, Reporting(3), None),  # pods not listed: nothing to compare with
+        (PodCounts(0, 0), Reporting(2), None),
     ],
     ids=[
         "all-report",
@@ -69,35 +72,41 @@ def test_pods_without_a_deployment_are_not_counted() -> None:
         "restarted-in-grace",
         "young-ready-scaled-too",
         "more-reporting",
-        "reporting-unknown",
+        "no-series",
         "reporting-zero",
+        "count-nan",
+        "count-query-failed",
+        "bad-count-none-settled",
         "pods-unknown",
         "none-ready",
     ],
 )
-def test_check(counts: PodCounts | None, reporting: int | None, scale: float | None) -> None:
+def test_check(counts: PodCounts | None, reporting: Reporting, scale: float | None) -> None:
     hold = check(counts, reporting, GRACE_S)
     if scale is None:
         assert hold is None
         return
-    assert hold is not None
+    assert hold is not None and counts is not None
     assert hold.scale == pytest.approx(scale)
     assert hold.step.code is StepCode.UNREPORTED_PODS and hold.step.stage == "collect"
-    assert f"{reporting} of {counts.settled if counts else 0} pod(s)" in hold.step.text
+    if reporting.problem:
+        assert f"unknown ({reporting.problem})" in hold.step.text
+    else:
+        assert f"{reporting.pods} of {counts.settled} pod(s)" in hold.step.text
 
 
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [
-        ([sample(*KEY, 3)], 3),
-        ([sample(*KEY, "NaN")], None),
-        ([sample(*KEY, -1)], None),
-        ([], None),
-        (RuntimeError("Prometheus unreachable"), None),
+        ([sample(*KEY, 3)], Reporting(3)),
+        ([sample(*KEY, "NaN")], Reporting(None, "rejected NaN")),
+        ([sample(*KEY, -1)], Reporting(None, "rejected negative (-1)")),
+        ([], Reporting(None)),
+        (RuntimeError("Prometheus unreachable"), Reporting(None, "query failed: Prometheus unreachable")),
     ],
     ids=["three", "nan", "negative", "no-series", "failed"],
 )
-def test_reporting_pods_reading(answer: Any, expected: int | None) -> None:
+def test_reporting_pods_reading(answer: Any, expected: Reporting) -> None:
     snapshot = build_snapshot({"reporting_pods": answer}, key_resolver("deployment", []))
     assert reporting_pods(snapshot, KEY) == expected
 
@@ -106,7 +115,7 @@ def test_reporting_pods_per_pod_series_add_up_with_pod_grouping() -> None:
     pods = [pod(i, 600) for i in range(3)]
     answer = [{"metric": {"namespace": NS, "pod": p.name}, "value": [NOW_S, "1"]} for p in pods]
     snapshot = build_snapshot({"reporting_pods": answer}, key_resolver("pod", pods))
-    assert reporting_pods(snapshot, KEY) == 3
+    assert reporting_pods(snapshot, KEY) == Reporting(3)
 
 
 # --- the collect around it -------------------------------------------------------------------
@@ -175,6 +184,17 @@ async def test_a_server_with_pods_missing_from_the_sums_is_held_with_its_load_sc
         assert (entry["keepAccelerator"], entry["minNumReplicas"], entry["maxBatchSize"]) == (False, 0, 0)
 
 
+async def test_a_garbage_count_holds_the_server_at_its_measured_load() -> None:
+    answers: dict[str, Any] = healthy_answers([KEY], completions_rps=3.0)
+    answers["reporting_pods"] = [sample(*KEY, "NaN")]
+    kube = FakeKube([deployment("granite", replicas=4, **RUNNING)], pods=[pod(i, 600) for i in range(4)])
+    out = await collect(NOW_S, Ports(kube, kube, FakeMetrics(SETTINGS, answers)), SETTINGS, {})
+    (server,) = out.result.servers
+    assert server.hold is not None and "unknown (rejected NaN)" in server.hold.text
+    assert server.trusted and server.arrival_rpm == pytest.approx(180.0)
+    assert entry_of(out.result)["minNumReplicas"] == 4
+
+
 async def test_a_held_server_never_gets_a_minimum_above_its_maximum() -> None:
     result = await collected([600] * 4, 2, annotations={"inferno.server/max-replicas": "3"})
     assert entry_of(result)["minNumReplicas"] == 3
@@ -183,9 +203,20 @@ async def test_a_held_server_never_gets_a_minimum_above_its_maximum() -> None:
 async def test_a_held_server_whose_running_batch_is_unknown_is_kept_as_it_is() -> None:
     result = await collected([600] * 4, 3, allocation__maxbatchsize="")
     (server,) = result.servers
-    assert server.hold is not None and not server.trusted
-    assert "running GPU type or batch is unknown" in server.notes[-1]
+    assert server.hold is None and not server.trusted  # untrusted says why it is kept as it is
+    assert "running GPU type or batch is unknown" in server.notes[-2]
+    assert "3 of 4 pod(s)" in server.notes[-1]
     assert result.system.servers.servers == []
+
+
+async def test_an_untrusted_server_is_not_held_but_notes_the_count() -> None:
+    answers: dict[str, Any] = healthy_answers([KEY], age_s=600)  # stale: untrusted
+    answers["reporting_pods"] = [sample(*KEY, "NaN")]
+    kube = FakeKube([deployment("granite", replicas=4, **RUNNING)], pods=[pod(i, 600) for i in range(4)])
+    out = await collect(NOW_S, Ports(kube, kube, FakeMetrics(SETTINGS, answers)), SETTINGS, {})
+    (server,) = out.result.servers
+    assert not server.trusted and server.hold is None
+    assert any("unknown (rejected NaN)" in n for n in server.notes), server.notes
 
 
 async def test_the_check_can_be_turned_off() -> None:
