@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from collector.capacity import node_capacity, reserve, server_cards
-from collector.coverage import Hold, PodCounts, check, pod_counts, reporting_pods
+from collector.coverage import GRACE_WINDOWS, Hold, PodCounts, check, pod_counts, reporting_pods
 from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load, scaled
 from collector.metrics import Key, MetricsSnapshot
 from collector.ports import DeploymentInfo, NodeInfo, PodInfo
@@ -170,14 +170,16 @@ def assemble(
     entries: list[dict[str, Any]] = []
     resolved_by_key: dict[Key, ResolvedLoad] = {}
     counts: dict[Key, PodCounts] | None = None
+    grace_s = 0.0
     if inputs.check_reporting_pods and inputs.pods is not None:
-        counts = pod_counts(inputs.pods, now_s, settings.rate_window_s)
+        grace_s = GRACE_WINDOWS * settings.rate_window_s
+        counts = pod_counts(inputs.pods, now_s, grace_s)
     for cand in candidates:
         observed = observe(inputs.snapshot, cand.key, settings.staleness_s, settings.backlog_drain_s)
         hold = None
         if counts is not None:
             reporting = reporting_pods(inputs.snapshot, cand.key)
-            hold = check(counts.get(cand.key, PodCounts()), reporting, settings.rate_window_s)
+            hold = check(counts.get(cand.key, PodCounts()), reporting, grace_s)
         if hold is not None and hold.scale != 1.0:
             observed = scaled(observed, hold.scale, "pods not reporting")
         resolved = resolve_load(

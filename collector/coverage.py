@@ -10,9 +10,12 @@ stays fresh and plausible: with 4 Ready pods and one unscraped, the load reads a
 the loop would scale down under an unchanged load. So, like the HPA (a pod without metrics counts
 as fully used when scaling down):
 
-- ``settled`` = pods Ready for at least ``grace_s`` (the rate window: a pod that has just started
-  or restarted has no full window yet, and may not have its first sample);
-- ``reporting`` = pods with a current ``vllm:num_requests_running`` sample;
+- ``reporting`` = pods with a ``vllm:num_requests_running`` sample now and one a rate window ago:
+  the pods whose rates cover the whole window (a pod dropped from the scrape leaves the count at
+  once; one back from an outage or a restart rejoins it a window later, its rates whole again);
+- ``settled`` = pods Ready for at least ``grace_s`` = :data:`GRACE_WINDOWS` rate windows (a pod
+  that has just started or restarted has no full window yet; the half window more covers the
+  scrape that follows its start by up to a scrape interval or two);
 - fewer reporting than settled: the server is **held** (no scale-down, no GPU-type or batch
   change; :data:`contract.steps.StepCode.UNREPORTED_PODS`) and its load is scaled up to the Ready
   pods, ``arrival * ready / reporting``, so a scale-up still follows a real rise. E.g. 4 Ready
@@ -34,6 +37,8 @@ from collector.ports import PodInfo
 from contract.steps import Step, StepCode
 
 REPORTING_QUERY = "reporting_pods"
+GRACE_WINDOWS = 1.5
+"""A pod is expected to report once Ready for this many rate windows."""
 
 
 @dataclass(frozen=True)

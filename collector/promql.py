@@ -17,8 +17,10 @@ deduplicated query 3 req/s. Counter rates merge by ``max``: a copy that missed p
 (a replica that restarted) reads low, never high, and the copies of a counter agree to within a
 request or two at the window's edges. Gauges and their derivative merge by ``avg``: each copy
 samples a fluctuating queue at its own instants, and the larger of two such samples reads high.
-``reporting_pods`` counts the pods with a current sample, so the collector can compare it with the
-pods that are Ready (:mod:`collector.coverage`).
+``reporting_pods`` counts the pods with a sample now and a sample a rate window ago, the pods whose
+rates cover the whole window, so the collector can compare it with the pods that are Ready
+(:mod:`collector.coverage`): a pod dropped from the scrape leaves the count at its next scrape, and
+one back from an outage (a restart) rejoins it once its rates cover a window again.
 
 The token-length means (``prompt_tokens`` and ``generation_tokens`` over ``token_completions``)
 use a window of their own, ``token_window_s`` (10 minutes by default), longer than the rates'
@@ -121,7 +123,8 @@ QUERIES: tuple[QuerySpec, ...] = (
     ),
     QuerySpec(
         "reporting_pods",
-        "count by ({by}) (max by ({pod}) (vllm:num_requests_running{sel}))",
+        "count by ({by}) (max by ({pod}) (vllm:num_requests_running{sel}) "
+        "and max by ({pod}) (vllm:num_requests_running{sel} offset {w}))",
         "pods",
     ),
 )

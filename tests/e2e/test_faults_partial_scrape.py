@@ -2,7 +2,7 @@
 
 Role: issue 19's faults, the plausible but partial answers. Each test runs a Prometheus of its own
 (scrape every second) over a 4-replica Deployment whose pods are all Ready for longer than the
-collector's rate window (10 s in e2e), so every pod is expected to report:
+collector's grace (1.5 rate windows of 10 s in e2e), so every pod is expected to report:
 
 - one pod dropped from the scrape (its target removed from file_sd): the server is held, no
   scale-down, with the reason in /invoke, `inferno_held_servers` and an `InfernoMetricsIncomplete`
@@ -68,7 +68,7 @@ def _four_settled_pods(scenario: Scenario, prom: LocalPrometheus, spec: ServerSp
     emulator = scenario.start_emulator()
     scenario.wait_load(spec.name)
     scenario.wait(lambda: _pods_reporting(scenario, prom) == 4, "4 pods reporting")
-    time.sleep(RATE_WINDOW_S + 2)  # Ready for a whole rate window: every pod is expected to report
+    time.sleep(1.5 * RATE_WINDOW_S + 3)  # Ready for the grace (1.5 windows): every pod must report
     return emulator
 
 

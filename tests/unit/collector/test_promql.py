@@ -25,7 +25,8 @@ def test_pod_grouping_and_window() -> None:
     count = build_queries(("llm",), 90, "pod")["reporting_pods"]
     assert count == (
         "count by (namespace, pod) (max by (namespace, pod, instance) "
-        '(vllm:num_requests_running{namespace="llm"}))'
+        '(vllm:num_requests_running{namespace="llm"}) and max by (namespace, pod, instance) '
+        '(vllm:num_requests_running{namespace="llm"} offset 90s))'
     )
 
 
