@@ -110,8 +110,11 @@ def test_a_pod_dropped_from_the_scrape_holds_the_server_then_it_recovers(
     emulator.hidden.clear()
     emulator.sync_targets()
     scenario.wait(lambda: _pods_reporting(scenario, own_prometheus) == 4, "4 pods reporting again")
-    report = autoscaler.invoke_until(
-        lambda r: _action(r, LIGHT.name).get("outcome") == "applied", "a scale-down once every pod reports"
+    report = autoscaler.invoke_until(  # it counts again once its rates cover a window (10 s)
+        lambda r: _action(r, LIGHT.name).get("outcome") == "applied",
+        "a scale-down once every pod reports",
+        tries=12,
+        interval_s=2.0,
     )
     assert HOLD_CODE not in _decision(report, LIGHT.name)["codes"], report
     assert report["collected"]["held"] == []
