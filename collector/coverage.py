@@ -19,7 +19,9 @@ as fully used when scaling down):
 - fewer reporting than settled: the server is **held** (no scale-down, no GPU-type or batch
   change; :data:`contract.steps.StepCode.UNREPORTED_PODS`) and its load is scaled up to the Ready
   pods, ``arrival * ready / reporting``, so a scale-up still follows a real rise. E.g. 4 Ready
-  pods, 3 reporting 90 rpm in all: 120 rpm, held at its replicas or above.
+  pods, 3 reporting 90 rpm in all: 120 rpm, held at its replicas or above. A pod left out of the
+  count may still have part of its window in the sums (one dropped a moment ago): the scaled load
+  then reads high by up to that part, for at most a window, on the side of more replicas.
 
 A count that is bad data (the query failed, NaN, negative) holds the server too, its load as
 measured: bad data never scales down. Pods not listed check nothing (the collect says so in its
@@ -73,7 +75,8 @@ def pod_counts(pods: Iterable[PodInfo], now_s: float, grace_s: float) -> dict[Ke
 
 @dataclass(frozen=True)
 class Reporting:
-    """The pods with a current sample (None: unknown), and why unknown when that is bad data."""
+    """The pods with a sample now and a rate window ago (None: unknown), and why unknown when that
+    is bad data."""
 
     pods: int | None
     problem: str = ""
@@ -108,7 +111,7 @@ def check(counts: PodCounts | None, reporting: Reporting, grace_s: float) -> Hol
     pods = reporting.pods
     if pods is None or pods <= 0 or pods >= counts.settled:
         return None
-    scale = max(counts.ready, counts.settled) / pods
+    scale = counts.ready / pods
     text = (
         f"{pods} of {counts.settled} pod(s) Ready for {grace_s:g} s report metrics "
         f"({counts.ready} Ready in all): load scaled x{scale:.3g} to the Ready pods; held, no "
