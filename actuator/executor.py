@@ -28,6 +28,7 @@ from plumbing.client import ErrorKind, UpstreamError, classify_exception
 REASON_SCALED = "InfernoScaled"
 REASON_RECONFIGURED = "InfernoReconfigured"
 REASON_FAILED = "InfernoUpdateFailed"
+REASON_HELD = "InfernoMetricsIncomplete"
 
 
 class KubePort(Protocol):
@@ -56,7 +57,6 @@ def event_for(
     settings: ActuatorSettings,
 ) -> dict[str, Any]:
     """A core/v1 Event on the Deployment: Normal for a change, Warning for a failure."""
-    meta = dict((deployment or {}).get("metadata") or {})
     failed = action.outcome is Outcome.FAILED
     if failed:
         reason, kind = REASON_FAILED, "Warning"
@@ -70,6 +70,34 @@ def event_for(
         extra = [r for r in action.reasons[1:] if "->" not in r or "held" in r or "limited" in r]
         if extra:
             message += " | " + "; ".join(extra[:4])
+    return _event(action, deployment, now_s, settings, reason=reason, kind=kind, message=message)
+
+
+def hold_event(
+    action: ServerAction,
+    deployment: Mapping[str, Any] | None,
+    now_s: float,
+    cycle_id: str,
+    settings: ActuatorSettings,
+) -> dict[str, Any] | None:
+    """A Warning Event saying why the server is held this cycle; None when it is not held."""
+    if action.hold is None:
+        return None
+    message = f"cycle {cycle_id}: {action.hold.text}"
+    return _event(action, deployment, now_s, settings, reason=REASON_HELD, kind="Warning", message=message)
+
+
+def _event(
+    action: ServerAction,
+    deployment: Mapping[str, Any] | None,
+    now_s: float,
+    settings: ActuatorSettings,
+    *,
+    reason: str,
+    kind: str,
+    message: str,
+) -> dict[str, Any]:
+    meta = dict((deployment or {}).get("metadata") or {})
     stamp = rfc3339(now_s)
     return {
         "apiVersion": "v1",
@@ -163,12 +191,20 @@ async def execute(
 ) -> list[ServerAction]:
     """Apply each ``update`` action (or mark it ``dry-run``); others pass through unchanged.
 
-    An Event per applied or failed patch goes to ``events`` (default: posted inline, in the slot).
+    An Event per applied or failed patch goes to ``events`` (default: posted inline, in the slot),
+    and one per held server (:func:`hold_event`), whatever its action, unless in a dry run.
     """
     limit = asyncio.Semaphore(settings.max_concurrent_patches)
     sink: EventSink = events if events is not None else InlineEvents(port.create_event)
 
     async def one(action: ServerAction) -> ServerAction:
+        done = await act(action)
+        held = None if dry_run else hold_event(done, deployments.get(done.key), now_s, cycle_id, settings)
+        if held is not None:
+            await sink.record(done.namespace, held)  # best effort: never raises
+        return done
+
+    async def act(action: ServerAction) -> ServerAction:
         if action.kind is not ActionKind.UPDATE or action.patch is None:
             return action
         if dry_run:

@@ -3,10 +3,11 @@
 Called by :class:`actuator.app.Actuator` on every ``POST /update``; the executor then applies
 the actions. A server is kept exactly as it is (``kind=skip``) when it is absent from the solution,
 its data is not trusted, the solution marks it unallocated, its Deployment is missing or malformed,
-it must keep its accelerator but the solution moves it, or the new card type has no placement
-(:func:`_refusal`). Otherwise its replica count goes through :mod:`actuator.safety`
-(:func:`_replicas`), its patch through :mod:`actuator.patch`, and a pod-template change through
-:mod:`actuator.rollout`, deferred when its surge pod could never start (:func:`_patch`).
+it must keep its accelerator but the solution moves it, it is held (``ManagedServer.hold``) but the
+solution changes its GPU type or batch, or the new card type has no placement (:func:`_refusal`).
+Otherwise its replica count goes through :mod:`actuator.safety` (:func:`_replicas`), its patch
+through :mod:`actuator.patch`, and a pod-template change through :mod:`actuator.rollout`, deferred
+when its surge pod could never start (:func:`_patch`).
 
 Stabilisation window: the controller keeps it and gave the optimizer its floor, so the allocation
 already holds what the window holds, on cards no other server needs; ``demand_replicas`` says what
@@ -103,6 +104,11 @@ def _refusal(
     problem = ""
     if server.keep_accelerator and current_acc and not same_acc:
         problem = f"keep-accelerator is set but the solution moves {current_acc} -> {alloc.accelerator}"
+    elif server.hold is not None and (not same_acc or alloc.max_batch != server.current_max_batch):
+        problem = (
+            f"held, but the solution changes {current_acc} batch {server.current_max_batch} -> "
+            f"{alloc.accelerator} batch {alloc.max_batch}"
+        )
     elif server.max_replicas and server.min_replicas > server.max_replicas:
         problem = f"min_replicas {server.min_replicas} > max_replicas {server.max_replicas}"
     elif not valid_label_value(alloc.accelerator):
@@ -310,17 +316,19 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
             )
             continue
         deployment = deployments_now.get((server.namespace, server.deployment))
-        actions.append(
-            _plan_one(
-                server,
-                decision=decisions.get(server.server),
-                place_of=place_of,
-                changed_at=changed_at,
-                deployment=deployment,
-                settings=settings,
-                free=free,
-            )
+        action = _plan_one(
+            server,
+            decision=decisions.get(server.server),
+            place_of=place_of,
+            changed_at=changed_at,
+            deployment=deployment,
+            settings=settings,
+            free=free,
         )
+        if server.hold is not None:  # the hold shaped the plan: it comes first, and its Event follows
+            update = {"hold": server.hold, "reasons": [server.hold.text, *action.reasons]}
+            action = action.model_copy(update=update)
+        actions.append(action)
     for name in sorted(decisions.keys() - names.keys()):
         actions.append(
             ServerAction(

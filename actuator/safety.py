@@ -6,7 +6,9 @@ Order applied (:func:`bounded_replicas`, then :func:`safe_replicas`):
 2. zero guard: 0 only if ``min_replicas`` is 0 AND ``allow_scale_to_zero``; else at least 1;
 3. scale-down step (same accelerator only): remove at most ``max_scale_down_replicas`` and at most
    ``max_scale_down_percent`` of the current replicas this cycle;
-4. ``max_replicas`` again: a hard bound wins over 3.
+4. hold: a server the collector holds (fewer pods report metrics than are Ready) keeps at least
+   its current replicas; the optimizer was asked so already, this is the last line;
+5. ``max_replicas`` again: a hard bound wins over 3 and 4.
 
 Example: current 10, recommendation 2, limit 25% -> limited max(2, ceil(10 * 0.75)) = 8, target 8.
 When the accelerator changes, the new type's count is taken as is (counts of different cards are
@@ -55,7 +57,7 @@ def scale_down_floor(current: int, settings: ActuatorSettings) -> int:
 def safe_replicas(
     bounded: int, current: int, *, same_accelerator: bool, server: ManagedServer, settings: ActuatorSettings
 ) -> tuple[int, list[str]]:
-    """Rules 3-4 on a bounded recommendation."""
+    """Rules 3-5 on a bounded recommendation."""
     reasons: list[str] = []
     n = bounded
     if same_accelerator and n < current:
@@ -63,6 +65,9 @@ def safe_replicas(
         if n < floor:
             reasons.append(f"scale-down limited to {current}->{floor} this cycle (asked {n})")
             n = floor
+    if server.hold is not None and n < current:
+        reasons.append(f"held at {current} (asked {n}): not every Ready pod reports metrics")
+        n = current
     if server.max_replicas and n > server.max_replicas:
         reasons.append(f"lowered {n}->{server.max_replicas} by max_replicas (hard bound)")
         n = server.max_replicas

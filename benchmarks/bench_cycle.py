@@ -56,6 +56,8 @@ SERVICE_ENV = {
     "INFERNO_COLLECTOR_PROMETHEUS_TIMEOUT_S": "10",  # production default is 5; loaded machine
     "INFERNO_OPTIMIZER_TIME_LIMIT": "10",  # production default
     "INFERNO_CONTROLLER_COLLECT_TIMEOUT_S": "60",
+    # One exporter series per Deployment stands for all its pods: no per-pod scrape to count.
+    "INFERNO_COLLECTOR_CHECK_REPORTING_PODS": "false",
 }
 EVENTS_TIMEOUT_S = 120.0  # bound on waiting for the actuator to post a cycle's Events
 

@@ -11,15 +11,22 @@ allocation, which is what happens, since the actuator does not touch them. Givin
 estimated load for them instead could plan their cards away (or more cards for them) and so change
 what everyone else gets, on data nobody trusts. They still appear in ``servers`` with their
 best-effort load, its source and notes.
+
+Servers with fewer pods reporting than Ready (:mod:`collector.coverage`) are held instead: their
+load is scaled up to the Ready pods and their entry plans them as they run, with room to grow
+only (``keepAccelerator``, ``maxBatchSize`` = the running batch, ``minNumReplicas`` = the current
+replicas), so a real rise still scales them up while a share missing from the sums never scales
+them down. ``ManagedServer.hold`` carries the reason to the controller and the actuator.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from collector.capacity import node_capacity, reserve, server_cards
-from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load
+from collector.coverage import GRACE_WINDOWS, Hold, PodCounts, check, pod_counts, reporting_pods
+from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load, scaled
 from collector.metrics import Key, MetricsSnapshot
 from collector.ports import DeploymentInfo, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
@@ -39,6 +46,8 @@ class CycleInputs:
     nodes: list[NodeInfo] | None = None
     pods: list[PodInfo] | None = None
     errors: list[str] = field(default_factory=list)
+    check_reporting_pods: bool = False
+    """Compare the pods that report with the Ready ones (:mod:`collector.coverage`); needs ``pods``."""
 
 
 class Assembled(NamedTuple):
@@ -48,7 +57,7 @@ class Assembled(NamedTuple):
 
 
 def _managed(
-    cand: Candidate, resolved: ResolvedLoad, ttft_ms: float | None, itl_ms: float | None
+    cand: Candidate, resolved: ResolvedLoad, ttft_ms: float | None, itl_ms: float | None, hold: Hold | None
 ) -> ManagedServer:
     dep, lab = cand.deployment, cand.labels
     return ManagedServer(
@@ -72,7 +81,13 @@ def _managed(
         observed_ttft_ms=ttft_ms,
         observed_itl_ms=itl_ms,
         notes=list(resolved.notes),
+        hold=hold.step if hold else None,
     )
+
+
+def _runs_known(cand: Candidate) -> bool:
+    """Whether the server's running GPU type and batch are known, so it can be planned as it runs."""
+    return bool(cand.labels.accelerator) and cand.labels.current_max_batch > 0
 
 
 def _server_entry(
@@ -103,6 +118,13 @@ def _server_entry(
         "maxBatchSize": cand.labels.max_batch_cap,
         "currentAlloc": current,
     }
+    if server.hold is not None:  # planned as it runs, with room to grow only
+        held = min(server.current_replicas, server.max_replicas or server.current_replicas)
+        entry.update(
+            keepAccelerator=True,
+            minNumReplicas=max(server.min_replicas, held),
+            maxBatchSize=server.current_max_batch,
+        )
     if server.accelerator_changed_at_s is not None:  # a clock skewed ahead counts as "just now"
         entry["acceleratorAgeS"] = max(0.0, now_s - server.accelerator_changed_at_s)
     if server.rolling_out:  # counted against the optimizer's rollout budget
@@ -147,8 +169,19 @@ def assemble(
     servers: list[ManagedServer] = []
     entries: list[dict[str, Any]] = []
     resolved_by_key: dict[Key, ResolvedLoad] = {}
+    counts: dict[Key, PodCounts] | None = None
+    grace_s = 0.0
+    if inputs.check_reporting_pods and inputs.pods is not None:
+        grace_s = GRACE_WINDOWS * settings.rate_window_s
+        counts = pod_counts(inputs.pods, now_s, grace_s)
     for cand in candidates:
         observed = observe(inputs.snapshot, cand.key, settings.staleness_s, settings.backlog_drain_s)
+        hold = None
+        if counts is not None:
+            reporting = reporting_pods(inputs.snapshot, cand.key)
+            hold = check(counts.get(cand.key, PodCounts()), reporting, grace_s)
+        if hold is not None and hold.scale != 1.0:
+            observed = scaled(observed, hold.scale, "pods not reporting")
         resolved = resolve_load(
             observed,
             cand.labels.load,
@@ -157,8 +190,14 @@ def assemble(
             max_age_s=settings.last_known_max_age_s,
             labels_trusted=not settings.prometheus_enabled,
         )
+        if hold is not None and resolved.trusted and not _runs_known(cand):
+            note = "held, but its running GPU type or batch is unknown (labels): kept as it is"
+            resolved = replace(resolved, trusted=False, notes=(*resolved.notes, note))
+        if hold is not None and not resolved.trusted:  # kept as it is anyway: untrusted is why
+            resolved = replace(resolved, notes=(*resolved.notes, hold.step.text))
+            hold = None
         resolved_by_key[cand.key] = resolved
-        server = _managed(cand, resolved, observed.ttft_ms, observed.itl_ms)
+        server = _managed(cand, resolved, observed.ttft_ms, observed.itl_ms, hold)
         servers.append(server)
         if server.trusted:
             entries.append(_server_entry(server, cand, resolved, now_s))

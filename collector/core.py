@@ -62,7 +62,10 @@ async def _pods(
     except SourceError as exc:
         if required:
             raise CollectError("source", f"listing pods: {exc}") from None
-        return [], f"listing pods failed, series mapped to Deployments by pod name only: {exc}"
+        return [], (
+            f"listing pods failed, series mapped to Deployments by pod name only and reporting pods "
+            f"not checked: {exc}"
+        )
 
 
 async def _queries(
@@ -95,17 +98,23 @@ def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return next((e for e in leaves if isinstance(e, CollectError)), leaves[0])
 
 
+def checks_pods(settings: CollectorSettings, ports: Ports) -> bool:
+    """Whether this collect compares reporting with Ready pods (:mod:`collector.coverage`)."""
+    return settings.check_reporting_pods and settings.prometheus_enabled and ports.cluster is not None
+
+
 async def collect(
     now_s: float, ports: Ports, settings: CollectorSettings, last_known: dict[Key, KnownLoad]
 ) -> Assembled:
     """Fetch, then assemble. Raises :class:`CollectError` when no usable result can be built."""
     kube, cfg_ns = ports.kube, settings.config_namespace
     need_nodes = settings.capacity_source == "nodes"
-    need_pods = need_nodes or settings.metrics_grouping == "pod"
     cluster = ports.cluster
-    if need_pods and cluster is None:
+    if (need_nodes or settings.metrics_grouping == "pod") and cluster is None:
         raise CollectError("data", "node-derived capacity and pod grouping need the cluster port")
     metrics = ports.metrics if settings.prometheus_enabled else None
+    # the reporting-pods check reads pods too; without a cluster port it checks nothing
+    need_pods = need_nodes or settings.metrics_grouping == "pod" or checks_pods(settings, ports)
     queries = build_queries(
         settings.namespaces, settings.rate_window_s, settings.metrics_grouping, settings.token_window_s
     )
@@ -151,6 +160,7 @@ async def collect(
         nodes=nodes_t.result() if nodes_t else None,
         pods=pods if pods_t else None,
         errors=[pod_error] if pod_error else [],
+        check_reporting_pods=checks_pods(settings, ports) and not pod_error,
     )
     try:
         return assemble(now_s, inputs, settings, last_known)

@@ -118,9 +118,25 @@ def to_node(obj: Any) -> NodeInfo:
     )
 
 
+def ready_since_s(status: Any) -> float | None:
+    """Unix time the pod last turned Ready, or a container last (re)started if that is later (a
+    restart resets its counters); None when it is not Ready or its condition has no time."""
+    conditions = (status.conditions or []) if status else []
+    ready = next((c for c in conditions if c.type == "Ready" and c.status == "True"), None)
+    if ready is None or ready.last_transition_time is None:
+        return None
+    times: list[float] = [ready.last_transition_time.timestamp()]
+    for cs in (status.container_statuses or []) if status else []:
+        running = cs.state.running if cs.state else None
+        if running is not None and running.started_at is not None:
+            times.append(running.started_at.timestamp())
+    return max(times)
+
+
 def to_pod(obj: Any) -> PodInfo:
     spec = obj.spec
     return PodInfo(
+        ready_since_s=ready_since_s(obj.status),
         namespace=obj.metadata.namespace,
         name=obj.metadata.name,
         node_name=(spec.node_name or "") if spec else "",

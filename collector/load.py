@@ -33,11 +33,10 @@ requests are all measured and all zero.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.labels import MAX_RPM, MAX_TOKENS, LabelLoad
 from collector.metrics import Key, MetricsSnapshot, Reading
-from collector.promql import ITL_ALTERNATIVES
 from contract.collect import LoadSource
 
 SECONDS_PER_MINUTE = 60.0
@@ -150,11 +149,9 @@ def observe(
         elif not math.isfinite(arrival_rpm) or arrival_rpm > MAX_RPM:  # the drain term included
             r.notes.append(f"arrival rate implausible ({arrival_rpm:g} rpm)")
             arrival_rpm = None
-    itl_ms = None
-    for sum_query, count_query in ITL_ALTERNATIVES:
-        if r.snapshot.get(count_query, key) is not None or count_query in r.snapshot.failed:
-            itl_ms = r.ratio(sum_query, count_query, MS_PER_S, float("inf"))
-            break
+    itl_ms = None  # an old vLLM without either ITL name is no problem to note
+    if r.snapshot.get("itl_count", key) is not None or "itl_count" in r.snapshot.failed:
+        itl_ms = r.ratio("itl_sum", "itl_count", MS_PER_S, float("inf"))
     return Observation(
         arrival_rpm=arrival_rpm,
         avg_in_tokens=r.ratio("prompt_tokens", "token_completions", 1.0, MAX_TOKENS),
@@ -163,6 +160,19 @@ def observe(
         itl_ms=itl_ms,
         notes=tuple(dict.fromkeys(r.notes)),
     )
+
+
+def scaled(observed: Observation, factor: float, why: str) -> Observation:
+    """``observed`` with its arrival rate times ``factor`` (pods that do not report carry the mean
+    share of those that do); the token and latency means stay, they are per request."""
+    if observed.arrival_rpm is None:
+        return observed
+    rpm = observed.arrival_rpm * factor
+    if not math.isfinite(rpm) or rpm > MAX_RPM:
+        note = f"{why}: arrival rate implausible ({rpm:g} rpm)"
+        return replace(observed, arrival_rpm=None, notes=(*observed.notes, note))
+    note = f"{why}: arrival {observed.arrival_rpm:.4g} -> {rpm:.4g} rpm"
+    return replace(observed, arrival_rpm=rpm, notes=(*observed.notes, note))
 
 
 def _drain_rps(waiting: float, backlog_drain_s: float, growth_rps: float) -> float:

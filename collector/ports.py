@@ -43,13 +43,16 @@ class NodeInfo:
 
 @dataclass(frozen=True)
 class PodInfo:
-    """A pod that is not finished. ``deployment`` is its owning Deployment, when it has one."""
+    """A pod that is not finished. ``deployment`` is its owning Deployment, when it has one.
+    ``ready_since_s``: unix time its ``Ready`` condition last turned True, or a container last
+    (re)started if later; None when it is not Ready or the time is unknown."""
 
     namespace: str
     name: str
     node_name: str = ""
     deployment: str | None = None
     requests: Mapping[str, float] = field(default_factory=dict, metadata={"unit": "resource units"})
+    ready_since_s: float | None = None
 
 
 class KubePort(Protocol):

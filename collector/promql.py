@@ -1,10 +1,26 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (14 queries for 1 or 1,000 servers). Each query aggregates
+whatever the number of Deployments (13 queries for 1 or 1,000 servers). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
+
+Each pod counts once. Before the sum, the copies of each series are merged ``by`` the grouping
+labels and :data:`SERIES_IDENTITY` (the pod, its scrape address, and the labels vLLM itself splits
+a metric by): an HA pair of Prometheus servers behind one query endpoint, a federated copy or two
+jobs scraping the same pods differ only in labels outside that list (``job``, ``replica``,
+``prometheus``, ``cluster``...), so their copies collapse, while two pods, two engines of one pod
+or two ``finished_reason`` series stay apart. E.g. pod ``a`` scraped by jobs ``x`` and ``y`` at 2
+req/s and pod ``b`` by job ``x`` at 1 req/s: ``sum by (...) (rate(...))`` says 5 req/s, the
+deduplicated query 3 req/s. Counter rates merge by ``max``: a copy that missed part of the window
+(a replica that restarted) reads low, never high, and the copies of a counter agree to within a
+request or two at the window's edges. Gauges and their derivative merge by ``avg``: each copy
+samples a fluctuating queue at its own instants, and the larger of two such samples reads high.
+``reporting_pods`` counts the pods with a sample now and a sample a rate window ago, the pods whose
+rates cover the whole window, so the collector can compare it with the pods that are Ready
+(:mod:`collector.coverage`): a pod dropped from the scrape leaves the count at its next scrape, and
+one back from an outage (a restart) rejoins it once its rates cover a window again.
 
 The token-length means (``prompt_tokens`` and ``generation_tokens`` over ``token_completions``)
 use a window of their own, ``token_window_s`` (10 minutes by default), longer than the rates'
@@ -12,9 +28,12 @@ use a window of their own, ``token_window_s`` (10 minutes by default), longer th
 while a few minutes' mean of a few hundred requests is noisy, and the batch size is sized on it
 (a batch change is a rollout, so hysteresis keeps a batch chosen on a noisy mean).
 
-Alternatives for renamed metrics are separate queries (``itl_*`` and the older ``tpot_*``): the
-parser takes the new name per Deployment when it has it, the old one otherwise; a vLLM exposing
-both is never counted twice.
+A metric renamed between vLLM versions is read per pod: ``rate(new[w]) or rate(old[w])`` takes
+the new name's series of a pod that has it and the old name's otherwise (``or`` keeps a right-hand
+series only when no left-hand one has the same labels, and ``rate`` drops the name), so during a
+rolling upgrade each pod counts once, whichever version it runs, and a vLLM exposing both names
+counts once too. ITL is the case today: ``vllm:inter_token_latency_seconds`` (new) and
+``vllm:time_per_output_token_seconds`` (old).
 
 Label values are escaped (:func:`escape_label_value`, :func:`regex_alternatives`) although the
 settings already restrict namespaces to DNS labels.
@@ -32,7 +51,9 @@ Window = Literal["rate", "tokens"]
 
 @dataclass(frozen=True)
 class QuerySpec:
-    """A named template. ``{sel}``: the series selector, ``{by}``: grouping labels, ``{w}``: window.
+    """A named template. ``{sel}``: the series selector, ``{by}``: grouping labels, ``{one}``: the
+    grouping labels and :data:`SERIES_IDENTITY`, ``{pod}``: the grouping labels and
+    :data:`POD_IDENTITY`, ``{w}``: window.
 
     ``combine`` says how two series of one Deployment (pods) merge; ``signed`` allows negative
     values (a derivative), everything else below zero is garbage. ``window``: ``rate`` (the
@@ -47,15 +68,33 @@ class QuerySpec:
     window: Window = "rate"
 
 
-def _rate(metric: str) -> str:
-    return f"sum by ({{by}}) (rate({metric}{{sel}}[{{w}}]))"
+SERIES_IDENTITY = ("pod", "instance", "engine", "model_name", "finished_reason")
+"""Labels that tell one pod's series from another's: the pod (or, without a pod label, its scrape
+address), and the labels vLLM splits a metric by within a pod. Any other label tells copies of
+one series apart and is deduplicated away."""
+
+POD_IDENTITY = ("pod", "instance")
+"""Labels that tell one pod from another, for counting the pods that report."""
+
+
+def _dedup(inner: str, combine: Combine = "sum", copies: Literal["max", "avg"] = "max") -> str:
+    """``combine by ({by}) (copies by ({one}) (inner))``: the copies of each series merged into
+    one, then per Deployment."""
+    return f"{combine} by ({{by}}) ({copies} by ({{one}}) ({inner}))"
+
+
+def _rate(metric: str, old_name: str = "") -> str:
+    inner = f"rate({metric}{{sel}}[{{w}}])"
+    if old_name:
+        inner = f"{inner} or rate({old_name}{{sel}}[{{w}}])"
+    return _dedup(inner)
 
 
 QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("completions", _rate("vllm:request_success_total"), "requests/s"),
     QuerySpec(
         "queue_growth",
-        "sum by ({by}) (deriv(vllm:num_requests_waiting{sel}[{w}]))",
+        _dedup("deriv(vllm:num_requests_waiting{sel}[{w}])", copies="avg"),
         "requests/s",
         signed=True,
     ),
@@ -64,23 +103,32 @@ QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("token_completions", _rate("vllm:request_success_total"), "requests/s", window="tokens"),
     QuerySpec("ttft_sum", _rate("vllm:time_to_first_token_seconds_sum"), "seconds/s"),
     QuerySpec("ttft_count", _rate("vllm:time_to_first_token_seconds_count"), "observations/s"),
-    QuerySpec("itl_sum", _rate("vllm:inter_token_latency_seconds_sum"), "seconds/s"),
-    QuerySpec("itl_count", _rate("vllm:inter_token_latency_seconds_count"), "observations/s"),
-    QuerySpec("tpot_sum", _rate("vllm:time_per_output_token_seconds_sum"), "seconds/s"),
-    QuerySpec("tpot_count", _rate("vllm:time_per_output_token_seconds_count"), "observations/s"),
-    QuerySpec("running", "sum by ({by}) (vllm:num_requests_running{sel})", "requests"),
-    QuerySpec("waiting", "sum by ({by}) (vllm:num_requests_waiting{sel})", "requests"),
+    QuerySpec(
+        "itl_sum",
+        _rate("vllm:inter_token_latency_seconds_sum", "vllm:time_per_output_token_seconds_sum"),
+        "seconds/s",
+    ),
+    QuerySpec(
+        "itl_count",
+        _rate("vllm:inter_token_latency_seconds_count", "vllm:time_per_output_token_seconds_count"),
+        "observations/s",
+    ),
+    QuerySpec("running", _dedup("vllm:num_requests_running{sel}", copies="avg"), "requests"),
+    QuerySpec("waiting", _dedup("vllm:num_requests_waiting{sel}", copies="avg"), "requests"),
     QuerySpec(
         "last_sample",
-        "max by ({by}) (timestamp(vllm:num_requests_running{sel}))",
+        _dedup("timestamp(vllm:num_requests_running{sel})", "max"),
         "unix seconds",
         combine="max",
     ),
+    QuerySpec(
+        "reporting_pods",
+        "count by ({by}) (max by ({pod}) (vllm:num_requests_running{sel}) "
+        "and max by ({pod}) (vllm:num_requests_running{sel} offset {w}))",
+        "pods",
+    ),
 )
 QUERY_BY_NAME = {q.name: q for q in QUERIES}
-
-# New name first: the parser prefers it per Deployment.
-ITL_ALTERNATIVES = (("itl_sum", "itl_count"), ("tpot_sum", "tpot_count"))
 
 _REGEX_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
 
@@ -108,6 +156,11 @@ def grouping_labels(grouping: Literal["deployment", "pod"]) -> tuple[str, str]:
     return ("namespace", grouping)
 
 
+def _with(grouping: tuple[str, ...], extra: tuple[str, ...]) -> str:
+    """The grouping labels then ``extra``, each once (``pod`` is in both with pod grouping)."""
+    return ", ".join(dict.fromkeys((*grouping, *extra)))
+
+
 def window_of(spec: QuerySpec, window_s: int, token_window_s: int | None) -> int:
     """The window of ``spec``'s range selector, seconds (``token_window_s`` None: ``window_s``)."""
     if spec.window == "tokens" and token_window_s is not None:
@@ -123,8 +176,11 @@ def build_queries(
 ) -> dict[str, str]:
     """Query name -> PromQL text, for every template in :data:`QUERIES`."""
     sel = series_selector(namespaces)
-    by = ", ".join(grouping_labels(grouping))
+    labels = grouping_labels(grouping)
+    by, one, pod = ", ".join(labels), _with(labels, SERIES_IDENTITY), _with(labels, POD_IDENTITY)
     return {
-        q.name: q.template.format(sel=sel, by=by, w=f"{window_of(q, window_s, token_window_s)}s")
+        q.name: q.template.format(
+            sel=sel, by=by, one=one, pod=pod, w=f"{window_of(q, window_s, token_window_s)}s"
+        )
         for q in QUERIES
     }

@@ -67,6 +67,13 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
         description="deployment: series carry namespace+deployment labels (see README relabeling); "
         "pod: series carry namespace+pod, mapped to Deployments through the pod list",
     )
+    check_reporting_pods: bool = Field(
+        default=True,
+        description="compare the pods that report metrics (query reporting_pods) with the pods "
+        "Ready for a whole rate window (a pod list per cycle): fewer reporting holds the server (no "
+        "scale-down, GPU-type or batch change) and scales its load up to the Ready pods; false "
+        "turns the check off (for a scrape that does not see each pod)",
+    )
     staleness_s: float = Field(
         default=120.0,
         gt=0,

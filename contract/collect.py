@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from contract.data.system import SystemData
+from contract.steps import Step
 
 LoadSource = Literal["prometheus", "labels", "last-known", "none"]
 
@@ -62,6 +63,11 @@ class ManagedServer(BaseModel):
     observed_ttft_ms: float | None = Field(default=None, ge=0)
     observed_itl_ms: float | None = Field(default=None, ge=0)
     notes: list[str] = Field(default_factory=list, description="where each value came from, staleness")
+    hold: Step | None = Field(
+        default=None,
+        description="why the server may not scale down or change its GPU type or batch this cycle "
+        "(code unreported_pods: fewer pods report metrics than are Ready); None: no hold",
+    )
 
 
 class SkippedDeployment(BaseModel):

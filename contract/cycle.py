@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract.collect import CollectResult
 from contract.solution import Solution
-from contract.steps import StepCode
+from contract.steps import Step, StepCode
 from contract.update import ServerAction
 
 Stage = Literal["collect", "optimize", "update"]
@@ -35,6 +35,10 @@ class CollectedSummary(BaseModel):
     skipped: list[str] = Field(default_factory=list, description="namespace/deployment: reason")
     degraded: bool = False
     errors: list[str] = Field(default_factory=list)
+    held: list[str] = Field(
+        default_factory=list,
+        description="namespace/deployment: why it is held (fewer pods report metrics than are Ready)",
+    )
 
     @classmethod
     def of(cls, collect: CollectResult) -> CollectedSummary:
@@ -44,6 +48,7 @@ class CollectedSummary(BaseModel):
             skipped=[f"{s.namespace}/{s.deployment}: {s.reason}" for s in collect.skipped],
             degraded=collect.degraded,
             errors=list(collect.errors),
+            held=[f"{s.namespace}/{s.deployment}: {s.hold.text}" for s in collect.servers if s.hold],
         )
 
 
@@ -86,11 +91,19 @@ class DecisionSummary(BaseModel):
     )
 
     @classmethod
-    def all_of(cls, solution: Solution, floors: Mapping[str, int] | None = None) -> list[DecisionSummary]:
-        floors = floors or {}
+    def all_of(
+        cls,
+        solution: Solution,
+        floors: Mapping[str, int] | None = None,
+        holds: Mapping[str, Step] | None = None,
+    ) -> list[DecisionSummary]:
+        """One summary per decision; a server's ``holds`` step (the collector's, by server name)
+        comes first in its reasons, since it shaped what the optimizer was asked."""
+        floors, holds = floors or {}, holds or {}
         out = []
         for d in solution.decisions:
             a = d.allocation
+            steps = [holds[d.server], *d.steps] if d.server in holds else list(d.steps)
             out.append(
                 cls(
                     server=d.server,
@@ -99,8 +112,8 @@ class DecisionSummary(BaseModel):
                     replicas=a.num_replicas if a else None,
                     max_batch=a.max_batch if a else None,
                     cost=a.cost if a else None,
-                    reasons=list(d.reasons),
-                    codes=[s.code for s in d.steps],
+                    reasons=[s.text for s in steps],
+                    codes=[s.code for s in steps],
                     ttft_ms=a.ttft_ms if a else None,
                     ttft_percentile_ms=a.ttft_percentile_ms if a else None,
                     itl_ms=a.itl_ms if a else None,

@@ -18,10 +18,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-StepStage = Literal["size", "solve", "rollout", "decide"]
-"""Which optimizer stage wrote the step: ``size`` (sizing and the type-change controls), ``solve``
-(the solver, its floors and saturation policy), ``rollout`` (the rollout budget), ``decide`` (the
-decision per server built from the solver's assignment)."""
+StepStage = Literal["collect", "size", "solve", "rollout", "decide"]
+"""Which stage wrote the step: ``collect`` (the collector, about the server's data), and the
+optimizer's ``size`` (sizing and the type-change controls), ``solve`` (the solver, its floors and
+saturation policy), ``rollout`` (the rollout budget), ``decide`` (the decision per server built
+from the solver's assignment)."""
 
 
 class StepCode(StrEnum):
@@ -38,6 +39,9 @@ class StepCode(StrEnum):
     """The allocation serves part of the demand."""
     ROLLOUT_BUDGET = "rollout_budget"
     """The rollout budget: a server's pod-template change waits (decision), or its totals (note)."""
+    UNREPORTED_PODS = "unreported_pods"
+    """Fewer pods report metrics than are Ready: the load is scaled up to the Ready pods and the
+    server is held (no scale-down, no GPU-type or batch change) until the counts agree."""
 
 
 CAPACITY_CODES = frozenset(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract.collect import ManagedServer, Placement
 from contract.solution import Solution
+from contract.steps import Step
 
 
 class ActionKind(StrEnum):
@@ -69,6 +70,11 @@ class ServerAction(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     error: str | None = None
     error_kind: str | None = None
+    hold: Step | None = Field(
+        default=None,
+        description="the collector's hold on the server (fewer pods report metrics than are "
+        "Ready): no scale-down, GPU-type or batch change; a Warning Event each cycle it holds",
+    )
 
     @property
     def key(self) -> tuple[str, str]:

@@ -164,7 +164,9 @@ class CycleRunner:
             solver=f"{solution.solver.name}:{solution.solver.status}",
             total_cost=solution.total_cost,
             cost_by_type=dict(solution.cost_by_type),
-            decisions=DecisionSummary.all_of(solution, floors),
+            decisions=DecisionSummary.all_of(
+                solution, floors, {m.server: m.hold for m in collect.servers if m.hold is not None}
+            ),
         )
         # what the rollout budget deferred: the totals, in the answer of /invoke
         rollout = [s.text for s in solution.solver.steps if s.code is StepCode.ROLLOUT_BUDGET]

@@ -8,7 +8,9 @@ Series (all prefixed ``inferno_``): ``cycle_duration_seconds`` (histogram), ``cy
 leader election is off; 0 on standby). Per-server series are reset every cycle, so removed servers
 vanish.
 ``untrusted_servers``: servers of the last collect whose load is not trusted, which nothing acts on
-(Prometheus down or answering garbage). ``rollouts_waiting``: servers whose GPU-type or batch change
+(Prometheus down or answering garbage). ``held_servers``: servers of the last collect held because
+fewer pods report metrics than are Ready (:mod:`collector.coverage`; the reasons are in the
+report's ``collected.held`` and each decision). ``rollouts_waiting``: servers whose GPU-type or batch change
 waits for the optimizer's rollout budget (their decision says so); one that stays above zero for
 many cycles means rollouts do not finish (pods that never become ready keep the room taken).
 """
@@ -65,6 +67,12 @@ class ControllerMetrics:
             "Servers of the last collect whose load is not trusted (left as they are)",
             registry=r,
         )
+        self.held = Gauge(
+            "inferno_held_servers",
+            "Servers of the last collect held because fewer pods report metrics than are Ready "
+            "(no scale-down, GPU-type or batch change; load scaled up to the Ready pods)",
+            registry=r,
+        )
         self.rollouts_waiting = Gauge(
             "inferno_rollouts_waiting",
             "Servers whose GPU-type or batch change waits for the rollout budget",
@@ -88,6 +96,7 @@ class ControllerMetrics:
             self.errors.labels(failure.stage, failure.kind).inc()
         if report.collected is not None:
             self.untrusted.set(report.collected.servers - report.collected.trusted)
+            self.held.set(len(report.collected.held))
         if report.outcome in ("failed", "standby"):
             return  # keep the last good per-server view rather than blanking it
         self.last_success.set(report.started_at_s + report.duration_s)

@@ -170,7 +170,7 @@ class WhatIfRun:
         )
         self.actuator = Actuator(self.kube, s.actuator, clock=self.clock)
         self.stages = InProcessStages(
-            Ports(kube=self.kube, metrics=self.prometheus), cs, self.actuator, self.clock
+            Ports(kube=self.kube, cluster=self.kube, metrics=self.prometheus), cs, self.actuator, self.clock
         )
         self.runner = CycleRunner(
             self.stages, s.controller.model_copy(update={"control_period_s": s.period_s})

@@ -6,6 +6,8 @@ Used by :mod:`load_emulator.whatif.driver`. One object implements both narrow po
   :class:`DeploymentInfo` with the ``inferno.server.*`` labels the collector parses, and the two
   data ConfigMaps (static: the samples' files plus ``placement-data.json``; dynamic:
   ``capacity-data.json``);
+- the collector's ``ClusterPort`` for pods only: each pod with the time it turned Ready, for the
+  check of pods reporting against pods Ready (:mod:`collector.coverage`); Nodes are not emulated;
 - the actuator's ``KubePort`` (:mod:`actuator.executor`): Deployments as API-server-shaped dicts
   (``spec.replicas``, a ``vllm`` container with ``--max-num-seqs N`` and GPU requests/limits, the
   card type's node selector, ``metadata.resourceVersion``), and a strategic-merge patch applied
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from actuator.deployment import flag_value
-from collector.ports import DeploymentInfo
+from collector.ports import DeploymentInfo, NodeInfo, PodInfo, SourceError
 from load_emulator.cluster import (
     BATCH_FLAG,
     LABEL_ACCELERATOR,
@@ -83,6 +85,21 @@ class EmulatedKube:
             )
             for s in self._states(namespaces)
         ]
+
+    async def list_pods(self, namespaces: tuple[str, ...]) -> list[PodInfo]:
+        return [
+            PodInfo(
+                s.namespace,
+                p.name,
+                deployment=s.name,
+                ready_since_s=p.ready_since_s if self._ready(p.ready_since_s) else None,
+            )
+            for s in self._states(namespaces)
+            for p in s.pods
+        ]
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        raise SourceError("the what-if cluster has no Nodes: use capacity_source=configmap")
 
     async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:
         data = self.config_maps.get((namespace, name))

@@ -11,7 +11,11 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
 - ``rate(x[w])`` = (last - first) / (t_last - t_first) over the samples in ``(now - w, now]``
   (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
 - ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
-  sample. A Deployment with fewer than two samples in the window has no rate series at all.
+  sample. A Deployment with fewer than two samples in the window has no rate series at all;
+- ``reporting_pods`` = the pods in the newest scrape that were in the scrape a rate window before
+  too (every replica the engine runs is scraped); each pod is one series here, so the collector's
+  deduplication by pod and its per-pod choice of the new or old ITL name give the same sums as a
+  real Prometheus with duplicated or renamed series would.
 
 Only the collector's own queries with ``metrics_grouping=deployment``
 (:func:`collector.promql.build_queries`) are understood; any other PromQL
@@ -37,8 +41,7 @@ COUNTERS = (
     "itl_sum",
     "itl_count",
 )
-# The old metric name is served too (vLLM exposes both); the collector prefers the new one.
-ALIASES = {"tpot_sum": "itl_sum", "tpot_count": "itl_count", "token_completions": "completions"}
+ALIASES = {"token_completions": "completions"}
 GAUGES = ("running", "waiting")
 
 
@@ -46,6 +49,7 @@ GAUGES = ("running", "waiting")
 class Sample:
     t_s: float
     values: dict[str, float]
+    pods: frozenset[str] = frozenset()
 
 
 class EmulatedPrometheus:
@@ -77,6 +81,7 @@ class EmulatedPrometheus:
         gauges: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: dict.fromkeys(GAUGES, 0.0))
         seen: set[str] = set()
         keys: set[tuple[str, str]] = set()
+        pods: dict[tuple[str, str], set[str]] = defaultdict(set)
         for state, replica in self.engine.replicas():
             key = (state.namespace, state.name)
             keys.add(key)
@@ -99,10 +104,11 @@ class EmulatedPrometheus:
             seen.add(replica.pod)
             gauges[key]["running"] += replica.running
             gauges[key]["waiting"] += len(replica.waiting)
+            pods[key].add(replica.pod)
         self._last_pod = {pod: v for pod, v in self._last_pod.items() if pod in seen}
         for key in keys:
             samples = self.series[key]
-            samples.append(Sample(t_s, {**self._totals[key], **gauges[key]}))
+            samples.append(Sample(t_s, {**self._totals[key], **gauges[key]}, frozenset(pods[key])))
             while samples and samples[0].t_s < t_s - self.keep_s:
                 samples.popleft()
 
@@ -114,7 +120,11 @@ class EmulatedPrometheus:
         out: list[dict[str, Any]] = []
         for (namespace, deployment), samples in self.series.items():
             window = [s for s in samples if now_s - window_s < s.t_s <= now_s]
-            value = self._evaluate(name, window)
+            if name == "reporting_pods":
+                before = [s for s in samples if s.t_s <= now_s - window_s]
+                value = _reporting(window, before[-1] if before else None)
+            else:
+                value = self._evaluate(name, window)
             if value is not None:
                 labels = {"namespace": namespace, "deployment": deployment}
                 out.append({"metric": labels, "value": [now_s, repr(value)]})
@@ -148,6 +158,12 @@ class EmulatedPrometheus:
             den = sum((t - mean_t) ** 2 for t in ts)
             return sum((t - mean_t) * (y - mean_y) for t, y in zip(ts, ys, strict=True)) / den
         return (window[-1].values[field] - window[0].values[field]) / (ts[-1] - ts[0])
+
+
+def _reporting(window: list[Sample], before: Sample | None) -> float | None:
+    """Pods in the newest scrape that were scraped a window before too (None: no such scrape)."""
+    both = window[-1].pods & before.pods if window and before is not None else frozenset()
+    return float(len(both)) if both else None  # count() of nothing is no series
 
 
 def _strip_selector(promql: str) -> str:

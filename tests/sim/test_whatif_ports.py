@@ -107,3 +107,28 @@ def test_a_cycle_applies_then_the_next_plans_from_the_patched_state() -> None:
     last = what_if.reports[-1].actions[0]
     assert state.replicas == last.replicas_target
     assert state.accelerator == last.accelerator_target and state.max_batch == last.max_batch_target
+
+
+def test_the_emulated_prometheus_counts_the_pods_that_report_as_the_collector_expects() -> None:
+    # Every replica the engine runs is scraped: reporting = Ready, no hold. One pod left out of the
+    # scrapes for a whole rate window: the real collector holds the server and scales its load.
+    default = Scenario(SAMPLES / "small")
+    what_if = _ready_run(default.startup_delay_s + 2 * default.collector.rate_window_s)
+    s = what_if.scenario
+    assembled = asyncio.run(collect(what_if.clock(), what_if.stages.ports, s.collector, {}))
+    (server,) = assembled.result.servers
+    assert server.hold is None and server.trusted, server.notes
+    ready = server.ready_replicas
+    if ready < 2:
+        pytest.skip(f"the sample runs {ready} replica(s): nothing to leave out")
+
+    engine = what_if.engine
+    every = engine.replicas
+    dropped = next(replica.pod for _, replica in every())
+    engine.replicas = lambda: ((st, r) for st, r in every() if r.pod != dropped)  # type: ignore[method-assign]
+    what_if.prometheus.scrape(what_if.clock())
+    held = asyncio.run(collect(what_if.clock(), what_if.stages.ports, s.collector, {}))
+    (server_held,) = held.result.servers
+    assert server_held.hold is not None, server_held.notes
+    assert f"{ready - 1} of {ready} pod(s)" in server_held.hold.text
+    assert any("pods not reporting" in n for n in server_held.notes), server_held.notes

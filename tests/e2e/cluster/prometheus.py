@@ -2,7 +2,9 @@
 
 Role: `LocalPrometheus` runs Debian's `prometheus` binary (it has no Kubernetes discovery, so
 targets are set with `set_targets`, written to a file_sd JSON file that Prometheus re-reads on
-change). Callers: the `local_prometheus` fixture in tests/e2e/conftest.py, `python -m e2e.cluster`
+change). `jobs=2` adds a second scrape job with its own file_sd file (`set_targets(..., job=1)`):
+the same targets in both scrape every pod twice, as two jobs or an HA pair behind one endpoint do.
+Callers: the `local_prometheus` fixture in tests/e2e/conftest.py, `python -m e2e.cluster`
 and the e2e scenarios that point it at the load emulator's vLLM metrics.
 Targets must be loopback addresses: the tests never send traffic off this machine.
 """
@@ -47,7 +49,11 @@ def find_prometheus() -> Path | None:
 
 class LocalPrometheus:
     def __init__(
-        self, binary: Path | None = None, scrape_interval_s: float = 1.0, keep_dir: bool = False
+        self,
+        binary: Path | None = None,
+        scrape_interval_s: float = 1.0,
+        keep_dir: bool = False,
+        jobs: int = 1,
     ) -> None:
         resolved = binary or find_prometheus()
         if resolved is None:
@@ -55,6 +61,7 @@ class LocalPrometheus:
         self.binary = resolved
         self.scrape_interval_s = scrape_interval_s
         self.keep_dir = keep_dir
+        self.jobs = jobs
         self.port = 0
         self._root: Path | None = None
         self._proc: ManagedProcess | None = None
@@ -72,8 +79,9 @@ class LocalPrometheus:
     def start(self) -> LocalPrometheus:
         self._root = root = make_run_dir("inferno-e2e-prometheus-")
         self.port = free_port()
-        (root / "targets").mkdir()
-        self.set_targets([])
+        for job in range(self.jobs):
+            (root / self._targets_dir(job)).mkdir()
+            self.set_targets([], job=job)
         interval = f"{int(self.scrape_interval_s * 1000)}ms"
         (root / "prometheus.yml").write_text(
             json.dumps(
@@ -85,11 +93,15 @@ class LocalPrometheus:
                     },
                     "scrape_configs": [
                         {
-                            "job_name": JOB,
+                            "job_name": JOB if job == 0 else f"{JOB}-{job + 1}",
                             "file_sd_configs": [
-                                {"files": [str(root / "targets" / "*.json")], "refresh_interval": "1s"}
+                                {
+                                    "files": [str(root / self._targets_dir(job) / "*.json")],
+                                    "refresh_interval": "1s",
+                                }
                             ],
                         }
+                        for job in range(self.jobs)
                     ],
                 },
                 indent=1,
@@ -149,10 +161,15 @@ class LocalPrometheus:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def set_targets(self, targets: Sequence[ScrapeTarget]) -> None:
-        """Replace the whole target list; written atomically so Prometheus never reads half a file."""
+    @staticmethod
+    def _targets_dir(job: int) -> str:
+        return "targets" if job == 0 else f"targets-{job + 1}"
+
+    def set_targets(self, targets: Sequence[ScrapeTarget], job: int = 0) -> None:
+        """Replace the whole target list of scrape job `job` (0: the first); written atomically so
+        Prometheus never reads half a file."""
         groups = [{"targets": [t.address], "labels": dict(t.labels)} for t in targets]
-        path = self.root / "targets" / "targets.json"
+        path = self.root / self._targets_dir(job) / "targets.json"
         tmp = path.with_name(".targets.json.tmp")  # not matched by the *.json glob
         tmp.write_text(json.dumps(groups))
         tmp.replace(path)

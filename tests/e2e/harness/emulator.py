@@ -5,6 +5,8 @@ them through the admin kubeconfig), and a small thread copies the emulator's `/t
 (one target per pod, with `__metrics_path__`, `namespace`, `deployment`, `pod`) into the local
 Prometheus' file_sd targets, keeping only the scenario's namespaces. This stands in for the
 pod-role Kubernetes discovery plus relabelling a real cluster would use (collector/README.md).
+Faults: `hidden` pods are left out of the targets (a pod dropped from the scrape), and `redirect`
+sends one pod's scrape to another address (a `harness.faults.ScrapeProxy` in front of it).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Emulator:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sync_loop, name="emulator-targets", daemon=True)
         self.targets: list[ScrapeTarget] = []
+        self.hidden: set[str] = set()  # pod names left out of the scrape
+        self.redirect: dict[str, str] = {}  # pod name -> the address that scrapes it instead
 
     @property
     def url(self) -> str:
@@ -88,9 +92,10 @@ class Emulator:
         with urllib.request.urlopen(self.url + "/targets", timeout=5) as resp:
             groups = json.loads(resp.read())
         targets = [
-            ScrapeTarget(address, dict(group["labels"]))
+            ScrapeTarget(self.redirect.get(group["labels"].get("pod", ""), address), dict(group["labels"]))
             for group in groups
             if group["labels"].get("namespace") in self.namespaces
+            and group["labels"].get("pod") not in self.hidden
             for address in group["targets"]
         ]
         if targets != self.targets:

@@ -8,6 +8,7 @@ adapter answers in place of the server, so ``PrometheusConnect`` runs unchanged.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from requests.adapters import BaseAdapter
 
-from collector.kube_adapter import KubeAdapter, to_deployment
+from collector.kube_adapter import KubeAdapter, ready_since_s, to_deployment
 from collector.ports import SourceError
 from collector.prom_adapter import PrometheusAdapter
 
@@ -182,3 +183,42 @@ async def test_prometheus_vector_answer() -> None:
 async def test_prometheus_failures_become_source_errors(transport: FakeTransport, fragment: str) -> None:
     with pytest.raises(SourceError, match=fragment):
         await prometheus(transport).query("up")
+
+
+def _pod_status(ready: str | None, ready_at_s: float, started_at_s: float | None = None) -> Any:
+    def at(t: float) -> datetime:
+        return datetime.fromtimestamp(t, UTC)
+
+    conditions = (
+        []
+        if ready is None
+        else [client.V1PodCondition(type="Ready", status=ready, last_transition_time=at(ready_at_s))]
+    )
+    statuses = None
+    if started_at_s is not None:
+        running = client.V1ContainerStateRunning(started_at=at(started_at_s))
+        statuses = [
+            client.V1ContainerStatus(
+                name="vllm", image="x", image_id="x", ready=True, restart_count=1,
+                state=client.V1ContainerState(running=running),
+            )
+        ]  # fmt: skip
+    return client.V1PodStatus(conditions=conditions, container_statuses=statuses)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (_pod_status("True", 1000.0), 1000.0),
+        (_pod_status("True", 1000.0, started_at_s=900.0), 1000.0),
+        (_pod_status("True", 1000.0, started_at_s=1200.0), 1200.0),  # restarted since Ready
+        (_pod_status("False", 1000.0), None),
+        (_pod_status(None, 1000.0), None),
+        (None, None),
+    ],
+    ids=["ready", "started-before-ready", "restarted-after-ready", "not-ready", "no-condition", "no-status"],
+)
+def test_ready_since_is_the_later_of_ready_and_the_last_container_start(
+    status: Any, expected: float | None
+) -> None:
+    assert ready_since_s(status) == expected
