@@ -6,8 +6,10 @@ Run INSIDE the vLLM venv made by ``setup.sh`` (never by the project's interprete
 
 It imports nothing from the project (the host side, :mod:`benchmarks.bench_vllm_reference` and
 :mod:`benchmarks.vllm_reference.golden`, writes the input and reads the output), so it lies outside
-the project's mypy scope. Only vLLM's scheduler, KV cache manager and request objects run; no model
-is loaded: a ``config.json`` for a tiny Llama in a temporary directory satisfies ``ModelConfig``.
+the project's mypy scope. The engine is ``engine_v1.py`` (vLLM 0.33's V1 ``Scheduler``) or, when
+a run's ``config["engine"]`` is ``"v0"``, ``engine_v0.py`` (vLLM 0.8.5's V0 scheduler, in its own
+venv); each builds the scheduler standalone and no model is loaded (a ``config.json`` for a tiny
+Llama in a temporary directory satisfies V1's ``ModelConfig``).
 
 Input: ``{"runs": [run, ...]}``; each run is
 ``{"name", "config": {...}, "step_cost": {...}, "requests": [{"id", "arrival_s", "in_tokens",
@@ -32,22 +34,13 @@ The loop, per step (time ``now`` in seconds, starting at 0):
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-import torch
-import vllm
-from vllm.config import CacheConfig, DeviceConfig, ModelConfig, SchedulerConfig, VllmConfig
-from vllm.sampling_params import SamplingParams
-from vllm.v1.core.sched.scheduler import Scheduler
-from vllm.v1.kv_cache_interface import FullAttentionSpec, KVCacheConfig, KVCacheGroupSpec
-from vllm.v1.outputs import ModelRunnerOutput
-from vllm.v1.request import Request
-from vllm.v1.structured_output import StructuredOutputManager
 
 TINY_MODEL_CONFIG = {
     "architectures": ["LlamaForCausalLM"],
@@ -62,8 +55,6 @@ TINY_MODEL_CONFIG = {
     "rms_norm_eps": 1e-5,
     "torch_dtype": "float16",
 }
-SAMPLED_TOKEN_ID = 7
-"""The token every sampling step returns (not the tiny model's EOS; ``ignore_eos`` is set anyway)."""
 
 CONFIG_DEFAULTS: dict[str, Any] = {
     "engine": "v1",
@@ -80,65 +71,42 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "async_scheduling": False,
     "max_model_len": 16384,
 }
+V0_CONFIG_KEYS = (
+    "engine",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "block_size",
+    "num_blocks",
+    "enable_chunked_prefill",
+    "long_prefill_token_threshold",
+    "enable_prefix_caching",
+    "policy",
+    "max_model_len",
+)
+"""The settings the V0 engine passes to vLLM (V0 has no ``watermark`` setting, its block manager
+keeps 1% of the blocks free; nor the V1-only ones)."""
 
 
-def build_scheduler(config: dict[str, Any], model_dir: str) -> Any:
-    """vLLM's V1 ``Scheduler`` on CPU with ``num_blocks`` KV blocks, as vLLM's own tests build it."""
-    max_model_len = config["max_model_len"]
-    model_config = ModelConfig(
-        model=model_dir, dtype="float16", seed=0, skip_tokenizer_init=True, max_model_len=max_model_len
-    )
-    scheduler_config = SchedulerConfig(
-        max_num_seqs=config["max_num_seqs"],
-        max_num_batched_tokens=config["max_num_batched_tokens"],
-        max_model_len=max_model_len,
-        is_encoder_decoder=False,
-        enable_chunked_prefill=config["enable_chunked_prefill"],
-        long_prefill_token_threshold=config["long_prefill_token_threshold"],
-        policy=config["policy"],
-        watermark=config["watermark"],
-        scheduler_reserve_full_isl=config["scheduler_reserve_full_isl"],
-        async_scheduling=config["async_scheduling"],
-    )
-    block_size = config["block_size"]
-    cache_config = CacheConfig(block_size=block_size, enable_prefix_caching=config["enable_prefix_caching"])
-    vllm_config = VllmConfig(
-        scheduler_config=scheduler_config,
-        model_config=model_config,
-        cache_config=cache_config,
-        device_config=DeviceConfig(device="cpu"),
-    )
-    spec = FullAttentionSpec(block_size=block_size, num_kv_heads=1, head_size=1, dtype=torch.float32)
-    kv_cache_config = KVCacheConfig(
-        num_blocks=config["num_blocks"],
-        kv_cache_tensors=[],
-        kv_cache_groups=[KVCacheGroupSpec(["layer"], spec)],
-    )
-    cache_config.num_gpu_blocks = config["num_blocks"]
-    return Scheduler(
-        vllm_config=vllm_config,
-        kv_cache_config=kv_cache_config,
-        structured_output_manager=StructuredOutputManager(vllm_config),
-        block_size=block_size,
-        log_stats=False,
-    )
+def prompt_tokens(index: int, n: int) -> list[int]:
+    """Distinct token ids per request, so that no two prompts share a prefix."""
+    return [(index * 31 + k) % 900 + 10 for k in range(n)]
 
 
 def run_one(run: dict[str, Any], model_dir: str) -> dict[str, Any]:
     """One scenario from an empty engine until every request has finished."""
     config = {**CONFIG_DEFAULTS, **run.get("config", {})}
+    if config["engine"] == "v0":
+        config = {k: config[k] for k in V0_CONFIG_KEYS}
+    engine = importlib.import_module(f"engine_{config['engine']}").Engine(config, model_dir)
     cost = run["step_cost"]
     fixed_ms, per_decode_ms = cost["fixed_ms"], cost["per_decode_ms"]
     per_prefill_ms, per_context_ms = cost["per_prefill_token_ms"], cost["per_context_token_ms"]
     record_steps = bool(run.get("record_steps", False))
     record_tokens = bool(run.get("record_token_times", False))
-    scheduler = build_scheduler(config, model_dir)
-    usable_blocks = config["num_blocks"] - 1  # the block pool keeps one null block
 
-    pending = sorted(run["requests"], key=lambda r: (r["arrival_s"], r["id"]))
-    state: dict[str, dict[str, Any]] = {}
-    for spec in pending:
-        state[spec["id"]] = {
+    pending = sorted(run["requests"], key=lambda r: r["arrival_s"])  # stable: ties in list order
+    state: dict[str, dict[str, Any]] = {
+        spec["id"]: {
             "id": spec["id"],
             "arrival_s": spec["arrival_s"],
             "first_token_s": None,
@@ -149,93 +117,52 @@ def run_one(run: dict[str, Any], model_dir: str) -> dict[str, Any]:
             "itl_count": 0,
             "token_times_s": [],
         }
+        for spec in run["requests"]
+    }
     steps: list[dict[str, Any]] = []
-    now_s, next_i, n_steps, max_running = 0.0, 0, 0, 0
-    busy_s = 0.0
+    now_s, next_i, n_steps, busy_s = 0.0, 0, 0, 0.0
     wall0 = time.perf_counter()
     while True:
         while next_i < len(pending) and pending[next_i]["arrival_s"] <= now_s:
             spec = pending[next_i]
             next_i += 1
-            params = SamplingParams(ignore_eos=True, max_tokens=int(spec["out_tokens"]), temperature=0.0)
-            # Distinct token ids per request (prefix caching is off by default here anyway).
-            prompt = [(next_i * 31 + k) % 900 + 10 for k in range(int(spec["in_tokens"]))]
-            scheduler.add_request(
-                Request(
-                    request_id=spec["id"],
-                    prompt_token_ids=prompt,
-                    sampling_params=params,
-                    pooling_params=None,
-                    arrival_time=spec["arrival_s"],
-                )
-            )
-        if scheduler.get_num_unfinished_requests() == 0:
+            prompt = prompt_tokens(next_i, int(spec["in_tokens"]))
+            engine.add(spec["id"], prompt, int(spec["out_tokens"]), spec["arrival_s"])
+        if engine.unfinished() == 0:
             if next_i >= len(pending):
                 break
             now_s = max(now_s, pending[next_i]["arrival_s"])
             continue
-        running_before = [r.request_id for r in scheduler.running]
-        out = scheduler.schedule()
-        scheduled = list(out.num_scheduled_tokens.items())
-        if not scheduled:
+        rows, preempted, kv_used = engine.plan()
+        if not rows:
             if next_i >= len(pending):
                 raise RuntimeError(f"{run.get('name')}: nothing schedulable at {now_s:.3f} s (KV too small?)")
             now_s = max(now_s, pending[next_i]["arrival_s"])
             continue
-        decodes = prefill_tokens = context_tokens = 0
-        for rid, n in scheduled:
-            request = scheduler.requests[rid]
-            before = request.num_computed_tokens - n
-            if n == 1 and before >= request.num_prompt_tokens and before == request.num_tokens - 1:
-                decodes += 1
-            else:
-                prefill_tokens += n
-            context_tokens += request.num_computed_tokens
-        duration_s = (
-            fixed_ms
-            + per_decode_ms * decodes
-            + per_prefill_ms * prefill_tokens
-            + per_context_ms * context_tokens
-        ) / 1000.0
+        decodes = sum(1 for row in rows if row[3])
+        prefill_tokens = sum(row[1] for row in rows if not row[3])
+        context_tokens = sum(row[2] for row in rows)
+        step_ms = fixed_ms + per_decode_ms * decodes + per_prefill_ms * prefill_tokens
+        duration_s = (step_ms + per_context_ms * context_tokens) / 1000.0
         start_s = now_s
         now_s += duration_s
         busy_s += duration_s
         n_steps += 1
-        max_running = max(max_running, len(scheduler.running))
-        kv_used = usable_blocks - scheduler.kv_cache_manager.block_pool.get_num_free_blocks()
-        preempted = sorted(
-            out.preempted_req_ids or (),
-            key=lambda rid: -running_before.index(rid) if rid in running_before else 0,
-        )
         for rid in preempted:
             state[rid]["preemptions"] += 1
-        sampled: list[list[int]] = []
-        ids = [rid for rid, _ in scheduled]
-        for rid in ids:
-            request = scheduler.requests[rid]
-            if request.num_computed_tokens >= request.num_tokens:
-                sampled.append([SAMPLED_TOKEN_ID])
-                rec = state[rid]
-                if rec["first_token_s"] is None:
-                    rec["first_token_s"] = now_s
-                else:
-                    rec["itl_sum_s"] += now_s - rec["last_token_s"]
-                    rec["itl_count"] += 1
-                rec["last_token_s"] = now_s
-                if record_tokens:
-                    rec["token_times_s"].append(now_s)
+        for rid, *_, sample in rows:
+            if not sample:
+                continue
+            rec = state[rid]
+            if rec["first_token_s"] is None:
+                rec["first_token_s"] = now_s
             else:
-                sampled.append([])
-        runner_output = ModelRunnerOutput(
-            req_ids=ids, req_id_to_index={rid: i for i, rid in enumerate(ids)}, sampled_token_ids=sampled
-        )
-        engine_outputs = scheduler.update_from_output(out, runner_output)
-        finished = [
-            o.request_id
-            for outputs in engine_outputs.values()
-            for o in outputs.outputs
-            if o.finish_reason is not None
-        ]
+                rec["itl_sum_s"] += now_s - rec["last_token_s"]
+                rec["itl_count"] += 1
+            rec["last_token_s"] = now_s
+            if record_tokens:
+                rec["token_times_s"].append(now_s)
+        finished = engine.finish()
         for rid in finished:
             state[rid]["finish_s"] = now_s
         if record_steps:
@@ -243,7 +170,7 @@ def run_one(run: dict[str, Any], model_dir: str) -> dict[str, Any]:
                 {
                     "start_s": round(start_s, 9),
                     "duration_s": round(duration_s, 9),
-                    "scheduled": [[rid, n] for rid, n in scheduled],
+                    "scheduled": [[row[0], row[1]] for row in rows],
                     "preempted": preempted,
                     "finished": finished,
                     "kv_blocks_used": kv_used,
@@ -265,7 +192,6 @@ def run_one(run: dict[str, Any], model_dir: str) -> dict[str, Any]:
             "steps": n_steps,
             "end_s": now_s,
             "busy_s": busy_s,
-            "max_running": max_running,
             "preemptions": sum(r["preemptions"] for r in results),
             "wall_s": time.perf_counter() - wall0,
         },
@@ -279,6 +205,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # engine_v0.py, engine_v1.py
+    import vllm  # noqa: PLC0415 (only its version; the engines import the scheduler)
+
     spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
     runs_out = []
     with tempfile.TemporaryDirectory(prefix="vllm-ref-model-") as model_dir:
