@@ -1,8 +1,9 @@
 """Record vLLM's per-step scheduling decisions as small golden traces (CI fixtures).
 
-    .venv/bin/python -m benchmarks.vllm_reference.golden [--out tests/fixtures/vllm_golden]
+    .venv/bin/python -m benchmarks.vllm_reference.golden [--out DIR] [--engine v1|v0|all]
 
-needs the vLLM venv (``benchmarks/vllm_reference/setup.sh``); CI only reads the files it writes
+needs the vLLM venvs (``benchmarks/vllm_reference/setup.sh`` for V1, ``setup.sh 0.8.5`` for the V0
+traces ``v0_*.json``); CI only reads the files it writes
 (``tests/unit/load_emulator/test_vllm_golden_fixtures.py`` checks they are well formed, and the
 engine's replay test compares its decisions with them). Each scenario is small enough to record
 every step (a few hundred) and exercises one behaviour: chunking of prompts longer than the
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.vllm_reference.runner import default_vllm_python, run_driver
+from benchmarks.vllm_reference.runner import VLLM_V0_VERSION, VLLM_VERSION, default_vllm_python, run_driver
 from benchmarks.vllm_reference.scenarios import A100_13B, azure_pairs, step_cost_json
 
 OUT_DIR = Path("tests/fixtures/vllm_golden")
@@ -33,6 +34,7 @@ class Golden:
     note: str
     config: dict[str, Any]
     requests: list[dict[str, Any]]
+    engine: str = "v1"
 
 
 def _pairs(ins: np.ndarray, outs: np.ndarray) -> list[tuple[int, int]]:
@@ -116,6 +118,56 @@ def scenarios() -> list[Golden]:
     return out
 
 
+def scenarios_v0() -> list[Golden]:
+    """Prefill-first traces of vLLM 0.8.5's V0 scheduler (chunked prefill off), ``v0_*.json``."""
+    rng = np.random.default_rng(2023)
+    v0 = {"engine": "v0", "enable_chunked_prefill": False, "max_model_len": 2048}
+    out = []
+    # 48 requests at ~10 req/s, 150-600 in: a prefill step takes as many waiting prompts as fit
+    # the 2,048-token budget and the seats, and the running decodes pause for it.
+    n = 48
+    pairs = _pairs(rng.integers(150, 601, n), rng.integers(20, 60, n))
+    out.append(
+        Golden(
+            "v0_prefill_first",
+            "V0: waiting prompts go first, whole, in a prefill-only step (within the budget and seats); "
+            "decodes run only in steps without prefills",
+            {**v0, "max_num_seqs": 32, "max_num_batched_tokens": 2048, "num_blocks": 100_000},
+            _requests(np.cumsum(rng.exponential(0.1, n)), pairs),
+            engine="v0",
+        )
+    )
+    # 200 blocks for 24 requests of 300-500 + 100-200 tokens arriving within ~1 s: V0 admits while
+    # the prompt's blocks fit above its 1% watermark and preempts the newest running request
+    # (recompute) when a decode finds no free block.
+    n = 24
+    pairs = _pairs(rng.integers(300, 501, n), rng.integers(100, 201, n))
+    out.append(
+        Golden(
+            "v0_kv_pressure",
+            "V0 with a small KV cache: admission needs the prompt's blocks above a 1% watermark; a "
+            "decode without a free block preempts the newest running request (recompute)",
+            {**v0, "max_num_seqs": 32, "max_num_batched_tokens": 2048, "num_blocks": 200},
+            _requests(np.cumsum(rng.exponential(0.04, n)), pairs),
+            engine="v0",
+        )
+    )
+    # Four requests running, then 40 at once: the burst is admitted in prefill steps of up to
+    # 2,048 prompt tokens, while the four wait.
+    pairs = [(256, 96)] * 4 + [(int(a), 64) for a in rng.integers(100, 300, 40)]
+    arrivals = np.concatenate([np.array([0.0, 0.01, 0.02, 0.03]), np.full(40, 0.5)])
+    out.append(
+        Golden(
+            "v0_burst",
+            "V0: 40 requests arrive at once and are prefilled in budget-sized prefill steps",
+            {**v0, "max_num_seqs": 32, "max_num_batched_tokens": 2048, "num_blocks": 100_000},
+            _requests(arrivals, pairs),
+            engine="v0",
+        )
+    )
+    return out
+
+
 def fixture(g: Golden, version: str, result: dict[str, Any]) -> dict[str, Any]:
     """The fixture document: the driver's full config, the requests, every step and the results."""
     return {
@@ -153,24 +205,33 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=OUT_DIR)
-    parser.add_argument("--vllm-python", type=Path, default=default_vllm_python())
+    parser.add_argument("--engine", choices=("v1", "v0", "all"), default="all")
     args = parser.parse_args()
-    goldens = scenarios()
     cost = step_cost_json(A100_13B)
-    runs = [
-        {"name": g.name, "config": g.config, "step_cost": cost, "requests": g.requests, "record_steps": True}
-        for g in goldens
-    ]
-    version, results = run_driver(runs, args.vllm_python, jobs=1)
+    engines = [("v1", scenarios(), VLLM_VERSION), ("v0", scenarios_v0(), VLLM_V0_VERSION)]
     args.out.mkdir(parents=True, exist_ok=True)
-    for g, result in zip(goldens, results, strict=True):
-        path = args.out / f"{g.name}.json"
-        path.write_text(dumps(fixture(g, version, result)), encoding="utf-8")
-        summary = result["summary"]
-        print(
-            f"{path}: {summary['steps']} steps, {summary['preemptions']} preemptions, "
-            f"{path.stat().st_size / 1000:.0f} kB"
-        )
+    for engine, goldens, version in engines:
+        if args.engine not in (engine, "all"):
+            continue
+        runs = [
+            {
+                "name": g.name,
+                "config": g.config,
+                "step_cost": cost,
+                "requests": g.requests,
+                "record_steps": True,
+            }
+            for g in goldens
+        ]
+        ran_version, results = run_driver(runs, default_vllm_python(version), jobs=1)
+        for g, result in zip(goldens, results, strict=True):
+            path = args.out / f"{g.name}.json"
+            path.write_text(dumps(fixture(g, ran_version, result)), encoding="utf-8")
+            summary = result["summary"]
+            print(
+                f"{path}: {summary['steps']} steps, {summary['preemptions']} preemptions, "
+                f"{path.stat().st_size / 1000:.0f} kB"
+            )
 
 
 if __name__ == "__main__":

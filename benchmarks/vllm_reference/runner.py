@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 VLLM_VERSION = "0.33.0"
+"""The V1 reference's vLLM release."""
+VLLM_V0_VERSION = "0.8.5"
+"""The release whose V0 engine (``vllm.core.scheduler``) is the prefill-first reference."""
 DRIVER = Path(__file__).resolve().with_name("driver.py")
 
 
-def default_vllm_python() -> Path:
-    """The venv ``setup.sh`` makes: ``$INFERNO_VLLM_VENV`` or ``~/.cache/inferno-vllm/venv-<version>``."""
-    venv = os.environ.get("INFERNO_VLLM_VENV") or str(
-        Path.home() / ".cache" / "inferno-vllm" / f"venv-{VLLM_VERSION}"
-    )
-    return Path(venv) / "bin" / "python"
+def default_vllm_python(version: str = VLLM_VERSION) -> Path:
+    """The venv ``setup.sh [version]`` makes: ``~/.cache/inferno-vllm/venv-<version>``, or
+    ``$INFERNO_VLLM_VENV`` for the V1 reference's version."""
+    venv = os.environ.get("INFERNO_VLLM_VENV") if version == VLLM_VERSION else None
+    path = Path(venv) if venv else Path.home() / ".cache" / "inferno-vllm" / f"venv-{version}"
+    return path / "bin" / "python"
 
 
 def run_driver(

@@ -54,14 +54,19 @@ class Scenario:
     lengths: str  # "fixed" (512 in / 256 out) or "azure" (the conversation trace's (in, out) pairs)
     num_blocks: int = UNLIMITED_BLOCKS
     block_size: int = 16
+    engine: str = "v1"  # "v1": vLLM 0.33's chunked scheduler; "v0": vLLM 0.8.5's prefill-first one
+    max_model_len: int = 16384
 
     def config(self) -> dict[str, Any]:
         """The driver's config for this scenario (the settings the driver does not default)."""
         return {
+            "engine": self.engine,
             "max_num_seqs": self.max_num_seqs,
             "max_num_batched_tokens": self.max_num_batched_tokens,
             "block_size": self.block_size,
             "num_blocks": self.num_blocks,
+            "enable_chunked_prefill": self.engine == "v1",
+            "max_model_len": self.max_model_len,
         }
 
 
@@ -75,6 +80,25 @@ def grid() -> list[Scenario]:
         for budget in (512, 2048, 8192)
     ]
     out.append(Scenario("b256-t2048-fixed-kv2000", 256, 2048, "fixed", num_blocks=2000))
+    return out
+
+
+def grid_v0() -> list[Scenario]:
+    """The prefill-first (V0) reference: batch 32 and 256, fixed and Azure lengths, and the
+    KV-limited case. V0 without chunked prefill needs a budget of at least ``max_model_len`` (its
+    default is ``max(max_model_len, 2048)``): 2,048 for fixed lengths (max_model_len 2,048) and
+    16,384 for the Azure lengths (prompts up to 14,050 tokens)."""
+    out = []
+    for lengths, max_len in (("fixed", 2048), ("azure", 16384)):
+        for batch in (32, 256):
+            out.append(
+                Scenario(
+                    f"v0-b{batch}-{lengths}", batch, max_len, lengths, engine="v0", max_model_len=max_len
+                )
+            )
+    out.append(
+        Scenario("v0-b256-fixed-kv2000", 256, 2048, "fixed", num_blocks=2000, engine="v0", max_model_len=2048)
+    )
     return out
 
 

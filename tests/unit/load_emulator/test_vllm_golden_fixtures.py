@@ -1,5 +1,8 @@
 """The golden traces of vLLM's own scheduler (``tests/fixtures/vllm_golden/``) are well formed.
 
+``*.json`` are vLLM 0.33's V1 scheduler (chunked prefill); ``v0_*.json`` are vLLM 0.8.5's V0
+scheduler (prefill-first: a step is all prefills or all decodes).
+
 The fixtures are recorded by ``benchmarks/vllm_reference/golden.py`` with vLLM installed; this test
 needs no vLLM. It replays each trace's token accounting: every scheduled chunk fits its request's
 prompt plus generated tokens, a request samples a token when its computed tokens reach that end,
@@ -30,6 +33,9 @@ CONFIG_KEYS = {
 }
 STEP_COST_KEYS = {"fixed_ms", "per_decode_ms", "per_prefill_token_ms", "per_context_token_ms"}
 MAX_FILE_BYTES = 200_000
+VERSION = {"v1": "0.33.0", "v0": "0.8.5"}
+NULL_BLOCKS = {"v1": 1, "v0": 0}
+"""V1's block pool keeps one null block; V0's block manager none."""
 
 
 @dataclass
@@ -111,7 +117,8 @@ def fixture_path(request: pytest.FixtureRequest) -> Path:
 
 def test_fixtures_exist() -> None:
     names = {p.stem for p in FILES}
-    assert {"chunking", "budget", "kv_pressure", "mixed", "burst"} <= names
+    assert names >= {"chunking", "budget", "kv_pressure", "mixed", "burst"}
+    assert names >= {"v0_prefill_first", "v0_kv_pressure", "v0_burst"}
 
 
 def test_fixture_is_small_and_complete(fixture_path: Path) -> None:
@@ -119,9 +126,11 @@ def test_fixture_is_small_and_complete(fixture_path: Path) -> None:
     doc = load(fixture_path)
     assert set(doc) == TOP_KEYS
     assert doc["scenario"] == fixture_path.stem
-    assert doc["vllm_version"] == "0.33.0"
+    engine = doc["config"]["engine"]
+    assert doc["vllm_version"] == VERSION[engine]
+    assert fixture_path.stem.startswith("v0_") == (engine == "v0")
     assert set(doc["config"]) >= CONFIG_KEYS
-    assert doc["config"]["enable_chunked_prefill"] is True
+    assert doc["config"]["enable_chunked_prefill"] is (engine == "v1")
     assert set(doc["step_cost"]) == STEP_COST_KEYS
     assert 50 <= len(doc["steps"]) <= 1000
 
@@ -148,7 +157,7 @@ def test_steps_are_in_time_order_within_limits(fixture_path: Path) -> None:
         end_s = step["start_s"] + step["duration_s"]
         assert 1 <= len(step["scheduled"]) <= config["max_num_seqs"]
         assert sum(n for _, n in step["scheduled"]) <= config["max_num_batched_tokens"]
-        assert 0 <= step["kv_blocks_used"] <= config["num_blocks"] - 1  # one null block
+        assert 0 <= step["kv_blocks_used"] <= config["num_blocks"] - NULL_BLOCKS[config["engine"]]
 
 
 def test_tokens_add_up_with_recompute(fixture_path: Path) -> None:
@@ -176,6 +185,18 @@ def test_results_follow_from_the_steps(fixture_path: Path) -> None:
         assert arrival[row["id"]] < row["first_token_s"] <= row["finish_s"]
 
 
-def test_the_kv_pressure_trace_preempts() -> None:
-    doc = load(FIXTURES / "kv_pressure.json")
+@pytest.mark.parametrize("name", ["kv_pressure", "v0_kv_pressure"])
+def test_the_kv_pressure_traces_preempt(name: str) -> None:
+    doc = load(FIXTURES / f"{name}.json")
     assert sum(len(s["preempted"]) for s in doc["steps"]) > 0
+
+
+def test_v0_steps_are_prefill_or_decode_only() -> None:
+    for path in FILES:
+        doc = load(path)
+        if doc["config"]["engine"] != "v0":
+            continue
+        reqs = {r["id"]: r for r in doc["requests"]}
+        for i, step in enumerate(doc["steps"]):
+            whole = {n > 1 or reqs[rid]["in_tokens"] == 1 for rid, n in step["scheduled"]}
+            assert len(whole) == 1, f"{path.stem} step {i} mixes prefills and decodes"
