@@ -1,9 +1,12 @@
 """The reference in our hands: vLLM's own V1 scheduler, driven at virtual time with our step cost.
 
-    nice -n 10 .venv/bin/python -m benchmarks.bench_vllm_reference --jobs 2
+    nice -n 10 .venv/bin/python -m benchmarks.bench_vllm_reference --jobs 2               # V1
+    nice -n 10 .venv/bin/python -m benchmarks.bench_vllm_reference --jobs 2 --engine v0   # V0
 
-needs the vLLM venv (``bash benchmarks/vllm_reference/setup.sh``, ~9.5 GB, not in CI). For every
-scenario of :func:`benchmarks.vllm_reference.scenarios.grid` it measures saturation with a closed
+needs the vLLM venv (``bash benchmarks/vllm_reference/setup.sh``, ~9.5 GB; for V0 ``setup.sh
+0.8.5``, ~8 GB; not in CI). For every scenario of :func:`benchmarks.vllm_reference.scenarios.grid`
+(V1: vLLM 0.33's chunked scheduler) or ``grid_v0`` (V0: vLLM 0.8.5's prefill-first scheduler) it
+measures saturation with a closed
 overload run (all requests at time 0; completions per second between the 20th and 80th percentile
 of finish times), then runs Poisson arrivals at 10%..90% of that saturation and reports mean and
 p95 TTFT, mean ITL (per inter-token gap, as vLLM's histogram counts it), throughput and
@@ -11,7 +14,8 @@ preemptions. The first 10% of each run's requests (by arrival) warm the engine u
 of the latency figures. Requests are reproducible: ``poisson_requests(scenario, rate, n, seed)``
 with the seed and count stored per load in the JSON.
 
-Writes ``benchmarks/results/vllm_reference.json`` and ``.md`` (``--tag`` adds a suffix).
+Writes ``benchmarks/results/vllm_reference.json`` and ``.md`` (V0: ``vllm_reference_v0.*``;
+``--tag`` adds a suffix).
 """
 
 from __future__ import annotations
@@ -20,18 +24,20 @@ import argparse
 import json
 import math
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.vllm_reference.runner import default_vllm_python, run_driver
+from benchmarks.vllm_reference.runner import VLLM_V0_VERSION, VLLM_VERSION, default_vllm_python, run_driver
 from benchmarks.vllm_reference.scenarios import (
     A100_13B,
     Scenario,
     closed_requests,
     grid,
+    grid_v0,
     poisson_requests,
     step_cost_json,
 )
@@ -85,13 +91,18 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--engine", choices=("v1", "v0"), default="v1")
     parser.add_argument("--tag", default="", help="suffix of the result files (vllm_reference<tag>.json)")
-    parser.add_argument("--vllm-python", type=Path, default=default_vllm_python())
+    parser.add_argument("--vllm-python", type=Path, default=None, help="default: the engine's venv")
     parser.add_argument("--jobs", type=int, default=2, help="driver processes in parallel")
-    parser.add_argument("--requests", type=int, default=1200, help="requests per open run")
+    parser.add_argument("--requests", type=int, default=1500, help="requests per open run")
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
     args = parser.parse_args()
-    scenarios = [s for s in grid() if not args.only or s.name in args.only.split(",")]
+    v0 = args.engine == "v0"
+    vllm_python = args.vllm_python or default_vllm_python(VLLM_V0_VERSION if v0 else VLLM_VERSION)
+    tag = args.tag or ("_v0" if v0 else "")
+    scenarios = [s for s in (grid_v0() if v0 else grid()) if not args.only or s.name in args.only.split(",")]
+    commit = git_commit()
     cost = step_cost_json(A100_13B)
     t0 = time.perf_counter()
 
@@ -104,7 +115,7 @@ def main() -> None:
         }
         for s in scenarios
     ]
-    version, closed_out = run_driver(closed, args.vllm_python, args.jobs)
+    version, closed_out = run_driver(closed, vllm_python, args.jobs)
     sat = {s.name: saturation_rps(o["results"]) for s, o in zip(scenarios, closed_out, strict=True)}
     print(f"saturation measured in {time.perf_counter() - t0:.0f} s: {sat}", flush=True)
 
@@ -123,13 +134,15 @@ def main() -> None:
                 }
             )
             keys.append((s.name, load, rate, seed))
-    _, open_out = run_driver(open_runs, args.vllm_python, args.jobs)
+    _, open_out = run_driver(open_runs, vllm_python, args.jobs)
     runtime_s = time.perf_counter() - t0
 
     report: dict[str, Any] = {
         "benchmark": "vllm_reference",
+        "engine": args.engine,
         "vllm_version": version,
-        "commit": git_commit(),
+        "commit": commit,
+        "command": "nice -n 10 .venv/bin/python -m benchmarks.bench_vllm_reference " + " ".join(sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
         "runtime_s": round(runtime_s, 1),
         "step_cost": cost,
@@ -162,7 +175,8 @@ def main() -> None:
         row = {"load": load, "rate_rps": round(rate, 4), "seed": seed, "requests": args.requests}
         row |= {k: round(v, 3) if isinstance(v, float) else v for k, v in summarise(o["results"]).items()}
         by_name[name]["loads"].append(row)
-    kv, free = by_name.get("b256-t2048-fixed-kv2000"), by_name.get("b256-t2048-fixed")
+    kv_name = "v0-b256-fixed-kv2000" if v0 else "b256-t2048-fixed-kv2000"
+    kv, free = by_name.get(kv_name), by_name.get(kv_name.removesuffix("-kv2000"))
     if kv and free:
         ratio = kv["saturation_rps"] / free["saturation_rps"]
         issue_ratio = KV_ISSUE_SATURATION[0] / KV_ISSUE_SATURATION[1]
@@ -176,7 +190,7 @@ def main() -> None:
             ),
         }
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = f"vllm_reference{args.tag}"
+    stem = f"vllm_reference{tag}"
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     (args.out / f"{stem}.md").write_text(render_md(report), encoding="utf-8")
     print(f"wrote {args.out / stem}.json|md in {runtime_s:.0f} s", flush=True)
@@ -185,17 +199,23 @@ def main() -> None:
 def render_md(report: dict[str, Any]) -> str:
     cost = report["step_cost"]
     lines = [
-        "# vLLM's own V1 scheduler as the reference (issue 22, item 3)",
+        f"# vLLM's own {report['engine'].upper()} scheduler as the reference (issue 22, item 3)",
         "",
         f"vLLM {report['vllm_version']}, commit {report['commit']}, {report['date']}, "
-        f"{report['runtime_s']:.0f} s on 2 shared cores. Command: "
-        "`nice -n 10 .venv/bin/python -m benchmarks.bench_vllm_reference --jobs 2`.",
+        f"{report['runtime_s']:.0f} s on 2 shared cores. Command: `{report['command']}`.",
         "",
         f"Step cost (ms): fixed {cost['fixed_ms']}, per decode {cost['per_decode_ms']}, per prefill token "
         f"{cost['per_prefill_token_ms']}, per context token {cost['per_context_token_ms']} "
         "(a 13B model on an A100). "
-        "Scheduler: chunked prefill, FCFS, recompute preemption, block size 16, prefix caching off, "
-        "no long-prefill cap, no watermark, synchronous scheduling (`benchmarks/vllm_reference/README.md`).",
+        + (
+            "Scheduler: V0, prefill-first (chunked prefill off; a step is all prefills or all decodes), "
+            "budget = max_model_len, FCFS, recompute preemption, block size 16, prefix caching off, "
+            "V0's 1% watermark"
+            if report["engine"] == "v0"
+            else "Scheduler: chunked prefill, FCFS, recompute preemption, block size 16, prefix caching off, "
+            "no long-prefill cap, no watermark, synchronous scheduling"
+        )
+        + " (`benchmarks/vllm_reference/README.md`).",
         "",
         "Saturation: closed run, all requests at time 0, completions/s between the 20th and 80th percentile "
         f"of finish times. Open runs: Poisson, {report['method']['open_requests']} requests, "
