@@ -45,6 +45,27 @@ from benchmarks.vllm_reference.scenarios import (
 LOADS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SEED = 22
 WARMUP_SHARE = 0.1
+NOTES_MD = {
+    "v1": [
+        "## Notes",
+        "",
+        "- The issue's vLLM figures used a step cost it does not state; every run here uses the A100 13B "
+        "cost. The directions reproduce (the Azure lengths raise TTFT, the KV limit lowers saturation and "
+        "brings preemptions), the magnitudes differ: the Azure effect is larger here (+49..81% at batch "
+        "256, budget 2048, against +5..32%), the KV limit costs less (x0.751 against x0.686), and "
+        "preemption starts between 70% and 80% of the KV-limited saturation, with a mean TTFT still "
+        "83 ms at 70% (the issue: 4,029 ms).",
+        "- At batch 32 the 80-90% rows are the least settled: a few requests wait through long queues "
+        "(mean TTFT above p95 at 80% for budgets 2048 and 8192), and at 90% the Azure/fixed ratio falls "
+        "below 1 (loads are shares of each one's own saturation: 1.79 vs 2.32 req/s).",
+        "- Saturation hardly depends on the budget at fixed lengths (2.32-2.33 req/s at batch 32, "
+        "3.67-3.71 at batch 256); TTFT does: a 512-token budget splits every 512-token prompt over two "
+        "steps (the decodes take their tokens first): mean TTFT at 10% load +33% (batch 32) and +39% "
+        "(batch 256) against 2,048.",
+        "",
+    ],
+}
+"""Reading notes per engine, rendered under the verdicts (history and caveats live here, not in code)."""
 KV_ISSUE_SATURATION = (5.90, 8.60)
 """The issue's KV-limited vs unlimited saturation (req/s) at batch 256, with an unstated step cost."""
 
@@ -203,40 +224,48 @@ def main() -> None:
 def write(report: dict[str, Any], stem: Path) -> None:
     """The JSON and the Markdown, with the verdicts recomputed from the measurements."""
     report["verdicts"] = verdicts(report)
+    report["notes_md"] = NOTES_MD.get(report.get("engine", "v1"), [])
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     stem.with_suffix(".md").write_text(render_md(report), encoding="utf-8")
 
 
 def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Whether the reference reproduces what the issue reports of vLLM (its findings are the
-    targets here: the reference itself has no accuracy target)."""
+    """Whether the reference reproduces what the issue reports of vLLM at batch 256, budget 2048
+    (its findings are the targets here: the reference itself has no accuracy target). The issue's
+    runs used a step cost it does not state, so magnitudes may differ; the directions must not."""
     by_name = {s["name"]: s for s in report["scenarios"]}
+    v0 = report.get("engine") == "v0"
+    fixed_name = "v0-b256-fixed" if v0 else "b256-t2048-fixed"
     out: list[dict[str, Any]] = []
-    for s in report["scenarios"]:
-        if s["lengths"] != "azure" or s["name"].replace("azure", "fixed") not in by_name:
-            continue
-        fixed = by_name[s["name"].replace("azure", "fixed")]
-        pairs = list(zip(s["loads"], fixed["loads"], strict=True))
-        ratios = [a["mean_ttft_ms"] / b["mean_ttft_ms"] for a, b in pairs]
-        p95 = pairs[0][0]["p95_ttft_ms"] / pairs[0][1]["p95_ttft_ms"]
+    azure, fixed = by_name.get(fixed_name.replace("fixed", "azure")), by_name.get(fixed_name)
+    if azure and fixed:
+        ratios = azure_ratios(azure, fixed)
+        p95 = azure["loads"][0]["p95_ttft_ms"] / fixed["loads"][0]["p95_ttft_ms"]
         out.append(
             {
-                "target": f"{s['name']}: Azure lengths raise mean TTFT over fixed 512/256 at every load "
-                "(issue: +5..32%, batch 256, budget 2048)",
+                "target": f"{azure['name']}: the Azure lengths raise mean TTFT over fixed 512/256 at "
+                "every load (issue: +5..32% from 10% to 90%)",
                 "holds": all(r > 1 for r in ratios),
-                "detail": f"ratio {min(ratios):.2f}..{max(ratios):.2f} from 10% to 90% load (of each one's "
-                f"saturation); p95 TTFT at 10% load x{p95:.2f} (issue: x2.5)",
+                "detail": f"+{min(ratios) - 1:.0%}..+{max(ratios) - 1:.0%} "
+                "(loads as shares of each one's saturation)",
+            }
+        )
+        out.append(
+            {
+                "target": f"{azure['name']}: p95 TTFT at 10% load well above fixed lengths' "
+                "(issue: 303 vs 121 ms, x2.5)",
+                "holds": p95 > 1.5,
+                "detail": f"{azure['loads'][0]['p95_ttft_ms']:.0f} vs "
+                f"{fixed['loads'][0]['p95_ttft_ms']:.0f} ms, x{p95:.2f}",
             }
         )
     if "kv_limited" in report:
         kv = report["kv_limited"]
-        name = "v0-b256-fixed-kv2000" if report.get("engine") == "v0" else "b256-t2048-fixed-kv2000"
-        loads = by_name[name]["loads"]
-        high = [row for row in loads if row["load"] >= 0.7]
+        loads = by_name[fixed_name + "-kv2000"]["loads"]
         out.append(
             {
                 "target": "KV-limited (2,000 blocks): saturation well below the unlimited one "
-                f"(issue: 5.90 vs 8.60 req/s, x{kv['issue_ratio']:.3f}, with another step cost)",
+                f"(issue: 5.90 vs 8.60 req/s, x{kv['issue_ratio']:.3f})",
                 "holds": kv["ratio"] < 0.95,
                 "detail": f"{kv['saturation_rps']:.3f} vs {kv['unlimited_saturation_rps']:.3f} req/s, "
                 f"x{kv['ratio']:.3f}",
@@ -244,12 +273,41 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
         )
         out.append(
             {
-                "target": "KV-limited: vLLM preempts (recompute) from 70% load",
-                "holds": all(row["preemptions"] > 0 for row in high),
-                "detail": ", ".join(f"{row['load']:.0%}: {row['preemptions']}" for row in loads),
+                "target": "KV-limited: vLLM preempts (recompute) from 70% load (issue: at 70% its TTFT is "
+                "4,029 ms, vs 76-79 ms predicted without a KV limit)",
+                "holds": all(row["preemptions"] > 0 for row in loads if row["load"] >= 0.7),
+                "detail": "preemptions "
+                + ", ".join(f"{row['load']:.0%}: {row['preemptions']}" for row in loads if row["load"] >= 0.6)
+                + "; mean TTFT at 70%: "
+                + ", ".join(f"{row['mean_ttft_ms']:.0f} ms" for row in loads if row["load"] == 0.7),
             }
         )
     return out
+
+
+def azure_ratios(azure: dict[str, Any], fixed: dict[str, Any]) -> list[float]:
+    """Mean TTFT with the Azure lengths over fixed lengths, load by load."""
+    return [
+        a["mean_ttft_ms"] / b["mean_ttft_ms"] for a, b in zip(azure["loads"], fixed["loads"], strict=True)
+    ]
+
+
+def azure_lines(report: dict[str, Any]) -> list[str]:
+    """Azure vs fixed mean TTFT in every scenario pair (information, not a target)."""
+    by_name = {s["name"]: s for s in report["scenarios"]}
+    lines = []
+    for s in report["scenarios"]:
+        fixed = by_name.get(s["name"].replace("azure", "fixed"))
+        if s["lengths"] != "azure" or fixed is None:
+            continue
+        ratios = azure_ratios(s, fixed)
+        lines.append(
+            f"- {s['name']} / {fixed['name']}: mean TTFT x"
+            + ", x".join(f"{r:.2f}" for r in ratios)
+            + " (10%..90%); p95 TTFT at 10% "
+            f"{s['loads'][0]['p95_ttft_ms']:.0f} vs {fixed['loads'][0]['p95_ttft_ms']:.0f} ms"
+        )
+    return lines
 
 
 def render_md(report: dict[str, Any]) -> str:
@@ -291,7 +349,13 @@ def render_md(report: dict[str, Any]) -> str:
     lines += [
         f"- {'HOLDS' if v['holds'] else 'FAILS'}: {v['target']}: {v['detail']}" for v in report["verdicts"]
     ]
-    lines += ["", "## Per scenario and load", ""]
+    lines += [
+        "",
+        "Azure lengths against fixed 512/256, every pair (loads as shares of each one's saturation):",
+        "",
+    ]
+    lines += azure_lines(report)
+    lines += ["", *report.get("notes_md", []), "## Per scenario and load", ""]
     lines += [
         "| scenario | saturation req/s | load | rate req/s | mean TTFT ms | p95 TTFT ms | mean ITL ms "
         "| throughput req/s | preemptions |",
