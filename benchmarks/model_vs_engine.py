@@ -143,7 +143,10 @@ def point(args: tuple[Scenario, float, float, int, int]) -> tuple[Scenario, floa
     rate = load * sat
     count = requests / (1.0 - min(load, 0.8)) ** 2
     horizon_s = count / rate
-    runs = [emulate(sc, rate, horizon_s, 0.15 * horizon_s, stable_seed(k, f"{sc.name}/{load}")) for k in range(seeds)]
+    runs = [
+        emulate(sc, rate, horizon_s, 0.15 * horizon_s, stable_seed(k, f"{sc.name}/{load}"))
+        for k in range(seeds)
+    ]
     return sc, load, runs
 
 
@@ -180,7 +183,9 @@ def main() -> None:
     for sc in chosen:
         _, _, model_sat = model(sc, 0.5 * sats[sc])
         sat_err = (model_sat - sats[sc]) / sats[sc]
-        print(f"\n{sc.name}: saturation emulator {sats[sc]:.4f} req/s, model {model_sat:.4f} ({sat_err:+.1%})")
+        print(
+            f"\n{sc.name}: saturation emulator {sats[sc]:.4f} req/s, model {model_sat:.4f} ({sat_err:+.1%})"
+        )
         print(" load   rate   emuTTFT  modTTFT   err    ci    emuITL  modITL   err")
         for s, load, runs in results:
             if s != sc:
@@ -198,7 +203,9 @@ def main() -> None:
                 f" {load:4.2f} {load * sats[sc]:6.3f} {ttft:8.1f} {m_ttft:8.1f} {e_ttft:+6.1%} {ci:5.1%}"
                 f" {itl:7.2f} {m_itl:7.2f} {e_itl:+6.1%}"
             )
-        worst["saturation"] = max(worst.get("saturation", 0.0), abs(sat_err) if math.isfinite(sat_err) else 0.0)
+        worst["saturation"] = max(
+            worst.get("saturation", 0.0), abs(sat_err) if math.isfinite(sat_err) else 0.0
+        )
     print("\nworst |error|: " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(worst.items())))
 
 

@@ -39,6 +39,14 @@ class OptimizerSettings(BaseModel):
         "or above saturation only; below it the model's queue is unbounded, as vLLM's is; 0: no "
         "queue room at saturation",
     )
+    max_num_batched_tokens: int = Field(
+        default=8192,
+        ge=0,
+        description="tokens per engine step (vLLM --max-num-batched-tokens) the model assumes for "
+        "the step and iteration schemas (chunked prefill): decodes take one each, prompts are cut "
+        "into chunks within the rest; 8192 is vLLM's default for online serving on large GPUs; "
+        "0: no budget",
+    )
     throughput_rate_cap: float = Field(
         default=0.9,
         gt=0,

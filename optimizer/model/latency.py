@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from optimizer.model.queue import QueueRows, QueueState, queue_rows, queue_state
 from optimizer.model.service_time import ServiceModel
@@ -35,6 +36,8 @@ class RowSet(NamedTuple):
     """rows x 4: the decode iteration ``d`` (ms), for the residual an arrival waits out."""
     stall_coef: FloatArray
     """rows x 4: the batch-stalling prefill iteration ``f`` (ms); zeros when prefills do not stall."""
+    chunks: ChunkRows
+    """Chunked engines: how many steps a prompt takes (:func:`prefill_steps_at`)."""
 
     @property
     def size(self) -> int:
@@ -47,7 +50,22 @@ class RowSet(NamedTuple):
             self.prefill_coef[index],
             self.step_coef[index],
             self.stall_coef[index],
+            self.chunks.take(index),
         )
+
+
+class ChunkRows(NamedTuple):
+    """Per row: the prompt's own work (ms), mean prompt, ``E[in^2]``, fixed lengths or not, and
+    the token budget (inf: none, and a prompt takes one step)."""
+
+    own_ms: FloatArray
+    in_tokens: FloatArray
+    in_sq_tokens: FloatArray
+    exact: NDArray[np.bool_]
+    budget_tokens: FloatArray
+
+    def take(self, index: IntArray) -> ChunkRows:
+        return ChunkRows._make(a[index] for a in self)
 
 
 class Latency(NamedTuple):
@@ -58,9 +76,18 @@ class Latency(NamedTuple):
     ttft_ms: FloatArray
 
 
-def row_set(models: Sequence[ServiceModel], batch: Sequence[int], room: Sequence[int]) -> RowSet:
+def row_set(
+    models: Sequence[ServiceModel],
+    batch: Sequence[int],
+    room: Sequence[int],
+    kv_tokens: Sequence[float] | None = None,
+) -> RowSet:
     """Pack rows; ``batch`` N >= 1 and ``room`` Q >= 0 per row. The queue is open below
-    saturation (as vLLM's): ``room`` applies at or above it (:func:`optimizer.model.queue.effective_room`)."""
+    saturation (as vLLM's): ``room`` applies at or above it (:func:`optimizer.model.queue.effective_room`).
+    The chain's batch is :meth:`ServiceModel.chain_batch` of N and the row's KV cache in tokens
+    (``kv_tokens``; 0 or None: unknown, no limit)."""
+    kv = kv_tokens if kv_tokens is not None else [0.0] * len(models)
+    batch = [m.chain_batch(b, k) for m, b, k in zip(models, batch, kv, strict=True)]
     batch_arr = np.asarray(batch, dtype=np.int64)
     room_arr = np.asarray(room, dtype=np.int64)
     if batch_arr.size and (batch_arr.min() < 1 or room_arr.min() < 0):
@@ -80,6 +107,14 @@ def row_set(models: Sequence[ServiceModel], batch: Sequence[int], room: Sequence
         stretch=(column("stretch_base_ms"), column("stretch_slope_ms")),
         stall=(column("stall_base_ms"), column("stall_slope_ms")),
         open_queue=True,
+        wait_scale=column("wait_scale"),
+    )
+    chunks = ChunkRows(
+        column("prefill_own_ms"),
+        column("chunk_in_tokens"),
+        column("chunk_in_sq_tokens"),
+        np.array([m.chunk_exact for m in models], dtype=np.bool_),
+        column("budget_tokens"),
     )
     return RowSet(
         queue=queue,
@@ -87,6 +122,7 @@ def row_set(models: Sequence[ServiceModel], batch: Sequence[int], room: Sequence
         prefill_coef=coefficients("prefill_coef"),
         step_coef=coefficients("step_coef"),
         stall_coef=coefficients("stall_coef"),
+        chunks=chunks,
     )
 
 
@@ -100,8 +136,41 @@ def evaluate(rows: RowSet, log_rate: FloatArray) -> Latency:
     n_eff = np.clip(n_eff, 0.0, rows.queue.batch)
     features = np.stack([np.ones_like(service), service, state.busy, n_eff], axis=1)
     itl = np.einsum("ij,ij->i", rows.itl_coef, features)
-    prefill = np.einsum("ij,ij->i", rows.prefill_coef, features) + _residual_ms(rows, state, features)
+    step_ms = np.einsum("ij,ij->i", rows.prefill_coef, features)
+    steps = prefill_steps_at(rows.chunks, state, step_ms)
+    prefill = steps * step_ms + rows.chunks.own_ms + _residual_ms(rows, state, features)
     return Latency(state=state, itl_ms=itl, prefill_ms=prefill, ttft_ms=state.wait_ms + prefill)
+
+
+def prefill_steps_at(chunks: ChunkRows, state: QueueState, step_ms: FloatArray) -> FloatArray:
+    """Mean steps a newcomer's prompt takes on a chunked engine (1 on rows without a budget).
+
+    In a busy step the decodes take ``d = Ls / busy`` tokens of the budget B first; prompts ahead
+    of the newcomer (admitted in the same or earlier steps) take ``R = X*E[in^2]/(2*v)`` more on
+    average, v = (B - Ls)/step the tokens per ms left to prompts (the residual work of an M/G/1
+    queue of prompt tokens; its own queueing is the chain's wait). Steps: ``ceil(in/m) + R/m`` for
+    fixed lengths, else ``1/(1 - exp(-m/(in + R)))`` (:func:`optimizer.model.service_time.
+    prefill_steps`), with m = B when idle (probability p_0) and ``B - d`` when busy. Example: in 512
+    fixed, B 512, p_0 = 0.4, d = 5, R = 0: 0.4*1 + 0.6*2 = 1.6 steps.
+    """
+    budget = chunks.budget_tokens
+    limited = np.isfinite(budget) & (chunks.in_tokens > 0)
+    if not limited.any():
+        return np.ones_like(step_ms)
+    safe_budget = np.where(limited, budget, 1.0)
+    busy = 1.0 - state.idle_prob
+    decodes = np.minimum(state.busy / np.maximum(busy, 1e-12), safe_budget - 1.0)
+    left = np.maximum(safe_budget - state.busy, 1.0) / np.maximum(step_ms, 1e-9)
+    ahead = state.throughput_rps / 1000.0 * chunks.in_sq_tokens / (2.0 * left)
+    prompt = np.maximum(chunks.in_tokens, 1.0)
+
+    def steps(room: FloatArray) -> FloatArray:
+        exact = np.maximum(np.ceil(prompt / room - 1e-9), 1.0) + ahead / room
+        spread = 1.0 / -np.expm1(-room / (prompt + ahead))
+        return np.where(chunks.exact, exact, spread)
+
+    mean = state.idle_prob * steps(safe_budget) + busy * steps(np.maximum(safe_budget - decodes, 1.0))
+    return np.where(limited, mean, 1.0)
 
 
 def _residual_ms(rows: RowSet, state: QueueState, features: FloatArray) -> FloatArray:

@@ -70,6 +70,14 @@ class QueueRows(NamedTuple):
     """One batch-stalling prefill iteration at a middling batch, ``f((N+1)/2)`` (0: no stalls)."""
     open_queue: NDArray[np.bool_]
     """True: the queue is unbounded below saturation (:func:`effective_room`); Q holds above."""
+    wait_scale: FloatArray
+    """The queueing wait relative to the chain's exponential service (1: as the chain has it)."""
+
+    @property
+    def log_wait_rate(self) -> FloatArray:
+        """``log(mu_N / wait_scale)``: the rate at which the queue ahead of a waiting request
+        drains, read by the wait tail (:mod:`optimizer.model.tail`)."""
+        return np.asarray(self.log_mu_top - np.log(self.wait_scale), dtype=np.float64)
 
     def take(self, index: IntArray) -> QueueRows:
         return QueueRows(
@@ -83,6 +91,7 @@ class QueueRows(NamedTuple):
             self.stretch_slope_ms[index],
             self.stall_ms[index],
             self.open_queue[index],
+            self.wait_scale[index],
         )
 
 
@@ -123,12 +132,15 @@ def queue_rows(
     stretch: tuple[FloatArray, FloatArray] | None = None,
     stall: tuple[FloatArray, FloatArray] | None = None,
     open_queue: bool = False,
+    wait_scale: FloatArray | None = None,
 ) -> QueueRows:
     """Rows with ``S(n) = base_ms + slope_ms*n`` (ms), batch N >= 1 and queue room Q >= 0.
 
     ``stretch`` (base, slope) and ``stall`` (base, slope of ``f(n)``) describe batch-stalling
     prefills (prefill-first engines); see the module docstring. None: no stalls. ``open_queue``:
-    Q applies only at or above saturation (:func:`effective_room`); False: always (a finite chain)."""
+    Q applies only at or above saturation (:func:`effective_room`); False: always (a finite chain).
+    ``wait_scale`` multiplies the mean queueing wait (service less variable than exponential:
+    below 1); None: ones."""
     n = batch.astype(np.float64)
     zeros = np.zeros_like(base_ms)
     stretch_base, stretch_slope = stretch if stretch is not None else (zeros, zeros)
@@ -138,8 +150,19 @@ def queue_rows(
     log_mu_top = np.log(1000.0 * n) - np.log(saturated_ms)
     stall_mid = stall_base + stall_slope * (n + 1.0) / 2.0
     opened = np.full(batch.shape, open_queue, dtype=np.bool_)
+    scale = wait_scale if wait_scale is not None else np.ones_like(base_ms)
     return QueueRows(
-        base_ms, slope_ms, batch, room, log_mu_one, log_mu_top, stretch_base, stretch_slope, stall_mid, opened
+        base_ms,
+        slope_ms,
+        batch,
+        room,
+        log_mu_one,
+        log_mu_top,
+        stretch_base,
+        stretch_slope,
+        stall_mid,
+        opened,
+        scale,
     )
 
 
@@ -213,7 +236,7 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
     log_norm = np.logaddexp(head.log_z0, log_tail)
     tail_prob = np.exp(log_tail - log_norm)
     busy = np.exp(head.log_z1 - log_norm) + batch.astype(np.float64) * tail_prob
-    queued = tail_prob * geometric_mean_index(x, room)
+    queued = tail_prob * geometric_mean_index(x, room) * rows.wait_scale
     log_top_prob = head.log_top - log_norm
     log_block = np.minimum(log_top_prob + room * x, 0.0)
     # 1 - p_K summed directly (states 0..K-1): far above saturation p_K is within 1e-11 of 1 and

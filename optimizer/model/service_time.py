@@ -15,7 +15,8 @@ builders below state each formula. Times in ms, ``in``/``out`` the mean input/ou
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from contract.data.perf import (
     DecodeOnlyPerf,
@@ -28,6 +29,29 @@ from contract.data.perf import (
 
 Coefficients = tuple[float, float, float, float]
 """Weights of the features ``(1, S_ms, Ls, n_eff)`` of a latency in ms."""
+
+
+@dataclass(frozen=True, slots=True)
+class LengthSpread:
+    """Squared coefficients of variation (variance / mean^2) of the input and output lengths.
+
+    The collector reads them from vLLM's ``vllm:request_prompt_tokens`` and
+    ``vllm:request_generation_tokens`` histograms (second moment from the buckets). The default,
+    1 and 1, is the exponential-like (geometric) spread the model assumed before it had them;
+    fixed lengths are 0 and 0. Example: the Azure 2023 conversation trace, 0.92 and 0.60.
+    """
+
+    in_cv2: float = 1.0
+    out_cv2: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.in_cv2 >= 0 and self.out_cv2 >= 0 and math.isfinite(self.in_cv2 + self.out_cv2)):
+            raise ValueError(f"length spreads must be finite and >= 0, got {self.in_cv2}, {self.out_cv2}")
+
+
+GEOMETRIC = LengthSpread()
+KV_BLOCK_TOKENS = 16
+"""vLLM's default KV block (``--block-size``); a request wastes half a block on average."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +77,24 @@ class ServiceModel:
     stall_coef: Coefficients = (0.0, 0.0, 0.0, 0.0)
     """The mean prefill iteration ``f`` (ms) when prefills run alone and stall the batch
     (prefill-first); 0 when they do not."""
+    prefill_own_ms: float = 0.0
+    """Chunked engines: the prompt's own work (its tokens and contexts), paid once; the
+    ``prefill_coef`` line is then one prefill step, paid once per step the prompt takes."""
+    chunk_in_tokens: float = 0.0
+    """Chunked engines: the mean prompt (0: a prompt takes one step, as in the older schemas)."""
+    chunk_in_sq_tokens: float = 0.0
+    """``E[in^2]``: the prompts ahead of a newcomer in the step queue (their residual work)."""
+    chunk_exact: bool = True
+    """Fixed prompt lengths: ``ceil(in/room)`` steps; else the mean of an exponential spread."""
+    budget_tokens: float = math.inf
+    """The token budget per step (``max_num_batched_tokens``); inf: none."""
+    budget_batch: float = math.inf
+    """The most requests in service the budget sustains (a step is full there); inf: no limit."""
+    kv_request_tokens: float = 0.0
+    """Mean KV cache a request in service holds (tokens), weighted by its time in service."""
+    wait_scale: float = 1.0
+    """Queueing wait relative to the chain's (exponential service): ``(1 + cv^2)/2`` with cv^2 the
+    output length's (Allen-Cunneen, Poisson arrivals): 1/2 for fixed lengths."""
 
     def service_ms(self, in_service: float) -> float:
         """``S(n)`` in ms for n requests in service."""
@@ -70,6 +112,20 @@ class ServiceModel:
     def service_rate_rps(self, in_service: int) -> float:
         """Completion rate with n in service: ``mu_n = 1000 * n / S(n)`` requests per second."""
         return 1000.0 * in_service / self.service_ms(in_service)
+
+    def kv_batch(self, kv_tokens: float, block_tokens: int = KV_BLOCK_TOKENS) -> int:
+        """Requests the KV cache holds on average, ``floor(kv / (kv_request + (block-1)/2))``
+        (>= 1; a large number when ``kv_tokens`` <= 0, unknown). Example: 32,000 tokens, 512 in /
+        256 out fixed: 32000 / (639.5 + 7.5) = 49.5 -> 49."""
+        if kv_tokens <= 0 or self.kv_request_tokens <= 0:
+            return 1 << 30
+        return max(1, math.floor(kv_tokens / (self.kv_request_tokens + (block_tokens - 1) / 2.0) + 1e-9))
+
+    def chain_batch(self, batch: int, kv_tokens: float = 0.0) -> int:
+        """The batch of the queueing chain: the deployed batch N, at most what the token budget
+        sustains (:attr:`budget_batch`, rounded) and what the KV cache holds (:meth:`kv_batch`)."""
+        budget = round(self.budget_batch) if math.isfinite(self.budget_batch) else batch
+        return max(1, min(batch, budget, self.kv_batch(kv_tokens)))
 
 
 def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
@@ -144,54 +200,112 @@ def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float)
     )
 
 
-def iteration(perf: IterationPerf | StepPerf, in_tokens: float, out_tokens: float) -> ServiceModel:
-    """Iteration model (inferno v0.7): one engine step of a batch of n takes
-    ``T(n) = alpha + n*(beta*(in+out)/(out+1) + gamma*(in+out/2))``; the prefill step is
-    ``P(n) = T(n) + (beta+gamma)*in``, a decode step ``D(n) = T(n) + beta + gamma*(in+(out+1)/2)``,
-    and ``S(n) = P(n) + out*D(n)`` (inferno's formula). Latencies use the mean number in service Ls:
-    ``ITL = D = (S - P(Ls)) / out`` and ``TTFT = W + P(Ls) + residual``: the step that runs the
-    prompt (mixed with the others' decodes under chunked prefill, vLLM V1's default) samples the
-    first token, as vLLM does and as the prefill+decode schema reads it; the residual is the rest
-    of the step in progress, ``(1 - p_0) * D / 2`` (:func:`optimizer.model.latency.evaluate`).
-    (Inferno's ``P + D`` counted one decode step more: +23 ms, ~+45 % of the mean TTFT at light
-    load against the emulated V1 engine; benchmarks/results/accuracy.md.)
+def iteration(
+    perf: IterationPerf | StepPerf,
+    in_tokens: float,
+    out_tokens: float,
+    *,
+    spread: LengthSpread = GEOMETRIC,
+    budget_tokens: float = math.inf,
+) -> ServiceModel:
+    """Step schema (and the iteration schema, read exactly as one: :func:`as_step_perf`) on a
+    chunked engine (vLLM V1): every step runs all decoding requests and, within the token budget
+    ``B`` (``max_num_batched_tokens``), prefill chunks; it costs ``f + a_d*decodes +
+    a_p*prefill_tokens + a_c*context_tokens``.
 
-    With ``P(Ls) = P0 + k*Ls`` (``P0 = alpha + (beta+gamma)*in``, ``k`` the per-request slope of
-    T) the forms are ``ITL = (S - P0 - k*Ls)/out`` and ``prefill = P0 + k*Ls``.
+    A request spends ``c`` prefill steps (``c`` = :func:`prefill_steps` with room ``B - 1``: a
+    prompt shares its step with at least one decode) and ``out - 1`` decode steps. Its work beyond
+    the fixed step costs is ``w = a_d*(out-1) + a_p*in + a_c*(in*(c+1)/2 + (out-1)*in +
+    (E[out^2] - out)/2)`` (prefill contexts of equal chunks; decode contexts ``in + g``, g = 1..out-1).
+    With n requests in service each step carries, on average, ``w/(c+out-1)`` of each of them, so a
+    request stays ``S(n) = (c+out-1)*f + n*w``: its own work once, as n counts it. Latencies:
 
-    Example (granite_13b on A100: alpha 20.58, beta 0.041, gamma 0.00128125; in 128, out 1024):
-    ``k = 0.86608`` ms, ``P0 = 25.992`` ms, ``S(n) = 21982.23 + 887.73 n`` ms. At S = 24000 ms
-    and Ls = 2: ``P(Ls) = 27.724``, ``ITL = (24000 - 27.724)/1024 = 23.41`` ms and a prefill of
-    27.724 ms (plus the residual).
+    - ``ITL = S/(c+out-1) - w/(c+out-1) + w_d/(out-1)``: the mean step, with the request's own
+      average share replaced by its decode work ``w_d = a_d*(out-1) + a_c*((out-1)*in + (E[out^2] -
+      out)/2)`` (token-weighted: long outputs carry more tokens). At n = 1 this is ``f + a_d +
+      a_c*(in + E[out^2]/(2 out))``, a decode step alone.
+    - ``TTFT = W + k*(f + a_c*in/2 + Ls*w/(c+out-1)) + in*(a_p + a_c/2) + residual``: k prefill
+      steps with the others' mean work, the prompt's own tokens and contexts, and the rest of the
+      step in progress (half the mean step). k depends on the load (decodes take budget first, and
+      prompts ahead of it in the step queue): :func:`optimizer.model.latency.evaluate`.
+    - Saturation: tokens per step ``n*(in+out-1)/(c+out-1)`` cannot exceed ``B``, so the chain's
+      batch is at most ``n_B = B*(c+out-1)/(in+out-1)`` (:attr:`ServiceModel.budget_batch`): there
+      a step is full and the rate ``n_B/S(n_B) = 1000*B/((in+out-1)*f + B*w)`` does not grow.
+
+    Example (granite_13b on A100: fixed 20.58, per decode and per prefill token 0.041, per context
+    token 0.00128125 ms; in 512, out 256, fixed lengths, B = 2048): c = 1, w = 241.14 ms, ``S(n) =
+    5268.48 + 241.14 n``, so with N = 32 the saturation is 32000/12985 = 2.464 req/s; n_B = 683.6.
+    At n = 1 the ITL is 21.44 ms. With B = 512 a 512-token prompt needs c = 2 steps and n_B = 171.6.
     """
     step = as_step_perf(perf)
-    computed_ms = step.per_prefill_token_ms * in_tokens + step.per_decode_ms * out_tokens
-    context_ms = step.per_context_token_ms
-    per_request_ms = computed_ms / (out_tokens + 1.0) + context_ms * (in_tokens + out_tokens / 2.0)
-    prefill0_ms = step.fixed_ms + (step.per_prefill_token_ms + context_ms) * in_tokens
-    decode0_ms = step.fixed_ms + step.per_decode_ms + context_ms * (in_tokens + (out_tokens + 1.0) / 2.0)
-    inv_out = 1.0 / out_tokens
-    itl_coef = (-prefill0_ms * inv_out, inv_out, -per_request_ms * inv_out, 0.0)
+    f, a_d, a_p, a_c = step.fixed_ms, step.per_decode_ms, step.per_prefill_token_ms, step.per_context_token_ms
+    decodes = max(out_tokens - 1.0, 0.0)
+    out_sq = (1.0 + spread.out_cv2) * out_tokens * out_tokens
+    chunks = prefill_steps(in_tokens, budget_tokens - 1.0, exact=spread.in_cv2 <= 0.0)
+    steps = chunks + decodes
+    decode_context = decodes * in_tokens + (out_sq - out_tokens) / 2.0
+    decode_work = a_d * decodes + a_c * decode_context
+    work = decode_work + a_p * in_tokens + a_c * in_tokens * (chunks + 1.0) / 2.0
+    own_decode_ms = decode_work / decodes if decodes > 0 else f + a_d + a_c * in_tokens
+    itl_coef = (own_decode_ms - work / steps, 1.0 / steps, 0.0, 0.0)
+    if decodes <= 0:
+        itl_coef = (own_decode_ms, 0.0, 0.0, 0.0)
+    tokens = in_tokens + decodes
+    budget_batch = budget_tokens * steps / tokens if tokens > 0 else math.inf
     return ServiceModel(
-        base_ms=prefill0_ms + out_tokens * decode0_ms,
-        slope_ms=(1.0 + out_tokens) * per_request_ms,
+        base_ms=steps * f,
+        slope_ms=work,
         itl_coef=itl_coef,
-        prefill_coef=(prefill0_ms, 0.0, per_request_ms, 0.0),
+        prefill_coef=(f + a_c * in_tokens / 2.0, 0.0, work / steps, 0.0),
         schema=perf.kind,
-        step_coef=itl_coef,
+        step_coef=(0.0, 1.0 / steps, 0.0, 0.0),
+        prefill_own_ms=in_tokens * (a_p + a_c / 2.0),
+        chunk_in_tokens=in_tokens,
+        chunk_in_sq_tokens=(1.0 + spread.in_cv2) * in_tokens * in_tokens,
+        chunk_exact=spread.in_cv2 <= 0.0,
+        budget_tokens=budget_tokens,
+        budget_batch=budget_batch,
+        kv_request_tokens=(chunks * in_tokens + decode_context) / steps,
+        wait_scale=(1.0 + spread.out_cv2) / 2.0,
     )
 
 
-def service_model(perf: PerfParams, in_tokens: float, out_tokens: float) -> ServiceModel:
-    """The :class:`ServiceModel` of any schema. ``out_tokens`` must be > 0 (ValueError otherwise)."""
+def prefill_steps(in_tokens: float, room_tokens: float, *, exact: bool) -> float:
+    """Mean steps a prompt of mean ``in_tokens`` takes with ``room_tokens`` of budget per step:
+    ``ceil(in/room)`` for fixed lengths (``exact``), else ``1/(1 - exp(-room/in))``, the mean of
+    ``ceil(X/room)`` for an exponential X (about ``in/room + 1/2`` for long prompts, 1 for short
+    ones); 1 without a budget. Example: in 512, room 511: 2 (exact); in 1164, room 511: 2.81."""
+    if not math.isfinite(room_tokens) or in_tokens <= 0:
+        return 1.0
+    room = max(room_tokens, 1.0)
+    if exact:
+        return float(max(math.ceil(in_tokens / room - 1e-9), 1))
+    return 1.0 / -math.expm1(-room / in_tokens)
+
+
+def service_model(
+    perf: PerfParams,
+    in_tokens: float,
+    out_tokens: float,
+    *,
+    spread: LengthSpread = GEOMETRIC,
+    budget_tokens: float = math.inf,
+) -> ServiceModel:
+    """The :class:`ServiceModel` of any schema. ``out_tokens`` must be > 0 (ValueError otherwise).
+
+    ``spread`` and ``budget_tokens`` (``max_num_batched_tokens``; inf or <= 0: none) shape the
+    chunked engine of the step and iteration schemas; every schema gets the KV cache a request
+    holds, ``in + E[out^2]/(2 out)`` on average over its stay (long outputs stay longest)."""
     if not out_tokens > 0:
         raise ValueError(f"output tokens per request must be > 0, got {out_tokens!r}")
+    budget = budget_tokens if budget_tokens > 0 else math.inf
+    kv_tokens = in_tokens + (1.0 + spread.out_cv2) * out_tokens / 2.0
     if isinstance(perf, DecodeOnlyPerf):
-        model = decode_only(perf, out_tokens)
+        model = replace(decode_only(perf, out_tokens), kv_request_tokens=kv_tokens)
     elif isinstance(perf, PrefillDecodePerf):
-        model = prefill_decode(perf, in_tokens, out_tokens)
+        model = replace(prefill_decode(perf, in_tokens, out_tokens), kv_request_tokens=kv_tokens)
     else:
-        model = iteration(perf, in_tokens, out_tokens)
+        model = iteration(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     if not model.base_ms + model.slope_ms > 0:
         raise ValueError(f"{perf.kind} parameters give a zero service time: {perf}")
     return model
