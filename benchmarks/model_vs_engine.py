@@ -57,8 +57,8 @@ def lengths(kind: str) -> Sequence[tuple[int, int]]:
     return ((512, 256),) if kind == "fixed" else azure_pairs()
 
 
-def moments(kind: str) -> tuple[float, float, float, float]:
-    """Mean in, mean out, squared coefficients of variation of in and out."""
+def moments(kind: str) -> tuple[float, float, float, float, float]:
+    """Mean in, mean out, squared coefficients of variation of in and out, their correlation."""
     pairs = lengths(kind)
     ins = [p[0] for p in pairs]
     outs = [p[1] for p in pairs]
@@ -67,7 +67,8 @@ def moments(kind: str) -> tuple[float, float, float, float]:
         m = statistics.fmean(values)
         return statistics.pvariance(values) / (m * m)
 
-    return statistics.fmean(ins), statistics.fmean(outs), cv2(ins), cv2(outs)
+    corr = statistics.correlation(ins, outs) if len(pairs) > 1 else 0.0
+    return statistics.fmean(ins), statistics.fmean(outs), cv2(ins), cv2(outs), corr
 
 
 def arrivals(kind: str, rate_rps: float, seed: int) -> Iterator[Arrival]:
@@ -112,7 +113,7 @@ def emulate(sc: Scenario, rate_rps: float, horizon_s: float, warmup_s: float, se
 
 
 def saturation(sc: Scenario, completions: int) -> float:
-    mean_in, mean_out, _, _ = moments(sc.kind)
+    mean_in, mean_out, *_ = moments(sc.kind)
     guess = sc.batch / (mean_out * PERF.step_ms(sc.batch, 0, sc.batch * (mean_in + mean_out)) / 1000.0)
     rate = 3.0 * guess
     half_s = completions / guess
@@ -121,14 +122,14 @@ def saturation(sc: Scenario, completions: int) -> float:
 
 def model(sc: Scenario, rate_rps: float) -> tuple[float, float, float]:
     """Model mean TTFT, ITL (ms) and saturation (req/s) at ``rate_rps``."""
-    mean_in, mean_out, in_cv2, out_cv2 = moments(sc.kind)
+    mean_in, mean_out, in_cv2, out_cv2, corr = moments(sc.kind)
     settings = OptimizerSettings()
     params = inspect.signature(predict).parameters
     extra: dict[str, object] = {}
     if "spread" in params:
         from optimizer.model.service_time import LengthSpread  # noqa: PLC0415 - newer model only
 
-        extra = {"spread": LengthSpread(in_cv2, out_cv2), "budget_tokens": sc.budget, "kv_tokens": 0}
+        extra = {"spread": LengthSpread(in_cv2, out_cv2, corr), "budget_tokens": sc.budget, "kv_tokens": 0}
     p = predict(PERF, sc.batch, mean_in, mean_out, rate_rps, settings, **extra)  # type: ignore[arg-type]
     sat = getattr(p, "saturation_rps", math.nan)
     if math.isnan(sat):

@@ -25,6 +25,10 @@ from optimizer.model.service_time import ServiceModel
 from optimizer.model.states import FloatArray, IntArray
 
 
+MAX_PROMPT_LOAD = 0.95
+"""Cap on the load of the queue of prompt tokens (:func:`prefill_ms_at`)."""
+
+
 class RowSet(NamedTuple):
     """Rows to evaluate: chain constants plus each row's latency coefficients."""
 
@@ -37,7 +41,7 @@ class RowSet(NamedTuple):
     stall_coef: FloatArray
     """rows x 4: the batch-stalling prefill iteration ``f`` (ms); zeros when prefills do not stall."""
     chunks: ChunkRows
-    """Chunked engines: how many steps a prompt takes (:func:`prefill_steps_at`)."""
+    """Chunked engines: how many steps a prompt takes (:func:`prefill_ms_at`)."""
 
     @property
     def size(self) -> int:
@@ -63,6 +67,8 @@ class ChunkRows(NamedTuple):
     in_sq_tokens: FloatArray
     exact: NDArray[np.bool_]
     budget_tokens: FloatArray
+    token_ms: FloatArray
+    """The cost of one prompt token in a step (``a_p``)."""
 
     def take(self, index: IntArray) -> ChunkRows:
         return ChunkRows._make(a[index] for a in self)
@@ -115,6 +121,7 @@ def row_set(
         column("chunk_in_sq_tokens"),
         np.array([m.chunk_exact for m in models], dtype=np.bool_),
         column("budget_tokens"),
+        column("chunk_token_ms"),
     )
     return RowSet(
         queue=queue,
@@ -137,40 +144,52 @@ def evaluate(rows: RowSet, log_rate: FloatArray) -> Latency:
     features = np.stack([np.ones_like(service), service, state.busy, n_eff], axis=1)
     itl = np.einsum("ij,ij->i", rows.itl_coef, features)
     step_ms = np.einsum("ij,ij->i", rows.prefill_coef, features)
-    steps = prefill_steps_at(rows.chunks, state, step_ms)
-    prefill = steps * step_ms + rows.chunks.own_ms + _residual_ms(rows, state, features)
+    prefill = prefill_ms_at(rows.chunks, state, step_ms) + _residual_ms(rows, state, features)
     return Latency(state=state, itl_ms=itl, prefill_ms=prefill, ttft_ms=state.wait_ms + prefill)
 
 
-def prefill_steps_at(chunks: ChunkRows, state: QueueState, step_ms: FloatArray) -> FloatArray:
-    """Mean steps a newcomer's prompt takes on a chunked engine (1 on rows without a budget).
+def prefill_ms_at(chunks: ChunkRows, state: QueueState, step_ms: FloatArray) -> FloatArray:
+    """Mean time from a newcomer's first step to its first token on a chunked engine, its own
+    prompt work included: ``step_ms + own`` on rows without a budget (a prompt takes one step).
 
-    In a busy step the decodes take ``d = Ls / busy`` tokens of the budget B first; prompts ahead
-    of the newcomer (admitted in the same or earlier steps) take ``R = X*E[in^2]/(2*v)`` more on
-    average, v = (B - Ls)/step the tokens per ms left to prompts (the residual work of an M/G/1
-    queue of prompt tokens; its own queueing is the chain's wait). Steps: ``ceil(in/m) + R/m`` for
-    fixed lengths, else ``1/(1 - exp(-m/(in + R)))`` (:func:`optimizer.model.service_time.
-    prefill_steps`), with m = B when idle (probability p_0) and ``B - d`` when busy. Example: in 512
-    fixed, B 512, p_0 = 0.4, d = 5, R = 0: 0.4*1 + 0.6*2 = 1.6 steps.
+    With a budget B, a busy step's decodes take ``d = Ls/busy`` tokens first and the prompts
+    ahead of the newcomer (admitted in this or earlier steps, FIFO) the next ``R``. Those prompts
+    form an M/G/1 queue of tokens served at ``v = (B - d)/T_full`` per ms, T_full = step_ms +
+    a_p*(B - d) a step full of prompt tokens, so ``R = X*E[in^2]/(2v(1 - rho))``, rho = X*in/v
+    (Pollaczek-Khinchine, rho at most 0.95: beyond, the chain's own saturation takes over). The
+    prompt then takes ``k0 = ceil(in/m)`` steps for fixed lengths, else ``1/(1 - exp(-m/in))``
+    (:func:`optimizer.model.service_time.prefill_steps`), with m = B when idle (probability p_0)
+    and ``B - d`` when busy, and waits ``k - k0`` full steps more, k the same count for ``in + R``
+    tokens. Example: in 512 fixed, B 512, p_0 = 0.4, d = 5, R = 0: k0 = 0.4*1 + 0.6*2 = 1.6 steps.
     """
     budget = chunks.budget_tokens
     limited = np.isfinite(budget) & (chunks.in_tokens > 0)
+    own = step_ms + chunks.own_ms
     if not limited.any():
-        return np.ones_like(step_ms)
+        return own
     safe_budget = np.where(limited, budget, 1.0)
     busy = 1.0 - state.idle_prob
     decodes = np.minimum(state.busy / np.maximum(busy, 1e-12), safe_budget - 1.0)
-    left = np.maximum(safe_budget - state.busy, 1.0) / np.maximum(step_ms, 1e-9)
-    ahead = state.throughput_rps / 1000.0 * chunks.in_sq_tokens / (2.0 * left)
+    room = np.maximum(safe_budget - decodes, 1.0)
+    full_ms = step_ms + chunks.token_ms * room
+    speed = room / np.maximum(full_ms, 1e-9)
+    rate = state.throughput_rps / 1000.0
+    load = np.minimum(rate * chunks.in_tokens / speed, MAX_PROMPT_LOAD)
+    ahead = rate * chunks.in_sq_tokens / (2.0 * speed * (1.0 - load))
     prompt = np.maximum(chunks.in_tokens, 1.0)
 
-    def steps(room: FloatArray) -> FloatArray:
-        exact = np.maximum(np.ceil(prompt / room - 1e-9), 1.0) + ahead / room
-        spread = 1.0 / -np.expm1(-room / (prompt + ahead))
-        return np.where(chunks.exact, exact, spread)
+    def steps(tokens: FloatArray, extra: FloatArray) -> FloatArray:
+        def count(m: FloatArray) -> FloatArray:
+            exact = np.maximum(np.ceil(tokens / m - 1e-9), 1.0) + extra / m
+            spread = 1.0 / -np.expm1(-m / (tokens + extra))
+            return np.where(chunks.exact, exact, spread)
 
-    mean = state.idle_prob * steps(safe_budget) + busy * steps(np.maximum(safe_budget - decodes, 1.0))
-    return np.where(limited, mean, 1.0)
+        return state.idle_prob * count(safe_budget) + busy * count(room)
+
+    alone = steps(prompt, np.zeros_like(prompt))
+    behind = steps(prompt, ahead) - alone
+    chunked = alone * step_ms + behind * full_ms + chunks.own_ms
+    return np.where(limited, chunked, own)
 
 
 def _residual_ms(rows: RowSet, state: QueueState, features: FloatArray) -> FloatArray:

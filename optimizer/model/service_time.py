@@ -43,10 +43,18 @@ class LengthSpread:
 
     in_cv2: float = 1.0
     out_cv2: float = 1.0
+    correlation: float = 0.0
+    """Pearson correlation of a request's input and output lengths (0: independent)."""
 
     def __post_init__(self) -> None:
         if not (self.in_cv2 >= 0 and self.out_cv2 >= 0 and math.isfinite(self.in_cv2 + self.out_cv2)):
             raise ValueError(f"length spreads must be finite and >= 0, got {self.in_cv2}, {self.out_cv2}")
+        if not -1.0 <= self.correlation <= 1.0:
+            raise ValueError(f"length correlation must be in [-1, 1], got {self.correlation}")
+
+    def cross(self) -> float:
+        """``E[in*out] / (E[in]*E[out]) = 1 + correlation*sqrt(in_cv2*out_cv2)``."""
+        return 1.0 + self.correlation * math.sqrt(self.in_cv2 * self.out_cv2)
 
 
 GEOMETRIC = LengthSpread()
@@ -86,6 +94,8 @@ class ServiceModel:
     """``E[in^2]``: the prompts ahead of a newcomer in the step queue (their residual work)."""
     chunk_exact: bool = True
     """Fixed prompt lengths: ``ceil(in/room)`` steps; else the mean of an exponential spread."""
+    chunk_token_ms: float = 0.0
+    """Chunked engines: the cost of one prompt token in a step."""
     budget_tokens: float = math.inf
     """The token budget per step (``max_num_batched_tokens``); inf: none."""
     budget_batch: float = math.inf
@@ -243,7 +253,7 @@ def iteration(
     out_sq = (1.0 + spread.out_cv2) * out_tokens * out_tokens
     chunks = prefill_steps(in_tokens, budget_tokens - 1.0, exact=spread.in_cv2 <= 0.0)
     steps = chunks + decodes
-    decode_context = decodes * in_tokens + (out_sq - out_tokens) / 2.0
+    decode_context = (spread.cross() * out_tokens - 1.0) * in_tokens + (out_sq - out_tokens) / 2.0
     decode_work = a_d * decodes + a_c * decode_context
     work = decode_work + a_p * in_tokens + a_c * in_tokens * (chunks + 1.0) / 2.0
     own_decode_ms = decode_work / decodes if decodes > 0 else f + a_d + a_c * in_tokens
@@ -263,6 +273,7 @@ def iteration(
         chunk_in_tokens=in_tokens,
         chunk_in_sq_tokens=(1.0 + spread.in_cv2) * in_tokens * in_tokens,
         chunk_exact=spread.in_cv2 <= 0.0,
+        chunk_token_ms=a_p,
         budget_tokens=budget_tokens,
         budget_batch=budget_batch,
         kv_request_tokens=(chunks * in_tokens + decode_context) / steps,
@@ -299,7 +310,7 @@ def service_model(
     if not out_tokens > 0:
         raise ValueError(f"output tokens per request must be > 0, got {out_tokens!r}")
     budget = budget_tokens if budget_tokens > 0 else math.inf
-    kv_tokens = in_tokens + (1.0 + spread.out_cv2) * out_tokens / 2.0
+    kv_tokens = spread.cross() * in_tokens + (1.0 + spread.out_cv2) * out_tokens / 2.0
     if isinstance(perf, DecodeOnlyPerf):
         model = replace(decode_only(perf, out_tokens), kv_request_tokens=kv_tokens)
     elif isinstance(perf, PrefillDecodePerf):
