@@ -15,15 +15,15 @@ req/s and a large K, W = rho/(mu - lambda) = 1000 ms, S = 1000 ms, ITL = 100 ms,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.model.queue import QueueRows, QueueState, queue_rows, queue_state
-from optimizer.model.service_time import ServiceModel
+from optimizer.model.service_time import KV_BLOCK_TOKENS, ServiceModel
 from optimizer.model.states import FloatArray, IntArray
-
 
 MAX_PROMPT_LOAD = 0.95
 """Cap on the load of the queue of prompt tokens (:func:`prefill_ms_at`)."""
@@ -92,19 +92,22 @@ def row_set(
     saturation (as vLLM's): ``room`` applies at or above it (:func:`optimizer.model.queue.effective_room`).
     The chain's batch is :meth:`ServiceModel.chain_batch` of N and the row's KV cache in tokens
     (``kv_tokens``; 0 or None: unknown, no limit)."""
-    kv = kv_tokens if kv_tokens is not None else [0.0] * len(models)
-    batch = [m.chain_batch(b, k) for m, b, k in zip(models, batch, kv, strict=True)]
-    batch_arr = np.asarray(batch, dtype=np.int64)
+    slot: dict[int, int] = {}
+    which = np.array([slot.setdefault(id(m), len(slot)) for m in models], dtype=np.int64)
+    distinct = list({id(m): m for m in models}.values())
+    scalars = np.array([_scalars(m) for m in distinct], dtype=np.float64).reshape(-1, len(_SCALARS))[which]
+    coefs = np.array([_coefficients(m) for m in distinct], dtype=np.float64).reshape(-1, 4, 4)[which]
+
+    def column(name: str) -> FloatArray:
+        return np.ascontiguousarray(scalars[:, _SCALARS.index(name)])
+
+    kv = np.zeros(len(models)) if kv_tokens is None else np.asarray(kv_tokens, dtype=np.float64)
+    batch_arr = chain_batches(
+        np.asarray(batch, dtype=np.int64), column("budget_batch"), kv, column("kv_request_tokens")
+    )
     room_arr = np.asarray(room, dtype=np.int64)
     if batch_arr.size and (batch_arr.min() < 1 or room_arr.min() < 0):
         raise ValueError("batch sizes must be >= 1 and queue rooms >= 0")
-
-    def column(name: str) -> FloatArray:
-        return np.array([getattr(m, name) for m in models], dtype=np.float64)
-
-    def coefficients(name: str) -> FloatArray:
-        return column(name).reshape(-1, 4)
-
     queue = queue_rows(
         column("base_ms"),
         column("slope_ms"),
@@ -119,18 +122,51 @@ def row_set(
         column("prefill_own_ms"),
         column("chunk_in_tokens"),
         column("chunk_in_sq_tokens"),
-        np.array([m.chunk_exact for m in models], dtype=np.bool_),
+        column("chunk_exact") > 0,
         column("budget_tokens"),
         column("chunk_token_ms"),
     )
     return RowSet(
         queue=queue,
-        itl_coef=coefficients("itl_coef"),
-        prefill_coef=coefficients("prefill_coef"),
-        step_coef=coefficients("step_coef"),
-        stall_coef=coefficients("stall_coef"),
+        itl_coef=np.ascontiguousarray(coefs[:, 0]),
+        prefill_coef=np.ascontiguousarray(coefs[:, 1]),
+        step_coef=np.ascontiguousarray(coefs[:, 2]),
+        stall_coef=np.ascontiguousarray(coefs[:, 3]),
         chunks=chunks,
     )
+
+
+_SCALARS = (
+    "base_ms",
+    "slope_ms",
+    "stretch_base_ms",
+    "stretch_slope_ms",
+    "stall_base_ms",
+    "stall_slope_ms",
+    "wait_scale",
+    "prefill_own_ms",
+    "chunk_in_tokens",
+    "chunk_in_sq_tokens",
+    "chunk_exact",
+    "budget_tokens",
+    "chunk_token_ms",
+    "budget_batch",
+    "kv_request_tokens",
+)
+_scalars = attrgetter(*_SCALARS)
+_coefficients = attrgetter("itl_coef", "prefill_coef", "step_coef", "stall_coef")
+
+
+def chain_batches(
+    batch: IntArray, budget_batch: FloatArray, kv_tokens: FloatArray, kv_request_tokens: FloatArray
+) -> IntArray:
+    """:meth:`optimizer.model.service_time.ServiceModel.chain_batch` for many rows (vLLM's
+    default KV block): ``min(N, round(n_B), floor(kv / (kv_request + 7.5)))``, at least 1."""
+    budget = np.where(np.isfinite(budget_batch), np.round(np.minimum(budget_batch, 1e18)), np.inf)
+    known = (kv_tokens > 0) & (kv_request_tokens > 0)
+    per_request = np.where(known, kv_request_tokens, 1.0) + (KV_BLOCK_TOKENS - 1) / 2.0
+    held = np.where(known, np.floor(kv_tokens / per_request + 1e-9), np.inf)
+    return np.maximum(np.minimum(np.minimum(batch, budget), held), 1).astype(np.int64)
 
 
 def evaluate(rows: RowSet, log_rate: FloatArray) -> Latency:

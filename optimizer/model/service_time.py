@@ -16,7 +16,7 @@ builders below state each formula. Times in ms, ``in``/``out`` the mean input/ou
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from contract.data.perf import (
     DecodeOnlyPerf,
@@ -138,7 +138,7 @@ class ServiceModel:
         return max(1, min(batch, budget, self.kv_batch(kv_tokens)))
 
 
-def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
+def decode_only(perf: DecodeOnlyPerf, out_tokens: float, kv_tokens: float = 0.0) -> ServiceModel:
     """Decode-only (inferno v0.1): ``t(n) = alpha + beta*n``, ``S(n) = out * t(n)``, ``ITL = S/out``.
 
     There is no prefill term: a request joins the batch at the next iteration boundary and its
@@ -159,10 +159,13 @@ def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
         prefill_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
         schema=perf.kind,
         step_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
+        kv_request_tokens=kv_tokens,
     )
 
 
-def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float) -> ServiceModel:
+def prefill_decode(
+    perf: PrefillDecodePerf, in_tokens: float, out_tokens: float, kv_tokens: float = 0.0
+) -> ServiceModel:
     """Prefill + decode (inferno v0.6) on a prefill-first engine (vLLM V0 without chunked prefill):
     ``d(n) = alpha + beta*n`` per decode iteration and ``f(n) = gamma + delta*in*n`` per prefill
     iteration, which runs *alone*: every running request waits for it.
@@ -207,6 +210,7 @@ def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float)
         stall_slope_ms=prefill_per_n,
         step_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
         stall_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
+        kv_request_tokens=kv_tokens,
     )
 
 
@@ -243,9 +247,11 @@ def iteration(
       a step is full and the rate ``n_B/S(n_B) = 1000*B/((in+out-1)*f + B*w)`` does not grow.
 
     Example (granite_13b on A100: fixed 20.58, per decode and per prefill token 0.041, per context
-    token 0.00128125 ms; in 512, out 256, fixed lengths, B = 2048): c = 1, w = 241.14 ms, ``S(n) =
-    5268.48 + 241.14 n``, so with N = 32 the saturation is 32000/12985 = 2.464 req/s; n_B = 683.6.
-    At n = 1 the ITL is 21.44 ms. With B = 512 a 512-token prompt needs c = 2 steps and n_B = 171.6.
+    token 0.00128125 ms; in 512, out 256, fixed lengths, B = 2048): c = 1, w = 241.20 ms, ``S(n) =
+    5268.48 + 241.20 n``, so with N = 32 the saturation is 32000/12987 = 2.464 req/s (the emulated
+    engine: 2.462); n_B = 683.6. At n = 1 the ITL is 21.44 ms; a prefill step with Ls = 2 others
+    is 20.91 + 2*0.942 = 22.79 ms, plus the prompt's own 21.32 ms. With B = 512 a 512-token prompt
+    needs c = 2 steps and n_B = 171.6 (saturation 3.672 req/s at N = 256; emulated: 3.670).
     """
     step = as_step_perf(perf)
     f, a_d, a_p, a_c = step.fixed_ms, step.per_decode_ms, step.per_prefill_token_ms, step.per_context_token_ms
@@ -312,9 +318,9 @@ def service_model(
     budget = budget_tokens if budget_tokens > 0 else math.inf
     kv_tokens = spread.cross() * in_tokens + (1.0 + spread.out_cv2) * out_tokens / 2.0
     if isinstance(perf, DecodeOnlyPerf):
-        model = replace(decode_only(perf, out_tokens), kv_request_tokens=kv_tokens)
+        model = decode_only(perf, out_tokens, kv_tokens)
     elif isinstance(perf, PrefillDecodePerf):
-        model = replace(prefill_decode(perf, in_tokens, out_tokens), kv_request_tokens=kv_tokens)
+        model = prefill_decode(perf, in_tokens, out_tokens, kv_tokens)
     else:
         model = iteration(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     if not model.base_ms + model.slope_ms > 0:
