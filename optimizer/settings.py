@@ -47,6 +47,12 @@ class OptimizerSettings(BaseModel):
         "into chunks within the rest; 8192 is vLLM's default for online serving on large GPUs; "
         "0: no budget",
     )
+    kv_limit_from_profile: bool = Field(
+        default=False,
+        description="without a model entry's kvCacheTokens, also hold its replicas to a KV cache of "
+        "maxBatchSize*atTokens tokens (what its profile held, a lower bound on the real cache) when "
+        "choosing the batch and sizing; False: such entries have no KV limit beyond inferno's batch rule",
+    )
     throughput_rate_cap: float = Field(
         default=0.9,
         gt=0,
