@@ -102,7 +102,7 @@ def row_set(
         return np.ascontiguousarray(scalars[:, _SCALARS.index(name)])
 
     kv = np.zeros(len(models)) if kv_tokens is None else np.asarray(kv_tokens, dtype=np.float64)
-    batch_arr = chain_batches(
+    batch_arr, kv_bound = chain_batches(
         np.asarray(batch, dtype=np.int64), column("budget_batch"), kv, column("kv_request_tokens")
     )
     room_arr = np.asarray(room, dtype=np.int64)
@@ -116,7 +116,7 @@ def row_set(
         stretch=(column("stretch_base_ms"), column("stretch_slope_ms")),
         stall=(column("stall_base_ms"), column("stall_slope_ms")),
         open_queue=True,
-        wait_scale=column("wait_scale"),
+        wait_scale=np.where(kv_bound, column("kv_wait_scale"), column("wait_scale")),
     )
     chunks = ChunkRows(
         column("prefill_own_ms"),
@@ -144,6 +144,7 @@ _SCALARS = (
     "stall_base_ms",
     "stall_slope_ms",
     "wait_scale",
+    "kv_wait_scale",
     "prefill_own_ms",
     "chunk_in_tokens",
     "chunk_in_sq_tokens",
@@ -159,14 +160,17 @@ _coefficients = attrgetter("itl_coef", "prefill_coef", "step_coef", "stall_coef"
 
 def chain_batches(
     batch: IntArray, budget_batch: FloatArray, kv_tokens: FloatArray, kv_request_tokens: FloatArray
-) -> IntArray:
+) -> tuple[IntArray, NDArray[np.bool_]]:
     """:meth:`optimizer.model.service_time.ServiceModel.chain_batch` for many rows (vLLM's
-    default KV block): ``min(N, round(n_B), floor(kv / (kv_request + 7.5)))``, at least 1."""
+    default KV block): ``min(N, round(n_B), floor(kv / (kv_request + 7.5)))``, at least 1; and
+    whether the KV cache is what bounds it."""
     budget = np.where(np.isfinite(budget_batch), np.round(np.minimum(budget_batch, 1e18)), np.inf)
     known = (kv_tokens > 0) & (kv_request_tokens > 0)
     per_request = np.where(known, kv_request_tokens, 1.0) + (KV_BLOCK_TOKENS - 1) / 2.0
     held = np.where(known, np.floor(kv_tokens / per_request + 1e-9), np.inf)
-    return np.maximum(np.minimum(np.minimum(batch, budget), held), 1).astype(np.int64)
+    slots = np.minimum(batch, budget)
+    chain = np.maximum(np.minimum(slots, held), 1).astype(np.int64)
+    return chain, np.asarray(held < slots, dtype=np.bool_)
 
 
 def evaluate(rows: RowSet, log_rate: FloatArray) -> Latency:

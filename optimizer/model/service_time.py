@@ -52,6 +52,12 @@ class LengthSpread:
         if not -1.0 <= self.correlation <= 1.0:
             raise ValueError(f"length correlation must be in [-1, 1], got {self.correlation}")
 
+    def kv_wait_scale(self) -> float:
+        """``(1 + cv^2)/2`` of a request's KV-time, ``(1 + cv_in^2)(1 + cv_out^2)*cross^2 / 2``
+        (at least the output's own ``(1 + cv_out^2)/2``). Default spread: 2; fixed lengths: 1/2."""
+        product = (1.0 + self.in_cv2) * (1.0 + self.out_cv2) * self.cross() ** 2 / 2.0
+        return max(product, (1.0 + self.out_cv2) / 2.0)
+
     def cross(self) -> float:
         """``E[in*out] / (E[in]*E[out]) = 1 + correlation*sqrt(in_cv2*out_cv2)``."""
         return 1.0 + self.correlation * math.sqrt(self.in_cv2 * self.out_cv2)
@@ -105,6 +111,10 @@ class ServiceModel:
     wait_scale: float = 1.0
     """Queueing wait relative to the chain's (exponential service): ``(1 + cv^2)/2`` with cv^2 the
     output length's (Allen-Cunneen, Poisson arrivals): 1/2 for fixed lengths."""
+    kv_wait_scale: float = 1.0
+    """The same where the KV cache bounds the batch: what a request holds is then its KV over its
+    stay, about ``in*out``, whose cv^2 is ``(1 + cv_in^2)(1 + cv_out^2)*cross^2 - 1`` (jointly
+    lognormal lengths; cross = :meth:`LengthSpread.cross`)."""
 
     def service_ms(self, in_service: float) -> float:
         """``S(n)`` in ms for n requests in service."""
@@ -284,6 +294,7 @@ def iteration(
         budget_batch=budget_batch,
         kv_request_tokens=(chunks * in_tokens + decode_context) / steps,
         wait_scale=(1.0 + spread.out_cv2) / 2.0,
+        kv_wait_scale=spread.kv_wait_scale(),
     )
 
 
