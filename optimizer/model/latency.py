@@ -2,10 +2,13 @@
 
 Role: the vectorised kernel shared by sizing (:mod:`optimizer.model.sizing`, called ~10 times per
 root find) and prediction (:mod:`optimizer.model.predict`). A :class:`RowSet` packs one row per
-(service model, batch N, queue room Q); :func:`evaluate` returns per-row latencies at one arrival
-rate per row. See :mod:`optimizer.model.service_time` for the forms:
-``ITL = itl_coef . (1, S, Ls, n_eff)`` and ``TTFT = W + prefill_coef . (1, S, Ls, n_eff)``, with
-``n_eff = clip((S - base)/slope, 0, N)`` (0 when slope is 0). Times in ms, rates in req/s.
+(service model, batch N, queue room Q, KV cache); the chain's batch is N capped by the token
+budget and the KV cache (:func:`chain_batches`). :func:`evaluate` returns per-row latencies at one
+arrival rate per row. See :mod:`optimizer.model.service_time` for the forms:
+``ITL = itl_coef . (1, S, Ls, n_eff)`` and ``TTFT = W + k*(prefill_coef . (1, S, Ls, n_eff)) +
+own + residual``, with ``n_eff = clip((S - base)/slope, 0, N)`` (0 when slope is 0) and, on a
+chunked engine, k the prefill steps and ``own`` the prompt's own work (:func:`prefill_ms_at`;
+k = 1, own = 0 elsewhere). Times in ms, rates in req/s.
 
 Example (decode-only, base 1000 ms, slope 0: S(n) = 1000 ms for any n, ITL coefficient 1/10 on S,
 i.e. 10 output tokens): with N = 1 this is an M/M/1/K queue with mu = 1 req/s; at lambda = 0.5

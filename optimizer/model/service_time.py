@@ -1,22 +1,28 @@
-"""Request service time ``S(n)`` and the latency formulas of the three inferno performance schemas.
+"""Request service time ``S(n)`` and the latency formulas of the performance schemas.
 
-Role: turn typed perf parameters (:mod:`contract.data.perf`) plus a load's mean token counts into
-one :class:`ServiceModel`, the only thing the queueing code needs. Callers: :mod:`optimizer.model.
-latency` (vectorised evaluation), :mod:`optimizer.model.predict`, :mod:`optimizer.candidates`.
+Role: turn typed perf parameters (:mod:`contract.data.perf`) plus a load's token counts (means,
+and their spread: :class:`LengthSpread`) into one :class:`ServiceModel`, the only thing the
+queueing code needs. Callers: :mod:`optimizer.model.latency` (vectorised evaluation),
+:mod:`optimizer.model.predict`, :mod:`optimizer.candidates`.
 
-All three schemas give a service time that is *linear* in the number ``n`` of requests in the
-batch, ``S(n) = base_ms + slope_ms * n``, and latencies that are linear in four features of the
+Every schema gives a service time that is *linear* in the number ``n`` of requests in the
+batch, ``S(n) = base_ms + slope_ms * n``, and an ITL that is linear in four features of the
 queue's steady state, ``(1, S, Ls, n_eff)``: S the mean service time (ms), Ls the mean number in
 service, ``n_eff = clip((S - base_ms) / slope_ms, 0, N)`` the concurrency at which ``S(n_eff) = S``.
 So ``ITL = itl_coef . (1, S, Ls, n_eff)`` and ``TTFT = W + prefill_coef . (1, S, Ls, n_eff)``, with
-W the mean queueing wait. This keeps the hot code schema-free and vectorised; the per-schema
-builders below state each formula. Times in ms, ``in``/``out`` the mean input/output tokens.
+W the mean queueing wait; on a chunked engine (step and iteration schemas) ``prefill_coef`` is one
+prefill step, paid once per step the prompt takes, which depends on the load
+(:func:`optimizer.model.latency.prefill_ms_at`). This keeps the hot code schema-free and
+vectorised; the per-schema builders below state each formula. Times in ms, ``in``/``out`` the
+mean input/output tokens. The KV cache a request holds, the token budget's batch and the spread's
+effect on the wait are fields too; :meth:`ServiceModel.chain_batch` turns them into the chain's
+batch.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contract.data.perf import (
     DecodeOnlyPerf,
@@ -148,7 +154,7 @@ class ServiceModel:
         return max(1, min(batch, budget, self.kv_batch(kv_tokens)))
 
 
-def decode_only(perf: DecodeOnlyPerf, out_tokens: float, kv_tokens: float = 0.0) -> ServiceModel:
+def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
     """Decode-only (inferno v0.1): ``t(n) = alpha + beta*n``, ``S(n) = out * t(n)``, ``ITL = S/out``.
 
     There is no prefill term: a request joins the batch at the next iteration boundary and its
@@ -169,13 +175,10 @@ def decode_only(perf: DecodeOnlyPerf, out_tokens: float, kv_tokens: float = 0.0)
         prefill_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
         schema=perf.kind,
         step_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
-        kv_request_tokens=kv_tokens,
     )
 
 
-def prefill_decode(
-    perf: PrefillDecodePerf, in_tokens: float, out_tokens: float, kv_tokens: float = 0.0
-) -> ServiceModel:
+def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float) -> ServiceModel:
     """Prefill + decode (inferno v0.6) on a prefill-first engine (vLLM V0 without chunked prefill):
     ``d(n) = alpha + beta*n`` per decode iteration and ``f(n) = gamma + delta*in*n`` per prefill
     iteration, which runs *alone*: every running request waits for it.
@@ -220,7 +223,6 @@ def prefill_decode(
         stall_slope_ms=prefill_per_n,
         step_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
         stall_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
-        kv_request_tokens=kv_tokens,
     )
 
 
@@ -328,10 +330,18 @@ def service_model(
         raise ValueError(f"output tokens per request must be > 0, got {out_tokens!r}")
     budget = budget_tokens if budget_tokens > 0 else math.inf
     kv_tokens = spread.cross() * in_tokens + (1.0 + spread.out_cv2) * out_tokens / 2.0
-    if isinstance(perf, DecodeOnlyPerf):
-        model = decode_only(perf, out_tokens, kv_tokens)
-    elif isinstance(perf, PrefillDecodePerf):
-        model = prefill_decode(perf, in_tokens, out_tokens, kv_tokens)
+    if isinstance(perf, DecodeOnlyPerf | PrefillDecodePerf):
+        older = (
+            decode_only(perf, out_tokens)
+            if isinstance(perf, DecodeOnlyPerf)
+            else prefill_decode(perf, in_tokens, out_tokens)
+        )
+        model = replace(
+            older,
+            kv_request_tokens=kv_tokens,
+            wait_scale=(1.0 + spread.out_cv2) / 2.0,
+            kv_wait_scale=spread.kv_wait_scale(),
+        )
     else:
         model = iteration(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     if not model.base_ms + model.slope_ms > 0:
