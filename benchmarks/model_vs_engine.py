@@ -9,7 +9,9 @@ Scenarios: fixed lengths 512 in / 256 out, and the Azure LLM inference 2023 conv
 (in, out) pairs drawn with replacement (means ~1,164 / ~215, heavy tails); batch 32 and 256;
 ``max_num_batched_tokens`` 512 / 2048 / 8192; Poisson arrivals; and, at N = 256 and budget 2048,
 a KV cache of 32,000 tokens (2,000 blocks: the engine admits and preempts by blocks; an engine
-without KV blocks ignores it, which the printout's saturation shows). The step cost is the granite_13b
+without KV blocks ignores it, which the printout's saturation shows); and the prefill-first (V0)
+engine with two prefill+decode schemas (``v0-7b``: llama_7b on one H100, ``v0-34b``: granite_34b
+on 2xA100, samples/large) at batch 32, both length sets. The step cost is the granite_13b
 on A100 step schema (fixed 20.58, per decode 0.041, per prefill token 0.041, per context token
 0.00128125 ms). The targets (issue 22): TTFT within 10 % up to 75 % of saturation, 25 % to 87 %,
 50 % above; ITL within 3 %; saturation within 2 %.
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import inspect
 import math
 import random
 import statistics
@@ -32,15 +33,23 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from contract.data.perf import StepPerf
+from benchmarks.accuracy_grid import nominal_capacity_rps
+from contract.data.perf import PerfParams, PrefillDecodePerf, StepPerf
 from load_emulator.patterns import Arrival, stable_seed
 from load_emulator.replica import ReplicaSim
 from load_emulator.server import ServerSim
 from load_emulator.timing import IterationCost
 from optimizer.model.predict import predict
+from optimizer.model.service_time import LengthSpread
 from optimizer.settings import OptimizerSettings
 
-PERF = StepPerf(20.58, 0.041, 0.041, 0.00128125)
+PERFS: dict[str, PerfParams] = {
+    "step": StepPerf(20.58, 0.041, 0.041, 0.00128125),
+    "v0-7b": PrefillDecodePerf(6.96, 0.38, 55.68, 0.011875),
+    "v0-34b": PrefillDecodePerf(34.59, 0.58, 276.72, 0.018125),
+}
+"""The chunked engine's step cost (granite_13b on A100), and two prefill-first (V0) schemas of
+samples/large: llama_7b on one H100, granite_34b on 2xA100."""
 AZURE = Path("/work/shared/reference-data/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv")
 LOADS = (0.1, 0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.87, 0.9)
 BATCHES = (32, 256)
@@ -91,11 +100,13 @@ class Scenario:
     budget: int
     kv_tokens: int = 0
     """The replica's KV cache (0: unlimited, nothing is preempted)."""
+    perf: str = "step"
 
     @property
     def name(self) -> str:
         kv = f"/KV{self.kv_tokens}" if self.kv_tokens else ""
-        return f"{self.kind}/N{self.batch}/B{self.budget}{kv}"
+        schema = "" if self.perf == "step" else f"{self.perf}/"
+        return f"{schema}{self.kind}/N{self.batch}/B{self.budget}{kv}"
 
 
 def emulate(sc: Scenario, rate_rps: float, horizon_s: float, warmup_s: float, seed: int) -> tuple[float, ...]:
@@ -103,7 +114,7 @@ def emulate(sc: Scenario, rate_rps: float, horizon_s: float, warmup_s: float, se
     server = ServerSim(arrivals(sc.kind, rate_rps, seed))
     replica = ReplicaSim(
         "ref-0",
-        IterationCost.from_perf(PERF),
+        IterationCost.from_perf(PERFS[sc.perf]),
         sc.batch,
         server.stats,
         chunked=True,
@@ -120,30 +131,28 @@ def emulate(sc: Scenario, rate_rps: float, horizon_s: float, warmup_s: float, se
 
 def saturation(sc: Scenario, completions: int) -> float:
     mean_in, mean_out, *_ = moments(sc.kind)
-    guess = sc.batch / (mean_out * PERF.step_ms(sc.batch, 0, sc.batch * (mean_in + mean_out)) / 1000.0)
+    guess = nominal_capacity_rps(PERFS[sc.perf], sc.batch, mean_in, mean_out)
     rate = 3.0 * guess
     half_s = completions / guess
     return emulate(sc, rate, half_s, half_s, stable_seed(0, sc.name))[0]
 
 
 def model(sc: Scenario, rate_rps: float) -> tuple[float, float, float]:
-    """Model mean TTFT, ITL (ms) and saturation (req/s) at ``rate_rps``."""
+    """Model mean TTFT, ITL (ms) and saturation (req/s) at ``rate_rps``: the means, the spread of
+    the lengths, the budget and the KV cache."""
     mean_in, mean_out, in_cv2, out_cv2, corr = moments(sc.kind)
-    settings = OptimizerSettings()
-    params = inspect.signature(predict).parameters
-    extra: dict[str, object] = {}
-    if "spread" in params:
-        from optimizer.model.service_time import LengthSpread  # noqa: PLC0415 - newer model only
-
-        spread = LengthSpread(in_cv2, out_cv2, corr)
-        extra = {"spread": spread, "budget_tokens": sc.budget, "kv_tokens": sc.kv_tokens}
-    p = predict(PERF, sc.batch, mean_in, mean_out, rate_rps, settings, **extra)  # type: ignore[arg-type]
-    sat = getattr(p, "saturation_rps", math.nan)
-    if math.isnan(sat):
-        from optimizer.model.service_time import service_model  # noqa: PLC0415 - older model only
-
-        sat = 1000.0 * sc.batch / service_model(PERF, mean_in, mean_out).saturated_service_ms(sc.batch)
-    return p.ttft_ms, p.itl_ms, sat
+    p = predict(
+        PERFS[sc.perf],
+        sc.batch,
+        mean_in,
+        mean_out,
+        rate_rps,
+        OptimizerSettings(),
+        spread=LengthSpread(in_cv2, out_cv2, corr),
+        budget_tokens=sc.budget,
+        kv_tokens=sc.kv_tokens,
+    )
+    return p.ttft_ms, p.itl_ms, p.saturation_rps
 
 
 def point(args: tuple[Scenario, float, float, int, int]) -> tuple[Scenario, float, list[tuple[float, ...]]]:
@@ -166,6 +175,9 @@ def scenarios(only: str, quick: bool) -> list[Scenario]:
         for budget in BUDGETS
     ]
     grid += [Scenario(kind, 256, 2048, KV_TOKENS) for kind in ("fixed", "azure")]
+    grid += [
+        Scenario(kind, 32, 8192, perf=perf) for perf in ("v0-7b", "v0-34b") for kind in ("fixed", "azure")
+    ]
     out = [s for s in grid if only in s.name]
     if quick:
         out = [s for s in out if s.budget != 8192 or s.batch == 32]
