@@ -40,12 +40,12 @@ class OptimizerSettings(BaseModel):
         "queue room at saturation",
     )
     max_num_batched_tokens: int = Field(
-        default=8192,
+        default=2048,
         ge=0,
         description="tokens per engine step (vLLM --max-num-batched-tokens) the model assumes for "
         "the step and iteration schemas (chunked prefill): decodes take one each, prompts are cut "
-        "into chunks within the rest; 8192 is vLLM's default for online serving on large GPUs; "
-        "0: no budget",
+        "into chunks within the rest; 2048 is vLLM's default below 70 GB and on A100s (8192 on "
+        "H100-class cards); 0: no budget",
     )
     kv_limit_from_profile: bool = Field(
         default=False,
