@@ -217,7 +217,7 @@ def _batch(
         notes.append(f"batch {batch} capped at {cap} (max_batch_cap, vLLM --max-num-seqs)")
         batch = cap
     kv_tokens = _kv_tokens(entry, settings)
-    kv_batch = model.kv_batch(kv_tokens, entry.kv_block_tokens)
+    kv_batch = model.kv_batch(kv_tokens, entry.kv_block_tokens) if kv_tokens > 0 else batch
     if kv_batch < batch:
         notes.append(f"batch {batch} capped at {kv_batch}: the KV cache ({kv_tokens} tokens) holds that many")
         batch = kv_batch

@@ -22,7 +22,7 @@ batch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from contract.data.perf import (
     DecodeOnlyPerf,
@@ -57,6 +57,11 @@ class LengthSpread:
             raise ValueError(f"length spreads must be finite and >= 0, got {self.in_cv2}, {self.out_cv2}")
         if not -1.0 <= self.correlation <= 1.0:
             raise ValueError(f"length correlation must be in [-1, 1], got {self.correlation}")
+
+    def kv_tokens(self, in_tokens: float, out_tokens: float) -> float:
+        """Mean KV a request holds over its stay, ``E[in*out + out^2/2] / out`` tokens (prefill
+        time neglected): ``cross*in + (1 + cv_out^2)*out/2``."""
+        return self.cross() * in_tokens + (1.0 + self.out_cv2) * out_tokens / 2.0
 
     def kv_wait_scale(self) -> float:
         """``(1 + cv^2)/2`` of a request's KV-time, ``(1 + cv_in^2)(1 + cv_out^2)*cross^2 / 2``
@@ -154,7 +159,9 @@ class ServiceModel:
         return max(1, min(batch, budget, self.kv_batch(kv_tokens)))
 
 
-def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
+def decode_only(
+    perf: DecodeOnlyPerf, out_tokens: float, *, spread: LengthSpread = GEOMETRIC, in_tokens: float = 0.0
+) -> ServiceModel:
     """Decode-only (inferno v0.1): ``t(n) = alpha + beta*n``, ``S(n) = out * t(n)``, ``ITL = S/out``.
 
     There is no prefill term: a request joins the batch at the next iteration boundary and its
@@ -175,10 +182,15 @@ def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
         prefill_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
         schema=perf.kind,
         step_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
+        kv_request_tokens=spread.kv_tokens(in_tokens, out_tokens),
+        wait_scale=(1.0 + spread.out_cv2) / 2.0,
+        kv_wait_scale=spread.kv_wait_scale(),
     )
 
 
-def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float) -> ServiceModel:
+def prefill_decode(
+    perf: PrefillDecodePerf, in_tokens: float, out_tokens: float, *, spread: LengthSpread = GEOMETRIC
+) -> ServiceModel:
     """Prefill + decode (inferno v0.6) on a prefill-first engine (vLLM V0 without chunked prefill):
     ``d(n) = alpha + beta*n`` per decode iteration and ``f(n) = gamma + delta*in*n`` per prefill
     iteration, which runs *alone*: every running request waits for it.
@@ -223,6 +235,9 @@ def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float)
         stall_slope_ms=prefill_per_n,
         step_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
         stall_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
+        kv_request_tokens=spread.kv_tokens(in_tokens, out_tokens),
+        wait_scale=(1.0 + spread.out_cv2) / 2.0,
+        kv_wait_scale=spread.kv_wait_scale(),
     )
 
 
@@ -329,19 +344,10 @@ def service_model(
     if not out_tokens > 0:
         raise ValueError(f"output tokens per request must be > 0, got {out_tokens!r}")
     budget = budget_tokens if budget_tokens > 0 else math.inf
-    kv_tokens = spread.cross() * in_tokens + (1.0 + spread.out_cv2) * out_tokens / 2.0
-    if isinstance(perf, DecodeOnlyPerf | PrefillDecodePerf):
-        older = (
-            decode_only(perf, out_tokens)
-            if isinstance(perf, DecodeOnlyPerf)
-            else prefill_decode(perf, in_tokens, out_tokens)
-        )
-        model = replace(
-            older,
-            kv_request_tokens=kv_tokens,
-            wait_scale=(1.0 + spread.out_cv2) / 2.0,
-            kv_wait_scale=spread.kv_wait_scale(),
-        )
+    if isinstance(perf, DecodeOnlyPerf):
+        model = decode_only(perf, out_tokens, spread=spread, in_tokens=in_tokens)
+    elif isinstance(perf, PrefillDecodePerf):
+        model = prefill_decode(perf, in_tokens, out_tokens, spread=spread)
     else:
         model = iteration(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     if not model.base_ms + model.slope_ms > 0:
