@@ -33,11 +33,11 @@ from dataclasses import replace
 
 from contract.data.catalog import ModelPerfEntry
 from contract.data.system import SystemData
-from contract.data.workload import LOWEST_PRIORITY, ServerSpec, ServiceClassSpec
+from contract.data.workload import LOWEST_PRIORITY, LoadSpec, ServerSpec, ServiceClassSpec
 from contract.steps import Step
 from optimizer.model.batch import batch_search_requests, default_batch, pick_optimal
 from optimizer.model.predict import predict_requests
-from optimizer.model.service_time import ServiceModel, service_model
+from optimizer.model.service_time import GEOMETRIC, LengthSpread, ServiceModel, service_model
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets, size_rates
 from optimizer.options import OptionToSize, ServerContext, SizedOption, replicas_for
 from optimizer.settings import OptimizerSettings
@@ -63,27 +63,42 @@ def build_problem_with_context(
     contexts: list[ServerContext] = []
     options: list[OptionToSize] = []
     rejected: list[list[str]] = [[] for _ in servers]
-    models: dict[tuple[object, float, float], ServiceModel | str] = {}
+    models: dict[tuple[object, ...], ServiceModel | str] = {}
     perf_of = {id(e): e.perf for e in system.models.models}  # .perf builds a new object per call
     requests_of: dict[tuple[object, ...], tuple[SizingRequest, ...]] = {}
     for i, server in enumerate(servers):
         context = _context(server, classes.get(server.service_class), perf.get(server.model, []))
         contexts.append(context)
         for entry in _entries(server, perf.get(server.model, []), rejected[i]):
-            key = (perf_of[id(entry)], context.in_tokens, context.out_tokens)
+            spread = context.spread  # keyed by its floats: cheaper to hash than the dataclass
+            key = (
+                perf_of[id(entry)],
+                context.in_tokens,
+                context.out_tokens,
+                spread.in_cv2,
+                spread.out_cv2,
+                spread.correlation,
+            )
             if key not in models:
                 try:
-                    models[key] = service_model(perf_of[id(entry)], context.in_tokens, context.out_tokens)
+                    models[key] = service_model(
+                        perf_of[id(entry)],
+                        context.in_tokens,
+                        context.out_tokens,
+                        spread=context.spread,
+                        budget_tokens=settings.max_num_batched_tokens,
+                    )
                 except ValueError as exc:  # no output tokens, or a zero service time
                     models[key] = str(exc)
             model = models[key]
             if isinstance(model, str):
                 rejected[i].append(f"{entry.acc}: {model}")
                 continue
-            batch, batch_note = _batch(server, entry, context, settings)
+            batch, batch_note = _batch(server, entry, model, context, settings)
             asked = (id(entry), key, context.targets, batch, server.max_batch_size > 0)
             if asked not in requests_of:  # equal requests share objects: cheap to dedupe later
-                requests_of[asked] = _requests(server, model, batch, context, settings)
+                kv_tokens = _kv_tokens(entry, settings)
+                requests_of[asked] = _requests(server, model, batch, kv_tokens, context, settings)
             requests = requests_of[asked]
             options.append(OptionToSize(i, entry, accelerators[entry.acc], model, requests, batch_note))
     results = iter(size_rates([r for o in options for r in o.requests]))
@@ -148,7 +163,20 @@ def _context(
         in_tokens=load.in_tokens,
         out_tokens=out_tokens,
         targets=targets,
+        spread=_spread(load),
         reasons=tuple(Step.note("size", r) for r in reasons),
+    )
+
+
+def _spread(load: LoadSpec) -> LengthSpread:
+    """The load's length spread; what it leaves out takes the model's default (cv^2 1, no
+    correlation)."""
+    if load.in_tokens_cv2 is None and load.out_tokens_cv2 is None and load.in_out_correlation is None:
+        return GEOMETRIC
+    return LengthSpread(
+        GEOMETRIC.in_cv2 if load.in_tokens_cv2 is None else load.in_tokens_cv2,
+        GEOMETRIC.out_cv2 if load.out_tokens_cv2 is None else load.out_tokens_cv2,
+        load.in_out_correlation or 0.0,
     )
 
 
@@ -163,35 +191,62 @@ def _entries(server: ServerSpec, entries: list[ModelPerfEntry], rejected: list[s
 
 
 def _batch(
-    server: ServerSpec, entry: ModelPerfEntry, context: ServerContext, settings: OptimizerSettings
+    server: ServerSpec,
+    entry: ModelPerfEntry,
+    model: ServiceModel,
+    context: ServerContext,
+    settings: OptimizerSettings,
 ) -> tuple[int, str]:
-    """The batch to size (the ceiling under the optimal policy) and a note when the cap clamped it.
+    """The batch to size (the ceiling under the optimal policy) and a note when a cap clamped it.
 
     Default rule, then the running batch if close (:func:`_sticky_batch`), then at most
     ``max_batch_cap``: ``floor(maxBatchSize * atTokens / out)`` is a KV-cache budget, not what
     vLLM runs (``--max-num-seqs`` defaults to 256), and short outputs make it huge. E.g. A100
-    maxBatchSize 64 at 512 tokens, out 10 tokens: 3276 -> 256. A server's own ``maxBatchSize``
-    is the user's choice and is not capped.
+    maxBatchSize 64 at 512 tokens, out 10 tokens: 3276 -> 256. Then at most what the KV cache
+    holds on average (:meth:`ServiceModel.kv_batch`; more slots only make vLLM preempt): e.g.
+    32,000 tokens at 512 in / 256 out, fixed lengths -> 49. A server's own ``maxBatchSize`` is the
+    user's choice and is not capped (its sizing still sees the KV limit).
     """
     batch = default_batch(entry.max_batch_size, entry.at_tokens, context.out_tokens, server.max_batch_size)
     batch = _sticky_batch(server, entry, batch, settings.batch_tolerance)
-    cap = settings.max_batch_cap
-    if cap <= 0 or server.max_batch_size > 0 or batch <= cap:
+    if server.max_batch_size > 0:
         return batch, ""
-    return cap, f"batch {batch} capped at {cap} (max_batch_cap, vLLM --max-num-seqs)"
+    notes = []
+    cap = settings.max_batch_cap
+    if 0 < cap < batch:
+        notes.append(f"batch {batch} capped at {cap} (max_batch_cap, vLLM --max-num-seqs)")
+        batch = cap
+    kv_tokens = _kv_tokens(entry, settings)
+    kv_batch = model.kv_batch(kv_tokens, entry.kv_block_tokens) if kv_tokens > 0 else batch
+    if kv_batch < batch:
+        notes.append(f"batch {batch} capped at {kv_batch}: the KV cache ({kv_tokens} tokens) holds that many")
+        batch = kv_batch
+    return batch, "; ".join(notes)
 
 
-def _requests(
+def _kv_tokens(entry: ModelPerfEntry, settings: OptimizerSettings) -> int:
+    """The KV cache the model holds a replica to, in tokens (0: no limit): ``kvCacheTokens``;
+    without it ``maxBatchSize * atTokens`` only under ``settings.kv_limit_from_profile`` (it is a
+    lower bound: the profile held at least that much)."""
+    if entry.kv_cache_tokens is not None:
+        return entry.kv_cache_tokens
+    if settings.kv_limit_from_profile:
+        return entry.kv_capacity_tokens or 0
+    return 0
+
+
+def _requests(  # noqa: PLR0917 - one server's sizing inputs
     server: ServerSpec,
     model: ServiceModel,
     batch: int,
+    kv_tokens: int,
     context: ServerContext,
     settings: OptimizerSettings,
 ) -> tuple[SizingRequest, ...]:
     factor, cap = settings.max_queue_factor, settings.throughput_rate_cap
     if settings.batch_policy == "optimal" and server.max_batch_size <= 0:
-        return tuple(batch_search_requests(model, batch, factor, context.targets, cap))
-    return (SizingRequest(model, batch, factor * batch, context.targets, cap),)
+        return tuple(batch_search_requests(model, batch, factor, context.targets, cap, kv_tokens))
+    return (SizingRequest(model, batch, factor * batch, context.targets, cap, kv_tokens),)
 
 
 def _sticky_batch(server: ServerSpec, entry: ModelPerfEntry, batch: int, tolerance: float) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from contract.data.catalog import AcceleratorSpec, ModelPerfEntry
 from contract.data.workload import ServerSpec
 from contract.steps import Step
-from optimizer.model.service_time import ServiceModel
+from optimizer.model.service_time import GEOMETRIC, LengthSpread, ServiceModel
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets
 
 
@@ -41,6 +41,8 @@ class ServerContext:
     in_tokens: float
     out_tokens: float
     targets: Targets
+    spread: LengthSpread = GEOMETRIC
+    """The spread of the lengths (the load's cv^2 and correlation where given)."""
     reasons: tuple[Step, ...] = ()
     """Server-level notes: missing class or targets, assumed tokens, throughput demand."""
     candidate_notes: Mapping[str, str] = field(default_factory=dict)

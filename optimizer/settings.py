@@ -39,6 +39,20 @@ class OptimizerSettings(BaseModel):
         "or above saturation only; below it the model's queue is unbounded, as vLLM's is; 0: no "
         "queue room at saturation",
     )
+    max_num_batched_tokens: int = Field(
+        default=2048,
+        ge=0,
+        description="tokens per engine step (vLLM --max-num-batched-tokens) the model assumes for "
+        "the step and iteration schemas (chunked prefill): decodes take one each, prompts are cut "
+        "into chunks within the rest; 2048 is vLLM's default below 70 GB and on A100s (8192 on "
+        "H100-class cards); 0: no budget",
+    )
+    kv_limit_from_profile: bool = Field(
+        default=False,
+        description="without a model entry's kvCacheTokens, also hold its replicas to a KV cache of "
+        "maxBatchSize*atTokens tokens (what its profile held, a lower bound on the real cache) when "
+        "choosing the batch and sizing; False: such entries have no KV limit beyond inferno's batch rule",
+    )
     throughput_rate_cap: float = Field(
         default=0.9,
         gt=0,

@@ -122,12 +122,34 @@ class ServiceClassData(InfernoModel):
 
 
 class LoadSpec(InfernoModel):
-    """Offered load: requests per minute and mean tokens per request."""
+    """Offered load: requests per minute and mean tokens per request; optionally the spread of
+    the lengths (left out of dumps when not given)."""
 
     arrival_rate_rpm: float = Field(default=0, ge=0, alias="arrivalRate", allow_inf_nan=False)
     avg_length_tokens: float = Field(default=0, ge=0, alias="avgLength", allow_inf_nan=False)
     avg_in_tokens: float = Field(default=0, ge=0, alias="avgInTokens", allow_inf_nan=False)
     avg_out_tokens: float = Field(default=0, ge=0, alias="avgOutTokens", allow_inf_nan=False)
+    in_tokens_cv2: float | None = Field(
+        default=None, ge=0, alias="inTokensCv2", allow_inf_nan=False, exclude_if=lambda v: v is None
+    )
+    """Squared coefficient of variation (variance / mean^2) of the input lengths, from vLLM's
+    ``vllm:request_prompt_tokens`` histogram (its buckets give the second moment); None: unknown,
+    the model assumes 1 (an exponential-like spread)."""
+    out_tokens_cv2: float | None = Field(
+        default=None, ge=0, alias="outTokensCv2", allow_inf_nan=False, exclude_if=lambda v: v is None
+    )
+    """The same for the output lengths (``vllm:request_generation_tokens``); None: 1."""
+    in_out_correlation: float | None = Field(
+        default=None,
+        ge=-1,
+        le=1,
+        alias="inOutCorrelation",
+        allow_inf_nan=False,
+        exclude_if=lambda v: v is None,
+    )
+    """Correlation of a request's input and output lengths; None: 0 (independent). The length
+    histograms cannot give it; the KV usage gauge can (the mean KV per running request is
+    ``(E[in*out] + E[out^2]/2) / E[out]``)."""
 
     @property
     def in_tokens(self) -> float:

@@ -14,10 +14,14 @@ Role: pick N before sizing. Caller: :mod:`optimizer.candidates`, per (server, ac
   default for large ceilings; sizing requests are shared across equal (model, tokens, targets).
 
   Example (inferno v0.7 data, granite_13b on A100: perfParms alpha 20.58, beta 0.041, gamma
-  0.00128125, maxBatchSize 64 at 512 tokens; in 128, out 1024; ITL 40 ms, TTFT 1000 ms): the
-  ceiling is N = 32, sized at 0.4995 req/s per replica (ITL binds). Below N = 30 the mean TTFT
-  binds and the rate falls with N (N = 29: 0.4940, N = 16: 0.3224); N = 30 gives the best rate,
-  0.5005, and is the smallest within 1 % of it (0.99 * 0.5005 = 0.4955 > 0.4940), so N = 30.
+  0.00128125, maxBatchSize 64 at 512 tokens; in 128, out 1024 with the default, geometric-like
+  spread; ITL 40 ms, TTFT 1000 ms): the ceiling is N = 32, sized at 0.2873 req/s per replica
+  (ITL binds). Below N = 20 the mean TTFT binds and the rate falls with N (N = 19: 0.2838, N =
+  16: 0.2537); N = 20 gives the best rate, 0.2890, and is the smallest within 1 % of it (0.99 *
+  0.2890 = 0.2861 > 0.2838), so N = 20.
+- KV cache: no batch above what the replica's KV cache holds on average
+  (:meth:`optimizer.model.service_time.ServiceModel.kv_batch`): more slots only make vLLM
+  preempt. The caller applies it to the default and to the ceiling of the search.
 """
 
 from __future__ import annotations
@@ -42,11 +46,20 @@ def default_batch(max_batch_size: int, at_tokens: float, out_tokens: float, serv
     return max(1, math.floor(max_batch_size * at_tokens / out_tokens + 1e-9))
 
 
-def batch_search_requests(
-    service: ServiceModel, ceiling: int, queue_factor: int, targets: Targets, rate_cap: float
+def batch_search_requests(  # noqa: PLR0917 - the sizing inputs of one (server, accelerator)
+    service: ServiceModel,
+    ceiling: int,
+    queue_factor: int,
+    targets: Targets,
+    rate_cap: float,
+    kv_tokens: float = 0.0,
 ) -> list[SizingRequest]:
-    """One sizing request per N = 1..ceiling (queue room ``queue_factor * N``)."""
-    return [SizingRequest(service, n, queue_factor * n, targets, rate_cap) for n in range(1, ceiling + 1)]
+    """One sizing request per N = 1..ceiling (queue room ``queue_factor * N``; the replica's KV
+    cache ``kv_tokens``, 0: no limit)."""
+    return [
+        SizingRequest(service, n, queue_factor * n, targets, rate_cap, kv_tokens)
+        for n in range(1, ceiling + 1)
+    ]
 
 
 def pick_optimal(results: Sequence[SizingResult]) -> int:

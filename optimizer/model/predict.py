@@ -25,7 +25,7 @@ import numpy as np
 
 from contract.data.perf import PerfParams
 from optimizer.model.latency import evaluate, row_set
-from optimizer.model.service_time import ServiceModel, service_model
+from optimizer.model.service_time import GEOMETRIC, LengthSpread, ServiceModel, service_model
 from optimizer.model.sizing import SizingRequest
 from optimizer.model.tail import wait_quantile_ms
 from optimizer.settings import OptimizerSettings
@@ -52,6 +52,8 @@ class Prediction:
     """Mean share of batch slots busy, Ls/N."""
     in_system: float
     block_prob: float
+    saturation_rps: float = 0.0
+    """The chain's saturation rate mu_N (batch, token budget and KV cache permitting)."""
 
 
 def predict_many(
@@ -61,11 +63,13 @@ def predict_many(
     *,
     rates_rps: Sequence[float],
     percentiles: Sequence[float],
+    kv_tokens: Sequence[float] | None = None,
 ) -> list[Prediction]:
-    """One prediction per row; ``percentiles[i]`` in (0, 100) also computes that TTFT percentile."""
+    """One prediction per row; ``percentiles[i]`` in (0, 100) also computes that TTFT percentile;
+    ``kv_tokens[i]`` is the replica's KV cache (0 or None: no limit)."""
     if not services:
         return []
-    rows = row_set(services, batches, rooms)
+    rows = row_set(services, batches, rooms, kv_tokens)
     rates = np.asarray(rates_rps, dtype=np.float64)
     zero = rates <= 0
     zero_load = np.log(_ZERO_LOAD_SHARE) + rows.queue.log_mu_one
@@ -76,7 +80,7 @@ def predict_many(
     if wanted.size:
         q = rows.queue
         wait = wait_quantile_ms(
-            lat.state.take(wanted), q.log_mu_top[wanted], lat.state.room[wanted], 1.0 - pct[wanted] / 100.0
+            lat.state.take(wanted), q.log_wait_rate[wanted], lat.state.room[wanted], 1.0 - pct[wanted] / 100.0
         )
         quantile[wanted] = wait + lat.prefill_ms[wanted]
     s = lat.state
@@ -92,6 +96,7 @@ def predict_many(
         np.where(loaded, s.utilization, 0.0).tolist(),
         np.where(loaded, s.in_system, 0.0).tolist(),
         np.where(loaded, s.block_prob, 0.0).tolist(),
+        np.exp(rows.queue.log_mu_top).tolist(),
         strict=True,
     )
     return [Prediction(*values) for values in columns]
@@ -113,6 +118,7 @@ def predict_requests(requests: Sequence[SizingRequest], rates_rps: Sequence[floa
         [r.room for r in unique],
         rates_rps=[rate for _, rate in index],
         percentiles=[r.targets.ttft_percentile if r.targets.ttft_ms > 0 else 0.0 for r in unique],
+        kv_tokens=[r.kv_tokens for r in unique],
     )
     return [predicted[row] for row in row_of]
 
@@ -125,8 +131,17 @@ def predict(  # noqa: PLR0917 - the load emulator's benchmark calls it positiona
     rate_rps: float,
     settings: OptimizerSettings,
     ttft_percentile: float = 0.0,
+    *,
+    spread: LengthSpread = GEOMETRIC,
+    budget_tokens: float | None = None,
+    kv_tokens: float = 0.0,
 ) -> Prediction:
-    """Prediction for one replica of batch ``batch`` at ``rate_rps`` (ValueError on bad input)."""
-    model = service_model(perf, in_tokens, out_tokens)
+    """Prediction for one replica of batch ``batch`` at ``rate_rps`` (ValueError on bad input):
+    lengths of that ``spread``, a token budget per step (None: ``settings.max_num_batched_tokens``)
+    and a KV cache of ``kv_tokens`` (0: no limit)."""
+    budget = settings.max_num_batched_tokens if budget_tokens is None else budget_tokens
+    model = service_model(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     room = settings.max_queue_factor * batch
-    return predict_many([model], [batch], [room], rates_rps=[rate_rps], percentiles=[ttft_percentile])[0]
+    return predict_many(
+        [model], [batch], [room], rates_rps=[rate_rps], percentiles=[ttft_percentile], kv_tokens=[kv_tokens]
+    )[0]

@@ -1,20 +1,27 @@
-"""Request service time ``S(n)`` and the latency formulas of the three inferno performance schemas.
+"""Request service time ``S(n)`` and the latency formulas of the performance schemas.
 
-Role: turn typed perf parameters (:mod:`contract.data.perf`) plus a load's mean token counts into
-one :class:`ServiceModel`, the only thing the queueing code needs. Callers: :mod:`optimizer.model.
-latency` (vectorised evaluation), :mod:`optimizer.model.predict`, :mod:`optimizer.candidates`.
+Role: turn typed perf parameters (:mod:`contract.data.perf`) plus a load's token counts (means,
+and their spread: :class:`LengthSpread`) into one :class:`ServiceModel`, the only thing the
+queueing code needs. Callers: :mod:`optimizer.model.latency` (vectorised evaluation),
+:mod:`optimizer.model.predict`, :mod:`optimizer.candidates`.
 
-All three schemas give a service time that is *linear* in the number ``n`` of requests in the
-batch, ``S(n) = base_ms + slope_ms * n``, and latencies that are linear in four features of the
+Every schema gives a service time that is *linear* in the number ``n`` of requests in the
+batch, ``S(n) = base_ms + slope_ms * n``, and an ITL that is linear in four features of the
 queue's steady state, ``(1, S, Ls, n_eff)``: S the mean service time (ms), Ls the mean number in
 service, ``n_eff = clip((S - base_ms) / slope_ms, 0, N)`` the concurrency at which ``S(n_eff) = S``.
 So ``ITL = itl_coef . (1, S, Ls, n_eff)`` and ``TTFT = W + prefill_coef . (1, S, Ls, n_eff)``, with
-W the mean queueing wait. This keeps the hot code schema-free and vectorised; the per-schema
-builders below state each formula. Times in ms, ``in``/``out`` the mean input/output tokens.
+W the mean queueing wait; on a chunked engine (step and iteration schemas) ``prefill_coef`` is one
+prefill step, paid once per step the prompt takes, which depends on the load
+(:func:`optimizer.model.latency.prefill_ms_at`). This keeps the hot code schema-free and
+vectorised; the per-schema builders below state each formula. Times in ms, ``in``/``out`` the
+mean input/output tokens. The KV cache a request holds, the token budget's batch and the spread's
+effect on the wait are fields too; :meth:`ServiceModel.chain_batch` turns them into the chain's
+batch.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from contract.data.perf import (
@@ -28,6 +35,48 @@ from contract.data.perf import (
 
 Coefficients = tuple[float, float, float, float]
 """Weights of the features ``(1, S_ms, Ls, n_eff)`` of a latency in ms."""
+
+
+@dataclass(frozen=True, slots=True)
+class LengthSpread:
+    """Squared coefficients of variation (variance / mean^2) of the input and output lengths.
+
+    The collector reads them from vLLM's ``vllm:request_prompt_tokens`` and
+    ``vllm:request_generation_tokens`` histograms (second moment from the buckets). The default,
+    1 and 1, is the exponential-like (geometric) spread the model assumed before it had them;
+    fixed lengths are 0 and 0. Example: the Azure 2023 conversation trace, 0.92 and 0.60.
+    """
+
+    in_cv2: float = 1.0
+    out_cv2: float = 1.0
+    correlation: float = 0.0
+    """Pearson correlation of a request's input and output lengths (0: independent)."""
+
+    def __post_init__(self) -> None:
+        if not (self.in_cv2 >= 0 and self.out_cv2 >= 0 and math.isfinite(self.in_cv2 + self.out_cv2)):
+            raise ValueError(f"length spreads must be finite and >= 0, got {self.in_cv2}, {self.out_cv2}")
+        if not -1.0 <= self.correlation <= 1.0:
+            raise ValueError(f"length correlation must be in [-1, 1], got {self.correlation}")
+
+    def kv_tokens(self, in_tokens: float, out_tokens: float) -> float:
+        """Mean KV a request holds over its stay, ``E[in*out + out^2/2] / out`` tokens (prefill
+        time neglected): ``cross*in + (1 + cv_out^2)*out/2``."""
+        return self.cross() * in_tokens + (1.0 + self.out_cv2) * out_tokens / 2.0
+
+    def kv_wait_scale(self) -> float:
+        """``(1 + cv^2)/2`` of a request's KV-time, ``(1 + cv_in^2)(1 + cv_out^2)*cross^2 / 2``
+        (at least the output's own ``(1 + cv_out^2)/2``). Default spread: 2; fixed lengths: 1/2."""
+        product = (1.0 + self.in_cv2) * (1.0 + self.out_cv2) * self.cross() ** 2 / 2.0
+        return max(product, (1.0 + self.out_cv2) / 2.0)
+
+    def cross(self) -> float:
+        """``E[in*out] / (E[in]*E[out]) = 1 + correlation*sqrt(in_cv2*out_cv2)``."""
+        return 1.0 + self.correlation * math.sqrt(self.in_cv2 * self.out_cv2)
+
+
+GEOMETRIC = LengthSpread()
+KV_BLOCK_TOKENS = 16
+"""vLLM's default KV block (``--block-size``); a request wastes half a block on average."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +102,30 @@ class ServiceModel:
     stall_coef: Coefficients = (0.0, 0.0, 0.0, 0.0)
     """The mean prefill iteration ``f`` (ms) when prefills run alone and stall the batch
     (prefill-first); 0 when they do not."""
+    prefill_own_ms: float = 0.0
+    """Chunked engines: the prompt's own work (its tokens and contexts), paid once; the
+    ``prefill_coef`` line is then one prefill step, paid once per step the prompt takes."""
+    chunk_in_tokens: float = 0.0
+    """Chunked engines: the mean prompt (0: a prompt takes one step, as in the older schemas)."""
+    chunk_in_sq_tokens: float = 0.0
+    """``E[in^2]``: the prompts ahead of a newcomer in the step queue (their residual work)."""
+    chunk_exact: bool = True
+    """Fixed prompt lengths: ``ceil(in/room)`` steps; else the mean of an exponential spread."""
+    chunk_token_ms: float = 0.0
+    """Chunked engines: the cost of one prompt token in a step."""
+    budget_tokens: float = math.inf
+    """The token budget per step (``max_num_batched_tokens``); inf: none."""
+    budget_batch: float = math.inf
+    """The most requests in service the budget sustains (a step is full there); inf: no limit."""
+    kv_request_tokens: float = 0.0
+    """Mean KV cache a request in service holds (tokens), weighted by its time in service."""
+    wait_scale: float = 1.0
+    """Queueing wait relative to the chain's (exponential service): ``(1 + cv^2)/2`` with cv^2 the
+    output length's (Allen-Cunneen, Poisson arrivals): 1/2 for fixed lengths."""
+    kv_wait_scale: float = 1.0
+    """The same where the KV cache bounds the batch: what a request holds is then its KV over its
+    stay, about ``in*out``, whose cv^2 is ``(1 + cv_in^2)(1 + cv_out^2)*cross^2 - 1`` (jointly
+    lognormal lengths; cross = :meth:`LengthSpread.cross`)."""
 
     def service_ms(self, in_service: float) -> float:
         """``S(n)`` in ms for n requests in service."""
@@ -71,8 +144,24 @@ class ServiceModel:
         """Completion rate with n in service: ``mu_n = 1000 * n / S(n)`` requests per second."""
         return 1000.0 * in_service / self.service_ms(in_service)
 
+    def kv_batch(self, kv_tokens: float, block_tokens: int = KV_BLOCK_TOKENS) -> int:
+        """Requests the KV cache holds on average, ``floor(kv / (kv_request + (block-1)/2))``
+        (>= 1; a large number when ``kv_tokens`` <= 0, unknown). Example: 32,000 tokens, 512 in /
+        256 out fixed: 32000 / (639.5 + 7.5) = 49.5 -> 49."""
+        if kv_tokens <= 0 or self.kv_request_tokens <= 0:
+            return 1 << 30
+        return max(1, math.floor(kv_tokens / (self.kv_request_tokens + (block_tokens - 1) / 2.0) + 1e-9))
 
-def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
+    def chain_batch(self, batch: int, kv_tokens: float = 0.0) -> int:
+        """The batch of the queueing chain: the deployed batch N, at most what the token budget
+        sustains (:attr:`budget_batch`, rounded) and what the KV cache holds (:meth:`kv_batch`)."""
+        budget = round(self.budget_batch) if math.isfinite(self.budget_batch) else batch
+        return max(1, min(batch, budget, self.kv_batch(kv_tokens)))
+
+
+def decode_only(
+    perf: DecodeOnlyPerf, out_tokens: float, *, spread: LengthSpread = GEOMETRIC, in_tokens: float = 0.0
+) -> ServiceModel:
     """Decode-only (inferno v0.1): ``t(n) = alpha + beta*n``, ``S(n) = out * t(n)``, ``ITL = S/out``.
 
     There is no prefill term: a request joins the batch at the next iteration boundary and its
@@ -93,10 +182,15 @@ def decode_only(perf: DecodeOnlyPerf, out_tokens: float) -> ServiceModel:
         prefill_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
         schema=perf.kind,
         step_coef=(0.0, 1.0 / out_tokens, 0.0, 0.0),
+        kv_request_tokens=spread.kv_tokens(in_tokens, out_tokens),
+        wait_scale=(1.0 + spread.out_cv2) / 2.0,
+        kv_wait_scale=spread.kv_wait_scale(),
     )
 
 
-def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float) -> ServiceModel:
+def prefill_decode(
+    perf: PrefillDecodePerf, in_tokens: float, out_tokens: float, *, spread: LengthSpread = GEOMETRIC
+) -> ServiceModel:
     """Prefill + decode (inferno v0.6) on a prefill-first engine (vLLM V0 without chunked prefill):
     ``d(n) = alpha + beta*n`` per decode iteration and ``f(n) = gamma + delta*in*n`` per prefill
     iteration, which runs *alone*: every running request waits for it.
@@ -141,57 +235,121 @@ def prefill_decode(perf: PrefillDecodePerf, in_tokens: float, out_tokens: float)
         stall_slope_ms=prefill_per_n,
         step_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
         stall_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
+        kv_request_tokens=spread.kv_tokens(in_tokens, out_tokens),
+        wait_scale=(1.0 + spread.out_cv2) / 2.0,
+        kv_wait_scale=spread.kv_wait_scale(),
     )
 
 
-def iteration(perf: IterationPerf | StepPerf, in_tokens: float, out_tokens: float) -> ServiceModel:
-    """Iteration model (inferno v0.7): one engine step of a batch of n takes
-    ``T(n) = alpha + n*(beta*(in+out)/(out+1) + gamma*(in+out/2))``; the prefill step is
-    ``P(n) = T(n) + (beta+gamma)*in``, a decode step ``D(n) = T(n) + beta + gamma*(in+(out+1)/2)``,
-    and ``S(n) = P(n) + out*D(n)`` (inferno's formula). Latencies use the mean number in service Ls:
-    ``ITL = D = (S - P(Ls)) / out`` and ``TTFT = W + P(Ls) + residual``: the step that runs the
-    prompt (mixed with the others' decodes under chunked prefill, vLLM V1's default) samples the
-    first token, as vLLM does and as the prefill+decode schema reads it; the residual is the rest
-    of the step in progress, ``(1 - p_0) * D / 2`` (:func:`optimizer.model.latency.evaluate`).
-    (Inferno's ``P + D`` counted one decode step more: +23 ms, ~+45 % of the mean TTFT at light
-    load against the emulated V1 engine; benchmarks/results/accuracy.md.)
+def iteration(
+    perf: IterationPerf | StepPerf,
+    in_tokens: float,
+    out_tokens: float,
+    *,
+    spread: LengthSpread = GEOMETRIC,
+    budget_tokens: float = math.inf,
+) -> ServiceModel:
+    """Step schema (and the iteration schema, read exactly as one: :func:`as_step_perf`) on a
+    chunked engine (vLLM V1): every step runs all decoding requests and, within the token budget
+    ``B`` (``max_num_batched_tokens``), prefill chunks; it costs ``f + a_d*decodes +
+    a_p*prefill_tokens + a_c*context_tokens``.
 
-    With ``P(Ls) = P0 + k*Ls`` (``P0 = alpha + (beta+gamma)*in``, ``k`` the per-request slope of
-    T) the forms are ``ITL = (S - P0 - k*Ls)/out`` and ``prefill = P0 + k*Ls``.
+    A request spends ``c`` prefill steps (``c`` = :func:`prefill_steps` with room ``B - 1``: a
+    prompt shares its step with at least one decode) and ``out - 1`` decode steps. Its work beyond
+    the fixed step costs is ``w = a_d*(out-1) + a_p*in + a_c*(in*(c+1)/2 + (out-1)*in +
+    (E[out^2] - out)/2)`` (prefill contexts of equal chunks; decode contexts ``in + g``, g = 1..out-1).
+    With n requests in service each step carries, on average, ``w/(c+out-1)`` of each of them, so a
+    request stays ``S(n) = (c+out-1)*f + n*w``: its own work once, as n counts it. Latencies:
 
-    Example (granite_13b on A100: alpha 20.58, beta 0.041, gamma 0.00128125; in 128, out 1024):
-    ``k = 0.86608`` ms, ``P0 = 25.992`` ms, ``S(n) = 21982.23 + 887.73 n`` ms. At S = 24000 ms
-    and Ls = 2: ``P(Ls) = 27.724``, ``ITL = (24000 - 27.724)/1024 = 23.41`` ms and a prefill of
-    27.724 ms (plus the residual).
+    - ``ITL = S/(c+out-1) - w/(c+out-1) + w_d/(out-1)``: the mean step, with the request's own
+      average share replaced by its decode work ``w_d = a_d*(out-1) + a_c*((out-1)*in + (E[out^2] -
+      out)/2)`` (token-weighted: long outputs carry more tokens). At n = 1 this is ``f + a_d +
+      a_c*(in + E[out^2]/(2 out))``, a decode step alone.
+    - ``TTFT = W + k*(f + a_c*in/2 + Ls*w/(c+out-1)) + in*(a_p + a_c/2) + residual``: k prefill
+      steps with the others' mean work, the prompt's own tokens and contexts, and the rest of the
+      step in progress (half the mean step). k depends on the load (decodes take budget first, and
+      prompts ahead of it in the step queue): :func:`optimizer.model.latency.evaluate`.
+    - Saturation: tokens per step ``n*(in+out-1)/(c+out-1)`` cannot exceed ``B``, so the chain's
+      batch is at most ``n_B = B*(c+out-1)/(in+out-1)`` (:attr:`ServiceModel.budget_batch`): there
+      a step is full and the rate ``n_B/S(n_B) = 1000*B/((in+out-1)*f + B*w)`` does not grow.
+
+    Example (granite_13b on A100: fixed 20.58, per decode and per prefill token 0.041, per context
+    token 0.00128125 ms; in 512, out 256, fixed lengths, B = 2048): c = 1, w = 241.20 ms, ``S(n) =
+    5268.48 + 241.20 n``, so with N = 32 the saturation is 32000/12987 = 2.464 req/s (the emulated
+    engine: 2.462); n_B = 683.6. At n = 1 the ITL is 21.44 ms; a prefill step with Ls = 2 others
+    is 20.91 + 2*0.942 = 22.79 ms, plus the prompt's own 21.32 ms. With B = 512 a 512-token prompt
+    needs c = 2 steps and n_B = 171.6 (saturation 3.672 req/s at N = 256; emulated: 3.670).
     """
     step = as_step_perf(perf)
-    computed_ms = step.per_prefill_token_ms * in_tokens + step.per_decode_ms * out_tokens
-    context_ms = step.per_context_token_ms
-    per_request_ms = computed_ms / (out_tokens + 1.0) + context_ms * (in_tokens + out_tokens / 2.0)
-    prefill0_ms = step.fixed_ms + (step.per_prefill_token_ms + context_ms) * in_tokens
-    decode0_ms = step.fixed_ms + step.per_decode_ms + context_ms * (in_tokens + (out_tokens + 1.0) / 2.0)
-    inv_out = 1.0 / out_tokens
-    itl_coef = (-prefill0_ms * inv_out, inv_out, -per_request_ms * inv_out, 0.0)
+    f, a_d, a_p, a_c = step.fixed_ms, step.per_decode_ms, step.per_prefill_token_ms, step.per_context_token_ms
+    decodes = max(out_tokens - 1.0, 0.0)
+    out_sq = (1.0 + spread.out_cv2) * out_tokens * out_tokens
+    chunks = prefill_steps(in_tokens, budget_tokens - 1.0, exact=spread.in_cv2 <= 0.0)
+    steps = chunks + decodes
+    decode_context = (spread.cross() * out_tokens - 1.0) * in_tokens + (out_sq - out_tokens) / 2.0
+    decode_work = a_d * decodes + a_c * decode_context
+    work = decode_work + a_p * in_tokens + a_c * in_tokens * (chunks + 1.0) / 2.0
+    own_decode_ms = decode_work / decodes if decodes > 0 else f + a_d + a_c * in_tokens
+    itl_coef = (own_decode_ms - work / steps, 1.0 / steps, 0.0, 0.0)
+    if decodes <= 0:
+        itl_coef = (own_decode_ms, 0.0, 0.0, 0.0)
+    tokens = in_tokens + decodes
+    budget_batch = budget_tokens * steps / tokens if tokens > 0 else math.inf
     return ServiceModel(
-        base_ms=prefill0_ms + out_tokens * decode0_ms,
-        slope_ms=(1.0 + out_tokens) * per_request_ms,
+        base_ms=steps * f,
+        slope_ms=work,
         itl_coef=itl_coef,
-        prefill_coef=(prefill0_ms, 0.0, per_request_ms, 0.0),
+        prefill_coef=(f + a_c * in_tokens / 2.0, 0.0, work / steps, 0.0),
         schema=perf.kind,
-        step_coef=itl_coef,
+        step_coef=(0.0, 1.0 / steps, 0.0, 0.0),
+        prefill_own_ms=in_tokens * (a_p + a_c / 2.0),
+        chunk_in_tokens=in_tokens,
+        chunk_in_sq_tokens=(1.0 + spread.in_cv2) * in_tokens * in_tokens,
+        chunk_exact=spread.in_cv2 <= 0.0,
+        chunk_token_ms=a_p,
+        budget_tokens=budget_tokens,
+        budget_batch=budget_batch,
+        kv_request_tokens=(chunks * in_tokens + decode_context) / steps,
+        wait_scale=(1.0 + spread.out_cv2) / 2.0,
+        kv_wait_scale=spread.kv_wait_scale(),
     )
 
 
-def service_model(perf: PerfParams, in_tokens: float, out_tokens: float) -> ServiceModel:
-    """The :class:`ServiceModel` of any schema. ``out_tokens`` must be > 0 (ValueError otherwise)."""
+def prefill_steps(in_tokens: float, room_tokens: float, *, exact: bool) -> float:
+    """Mean steps a prompt of mean ``in_tokens`` takes with ``room_tokens`` of budget per step:
+    ``ceil(in/room)`` for fixed lengths (``exact``), else ``1/(1 - exp(-room/in))``, the mean of
+    ``ceil(X/room)`` for an exponential X (about ``in/room + 1/2`` for long prompts, 1 for short
+    ones); 1 without a budget. Example: in 512, room 511: 2 (exact); in 1164, room 511: 2.81."""
+    if not math.isfinite(room_tokens) or in_tokens <= 0:
+        return 1.0
+    room = max(room_tokens, 1.0)
+    if exact:
+        return float(max(math.ceil(in_tokens / room - 1e-9), 1))
+    return 1.0 / -math.expm1(-room / in_tokens)
+
+
+def service_model(
+    perf: PerfParams,
+    in_tokens: float,
+    out_tokens: float,
+    *,
+    spread: LengthSpread = GEOMETRIC,
+    budget_tokens: float = math.inf,
+) -> ServiceModel:
+    """The :class:`ServiceModel` of any schema. ``out_tokens`` must be > 0 (ValueError otherwise).
+
+    ``spread`` and ``budget_tokens`` (``max_num_batched_tokens``; inf or <= 0: none) shape the
+    chunked engine of the step and iteration schemas; every schema gets the KV cache a request
+    holds, ``in + E[out^2]/(2 out)`` on average over its stay (long outputs stay longest)."""
     if not out_tokens > 0:
         raise ValueError(f"output tokens per request must be > 0, got {out_tokens!r}")
+    budget = budget_tokens if budget_tokens > 0 else math.inf
     if isinstance(perf, DecodeOnlyPerf):
-        model = decode_only(perf, out_tokens)
+        model = decode_only(perf, out_tokens, spread=spread, in_tokens=in_tokens)
     elif isinstance(perf, PrefillDecodePerf):
-        model = prefill_decode(perf, in_tokens, out_tokens)
+        model = prefill_decode(perf, in_tokens, out_tokens, spread=spread)
     else:
-        model = iteration(perf, in_tokens, out_tokens)
+        model = iteration(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     if not model.base_ms + model.slope_ms > 0:
         raise ValueError(f"{perf.kind} parameters give a zero service time: {perf}")
     return model

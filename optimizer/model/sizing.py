@@ -85,6 +85,8 @@ class SizingRequest:
     room: int
     targets: Targets
     rate_cap: float = 0.9
+    kv_tokens: float = 0.0
+    """The replica's KV cache in tokens (0: unknown, no limit): caps the chain's batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +144,7 @@ class _Limits:
         if tail.size:
             budget = self.ttft[index[tail]] - lat.prefill_ms[tail]
             prob = wait_exceeds_prob(
-                lat.state.take(tail), rows.queue.log_mu_top[tail], lat.state.room[tail], budget
+                lat.state.take(tail), rows.queue.log_wait_rate[tail], lat.state.room[tail], budget
             )
             ratio[tail, 2] = prob / (1.0 - pct[tail] / 100.0)
         return np.log(np.maximum(ratio.max(axis=1), 1e-12)), ratio > 1.0
@@ -152,7 +154,7 @@ class _Limits:
         sub = rows.take(index)
         lat = evaluate(sub, log_rate)
         pct = self.percentile[index]
-        wait = wait_quantile_ms(lat.state, sub.queue.log_mu_top, lat.state.room, 1.0 - pct / 100.0)
+        wait = wait_quantile_ms(lat.state, sub.queue.log_wait_rate, lat.state.room, 1.0 - pct / 100.0)
         reasons = []
         for k, i in enumerate(index.tolist()):
             parts = []
@@ -170,7 +172,12 @@ class _Limits:
 
 
 def _size_all(requests: Sequence[SizingRequest]) -> list[SizingResult]:
-    rows = row_set([r.service for r in requests], [r.batch for r in requests], [r.room for r in requests])
+    rows = row_set(
+        [r.service for r in requests],
+        [r.batch for r in requests],
+        [r.room for r in requests],
+        [r.kv_tokens for r in requests],
+    )
     limits = _Limits(requests)
     every = np.arange(rows.size)
     share = np.array([r.targets.upper_share(r.rate_cap) for r in requests])

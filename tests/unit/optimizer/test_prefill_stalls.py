@@ -12,7 +12,7 @@ import pytest
 from contract.data.perf import DecodeOnlyPerf, PrefillDecodePerf
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.predict import predict
-from optimizer.model.queue import head_line
+from optimizer.model.queue import head_line, stall_share
 from optimizer.model.service_time import service_model
 from optimizer.settings import OptimizerSettings
 
@@ -40,10 +40,26 @@ def test_saturation_pays_prefills_serially(perf: PrefillDecodePerf, batch: int) 
         assert expected < 1000.0 * batch / (f(perf, batch) + 1023 * d(perf, batch))
 
 
+def test_stall_share_is_the_prefill_at_the_loads_own_batch() -> None:
+    """s = lambda f(n + 2), n the fluid number in service on the stretched line (docstring)."""
+    model = service_model(A100, 128, 1024)
+    rows = row_set([model], [16], [160]).queue
+    share = float(stall_share(rows, np.array([0.4]))[0])
+    extra = share / (1 - share)
+    base, slope = (
+        model.base_ms + model.stretch_base_ms * extra,
+        model.slope_ms + model.stretch_slope_ms * extra,
+    )
+    n = 0.4 * base / (1000 - 0.4 * slope)
+    assert n == pytest.approx(11.20, abs=0.01)
+    assert share == pytest.approx(0.4 * f(A100, n + 2) / 1000, rel=1e-6)
+    assert share == pytest.approx(0.07452, abs=1e-5)
+
+
 def test_head_line_stretches_decodes_by_prefill_share() -> None:
     model = service_model(A100, 128, 1024)
     rows = row_set([model], [16], [160]).queue
-    share = 0.4 * f(A100, 8.5) / 1000
+    share = float(stall_share(rows, np.array([0.4]))[0])
     base, slope = head_line(rows, np.log(np.array([0.4])))
     assert base[0] == pytest.approx(164.64 + 1023 * 20.58 / (1 - share), rel=1e-12)
     assert slope[0] == pytest.approx(1.64 + 1023 * 0.41 / (1 - share), rel=1e-12)
@@ -53,11 +69,13 @@ def test_head_line_stretches_decodes_by_prefill_share() -> None:
     assert (far[0][0], far[1][0]) == pytest.approx((top[0][0], top[1][0]), rel=1e-12)
 
 
-def brute_wait_ms(perf: PrefillDecodePerf, batch: int, room: int, rate: float) -> tuple[float, float]:
+def brute_wait_ms(
+    perf: PrefillDecodePerf, batch: int, room: int, rate: float, share: float
+) -> tuple[float, float]:
     """(mean wait, mean stay) of the chain written out state by state: mu_n = 1000 n / S'(n) with
-    S'(n) = f(n) + (out-1) d(n) / (1 - rate f((N+1)/2)) for n < N, the unstretched 1000 N / S(N)
-    in state N (no arrival is prefilled there), mu_N's saturation rate above."""
-    share = rate * f(perf, (batch + 1) / 2) / 1000
+    S'(n) = f(n) + (out-1) d(n) / (1 - share) for n < N (share: :func:`stall_share`), the
+    unstretched 1000 N / S(N) in state N (no arrival is prefilled there), mu_N's saturation rate
+    above."""
     mu_top = 1000.0 / (f(perf, batch) + 1023 * d(perf, batch) / batch)
     log_p = [0.0]
     for n in range(1, batch + room + 1):
@@ -86,7 +104,8 @@ def test_chain_with_stalls_matches_brute_force(load: float) -> None:
     # Below saturation the queue is open: the chain runs to the room that leaves < 1e-9 beyond it.
     room = int(lat.state.room[0])
     assert room >= 50
-    wait, stay = brute_wait_ms(LLAMA70_A100, 5, room, rate)
+    share = float(stall_share(rows.queue, np.array([rate]))[0])
+    wait, stay = brute_wait_ms(LLAMA70_A100, 5, room, rate, share)
     assert lat.state.wait_ms[0] == pytest.approx(wait, rel=1e-8)
     assert lat.state.service_ms[0] == pytest.approx(stay, rel=1e-8)
 

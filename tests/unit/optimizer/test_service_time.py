@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf
+from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf, StepPerf
 from optimizer.model.latency import evaluate, row_set
-from optimizer.model.service_time import ServiceModel, service_model
+from optimizer.model.service_time import LengthSpread, ServiceModel, prefill_steps, service_model
 
 DECODE = DecodeOnlyPerf(alpha_ms=20.58, beta_ms=0.41)
 PREFILL = PrefillDecodePerf(alpha_ms=20.58, beta_ms=0.41, gamma_ms=164.64, delta_ms=0.0128125)
@@ -26,13 +28,12 @@ def issue_service_ms(perf: PerfParams, n: float, in_tokens: float, out_tokens: f
     if isinstance(perf, PrefillDecodePerf):
         f = perf.gamma_ms + perf.delta_ms * in_tokens * n
         return f + (out_tokens - 1) * (perf.alpha_ms + perf.beta_ms * n)
-    t = perf.alpha_ms + n * (
-        perf.beta_ms * (in_tokens + out_tokens) / (out_tokens + 1)
-        + perf.gamma_ms * (in_tokens + out_tokens / 2)
-    )
-    prefill = t + (perf.beta_ms + perf.gamma_ms) * in_tokens
-    decode = t + perf.beta_ms + perf.gamma_ms * (in_tokens + (out_tokens + 1) / 2)
-    return prefill + out_tokens * decode
+    # Chunked engine, no budget, geometric-like lengths (E[out^2] = 2 out^2): one prefill step
+    # and out - 1 decode steps, each request's work w once per stay: S(n) = out*alpha + n*w.
+    decodes = out_tokens - 1
+    context = in_tokens + decodes * in_tokens + (2 * out_tokens**2 - out_tokens) / 2
+    work = perf.beta_ms * (in_tokens + decodes) + perf.gamma_ms * context
+    return out_tokens * perf.alpha_ms + n * work
 
 
 @pytest.mark.parametrize(
@@ -74,15 +75,26 @@ def test_prefill_decode_docstring_example() -> None:
     assert 16000 / model.saturated_service_ms(16) == pytest.approx(0.51917, rel=1e-4)
 
 
-def test_iteration_docstring_example() -> None:
-    model = service_model(ITERATION, 128, 1024)
-    assert (model.base_ms, model.slope_ms) == pytest.approx((21982.232, 887.732))
-    itl, prefill = latency(model, 24000.0, 2.0, 0.0)
-    p_ls = 25.992 + 0.86608 * 2
-    assert itl == pytest.approx((24000 - p_ls) / 1024)
-    # The prompt's step samples the first token (vLLM): no extra decode step before it.
-    assert prefill == pytest.approx(p_ls)
-    assert (itl, prefill) == pytest.approx((23.41, 27.724), abs=5e-3)
+def test_step_docstring_example() -> None:
+    """Fixed 512/256 on the granite_13b step cost: the request's own work is counted once."""
+    perf = StepPerf(20.58, 0.041, 0.041, 0.00128125)
+    model = service_model(perf, 512, 256, spread=LengthSpread(0.0, 0.0), budget_tokens=2048)
+    assert (model.base_ms, model.slope_ms) == pytest.approx((5268.48, 241.203))
+    assert 32000 / model.service_ms(32) == pytest.approx(2.4640, abs=1e-4)
+    assert model.budget_batch == pytest.approx(683.557, abs=1e-3)
+    itl, step = latency(model, model.service_ms(1), 2.0, 0.0)
+    assert itl == pytest.approx(20.58 + 0.041 + 0.00128125 * (512 + 128))  # a decode step alone
+    assert step == pytest.approx(20.908 + 2 * 0.942199, abs=1e-5)
+    assert model.prefill_own_ms == pytest.approx(512 * (0.041 + 0.00128125 / 2))
+    small = service_model(perf, 512, 256, spread=LengthSpread(0.0, 0.0), budget_tokens=512)
+    assert small.budget_batch == pytest.approx(171.557, abs=1e-3)
+    assert 1000 * small.budget_batch / small.service_ms(small.budget_batch) == pytest.approx(3.6716, abs=1e-4)
+
+
+def test_prefill_steps_docstring_example() -> None:
+    assert prefill_steps(512, 511, exact=True) == 2
+    assert prefill_steps(1164, 511, exact=False) == pytest.approx(2.814, abs=1e-3)
+    assert prefill_steps(512, math.inf, exact=True) == 1
 
 
 def test_evaluate_uses_queue_means() -> None:
