@@ -97,7 +97,7 @@ def build_problem_with_context(
             batch, batch_note = _batch(server, entry, model, context, settings)
             asked = (id(entry), key, context.targets, batch, server.max_batch_size > 0)
             if asked not in requests_of:  # equal requests share objects: cheap to dedupe later
-                kv_tokens = _kv_tokens(entry, settings)
+                kv_tokens = _kv_tokens(entry)
                 requests_of[asked] = _requests(server, model, batch, kv_tokens, context, settings)
             requests = requests_of[asked]
             options.append(OptionToSize(i, entry, accelerators[entry.acc], model, requests, batch_note))
@@ -216,7 +216,7 @@ def _batch(
     if 0 < cap < batch:
         notes.append(f"batch {batch} capped at {cap} (max_batch_cap, vLLM --max-num-seqs)")
         batch = cap
-    kv_tokens = _kv_tokens(entry, settings)
+    kv_tokens = _kv_tokens(entry)
     kv_batch = model.kv_batch(kv_tokens, entry.kv_block_tokens) if kv_tokens > 0 else batch
     if kv_batch < batch:
         notes.append(f"batch {batch} capped at {kv_batch}: the KV cache ({kv_tokens} tokens) holds that many")
@@ -224,15 +224,10 @@ def _batch(
     return batch, "; ".join(notes)
 
 
-def _kv_tokens(entry: ModelPerfEntry, settings: OptimizerSettings) -> int:
-    """The KV cache the model holds a replica to, in tokens (0: no limit): ``kvCacheTokens``;
-    without it ``maxBatchSize * atTokens`` only under ``settings.kv_limit_from_profile`` (it is a
-    lower bound: the profile held at least that much)."""
-    if entry.kv_cache_tokens is not None:
-        return entry.kv_cache_tokens
-    if settings.kv_limit_from_profile:
-        return entry.kv_capacity_tokens or 0
-    return 0
+def _kv_tokens(entry: ModelPerfEntry) -> int:
+    """The KV cache the model holds a replica to, in tokens (0: no limit): the entry's
+    :attr:`~contract.data.catalog.ModelPerfEntry.kv_capacity_tokens`."""
+    return entry.kv_capacity_tokens or 0
 
 
 def _requests(  # noqa: PLR0917 - one server's sizing inputs

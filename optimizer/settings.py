@@ -47,12 +47,6 @@ class OptimizerSettings(BaseModel):
         "into chunks within the rest; 2048 is vLLM's default below 70 GB and on A100s (8192 on "
         "H100-class cards); 0: no budget",
     )
-    kv_limit_from_profile: bool = Field(
-        default=False,
-        description="without a model entry's kvCacheTokens, also hold its replicas to a KV cache of "
-        "maxBatchSize*atTokens tokens (what its profile held, a lower bound on the real cache) when "
-        "choosing the batch and sizing; False: such entries have no KV limit beyond inferno's batch rule",
-    )
     throughput_rate_cap: float = Field(
         default=0.9,
         gt=0,

@@ -112,13 +112,6 @@ def test_kv_cache_caps_the_batch_with_a_reason() -> None:
     assert free.max_batch == 64
 
 
-def test_the_profile_caps_the_batch_only_when_asked() -> None:
-    settings = OptimizerSettings(kv_limit_from_profile=True)
-    problem = build_problem(_kv_system(), settings)
-    (a100,) = [c for c in problem.servers[0].candidates if c.accelerator == "A100"]
-    assert a100.max_batch == 41  # 32 * 512 = 16384 tokens / 391.5
-
-
 def test_the_load_spread_reaches_the_model() -> None:
     """Fixed lengths (cv^2 0) wait half as long in the queue as with the default spread."""
     fixed = system(server(out=256, rpm=20_000))
