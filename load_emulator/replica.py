@@ -130,8 +130,11 @@ class ReplicaSim(ReplicaSteps):
         return min(max(used / self.gauge_blocks, 0.0), 1.0)
 
     # --- events --------------------------------------------------------------------------------
-    def enqueue(self, request: Request, now_s: float) -> bool:
-        """Queue an arrival; True when the step's end time changed (the server re-schedules)."""
+    def enqueue(self, request: Request, now_s: float, *, plan: bool = True) -> bool:
+        """Queue an arrival; True when the step's end time changed (the server re-schedules).
+
+        ``plan=False`` only queues it (a driver adding several simultaneous arrivals plans once).
+        """
         if self.kv_on and self.cap_blocks != UNLIMITED_BLOCKS:
             longest = self.blocks(request.in_tokens + max(request.out_tokens - 1, 0))
             if longest + (self.limits.watermark_blocks if self.mode == MODE_V0 else 0) > self.cap_blocks:
@@ -139,6 +142,8 @@ class ReplicaSim(ReplicaSteps):
                 self.sink.aborted(now_s)
                 return False
         self.waiting.append(request)
+        if not plan:
+            return False
         if self.state == IDLE:
             self.plan(now_s)
             return self.state != IDLE

@@ -57,6 +57,7 @@ class Request:
     last_s: float = 0.0
     last_epoch: int = -1
     preemptions: int = 0
+    finish_s: float = -1.0
 
     @property
     def ident(self) -> str:
@@ -223,7 +224,7 @@ class ReplicaBook:
         """``r`` produced its last token at ``t_s``: free its blocks and record it."""
         if self.kv_on:
             self.used_blocks -= self.blocks(r.computed)
-        r.state = GONE
+        r.state, r.finish_s = GONE, t_s
         self.n_run -= 1
         if self.trace is not None:
             self.trace[-1].finished.append(r.ident)

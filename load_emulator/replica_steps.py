@@ -193,10 +193,11 @@ class ReplicaSteps(ReplicaBook):
                 break
             free -= need
             context += computed + new
-            if r.state == DECODE:
-                decodes += 1
+            if r.state == DECODE or (new == 1 and r.in_tokens <= computed == r.in_tokens + r.generated - 1):
+                decodes += 1  # a one-token chunk that ends a recompute runs as a decode
             else:
                 prefill_tokens += new
+            if r.state != DECODE:
                 sched.append((r, new))
             budget -= new
             i += 1
