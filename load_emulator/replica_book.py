@@ -112,19 +112,24 @@ class ReplicaBook:
         return -(-tokens // self.block_tokens)
 
     def crossings(self, k: int) -> int:
-        """New KV blocks the decoders need over the next ``k`` decode steps (none finishing)."""
-        bs, g, total = self.block_tokens, self.g, 0
-        for rho, count in enumerate(self.res_count):
-            if count:
-                first = -(rho + g) % bs
-                if first < k:
-                    total += count * (1 + (k - 1 - first) // bs)
+        """New KV blocks the decoders need over the next ``k`` decode steps (none finishing).
+
+        A decoder of residue ``rho`` needs one in the step ``i`` where ``rho + g + i`` is a
+        multiple of the block size: every decoder once per ``block_tokens`` steps, plus the
+        residues hit by the remaining ``k mod block_tokens`` steps.
+        """
+        bs = self.block_tokens
+        full, part = divmod(k, bs)
+        total = self.n_dec * full
+        if part:
+            counts, base = self.res_count, -self.g
+            total += sum([counts[(base - i) % bs] for i in range(part)])
         return total
 
     def run_length_fitting(self, k_max: int) -> int:
         """The most decode steps, up to ``k_max``, whose blocks all fit in the free blocks."""
         free = self.cap_blocks - self.used_blocks
-        if self.crossings(k_max) <= free:
+        if self.n_dec * (k_max // self.block_tokens + 1) <= free or self.crossings(k_max) <= free:
             return k_max
         lo, hi = 0, k_max  # crossings(lo) fits, crossings(hi) does not
         while hi - lo > 1:
