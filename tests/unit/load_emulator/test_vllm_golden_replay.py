@@ -19,9 +19,9 @@ import pytest
 
 from contract.data.perf import StepPerf
 from load_emulator.replica import ReplicaSim, Request, StepTrace
-from load_emulator.replica_book import IDLE
 from load_emulator.stats import ServerStats
 from load_emulator.timing import IterationCost
+from tests.unit.load_emulator.builders import drive_replica
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vllm_golden"
 FILES = sorted(FIXTURES.glob("*.json"))
@@ -59,22 +59,7 @@ def replay(doc: dict[str, Any]) -> tuple[list[StepTrace], dict[str, Request]]:
         s["id"]: Request(i, s["arrival_s"], s["in_tokens"], s["out_tokens"], name=s["id"])
         for i, s in enumerate(specs)
     }
-    pending = [requests[s["id"]] for s in specs]
-    now_s, i = 0.0, 0
-    while True:
-        if replica.state == IDLE:
-            if i == len(pending):
-                break
-            now_s = max(now_s, pending[i].arrival_s)
-        else:
-            now_s = replica.end_s
-        while i < len(pending) and pending[i].arrival_s <= now_s:
-            replica.enqueue(pending[i], pending[i].arrival_s, plan=False)
-            i += 1
-        if replica.state == IDLE:
-            replica.plan(now_s)
-        else:
-            replica.on_step_end()
+    drive_replica(replica, [requests[s["id"]] for s in specs])
     assert replica.trace is not None
     return replica.trace, requests
 
