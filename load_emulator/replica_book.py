@@ -126,9 +126,10 @@ class ReplicaBook:
             total += sum([counts[(base - i) % bs] for i in range(part)])
         return total
 
-    def run_length_fitting(self, k_max: int) -> int:
-        """The most decode steps, up to ``k_max``, whose blocks all fit in the free blocks."""
-        free = self.cap_blocks - self.used_blocks
+    def run_length_fitting(self, k_max: int, spare: int = 0) -> int:
+        """The most decode steps, up to ``k_max``, whose blocks all fit in the free blocks with
+        ``spare`` of them left over."""
+        free = self.cap_blocks - self.used_blocks - spare
         if self.n_dec * (k_max // self.block_tokens + 1) <= free or self.crossings(k_max) <= free:
             return k_max
         lo, hi = 0, k_max  # crossings(lo) fits, crossings(hi) does not

@@ -14,7 +14,8 @@ cites it; durations are :mod:`load_emulator.timing`'s.
   the end of the step.
 - **V0** (prefill-decode schema, or prefill-first): if waiting requests fit (seats, blocks with
   the watermark, whole prompts within the budget), the step prefills them alone; otherwise every
-  running request decodes, with the same preemption of the newest when a block is missing.
+  running request decodes, with the same preemption of the newest while no block is free at its
+  turn (V0 asks for a free block even when the token fits the request's last one).
 - **decode-only** (decode-only schema): no prefill cost and no KV limit; waiting requests join at
   a step boundary while the batch has room, their first token comes out of their first step.
 
@@ -89,7 +90,7 @@ class ReplicaSteps(ReplicaBook):
     def _try_run(self, now_s: float) -> bool:
         k = self.top_finish_g() - self.g
         if self.kv_on:
-            k = self.run_length_fitting(k)
+            k = self.run_length_fitting(k, 1 if self.mode == MODE_V0 else 0)
         if k < 1:
             return False
         self.start_run(now_s, k)
@@ -166,6 +167,9 @@ class ReplicaSteps(ReplicaBook):
             threshold = 0
         free = self.cap_blocks - self.used_blocks
         g, bs = self.g, self.block_tokens
+        # V0's block manager lets a sequence append only while a block is free, even when its
+        # token fits its last block (``can_append_slots``: one block "touched" per decode).
+        touch = 1 if self.mode == MODE_V0 else 0
         sched: list[tuple[Request, int]] = []
         preempted: list[Request] = []
         decodes = prefill_tokens = context = 0
@@ -182,7 +186,7 @@ class ReplicaSteps(ReplicaBook):
                     new = threshold
                 new = min(new, budget)
             need = -(-(computed + new) // bs) - -(-computed // bs)
-            while need > free:
+            while max(need, touch) > free:
                 victim = order.pop()
                 free += self._preempt(victim)
                 preempted.append(victim)

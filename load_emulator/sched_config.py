@@ -12,7 +12,7 @@ Read by :class:`load_emulator.replica.ReplicaSim` (built by :mod:`load_emulator.
 KV blocks are counted as vLLM counts them: ``kv_blocks`` is vLLM's ``num_gpu_blocks`` (what it
 logs at start-up as "GPU KV cache size: kv_blocks * block_tokens tokens"), one of which is the
 block pool's reserved null block (``vllm/v1/core/block_pool.py``, ``BlockPool.__init__``), so
-``kv_blocks - 1`` blocks hold requests.
+``kv_blocks - 1`` blocks hold requests. V0's block manager has no null block: all of them do.
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ class SchedulerLimits:
 
     @property
     def usable_blocks(self) -> int | None:
-        """Blocks that can hold requests (the null block excluded); None when unlimited."""
-        return None if self.kv_blocks is None else max(self.kv_blocks - 1, 1)
+        """Blocks that can hold requests (V1: the null block excluded); None when unlimited."""
+        if self.kv_blocks is None:
+            return None
+        return self.kv_blocks if self.mode == "v0" else max(self.kv_blocks - 1, 1)
 
     @property
     def watermark_blocks(self) -> int:

@@ -149,13 +149,16 @@ def test_v0_preempts_the_newest_by_recompute() -> None:
 
 
 @pytest.mark.parametrize(
-    ("v0", "aborted"),
-    [pytest.param(False, 0, id="v1-no-watermark"), pytest.param(True, 1, id="v0-watermark-1pct")],
+    ("v0", "kv_blocks", "aborted"),
+    [
+        pytest.param(False, 101, 0, id="v1-100-usable-blocks-no-watermark"),
+        pytest.param(True, 100, 1, id="v0-100-blocks-1pct-watermark"),
+    ],
 )
-def test_a_request_the_cache_can_never_hold_is_aborted(v0: bool, aborted: int) -> None:
-    # 100 usable blocks (101 with the null block; V0 keeps int(0.01 * 101) = 1 free): 400 tokens fit
-    # V1 exactly and V0 never.
-    rep = replica(v0=v0, batch=2, budget=512, kv_blocks=101)
+def test_a_request_the_cache_can_never_hold_is_aborted(v0: bool, kv_blocks: int, aborted: int) -> None:
+    # 100 blocks hold requests either way (V1 keeps a null block, V0 does not); 400 tokens of prompt
+    # and output fill them exactly, which V0's watermark (int(0.01 * 100) = 1 block) never allows.
+    rep = replica(v0=v0, batch=2, budget=512, kv_blocks=kv_blocks)
     drive_replica(rep, requests((0.0, 399, 2)))
     assert rep.metrics.success_by_reason["abort"] == aborted
     assert rep.metrics.success_by_reason["stop"] == 1 - aborted

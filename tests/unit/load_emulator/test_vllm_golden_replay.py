@@ -1,7 +1,8 @@
 """The engine makes vLLM's own scheduling decisions: golden traces replayed step by step.
 
-Each fixture in ``tests/fixtures/vllm_golden/`` was recorded from vLLM's V1 ``Scheduler`` (driven
-standalone, the step time given by the fixture's ``step_cost``). Its requests go through ONE
+Each fixture in ``tests/fixtures/vllm_golden/`` was recorded from vLLM's own scheduler (0.33.0's
+V1 ``Scheduler``, or 0.8.5's V0 one for ``"engine": "v0"``; driven standalone, the step time
+given by the fixture's ``step_cost``; see the directory's README). Its requests go through ONE
 emulated replica configured from the fixture's ``config``, driven the way the recording was: the
 requests that have arrived by ``now`` join the queue before each step, an idle replica jumps to
 the next arrival, ``now`` advances by each step's duration. The replica's step trace must match
@@ -32,7 +33,8 @@ def replica_for(doc: dict[str, Any]) -> ReplicaSim:
     config, cost = doc["config"], doc["step_cost"]
     assert not config.get("enable_prefix_caching", False), "the engine models no prefix cache"
     assert config.get("policy", "fcfs") == "fcfs" and not config.get("async_scheduling", False)
-    assert config.get("enable_chunked_prefill", True), "V1 without chunked prefill is not modelled"
+    v1 = config.get("engine", "v1") == "v1"
+    assert config.get("enable_chunked_prefill", True) == v1, "V1 chunked or V0 prefill-first only"
     perf = StepPerf(
         cost["fixed_ms"], cost["per_decode_ms"], cost["per_prefill_token_ms"], cost["per_context_token_ms"]
     )
@@ -41,7 +43,7 @@ def replica_for(doc: dict[str, Any]) -> ReplicaSim:
         IterationCost.from_perf(perf),
         config["max_num_seqs"],
         ServerStats(),
-        chunked=config.get("engine", "v1") == "v1",
+        chunked=v1,
         token_budget=config["max_num_batched_tokens"],
         kv_capacity_tokens=config["num_blocks"] * config["block_size"],
         kv_block_tokens=config["block_size"],
@@ -54,7 +56,7 @@ def replica_for(doc: dict[str, Any]) -> ReplicaSim:
 
 def replay(doc: dict[str, Any]) -> tuple[list[StepTrace], dict[str, Request]]:
     replica = replica_for(doc)
-    specs = sorted(doc["requests"], key=lambda r: (r["arrival_s"], r["id"]))  # as the recording
+    specs = sorted(doc["requests"], key=lambda r: r["arrival_s"])  # stable: ties in list order
     requests = {
         s["id"]: Request(i, s["arrival_s"], s["in_tokens"], s["out_tokens"], name=s["id"])
         for i, s in enumerate(specs)
