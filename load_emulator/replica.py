@@ -82,6 +82,8 @@ class ReplicaSim(ReplicaSteps):
             watermark=watermark,
             mode="v1" if self.mode == MODE_V1 else "v0",
         )
+        self.watermark_blocks = self.limits.watermark_blocks
+        self.spare_blocks = 1 if self.mode == MODE_V0 else 0
         usable = self.limits.usable_blocks
         self.kv_on = self.mode != MODE_DECODE_ONLY
         self.cap_blocks = UNLIMITED_BLOCKS if usable is None else usable
@@ -93,7 +95,7 @@ class ReplicaSim(ReplicaSteps):
         self.decoding = []
         self.res_count = [0] * self.block_tokens
         self.n_dec = self.n_run = self.n_pref = 0
-        self.used_blocks = 0
+        self.pre_blocks = 0
         self.first_pending: list[Request] = []
         self.sched: list[tuple[Request, int]] = []
         self.step_skip: list[Request] = []
@@ -137,7 +139,7 @@ class ReplicaSim(ReplicaSteps):
         """
         if self.kv_on and self.cap_blocks != UNLIMITED_BLOCKS:
             longest = self.blocks(request.in_tokens + max(request.out_tokens - 1, 0))
-            if longest + (self.limits.watermark_blocks if self.mode == MODE_V0 else 0) > self.cap_blocks:
+            if longest + (self.watermark_blocks if self.mode == MODE_V0 else 0) > self.cap_blocks:
                 self.metrics.success_by_reason["abort"] += 1
                 self.sink.aborted(now_s)
                 return False
@@ -167,6 +169,6 @@ class ReplicaSim(ReplicaSteps):
         self.gap_groups.clear()
         self.sched, self.step_skip = [], []
         self.res_count = [0] * self.block_tokens
-        self.ctx_base = self.n_dec = self.n_run = self.n_pref = self.used_blocks = 0
+        self.ctx_base = self.n_dec = self.n_run = self.n_pref = self.pre_blocks = 0
         self.state, self.end_s = IDLE, math.inf
         return len(victims)

@@ -12,7 +12,10 @@ O(block size + finished requests), however long it is:
   after the step).
 - ``res_count[rho]`` counts decoders whose computed tokens are ``rho + g`` modulo the block size.
   A decoder needs a new KV block in the step whose token lands at a multiple of the block size,
-  so :meth:`crossings` gives the blocks all decoders need over the next ``k`` steps in O(block size).
+  so :meth:`crossings` gives the blocks all decoders need over the next ``k`` steps, and
+  :meth:`dec_blocks` the blocks they hold, in O(block size). The blocks of the other running
+  requests are counted in ``pre_blocks``; ``used_blocks`` is the sum, and a cheap upper bound on
+  it (:meth:`free_lower`) settles most admission and run-length questions without the exact sum.
 - ``gap_groups`` maps "time of last token" to how many decoders got their last token then, so
   inter-token gaps that span a prefill step are measured exactly. ``epoch`` counts the events at
   which every decoder got a token (at ``epoch_s``); a request's own ``last_s`` holds when its
@@ -87,7 +90,7 @@ class ReplicaBook:
     block_tokens: int
     cap_blocks: int
     kv_on: bool
-    used_blocks: int
+    pre_blocks: int
     decoding: list[HeapEntry]
     res_count: list[int]
     n_dec: int
@@ -126,11 +129,30 @@ class ReplicaBook:
             total += sum([counts[(base - i) % bs] for i in range(part)])
         return total
 
+    def dec_blocks(self) -> int:
+        """KV blocks the decoders hold: ``sum ceil(computed / block size)``."""
+        n = self.n_dec
+        if not n:
+            return 0
+        bs, g = self.block_tokens, self.g
+        pad = sum([count * (-(rho + g) % bs) for rho, count in enumerate(self.res_count) if count])
+        return (self.ctx_base - n + n * g + pad) // bs
+
+    @property
+    def used_blocks(self) -> int:
+        """KV blocks held by the running requests."""
+        return self.pre_blocks + self.dec_blocks()
+
+    def free_lower(self) -> int:
+        """A lower bound on the free blocks, in O(1) (each decoder's last block counted full)."""
+        n = self.n_dec
+        return self.cap_blocks - self.pre_blocks - (self.ctx_base - n + n * self.g) // self.block_tokens - n
+
     def run_length_fitting(self, k_max: int, spare: int = 0) -> int:
         """The most decode steps, up to ``k_max``, whose blocks all fit in the free blocks with
         ``spare`` of them left over."""
         free = self.cap_blocks - self.used_blocks - spare
-        if self.n_dec * (k_max // self.block_tokens + 1) <= free or self.crossings(k_max) <= free:
+        if self.crossings(k_max) <= free:
             return k_max
         lo, hi = 0, k_max  # crossings(lo) fits, crossings(hi) does not
         while hi - lo > 1:
@@ -152,6 +174,7 @@ class ReplicaBook:
         self.ctx_base += r.in_tokens + r.generated - g
         self.res_count[(r.in_tokens + r.generated - 1 - g) % self.block_tokens] += 1
         self.n_dec += 1
+        self.pre_blocks -= -(-r.computed // self.block_tokens)
         r.last_s, r.last_epoch = last_s, self.epoch
         if gap:
             self.gap_groups[last_s] = self.gap_groups.get(last_s, 0) + 1
@@ -163,6 +186,7 @@ class ReplicaBook:
         self.ctx_base -= r.in_tokens + r.gen0 - r.join_g
         self.res_count[(r.in_tokens + r.gen0 - 1 - r.join_g) % self.block_tokens] -= 1
         self.n_dec -= 1
+        self.pre_blocks += -(-r.computed // self.block_tokens)
         r.entry = None
         last = r.last_s if r.last_epoch == self.epoch else self.epoch_s
         count = self.gap_groups.get(last, 0)
@@ -178,12 +202,10 @@ class ReplicaBook:
             heapq.heappop(heap)
         return heap[0][0] if heap else 0
 
-    def book_decodes(  # noqa: PLR0917 - hot path, positional on purpose
-        self, t0: float, d: float, j: int, now_s: float, end_s: float, alloc: bool
-    ) -> None:
+    def book_decodes(self, t0: float, d: float, j: int, now_s: float, end_s: float) -> None:
         """``j`` decode steps of every decoder from ``start_s``, the last ending at ``end_s``.
 
-        ``alloc``: the steps' KV blocks are taken here (runs); a single step took them when planned.
+        Their KV blocks follow from ``g`` (:meth:`dec_blocks`): nothing to allocate here.
         """
         end0_s = self.start_s + t0 if j > 1 else end_s
         n = self.n_dec
@@ -201,8 +223,6 @@ class ReplicaBook:
             itl.observe_linear(t0 + d, d, j - 1, n)
             sink.itl(now_s, t0 + d * j / 2, n * (j - 1))
         self.metrics.generation_tokens += n * j
-        if alloc and self.kv_on:
-            self.used_blocks += self.crossings(j)
         self.g += j
         self.epoch += 1
         self.epoch_s = end_s
@@ -219,17 +239,17 @@ class ReplicaBook:
             self.res_count[(r.in_tokens + r.gen0 - 1 - r.join_g) % self.block_tokens] -= 1
             self.n_dec -= 1
             r.generated, r.computed = r.out_tokens, r.in_tokens + r.out_tokens - 1
-            self.finish(r, end_s)
+            self.finish(r, end_s, decoding=True)
             done += 1
         if done == n:
             self.gap_groups = {}
         elif done:
             self.gap_groups[end_s] = n - done
 
-    def finish(self, r: Request, t_s: float) -> None:
+    def finish(self, r: Request, t_s: float, *, decoding: bool) -> None:
         """``r`` produced its last token at ``t_s``: free its blocks and record it."""
-        if self.kv_on:
-            self.used_blocks -= self.blocks(r.computed)
+        if not decoding:
+            self.pre_blocks -= -(-r.computed // self.block_tokens)
         r.state, r.finish_s = GONE, t_s
         self.n_run -= 1
         if self.trace is not None:
@@ -256,7 +276,7 @@ class ReplicaBook:
         t0, d = self.run_t0_s, self.run_d_s
         full = j >= self.run_k
         end_s = now_s if full else self.start_s + j * t0 + d * j * (j - 1) / 2
-        self.book_decodes(t0, d, j, now_s, end_s, True)
+        self.book_decodes(t0, d, j, now_s, end_s)
         self.start_s, self.run_k, self.run_t0_s = end_s, self.run_k - j, t0 + j * d
 
     def cut_run(self, now_s: float) -> bool:

@@ -28,6 +28,8 @@ one step at a time; so is every step when a step trace is recorded.
 
 from __future__ import annotations
 
+import heapq
+
 from load_emulator.replica_book import (
     DECODE,
     IDLE,
@@ -53,6 +55,9 @@ class ReplicaSteps(ReplicaBook):
     sched: list[tuple[Request, int]]
     step_skip: list[Request]
     step_decodes: int
+    watermark_blocks: int
+    spare_blocks: int
+    """Blocks a decode needs free beyond its own (V0 asks for one; V1 none)."""
 
     # --- planning -------------------------------------------------------------------------------
     def plan(self, now_s: float) -> None:
@@ -72,7 +77,7 @@ class ReplicaSteps(ReplicaBook):
             self._start_pass(now_s, self.token_budget, admit=True)
             return
         if self.mode == MODE_V0:
-            if self.waiting and self._start_prefill_v0(now_s):
+            if self.waiting and self.n_run < self.max_batch and self._start_prefill_v0(now_s):
                 return
             if self.n_dec == 0:
                 self.state, self.end_s = IDLE, float("inf")
@@ -88,9 +93,17 @@ class ReplicaSteps(ReplicaBook):
         return self.n_run < self.max_batch
 
     def _try_run(self, now_s: float) -> bool:
-        k = self.top_finish_g() - self.g
-        if self.kv_on:
-            k = self.run_length_fitting(k, 1 if self.mode == MODE_V0 else 0)
+        heap = self.decoding
+        while heap and heap[0][2].entry is not heap[0]:
+            heapq.heappop(heap)
+        if not heap:
+            return False
+        k = heap[0][0] - self.g
+        n = self.n_dec
+        spare = self.spare_blocks
+        # Cheap sufficient test first: each decoder needs at most k // block + 1 new blocks.
+        if self.kv_on and n * (k // self.block_tokens + 1) > self.free_lower() - spare:
+            k = self.run_length_fitting(k, spare)
         if k < 1:
             return False
         self.start_run(now_s, k)
@@ -108,8 +121,8 @@ class ReplicaSteps(ReplicaBook):
             chunk = threshold
         chunk = min(chunk, budget)
         need = self.blocks(tokens if self.limits.reserve_full_prompt else chunk)
-        watermark = self.limits.watermark_blocks if self.n_run else 0
-        return need + watermark <= self.cap_blocks - self.used_blocks
+        need += self.watermark_blocks if self.n_run else 0
+        return need <= self.free_lower() or need <= self.cap_blocks - self.used_blocks
 
     def _plan_decode_only(self, now_s: float) -> None:
         while self.waiting and self.n_dec < self.max_batch:
@@ -119,6 +132,7 @@ class ReplicaSteps(ReplicaBook):
             self.metrics.prompt_tokens += r.in_tokens
             self.n_run += 1
             self.order.append(r)
+            self.pre_blocks += self.blocks(r.computed)  # moved to the decoders' count by attach
             self.attach(r, now_s, gap=False)
             self.first_pending.append(r)
         if len(self.order) > 2 * self.n_run + 64:
@@ -146,6 +160,7 @@ class ReplicaSteps(ReplicaBook):
         else:
             self.n_pref -= 1
         freed = self.blocks(victim.computed)
+        self.pre_blocks -= freed
         victim.state, victim.computed = 0, 0
         victim.preemptions += 1
         self.metrics.preemptions += 1
@@ -169,7 +184,7 @@ class ReplicaSteps(ReplicaBook):
         g, bs = self.g, self.block_tokens
         # V0's block manager lets a sequence append only while a block is free, even when its
         # token fits its last block (``can_append_slots``: one block "touched" per decode).
-        touch = 1 if self.mode == MODE_V0 else 0
+        touch = self.spare_blocks
         sched: list[tuple[Request, int]] = []
         preempted: list[Request] = []
         decodes = prefill_tokens = context = 0
@@ -196,6 +211,8 @@ class ReplicaSteps(ReplicaBook):
             if stop:
                 break
             free -= need
+            if r.state != DECODE:
+                self.pre_blocks += need
             context += computed + new
             if r.state == DECODE or (new == 1 and r.in_tokens <= computed == r.in_tokens + r.generated - 1):
                 decodes += 1  # a one-token chunk that ends a recompute runs as a decode
@@ -207,7 +224,7 @@ class ReplicaSteps(ReplicaBook):
             i += 1
         skipped = [r for r in order[i:] if r.state == DECODE]
         if admit and not preempted:
-            watermark = self.limits.watermark_blocks
+            watermark = self.watermark_blocks
             reserve = self.limits.reserve_full_prompt
             while budget > 0 and self.waiting and self.n_run < self.max_batch:
                 r = self.waiting[0]
@@ -222,16 +239,15 @@ class ReplicaSteps(ReplicaBook):
                     break
                 self._admit(r, now_s)
                 free -= need
+                self.pre_blocks += need
                 context += new
                 prefill_tokens += new
                 sched.append((r, new))
                 budget -= new
-        if self.kv_on:
-            self.used_blocks = self.cap_blocks - free
         self.sched, self.step_skip, self.step_decodes = sched, skipped, decodes
         if self.trace is not None:
             listed = [(r.ident, 1 if r.state == DECODE else n) for r, n in self._in_order(self.order, sched)]
-            self.trace.append(StepTrace(now_s, listed, [r.ident for r in preempted], self.used_blocks))
+            self.trace.append(StepTrace(now_s, listed, [r.ident for r in preempted], self.cap_blocks - free))
         if not sched and not decodes:
             # Nothing could run (every block held by requests that cannot progress): stay idle
             # until an arrival or a finish changes that; cannot happen with vLLM's admission rule.
@@ -257,8 +273,8 @@ class ReplicaSteps(ReplicaBook):
 
     def _start_prefill_v0(self, now_s: float) -> bool:
         """A prefill-only step for the waiting requests that fit; False when none does."""
-        free = self.cap_blocks - self.used_blocks
-        watermark = self.limits.watermark_blocks
+        free, exact = self.free_lower(), False
+        watermark = self.watermark_blocks
         tokens_total = 0
         sched: list[tuple[Request, int]] = []
         while self.waiting and self.n_run < self.max_batch:
@@ -268,15 +284,18 @@ class ReplicaSteps(ReplicaBook):
                 break
             need = self.blocks(tokens)
             if need + watermark > free:
-                break
+                if exact:
+                    break
+                free, exact = self.cap_blocks - self.used_blocks, True
+                if need + watermark > free:
+                    break
             self._admit(r, now_s)
             free -= need
+            self.pre_blocks += need
             tokens_total += tokens
             sched.append((r, tokens))
         if not sched:
             return False
-        if self.kv_on:
-            self.used_blocks = self.cap_blocks - free
         self.sched, self.step_skip, self.step_decodes = sched, [], 0
         if self.trace is not None:
             listed = [(r.ident, n) for r, n in sched]
@@ -297,7 +316,7 @@ class ReplicaSteps(ReplicaBook):
                 self.detach(r)
                 lasts.append((r, r.last_s))
         if self.step_decodes:
-            self.book_decodes(now_s - self.start_s, 0.0, 1, now_s, now_s, False)
+            self.book_decodes(now_s - self.start_s, 0.0, 1, now_s, now_s)
         for r, last_s in lasts:
             self.attach(r, last_s)
         for r, new in self.sched:
@@ -309,7 +328,7 @@ class ReplicaSteps(ReplicaBook):
             self.n_pref -= 1
             self.token_out(r, now_s)
             if r.generated >= r.out_tokens:
-                self.finish(r, now_s)
+                self.finish(r, now_s, decoding=False)
             else:
                 self.attach(r, now_s)
         self.sched = []
