@@ -6,8 +6,8 @@ Read by :class:`load_emulator.replica.ReplicaSim` (built by :mod:`load_emulator.
 - ``"v1"``: vLLM V1's scheduler (``vllm/v1/core/sched/scheduler.py``, ``Scheduler.schedule``):
   chunked prefill, one ordered pass over the running requests then the waiting ones;
 - ``"v0"``: vLLM V0's default scheduler without chunked prefill (``vllm/core/scheduler.py``,
-  ``Scheduler._schedule_default``, releases 0.5-0.10): a step either prefills whole prompts of
-  newly admitted requests or decodes every running request, never both.
+  ``Scheduler._schedule_default``; golden traces of 0.8.5's): a step either prefills whole prompts
+  of newly admitted requests or decodes every running request, never both.
 
 KV blocks are counted as vLLM counts them: ``kv_blocks`` is vLLM's ``num_gpu_blocks`` (what it
 logs at start-up as "GPU KV cache size: kv_blocks * block_tokens tokens"), one of which is the
