@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--seed", type=int, default=0)
         sub.add_argument("--routing", default="round-robin", choices=("round-robin", "least-loaded"))
         sub.add_argument("--scheduling", default="chunked", choices=("chunked", "prefill-first"))
+        sub.add_argument("--max-num-batched-tokens", type=int, default=8192, help="token budget per step")
+        sub.add_argument("--long-prefill-token-threshold", type=int, default=0,
+                         help="most prompt tokens per request per step (0: no cap)")  # fmt: skip
+        sub.add_argument("--kv-limit", action=argparse.BooleanOptionalAction, default=True,
+                         help="model each replica's KV cache (blocks, preemption)")  # fmt: skip
         sub.add_argument("--startup-delay-s", type=float, default=60.0, help="emulated pod start-up time")
         sub.add_argument("--limited", action=argparse.BooleanOptionalAction, default=None,
                          help="enforce capacity-data (default: the data's 'unlimited' flag)")  # fmt: skip
@@ -76,7 +81,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DataError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    config = EngineConfig(routing=args.routing, scheduling=args.scheduling)
+    config = EngineConfig(
+        routing=args.routing,
+        scheduling=args.scheduling,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        long_prefill_token_threshold=args.long_prefill_token_threshold,
+        kv_limit=args.kv_limit,
+    )
     if args.command == "simulate":
         engine = FleetEngine(catalog_of(system), fleet.cluster, fleet.workloads, config, seed=args.seed)
         return _simulate(engine, system, args)

@@ -45,7 +45,14 @@ class EngineConfig:
     scheduling: Scheduling = "chunked"
     """Iteration-schema scheduling; the other schemas have one faithful scheduling each."""
     max_num_batched_tokens: int = 8192
-    """Token budget per iteration (vLLM ``--max-num-batched-tokens``)."""
+    """Token budget per step (vLLM ``--max-num-batched-tokens``; ``vllm serve`` defaults to 2048
+    on A100-class and smaller cards, 8192 on H100-class ones: see ``sched_config``)."""
+    long_prefill_token_threshold: int = 0
+    """Chunked scheduling: most prompt tokens one request computes per step while others wait
+    or run (vLLM ``--long-prefill-token-threshold``); 0 turns the cap off (vLLM's default)."""
+    kv_limit: bool = True
+    """Model each replica's KV cache (the model data's ``kv_capacity_blocks``: admission needs
+    free blocks, a missing block preempts the newest request); False makes it unlimited."""
     sync_period_s: float = 5.0
     """Re-read the cluster view every this many virtual seconds; 0 turns it off (``sync()`` only)."""
     max_model_len: int = 32768
@@ -185,7 +192,9 @@ class FleetEngine:
             entry.sim.stats,
             chunked=cfg.scheduling == "chunked",
             token_budget=cfg.max_num_batched_tokens,
-            kv_capacity_tokens=perf.max_batch_size * (perf.at_tokens or 2048),
+            kv_capacity_tokens=perf.kv_capacity_tokens if cfg.kv_limit else None,
+            kv_block_tokens=perf.kv_block_tokens,
+            long_prefill_token_threshold=cfg.long_prefill_token_threshold,
             accelerator=accelerator,
             max_model_len=cfg.max_model_len,
         )

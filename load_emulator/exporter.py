@@ -6,9 +6,11 @@ vLLM's; every sample has vLLM's own labels ``model_name`` (the inferno model nam
 ``engine="0"``. Exported per pod:
 
 - counters ``vllm:request_success_total{finished_reason=stop|length|abort}``,
-  ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``;
+  ``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``, ``vllm:num_preemptions_total``
+  (V1's name; V0 exported the same series as ``vllm:num_preemptions_total`` too);
 - gauges ``vllm:num_requests_running``, ``vllm:num_requests_waiting``, ``vllm:kv_cache_usage_perc``
-  (and the older ``vllm:gpu_cache_usage_perc``);
+  (and the older ``vllm:gpu_cache_usage_perc``): the replica's own requests and KV blocks in use
+  over the blocks that can hold requests, as vLLM's ``BlockPool.get_usage``;
 - histograms ``vllm:time_to_first_token_seconds``, ``vllm:inter_token_latency_seconds`` (and the
   older name ``vllm:time_per_output_token_seconds``, same observations),
   ``vllm:e2e_request_latency_seconds``, ``vllm:request_queue_time_seconds``,
@@ -87,6 +89,9 @@ class FleetCollector:
         generation = CounterMetricFamily(
             "vllm:generation_tokens", "Number of generation tokens processed.", labels=names
         )
+        preemptions = CounterMetricFamily(
+            "vllm:num_preemptions", "Cumulative number of preemption from the engine.", labels=names
+        )
         running = GaugeMetricFamily(
             "vllm:num_requests_running", "Number of requests in model execution batches.", labels=names
         )
@@ -115,14 +120,16 @@ class FleetCollector:
                 success.add_metric([*values, reason], count)
             prompt.add_metric(values, m.prompt_tokens)
             generation.add_metric(values, m.generation_tokens)
+            preemptions.add_metric(values, m.preemptions)
             running.add_metric(values, replica.running)
             waiting.add_metric(values, len(replica.waiting))
-            kv.add_metric(values, replica.kv_usage())
-            kv_old.add_metric(values, replica.kv_usage())
+            usage = replica.kv_usage()
+            kv.add_metric(values, usage)
+            kv_old.add_metric(values, usage)
             for family, attribute in histograms:
                 counts: BucketCounts = getattr(m, attribute)
                 family.add_metric(values, buckets=counts.cumulative(), sum_value=counts.sum)
-        yield from (success, prompt, generation, running, waiting, kv, kv_old)
+        yield from (success, prompt, generation, preemptions, running, waiting, kv, kv_old)
         yield from (family for family, _ in histograms)
 
 

@@ -157,6 +157,8 @@ class ReplicaMetrics:
     max_model_len: int = 65536
     prompt_tokens: float = 0.0
     generation_tokens: float = 0.0
+    preemptions: float = 0.0
+    """``vllm:num_preemptions``: requests preempted (recompute) for want of KV blocks."""
     success_by_reason: dict[str, float] = field(
         default_factory=lambda: {"stop": 0.0, "length": 0.0, "abort": 0.0}
     )

@@ -1,24 +1,22 @@
-"""One emulated vLLM replica: FIFO queue, continuous batching, iteration-level timing.
+"""One emulated vLLM replica: a FIFO queue, continuous batching, a KV cache in blocks, step timing.
 
 Called by :class:`load_emulator.server.ServerSim`, which owns the clock and the event heap. The
 replica is always either idle or inside one *step* whose end time it reports (``end_s``):
 
-- a **single** iteration that changes the batch: a prefill iteration (prefill-first scheduling) or
-  a mixed decode + prefill-chunk iteration (chunked scheduling); its effects land at its end;
-- a **run** of ``k`` pure decode iterations, where nothing can change until a request finishes:
-  ``k`` is the fewest tokens any running request still needs. The iteration durations are
-  ``t0 + i*d`` (``d = gamma*n`` in the iteration schema as KV lengths grow, else 0), so a run is one
-  event however long it is. An arrival that could join the batch cuts the run at the end of the
-  iteration in progress (:meth:`enqueue`); ``commit_until`` books the iterations already finished
-  (scrapes and window reports see up-to-date counters).
+- a **single** step planned as vLLM's scheduler plans one (:mod:`load_emulator.replica_steps`);
+  its effects (tokens, finished requests, freed blocks) land at its end;
+- a **run** of ``k`` pure decode steps, when nothing can change before its end (no request
+  finishes, no block is missing, nobody waiting can be admitted). Its step durations are
+  ``t0 + i*d`` (``d = per-context-token cost * n`` as contexts grow, else 0), so a run is one event
+  however long it is. An arrival that could join the batch cuts the run at the end of the step in
+  progress (:meth:`enqueue`); ``commit_until`` books the steps already finished (scrapes and
+  window reports see up-to-date counters).
 
-Bookkeeping that keeps a run O(1): ``g`` counts decode iterations; a decoding request stores the
-``g`` at which it joined and finishes at ``finish_g`` (a heap); ``ctx_base`` is the sum over
-decoding requests of ``in + generated_at_join - g_at_join``, so ``ctx_base + n*g`` is the sum of
-their ``in + tokens generated so far``: the tokens each attends to in the next decode
-iteration. ``gap_groups`` maps "time of last token" to how many decoding requests got their last
-token then, so inter-token gaps that span a prefill iteration are measured exactly.
-Time model: :mod:`load_emulator.timing`.
+Bookkeeping: :mod:`load_emulator.replica_book`. Scheduler limits and vLLM's defaults:
+:mod:`load_emulator.sched_config`. Time model: :mod:`load_emulator.timing`.
+
+A request longer than the whole KV cache (prompt plus output) is aborted on arrival, as vLLM
+rejects a request beyond ``max_model_len``, which it keeps within the KV cache at start-up.
 """
 
 from __future__ import annotations
@@ -27,15 +25,21 @@ import math
 from collections import deque
 
 from load_emulator.histograms import ReplicaMetrics
-from load_emulator.replica_steps import IDLE, RUN, SINGLE, ReplicaSteps, Request
+from load_emulator.replica_book import IDLE, RUN, Request, StepTrace
+from load_emulator.replica_steps import MODE_DECODE_ONLY, MODE_V0, MODE_V1, ReplicaSteps
+from load_emulator.sched_config import DEFAULT_BLOCK_TOKENS, SchedulerLimits
 from load_emulator.stats import ServerStats
-from load_emulator.timing import ITERATION, IterationCost
+from load_emulator.timing import DECODE_ONLY, ITERATION, IterationCost
 
-__all__ = ["ReplicaSim", "Request"]
+__all__ = ["ReplicaSim", "Request", "StepTrace"]
+
+UNLIMITED_BLOCKS = 1 << 62
+GAUGE_TOKENS_PER_SEAT = 2048
+"""Without a KV capacity, the usage gauge reads the cache as ``max_batch * 2048`` tokens."""
 
 
 class ReplicaSim(ReplicaSteps):
-    """State of one pod; the step logic lives in :class:`ReplicaSteps`."""
+    """State of one pod; scheduling in :class:`ReplicaSteps`, bookkeeping in its base."""
 
     def __init__(
         self,
@@ -46,85 +50,125 @@ class ReplicaSim(ReplicaSteps):
         *,
         chunked: bool,
         token_budget: int,
-        kv_capacity_tokens: int,
+        kv_capacity_tokens: int | None = None,
+        kv_block_tokens: int = DEFAULT_BLOCK_TOKENS,
+        long_prefill_token_threshold: int = 0,
+        reserve_full_prompt: bool = True,
+        watermark: float | None = None,
         accelerator: str = "",
         max_model_len: int = 65536,
+        trace: bool = False,
     ) -> None:
         self.pod = pod
         self.accelerator = accelerator
         self.cost = cost
         self.max_batch = max(1, max_batch)
-        self.chunked = chunked and cost.kind == ITERATION
-        self.token_budget = max(token_budget, self.max_batch + 1)
-        self.kv_capacity_tokens = max(kv_capacity_tokens, 1)
+        if cost.kind == DECODE_ONLY:
+            self.mode = MODE_DECODE_ONLY
+        else:
+            self.mode = MODE_V1 if chunked and cost.kind == ITERATION else MODE_V0
+        self.chunked = self.mode == MODE_V1
+        # vLLM refuses a budget below max_num_seqs (SchedulerConfig._verify_args).
+        self.token_budget = max(token_budget, self.max_batch)
+        self.block_tokens = max(kv_block_tokens, 1)
+        kv_blocks = None if kv_capacity_tokens is None else kv_capacity_tokens // self.block_tokens
+        self.limits = SchedulerLimits(
+            max_num_seqs=self.max_batch,
+            max_num_batched_tokens=self.token_budget,
+            kv_blocks=kv_blocks if self.mode != MODE_DECODE_ONLY else None,
+            block_tokens=self.block_tokens,
+            long_prefill_token_threshold=long_prefill_token_threshold,
+            reserve_full_prompt=reserve_full_prompt,
+            watermark=watermark,
+            mode="v1" if self.mode == MODE_V1 else "v0",
+        )
+        self.watermark_blocks = self.limits.watermark_blocks
+        self.spare_blocks = 1 if self.mode == MODE_V0 else 0
+        usable = self.limits.usable_blocks
+        self.kv_on = self.mode != MODE_DECODE_ONLY
+        self.cap_blocks = UNLIMITED_BLOCKS if usable is None else usable
+        self.gauge_blocks = usable or max(1, self.max_batch * GAUGE_TOKENS_PER_SEAT // self.block_tokens)
         self.sink = sink
         self.metrics = ReplicaMetrics(max_model_len=max_model_len)
         self.waiting: deque[Request] = deque()
-        self.prefilling: list[Request] = []
-        self.decoding: list[tuple[int, int, Request]] = []  # heap of (finish_g, seq, request)
+        self.order: list[Request] = []
+        self.decoding = []
+        self.res_count = [0] * self.block_tokens
+        self.n_dec = self.n_run = self.n_pref = 0
+        self.pre_blocks = 0
         self.first_pending: list[Request] = []
-        self.batch: list[Request] = []  # newcomers of the prefill iteration in flight
-        self.chunks: list[tuple[Request, int]] = []  # prefill chunks of the mixed iteration in flight
+        self.sched: list[tuple[Request, int]] = []
+        self.step_skip: list[Request] = []
+        self.step_decodes = 0
         self.g = 0
         self.ctx_base = 0
         self.gap_groups: dict[float, int] = {}
+        self.epoch = 0
+        self.epoch_s = 0.0
         self.state = IDLE
         self.start_s = 0.0
         self.end_s = math.inf
         self.run_k = 0
         self.run_t0_s = 0.0
         self.run_d_s = 0.0
-        self.step_decodes = 0
+        self.trace: list[StepTrace] | None = [] if trace else None
         self.event_seq = -1  # the server's heap entry that is current for this replica
 
     # --- what the server and the exporter read ----------------------------------------------
     @property
     def running(self) -> int:
-        return len(self.decoding) + len(self.prefilling) + len(self.batch)
+        return self.n_run
 
     @property
     def load(self) -> int:
-        return self.running + len(self.waiting)
+        return self.n_run + len(self.waiting)
 
     def kv_usage(self) -> float:
-        used = self.ctx_base + len(self.decoding) * self.g + sum(r.prompt_done for r in self.prefilling)
-        return min(max(used / self.kv_capacity_tokens, 0.0), 1.0)
+        """vLLM's ``kv_cache_usage_perc``: blocks in use over the blocks that can hold requests."""
+        if not self.kv_on:
+            used = (self.ctx_base + self.n_dec * self.g) / self.block_tokens
+        else:
+            used = self.used_blocks
+        return min(max(used / self.gauge_blocks, 0.0), 1.0)
 
     # --- events --------------------------------------------------------------------------------
-    def enqueue(self, request: Request, now_s: float) -> bool:
-        """Queue an arrival; True when the step's end time changed (the server re-schedules)."""
+    def enqueue(self, request: Request, now_s: float, *, plan: bool = True) -> bool:
+        """Queue an arrival; True when the step's end time changed (the server re-schedules).
+
+        ``plan=False`` only queues it (a driver adding several simultaneous arrivals plans once).
+        """
+        if self.kv_on and self.cap_blocks != UNLIMITED_BLOCKS:
+            longest = self.blocks(request.in_tokens + max(request.out_tokens - 1, 0))
+            if longest + (self.watermark_blocks if self.mode == MODE_V0 else 0) > self.cap_blocks:
+                self.metrics.success_by_reason["abort"] += 1
+                self.sink.aborted(now_s)
+                return False
         self.waiting.append(request)
+        if not plan:
+            return False
         if self.state == IDLE:
             self.plan(now_s)
             return self.state != IDLE
-        if self.state == RUN and len(self.decoding) + len(self.prefilling) < self.max_batch:
-            self.cut_run(now_s)
+        if self.state == RUN and self.could_admit():
+            if not self.cut_run(now_s):
+                self.plan(now_s)
             return True
         return False
-
-    def on_step_end(self) -> None:
-        """The current step ended at ``end_s``: book it and plan the next one from there."""
-        now_s = self.end_s
-        if self.state == RUN:
-            self.commit_run(self.run_k, now_s)
-        elif self.state == SINGLE:
-            self.commit_single(now_s)
-        self.plan(now_s)
 
     def drop_all(self, now_s: float) -> int:
         """Abort every request in the replica (pod removed); returns how many."""
         self.commit_until(now_s)
-        victims = [entry[2] for entry in self.decoding] + self.prefilling + self.batch + list(self.waiting)
+        victims = self.all_requests()
         for _ in victims:
             self.metrics.success_by_reason["abort"] += 1
             self.sink.aborted(now_s)
         self.decoding.clear()
-        self.prefilling.clear()
-        self.batch.clear()
-        self.chunks.clear()
+        self.order.clear()
         self.waiting.clear()
         self.first_pending.clear()
         self.gap_groups.clear()
-        self.ctx_base = 0
+        self.sched, self.step_skip = [], []
+        self.res_count = [0] * self.block_tokens
+        self.ctx_base = self.n_dec = self.n_run = self.n_pref = self.pre_blocks = 0
         self.state, self.end_s = IDLE, math.inf
         return len(victims)

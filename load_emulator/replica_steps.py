@@ -1,271 +1,358 @@
-"""The step machinery of :class:`load_emulator.replica.ReplicaSim`: plan, book and cut steps.
+"""Scheduling of :class:`load_emulator.replica.ReplicaSim`: which requests a step computes.
 
-Split from :mod:`load_emulator.replica` (which documents the bookkeeping) to keep files short.
-Scheduling, per schema (see :mod:`load_emulator.timing` for durations):
+Three modes (the replica's ``mode``), each vLLM's behaviour as :mod:`load_emulator.sched_config`
+cites it; durations are :mod:`load_emulator.timing`'s.
 
-- decode-only: waiting requests join at the next iteration boundary while the batch has room; the
-  iteration after a join is booked alone so the newcomers' first tokens are timed exactly;
-- prefill-first: waiting requests and room in the batch -> a prefill iteration for as many
-  newcomers as fit (FIFO, within ``token_budget`` prompt tokens, at least one); else decode;
-- chunked: every iteration decodes all running requests, then gives the remaining token budget to
-  partial prefills (FIFO), then admits newcomers while the batch has room.
+- **V1** (iteration and step schemas, chunked): one ordered pass over the running requests (in
+  the order they were admitted), each getting ``min(tokens it lacks, long-prefill cap, budget
+  left)`` tokens, a decoder one; each takes the KV blocks its computed tokens need after the step.
+  When a request cannot get its blocks, the newest running request is preempted (recompute: its
+  blocks freed, its computed tokens reset, back to the front of the queue), possibly itself,
+  which ends the pass. Then, unless something was preempted, waiting requests are admitted in
+  order while the budget, ``max_num_seqs`` and the blocks for their whole prompt allow. A request
+  that completes its prompt (plus, after a preemption, its generated tokens) samples a token at
+  the end of the step.
+- **V0** (prefill-decode schema, or prefill-first): if waiting requests fit (seats, blocks with
+  the watermark, whole prompts within the budget), the step prefills them alone; otherwise every
+  running request decodes, with the same preemption of the newest while no block is free at its
+  turn (V0 asks for a free block even when the token fits the request's last one).
+- **decode-only** (decode-only schema): no prefill cost and no KV limit; waiting requests join at
+  a step boundary while the batch has room, their first token comes out of their first step.
+
+A run of ``k`` pure decode steps is booked as one event when it is exact: no request prefilling,
+the decoders within the budget, no waiting request that could be admitted (the free blocks only
+shrink during a run, so one that cannot be admitted at its start cannot later), no request
+finishing before its end and every block the decoders need in it free. Anything else is planned
+one step at a time; so is every step when a step trace is recorded.
 """
 
 from __future__ import annotations
 
 import heapq
-import math
-from collections import deque
-from dataclasses import dataclass
 
-from load_emulator.histograms import ReplicaMetrics
-from load_emulator.stats import ServerStats
-from load_emulator.timing import DECODE_ONLY, ITERATION, IterationCost
+from load_emulator.replica_book import (
+    DECODE,
+    IDLE,
+    PREFILL,
+    RUN,
+    SINGLE,
+    ReplicaBook,
+    Request,
+    StepTrace,
+)
+from load_emulator.sched_config import SchedulerLimits
+from load_emulator.timing import PREFILL_DECODE
 
-IDLE, SINGLE, RUN = 0, 1, 2
-
-
-@dataclass(slots=True, eq=False)
-class Request:
-    seq: int
-    arrival_s: float
-    in_tokens: int
-    out_tokens: int
-    admitted_s: float = -1.0
-    first_token_s: float = -1.0
-    prompt_done: int = 0
-    join_g: int = 0
-    gen0: int = 0
+MODE_DECODE_ONLY, MODE_V0, MODE_V1 = 0, 1, 2
 
 
-class ReplicaSteps:
-    cost: IterationCost
+class ReplicaSteps(ReplicaBook):
+    limits: SchedulerLimits
+    mode: int
     max_batch: int
-    chunked: bool
     token_budget: int
-    sink: ServerStats
-    metrics: ReplicaMetrics
-    waiting: deque[Request]
-    prefilling: list[Request]
-    decoding: list[tuple[int, int, Request]]
-    first_pending: list[Request]
-    batch: list[Request]
-    chunks: list[tuple[Request, int]]
-    g: int
-    ctx_base: int
-    gap_groups: dict[float, int]
-    state: int
-    start_s: float
-    end_s: float
-    run_k: int
-    run_t0_s: float
-    run_d_s: float
+    order: list[Request]
+    sched: list[tuple[Request, int]]
+    step_skip: list[Request]
     step_decodes: int
+    watermark_blocks: int
+    spare_blocks: int
+    """Blocks a decode needs free beyond its own (V0 asks for one; V1 none)."""
 
     # --- planning -------------------------------------------------------------------------------
     def plan(self, now_s: float) -> None:
         """Choose the step starting at ``now_s`` (or go idle)."""
-        if self.cost.kind == DECODE_ONLY:
-            while self.waiting and len(self.decoding) < self.max_batch:
-                request = self.waiting.popleft()
-                request.admitted_s = now_s
-                request.prompt_done = request.in_tokens  # the schema has no prefill cost
-                self.metrics.prompt_tokens += request.in_tokens
-                self._push_decoding(request)
-                self.first_pending.append(request)
-        elif self.chunked:
-            if self.prefilling or (
-                self.waiting and len(self.decoding) + len(self.prefilling) < self.max_batch
-            ):
-                self._start_mixed(now_s)
+        if self.mode == MODE_V1:
+            if self.n_run == 0 and not self.waiting:
+                self.state, self.end_s = IDLE, float("inf")
                 return
-        elif self.waiting and len(self.decoding) < self.max_batch:
-            self._start_prefill(now_s)
+            if (
+                self.trace is None
+                and self.n_pref == 0
+                and self.n_dec <= self.token_budget
+                and not self._admissible_v1(self.token_budget - self.n_dec)
+                and self._try_run(now_s)
+            ):
+                return
+            self._start_pass(now_s, self.token_budget, admit=True)
             return
-        if self.decoding:
-            k = 1 if self.first_pending else self.decoding[0][0] - self.g
-            self._start_run(now_s, k)
+        if self.mode == MODE_V0:
+            if self.waiting and self.n_run < self.max_batch and self._start_prefill_v0(now_s):
+                return
+            if self.n_dec == 0:
+                self.state, self.end_s = IDLE, float("inf")
+                return
+            if self.trace is None and self._try_run(now_s):
+                return
+            self._start_pass(now_s, 1 << 62, admit=False)
+            return
+        self._plan_decode_only(now_s)
+
+    def could_admit(self) -> bool:
+        """Whether a waiting request might join at the next step boundary (cuts a run short)."""
+        return self.n_run < self.max_batch
+
+    def _try_run(self, now_s: float) -> bool:
+        heap = self.decoding
+        while heap and heap[0][2].entry is not heap[0]:
+            heapq.heappop(heap)
+        if not heap:
+            return False
+        k = heap[0][0] - self.g
+        n = self.n_dec
+        spare = self.spare_blocks
+        # Cheap sufficient test first: each decoder needs at most k // block + 1 new blocks.
+        if self.kv_on and n * (k // self.block_tokens + 1) > self.free_lower() - spare:
+            k = self.run_length_fitting(k, spare)
+        if k < 1:
+            return False
+        self.start_run(now_s, k)
+        return True
+
+    def _admissible_v1(self, budget: int) -> bool:
+        """Whether the head of the queue would be admitted after every decoder got its token."""
+        if not self.waiting or self.n_run >= self.max_batch or budget <= 0:
+            return False
+        r = self.waiting[0]
+        tokens = r.in_tokens + r.generated
+        chunk = tokens
+        threshold = self.limits.long_prefill_token_threshold
+        if 0 < threshold < chunk and self.n_run + len(self.waiting) > 1:
+            chunk = threshold
+        chunk = min(chunk, budget)
+        need = self.blocks(tokens if self.limits.reserve_full_prompt else chunk)
+        need += self.watermark_blocks if self.n_run else 0
+        return need <= self.free_lower() or need <= self.cap_blocks - self.used_blocks
+
+    def _plan_decode_only(self, now_s: float) -> None:
+        while self.waiting and self.n_dec < self.max_batch:
+            r = self.waiting.popleft()
+            r.admitted_s = now_s
+            r.computed = r.in_tokens
+            self.metrics.prompt_tokens += r.in_tokens
+            self.n_run += 1
+            self.order.append(r)
+            self.pre_blocks += self.blocks(r.computed)  # moved to the decoders' count by attach
+            self.attach(r, now_s, gap=False)
+            self.first_pending.append(r)
+        if len(self.order) > 2 * self.n_run + 64:
+            self.order = [r for r in self.order if self.is_running(r)]
+        if self.n_dec:
+            self.start_run(now_s, 1 if self.first_pending else self.top_finish_g() - self.g)
         else:
-            self.state, self.end_s = IDLE, math.inf
+            self.state, self.end_s = IDLE, float("inf")
 
-    def _start_run(self, now_s: float, k: int) -> None:
-        n = len(self.decoding)
-        t0 = self.cost.decode_s(n, self.ctx_base + n * self.g)
-        d = self.cost.gamma_s * n if self.cost.kind == ITERATION else 0.0
-        self.state, self.start_s, self.run_k, self.run_t0_s, self.run_d_s = RUN, now_s, k, t0, d
-        self.end_s = now_s + k * t0 + d * k * (k - 1) / 2
+    def _admit(self, r: Request, now_s: float) -> None:
+        self.waiting.popleft()
+        r.state, r.computed = PREFILL, 0
+        if r.admitted_s < 0:
+            r.admitted_s = now_s  # vLLM's queue time ignores re-admissions after a preemption
+        self.n_run += 1
+        self.n_pref += 1
+        self.order.append(r)
+        if len(self.order) > 2 * self.n_run + 64:
+            self.order = [q for q in self.order if self.is_running(q)]
 
-    def _start_prefill(self, now_s: float) -> None:
-        prompt_tokens = 0
-        while self.waiting and len(self.decoding) + len(self.batch) < self.max_batch:
-            request = self.waiting[0]
-            if self.batch and prompt_tokens + request.in_tokens > self.token_budget:
+    def _preempt(self, victim: Request) -> int:
+        """Recompute preemption: free the victim's blocks, back to the front of the queue."""
+        if victim.state == DECODE:
+            self.detach(victim)
+        else:
+            self.n_pref -= 1
+        freed = self.blocks(victim.computed)
+        self.pre_blocks -= freed
+        victim.state, victim.computed = 0, 0
+        victim.preemptions += 1
+        self.metrics.preemptions += 1
+        self.n_run -= 1
+        self.waiting.appendleft(victim)
+        return freed
+
+    def _running_order(self) -> list[Request]:
+        order = self.order
+        if len(order) != self.n_run:
+            order = self.order = [r for r in order if r.state in (PREFILL, DECODE)]
+        return order
+
+    def _start_pass(self, now_s: float, budget: int, *, admit: bool) -> None:  # noqa: PLR0915
+        """One step planned as vLLM's scheduler does it (see the module doc)."""
+        order = self._running_order()
+        threshold = self.limits.long_prefill_token_threshold
+        if self.n_run + len(self.waiting) <= 1:
+            threshold = 0
+        free = self.cap_blocks - self.used_blocks
+        g, bs = self.g, self.block_tokens
+        # V0's block manager lets a sequence append only while a block is free, even when its
+        # token fits its last block (``can_append_slots``: one block "touched" per decode).
+        touch = self.spare_blocks
+        sched: list[tuple[Request, int]] = []
+        preempted: list[Request] = []
+        decodes = prefill_tokens = context = 0
+        i = 0
+        stop = False
+        while i < len(order) and budget > 0:
+            r = order[i]
+            if r.state == DECODE:
+                new, computed = 1, r.in_tokens + r.gen0 + g - r.join_g - 1
+            else:
+                computed = r.computed
+                new = r.in_tokens + r.generated - computed
+                if 0 < threshold < new:
+                    new = threshold
+                new = min(new, budget)
+            need = -(-(computed + new) // bs) - -(-computed // bs)
+            while max(need, touch) > free:
+                victim = order.pop()
+                free += self._preempt(victim)
+                preempted.append(victim)
+                if victim is r:
+                    stop = True
+                    break
+            if stop:
                 break
-            self.waiting.popleft()
-            request.admitted_s = now_s
-            self.batch.append(request)
-            prompt_tokens += request.in_tokens
-        duration_s = self.cost.prefill_s(prompt_tokens, len(self.decoding) + len(self.batch))
-        self.state, self.start_s, self.end_s, self.step_decodes = SINGLE, now_s, now_s + duration_s, 0
+            free -= need
+            if r.state != DECODE:
+                self.pre_blocks += need
+            context += computed + new
+            if r.state == DECODE or (new == 1 and r.in_tokens <= computed == r.in_tokens + r.generated - 1):
+                decodes += 1  # a one-token chunk that ends a recompute runs as a decode
+            else:
+                prefill_tokens += new
+            if r.state != DECODE:
+                sched.append((r, new))
+            budget -= new
+            i += 1
+        skipped = [r for r in order[i:] if r.state == DECODE]
+        if admit and not preempted:
+            watermark = self.watermark_blocks
+            reserve = self.limits.reserve_full_prompt
+            while budget > 0 and self.waiting and self.n_run < self.max_batch:
+                r = self.waiting[0]
+                tokens = r.in_tokens + r.generated
+                new = tokens
+                if 0 < threshold < new:
+                    new = threshold
+                new = min(new, budget)
+                w = watermark if self.n_run else 0
+                need = -(-new // bs)
+                if (reserve and -(-tokens // bs) + w > free) or need + w > free:
+                    break
+                self._admit(r, now_s)
+                free -= need
+                self.pre_blocks += need
+                context += new
+                prefill_tokens += new
+                sched.append((r, new))
+                budget -= new
+        self.sched, self.step_skip, self.step_decodes = sched, skipped, decodes
+        if self.trace is not None:
+            listed = [(r.ident, 1 if r.state == DECODE else n) for r, n in self._in_order(self.order, sched)]
+            self.trace.append(StepTrace(now_s, listed, [r.ident for r in preempted], self.cap_blocks - free))
+        if not sched and not decodes:
+            # Nothing could run (every block held by requests that cannot progress): stay idle
+            # until an arrival or a finish changes that; cannot happen with vLLM's admission rule.
+            self.state, self.end_s = IDLE, float("inf")
+            return
+        if prefill_tokens:
+            duration_s = self.cost.mixed_s(decodes, prefill_tokens, context)
+        else:
+            duration_s = self.cost.decode_s(decodes, context)
+        self.state, self.start_s, self.end_s = SINGLE, now_s, now_s + duration_s
 
-    def _start_mixed(self, now_s: float) -> None:
-        n_dec = len(self.decoding)
-        budget = self.token_budget - n_dec
-        prefill_tokens = 0
-        attended = self.ctx_base + n_dec * self.g if n_dec else 0
-        for request in self.prefilling:
-            if budget <= 0:
+    def _in_order(self, order: list[Request], sched: list[tuple[Request, int]]) -> list[tuple[Request, int]]:
+        """The scheduled requests in scheduling order (trace only): running ones, then admitted."""
+        chunk = {id(r): n for r, n in sched}
+        head = self.step_skip
+        out: list[tuple[Request, int]] = []
+        for r in order:
+            if r.state == DECODE and r not in head:
+                out.append((r, 1))
+            elif id(r) in chunk:
+                out.append((r, chunk[id(r)]))
+        return out
+
+    def _start_prefill_v0(self, now_s: float) -> bool:
+        """A prefill-only step for the waiting requests that fit; False when none does."""
+        free, exact = self.free_lower(), False
+        watermark = self.watermark_blocks
+        tokens_total = 0
+        sched: list[tuple[Request, int]] = []
+        while self.waiting and self.n_run < self.max_batch:
+            r = self.waiting[0]
+            tokens = r.in_tokens + r.generated
+            if sched and tokens_total + tokens > self.token_budget:
                 break
-            chunk = min(request.in_tokens - request.prompt_done, budget)
-            self.chunks.append((request, chunk))
-            budget, prefill_tokens, attended = (
-                budget - chunk,
-                prefill_tokens + chunk,
-                attended + request.prompt_done + chunk,
-            )
-        while budget > 0 and self.waiting and n_dec + len(self.prefilling) < self.max_batch:
-            request = self.waiting.popleft()
-            request.admitted_s = now_s
-            self.prefilling.append(request)
-            chunk = min(request.in_tokens, budget)
-            self.chunks.append((request, chunk))
-            budget, prefill_tokens, attended = budget - chunk, prefill_tokens + chunk, attended + chunk
-        duration_s = self.cost.mixed_s(n_dec, prefill_tokens, attended)
-        self.state, self.start_s, self.end_s, self.step_decodes = SINGLE, now_s, now_s + duration_s, n_dec
+            need = self.blocks(tokens)
+            if need + watermark > free:
+                if exact:
+                    break
+                free, exact = self.cap_blocks - self.used_blocks, True
+                if need + watermark > free:
+                    break
+            self._admit(r, now_s)
+            free -= need
+            self.pre_blocks += need
+            tokens_total += tokens
+            sched.append((r, tokens))
+        if not sched:
+            return False
+        self.sched, self.step_skip, self.step_decodes = sched, [], 0
+        if self.trace is not None:
+            listed = [(r.ident, n) for r, n in sched]
+            self.trace.append(StepTrace(now_s, listed, [], self.used_blocks))
+        if self.cost.kind == PREFILL_DECODE:
+            duration_s = self.cost.prefill_s(tokens_total, self.n_run)
+        else:
+            duration_s = self.cost.mixed_s(0, tokens_total, tokens_total)
+        self.state, self.start_s, self.end_s = SINGLE, now_s, now_s + duration_s
+        return True
 
     # --- booking --------------------------------------------------------------------------------
-    def commit_until(self, now_s: float) -> None:
-        """Book the decode iterations of the current run that have ended by ``now_s``."""
-        if self.state != RUN or now_s <= self.start_s:
-            return
-        done = min(self._iterations_done(now_s - self.start_s), self.run_k - 1)
-        if done > 0:
-            self.commit_run(done, now_s)
-
-    def cut_run(self, now_s: float) -> None:
-        """End the run with the iteration in progress at ``now_s`` so a newcomer can join then.
-
-        Nothing is booked here: the shortened run is booked once, at its new end.
-        """
-        elapsed_s = now_s - self.start_s
-        if elapsed_s <= 0:
-            self.plan(now_s)  # the run has not started an iteration yet: the newcomer joins now
-            return
-        k = min(self._iterations_done(elapsed_s) + 1, self.run_k)
-        t0, d = self.run_t0_s, self.run_d_s
-        self.run_k = k
-        self.end_s = self.start_s + k * t0 + d * k * (k - 1) / 2
-
-    def commit_run(self, j: int, now_s: float) -> None:
-        t0, d = self.run_t0_s, self.run_d_s
-        full = j >= self.run_k
-        end_s = now_s if full else self.start_s + j * t0 + d * j * (j - 1) / 2
-        self._book_decodes(t0, d, j, now_s, end_s)
-        self.start_s, self.run_k, self.run_t0_s = end_s, self.run_k - j, t0 + j * d
-
     def commit_single(self, now_s: float) -> None:
+        """The single step ends at ``now_s``: decoders and prefill chunks take effect."""
+        lasts: list[tuple[Request, float]] = []
+        for r in self.step_skip:
+            if r.state == DECODE:
+                self.detach(r)
+                lasts.append((r, r.last_s))
         if self.step_decodes:
-            self._book_decodes(now_s - self.start_s, 0.0, 1, now_s, now_s)
-        finished: list[Request] = []
-        if self.chunked:
-            for request, chunk in self.chunks:
-                request.prompt_done += chunk
-                self.metrics.prompt_tokens += chunk
-                if request.prompt_done >= request.in_tokens:
-                    finished.append(request)
-            self.chunks.clear()
-            if finished:
-                self.prefilling = [r for r in self.prefilling if r.prompt_done < r.in_tokens]
-        else:
-            finished, self.batch = self.batch, []
-            for request in finished:
-                request.prompt_done = request.in_tokens
-                self.metrics.prompt_tokens += request.in_tokens
-        for request in finished:
-            self._first_token(request, now_s)
-            request.gen0 = 1
-            if request.out_tokens <= 1:
-                self._complete(request, now_s)
+            self.book_decodes(now_s - self.start_s, 0.0, 1, now_s, now_s)
+        for r, last_s in lasts:
+            self.attach(r, last_s)
+        for r, new in self.sched:
+            if r.state != PREFILL:
+                continue  # preempted later in the same pass (cannot happen: victims come after)
+            r.computed += new
+            if r.computed < r.in_tokens + r.generated:
+                continue
+            self.n_pref -= 1
+            self.token_out(r, now_s)
+            if r.generated >= r.out_tokens:
+                self.finish(r, now_s, decoding=False)
             else:
-                self._push_decoding(request)
-                self.gap_groups[now_s] = self.gap_groups.get(now_s, 0) + 1
+                self.attach(r, now_s)
+        self.sched = []
+        self.step_skip = []
+        if self.trace is not None and self.trace:
+            step = self.trace[-1]
+            step.duration_s = now_s - step.start_s
+            step.kv_blocks_after = self.used_blocks
 
-    def _book_decodes(self, t0: float, d: float, j: int, now_s: float, end_s: float) -> None:
-        """``j`` decode iterations of all decoding requests from ``start_s``, the last ending at ``end_s``."""
-        end0_s = self.start_s + t0 if j > 1 else end_s
-        n = len(self.decoding)
-        itl, sink = self.metrics.itl, self.sink
-        for last_s, count in self.gap_groups.items():
-            itl.observe(end0_s - last_s, count)
-            sink.itl(now_s, end0_s - last_s, count)
-        if self.first_pending:
-            for request in self.first_pending:
-                request.first_token_s = end0_s
-                self.metrics.ttft.observe(end0_s - request.arrival_s)
-                sink.first_token(end0_s, end0_s - request.arrival_s)
-            self.first_pending.clear()
-        if j > 1:
-            itl.observe_linear(t0 + d, d, j - 1, n)
-            sink.itl(now_s, t0 + d * j / 2, n * (j - 1))
-        self.metrics.generation_tokens += n * j
-        self.g += j
-        self.gap_groups = {end_s: n}
-        done = 0
-        while self.decoding and self.decoding[0][0] <= self.g:
-            request = heapq.heappop(self.decoding)[2]
-            self.ctx_base -= request.in_tokens + request.gen0 - request.join_g
-            self._complete(request, end_s)
-            done += 1
-        if done == n:
-            self.gap_groups = {}
-        elif done:
-            self.gap_groups[end_s] = n - done
+    def on_step_end(self) -> None:
+        """The current step ended at ``end_s``: book it and plan the next one from there."""
+        now_s = self.end_s
+        if self.state == RUN:
+            self.commit_run(self.run_k, now_s)
+        elif self.state == SINGLE:
+            self.commit_single(now_s)
+        self.plan(now_s)
 
-    def _iterations_done(self, elapsed_s: float) -> int:
-        """Largest ``j`` with ``j*t0 + d*j*(j-1)/2 <= elapsed_s``."""
-        t0, d = self.run_t0_s, self.run_d_s
-        if d <= 0:
-            j = int(elapsed_s / t0)
-        else:
-            b = t0 - d / 2
-            j = int((-b + math.sqrt(b * b + 2 * d * elapsed_s)) / d)
-        for _ in range(4):  # float rounding: at most a step or two either way
-            if j > 0 and j * t0 + d * j * (j - 1) / 2 > elapsed_s:
-                j -= 1
-            elif (j + 1) * t0 + d * (j + 1) * j / 2 <= elapsed_s:
-                j += 1
-            else:
-                break
-        return max(j, 0)
+    def is_running(self, r: Request) -> bool:
+        return r.state in (PREFILL, DECODE)
 
-    def _push_decoding(self, request: Request) -> None:
-        request.join_g = self.g
-        finish_g = self.g + request.out_tokens - request.gen0
-        heapq.heappush(self.decoding, (finish_g, request.seq, request))
-        self.ctx_base += request.in_tokens + request.gen0 - self.g
+    def all_requests(self) -> list[Request]:
+        """Running then waiting requests (for aborting them)."""
+        return [r for r in self.order if self.is_running(r)] + list(self.waiting)
 
-    def _first_token(self, request: Request, t_s: float) -> None:
-        request.first_token_s = t_s
-        self.metrics.ttft.observe(t_s - request.arrival_s)
-        self.metrics.generation_tokens += 1
-        self.sink.first_token(t_s, t_s - request.arrival_s)
-
-    def _complete(self, request: Request, t_s: float) -> None:
-        m = self.metrics
-        m.success_by_reason["stop"] += 1
-        e2e_s = t_s - request.arrival_s
-        m.e2e.observe(e2e_s)
-        m.queue_time.observe(request.admitted_s - request.arrival_s)
-        m.request_prompt_tokens.observe(request.in_tokens)
-        m.request_generation_tokens.observe(request.out_tokens)
-        out = request.out_tokens
-        tpot_s = (t_s - request.first_token_s) / (out - 1) if out > 1 else math.nan
-        self.sink.completed(
-            t_s,
-            request.first_token_s - request.arrival_s,
-            tpot_s,
-            e2e_s,
-            request.in_tokens,
-            out,
-            request.admitted_s - request.arrival_s,
-        )
+    def idle_or_run(self) -> bool:
+        return self.state in (IDLE, RUN)

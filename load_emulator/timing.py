@@ -17,20 +17,20 @@ One *iteration* is one forward pass of the engine over the running batch.
   ``n`` counts running requests including the newcomers (for one newcomer this is the data's
   ``f(n) = gamma + delta*in*n``); it yields each newcomer's first token. Otherwise a decode iteration
   takes ``d(n) = alpha + beta*n``.
-- **iteration** (``IterationPerf``, v0.7): an iteration takes
-  ``alpha + sum over requests r in it of (beta * q_r + gamma * a_r)`` where ``q_r`` is the tokens ``r``
-  computes in it (a prefill chunk, or 1 when decoding) and ``a_r`` the positions its newest token
-  attends to, itself included: the prompt tokens prefilled so far with this chunk, or, decoding,
-  the prompt plus the tokens generated before this iteration (the last one is fed in now).
-  Scheduling is *chunked* (vLLM V1, default): running decodes first, then prefill chunks of admitted
-  requests, then new admissions, within ``max_num_batched_tokens``; or *prefill-first* (V0) where a
-  prefill iteration takes ``alpha + (beta + gamma) * sum(in_tokens)``.
-  Example (A100 granite_13b-like, alpha 20.58 ms, beta 0.041 ms, gamma 0.00128 ms): 32 decodes at
-  KV length 600 -> 20.58 + 32*(0.041 + 0.00128*600) = 46.5 ms.
+- **iteration** (``IterationPerf``, v0.7) and **step** (``StepPerf``): the iteration schema is
+  read as a step cost (:func:`contract.data.perf.as_step_perf`, exact); a step takes
+  ``fixed + per_decode * decodes + per_prefill_token * prefill_tokens + per_context_token *
+  context`` where ``context`` sums, over the requests the step computes, their computed tokens
+  after it (a decode attends to its prompt and the tokens generated before the step; a chunk to
+  the prompt computed so far including itself). Scheduling is *chunked* (vLLM V1, default) or
+  *prefill-first* (V0), where a prefill step costs ``fixed + (per_prefill_token +
+  per_context_token) * sum(prompt tokens)``.
+  Example (A100 granite_13b-like, fixed 20.58 ms, per decode 0.041 ms, per context token
+  0.00128 ms): 32 decodes at context 600 -> 20.58 + 32*(0.041 + 0.00128*600) = 46.5 ms.
 
 In every schema a prefill (or the first decode-only iteration) yields the first output token, then
-one decode iteration per further output token. Preemption (KV cache exhaustion) is not modelled;
-the KV usage gauge is informational.
+one decode step per further output token. Which requests a step computes, the KV cache and
+preemption are :mod:`load_emulator.replica_steps`'s.
 """
 
 from __future__ import annotations

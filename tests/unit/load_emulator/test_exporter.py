@@ -69,6 +69,21 @@ def test_fleet_exposition_matches_the_engine() -> None:
         )
     usage = _value(samples, "vllm:kv_cache_usage_perc")
     assert 0 <= usage <= 2 and usage == pytest.approx(sum(r.kv_usage() for _, r in engine.replicas()))
+    assert _value(samples, "vllm:num_preemptions_total") == sum(
+        r.metrics.preemptions for _, r in engine.replicas()
+    )
+
+
+def test_kv_pressure_shows_in_preemptions_and_usage() -> None:
+    # 1,600 tokens of KV cache (100 blocks) for a batch of 8 requests of about 128 + 64 tokens.
+    perf = iteration(20, 0.05, 0.001, max_batch=8, kvCacheTokens=1600)
+    engine, _ = one_server(perf, Constant(600.0, TokenSpec(128, 64, "geometric")), seed=3)
+    engine.advance_to(120.0)
+    samples = _samples(generate_latest(make_registry(engine)).decode())
+    (replica,) = [r for _, r in engine.replicas()]
+    assert _value(samples, "vllm:num_preemptions_total") == replica.metrics.preemptions > 0
+    assert _value(samples, "vllm:kv_cache_usage_perc") == replica.used_blocks / 99  # null block excluded
+    assert _value(samples, "vllm:gpu_cache_usage_perc") == replica.used_blocks / 99
 
 
 def test_labels_of_fleet_and_pod_endpoints() -> None:
