@@ -30,6 +30,7 @@ from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import build_fleet
 from load_emulator.pattern_factory import PATTERNS, parse_param
 from load_emulator.report import format_table, server_rows
+from load_emulator.sched_config import V1_MAX_NUM_BATCHED_TOKENS
 from load_emulator.tokens import DISTRIBUTIONS
 
 
@@ -48,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--seed", type=int, default=0)
         sub.add_argument("--routing", default="round-robin", choices=("round-robin", "least-loaded"))
         sub.add_argument("--scheduling", default="chunked", choices=("chunked", "prefill-first"))
-        sub.add_argument("--max-num-batched-tokens", type=int, default=8192, help="token budget per step")
+        sub.add_argument(
+            "--max-num-batched-tokens",
+            type=int,
+            default=V1_MAX_NUM_BATCHED_TOKENS,
+            help="token budget per step",
+        )
         sub.add_argument("--long-prefill-token-threshold", type=int, default=0,
                          help="most prompt tokens per request per step (0: no cap)")  # fmt: skip
         sub.add_argument("--kv-limit", action=argparse.BooleanOptionalAction, default=True,

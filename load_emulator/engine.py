@@ -24,6 +24,7 @@ from contract.data.system import SystemData
 from load_emulator.cluster import ClusterView, DeploymentState
 from load_emulator.patterns import LoadPattern, stable_seed
 from load_emulator.replica import ReplicaSim
+from load_emulator.sched_config import V1_MAX_NUM_BATCHED_TOKENS
 from load_emulator.server import ServerSim
 from load_emulator.stats import ServerStats, WindowStats
 from load_emulator.timing import IterationCost, Scheduling
@@ -44,9 +45,10 @@ class EngineConfig:
     """Extra time after a pod is Ready before it serves (0: the cluster view's readiness is final)."""
     scheduling: Scheduling = "chunked"
     """Iteration-schema scheduling; the other schemas have one faithful scheduling each."""
-    max_num_batched_tokens: int = 8192
+    max_num_batched_tokens: int = V1_MAX_NUM_BATCHED_TOKENS
     """Token budget per step (vLLM ``--max-num-batched-tokens``; ``vllm serve`` defaults to 2048
-    on A100-class and smaller cards, 8192 on H100-class ones: see ``sched_config``)."""
+    on A100-class and smaller cards, 8192 on H100-class ones: see ``sched_config``). The same
+    default as the optimizer's ``max_num_batched_tokens``, so model and emulator assume one engine."""
     long_prefill_token_threshold: int = 0
     """Chunked scheduling: most prompt tokens one request computes per step while others wait
     or run (vLLM ``--long-prefill-token-threshold``); 0 turns the cap off (vLLM's default)."""
