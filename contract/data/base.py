@@ -18,6 +18,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+MAX_BATCH_SIZE = 65_536
+"""Largest batch (vLLM ``--max-num-seqs``) a data file may state. The queueing model keeps one
+state per batch slot, so an absurd batch (a typo, a corrupted file) would exhaust memory instead
+of failing validation; real engines run at most a few thousand sequences."""
+
 
 class InfernoModel(BaseModel):
     """Frozen pydantic model whose input keys match field aliases ignoring case."""

@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from contract.data.base import InfernoModel
+from contract.data.base import MAX_BATCH_SIZE, InfernoModel
 from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf, StepPerf
 
 FiniteNonNeg = Field(ge=0, allow_inf_nan=False)
@@ -105,7 +105,7 @@ class ModelPerfEntry(InfernoModel):
     name: str = Field(min_length=1)
     acc: str = Field(min_length=1)
     acc_count: int = Field(default=1, alias="accCount")
-    max_batch_size: int = Field(ge=1, alias="maxBatchSize")
+    max_batch_size: int = Field(ge=1, le=MAX_BATCH_SIZE, alias="maxBatchSize")
     at_tokens: int = Field(default=0, ge=0, alias="atTokens")
     alpha: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     beta: float | None = Field(default=None, ge=0, allow_inf_nan=False)

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from contract.data.base import InfernoModel
+from contract.data.base import MAX_BATCH_SIZE, InfernoModel
 
 DEFAULT_CLASS = "Free"
 LOWEST_PRIORITY = 100
@@ -166,7 +166,7 @@ class AllocationSpec(InfernoModel):
 
     accelerator: str = ""
     num_replicas: int = Field(default=0, ge=0, alias="numReplicas")
-    max_batch: int = Field(default=0, ge=0, alias="maxBatch")
+    max_batch: int = Field(default=0, ge=0, le=MAX_BATCH_SIZE, alias="maxBatch")
     cost: float = Field(default=0, ge=0, allow_inf_nan=False)
     itl_average_ms: float = Field(default=0, ge=0, alias="itlAverage", allow_inf_nan=False)
     ttft_average_ms: float = Field(default=0, ge=0, alias="ttftAverage", allow_inf_nan=False)
@@ -182,7 +182,9 @@ class ServerSpec(InfernoModel):
     keep_accelerator: bool = Field(default=False, alias="keepAccelerator")
     min_num_replicas: int = Field(default=0, ge=0, alias="minNumReplicas")
     max_num_replicas: int = Field(default=0, ge=0, alias="maxNumReplicas", description="0: no limit")
-    max_batch_size: int = Field(default=0, ge=0, alias="maxBatchSize", description="0: from model data")
+    max_batch_size: int = Field(
+        default=0, ge=0, le=MAX_BATCH_SIZE, alias="maxBatchSize", description="0: from model data"
+    )
     current_alloc: AllocationSpec = Field(default_factory=AllocationSpec, alias="currentAlloc")
     accelerator_age_s: float | None = Field(
         default=None,

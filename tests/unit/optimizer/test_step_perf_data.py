@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from benchmarks.systems import SAMPLES_LARGE
 from contract.data.catalog import ModelData, ModelPerfEntry
+from contract.data.loader import dump_system, load_system_dir, validate_system
 from contract.data.perf import IterationPerf, StepPerf, as_step_perf
 from optimizer.model.service_time import service_model
 
@@ -68,3 +70,22 @@ def test_bad_kv_or_negative_costs_are_rejected_naming_the_entry(extra: dict[str,
     text = str(caught.value)
     assert message in text
     assert "granite" in text or "models.0" in text
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        ("servers", ("servers", 0, "maxBatchSize")),
+        ("servers", ("servers", 0, "currentAlloc", "maxBatch")),
+        ("models", ("models", 0, "maxBatchSize")),
+    ],
+)
+def test_an_absurd_batch_is_rejected_before_it_reaches_the_queue(section: str, path: tuple[Any, ...]) -> None:
+    """A batch of 3.4e9 (seen from a mutated file) would allocate a 25 GiB state vector."""
+    data = dump_system(load_system_dir(SAMPLES_LARGE))
+    node: Any = data[section]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = 3_391_382_119
+    with pytest.raises(ValueError, match="less than or equal to 65536"):
+        validate_system(data, "mutated")
