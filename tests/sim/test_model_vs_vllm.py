@@ -1,0 +1,21 @@
+"""Benchmark 3 on the published vLLM reference: the comparison runs and its light-load target holds."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks.model_vs_vllm import RESULTS, compare, verdicts
+
+
+def test_the_model_meets_vllms_mean_ttft_within_10_percent_up_to_75_percent_load() -> None:
+    reference = json.loads((RESULTS / "vllm_reference.json").read_text())
+    points, saturations = compare(reference)
+    loads = sum(len(sc["loads"]) for sc in reference["scenarios"])
+    assert len(points) == loads
+    assert len(saturations) == len(reference["scenarios"])
+    light = [p for p in points if p.load <= 0.75]
+    assert light
+    worst = max(light, key=lambda p: abs(p.ttft_err_pct))
+    assert abs(worst.ttft_err_pct) <= 10.0, worst
+    judged = verdicts(points, saturations)
+    assert judged[0].target.startswith("mean TTFT within 10%") and judged[0].holds
