@@ -27,6 +27,22 @@ class StageFailure(BaseModel):
     message: str
 
 
+class ServerObserved(BaseModel):
+    """One server as the collect found it: what the controller's per-server metrics show beside the
+    optimizer's predictions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: str
+    namespace: str
+    deployment: str
+    service_class: str
+    ready_replicas: int
+    trusted: bool
+    ttft_ms: float | None = Field(default=None, description="observed mean time to first token")
+    itl_ms: float | None = Field(default=None, description="observed mean inter-token latency")
+
+
 class CollectedSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -35,6 +51,9 @@ class CollectedSummary(BaseModel):
     skipped: list[str] = Field(default_factory=list, description="namespace/deployment: reason")
     degraded: bool = False
     errors: list[str] = Field(default_factory=list)
+    observed: list[ServerObserved] = Field(
+        default_factory=list, exclude=True, description="per server, for /metrics; not in the JSON"
+    )
 
     @classmethod
     def of(cls, collect: CollectResult) -> CollectedSummary:
@@ -44,6 +63,19 @@ class CollectedSummary(BaseModel):
             skipped=[f"{s.namespace}/{s.deployment}: {s.reason}" for s in collect.skipped],
             degraded=collect.degraded,
             errors=list(collect.errors),
+            observed=[
+                ServerObserved(
+                    server=s.server,
+                    namespace=s.namespace,
+                    deployment=s.deployment,
+                    service_class=s.service_class,
+                    ready_replicas=s.ready_replicas,
+                    trusted=s.trusted,
+                    ttft_ms=s.observed_ttft_ms,
+                    itl_ms=s.observed_itl_ms,
+                )
+                for s in collect.servers
+            ],
         )
 
 
@@ -60,6 +92,7 @@ class DecisionSummary(BaseModel):
 
     server: str
     status: str
+    service_class: str = ""
     accelerator: str = ""
     replicas: int | None = None
     max_batch: int | None = None
@@ -95,6 +128,7 @@ class DecisionSummary(BaseModel):
                 cls(
                     server=d.server,
                     status=d.status.value,
+                    service_class=d.service_class,
                     accelerator=a.accelerator if a else "",
                     replicas=a.num_replicas if a else None,
                     max_batch=a.max_batch if a else None,
