@@ -22,10 +22,15 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_NO_INPUT=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
+# binutils: strip, for the wheels' shared libraries (build stage only)
+RUN apt-get update -q \
+ && apt-get install -q -y --no-install-recommends binutils \
+ && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv
 # The locked dependencies are one layer, rebuilt only when requirements.lock changes: wheels only,
-# hashes checked, no resolver (--no-deps: the lock is complete). Their test suites go, and so does
-# kubernetes.aio (the asyncio twin of the client, 68 MB, imported by nothing here). Their bytecode
+# hashes checked, no resolver (--no-deps: the lock is complete). Their test suites, type stubs and
+# Cython sources go, and so does kubernetes.aio (the asyncio twin of the client, 68 MB, imported by
+# nothing here); their shared libraries lose their symbol tables (-25 MB). Their bytecode
 # is compiled now: the root filesystem is read-only at run time, and a service would otherwise
 # compile what it imports (the kubernetes client alone is 50 MB of source) at every start.
 COPY requirements.lock ./
@@ -38,22 +43,17 @@ RUN --mount=type=secret,id=pip-ca --mount=type=secret,id=pip-conf \
     site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
     find "$site" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +; \
     rm -r "$site/kubernetes/aio"; \
+    find "$site" -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete; \
+    find "$site" -type f -name '*.so*' -exec strip --strip-unneeded {} +; \
     /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash "$site"
 
-# The services (not load_emulator, tests or benchmarks), built offline with the locked setuptools.
-COPY pyproject.toml README.md ./
-COPY plumbing ./plumbing
-COPY contract ./contract
-COPY optimizer ./optimizer
-COPY collector ./collector
-COPY actuator ./actuator
-COPY controller ./controller
+# The services (.dockerignore lets in only their packages), built offline with the locked setuptools;
+# pip compiles their bytecode. Then pip and setuptools go, and each service must start far enough
+# to print its settings: an image without the project in it cannot be tagged.
+COPY . ./
 RUN set -eu; \
-    /opt/venv/bin/pip install --no-index --no-deps --no-build-isolation --no-compile .; \
+    /opt/venv/bin/pip install --no-index --no-deps --no-build-isolation .; \
     /opt/venv/bin/pip uninstall --yes setuptools pip; \
-    site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
-    find "$site" -depth -type d -name __pycache__ -exec rm -rf {} +; \
-    /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash "$site"; \
     for service in collector optimizer actuator controller; do \
       /opt/venv/bin/python -m plumbing.entry "$service" --help-settings > /dev/null; \
     done

@@ -1,9 +1,10 @@
 """A throwaway Prometheus on 127.0.0.1 scraping loopback targets listed in a file_sd file.
 
 Role: `LocalPrometheus` runs Debian's `prometheus` binary (it has no Kubernetes discovery, so
-targets are set with `set_targets`, written to a file_sd JSON file that Prometheus re-reads on
-change). Callers: the `local_prometheus` fixture in tests/e2e/conftest.py, `python -m e2e.cluster`
-and the e2e scenarios that point it at the load emulator's vLLM metrics.
+targets are set with `set_targets`, written to file_sd JSON files that Prometheus re-reads on
+change; rule files are set with `set_rules`, which makes it reload them). Callers: the
+`local_prometheus` fixture in tests/e2e/conftest.py, `python -m e2e.cluster`, the e2e scenarios
+that point it at the load emulator's vLLM metrics, and tests/e2e/test_alerts.py.
 Targets must be loopback addresses: the tests never send traffic off this machine.
 """
 
@@ -14,6 +15,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -73,6 +75,7 @@ class LocalPrometheus:
         self._root = root = make_run_dir("inferno-e2e-prometheus-")
         self.port = free_port()
         (root / "targets").mkdir()
+        (root / "rules").mkdir()
         self.set_targets([])
         interval = f"{int(self.scrape_interval_s * 1000)}ms"
         (root / "prometheus.yml").write_text(
@@ -83,6 +86,7 @@ class LocalPrometheus:
                         "evaluation_interval": interval,
                         "scrape_timeout": interval,
                     },
+                    "rule_files": [str(root / "rules" / "*.yml")],
                     "scrape_configs": [
                         {
                             "job_name": JOB,
@@ -149,13 +153,36 @@ class LocalPrometheus:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def set_targets(self, targets: Sequence[ScrapeTarget]) -> None:
-        """Replace the whole target list; written atomically so Prometheus never reads half a file."""
+    def set_targets(self, targets: Sequence[ScrapeTarget], name: str = "targets") -> None:
+        """Replace the target list `name` (the emulator's is "targets"; others add their own file);
+        written atomically so Prometheus never reads half a file."""
         groups = [{"targets": [t.address], "labels": dict(t.labels)} for t in targets]
-        path = self.root / "targets" / "targets.json"
-        tmp = path.with_name(".targets.json.tmp")  # not matched by the *.json glob
+        path = self.root / "targets" / f"{name}.json"
+        tmp = path.with_name(f".{name}.json.tmp")  # not matched by the *.json glob
         tmp.write_text(json.dumps(groups))
         tmp.replace(path)
+
+    def set_rules(self, name: str, groups: Sequence[Mapping[str, Any]] | None) -> None:
+        """Write the rule file `name` (a rules file's `groups`; None removes it) and reload the rules."""
+        path = self.root / "rules" / f"{name}.yml"
+        if groups is None:
+            path.unlink(missing_ok=True)
+        else:
+            tmp = path.with_name(f".{name}.yml.tmp")
+            tmp.write_text(json.dumps({"groups": list(groups)}))  # JSON is valid YAML
+            tmp.replace(path)
+        if self._proc is not None and self._proc.pid is not None:
+            os.kill(self._proc.pid, signal.SIGHUP)  # Prometheus re-reads its config and rule files
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """GET /api/v1/rules: the loaded groups with each rule's health, state and last error."""
+        groups: list[dict[str, Any]] = (self._get("/api/v1/rules") or {}).get("data", {}).get("groups", [])
+        return groups
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """GET /api/v1/alerts: pending and firing alerts with their labels."""
+        alerts: list[dict[str, Any]] = (self._get("/api/v1/alerts") or {}).get("data", {}).get("alerts", [])
+        return alerts
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Instant query; returns the `result` list (for a vector: [{"metric": {...}, "value": [t, "v"]}])."""
