@@ -112,6 +112,14 @@ else
   fi
 fi
 
+# vfs stores every layer as a full copy (a build takes several GB). Past INFERNO_IMAGE_KEEP_GB
+# (default 20) the images no tag holds go, cached layers included; the next build refills them.
+used_kb=$(du -sk "$cache/storage" 2>/dev/null | cut -f1)
+if [ "${used_kb:-0}" -gt $(( ${INFERNO_IMAGE_KEEP_GB:-20} * 1024 * 1024 )) ]; then
+  log "container storage over ${INFERNO_IMAGE_KEEP_GB:-20} GB: removing untagged images"
+  podman image prune --force >/dev/null
+fi
+
 # The build.
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$repo/pyproject.toml" | head -1)
 tag=${tag:-localhost/inferno-autoscaler:$version}
