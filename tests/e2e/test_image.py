@@ -33,7 +33,7 @@ from .harness.image import (
 )
 from .harness.rbac import apply_rbac
 from .harness.scenario import Scenario
-from .harness.services import invoke_report, scenario_settings
+from .harness.services import SERVICES, invoke_report, scenario_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -115,6 +115,8 @@ def image_pod(
 ) -> Iterator[ImagePod]:
     host_port = local_cluster.server_url.removeprefix("https://").rsplit(":", 1)
     settings = scenario_settings(scenario.prometheus.url, [scenario.ns], "inferno", {})
+    # The pod shares the host's network here: the services listen on loopback only, not 0.0.0.0.
+    settings |= {f"INFERNO_{name.upper()}_HOST": "127.0.0.1" for name in SERVICES}
     pod = ImagePod(
         image, f"inferno-autoscaler-{int(time.time())}", "inferno",
         secrets={"inferno-api-token": pod_dirs / "api-token"},
