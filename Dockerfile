@@ -22,38 +22,34 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_NO_INPUT=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-# binutils: strip, for the wheels' shared libraries (build stage only)
-RUN apt-get update -q \
- && apt-get install -q -y --no-install-recommends binutils \
- && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /opt/venv
 # The locked dependencies are one layer, rebuilt only when requirements.lock changes: wheels only,
 # hashes checked, no resolver (--no-deps: the lock is complete). Their test suites, type stubs and
 # Cython sources go, and so does kubernetes.aio (the asyncio twin of the client, 68 MB, imported by
-# nothing here); their shared libraries lose their symbol tables (-25 MB). Their bytecode
-# is compiled now: the root filesystem is read-only at run time, and a service would otherwise
-# compile what it imports (the kubernetes client alone is 50 MB of source) at every start.
+# nothing here). No bytecode yet: see the next step.
 COPY requirements.lock ./
 RUN --mount=type=secret,id=pip-ca --mount=type=secret,id=pip-conf \
     set -eu; \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi; \
     if [ -s /run/secrets/pip-conf ]; then export PIP_CONFIG_FILE=/run/secrets/pip-conf; fi; \
     if [ -n "${PIP_INDEX_URL}" ]; then export PIP_INDEX_URL; else unset PIP_INDEX_URL; fi; \
-    /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: -r requirements.lock; \
+    /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: --no-compile \
+      -r requirements.lock; \
     site=$(/opt/venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
     find "$site" -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +; \
     rm -r "$site/kubernetes/aio"; \
-    find "$site" -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete; \
-    find "$site" -type f -name '*.so*' -exec strip --strip-unneeded {} +; \
-    /opt/venv/bin/python -m compileall -q -j 0 --invalidation-mode unchecked-hash "$site"
+    find "$site" -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' \) -delete
 
-# The services (.dockerignore lets in only their packages), built offline with the locked setuptools;
-# pip compiles their bytecode. Then pip and setuptools go, and each service must start far enough
-# to print its settings: an image without the project in it cannot be tagged.
+# The services (.dockerignore lets in only their packages), built offline with the locked setuptools.
+# Then pip and setuptools go; scripts/image_bytecode.py imports every service module and compiles
+# the bytecode of all it loaded (the root filesystem is read-only at run time, so a module without
+# it is compiled again at every start: the kubernetes client alone is 30 MB of source), and each
+# service must start far enough to print its settings. An image without the project cannot be tagged.
 COPY . ./
 RUN set -eu; \
-    /opt/venv/bin/pip install --no-index --no-deps --no-build-isolation .; \
+    /opt/venv/bin/pip install --no-index --no-deps --no-build-isolation --no-compile .; \
     /opt/venv/bin/pip uninstall --yes setuptools pip; \
+    /opt/venv/bin/python scripts/image_bytecode.py; \
     for service in collector optimizer actuator controller; do \
       /opt/venv/bin/python -m plumbing.entry "$service" --help-settings > /dev/null; \
     done
