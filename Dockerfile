@@ -55,6 +55,9 @@ RUN set -eu; \
     done
 
 FROM ${BASE_IMAGE}
+RUN echo 'inferno:x:10001:10001:inferno:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+ && echo 'inferno:x:10001:' >> /etc/group
+COPY --from=build /opt/venv /opt/venv
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=
@@ -64,9 +67,6 @@ LABEL org.opencontainers.image.title="inferno-autoscaler" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN echo 'inferno:x:10001:10001:inferno:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
- && echo 'inferno:x:10001:' >> /etc/group
-COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
