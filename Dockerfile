@@ -54,10 +54,9 @@ RUN set -eu; \
       /opt/venv/bin/python -m plumbing.entry "$service" --help-settings > /dev/null; \
     done
 
+# The final stage puts its metadata first and the large copy last: with vfs storage (buildah on
+# hosts without overlay) every step after the copy would walk all 400 MB again.
 FROM ${BASE_IMAGE}
-RUN echo 'inferno:x:10001:10001:inferno:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
- && echo 'inferno:x:10001:' >> /etc/group
-COPY --from=build /opt/venv /opt/venv
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=
@@ -71,7 +70,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /tmp
-USER 10001:10001
 EXPOSE 3300 3301 3302 3303
 ENTRYPOINT ["python", "-m", "plumbing.entry"]
 CMD ["controller"]
+RUN echo 'inferno:x:10001:10001:inferno:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+ && echo 'inferno:x:10001:' >> /etc/group
+USER 10001:10001
+COPY --from=build /opt/venv /opt/venv
