@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from .cluster.local_cluster import LocalCluster
 from .conftest import _unavailable
-from .harness.data import GPU_LABEL, PRODUCTS, ServerSpec
+from .harness.data import DYNAMIC_CONFIGMAP, GPU_LABEL, PRODUCTS, STATIC_CONFIGMAP, ServerSpec
 from .harness.image import (
     ImagePod,
     build_image,
@@ -82,8 +83,25 @@ def test_image_contains_the_services_only(image: str) -> None:
 
 
 @pytest.fixture
-def service_account(local_cluster: LocalCluster) -> tuple[str, str]:
-    return apply_rbac(local_cluster)
+def service_account(local_cluster: LocalCluster) -> Iterator[tuple[str, str]]:
+    """The shipped RBAC; afterwards the namespace holds no ConfigMap or Lease of this test (the
+    RBAC tests share it and create their own)."""
+    namespace, name = apply_rbac(local_cluster)
+    yield namespace, name
+    core = client.CoreV1Api(local_cluster.api_client)
+    for configmap in (STATIC_CONFIGMAP, DYNAMIC_CONFIGMAP):
+        try:
+            core.delete_namespaced_config_map(configmap, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    try:
+        client.CoordinationV1Api(local_cluster.api_client).delete_namespaced_lease(
+            "inferno-autoscaler", namespace
+        )
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
 
 
 @pytest.fixture
