@@ -9,7 +9,10 @@ histograms. A renamed metric, or a panel for one that was never exported, fails 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,24 @@ def test_the_component_lists_its_resources() -> None:
     assert monitor["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
     ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
     assert {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]} <= ports
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+def test_an_overlay_with_the_component_renders(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": [os.path.relpath(MONITORING.parents[1], tmp_path)],
+                "components": [os.path.relpath(MONITORING, tmp_path)],
+            }
+        )
+    )
+    out = subprocess.run(
+        ["kubectl", "kustomize", str(tmp_path), "--load-restrictor", "LoadRestrictionsNone"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    kinds = [d["kind"] for d in yaml.safe_load_all(out) if d]
+    assert {"Deployment", "PodMonitor", "PrometheusRule"} <= set(kinds)
+    assert all(d["metadata"].get("namespace", "inferno") == "inferno" for d in yaml.safe_load_all(out) if d)
