@@ -27,6 +27,22 @@ class StageFailure(BaseModel):
     message: str
 
 
+class ServerObserved(BaseModel):
+    """One server as the collect found it: what the controller's per-server metrics show beside the
+    optimizer's predictions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: str
+    namespace: str
+    deployment: str
+    service_class: str
+    ready_replicas: int
+    trusted: bool
+    ttft_ms: float | None = Field(default=None, description="observed mean time to first token")
+    itl_ms: float | None = Field(default=None, description="observed mean inter-token latency")
+
+
 class CollectedSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -39,6 +55,9 @@ class CollectedSummary(BaseModel):
         default_factory=list,
         description="namespace/deployment: why it is held (fewer pods report metrics than are Ready)",
     )
+    observed: list[ServerObserved] = Field(
+        default_factory=list, exclude=True, description="per server, for /metrics; not in the JSON"
+    )
 
     @classmethod
     def of(cls, collect: CollectResult) -> CollectedSummary:
@@ -49,6 +68,19 @@ class CollectedSummary(BaseModel):
             degraded=collect.degraded,
             errors=list(collect.errors),
             held=[f"{s.namespace}/{s.deployment}: {s.hold.text}" for s in collect.servers if s.hold],
+            observed=[
+                ServerObserved(
+                    server=s.server,
+                    namespace=s.namespace,
+                    deployment=s.deployment,
+                    service_class=s.service_class,
+                    ready_replicas=s.ready_replicas,
+                    trusted=s.trusted,
+                    ttft_ms=s.observed_ttft_ms,
+                    itl_ms=s.observed_itl_ms,
+                )
+                for s in collect.servers
+            ],
         )
 
 
@@ -65,6 +97,7 @@ class DecisionSummary(BaseModel):
 
     server: str
     status: str
+    service_class: str = ""
     accelerator: str = ""
     replicas: int | None = None
     max_batch: int | None = None
@@ -108,6 +141,7 @@ class DecisionSummary(BaseModel):
                 cls(
                     server=d.server,
                     status=d.status.value,
+                    service_class=d.service_class,
                     accelerator=a.accelerator if a else "",
                     replicas=a.num_replicas if a else None,
                     max_batch=a.max_batch if a else None,

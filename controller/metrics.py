@@ -7,6 +7,13 @@ Series (all prefixed ``inferno_``): ``cycle_duration_seconds`` (histogram), ``cy
 ``actions_total{outcome}``, ``leader`` (1 while this replica may act: it holds the leader Lease, or
 leader election is off; 0 on standby). Per-server series are reset every cycle, so removed servers
 vanish.
+Per stage and server, for dashboards and alerts (manifests/components/monitoring):
+``stage_duration_seconds{stage}`` (the last cycle that ran the stage), ``ready_replicas``
+``{namespace,deployment,server}`` (ready pods the collect found: below ``desired_replicas`` for long
+means pods that do not start, e.g. Pending), ``server_trusted{server,class}`` (1: its load is trusted),
+``observed_ttft_seconds`` / ``observed_itl_seconds{server,class}`` (the collector's means), and the
+optimizer's decision ``decision_replicas``, ``decision_max_batch``, ``decision_cost_per_hour``,
+``predicted_ttft_seconds``, ``predicted_itl_seconds{server,class,accelerator}``.
 ``untrusted_servers``: servers of the last collect whose load is not trusted, which nothing acts on
 (Prometheus down or answering garbage). ``held_servers``: servers of the last collect held because
 fewer pods report metrics than are Ready (:mod:`collector.coverage`; the reasons are in the
@@ -27,6 +34,8 @@ from contract.steps import StepCode
 from contract.update import ActionKind, Outcome
 
 SERVER_LABELS = ("namespace", "deployment", "server")
+CLASS_LABELS = ("server", "class")
+DECISION_LABELS = ("server", "class", "accelerator")
 DURATION_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 __all__ = ["CONTENT_TYPE_LATEST", "ControllerMetrics"]
 
@@ -84,6 +93,39 @@ class ControllerMetrics:
             "inferno_leader", "1 while this replica holds the leader Lease (or election is off)", registry=r
         )
         self.leader.set(1)
+        self.stage_duration = Gauge(
+            "inferno_stage_duration_seconds", "Duration of each stage in the last cycle that ran it",
+            ["stage"], registry=r,
+        )  # fmt: skip
+        self.ready = Gauge("inferno_ready_replicas", "Ready pods of the server", SERVER_LABELS, registry=r)
+        self.trusted = Gauge(
+            "inferno_server_trusted", "1 when the server's load is trusted, 0 when it is left as it is",
+            CLASS_LABELS, registry=r,
+        )  # fmt: skip
+        self.observed_ttft = Gauge(
+            "inferno_observed_ttft_seconds", "Observed mean time to first token", CLASS_LABELS, registry=r
+        )
+        self.observed_itl = Gauge(
+            "inferno_observed_itl_seconds", "Observed mean inter-token latency", CLASS_LABELS, registry=r
+        )
+        self.decision_replicas = Gauge(
+            "inferno_decision_replicas", "Replicas the optimizer allocated", DECISION_LABELS, registry=r
+        )
+        self.decision_batch = Gauge(
+            "inferno_decision_max_batch", "Batch size (vLLM --max-num-seqs) the optimizer chose",
+            DECISION_LABELS, registry=r,
+        )  # fmt: skip
+        self.decision_cost = Gauge(
+            "inferno_decision_cost_per_hour", "Cost per hour of the server's allocation", DECISION_LABELS,
+            registry=r,
+        )  # fmt: skip
+        self.predicted_ttft = Gauge(
+            "inferno_predicted_ttft_seconds", "Predicted mean time to first token", DECISION_LABELS,
+            registry=r,
+        )  # fmt: skip
+        self.predicted_itl = Gauge(
+            "inferno_predicted_itl_seconds", "Predicted mean inter-token latency", DECISION_LABELS, registry=r
+        )
 
     def track_leader(self, is_leader: Callable[[], bool]) -> None:
         """``inferno_leader`` follows ``is_leader()`` at every scrape."""
@@ -94,11 +136,16 @@ class ControllerMetrics:
         self.cycles.labels(report.outcome).inc()
         for failure in report.errors:
             self.errors.labels(failure.stage, failure.kind).inc()
+        for stage, ms in report.stage_ms.items():
+            self.stage_duration.labels(stage).set(ms / 1000)
         if report.collected is not None:
             self.untrusted.set(report.collected.servers - report.collected.trusted)
             self.held.set(len(report.collected.held))
+            self._observe_servers(report)
         if report.outcome in ("failed", "standby"):
             return  # keep the last good per-server view rather than blanking it
+        if report.decisions:
+            self._observe_decisions(report)
         self.last_success.set(report.started_at_s + report.duration_s)
         if report.decisions:
             self.unallocated.set(sum(d.status == "unallocated" for d in report.decisions))
@@ -121,6 +168,39 @@ class ControllerMetrics:
             target = action.replicas_target if action.kind is not ActionKind.SKIP else action.replicas_now
             if target is not None:
                 self.desired.labels(*labels).set(target)
+
+    def _observe_servers(self, report: CycleReport) -> None:
+        assert report.collected is not None
+        for gauge in (self.ready, self.trusted, self.observed_ttft, self.observed_itl):
+            gauge.clear()
+        for s in report.collected.observed:
+            self.ready.labels(s.namespace, s.deployment, s.server).set(s.ready_replicas)
+            self.trusted.labels(s.server, s.service_class).set(float(s.trusted))
+            if s.ttft_ms is not None:
+                self.observed_ttft.labels(s.server, s.service_class).set(s.ttft_ms / 1000)
+            if s.itl_ms is not None:
+                self.observed_itl.labels(s.server, s.service_class).set(s.itl_ms / 1000)
+
+    def _observe_decisions(self, report: CycleReport) -> None:
+        gauges = (
+            self.decision_replicas, self.decision_batch, self.decision_cost,
+            self.predicted_ttft, self.predicted_itl,
+        )  # fmt: skip
+        for gauge in gauges:
+            gauge.clear()
+        for d in report.decisions:
+            if d.replicas is None:  # unallocated: kept as it is, nothing predicted
+                continue
+            labels = (d.server, d.service_class, d.accelerator)
+            self.decision_replicas.labels(*labels).set(d.replicas)
+            for gauge, value, scale in (
+                (self.decision_batch, d.max_batch, 1.0),
+                (self.decision_cost, d.cost, 1.0),
+                (self.predicted_ttft, d.ttft_ms, 1e-3),
+                (self.predicted_itl, d.itl_ms, 1e-3),
+            ):
+                if value is not None:
+                    gauge.labels(*labels).set(value * scale)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

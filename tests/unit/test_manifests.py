@@ -220,9 +220,22 @@ def test_sample_inference_deployments_are_manageable() -> None:
 
 def test_dockerfile_is_multi_stage_and_non_root() -> None:
     text = (REPO / "Dockerfile").read_text()
-    assert text.count("\nFROM python:3.11-slim") == 2
+    assert "\nARG BASE_IMAGE=python:3.11-slim\n" in text
+    assert text.count("\nFROM ${BASE_IMAGE}") == 2
     assert "USER 10001:10001" in text
     assert 'ENTRYPOINT ["python", "-m", "plumbing.entry"]' in text
+
+
+def test_dockerfile_fails_on_failures_and_installs_the_lock() -> None:
+    """No frontend image to pull, no failure swallowed, dependencies only from requirements.lock."""
+    text = (REPO / "Dockerfile").read_text()
+    assert "# syntax" not in text
+    assert "|| true" not in text and "||true" not in text
+    assert "--require-hashes --no-deps --only-binary=:all: --no-compile" in text
+    assert "-r requirements.lock" in text
+    assert "pip install --no-index --no-deps --no-build-isolation --no-compile ." in text
+    for label in ("source", "version", "licenses"):
+        assert f"org.opencontainers.image.{label}=" in text
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")

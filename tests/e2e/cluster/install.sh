@@ -3,7 +3,8 @@
 #   - Prometheus from Debian's `prometheus` package (apt-get; only when missing),
 #   - etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, built from their Go
 #     modules with the local Go toolchain into ~/.cache/inferno-e2e/bin/<versions>/ (reused later;
-#     binaries found via $INFERNO_E2E_BIN_DIR, $KUBEBUILDER_ASSETS or PATH are used instead).
+#     binaries found via $INFERNO_E2E_BIN_DIR, $KUBEBUILDER_ASSETS or PATH are used instead),
+#   - buildah, podman, mmdebstrap, catatonit and runc from Debian (scripts/build-image.sh --tools).
 # Needs: Debian as root (or sudo) for apt, Go >= 1.26, python3, openssl, network access to the
 # Debian mirror and the Go module proxy only. First build: ~10-20 min on 2 cores.
 set -euo pipefail
@@ -49,4 +50,7 @@ log "prometheus: $(command -v prometheus || echo "${INFERNO_E2E_PROMETHEUS:-miss
 
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
 PYTHONPATH="$tests_dir${PYTHONPATH:+:$PYTHONPATH}" python3 -m e2e.cluster.binaries build
+# The image test (tests/e2e/test_image.py): buildah, podman, mmdebstrap, catatonit and runc from
+# Debian, and the container storage and configuration in ~/.cache/inferno-image.
+bash "$tests_dir/../scripts/build-image.sh" --tools
 log "install done; run: python -m pytest -m e2e tests/e2e"

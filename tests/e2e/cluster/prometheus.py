@@ -1,11 +1,12 @@
 """A throwaway Prometheus on 127.0.0.1 scraping loopback targets listed in a file_sd file.
 
 Role: `LocalPrometheus` runs Debian's `prometheus` binary (it has no Kubernetes discovery, so
-targets are set with `set_targets`, written to a file_sd JSON file that Prometheus re-reads on
-change). `jobs=2` adds a second scrape job with its own file_sd file (`set_targets(..., job=1)`):
-the same targets in both scrape every pod twice, as two jobs or an HA pair behind one endpoint do.
-Callers: the `local_prometheus` fixture in tests/e2e/conftest.py, `python -m e2e.cluster`
-and the e2e scenarios that point it at the load emulator's vLLM metrics.
+targets are set with `set_targets`, written to file_sd JSON files that Prometheus re-reads on
+change; rule files are set with `set_rules`, which makes it reload them). `jobs=2` adds a second
+scrape job with its own file_sd directory (`set_targets(..., job=1)`): the same targets in both
+scrape every pod twice, as two jobs or an HA pair behind one endpoint do. Callers: the
+`local_prometheus` fixture in tests/e2e/conftest.py, `python -m e2e.cluster`, the e2e scenarios
+that point it at the load emulator's vLLM metrics, and tests/e2e/test_alerts.py.
 Targets must be loopback addresses: the tests never send traffic off this machine.
 """
 
@@ -16,6 +17,7 @@ import ipaddress
 import json
 import os
 import shutil
+import signal
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -82,6 +84,7 @@ class LocalPrometheus:
         for job in range(self.jobs):
             (root / self._targets_dir(job)).mkdir()
             self.set_targets([], job=job)
+        (root / "rules").mkdir()
         interval = f"{int(self.scrape_interval_s * 1000)}ms"
         (root / "prometheus.yml").write_text(
             json.dumps(
@@ -91,6 +94,7 @@ class LocalPrometheus:
                         "evaluation_interval": interval,
                         "scrape_timeout": interval,
                     },
+                    "rule_files": [str(root / "rules" / "*.yml")],
                     "scrape_configs": [
                         {
                             "job_name": JOB if job == 0 else f"{JOB}-{job + 1}",
@@ -165,14 +169,37 @@ class LocalPrometheus:
     def _targets_dir(job: int) -> str:
         return "targets" if job == 0 else f"targets-{job + 1}"
 
-    def set_targets(self, targets: Sequence[ScrapeTarget], job: int = 0) -> None:
-        """Replace the whole target list of scrape job `job` (0: the first); written atomically so
-        Prometheus never reads half a file."""
+    def set_targets(self, targets: Sequence[ScrapeTarget], name: str = "targets", job: int = 0) -> None:
+        """Replace the target list `name` of scrape job `job` (0: the first; the emulator's list is
+        "targets", others add their own file); written atomically so Prometheus never reads half a
+        file."""
         groups = [{"targets": [t.address], "labels": dict(t.labels)} for t in targets]
-        path = self.root / self._targets_dir(job) / "targets.json"
-        tmp = path.with_name(".targets.json.tmp")  # not matched by the *.json glob
+        path = self.root / self._targets_dir(job) / f"{name}.json"
+        tmp = path.with_name(f".{name}.json.tmp")  # not matched by the *.json glob
         tmp.write_text(json.dumps(groups))
         tmp.replace(path)
+
+    def set_rules(self, name: str, groups: Sequence[Mapping[str, Any]] | None) -> None:
+        """Write the rule file `name` (a rules file's `groups`; None removes it) and reload the rules."""
+        path = self.root / "rules" / f"{name}.yml"
+        if groups is None:
+            path.unlink(missing_ok=True)
+        else:
+            tmp = path.with_name(f".{name}.yml.tmp")
+            tmp.write_text(json.dumps({"groups": list(groups)}))  # JSON is valid YAML
+            tmp.replace(path)
+        if self._proc is not None and self._proc.pid is not None:
+            os.kill(self._proc.pid, signal.SIGHUP)  # Prometheus re-reads its config and rule files
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """GET /api/v1/rules: the loaded groups with each rule's health, state and last error."""
+        groups: list[dict[str, Any]] = (self._get("/api/v1/rules") or {}).get("data", {}).get("groups", [])
+        return groups
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """GET /api/v1/alerts: pending and firing alerts with their labels."""
+        alerts: list[dict[str, Any]] = (self._get("/api/v1/alerts") or {}).get("data", {}).get("alerts", [])
+        return alerts
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Instant query; returns the `result` list (for a vector: [{"metric": {...}, "value": [t, "v"]}])."""

@@ -30,16 +30,42 @@ from .data import REPO
 SERVICES = ("collector", "optimizer", "actuator", "controller")
 
 
-def invoke_report(port: int, timeout_s: float) -> dict[str, Any]:
-    """GET /invoke on a controller at ``port``: its CycleReport as JSON (also on a non-2xx answer)."""
-    url = f"http://{LOOPBACK}:{port}/invoke"
+def invoke_report(port: int, timeout_s: float, token: str = "") -> dict[str, Any]:
+    """GET /invoke on a controller at ``port`` (with ``token`` as the bearer token when given): its
+    CycleReport as JSON (also on a non-2xx answer)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"http://{LOOPBACK}:{port}/invoke", headers=headers)
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        with urllib.request.urlopen(request, timeout=timeout_s) as resp:
             body = resp.read()
     except urllib.error.HTTPError as exc:
         body = exc.read()
     report: dict[str, Any] = json.loads(body)
     return report
+
+
+def scenario_settings(
+    prometheus_url: str, namespaces: list[str], config_namespace: str, ports: Mapping[str, int]
+) -> dict[str, str]:
+    """The `INFERNO_*` settings the e2e scenarios run the services with: cycles on demand only,
+    windows scaled down to seconds, and every service on its own loopback port (`ports`)."""
+    env = {
+        "INFERNO_PROMETHEUS_URL": prometheus_url,
+        "INFERNO_NAMESPACES": ",".join(namespaces),
+        "INFERNO_COLLECTOR_CONFIG_NAMESPACE": config_namespace,
+        "INFERNO_COLLECTOR_RATE_WINDOW_S": "10",
+        "INFERNO_COLLECTOR_TOKEN_WINDOW_S": "30",  # scaled like the rate window (600 s of 120)
+        "INFERNO_COLLECTOR_PROMETHEUS_TIMEOUT_S": "2",
+        "INFERNO_CONTROL_PERIOD": "0",
+        "INFERNO_CONTROLLER_INVOKE_RATE_PER_S": "0",
+        "INFERNO_OPTIMIZER_TIME_LIMIT": "5",
+        "INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_S": "0",
+    }
+    for name, port in ports.items():
+        env[f"INFERNO_{name.upper()}_PORT"] = str(port)
+        if name != "controller":
+            env[f"INFERNO_CONTROLLER_{name.upper()}_PORT"] = str(port)
+    return env
 
 
 def _port_open(port: int) -> bool:
@@ -66,26 +92,8 @@ class Autoscaler:
         self.log_dir = log_dir
         self.ports = {name: free_port() for name in SERVICES}
         env = {k: v for k, v in os.environ.items() if not k.startswith(("INFERNO_", "KUBERNETES_"))}
-        env.update(
-            {
-                "KUBECONFIG": str(kubeconfig),
-                "PYTHONPATH": str(REPO),
-                "INFERNO_PROMETHEUS_URL": prometheus_url,
-                "INFERNO_NAMESPACES": ",".join(namespaces),
-                "INFERNO_COLLECTOR_CONFIG_NAMESPACE": config_namespace,
-                "INFERNO_COLLECTOR_RATE_WINDOW_S": "10",
-                "INFERNO_COLLECTOR_TOKEN_WINDOW_S": "30",  # scaled like the rate window (600 s of 120)
-                "INFERNO_COLLECTOR_PROMETHEUS_TIMEOUT_S": "2",
-                "INFERNO_CONTROL_PERIOD": "0",
-                "INFERNO_CONTROLLER_INVOKE_RATE_PER_S": "0",
-                "INFERNO_OPTIMIZER_TIME_LIMIT": "5",
-                "INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_S": "0",
-            }
-        )
-        for name, port in self.ports.items():
-            env[f"INFERNO_{name.upper()}_PORT"] = str(port)
-            if name != "controller":
-                env[f"INFERNO_CONTROLLER_{name.upper()}_PORT"] = str(port)
+        env.update({"KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(REPO)})
+        env.update(scenario_settings(prometheus_url, namespaces, config_namespace, self.ports))
         env.update(extra_env or {})
         self.env = env
         self.services = services
