@@ -18,8 +18,9 @@ from benchmarks.accuracy_findings import FINDINGS
 from benchmarks.accuracy_grid import PointResult
 
 TOLERANCE = 0.10
-PRIOR_LABEL = "previous model (bdf083f)"
-"""The model before the open queue and the v0.7 first-token fix (``accuracy_prior.*``)."""
+PRIOR_LABEL = "previous model and engine (ea51599)"
+"""The published run before issue 22's engine and step model (``accuracy_prior.*``): that model
+against that engine, on its own runs."""
 HEADLINE_BELOW = 0.90
 """The target: within 10 % for every load strictly below 90 % of saturation."""
 
@@ -182,8 +183,8 @@ def write_report(
             else "."
         )
         + (
-            " `accuracy_prior.*`: the previous model's predictions (commit bdf083f, before the open queue"
-            " and the v0.7 first-token step), made during the run."
+            " `accuracy_prior.*`: the published run before issue 22 (commit ea51599): the model before"
+            " the step model, against the engine before it followed vLLM's scheduler, on its own runs."
             if prior
             else ""
         ),
