@@ -18,7 +18,7 @@ from benchmarks.accuracy_findings import FINDINGS
 from benchmarks.accuracy_grid import PointResult
 
 TOLERANCE = 0.10
-PRIOR_LABEL = "previous model and engine (ea51599)"
+PRIOR_LABEL = "published before issue 22"
 """The published run before issue 22's engine and step model (``accuracy_prior.*``): that model
 against that engine, on its own runs."""
 HEADLINE_BELOW = 0.90
@@ -183,7 +183,7 @@ def write_report(
             else "."
         )
         + (
-            " `accuracy_prior.*`: the published run before issue 22 (commit ea51599): the model before"
+            " `accuracy_prior.*`: the run published before issue 22 (as of commit ea51599): the model before"
             " the step model, against the engine before it followed vLLM's scheduler, on its own runs."
             if prior
             else ""
