@@ -10,8 +10,6 @@ from contract.data.catalog import ModelPerfEntry
 from load_emulator.emulated_cluster import EmulatedCluster
 from load_emulator.engine import EngineConfig, FleetEngine
 from load_emulator.patterns import Arrival, LoadPattern
-from load_emulator.replica import ReplicaSim, Request
-from load_emulator.replica_book import IDLE
 from load_emulator.tokens import TokenSpec
 
 NS = "ns"
@@ -72,26 +70,3 @@ def one_server(
         {("m", "A"): perf}, cluster, workloads, config or EngineConfig(sync_period_s=0), seed
     )
     return engine, cluster
-
-
-def drive_replica(replica: ReplicaSim, requests: Sequence[Request]) -> None:
-    """Run one replica over ``requests`` as vLLM's reference driver does: the requests that have
-    arrived by ``now`` join the queue before each step; an idle replica jumps to the next arrival
-    and plans once for all requests arriving then. A request arriving during a bulk decode run
-    cuts it (``enqueue``), as in :class:`load_emulator.server.ServerSim`."""
-    pending = sorted(requests, key=lambda r: r.arrival_s)
-    i = 0
-    while True:
-        if replica.state == IDLE:
-            if i == len(pending):
-                return
-            now_s = pending[i].arrival_s
-            while i < len(pending) and pending[i].arrival_s <= now_s:
-                replica.enqueue(pending[i], now_s, plan=False)
-                i += 1
-            replica.plan(now_s)
-        elif i < len(pending) and pending[i].arrival_s <= replica.end_s:
-            replica.enqueue(pending[i], pending[i].arrival_s)
-            i += 1
-        else:
-            replica.on_step_end()

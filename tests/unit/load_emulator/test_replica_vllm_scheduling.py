@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from contract.data.perf import PrefillDecodePerf, StepPerf
+from load_emulator.reference_drive import drive_replica
 from load_emulator.replica import ReplicaSim, Request, StepTrace
 from load_emulator.replica_book import GONE
 from load_emulator.stats import ServerStats
 from load_emulator.timing import IterationCost
-from tests.unit.load_emulator.builders import drive_replica
 
 STEP = StepPerf(fixed_ms=10, per_decode_ms=1, per_prefill_token_ms=0.1, per_context_token_ms=0)
 V0_PERF = PrefillDecodePerf(alpha_ms=10, beta_ms=1, gamma_ms=5, delta_ms=0.01)

@@ -18,44 +18,16 @@ from typing import Any
 
 import pytest
 
-from contract.data.perf import StepPerf
-from load_emulator.replica import ReplicaSim, Request, StepTrace
-from load_emulator.stats import ServerStats
-from load_emulator.timing import IterationCost
-from tests.unit.load_emulator.builders import drive_replica
+from load_emulator.reference_drive import drive_replica, replica_for
+from load_emulator.replica import Request, StepTrace
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vllm_golden"
 FILES = sorted(FIXTURES.glob("*.json"))
 REL = 1e-9
 
 
-def replica_for(doc: dict[str, Any]) -> ReplicaSim:
-    config, cost = doc["config"], doc["step_cost"]
-    assert not config.get("enable_prefix_caching", False), "the engine models no prefix cache"
-    assert config.get("policy", "fcfs") == "fcfs" and not config.get("async_scheduling", False)
-    v1 = config.get("engine", "v1") == "v1"
-    assert config.get("enable_chunked_prefill", True) == v1, "V1 chunked or V0 prefill-first only"
-    perf = StepPerf(
-        cost["fixed_ms"], cost["per_decode_ms"], cost["per_prefill_token_ms"], cost["per_context_token_ms"]
-    )
-    return ReplicaSim(
-        "golden",
-        IterationCost.from_perf(perf),
-        config["max_num_seqs"],
-        ServerStats(),
-        chunked=v1,
-        token_budget=config["max_num_batched_tokens"],
-        kv_capacity_tokens=config["num_blocks"] * config["block_size"],
-        kv_block_tokens=config["block_size"],
-        long_prefill_token_threshold=config["long_prefill_token_threshold"],
-        reserve_full_prompt=config.get("scheduler_reserve_full_isl", True),
-        watermark=config.get("watermark"),
-        trace=True,
-    )
-
-
 def replay(doc: dict[str, Any]) -> tuple[list[StepTrace], dict[str, Request]]:
-    replica = replica_for(doc)
+    replica = replica_for(doc["config"], doc["step_cost"], trace=True)
     specs = sorted(doc["requests"], key=lambda r: r["arrival_s"])  # stable: ties in list order
     requests = {
         s["id"]: Request(i, s["arrival_s"], s["in_tokens"], s["out_tokens"], name=s["id"])
