@@ -166,6 +166,14 @@ def test_a_pod_restarted_mid_window_never_scales_the_server_down(
         emulator.sync_targets()
         scenario.wait(lambda: proxy.scrapes >= 3, "the restarted pod scraped through its proxy")
         autoscaler = scenario.start_autoscaler(INFERNO_CONTROLLER_DRY_RUN="true")
+        # Scraped through the proxy, the pod's series carry a new instance: it reports again once
+        # they cover a rate window, and only then is the server steady.
+        autoscaler.invoke_until(
+            lambda r: not r["collected"]["held"],
+            "every pod reporting through the proxy",
+            tries=int(3 * RATE_WINDOW_S),
+            interval_s=1.0,
+        )
         baseline_rpm, baseline = _steady(autoscaler)
 
         # Down for longer than a rate window: the pod's share leaves the sums altogether.

@@ -13,20 +13,18 @@ Callers: tests/e2e/test_faults*.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
 from typing import Any, Literal
 
-import aiohttp
 from aiohttp import web
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ..cluster.procs import LOOPBACK, free_port
 from .data import ServerSpec, server_deployment
 from .scenario import Scenario
+from .threaded_server import ThreadedServer
 
 GARBAGE_MODES = ("malformed-json", "nan", "inf", "negative", "wrong-types", "http-500")
 
@@ -52,22 +50,21 @@ def spoil(body: dict[str, Any], mode: str) -> tuple[int, str]:
     return 200, json.dumps({**body, "data": {**data, "result": _spoil_values(result, value)}})
 
 
-class GarbagePrometheus:
+class GarbagePrometheus(ThreadedServer):
     """A Prometheus look-alike on 127.0.0.1 in a background thread; `mode` may change at any time."""
 
     def __init__(self, upstream_url: str, mode: str = "proxy") -> None:
+        super().__init__("garbage-prom")
         self.upstream_url = upstream_url
         self.mode = mode
-        self.port = free_port()
         self.queries = 0  # answered /api/v1/query calls, spoiled or not
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="garbage-prom", daemon=True)
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return f"http://{self.address}"
+
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/api/v1/query", self._query)
 
     async def _query(self, request: web.Request) -> web.Response:
         assert self._session is not None
@@ -79,32 +76,6 @@ class GarbagePrometheus:
         self.queries += 1
         status, text = spoil(body, self.mode)
         return web.Response(status=status, text=text, content_type="application/json")
-
-    async def _start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        app = web.Application()
-        app.router.add_route("*", "/api/v1/query", self._query)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, LOOPBACK, self.port).start()
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
-
-    def start(self) -> GarbagePrometheus:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
 
 
 class ConcurrentWriter:

@@ -11,16 +11,13 @@ process's would, while the load it serves goes on. Callers: tests/e2e/test_fault
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 import time
 from typing import Literal
 
-import aiohttp
 from aiohttp import web
 
-from ..cluster.procs import LOOPBACK, free_port
+from .threaded_server import ThreadedServer
 
 COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 _SAMPLE = re.compile(r"^(?P<series>(?P<name>[a-zA-Z_:][\w:]*)(\{.*\})?) (?P<value>\S+)(?P<rest>.*)$")
@@ -53,25 +50,20 @@ def minus(text: str, offsets: dict[str, float]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class ScrapeProxy:
+class ScrapeProxy(ThreadedServer):
     """One pod's scrape endpoint, forwarding to `upstream_url`; `mode` may change at any time."""
 
     def __init__(self, upstream_url: str, mode: Literal["proxy", "http-500"] = "proxy") -> None:
+        super().__init__("scrape-proxy")
         self.upstream_url = upstream_url
         self.mode = mode
-        self.port = free_port()
         self.scrapes = 0
         self._offsets: dict[str, float] = {}
         self._last_text = ""  # the pod's last answer, whose counters a restart starts again from
         self._down_until = 0.0
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="scrape-proxy", daemon=True)
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def address(self) -> str:
-        return f"{LOOPBACK}:{self.port}"
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_get("/{tail:.*}", self._scrape)
 
     def restart(self, down_s: float) -> None:
         """The pod's process restarts now: 500 for `down_s`, then its counters count from zero
@@ -92,35 +84,3 @@ class ScrapeProxy:
             text = await upstream.text()
         self._last_text = text
         return web.Response(text=minus(text, self._offsets), content_type="text/plain")
-
-    async def _start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        app = web.Application()
-        app.router.add_get("/{tail:.*}", self._scrape)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, LOOPBACK, self.port).start()
-
-    async def _stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-        if self._session is not None:
-            await self._session.close()
-
-    def start(self) -> ScrapeProxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-
-    def __enter__(self) -> ScrapeProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
