@@ -23,17 +23,16 @@ observed means at 80-90 % load carry several percent of noise (the printed ``ci`
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import random
 import statistics
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 
 from benchmarks.accuracy_grid import nominal_capacity_rps
+from benchmarks.vllm_reference.scenarios import FIXED_IN_TOKENS, FIXED_OUT_TOKENS
+from benchmarks.vllm_reference.scenarios import azure_pairs as trace_pairs
 from contract.data.perf import PerfParams, PrefillDecodePerf, StepPerf
 from load_emulator.patterns import Arrival, stable_seed
 from load_emulator.replica import ReplicaSim
@@ -50,7 +49,6 @@ PERFS: dict[str, PerfParams] = {
 }
 """The chunked engine's step cost (granite_13b on A100), and two prefill-first (V0) schemas of
 samples/large: llama_7b on one H100, granite_34b on 2xA100."""
-AZURE = Path("/work/shared/reference-data/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv")
 LOADS = (0.1, 0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.87, 0.9)
 BATCHES = (32, 256)
 BUDGETS = (512, 2048, 8192)
@@ -58,15 +56,13 @@ KV_TOKENS = 32_000
 """The KV-limited scenarios' cache: 2,000 blocks of 16 tokens (the issue's vLLM case)."""
 
 
-@cache
 def azure_pairs() -> tuple[tuple[int, int], ...]:
-    with AZURE.open() as handle:
-        rows = csv.DictReader(handle)
-        return tuple((int(r["ContextTokens"]), max(int(r["GeneratedTokens"]), 1)) for r in rows)
+    """The Azure trace's (in, out) pairs, an output of 0 tokens read as 1 (a request yields one)."""
+    return tuple((i, max(o, 1)) for i, o in trace_pairs())
 
 
 def lengths(kind: str) -> Sequence[tuple[int, int]]:
-    return ((512, 256),) if kind == "fixed" else azure_pairs()
+    return ((FIXED_IN_TOKENS, FIXED_OUT_TOKENS),) if kind == "fixed" else azure_pairs()
 
 
 def moments(kind: str) -> tuple[float, float, float, float, float]:

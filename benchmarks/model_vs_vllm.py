@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.model_vs_engine import moments
 from benchmarks.verdicts import Verdict, as_json, markdown_lines
-from benchmarks.vllm_reference.scenarios import FIXED_IN_TOKENS, FIXED_OUT_TOKENS, azure_pairs
 from contract.data.perf import StepPerf
 from optimizer.model.predict import predict
 from optimizer.model.service_time import LengthSpread
@@ -58,18 +57,8 @@ class Point:
 
 def length_spread(lengths: str) -> tuple[float, float, LengthSpread]:
     """Mean in, mean out and the spread of the reference's length distribution."""
-    if lengths == "fixed":
-        return float(FIXED_IN_TOKENS), float(FIXED_OUT_TOKENS), LengthSpread(0.0, 0.0, 0.0)
-    pairs = azure_pairs()
-    ins = [float(p[0]) for p in pairs]
-    outs = [float(max(p[1], 1)) for p in pairs]
-    mean_in, mean_out = statistics.fmean(ins), statistics.fmean(outs)
-    spread = LengthSpread(
-        statistics.pvariance(ins) / mean_in**2,
-        statistics.pvariance(outs) / mean_out**2,
-        statistics.correlation(ins, outs),
-    )
-    return mean_in, mean_out, spread
+    mean_in, mean_out, in_cv2, out_cv2, corr = moments(lengths)
+    return mean_in, mean_out, LengthSpread(in_cv2, out_cv2, corr)
 
 
 def kv_tokens(config: dict[str, Any]) -> int:
