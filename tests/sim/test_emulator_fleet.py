@@ -36,10 +36,7 @@ def test_driver_scales_a_server_through_a_load_step() -> None:
     system = load_system_dir(SAMPLES / "small")
     fleet = build_fleet(system, pattern="steps", params={"factors": "1,3", "step_s": "600"},
                         limited=False, startup_delay_s=60, seed=2)  # fmt: skip
-    # The KV cache is left unlimited: this test is about the driver's scaling; at the sample's
-    # KV capacity (maxBatchSize * atTokens) long geometric outputs cause bursts of preemptions.
-    config = EngineConfig(kv_limit=False)
-    engine = FleetEngine(catalog_of(system), fleet.cluster, fleet.workloads, config, seed=2)
+    engine = FleetEngine(catalog_of(system), fleet.cluster, fleet.workloads, EngineConfig(), seed=2)
     alloc = next(a for a in fleet.allocations if a.server == "Bronze-granite_13b")
     p95: list[float] = []
     for step in range(1, 31):  # 30 windows of 60 s
