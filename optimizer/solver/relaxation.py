@@ -15,11 +15,12 @@ cost under all of these. Solved by HiGHS (scipy), dual simplex.
 Rounding: servers whose ``x_so`` is 1 keep that option; the others, level by level in solver
 order, take their cheapest option that fits, and if none fits, the first option that fits after
 evicting servers of strictly lower priority on that card type (those go back to their own level's
-queue). Then, for a level that serves fewer than ``floor(z_k)``, each unserved server of it may
-take a type's cards by moving one served server to an option of another type with room (the
-moved server stays served, so no level loses). Last, each served server in turn takes its
-cheapest option that fits (a better cost hint for CP-SAT). The result is a feasible plan. The caller keeps
-it only if it is lexicographically better (served counts per level, then cost) than the start plan.
+queue). Then, for a level that serves fewer than ``floor(z_k)``, each unserved server of it that
+the LP partly serves may take a type's cards by moving one served server to an option of another
+type with room (the moved server stays served, so no level loses). Last, each served server in
+turn takes its cheapest option that fits (a better cost hint for CP-SAT). The result is a
+feasible plan. The caller keeps it only if it is lexicographically better (served counts per
+level, then cost) than the start plan.
 
 Bounds: ``z_k`` is an upper bound on the servers of level ``P_k`` any integer plan serves, given
 that every level before it serves at least what the LP required of it (``LpStart.required``:
