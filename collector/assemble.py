@@ -28,11 +28,11 @@ from collector.capacity import node_capacity, reserve, server_cards
 from collector.coverage import GRACE_WINDOWS, Hold, PodCounts, check, pod_counts, reporting_pods
 from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load, scaled
 from collector.metrics import Key, MetricsSnapshot
-from collector.ports import DeploymentInfo, NodeInfo, PodInfo
+from collector.ports import DeploymentInfo, KindProblem, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
 from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
-from contract.collect import CollectResult, ManagedServer
+from contract.collect import CollectResult, ManagedServer, SkippedDeployment
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class CycleInputs:
     nodes: list[NodeInfo] | None = None
     pods: list[PodInfo] | None = None
     errors: list[str] = field(default_factory=list)
+    kind_problems: list[KindProblem] = field(default_factory=list)
+    """Configured kinds that cannot be listed (CRD not installed, no /scale): reported as skipped."""
     check_reporting_pods: bool = False
     """Compare the pods that report with the Ready ones (:mod:`collector.coverage`); needs ``pods``."""
 
@@ -64,6 +66,7 @@ def _managed(
         server=lab.server,
         namespace=dep.namespace,
         deployment=dep.name,
+        target=dep.target,
         model=lab.model,
         service_class=lab.service_class,
         current_replicas=dep.replicas,
@@ -166,6 +169,10 @@ def assemble(
     """Build the result; raises ``ConfigDataError`` if the system data does not validate."""
     static = inputs.static
     candidates, skipped = select_servers(inputs.deployments, static.system)
+    skipped += [
+        SkippedDeployment(namespace="", deployment="", kind=p.target.kind or p.target.name, reason=p.reason)
+        for p in inputs.kind_problems
+    ]
     servers: list[ManagedServer] = []
     entries: list[dict[str, Any]] = []
     resolved_by_key: dict[Key, ResolvedLoad] = {}

@@ -23,7 +23,15 @@ from typing import Any, Literal, TypeVar
 from collector.assemble import Assembled, CycleInputs, assemble
 from collector.load import KnownLoad
 from collector.metrics import Key, MetricsSnapshot, build_snapshot, key_resolver
-from collector.ports import ClusterPort, KubePort, MetricsPort, PodInfo, SourceError
+from collector.ports import (
+    ClusterPort,
+    DeploymentInfo,
+    KindProblem,
+    KubePort,
+    MetricsPort,
+    PodInfo,
+    SourceError,
+)
 from collector.promql import build_queries
 from collector.settings import CollectorSettings
 from collector.static_data import ConfigDataError, parse_static
@@ -154,7 +162,8 @@ async def collect(
     if answers_t is not None:
         snapshot = build_snapshot(answers_t.result(), key_resolver(settings.metrics_grouping, pods))
     inputs = CycleInputs(
-        deployments=deployments_t.result(),
+        deployments=[d for d in deployments_t.result() if isinstance(d, DeploymentInfo)],
+        kind_problems=[p for p in deployments_t.result() if isinstance(p, KindProblem)],
         static=static,
         snapshot=snapshot,
         nodes=nodes_t.result() if nodes_t else None,
