@@ -15,8 +15,9 @@ from typing import NoReturn
 
 import pytest
 
-from .cluster import binaries
+from .cluster import addons, binaries
 from .cluster.local_cluster import LocalCluster
+from .cluster.lws import LwsController, install_crds
 from .cluster.prometheus import LocalPrometheus, find_prometheus
 from .harness.scenario import Scenario, scenario_fixture
 
@@ -70,6 +71,29 @@ def local_prometheus() -> Iterator[LocalPrometheus]:
         yield prom
     finally:
         prom.stop()
+
+
+@pytest.fixture(scope="session")
+def addon_files(local_cluster: LocalCluster) -> dict[str, Path]:
+    """The add-on binaries and CRD files (cluster/addons.py); the upstream CRDs are installed."""
+    found, missing = binaries.resolve_addons()
+    if missing:
+        _unavailable(", ".join(missing))
+    install_crds(local_cluster, [found["crd-leaderworkersets.yaml"], found["crd-inferenceservices.yaml"]])
+    return found
+
+
+@pytest.fixture(scope="session")
+def lws_controller(local_cluster: LocalCluster, addon_files: dict[str, Path]) -> Iterator[LwsController]:
+    """The LeaderWorkerSet controller built from sigs.k8s.io/lws, with its webhooks on loopback."""
+    controller = LwsController(
+        local_cluster, addon_files[addons.LWS_BINARY], addon_files["lws-webhooks.yaml"]
+    )
+    try:
+        controller.start()
+        yield controller
+    finally:
+        controller.stop()
 
 
 @pytest.fixture

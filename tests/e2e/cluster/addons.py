@@ -55,7 +55,11 @@ def addon_bin_dir(cache_root: Path) -> Path:
 def addon_targets(missing: list[str]) -> list[GoTarget]:
     targets = []
     if LWS_BINARY in missing:
-        targets.append(GoTarget("lws-" + LWS_VERSION, "sigs.k8s.io/lws", LWS_VERSION, {LWS_BINARY: "sigs.k8s.io/lws/cmd"}))
+        targets.append(
+            GoTarget(
+                "lws-" + LWS_VERSION, "sigs.k8s.io/lws", LWS_VERSION, {LWS_BINARY: "sigs.k8s.io/lws/cmd"}
+            )
+        )
     if PROM_ADAPTER_BINARY in missing:
         targets.append(
             GoTarget(
