@@ -77,8 +77,8 @@ def local_prometheus() -> Iterator[LocalPrometheus]:
 def addon_files(local_cluster: LocalCluster) -> dict[str, Path]:
     """The add-on binaries and CRD files (cluster/addons.py); the upstream CRDs are installed."""
     found, missing = binaries.resolve_addons()
-    if missing:
-        _unavailable(", ".join(missing))
+    if crds := [name for name in missing if name in addons.CRD_FILES]:
+        _unavailable(", ".join(crds))
     install_crds(local_cluster, [found["crd-leaderworkersets.yaml"], found["crd-inferenceservices.yaml"]])
     return found
 
@@ -86,6 +86,8 @@ def addon_files(local_cluster: LocalCluster) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def lws_controller(local_cluster: LocalCluster, addon_files: dict[str, Path]) -> Iterator[LwsController]:
     """The LeaderWorkerSet controller built from sigs.k8s.io/lws, with its webhooks on loopback."""
+    if addons.LWS_BINARY not in addon_files:
+        _unavailable(addons.LWS_BINARY)
     controller = LwsController(
         local_cluster, addon_files[addons.LWS_BINARY], addon_files["lws-webhooks.yaml"]
     )

@@ -41,7 +41,7 @@ def managed_labels(name: str, rpm: int, batch: int = 9) -> dict[str, str]:
         "inferno.server.managed": "true",
         "inferno.server.name": name,
         "inferno.server.model": "llama_13b",
-        "inferno.server.class": "Premium",
+        "inferno.server.class": "Free",
         "inferno.server.allocation.accelerator": "L4",
         "inferno.server.allocation.maxbatchsize": str(batch),
         "inferno.server.load.rpm": str(rpm),
