@@ -201,7 +201,7 @@ def isvc_body(name: str, pool: str, rpm: int) -> dict[str, Any]:
 def test_inference_service_and_scale_resources_are_patched_and_unusable_kinds_are_reported(
     scenario: Scenario, addon_files: dict[str, Any]
 ) -> None:
-    scenario.add_nodes("L4", count=4, gpus_per_node=2)
+    scenario.add_nodes("L4", count=10, gpus_per_node=2)  # 4 + 4 replicas of 2 cards, and a surge
     scenario.apply_data()
     ext = client.ApiextensionsV1Api(scenario.cluster.api_client)
     for body in (crd("scalers", "Scaler", scale=True), crd("widgets", "Widget", scale=False)):
@@ -232,9 +232,13 @@ def test_inference_service_and_scale_resources_are_patched_and_unusable_kinds_ar
     kinds = f"InferenceService,scalers.{E2E_GROUP}/v1,widgets.{E2E_GROUP}/v1,rollouts.argoproj.io/v1alpha1"
     autoscaler = scenario.start_autoscaler(prometheus_url="", INFERNO_TARGET_KINDS=kinds)
 
-    report = autoscaler.invoke_until(
-        lambda r: applied(r, "kserve-llama") and applied(r, "scaled"), "InferenceService and Scaler patched"
-    )
+    done: set[str] = set()
+
+    def both_applied(report: dict[str, Any]) -> bool:
+        done.update(name for name in ("kserve-llama", "scaled") if applied(report, name))
+        return done == {"kserve-llama", "scaled"}
+
+    report = autoscaler.invoke_until(both_applied, "InferenceService and Scaler patched")
     decisions = {d["server"]: d for d in report["decisions"]}
     # the real CRD schema accepted the merge patch: min = max = the decision, batch in the args
     predictor = custom.get_namespaced_custom_object(*ISVC[:2], ns, ISVC[2], "kserve-llama")["spec"][
@@ -349,7 +353,7 @@ def test_serviceaccount_manages_the_new_kinds_with_least_privilege(
 
     # the whole cycle with the ServiceAccount's rights patches the InferenceService
     scenario.config_namespace = "inferno"  # the Role grants its two ConfigMaps there only
-    scenario.add_nodes("L4", count=4, gpus_per_node=2)
+    scenario.add_nodes("L4", count=10, gpus_per_node=2)  # room for both servers and a surge
     scenario.apply_data()
     autoscaler = scenario.start_autoscaler(
         kubeconfig=targets_sa_kubeconfig,
