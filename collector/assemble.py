@@ -32,6 +32,7 @@ from collector.ports import DeploymentInfo, KindProblem, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
 from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
+from collector.wake import Demand, load_at_zero
 from contract.collect import CollectResult, ManagedServer, SkippedDeployment
 
 
@@ -46,6 +47,8 @@ class CycleInputs:
     nodes: list[NodeInfo] | None = None
     pods: list[PodInfo] | None = None
     errors: list[str] = field(default_factory=list)
+    demand: dict[Key, Demand] = field(default_factory=dict)
+    """Demand query answers of the servers at zero replicas (collector/wake.py)."""
     kind_problems: list[KindProblem] = field(default_factory=list)
     """Configured kinds that cannot be listed (CRD not installed, no /scale): reported as skipped."""
     check_reporting_pods: bool = False
@@ -197,6 +200,14 @@ def assemble(
             max_age_s=settings.last_known_max_age_s,
             labels_trusted=not settings.prometheus_enabled,
         )
+        if cand.deployment.replicas == 0 and cand.key in inputs.demand:
+            resolved = load_at_zero(
+                resolved,
+                inputs.demand[cand.key],
+                cand.labels.load,
+                last_known.get(cand.key),
+                settings.demand_default_tokens,
+            )
         if hold is not None and resolved.trusted and not _runs_known(cand):
             note = "held, but its running GPU type or batch is unknown (labels): kept as it is"
             resolved = replace(resolved, trusted=False, notes=(*resolved.notes, note))

@@ -121,6 +121,11 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
     kube_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="timeout of one Kubernetes API call, seconds"
     )
+    demand_default_tokens: tuple[float, float] = Field(
+        default=(512.0, 256.0),
+        description="mean input and output tokens assumed when a server wakes from zero replicas on "
+        "its demand query and neither its labels nor its last known load give them",
+    )
     collect_timeout_s: float = Field(
         default=30.0, gt=0, le=300, description="deadline of a whole GET /collect, seconds (then 503)"
     )

@@ -19,7 +19,8 @@ from contract.data.system import SystemData
 from contract.steps import Step
 from contract.targets import TargetRef
 
-LoadSource = Literal["prometheus", "labels", "last-known", "none"]
+LoadSource = Literal["prometheus", "labels", "last-known", "demand", "none"]
+"""``demand``: a server at zero replicas, from its demand query (collector/wake.py)."""
 
 
 class Placement(BaseModel):
