@@ -238,12 +238,20 @@ def _plan_one(
         return accepted
     alloc, view, place, ref = accepted.alloc, accepted.view, accepted.place, server.target
     bounded, needed, replicas, replica_reasons = _replicas(server, accepted, settings)
+    written = replicas
+    if settings.actuation_mode == "hpa":  # one writer: the HPA scales to what the controller publishes
+        written = view.replicas
+        replica_reasons = [
+            *replica_reasons,
+            f"one-writer mode: replicas are the HPA's; desired {replicas} published as "
+            f"inferno_desired_replicas, {view.replicas} left as they are",
+        ]
     try:
         per_pod = gpus_per_pod(ref, alloc.cards_per_replica, view.pods_per_replica)
     except DeploymentShapeError as exc:
         return _skip(server, f"{ref.kind} not manageable: {exc}", replicas_now=view.replicas)
     target = Target(
-        replicas=replicas,
+        replicas=written,
         accelerator=alloc.accelerator,
         max_batch=alloc.max_batch,
         gpus_per_replica=per_pod,
@@ -258,6 +266,16 @@ def _plan_one(
     if isinstance(patched, str):
         return _skip(server, patched, replicas_now=view.replicas)
     patch, changes, patch_notes = patched
+    if (
+        patch is not None
+        and settings.actuation_mode == "hpa"
+        and settings.one_writer_template_changes == "advisory"
+    ):
+        patch_notes = [
+            *patch_notes,
+            *(f"advisory, not patched: {c.field} {c.old or '-'} -> {c.new}" for c in changes),
+        ]
+        patch, changes = None, []
     if patch is not None:
         patch = patch_for(ref, accepted.deployment, patch).body
     reasons = [
@@ -268,9 +286,9 @@ def _plan_one(
         *accepted.notes,
         *patch_notes,
     ]
-    if patch is None:
+    if patch is None and not any(n.startswith("advisory, not patched") for n in patch_notes):
         reasons.append("already in place")
-    else:
+    elif patch is not None:
         reasons.extend(f"{c.field}: {c.old or '-'} -> {c.new}" for c in changes)
     return ServerAction(
         server=server.server,

@@ -17,7 +17,16 @@ from actuator.targets import merge_diff
 from contract.targets import INFERENCE_SERVICE, LEADER_WORKER_SET, Shape, TargetRef
 from contract.update import Outcome, ServerAction, UpdateRequest
 from plumbing.client import ErrorKind, UpstreamError
-from tests.unit.actuator.fakes import NS, PLACEMENT, FakeKube, decision, server, settings, solution
+from tests.unit.actuator.fakes import (
+    NS,
+    PLACEMENT,
+    FakeKube,
+    decision,
+    deployment,
+    server,
+    settings,
+    solution,
+)
 
 ROLLOUTS = TargetRef(
     kind="Rollout", group="argoproj.io", version="v1alpha1", resource="rollouts", shape=Shape.SCALE
@@ -375,3 +384,30 @@ def test_merge_diff_round_trips_through_merge_apply(
 ) -> None:
     assert merge_diff(old, new) == diff
     assert merge_apply(old, diff) == new
+
+
+def test_one_writer_mode_never_writes_replicas_and_publishes_the_desired_count() -> None:
+    port = FakeKube(deployment("llama", replicas=2, accelerator="A100", batch=64))
+    (action,) = run(port, [server("llama")], decision("llama", replicas=5, batch=32), actuation_mode="hpa")
+    assert action.outcome is Outcome.APPLIED, action.reasons
+    assert action.replicas_target == 5  # what the controller publishes as inferno_desired_replicas
+    ((_, _, patch),) = port.patches
+    assert "replicas" not in patch["spec"]
+    assert port.objects[(NS, "llama")]["spec"]["replicas"] == 2
+    assert port.objects[(NS, "llama")]["spec"]["template"]["spec"]["containers"][0]["args"][-1] == "32"
+    assert any("one-writer mode: replicas are the HPA's; desired 5 published" in r for r in action.reasons)
+
+
+def test_one_writer_advisory_mode_patches_nothing_and_says_what_it_would_change() -> None:
+    port = FakeKube(deployment("llama", replicas=2, accelerator="A100", batch=64))
+    (action,) = run(
+        port,
+        [server("llama")],
+        decision("llama", replicas=5, batch=32),
+        actuation_mode="hpa",
+        one_writer_template_changes="advisory",
+    )
+    assert action.outcome is Outcome.UNCHANGED and port.patches == []
+    assert action.replicas_target == 5
+    assert "advisory, not patched: max-batch 64 -> 32" in action.reasons
+    assert "already in place" not in action.reasons
