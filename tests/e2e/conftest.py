@@ -18,6 +18,7 @@ import pytest
 from .cluster import addons, binaries
 from .cluster.local_cluster import LocalCluster
 from .cluster.lws import LwsController, install_crds
+from .cluster.metrics_adapter import MetricsAdapter
 from .cluster.prometheus import LocalPrometheus, find_prometheus
 from .harness.scenario import Scenario, scenario_fixture
 
@@ -96,6 +97,21 @@ def lws_controller(local_cluster: LocalCluster, addon_files: dict[str, Path]) ->
         yield controller
     finally:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def metrics_adapter(
+    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, addon_files: dict[str, Path]
+) -> Iterator[MetricsAdapter]:
+    """prometheus-adapter (built from its module) serving external.metrics.k8s.io on loopback."""
+    if addons.PROM_ADAPTER_BINARY not in addon_files:
+        _unavailable(addons.PROM_ADAPTER_BINARY)
+    adapter = MetricsAdapter(local_cluster, addon_files[addons.PROM_ADAPTER_BINARY], local_prometheus.url)
+    try:
+        adapter.start()
+        yield adapter
+    finally:
+        adapter.stop()
 
 
 @pytest.fixture
