@@ -5,7 +5,7 @@ Role: issue 21's "done when" for the one-writer mode. The autoscaler runs with
 `INFERNO_ACTUATION_MODE=hpa`; Prometheus scrapes the controller's `/metrics`
 (`inferno_desired_replicas`); prometheus-adapter, built from its Go module, serves it as an
 External metric through the kube-apiserver (`external.metrics.k8s.io`); a real
-`autoscaling/v2` HorizontalPodAutoscaler (manifests/samples/one-writer-hpa.yaml's shape, target
+`autoscaling/v2` HorizontalPodAutoscaler (manifests/samples/one-writer/hpa.yaml, target
 AverageValue 1 so that replicas = the published value) scales the Deployment. The managedFields
 show who wrote `spec.replicas`: the HPA (through `/scale`), never the actuator.
 
@@ -24,6 +24,7 @@ from kubernetes import client
 from .cluster.metrics_adapter import METRIC, MetricsAdapter
 from .cluster.prometheus import ScrapeTarget
 from .harness.data import ServerSpec, server_deployment
+from .harness.rbac import manifest_documents
 from .harness.scenario import Scenario
 from .harness.services import Autoscaler
 
@@ -35,30 +36,15 @@ SERVER = ServerSpec(
 )  # fmt: skip
 
 
-def hpa(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": name},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "minReplicas": 1,
-            "maxReplicas": 4,
-            "metrics": [
-                {
-                    "type": "External",
-                    "external": {
-                        "metric": {"name": METRIC, "selector": {"matchLabels": {"deployment": name}}},
-                        "target": {"type": "AverageValue", "averageValue": "1"},
-                    },
-                }
-            ],
-            "behavior": {
-                "scaleUp": {"stabilizationWindowSeconds": 0},
-                "scaleDown": {"stabilizationWindowSeconds": 0},
-            },
-        },
-    }
+def hpa(name: str, max_replicas: int) -> dict[str, Any]:
+    """manifests/samples/one-writer/hpa.yaml, pointed at `name`."""
+    (doc,) = manifest_documents("samples/one-writer/hpa.yaml")
+    doc["metadata"] = {"name": name}
+    spec: dict[str, Any] = doc["spec"]
+    spec["scaleTargetRef"]["name"] = name
+    spec["maxReplicas"] = max_replicas
+    spec["metrics"][0]["external"]["metric"]["selector"]["matchLabels"]["deployment"] = name
+    return doc
 
 
 def replicas_writers(deployment: client.V1Deployment) -> list[tuple[str, str]]:
@@ -94,7 +80,7 @@ def test_the_hpa_is_the_only_writer_of_replicas(scenario: Scenario, metrics_adap
 
 def check_one_writer(scenario: Scenario, autoscaler: Autoscaler) -> None:
     client.AutoscalingV2Api(scenario.cluster.api_client).create_namespaced_horizontal_pod_autoscaler(
-        scenario.ns, hpa(SERVER.name)
+        scenario.ns, hpa(SERVER.name, SERVER.max_replicas)
     )
 
     report = autoscaler.invoke()
