@@ -21,6 +21,7 @@ reason to keep the server as it is.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -123,7 +124,7 @@ def view_of_target(ref: TargetRef, obj: Mapping[str, Any], container_name: str =
         replicas = spec.get("replicas", 1)
         shaped = _as_deployment(obj, replicas, _get(obj, paths[0]))
         view = view_of(shaped, container_name)
-        return DeploymentView(**{**view.__dict__, "pods_per_replica": size})
+        return dataclasses.replace(view, pods_per_replica=size)
     problem = _isvc_problem(obj)
     if problem:
         raise DeploymentShapeError(problem)
