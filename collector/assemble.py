@@ -28,11 +28,12 @@ from collector.capacity import node_capacity, reserve, server_cards
 from collector.coverage import GRACE_WINDOWS, Hold, PodCounts, check, pod_counts, reporting_pods
 from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load, scaled
 from collector.metrics import Key, MetricsSnapshot
-from collector.ports import DeploymentInfo, NodeInfo, PodInfo
+from collector.ports import DeploymentInfo, KindProblem, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
 from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
-from contract.collect import CollectResult, ManagedServer
+from collector.wake import Demand, load_at_zero
+from contract.collect import CollectResult, ManagedServer, SkippedDeployment
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class CycleInputs:
     nodes: list[NodeInfo] | None = None
     pods: list[PodInfo] | None = None
     errors: list[str] = field(default_factory=list)
+    demand: dict[Key, Demand] = field(default_factory=dict)
+    """Demand query answers of the servers at zero replicas (collector/wake.py)."""
+    kind_problems: list[KindProblem] = field(default_factory=list)
+    """Configured kinds that cannot be listed (CRD not installed, no /scale): reported as skipped."""
     check_reporting_pods: bool = False
     """Compare the pods that report with the Ready ones (:mod:`collector.coverage`); needs ``pods``."""
 
@@ -64,6 +69,7 @@ def _managed(
         server=lab.server,
         namespace=dep.namespace,
         deployment=dep.name,
+        target=dep.target,
         model=lab.model,
         service_class=lab.service_class,
         current_replicas=dep.replicas,
@@ -166,6 +172,10 @@ def assemble(
     """Build the result; raises ``ConfigDataError`` if the system data does not validate."""
     static = inputs.static
     candidates, skipped = select_servers(inputs.deployments, static.system)
+    skipped += [
+        SkippedDeployment(namespace="", deployment="", kind=p.target.kind or p.target.name, reason=p.reason)
+        for p in inputs.kind_problems
+    ]
     servers: list[ManagedServer] = []
     entries: list[dict[str, Any]] = []
     resolved_by_key: dict[Key, ResolvedLoad] = {}
@@ -190,6 +200,14 @@ def assemble(
             max_age_s=settings.last_known_max_age_s,
             labels_trusted=not settings.prometheus_enabled,
         )
+        if cand.deployment.replicas == 0 and cand.key in inputs.demand:
+            resolved = load_at_zero(
+                resolved,
+                inputs.demand[cand.key],
+                cand.labels.load,
+                last_known.get(cand.key),
+                settings.demand_default_tokens,
+            )
         if hold is not None and resolved.trusted and not _runs_known(cand):
             note = "held, but its running GPU type or batch is unknown (labels): kept as it is"
             resolved = replace(resolved, trusted=False, notes=(*resolved.notes, note))

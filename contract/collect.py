@@ -17,8 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contract.data.system import SystemData
 from contract.steps import Step
+from contract.targets import TargetRef
 
-LoadSource = Literal["prometheus", "labels", "last-known", "none"]
+LoadSource = Literal["prometheus", "labels", "last-known", "demand", "none"]
+"""``demand``: a server at zero replicas, from its demand query (collector/wake.py)."""
 
 
 class Placement(BaseModel):
@@ -41,7 +43,8 @@ class ManagedServer(BaseModel):
 
     server: str = Field(description="inferno server name (label inferno.server.name)")
     namespace: str
-    deployment: str
+    deployment: str = Field(description="name of the scale target (a Deployment or another kind: `target`)")
+    target: TargetRef = Field(default_factory=TargetRef, description="the object's kind; default Deployment")
     model: str
     service_class: str
     current_replicas: int = Field(ge=0, description="spec.replicas")
@@ -71,13 +74,16 @@ class ManagedServer(BaseModel):
 
 
 class SkippedDeployment(BaseModel):
-    """A labelled Deployment the collector could not use (bad labels...). It is never scaled."""
+    """A labelled scale target the collector could not use (bad labels...). It is never scaled.
+    A whole kind that cannot be listed (CRD not installed, no /scale) has an empty namespace and
+    name, and ``kind`` names it."""
 
     model_config = ConfigDict(frozen=True)
 
     namespace: str
     deployment: str
     reason: str
+    kind: str = "Deployment"
 
 
 class CollectResult(BaseModel):
