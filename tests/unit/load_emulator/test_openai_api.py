@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import AsyncIterator
@@ -12,8 +13,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.data.perf import StepPerf
+from load_emulator.cli import main as cli_main
 from load_emulator.metrics_http import metrics_app, start_metrics_server
 from load_emulator.openai_api import ReplicaParams, start_replicas
+from load_emulator.openai_api.launch import add_arguments, params_from_args
 from load_emulator.openai_api.live import LiveEngine
 from load_emulator.openai_api.params import OutputLengths
 from load_emulator.openai_api.text import TOKENIZER_DIR, count_tokens, output_text, tokenizer_files
@@ -258,3 +261,51 @@ async def test_a_fleets_pods_and_deployments_serve_the_api_beside_their_metrics(
         stop.set()
         await pacer
         await runner.cleanup()
+
+
+CLI_ERRORS = [
+    ("no-perf", ["--model", "x"], "exactly one of --step-ms"),
+    ("short-perf", ["--model", "x", "--step-ms", "1,2"], "takes 4 finite numbers"),
+    ("negative-perf", ["--model", "x", "--decode-only-ms", "1,-2"], "takes 2 finite numbers"),
+    (
+        "two-sources",
+        ["--model", "granite_13b", "--model-data", "samples/small", "--step-ms", "1,1,1,1"],
+        "not both",
+    ),
+    (
+        "no-such-model",
+        ["--model", "nope", "--model-data", "samples/small"],
+        "need one entry for model 'nope'",
+    ),
+    (
+        "model-len-beyond-kv",
+        ["--model", "x", "--step-ms", "1,1,1,1", "--kv-cache-tokens", "1024", "--max-model-len", "2048"],
+        "exceeds the KV cache",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CLI_ERRORS], ids=[c[0] for c in CLI_ERRORS])
+def test_serve_openai_refuses_bad_parameters_before_listening(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["serve-openai", "--port", "0", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_openai_reads_a_model_data_entry() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = [
+        "--model",
+        "granite_13b",
+        "--model-data",
+        "samples/small",
+        "--accelerator",
+        "A100",
+        "--max-batch",
+        "12",
+    ]
+    params = params_from_args(parser.parse_args(argv))
+    assert (params.model, params.accelerator, params.max_batch) == ("granite_13b", "A100", 12)
+    assert params.entry().perf == params.perf
