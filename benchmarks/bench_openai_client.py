@@ -1,4 +1,4 @@
-"""Benchmark 6: a real client (inference-perf) against the emulated vLLM's OpenAI API.
+"""Benchmark 7: a real client (inference-perf) against the emulated vLLM's OpenAI API.
 
     nice -n 10 .venv/bin/python -m benchmarks.bench_openai_client [--stage-s 90] [--out benchmarks/results]
 
@@ -258,7 +258,7 @@ def verdicts(rows: list[dict[str, Any]]) -> list[Verdict]:
 def markdown(result: dict[str, Any]) -> str:
     p = result["params"]
     lines = [
-        "# Benchmark 6: inference-perf against the emulated vLLM (issue 17)",
+        "# Benchmark 7: inference-perf against the emulated vLLM (issue 17)",
         "",
         f"Commit `{result['commit']}`, {result['date']}. Command: `{result['command']}`. inference-perf "
         f"{result['client_version']}, one worker, streaming, Poisson stages of {result['stage_s']} s.",
