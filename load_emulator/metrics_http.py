@@ -16,6 +16,8 @@ One server, one port (default 8000; 0 picks a free one), paths:
 ``GET /gateway/targets``               service discovery of those: one target per Deployment with
                                        the labels ``namespace``, ``deployment``
 ``GET /healthz``                       ``ok``
+``/pods/{ns}/{deployment}/{pod}/v1/``  with a :class:`LiveEngine`: each pod's OpenAI API, and the
+``/deployments/{ns}/{deployment}/v1/`` Deployment's (routed), :mod:`load_emulator.openai_api.pods`
 =====================================  ===========================================================
 
 A Prometheus job for per-pod scraping (what the collector sees in e2e)::
@@ -34,12 +36,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from load_emulator.engine import FleetEngine
 from load_emulator.exporter import GatewayCollector, Selector, make_registry
+from load_emulator.openai_api.live import LiveEngine
+from load_emulator.openai_api.pods import add_pod_routes
 
 LOOPBACK = "127.0.0.1"
 ENGINE_KEY = web.AppKey("engine", FleetEngine)
 
 
-def metrics_app(engine: FleetEngine) -> web.Application:
+def metrics_app(engine: FleetEngine, live: LiveEngine | None = None) -> web.Application:
+    """The metrics paths; with ``live`` (pacing ``engine``) also every pod's OpenAI API."""
     app = web.Application()
     app[ENGINE_KEY] = engine
     app.router.add_get("/metrics", _fleet)
@@ -49,6 +54,8 @@ def metrics_app(engine: FleetEngine) -> web.Application:
     app.router.add_get("/gateway/targets", _gateway_targets)
     app.router.add_get("/gateway/{namespace}/{deployment}", _gateway)
     app.router.add_get("/healthz", _healthz)
+    if live is not None:
+        add_pod_routes(app, live, engine.catalog)
     return app
 
 
