@@ -51,8 +51,8 @@ from load_emulator.replica import ReplicaSim
 from load_emulator.server import ServerSim
 from load_emulator.timing import IterationCost
 from load_emulator.tokens import TokenSpec
-from optimizer.calibration import Limits, Observation, State, learned, scaled, update
-from optimizer.calibration.learner import CalibrationReport
+from calibration import Limits, Observation, State, learned, scaled, update
+from calibration.learner import CalibrationReport
 from optimizer.model.predict import predict
 from optimizer.settings import OptimizerSettings
 

@@ -1,4 +1,4 @@
-"""Online calibration (optimizer.calibration): what the fit identifies, the guardrails, hostile input.
+"""Online calibration (calibration): what the fit identifies, the guardrails, hostile input.
 
 Windows are made from a known truth with the fit's own step formula (no noise unless a case adds
 it), so a factor the learner finds can be compared with the truth's exactly.
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from contract.data.perf import DecodeOnlyPerf, PerfParams, PrefillDecodePerf, StepPerf
-from optimizer.calibration import (
+from calibration import (
     CalibrationReport,
     Limits,
     Observation,
@@ -24,7 +24,7 @@ from optimizer.calibration import (
     scaled,
     update,
 )
-from optimizer.calibration.fit import FitLimits, Window, fit, parts_ms
+from calibration.fit import FitLimits, Window, fit, parts_ms
 
 PRIOR = StepPerf(20.58, 0.041, 0.041, 0.00128125)
 MODEL, ACC = "granite_13b", "A100"

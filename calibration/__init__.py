@@ -6,9 +6,9 @@ and work parts that the windows identify), :mod:`.learner` (the guarded update o
 accelerator): outliers, evidence window, bounds per update and in total, pin and reset).
 """
 
-from optimizer.calibration.fit import Fit, FitLimits, Window, fit, scaled
-from optimizer.calibration.learner import CalibrationReport, Limits, State, learned, update
-from optimizer.calibration.observation import Observation, Rejection, ScreenLimits, screen
+from calibration.fit import Fit, FitLimits, Window, fit, scaled
+from calibration.learner import CalibrationReport, Limits, State, learned, update
+from calibration.observation import Observation, Rejection, ScreenLimits, screen
 
 __all__ = [
     "CalibrationReport",

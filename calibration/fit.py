@@ -1,6 +1,6 @@
 """The fit: two factors on the prior's parameters, from the inter-token gaps vLLM measured.
 
-Role: the pure estimator of online calibration. Caller: :mod:`optimizer.calibration.learner`.
+Role: the pure estimator of online calibration. Caller: :mod:`calibration.learner`.
 
 Every schema's step (the gap between two tokens of a running request) splits into a *fixed* part,
 paid once per step whatever the batch (``fixed`` of the step schema, ``alpha`` and the prefill's

@@ -1,6 +1,6 @@
 """One window of what vLLM measured on a source (a pod or a Deployment), and the screen it passes.
 
-Role: the input edge of online calibration. Callers: :mod:`optimizer.calibration.learner` (every
+Role: the input edge of online calibration. Callers: :mod:`calibration.learner` (every
 observation is screened before it becomes evidence) and whoever builds observations from
 Prometheus (one per source and cycle, over the collector's rate window).
 

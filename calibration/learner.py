@@ -1,6 +1,6 @@
 """Online calibration of one (model, accelerator): evidence in, bounded factors and their reasons out.
 
-Role: the guarded update of :mod:`optimizer.calibration.fit`. Pure: ``update(state, prior,
+Role: the guarded update of :mod:`calibration.fit`. Pure: ``update(state, prior,
 observations, now_s, limits) -> (state, CalibrationReport)``; time is an argument, the state is
 a value (kept by the caller between cycles and stored in the dynamic ConfigMap as
 ``calibration-data.json``: :mod:`contract.data.calibration`).
@@ -9,7 +9,7 @@ One update:
 
 1. an operator's ``pinned`` state changes nothing; a ``reset`` one goes back to the prior and
    forgets its evidence;
-2. each observation is screened (:func:`optimizer.calibration.observation.screen`); one whose
+2. each observation is screened (:func:`calibration.observation.screen`); one whose
    latency per unit of predicted work is more than ``outlier_ratio`` away from its peers' (the
    median of this cycle's sources when there are three or more, else the learned scale once
    it is confident) is left out, not averaged in (a sick GPU);
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from contract.data.perf import PerfParams
-from optimizer.calibration.fit import Fit, FitLimits, Identified, Window, fit, parts_ms, scaled
-from optimizer.calibration.observation import Observation, Rejection, ScreenLimits, screen
+from calibration.fit import Fit, FitLimits, Identified, Window, fit, parts_ms, scaled
+from calibration.observation import Observation, Rejection, ScreenLimits, screen
 
 
 class Bound(StrEnum):
