@@ -45,14 +45,14 @@ from pathlib import Path
 
 from benchmarks.accuracy_grid import emulated_saturation_rps
 from benchmarks.verdicts import Verdict, as_json, markdown_lines
+from calibration import Limits, Observation, State, learned, scaled, update
+from calibration.learner import CalibrationReport
 from contract.data.perf import PerfParams, PrefillDecodePerf, StepPerf
 from load_emulator.patterns import Arrival, Constant, stable_seed
 from load_emulator.replica import ReplicaSim
 from load_emulator.server import ServerSim
 from load_emulator.timing import IterationCost
 from load_emulator.tokens import TokenSpec
-from calibration import Limits, Observation, State, learned, scaled, update
-from calibration.learner import CalibrationReport
 from optimizer.model.predict import predict
 from optimizer.settings import OptimizerSettings
 

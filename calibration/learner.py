@@ -10,9 +10,10 @@ One update:
 1. an operator's ``pinned`` state changes nothing; a ``reset`` one goes back to the prior and
    forgets its evidence;
 2. each observation is screened (:func:`calibration.observation.screen`); one whose
-   latency per unit of predicted work is more than ``outlier_ratio`` away from its peers' (the
-   median of this cycle's sources when there are three or more, else the learned scale once
-   it is confident) is left out, not averaged in (a sick GPU);
+   measured step over the step the learned values predict is more than ``outlier_ratio`` times
+   off the median of this cycle's sources (three or more of the pair: two cannot say which one is
+   sick) is left out, not averaged in (a sick GPU). A lone source is never judged against the
+   learned values themselves: a wrong value would then lock out the evidence that corrects it;
 3. the accepted windows join the evidence, which keeps the last ``evidence_max_age_s`` and at most
    ``evidence_max_windows`` windows;
 4. the fit's factors are bounded in total (within ``[1/max_total_ratio, max_total_ratio]`` of the
@@ -32,9 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from contract.data.perf import PerfParams
 from calibration.fit import Fit, FitLimits, Identified, Window, fit, parts_ms, scaled
 from calibration.observation import Observation, Rejection, ScreenLimits, screen
+from contract.data.perf import PerfParams
 
 
 class Bound(StrEnum):
@@ -51,8 +52,8 @@ class Limits:
     screen: ScreenLimits = field(default_factory=ScreenLimits)
     fit: FitLimits = field(default_factory=FitLimits)
     outlier_ratio: float = 1.5
-    """A source whose gap per unit of predicted work is this many times above or below its
-    peers' is left out."""
+    """A source whose measured step over the learned prediction is this many times above or below
+    its peers' is left out; 0: none is."""
     max_step_ratio: float = 1.5
     """Each factor moves at most this many times up or down per update."""
     max_total_ratio: float = 4.0
@@ -156,15 +157,12 @@ def _accept(
             continue
         passed.append(obs)
         served = served or (obs.served_models[0] if obs.served_models else "")
-    if limits.outlier_ratio <= 0 or not passed:
+    if limits.outlier_ratio <= 0:
         return passed, left
-    ratios = {id(o): _ratio(prior, _window(o)) for o in passed}
-    if len(passed) >= 3:
-        reference = statistics.median(ratios.values())
-    elif state.identified != "none" and state.confidence > 0.5:
-        reference = (state.fixed_factor + state.work_factor) / 2.0
-    else:
-        return passed, left
+    if len(passed) < 3:
+        return passed, left  # a median of two cannot say which one is sick
+    ratios = {id(o): _ratio(prior, state, _window(o)) for o in passed}
+    reference = statistics.median(ratios.values())
     limit = math.log(limits.outlier_ratio)
     kept = []
     for obs in passed:
@@ -185,9 +183,10 @@ def _accept(
     return kept, left
 
 
-def _ratio(prior: PerfParams, w: Window) -> float:
+def _ratio(prior: PerfParams, state: State, w: Window) -> float:
+    """Measured step over the step the current learned values predict."""
     fixed, work = parts_ms(prior, w)
-    return w.itl_ms / max(fixed + work, 1e-9)
+    return w.itl_ms / max(state.fixed_factor * fixed + state.work_factor * work, 1e-9)
 
 
 def _window(obs: Observation) -> Window:

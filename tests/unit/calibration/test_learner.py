@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from contract.data.perf import DecodeOnlyPerf, PerfParams, PrefillDecodePerf, StepPerf
 from calibration import (
     CalibrationReport,
     Limits,
@@ -25,6 +24,7 @@ from calibration import (
     update,
 )
 from calibration.fit import FitLimits, Window, fit, parts_ms
+from contract.data.perf import DecodeOnlyPerf, PerfParams, PrefillDecodePerf, StepPerf
 
 PRIOR = StepPerf(20.58, 0.041, 0.041, 0.00128125)
 MODEL, ACC = "granite_13b", "A100"
