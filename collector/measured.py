@@ -1,0 +1,79 @@
+"""A Deployment's vLLM metrics over the rate window, as online calibration reads them.
+
+Called by :mod:`collector.assemble` once per Deployment; the result is ``ManagedServer.measured``
+(:class:`contract.calibration.MeasuredWindow`), which the controller's calibration screens and
+learns from (:mod:`controller.calibrate`). Pure: readings in, a window or None out.
+
+From the queries of :mod:`collector.promql`: completions per second (``completions``), the mean
+prompt and output lengths (the token window's ``prompt_tokens`` and ``generation_tokens`` over
+``token_completions``), the mean ITL and TTFT (histogram sums over counts), the running gauge's
+mean and variance over the window per pod (``running_avg``, ``running_var``, summed over the
+pods, divided by ``reporting_pods``), preemptions and counter resets in the window, and the
+newest sample's time. A window is None when a quantity it needs has no usable reading (a query
+failed, no series, or NaN/Inf/negative, which :mod:`collector.metrics` already rejected): no
+window is no evidence, which never moves a learned value. A missing ``preemptions`` or
+``counter_resets`` series (the query answered, the counter has not been created yet) reads 0.
+
+Example: 2 pods reporting, ``itl_sum`` 0.062 s/s over ``itl_count`` 2.0 gaps/s -> ``itl_ms`` 31.0;
+``running_avg`` 28.4 (the two pods' means summed) -> ``running_per_pod`` 14.2.
+"""
+
+from __future__ import annotations
+
+from collector.metrics import Key, MetricsSnapshot
+from contract.calibration import MeasuredWindow
+
+MS_PER_S = 1000.0
+_REQUIRED = (
+    "completions",
+    "prompt_tokens",
+    "generation_tokens",
+    "token_completions",
+    "ttft_sum",
+    "ttft_count",
+    "itl_sum",
+    "itl_count",
+    "running_avg",
+    "last_sample",
+    "reporting_pods",
+)
+_ZERO_WHEN_ABSENT = ("running_var", "preemptions", "counter_resets")
+
+
+def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float) -> MeasuredWindow | None:
+    """The window of Deployment ``key`` (None: Prometheus not configured or a quantity unusable)."""
+    if snapshot is None:
+        return None
+    values: dict[str, float] = {}
+    for name in _REQUIRED:
+        reading = snapshot.get(name, key)
+        if reading is None or reading.value is None:
+            return None
+        values[name] = reading.value
+    for name in _ZERO_WHEN_ABSENT:
+        if name in snapshot.failed:
+            return None
+        absent = snapshot.get(name, key)
+        if absent is None:
+            values[name] = 0.0
+        elif absent.value is None:
+            return None
+        else:
+            values[name] = absent.value
+    pods = values["reporting_pods"]
+    if pods < 1 or values["token_completions"] <= 0 or values["itl_count"] <= 0 or values["ttft_count"] <= 0:
+        return None
+    return MeasuredWindow(
+        window_s=window_s,
+        last_sample_s=values["last_sample"],
+        reporting_pods=round(pods),
+        completion_rps=values["completions"],
+        in_tokens=values["prompt_tokens"] / values["token_completions"],
+        out_tokens=values["generation_tokens"] / values["token_completions"],
+        itl_ms=MS_PER_S * values["itl_sum"] / values["itl_count"],
+        ttft_ms=MS_PER_S * values["ttft_sum"] / values["ttft_count"],
+        running_per_pod=values["running_avg"] / pods,
+        running_var_per_pod=values["running_var"] / pods,
+        preemptions=values["preemptions"],
+        counter_resets=values["counter_resets"],
+    )
