@@ -40,6 +40,8 @@ class Rejection(StrEnum):
     """The engine preempted requests: recomputed prompts inflate the inter-token gaps."""
     UNREPORTED = "unreported"
     """Fewer pods report than are Ready, or none: the per-replica rate is unknown."""
+    FLEET_CHANGED = "fleet_changed"
+    """Pods came or went within the window: its sums mix fleets of different sizes."""
     OUTLIER = "outlier"
     """Its latency per unit of predicted work is far from its peers' (a sick GPU): left out."""
 
@@ -75,6 +77,9 @@ class Observation:
     """Preemptions in the window (``increase(vllm:num_preemptions_total[w])``)."""
     counter_resets: float
     """Counter resets in the window (``resets(vllm:request_success_total[w])``); > 0: a restart."""
+    window_pods: int = 0
+    """Pods with a sample anywhere in the window; more than ``reporting_pods``: the fleet changed
+    (a pod left or joined within it); 0: not measured."""
     running_per_pod: float = 0.0
     """Mean running requests of one pod over the window (``avg_over_time(vllm:num_requests_running[w])``,
     averaged over the pods); 0: not measured, Little's law stands in (:mod:`.fit`)."""
@@ -139,6 +144,11 @@ def screen(
         return Rejection.OTHER_MODEL, f"series name served model(s) {sorted(names)}{expected}"
     if obs.reporting_pods < 1 or obs.reporting_pods < obs.ready_pods:
         return Rejection.UNREPORTED, f"{obs.reporting_pods} of {obs.ready_pods} Ready pod(s) report"
+    if obs.window_pods > obs.reporting_pods:
+        return Rejection.FLEET_CHANGED, (
+            f"{obs.window_pods} pod(s) in the window, {obs.reporting_pods} through all of it: "
+            "pods came or went"
+        )
     if obs.requests < limits.min_requests or obs.out_tokens < 2 or obs.itl_ms <= 0:
         return Rejection.TOO_FEW_REQUESTS, (
             f"{obs.requests:.0f} completions in {obs.window_s:g} s (< {limits.min_requests:g}), "

@@ -8,11 +8,14 @@ From the queries of :mod:`collector.promql`: completions per second (``completio
 prompt and output lengths (the token window's ``prompt_tokens`` and ``generation_tokens`` over
 ``token_completions``), the mean ITL and TTFT (histogram sums over counts), the running gauge's
 mean and variance over the window per pod (``running_avg``, ``running_var``, summed over the
-pods, divided by ``reporting_pods``), preemptions and counter resets in the window, and the
-newest sample's time. A window is None when a quantity it needs has no usable reading (a query
-failed, no series, or NaN/Inf/negative, which :mod:`collector.metrics` already rejected): no
-window is no evidence, which never moves a learned value. A missing ``preemptions`` or
-``counter_resets`` series (the query answered, the counter has not been created yet) reads 0.
+pods, divided by ``reporting_pods``), the pods with a sample anywhere in the window
+(``window_pods``: more than ``reporting_pods`` when pods came or went), preemptions and counter
+resets in the window, and the newest sample's time.
+
+A window is None when a quantity it needs has no usable reading (a query failed, no series, or
+NaN/Inf/negative, which :mod:`collector.metrics` already rejected): no window is no evidence,
+which never moves a learned value. A missing ``preemptions`` or ``counter_resets`` series (the
+query answered, the counter has not been created yet) reads 0.
 
 Example: 2 pods reporting, ``itl_sum`` 0.062 s/s over ``itl_count`` 2.0 gaps/s -> ``itl_ms`` 31.0;
 ``running_avg`` 28.4 (the two pods' means summed) -> ``running_per_pod`` 14.2.
@@ -36,6 +39,7 @@ _REQUIRED = (
     "running_avg",
     "last_sample",
     "reporting_pods",
+    "window_pods",
 )
 _ZERO_WHEN_ABSENT = ("running_var", "preemptions", "counter_resets")
 
@@ -67,6 +71,7 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
         window_s=window_s,
         last_sample_s=values["last_sample"],
         reporting_pods=round(pods),
+        window_pods=round(values["window_pods"]),
         completion_rps=values["completions"],
         in_tokens=values["prompt_tokens"] / values["token_completions"],
         out_tokens=values["generation_tokens"] / values["token_completions"],

@@ -1,7 +1,7 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (17 queries for 1 or 1,000 servers). Each query aggregates
+whatever the number of Deployments (18 queries for 1 or 1,000 servers). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
@@ -132,6 +132,11 @@ QUERIES: tuple[QuerySpec, ...] = (
         "running_var",
         _dedup("stddev_over_time(vllm:num_requests_running{sel}[{w}]) ^ 2", copies="avg"),
         "requests^2",
+    ),
+    QuerySpec(
+        "window_pods",
+        "count by ({by}) (max by ({pod}) (max_over_time(vllm:num_requests_running{sel}[{w}])))",
+        "pods",
     ),
     QuerySpec("preemptions", _dedup("increase(vllm:num_preemptions_total{sel}[{w}])"), "requests"),
     QuerySpec("counter_resets", _dedup("resets(vllm:request_success_total{sel}[{w}])"), "resets"),

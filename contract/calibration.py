@@ -36,6 +36,7 @@ class MeasuredWindow(BaseModel):
     last_sample_s: float = Field(description="unix time of the newest sample")
     served_models: list[str] = Field(default_factory=list, description="model_name labels of the series")
     reporting_pods: int
+    window_pods: int = Field(default=0, description="pods with a sample anywhere in the window; 0: unknown")
     completion_rps: float
     in_tokens: float
     out_tokens: float

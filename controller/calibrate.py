@@ -132,6 +132,7 @@ def observations(collect: CollectResult) -> dict[Key, list[Observation]]:
                 window_s=m.window_s,
                 last_sample_s=m.last_sample_s,
                 reporting_pods=m.reporting_pods,
+                window_pods=m.window_pods,
                 ready_pods=server.ready_replicas,
                 completion_rps=m.completion_rps,
                 in_tokens=m.in_tokens,

@@ -12,7 +12,8 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
   (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
 - ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
   sample; ``avg_over_time`` / ``stddev_over_time`` of the running gauge are per pod over its
-  samples in the window, summed over the pods; ``resets()`` is 0 (a pod's counters only grow).
+  samples in the window, summed over the pods; ``resets()`` is 0 (a pod's counters only grow);
+  ``window_pods`` counts the pods of every sample in the window.
   A Deployment with fewer than two samples in the window has no rate series at all;
 - ``reporting_pods`` = the pods in the newest scrape that were in the scrape a rate window before
   too (every replica the engine runs is scraped); each pod is one series here, so the collector's
@@ -158,6 +159,8 @@ class EmulatedPrometheus:
             return window[-1].t_s
         if name in ("running_avg", "running_var"):
             return _over_time(name, window)
+        if name == "window_pods":
+            return float(len(frozenset().union(*(s.pods for s in window))))
         if name == "counter_resets":
             return 0.0  # each pod's counters only grow; a replaced pod is a new series
         if field in GAUGES and name != "queue_growth":

@@ -164,6 +164,7 @@ HOSTILE = [
     pytest.param({"completion_rps": 0.1}, Rejection.TOO_FEW_REQUESTS, id="too-few-requests"),
     pytest.param({"preemptions": 3.0}, Rejection.PREEMPTIONS, id="preemptions"),
     pytest.param({"reporting_pods": 1}, Rejection.UNREPORTED, id="pod-not-reporting"),
+    pytest.param({"window_pods": 3}, Rejection.FLEET_CHANGED, id="pod-left-in-the-window"),
 ]
 
 

@@ -28,6 +28,7 @@ VALUES = {
     "counter_resets": 0.0,
     "last_sample": 995.0,
     "reporting_pods": 2.0,
+    "window_pods": 2.0,
 }
 
 
