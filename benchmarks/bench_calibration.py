@@ -38,8 +38,8 @@ without calibration.
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import random
 import statistics
 from collections.abc import Iterator, Sequence
