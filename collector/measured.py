@@ -4,13 +4,16 @@ Called by :mod:`collector.assemble` once per Deployment; the result is ``Managed
 (:class:`contract.calibration.MeasuredWindow`), which the controller's calibration screens and
 learns from (:mod:`controller.calibrate`). Pure: readings in, a window or None out.
 
-From the queries of :mod:`collector.promql`: completions per second (``completions``), the mean
-prompt and output lengths (the token window's ``prompt_tokens`` and ``generation_tokens`` over
-``token_completions``), the mean ITL and TTFT (histogram sums over counts), the running gauge's
-mean and variance over the window per pod (``running_avg``, ``running_var``, summed over the
-pods, divided by ``reporting_pods``), the pods with a sample anywhere in the window
-(``window_pods``: more than ``reporting_pods`` when pods came or went), preemptions and counter
-resets in the window, and the newest sample's time.
+From the queries of :mod:`collector.promql`: completions per second (``completions``); the mean
+prompt and output lengths of the requests finished in the window (the sums of vLLM's
+``request_prompt_tokens`` and ``request_generation_tokens`` histograms over their count: recorded
+at the finish, they match the completions, while the token counters count a prompt at its
+admission and read high while the load rises: 601 instead of ~512 tokens in one window of the
+calibration benchmark's loop); the mean ITL and TTFT (histogram sums over counts); the running
+gauge's mean and variance over the window per pod (``running_avg``, ``running_var``, summed over
+the pods, divided by ``reporting_pods``); the pods with a sample anywhere in the window
+(``window_pods``: more than ``reporting_pods`` when pods came or went); preemptions and counter
+resets in the window; and the newest sample's time.
 
 A window is None when a quantity it needs has no usable reading (a query failed, no series, or
 NaN/Inf/negative, which :mod:`collector.metrics` already rejected): no window is no evidence,
@@ -29,9 +32,9 @@ from contract.calibration import MeasuredWindow
 MS_PER_S = 1000.0
 _REQUIRED = (
     "completions",
-    "prompt_tokens",
-    "generation_tokens",
-    "token_completions",
+    "finished_prompt_tokens",
+    "finished_output_tokens",
+    "finished_requests",
     "ttft_sum",
     "ttft_count",
     "itl_sum",
@@ -65,7 +68,7 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
         else:
             values[name] = absent.value
     pods = values["reporting_pods"]
-    if pods < 1 or values["token_completions"] <= 0 or values["itl_count"] <= 0 or values["ttft_count"] <= 0:
+    if pods < 1 or values["finished_requests"] <= 0 or values["itl_count"] <= 0 or values["ttft_count"] <= 0:
         return None
     return MeasuredWindow(
         window_s=window_s,
@@ -73,8 +76,8 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
         reporting_pods=round(pods),
         window_pods=round(values["window_pods"]),
         completion_rps=values["completions"],
-        in_tokens=values["prompt_tokens"] / values["token_completions"],
-        out_tokens=values["generation_tokens"] / values["token_completions"],
+        in_tokens=values["finished_prompt_tokens"] / values["finished_requests"],
+        out_tokens=values["finished_output_tokens"] / values["finished_requests"],
         itl_ms=MS_PER_S * values["itl_sum"] / values["itl_count"],
         ttft_ms=MS_PER_S * values["ttft_sum"] / values["ttft_count"],
         running_per_pod=values["running_avg"] / pods,

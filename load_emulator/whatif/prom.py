@@ -44,6 +44,9 @@ COUNTERS = (
     "itl_sum",
     "itl_count",
     "preemptions",
+    "finished_prompt_tokens",
+    "finished_output_tokens",
+    "finished_requests",
 )
 ALIASES = {"token_completions": "completions"}
 GAUGES = ("running", "waiting")
@@ -101,6 +104,9 @@ class EmulatedPrometheus:
                 "itl_sum": m.itl.sum,
                 "itl_count": m.itl.count,
                 "preemptions": m.preemptions,
+                "finished_prompt_tokens": m.request_prompt_tokens.sum,
+                "finished_output_tokens": m.request_generation_tokens.sum,
+                "finished_requests": m.request_generation_tokens.count,
             }
             before = self._last_pod.get(replica.pod, dict.fromkeys(COUNTERS, 0.0))
             totals = self._totals[key]

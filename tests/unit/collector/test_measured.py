@@ -15,9 +15,9 @@ from tests.conftest import SAMPLES
 KEY = ("llm", "granite")
 VALUES = {
     "completions": 1.5,
-    "prompt_tokens": 768.0,
-    "generation_tokens": 384.0,
-    "token_completions": 1.5,
+    "finished_prompt_tokens": 768.0,
+    "finished_output_tokens": 384.0,
+    "finished_requests": 1.5,
     "ttft_sum": 0.18,
     "ttft_count": 1.5,
     "itl_sum": 0.062,
