@@ -12,10 +12,13 @@ mean lengths ``in``/``out`` and measured mean gap ``y`` (ms) has
 
 - running requests ``n``: the mean of vLLM's running-requests gauge over the window, or when it
   is not measured ``n = lam * out * y / 1000`` (Little's law over a request's ``out`` steps; it
-  reads low in a window where the load rose, as completions lag the arrivals); the ITL
-  histogram counts every token, and a step of n running requests yields n of them, so the gap it
-  measures is the step at the token-weighted batch ``E[n^2]/E[n] = n + Var(n)/n`` (the gauge's
-  variance over the window; 0 when unknown),
+  reads low in a window where the load rose, as completions lag the arrivals). The ITL histogram
+  counts every token, and a step of n running requests yields n of them, so its mean is
+  ``E_t[n] / E_t[n/d(n)]`` over time for a step ``d(n) = a + b*n``; to second order in the
+  gauge's variance over the window that is the step at ``n + Var(n)/n * a/d(n)``, the fixed
+  part's share ``a/d(n)`` taken from the prior (0 variance: no correction). E.g. n = 49, Var 167,
+  a share of 0.28: the step at n = 49.95, where ``n + Var/n`` (the token-weighted batch alone)
+  says 52.4 and over-predicts the step by 4 %,
 - prompt tokens per step ``P = lam * in * y / 1000`` (the prompts arriving during one step),
 - context tokens per step ``C = n * (in + (1 + cv^2) * out/2) + P`` (each decode attends its
   prompt and the part of its output made so far, on average half of it for a request, weighted by
@@ -105,9 +108,16 @@ class Fit:
 
 def parts_ms(perf: PerfParams, w: Window) -> tuple[float, float]:
     """``(F, W)``: the prior's fixed and work parts of one step at window ``w`` (see the module)."""
+    mean = w.running if w.running > 0 else w.replica_rps * w.out_tokens * w.itl_ms / 1000.0
+    fixed, work = _parts_at(perf, w, mean)
+    if mean <= 0 or w.running_var <= 0 or fixed + work <= 0:
+        return fixed, work
+    return _parts_at(perf, w, mean + w.running_var / mean * fixed / (fixed + work))
+
+
+def _parts_at(perf: PerfParams, w: Window, running: float) -> tuple[float, float]:
+    """``(F, W)`` with ``running`` requests in every step."""
     step_s = w.itl_ms / 1000.0
-    mean = w.running if w.running > 0 else w.replica_rps * w.out_tokens * step_s
-    running = mean + w.running_var / mean if mean > 0 else 0.0
     if isinstance(perf, DecodeOnlyPerf):
         return perf.alpha_ms, perf.beta_ms * running
     if isinstance(perf, PrefillDecodePerf):

@@ -92,6 +92,17 @@ class ControllerSettings(ServiceSettings):
     calibration_min_requests: float = Field(
         default=50.0, ge=0, description="fewest completions a rate window needs to be evidence"
     )
+    calibration_configmap: str = Field(
+        default="",
+        description="ConfigMap whose calibration-data.json keeps what calibration learned (the "
+        "collector's dynamic one, inferno-dynamic-data, in the manifests; needs configmaps patch); "
+        "empty: kept in memory only",
+    )
+    calibration_namespace: str = Field(
+        default="inferno",
+        min_length=1,
+        description="namespace of that ConfigMap (the collector's config namespace)",
+    )
     # --- leader election (two replicas, only the leader acts); see controller/leader.py -----------
     leader_election: bool = Field(
         default=False,
