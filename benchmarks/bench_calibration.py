@@ -42,6 +42,7 @@ import json
 import logging
 import random
 import statistics
+import subprocess
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -227,7 +228,7 @@ def loop_case(args: tuple[str, str]) -> LoopScore:
     case, variant = args
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     prior, truth = CASES[case]
-    return run_loop(case, prior, truth, variant, stable_seed(6, f"loop/{case}"))
+    return run_loop(case, prior, truth, variant, stable_seed(6, f"loop/{case}"))[0]
 
 
 def loop_verdicts(scores: list[LoopScore]) -> list[Verdict]:
@@ -284,7 +285,12 @@ def verdicts(results: dict[str, CaseResult], steady: CaseResult) -> list[Verdict
 
 
 def render(results: dict[str, CaseResult], steady: CaseResult, found: list[Verdict]) -> str:
-    lines = ["# Benchmark 6: online calibration", "", "Command: `python -m benchmarks.bench_calibration`", ""]
+    lines = [
+        "# Benchmark 6: online calibration",
+        "",
+        "Command: `python -m benchmarks.bench_calibration`. Code at commit " + _head() + ".",
+        "",
+    ]
     lines += ["## Targets", "", *markdown_lines(found), ""]
     for r in [*results.values(), steady]:
         s = r.state
@@ -324,6 +330,20 @@ def render(results: dict[str, CaseResult], steady: CaseResult, found: list[Verdi
                 )
         lines.append("")
     return "\n".join(lines)
+
+
+def _head() -> str:
+    """The commit the run's code is at (uncommitted changes in the tree run too)."""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(RESULTS.parent.parent), "log", "-1", "--format=%h"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
 
 
 def as_record(r: CaseResult) -> dict[str, object]:

@@ -89,7 +89,9 @@ def score(case: str, variant: str, rows: list[Row], factors: tuple[float, float]
     return LoopScore(case, variant, attainment, cost, factors)
 
 
-def run_loop(case: str, prior: PerfParams, truth: PerfParams, variant: str, seed: int) -> LoopScore:
+def run_loop(
+    case: str, prior: PerfParams, truth: PerfParams, variant: str, seed: int, duration_s: float = DURATION_S
+) -> tuple[LoopScore, WhatIfRun]:
     with tempfile.TemporaryDirectory() as tmp:
         truth_dir = write_world(Path(tmp) / "truth", truth)
         scenario = Scenario(
@@ -97,7 +99,7 @@ def run_loop(case: str, prior: PerfParams, truth: PerfParams, variant: str, seed
             pattern="diurnal",
             params={"amplitude": "0.6", "period_s": "1800", "noise": "0.05"},
             tokens="geometric",
-            duration_s=DURATION_S,
+            duration_s=duration_s,
             period_s=60.0,
             seed=seed,
             controller=ControllerSettings(calibration="apply" if variant == "calibrated" else "off"),
@@ -112,4 +114,4 @@ def run_loop(case: str, prior: PerfParams, truth: PerfParams, variant: str, seed
     if variant == "calibrated" and run.reports and run.reports[-1].calibration:
         last = run.reports[-1].calibration[0]
         factors = (last.fixed_factor, last.work_factor)
-    return score(case, variant, rows, factors)
+    return score(case, variant, rows, factors), run
