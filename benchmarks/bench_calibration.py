@@ -233,7 +233,9 @@ def loop_case(args: tuple[str, str]) -> LoopScore:
 
 def loop_verdicts(scores: list[LoopScore]) -> list[Verdict]:
     by = {(s.case, s.variant): s for s in scores}
-    out = []
+    out: list[Verdict] = []
+    if not scores:
+        return out
     for case in JUDGED:
         true, prior, calibrated = (by[(case, v)] for v in VARIANTS)
         d_att = 100 * (calibrated.attainment - true.attainment)

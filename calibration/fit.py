@@ -16,7 +16,8 @@ mean lengths ``in``/``out`` and measured mean gap ``y`` (ms) has
   counts every token, and a step of n running requests yields n of them, so its mean is
   ``E_t[n] / E_t[n/d(n)]`` over time for a step ``d(n) = a + b*n``; to second order in the
   gauge's variance over the window that is the step at ``n + Var(n)/n * a/d(n)``, the fixed
-  part's share ``a/d(n)`` taken from the prior (0 variance: no correction). E.g. n = 49, Var 167,
+  part's share ``a/d(n)`` taken from the prior, and once the split is fitted from the factors
+  found, fitting again (0 variance: no correction). E.g. n = 49, Var 167,
   a share of 0.28: the step at n = 49.95, where ``n + Var/n`` (the token-weighted batch alone)
   says 52.4 and over-predicts the step by 4 %,
 - prompt tokens per step ``P = lam * in * y / 1000`` (the prompts arriving during one step),
@@ -106,13 +107,15 @@ class Fit:
     reason: str
 
 
-def parts_ms(perf: PerfParams, w: Window) -> tuple[float, float]:
-    """``(F, W)``: the prior's fixed and work parts of one step at window ``w`` (see the module)."""
+def parts_ms(perf: PerfParams, w: Window, factors: tuple[float, float] = (1.0, 1.0)) -> tuple[float, float]:
+    """``(F, W)``: the prior's fixed and work parts of one step at window ``w`` (see the module);
+    ``factors`` (fixed, work) give the fixed share of the token-weighting correction."""
     mean = w.running if w.running > 0 else w.replica_rps * w.out_tokens * w.itl_ms / 1000.0
     fixed, work = _parts_at(perf, w, mean)
-    if mean <= 0 or w.running_var <= 0 or fixed + work <= 0:
+    a, b = factors
+    if mean <= 0 or w.running_var <= 0 or a * fixed + b * work <= 0:
         return fixed, work
-    return _parts_at(perf, w, mean + w.running_var / mean * fixed / (fixed + work))
+    return _parts_at(perf, w, mean + w.running_var / mean * a * fixed / (a * fixed + b * work))
 
 
 def _parts_at(perf: PerfParams, w: Window, running: float) -> tuple[float, float]:
@@ -177,6 +180,9 @@ def fit(perf: PerfParams, windows: Sequence[Window], limits: FitLimits) -> Fit:
     ratio = y / total
     scale = float(np.sum(weight * ratio) / np.sum(weight))
     split = _split(parts, y, weight, limits) if spread >= limits.min_share_spread else None
+    if split is not None:  # once more, with the fixed share of the factors found
+        parts = np.array([parts_ms(perf, w, split[:2]) for w in windows])
+        split = _split(parts, y, weight, limits) or split
     if split is not None:
         a, b, rel_se = split
         err = _rms_rel(parts, y, a, b)
