@@ -103,6 +103,24 @@ def calibrate(book: Book, collect: CollectResult, settings: ControllerSettings, 
     return Outcome(Book(states, {**book.seen, **seen}), summaries, with_perf(collect.system, applied), data)
 
 
+def sizing_reasons(
+    summaries: list[CalibrationSummary], collect: CollectResult, accelerators: Mapping[str, str]
+) -> dict[str, str]:
+    """Server -> the reason its decision carries when it was sized with learned values: the pair,
+    its factors and confidence (``accelerators``: the accelerator each decision chose)."""
+    applied = {(c.model, c.acc): c for c in summaries if c.applied}
+    out: dict[str, str] = {}
+    for server in collect.servers:
+        c = applied.get((server.model, accelerators.get(server.server, "")))
+        if c is not None:
+            out[server.server] = (
+                f"sized with calibrated performance data for {c.model} on {c.acc}: fixed part x"
+                f"{c.fixed_factor:.3f}, work part x{c.work_factor:.3f} of the static data "
+                f"({c.identified}, confidence {c.confidence:.2f}, {c.evidence_windows} windows)"
+            )
+    return out
+
+
 def _read_back(book: Book, persisted: CalibrationData | None) -> dict[Key, State]:
     """The book, with every persisted entry that changed since the last read taken as it is
     (after a restart the book is empty; another leader or the operator wrote it)."""

@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from contract.calibration import CalibrationData
+from contract.calibration import CalibrationData, CalibrationSummary
 from contract.collect import CollectResult
 from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from contract.data.system import SystemData
@@ -183,6 +183,8 @@ class CycleRunner:
                 solution, floors, {m.server: m.hold for m in collect.servers if m.hold is not None}
             ),
         )
+        if fields.get("calibration"):
+            fields["decisions"] = _with_calibration(fields["decisions"], fields["calibration"], collect)
         # what the rollout budget deferred: the totals, in the answer of /invoke
         rollout = [s.text for s in solution.solver.steps if s.code is StepCode.ROLLOUT_BUDGET]
         fields.setdefault("notes", []).extend(rollout)
@@ -217,6 +219,21 @@ class CycleRunner:
                     f"calibration not persisted ({type(exc).__name__}: {exc}); kept in memory"
                 )
         return outcome.system
+
+
+def _with_calibration(
+    decisions: list[DecisionSummary], summaries: list[CalibrationSummary], collect: CollectResult
+) -> list[DecisionSummary]:
+    """Each decision sized with learned performance data says so (a step of its own, last)."""
+    reasons = calibrate.sizing_reasons(summaries, collect, {d.server: d.accelerator for d in decisions})
+    return [
+        d.model_copy(
+            update={"reasons": [*d.reasons, reasons[d.server]], "codes": [*d.codes, StepCode.CALIBRATED]}
+        )
+        if d.server in reasons
+        else d
+        for d in decisions
+    ]
 
 
 def with_floors(system: SystemData, floors: Mapping[str, int]) -> SystemData:

@@ -12,6 +12,7 @@ from calibration.fit import Window, parts_ms
 from contract.calibration import CalibrationData, LearnedEntry, MeasuredWindow
 from contract.collect import CollectResult
 from contract.data.perf import PerfParams, PrefillDecodePerf
+from contract.steps import StepCode
 from controller import calibrate
 from controller.cycle import CycleRunner
 from tests.unit.actuator.fakes import server
@@ -183,3 +184,22 @@ async def test_off_learns_nothing() -> None:
     stages = FakeStages(collect=collect_at(0, 10.0))
     report = await CycleRunner(stages, controller_settings(calibration="off")).run_cycle(1000.0)
     assert report.calibration == []
+
+
+async def test_a_decision_sized_with_learned_values_says_so() -> None:
+    stages = FakeStages(collect=collect_at(0, LOADS[0]))
+    runner = CycleRunner(stages, controller_settings(calibration="apply"))
+    for k in range(12):
+        stages.collect_answer = collect_at(k, LOADS[k % len(LOADS)])
+        report = await runner.run_cycle(1000.0 + 60 * k)
+    [decision] = report.decisions
+    assert decision.codes[-1] is StepCode.CALIBRATED
+    assert decision.reasons[-1].startswith(
+        "sized with calibrated performance data for llama_13b on A100: fixed part x2.000, work part x0.500"
+    )
+    learned = next(
+        e.perf for e in stages.systems[-1].models.models if (e.name, e.acc) == ("llama_13b", "A100")
+    )
+    assert isinstance(learned, PrefillDecodePerf) and learned.alpha_ms == pytest.approx(40.26, rel=1e-3)
+    observed = await CycleRunner(stages, controller_settings(calibration="observe")).run_cycle(2000.0)
+    assert all(StepCode.CALIBRATED not in d.codes for d in observed.decisions)
