@@ -55,6 +55,13 @@ class Book:
 
 
 EMPTY = Book({}, {})
+MAX_LEFT_OUT = 20
+"""Windows left out listed per pair in a report (a fleet of 1,000 servers of one pair could list
+1,000); the rest are counted in a reason."""
+
+
+def _more(left: int) -> list[str]:
+    return [f"{left - MAX_LEFT_OUT} more window(s) left out, not listed"] if left > MAX_LEFT_OUT else []
 
 
 @dataclass(frozen=True)
@@ -182,8 +189,10 @@ def _summary(
         applied=use,
         evidence_windows=len(state.evidence),
         accepted=report.accepted,
-        left_out=[LeftOut(source=x.source, code=x.code.value, text=x.text) for x in report.left_out],
-        reasons=list(report.reasons),
+        left_out=[
+            LeftOut(source=x.source, code=x.code.value, text=x.text) for x in report.left_out[:MAX_LEFT_OUT]
+        ],
+        reasons=[*report.reasons, *_more(len(report.left_out))],
         effect=_effect(state, prior, new, use, settings),
     )
 

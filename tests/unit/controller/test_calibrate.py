@@ -203,3 +203,16 @@ async def test_a_decision_sized_with_learned_values_says_so() -> None:
     assert isinstance(learned, PrefillDecodePerf) and learned.alpha_ms == pytest.approx(40.26, rel=1e-3)
     observed = await CycleRunner(stages, controller_settings(calibration="observe")).run_cycle(2000.0)
     assert all(StepCode.CALIBRATED not in d.codes for d in observed.decisions)
+
+
+def test_a_large_fleet_lists_only_the_first_windows_left_out_and_counts_the_rest() -> None:
+    c = collect_at(0, 10.0)
+    stale = c.servers[0].measured.model_copy(update={"last_sample_s": 0.0})  # type: ignore[union-attr]
+    servers = [c.servers[0].model_copy(update={"deployment": f"d{k}", "measured": stale}) for k in range(25)]
+    out = calibrate.calibrate(
+        calibrate.EMPTY, c.model_copy(update={"servers": servers}), controller_settings(), 1000.0
+    )
+    [summary] = out.summaries
+    assert len(summary.left_out) == calibrate.MAX_LEFT_OUT and {x.code for x in summary.left_out} == {"stale"}
+    assert summary.reasons[-1] == "5 more window(s) left out, not listed"
+    assert summary.evidence_windows == 0
