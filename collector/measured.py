@@ -13,7 +13,8 @@ calibration benchmark's loop); the mean ITL and TTFT (histogram sums over counts
 gauge's mean and variance over the window per pod (``running_avg``, ``running_var``, summed over
 the pods, divided by ``reporting_pods``); the pods with a sample anywhere in the window
 (``window_pods``: more than ``reporting_pods`` when pods came or went); preemptions and counter
-resets in the window; and the newest sample's time.
+resets in the window; the newest sample's time; and the ``model_name`` labels of the running
+gauge's series (``served_models``: two names, or another name than before, reject the window).
 
 A window is None when a quantity it needs has no usable reading (a query failed, no series, or
 NaN/Inf/negative, which :mod:`collector.metrics` already rejected): no window is no evidence,
@@ -72,6 +73,7 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
         return None
     return MeasuredWindow(
         window_s=window_s,
+        served_models=sorted(snapshot.labels.get("served_models", {}).get(key, ())),
         last_sample_s=values["last_sample"],
         reporting_pods=round(pods),
         window_pods=round(values["window_pods"]),

@@ -1,7 +1,7 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (21 queries for 1 or 1,000 servers). Each query aggregates
+whatever the number of Deployments (22 queries for 1 or 1,000 servers). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
@@ -66,6 +66,8 @@ class QuerySpec:
     combine: Combine = "sum"
     signed: bool = False
     window: Window = "rate"
+    label: str = ""
+    """A label whose values per Deployment the answer carries (kept beside the reading)."""
 
 
 SERIES_IDENTITY = ("pod", "instance", "engine", "model_name", "finished_reason")
@@ -138,6 +140,12 @@ QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("finished_prompt_tokens", _rate("vllm:request_prompt_tokens_sum"), "tokens/s"),
     QuerySpec("finished_output_tokens", _rate("vllm:request_generation_tokens_sum"), "tokens/s"),
     QuerySpec("finished_requests", _rate("vllm:request_generation_tokens_count"), "requests/s"),
+    QuerySpec(
+        "served_models",
+        "count by ({by}, model_name) (vllm:num_requests_running{sel})",
+        "series",
+        label="model_name",
+    ),
     QuerySpec(
         "window_pods",
         "count by ({by}) (max by ({pod}) (max_over_time(vllm:num_requests_running{sel}[{w}])))",

@@ -82,6 +82,7 @@ class EmulatedPrometheus:
         )
         self._last_pod: dict[str, dict[str, float]] = {}
         self._queries: dict[str, str] = {}
+        self._models: dict[tuple[str, str], str] = {}
 
     def scrape(self, t_s: float) -> None:
         """Take one sample of every Deployment's pods as of ``t_s`` (the engine is already there)."""
@@ -94,6 +95,7 @@ class EmulatedPrometheus:
         for state, replica in self.engine.replicas():
             key = (state.namespace, state.name)
             keys.add(key)
+            self._models[key] = state.model
             m = replica.metrics
             now = {
                 "completions": sum(m.success_by_reason.values()),
@@ -143,6 +145,8 @@ class EmulatedPrometheus:
                 value = self._evaluate(name, window)
             if value is not None:
                 labels = {"namespace": namespace, "deployment": deployment}
+                if name == "served_models":
+                    labels["model_name"] = self._models.get((namespace, deployment), "")
                 out.append({"metric": labels, "value": [now_s, repr(value)]})
         return out
 
@@ -165,6 +169,8 @@ class EmulatedPrometheus:
             return window[-1].t_s
         if name in ("running_avg", "running_var"):
             return _over_time(name, window)
+        if name == "served_models":
+            return 1.0  # one series per Deployment here, labelled with its model
         if name == "window_pods":
             return float(len(frozenset().union(*(s.pods for s in window))))
         if name == "counter_resets":

@@ -113,3 +113,28 @@ def test_a_broken_calibration_data_is_ignored_with_an_error(text: str, says: str
     assert parsed.calibration is None
     assert says in parsed.calibration_error and parsed.calibration_error.endswith("ignored")
     assert any(m.name == "llama_13b" for m in parsed.system.models.models)  # the collect goes on
+
+
+def test_the_served_model_names_come_from_the_series_labels() -> None:
+    from collector.metrics import build_snapshot  # noqa: PLC0415
+
+    def key_of(labels: dict[str, str]) -> tuple[str, str] | None:
+        return (labels["namespace"], labels["deployment"]) if "deployment" in labels else None
+
+    answer = [
+        {
+            "metric": {"namespace": "llm", "deployment": "granite", "model_name": "ibm/granite-13b"},
+            "value": [1.0, "2"],
+        },
+        {
+            "metric": {"namespace": "llm", "deployment": "granite", "model_name": "meta/llama-70b"},
+            "value": [1.0, "1"],
+        },
+        {"metric": {"namespace": "llm", "deployment": "other"}, "value": [1.0, "1"]},  # no label: no name
+    ]
+    parsed = build_snapshot({"served_models": answer}, key_of)  # type: ignore[arg-type]
+    assert parsed.labels["served_models"] == {KEY: frozenset({"ibm/granite-13b", "meta/llama-70b"})}
+    both = snapshot(dict(VALUES))
+    both = MetricsSnapshot(both.readings, both.failed, 0, parsed.labels)
+    w = measured_window(both, KEY, 240.0)
+    assert w is not None and w.served_models == ["ibm/granite-13b", "meta/llama-70b"]
