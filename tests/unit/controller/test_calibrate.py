@@ -216,3 +216,23 @@ def test_a_large_fleet_lists_only_the_first_windows_left_out_and_counts_the_rest
     assert len(summary.left_out) == calibrate.MAX_LEFT_OUT and {x.code for x in summary.left_out} == {"stale"}
     assert summary.reasons[-1] == "5 more window(s) left out, not listed"
     assert summary.evidence_windows == 0
+
+
+def test_a_deployment_whose_series_name_another_model_gives_no_evidence() -> None:
+    learned = run_cycles("apply", 12)
+    c = collect_at(12, 10.0)
+    for names in (["meta/llama-70b"], ["meta/llama-13b", "meta/llama-70b"]):
+        other = c.servers[0].measured.model_copy(update={"served_models": names})  # type: ignore[union-attr]
+        out = calibrate.calibrate(
+            learned.book,
+            c.model_copy(update={"servers": [c.servers[0].model_copy(update={"measured": other})]}),
+            controller_settings(calibration="apply"),
+            1720.0,
+        )
+        [summary] = out.summaries
+        assert [x.code for x in summary.left_out] == ["other_model"]
+        assert (summary.fixed_factor, summary.work_factor) == (
+            learned.summaries[0].fixed_factor,
+            learned.summaries[0].work_factor,
+        )
+        assert summary.evidence_windows == learned.summaries[0].evidence_windows
