@@ -26,13 +26,15 @@ from typing import Any, NamedTuple
 
 from collector.capacity import node_capacity, reserve, server_cards
 from collector.coverage import GRACE_WINDOWS, Hold, PodCounts, check, pod_counts, reporting_pods
-from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load, scaled
+from collector.load import KnownLoad, Observation, ResolvedLoad, observe, remember, resolve_load, scaled
+from collector.measured import measured_window
 from collector.metrics import Key, MetricsSnapshot
 from collector.ports import DeploymentInfo, KindProblem, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
 from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
 from collector.wake import Demand, load_at_zero
+from contract.calibration import MeasuredWindow
 from contract.collect import CollectResult, ManagedServer, SkippedDeployment
 
 
@@ -62,7 +64,11 @@ class Assembled(NamedTuple):
 
 
 def _managed(
-    cand: Candidate, resolved: ResolvedLoad, ttft_ms: float | None, itl_ms: float | None, hold: Hold | None
+    cand: Candidate,
+    resolved: ResolvedLoad,
+    observed: Observation,
+    hold: Hold | None,
+    measured: MeasuredWindow | None = None,
 ) -> ManagedServer:
     dep, lab = cand.deployment, cand.labels
     return ManagedServer(
@@ -84,8 +90,9 @@ def _managed(
         load_source=resolved.source,
         trusted=resolved.trusted,
         arrival_rpm=resolved.load.arrival_rpm if resolved.load else None,
-        observed_ttft_ms=ttft_ms,
-        observed_itl_ms=itl_ms,
+        observed_ttft_ms=observed.ttft_ms,
+        observed_itl_ms=observed.itl_ms,
+        measured=measured,
         notes=list(resolved.notes),
         hold=hold.step if hold else None,
     )
@@ -166,6 +173,19 @@ def _capacity(
     return {"count": [{"type": t, "count": n} for t, n in sorted(cards.items())]}, notes
 
 
+def _errors(inputs: CycleInputs) -> list[str]:
+    """What went wrong reading this cycle's inputs: the result is degraded when any did."""
+    errors = list(inputs.errors)
+    if inputs.static.calibration_error:
+        errors.append(inputs.static.calibration_error)
+    snapshot = inputs.snapshot
+    if snapshot is not None:
+        errors += [f"prometheus query {name} failed: {err}" for name, err in sorted(snapshot.failed.items())]
+        if snapshot.malformed:
+            errors.append(f"prometheus: {snapshot.malformed} malformed series ignored")
+    return errors
+
+
 def assemble(
     now_s: float, inputs: CycleInputs, settings: CollectorSettings, last_known: dict[Key, KnownLoad]
 ) -> Assembled:
@@ -215,7 +235,8 @@ def assemble(
             resolved = replace(resolved, notes=(*resolved.notes, hold.step.text))
             hold = None
         resolved_by_key[cand.key] = resolved
-        server = _managed(cand, resolved, observed.ttft_ms, observed.itl_ms, hold)
+        measured = measured_window(inputs.snapshot, cand.key, settings.rate_window_s)
+        server = _managed(cand, resolved, observed, hold, measured)
         servers.append(server)
         if server.trusted:
             entries.append(_server_entry(server, cand, resolved, now_s))
@@ -229,12 +250,7 @@ def assemble(
         )
     documents = {**static.documents, CAPACITY_KEY: capacity_doc, "server-data.json": {"servers": entries}}
     system = validate_documents(documents, settings)
-    errors = list(inputs.errors)
-    snapshot = inputs.snapshot
-    if snapshot is not None:
-        errors += [f"prometheus query {name} failed: {err}" for name, err in sorted(snapshot.failed.items())]
-        if snapshot.malformed:
-            errors.append(f"prometheus: {snapshot.malformed} malformed series ignored")
+    errors = _errors(inputs)
     result = CollectResult(
         collected_at_s=now_s,
         system=system,
@@ -243,6 +259,7 @@ def assemble(
         placement=static.placement,
         degraded=bool(errors),
         errors=errors,
+        calibration=static.calibration,
     )
     warnings = capacity_notes + [f"skipped {s.namespace}/{s.deployment}: {s.reason}" for s in skipped]
     next_known = remember(last_known, resolved_by_key, now_s, settings.last_known_max_age_s)

@@ -53,7 +53,7 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
         default=5.0, gt=0, le=60, description="timeout of one PromQL query, seconds"
     )
     prometheus_concurrency: int = Field(
-        default=4, ge=1, le=16, description="PromQL queries in flight at once (a cycle sends 14)"
+        default=4, ge=1, le=16, description="PromQL queries in flight at once (a cycle sends 23)"
     )
     rate_window_s: int = Field(
         default=240,

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.calibration import CalibrationData, MeasuredWindow
 from contract.data.system import SystemData
 from contract.steps import Step
 from contract.targets import TargetRef
@@ -65,6 +66,11 @@ class ManagedServer(BaseModel):
     arrival_rpm: float | None = Field(default=None, ge=0)
     observed_ttft_ms: float | None = Field(default=None, ge=0)
     observed_itl_ms: float | None = Field(default=None, ge=0)
+    measured: MeasuredWindow | None = Field(
+        default=None,
+        description="the vLLM metrics of the rate window, as measured, for online calibration; None: "
+        "no Prometheus or no series",
+    )
     notes: list[str] = Field(default_factory=list, description="where each value came from, staleness")
     hold: Step | None = Field(
         default=None,
@@ -96,3 +102,8 @@ class CollectResult(BaseModel):
     placement: list[Placement] = Field(default_factory=list)
     degraded: bool = Field(default=False, description="some source failed; affected servers are untrusted")
     errors: list[str] = Field(default_factory=list, description="source failures, e.g. Prometheus down")
+    calibration: CalibrationData | None = Field(
+        default=None,
+        description="calibration-data.json of the dynamic ConfigMap (learned performance, read back "
+        "after a restart or a leader change); None: the key is absent or unreadable",
+    )

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.calibration import CalibrationSummary
 from contract.collect import CollectResult, SkippedDeployment
 from contract.solution import Solution
 from contract.steps import Step, StepCode
@@ -186,6 +187,11 @@ class CycleReport(BaseModel):
     total_cost: float | None = None
     cost_by_type: dict[str, float] = Field(default_factory=dict)
     decisions: list[DecisionSummary] = Field(default_factory=list)
+    calibration: list[CalibrationSummary] = Field(
+        default_factory=list,
+        description="online calibration per (model, accelerator): prior, learned values, confidence, "
+        "why, and the effect on sizing",
+    )
     actions: list[ServerAction] = Field(default_factory=list)
     errors: list[StageFailure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
