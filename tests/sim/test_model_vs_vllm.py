@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.model_vs_vllm import RESULTS, compare, verdicts
+from benchmarks.vllm_settled import lookup, requests_at, settle_point
 
 
 def test_the_model_meets_vllms_mean_ttft_within_10_percent_up_to_75_percent_load() -> None:
@@ -22,3 +23,13 @@ def test_the_model_meets_vllms_mean_ttft_within_10_percent_up_to_75_percent_load
     assert abs(worst.ttft_err_pct) <= 10.0, worst
     judged = verdicts(points, saturations)
     assert judged[0].target.startswith("mean TTFT within 10%") and judged[0].holds
+
+
+def test_the_settled_reference_is_reproduced_from_its_seeds() -> None:
+    reference = json.loads((RESULTS / "vllm_reference.json").read_text())
+    published = lookup(json.loads((RESULTS / "vllm_settled.json").read_text()))
+    sc = next(s for s in reference["scenarios"] if s["name"] == "b32-t2048-fixed")
+    row = sc["loads"][0]
+    again = settle_point((sc, row, reference["step_cost"]))
+    assert again == published[(sc["name"], row["load"])]
+    assert again["requests"] == requests_at(row["load"]) == 1500
