@@ -117,6 +117,8 @@ def _server_entry(
             "avgOutTokens": resolved.load.avg_out_tokens,
         },
     }
+    spreads = (("inTokensCv2", resolved.load.in_tokens_cv2), ("outTokensCv2", resolved.load.out_tokens_cv2))
+    current["load"].update({name: value for name, value in spreads if value is not None})
     if server.observed_ttft_ms is not None:
         current["ttftAverage"] = server.observed_ttft_ms
     if server.observed_itl_ms is not None:

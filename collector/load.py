@@ -26,6 +26,10 @@ counts already. E.g. 240 waiting, shrinking by 1.5 req/s: + (2 - 1.5) = 0.5 req/
 same backlog counted twice keeps a server that has just caught up on a spike at 6 replicas where
 its arrivals need 4, as in benchmark 4); shrinking by 3 req/s: + 0.
 
+The spread of the lengths (squared coefficients of variation, the model's ``inTokensCv2`` and
+``outTokensCv2``) comes from vLLM's length histograms and the exact means: :func:`length_cv2`.
+It follows the token means through the fallback chain (labels carry none).
+
 "No data" is never zero load: zero is reported only when completions, the queue and the running
 requests are all measured and all zero.
 """
@@ -36,7 +40,7 @@ import math
 from dataclasses import dataclass, replace
 
 from collector.labels import MAX_RPM, MAX_TOKENS, LabelLoad
-from collector.metrics import Key, MetricsSnapshot, Reading
+from collector.metrics import Buckets, Key, MetricsSnapshot, Reading
 from contract.collect import LoadSource
 
 SECONDS_PER_MINUTE = 60.0
@@ -51,6 +55,8 @@ class Observation:
     ttft_ms: float | None = None
     itl_ms: float | None = None
     notes: tuple[str, ...] = ()
+    in_tokens_cv2: float | None = None
+    out_tokens_cv2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,9 @@ class LoadEstimate:
     arrival_rpm: float
     avg_in_tokens: float
     avg_out_tokens: float
+    in_tokens_cv2: float | None = None
+    """Squared coefficient of variation of the input lengths; None: unknown."""
+    out_tokens_cv2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,20 @@ class _Reader:
         if reading.value is None:
             self.notes.append(f"{query}: rejected {reading.problem}")
         return reading.value
+
+    def spread(self, query: str, mean: float | None) -> float | None:
+        """:func:`length_cv2` of the Deployment's histogram ``query`` around ``mean``; None when
+        either is unknown (a vLLM without the histogram is not noted), or the histogram is bad."""
+        if query in self.snapshot.failed:
+            self.notes.append(f"{query}: query failed")
+            return None
+        buckets = self.snapshot.histogram(query, self.key)
+        if buckets is None or mean is None:
+            return None
+        if buckets.problem:
+            self.notes.append(f"{query}: rejected {buckets.problem}")
+            return None
+        return length_cv2(buckets, mean)
 
     def ratio(self, numerator: str, denominator: str, scale: float, cap: float) -> float | None:
         """``scale * numerator / denominator``; None when unknown, 0/0 or implausible."""
@@ -152,14 +175,53 @@ def observe(
     itl_ms = None  # an old vLLM without either ITL name is no problem to note
     if r.snapshot.get("itl_count", key) is not None or "itl_count" in r.snapshot.failed:
         itl_ms = r.ratio("itl_sum", "itl_count", MS_PER_S, float("inf"))
+    avg_in = r.ratio("prompt_tokens", "token_completions", 1.0, MAX_TOKENS)
+    avg_out = r.ratio("generation_tokens", "token_completions", 1.0, MAX_TOKENS)
     return Observation(
         arrival_rpm=arrival_rpm,
-        avg_in_tokens=r.ratio("prompt_tokens", "token_completions", 1.0, MAX_TOKENS),
-        avg_out_tokens=r.ratio("generation_tokens", "token_completions", 1.0, MAX_TOKENS),
+        avg_in_tokens=avg_in,
+        avg_out_tokens=avg_out,
         ttft_ms=r.ratio("ttft_sum", "ttft_count", MS_PER_S, float("inf")),
         itl_ms=itl_ms,
+        in_tokens_cv2=r.spread("prompt_buckets", avg_in),
+        out_tokens_cv2=r.spread("generation_buckets", avg_out),
         notes=tuple(dict.fromkeys(r.notes)),
     )
+
+
+def length_cv2(buckets: Buckets, mean: float) -> float | None:
+    """Squared coefficient of variation of a length from its histogram and its exact mean.
+
+    The buckets give counts ``n_i`` in ``(lo_i, hi_i]`` (lo of the first is 0; the ``+Inf``
+    bucket, beyond vLLM's ``max_model_len``, sits at its lower edge). Each bucket's observations
+    are placed at one common relative position ``x_i = lo_i + t*(hi_i - lo_i)``, t in [0, 1]
+    chosen so that their mean is the exact mean (the counters' sum over count), and
+    ``cv^2 = var(x) / mean^2``. The spread within a bucket is left out, so fixed lengths read 0
+    (one bucket, its point at the mean). With vLLM's 1-2-5 buckets, the Azure 2023 conversation
+    trace reads 0.76 for the prompts (exact 0.92) and 0.61 for the outputs (exact 0.60);
+    lognormal lengths read within 20% for cv^2 from 0.28 to 1.7 and up to 0.07 wide below
+    (cv^2 0.094 reads 0.16); exponential ones read 1.16. None when the histogram is empty.
+
+    Example: edges 100, 200, +Inf with cumulative rates 5, 10, 10 and mean 120: 5 in (0, 100], 5
+    in (100, 200]; t = (1200 - 500) / 1000 = 0.7, points 70 and 170, variance 2500, cv^2 = 2500 /
+    14400 = 0.174.
+    """
+    counts: list[tuple[float, float, float]] = []  # (lo, hi, n)
+    lo, below = 0.0, 0.0
+    for edge, cumulative in buckets.cumulative:
+        hi = lo if math.isinf(edge) else edge
+        counts.append((lo, hi, max(cumulative - below, 0.0)))
+        lo, below = hi, max(cumulative, below)
+    total = sum(n for _, _, n in counts)
+    if not total > 0 or not mean > 0:
+        return None
+    width = sum(n * (hi - lo) for lo, hi, n in counts)
+    floor = sum(n * lo for lo, _, n in counts)
+    t = min(max((mean * total - floor) / width, 0.0), 1.0) if width > 0 else 0.0
+    points = [(lo + t * (hi - lo), n) for lo, hi, n in counts]
+    centre = sum(x * n for x, n in points) / total
+    variance = sum(n * (x - centre) ** 2 for x, n in points) / total
+    return variance / (mean * mean)
 
 
 def scaled(observed: Observation, factor: float, why: str) -> Observation:
@@ -217,7 +279,7 @@ def resolve_load(
         )
         for f in fields
     ]
-    (source, rate), (_, in_tokens), (_, out_tokens) = chosen
+    (source, rate), (in_source, in_tokens), (out_source, out_tokens) = chosen
     if rate is None:
         return ResolvedLoad(None, "none", False, (*notes, "no load from any source"))
     if source == "last-known" and known is not None:
@@ -229,8 +291,19 @@ def resolve_load(
     if rate > 0 and (in_tokens is None or out_tokens is None):
         notes.append("token sizes unknown: load not usable")
         trusted = False
-    estimate = LoadEstimate(rate, in_tokens or 0.0, out_tokens or 0.0)
+    estimate = LoadEstimate(
+        rate,
+        in_tokens or 0.0,
+        out_tokens or 0.0,
+        _spread(in_source, observed.in_tokens_cv2, known.load.in_tokens_cv2 if known else None),
+        _spread(out_source, observed.out_tokens_cv2, known.load.out_tokens_cv2 if known else None),
+    )
     return ResolvedLoad(estimate, source, trusted, tuple(notes))
+
+
+def _spread(source: LoadSource, observed: float | None, known: float | None) -> float | None:
+    """The spread that goes with a token mean from ``source`` (labels carry none)."""
+    return observed if source == "prometheus" else known if source == "last-known" else None
 
 
 def remember(

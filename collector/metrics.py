@@ -13,6 +13,9 @@ Rules, per (query, Deployment):
   query's ``combine`` (sum or max); one bad series spoils the merged reading.
 - Entries without the grouping labels, or that are not ``[timestamp, "number"]``, are counted as
   malformed and ignored.
+- Histogram bucket queries (``per_bucket``) keep one cumulative rate per ``le`` edge and
+  Deployment (several pods' series of one edge add up): a :class:`Buckets`. A bad value spoils the
+  Deployment's histogram; an entry without a numeric ``le`` is malformed.
 """
 
 from __future__ import annotations
@@ -39,15 +42,28 @@ class Reading:
 
 
 @dataclass(frozen=True)
+class Buckets:
+    """One histogram of one Deployment: ``(le, rate of observations <= le)`` in ascending ``le``
+    (the last is ``+Inf``: every observation). ``problem``: why it is unusable ("" if usable)."""
+
+    cumulative: tuple[tuple[float, float], ...]
+    problem: str = ""
+
+
+@dataclass(frozen=True)
 class MetricsSnapshot:
     readings: Mapping[str, Mapping[Key, Reading]] = field(default_factory=dict)
     failed: Mapping[str, str] = field(default_factory=dict, metadata={"doc": "query name -> error"})
     malformed: int = 0
     labels: Mapping[str, Mapping[Key, frozenset[str]]] = field(default_factory=dict)
     """Per query with a ``label`` (:class:`collector.promql.QuerySpec`): its values per Deployment."""
+    buckets: Mapping[str, Mapping[Key, Buckets]] = field(default_factory=dict)
 
     def get(self, query: str, key: Key) -> Reading | None:
         return self.readings.get(query, {}).get(key)
+
+    def histogram(self, query: str, key: Key) -> Buckets | None:
+        return self.buckets.get(query, {}).get(key)
 
 
 def describe_bad(value: float) -> str:
@@ -87,6 +103,35 @@ def parse_vector(spec: QuerySpec, result: Iterable[Any], key_of: KeyOf) -> tuple
     return out, malformed
 
 
+def parse_buckets(result: Iterable[Any], key_of: KeyOf) -> tuple[dict[Key, Buckets], int]:
+    """Histograms per Deployment (series of one ``le`` added up) and the number of malformed entries."""
+    rates: dict[Key, dict[float, float]] = {}
+    problems: dict[Key, str] = {}
+    malformed = 0
+    for entry in result:
+        parsed = _parse_entry(entry, key_of)
+        le = _edge(entry["metric"].get("le")) if parsed is not None else None
+        if parsed is None or le is None:
+            malformed += 1
+            continue
+        key, _, value = parsed
+        if not math.isfinite(value) or value < 0:
+            problems.setdefault(key, f"bucket le={le:g}: {describe_bad(value)}")
+        edges = rates.setdefault(key, {})
+        edges[le] = edges.get(le, 0.0) + value
+    out = {key: Buckets(tuple(sorted(edges.items())), problems.get(key, "")) for key, edges in rates.items()}
+    return out, malformed
+
+
+def _edge(le: Any) -> float | None:
+    """A bucket's upper edge from its ``le`` label (``"+Inf"`` included); None if not a number."""
+    try:
+        edge = float(le)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(edge) else edge
+
+
 def _parse_entry(entry: Any, key_of: KeyOf) -> tuple[Key, float, float] | None:
     if not isinstance(entry, dict):
         return None
@@ -109,6 +154,7 @@ def build_snapshot(answers: Mapping[str, list[Any] | BaseException], key_of: Key
     """Parse every answer; an exception (or a non-list answer) marks its query failed."""
     readings: dict[str, dict[Key, Reading]] = {}
     labels: dict[str, dict[Key, frozenset[str]]] = {}
+    buckets: dict[str, dict[Key, Buckets]] = {}
     failed: dict[str, str] = {}
     malformed = 0
     for name, answer in answers.items():
@@ -119,11 +165,14 @@ def build_snapshot(answers: Mapping[str, list[Any] | BaseException], key_of: Key
             failed[name] = f"unexpected answer of type {type(answer).__name__}"
             continue
         spec = QUERY_BY_NAME[name]
-        readings[name], bad = parse_vector(spec, answer, key_of)
+        if spec.per_bucket:
+            buckets[name], bad = parse_buckets(answer, key_of)
+        else:
+            readings[name], bad = parse_vector(spec, answer, key_of)
         malformed += bad
         if spec.label:
             labels[name] = label_values(answer, spec.label, key_of)
-    return MetricsSnapshot(readings, failed, malformed, labels)
+    return MetricsSnapshot(readings, failed, malformed, labels, buckets)
 
 
 def label_values(result: Iterable[Any], label: str, key_of: KeyOf) -> dict[Key, frozenset[str]]:

@@ -1,7 +1,7 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (22 queries for 1 or 1,000 servers). Each query aggregates
+whatever the number of Deployments (24 queries for 1 or 1,000 servers). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
@@ -27,6 +27,14 @@ use a window of their own, ``token_window_s`` (10 minutes by default), longer th
 ``rate_window_s`` (4 minutes): request sizes are a property of the workload and drift slowly,
 while a few minutes' mean of a few hundred requests is noisy, and the batch size is sized on it
 (a batch change is a rollout, so hysteresis keeps a batch chosen on a noisy mean).
+
+The spread of those lengths comes from vLLM's per-request histograms ``vllm:request_prompt_tokens``
+and ``vllm:request_generation_tokens`` (buckets 1, 2, 5, 10, 20, 50, ... tokens): ``prompt_buckets``
+and ``generation_buckets`` return each bucket's rate ``by`` the grouping labels and ``le``, with
+the same per-pod merge, so the buckets of a Deployment's pods add up (vLLM's bucket edges depend
+only on ``max_model_len``, the same in every pod of a Deployment). Still one query each, whatever
+the fleet; the answer has one series per bucket. :func:`collector.load.length_cv2` turns a
+Deployment's buckets and its mean length into the squared coefficient of variation.
 
 A metric renamed between vLLM versions is read per pod: ``rate(new[w]) or rate(old[w])`` takes
 the new name's series of a pod that has it and the old name's otherwise (``or`` keeps a right-hand
@@ -68,6 +76,8 @@ class QuerySpec:
     window: Window = "rate"
     label: str = ""
     """A label whose values per Deployment the answer carries (kept beside the reading)."""
+    per_bucket: bool = False
+    """The answer has one series per histogram bucket (its ``le`` label), kept apart per Deployment."""
 
 
 SERIES_IDENTITY = ("pod", "instance", "engine", "model_name", "finished_reason")
@@ -83,6 +93,11 @@ def _dedup(inner: str, combine: Combine = "sum", copies: Literal["max", "avg"] =
     """``combine by ({by}) (copies by ({one}) (inner))``: the copies of each series merged into
     one, then per Deployment."""
     return f"{combine} by ({{by}}) ({copies} by ({{one}}) ({inner}))"
+
+
+def _bucket_rates(metric: str) -> str:
+    """Each bucket's rate per Deployment: :func:`_dedup` with ``le`` kept in both groupings."""
+    return f"sum by ({{by}}, le) (max by ({{one}}, le) (rate({metric}_bucket{{sel}}[{{w}}])))"
 
 
 def _rate(metric: str, old_name: str = "") -> str:
@@ -103,6 +118,20 @@ QUERIES: tuple[QuerySpec, ...] = (
     QuerySpec("prompt_tokens", _rate("vllm:prompt_tokens_total"), "tokens/s", window="tokens"),
     QuerySpec("generation_tokens", _rate("vllm:generation_tokens_total"), "tokens/s", window="tokens"),
     QuerySpec("token_completions", _rate("vllm:request_success_total"), "requests/s", window="tokens"),
+    QuerySpec(
+        "prompt_buckets",
+        _bucket_rates("vllm:request_prompt_tokens"),
+        "requests/s at or below le",
+        window="tokens",
+        per_bucket=True,
+    ),
+    QuerySpec(
+        "generation_buckets",
+        _bucket_rates("vllm:request_generation_tokens"),
+        "requests/s at or below le",
+        window="tokens",
+        per_bucket=True,
+    ),
     QuerySpec("ttft_sum", _rate("vllm:time_to_first_token_seconds_sum"), "seconds/s"),
     QuerySpec("ttft_count", _rate("vllm:time_to_first_token_seconds_count"), "observations/s"),
     QuerySpec(

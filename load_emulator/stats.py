@@ -45,6 +45,9 @@ class WindowStats:
     mean_in_tokens: float
     mean_out_tokens: float
     slo_attainment: float
+    in_tokens_cv2: float = math.nan
+    """Squared coefficient of variation of the completed requests' input lengths (NaN: none)."""
+    out_tokens_cv2: float = math.nan
     """Share in [0, 1] of finished, rejected and aborted requests that met every target; NaN if none."""
 
 
@@ -132,6 +135,8 @@ class ServerStats:
             mean_in_tokens=_mean(done[:, 4]),
             mean_out_tokens=_mean(out),
             slo_attainment=float(ok.sum()) / judged if judged else math.nan,
+            in_tokens_cv2=_cv2(done[:, 4]),
+            out_tokens_cv2=_cv2(out),
         )
 
     def trim_before(self, t_s: float) -> None:
@@ -166,6 +171,12 @@ def _count(table: np.ndarray, t0_s: float, t1_s: float) -> int:
 
 def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if values.size else math.nan
+
+
+def _cv2(values: np.ndarray) -> float:
+    """``variance / mean^2`` (NaN for no values or a zero mean)."""
+    mean = _mean(values)
+    return float(values.var()) / mean**2 if values.size and mean > 0 else math.nan
 
 
 def _quantile(values: np.ndarray, q: float) -> float:

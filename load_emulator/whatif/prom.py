@@ -15,6 +15,8 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
   samples in the window, summed over the pods; ``resets()`` is 0 (a pod's counters only grow);
   ``window_pods`` counts the pods of every sample in the window.
   A Deployment with fewer than two samples in the window has no rate series at all;
+- the length histograms' bucket queries (``prompt_buckets``, ``generation_buckets``) answer one
+  series per ``le`` edge, each that bucket's cumulative counter rated as above;
 - ``reporting_pods`` = the pods in the newest scrape that were in the scrape a rate window before
   too (every replica the engine runs is scraped); each pod is one series here, so the collector's
   deduplication by pod and its per-pod choice of the new or old ITL name give the same sums as a
@@ -50,6 +52,8 @@ COUNTERS = (
 )
 ALIASES = {"token_completions": "completions"}
 GAUGES = ("running", "waiting")
+HISTOGRAMS = {"prompt_buckets": "request_prompt_tokens", "generation_buckets": "request_generation_tokens"}
+"""Bucket query -> the replica's histogram; each edge's cumulative count is a counter ``query@le``."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,14 @@ class EmulatedPrometheus:
                 "finished_output_tokens": m.request_generation_tokens.sum,
                 "finished_requests": m.request_generation_tokens.count,
             }
-            before = self._last_pod.get(replica.pod, dict.fromkeys(COUNTERS, 0.0))
+            for query, attribute in HISTOGRAMS.items():
+                for le, cumulative in getattr(m, attribute).cumulative():
+                    now[f"{query}@{le}"] = cumulative
+            before = self._last_pod.get(replica.pod, {})
             totals = self._totals[key]
-            for name in COUNTERS:
-                delta = now[name] - before[name]
-                totals[name] += delta if delta >= 0 else now[name]
+            for name, value in now.items():
+                delta = value - before.get(name, 0.0)
+                totals[name] = totals.get(name, 0.0) + (delta if delta >= 0 else value)
             self._last_pod[replica.pod] = now
             seen.add(replica.pod)
             gauges[key]["running"] += replica.running
@@ -138,13 +145,17 @@ class EmulatedPrometheus:
         out: list[dict[str, Any]] = []
         for (namespace, deployment), samples in self.series.items():
             window = [s for s in samples if now_s - window_s < s.t_s <= now_s]
+            labels = {"namespace": namespace, "deployment": deployment}
+            if name in HISTOGRAMS:
+                for le, rate in _bucket_rates(name, window):
+                    out.append({"metric": labels | {"le": le}, "value": [now_s, repr(rate)]})
+                continue
             if name == "reporting_pods":
                 before = [s for s in samples if s.t_s <= now_s - window_s]
                 value = _reporting(window, before[-1] if before else None)
             else:
                 value = self._evaluate(name, window)
             if value is not None:
-                labels = {"namespace": namespace, "deployment": deployment}
                 if name == "served_models":
                     labels["model_name"] = self._models.get((namespace, deployment), "")
                 out.append({"metric": labels, "value": [now_s, repr(value)]})
@@ -200,6 +211,21 @@ def _over_time(name: str, window: list[Sample]) -> float:
         mean = sum(values) / len(values)
         total += mean if name == "running_avg" else sum((v - mean) ** 2 for v in values) / len(values)
     return total
+
+
+def _bucket_rates(name: str, window: list[Sample]) -> list[tuple[str, float]]:
+    """``(le, rate)`` of every bucket of histogram query ``name`` over the window (none with fewer
+    than two samples, or before the Deployment's first observation of it)."""
+    if len(window) < 2:
+        return []
+    first, last = window[0].values, window[-1].values
+    span_s = window[-1].t_s - window[0].t_s
+    prefix = f"{name}@"
+    return [
+        (key.removeprefix(prefix), (value - first.get(key, 0.0)) / span_s)
+        for key, value in last.items()
+        if key.startswith(prefix)
+    ]
 
 
 def _reporting(window: list[Sample], before: Sample | None) -> float | None:

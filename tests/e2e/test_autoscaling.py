@@ -9,7 +9,9 @@ nodes and Events record the change. Each test has its own namespace and node poo
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -67,6 +69,16 @@ def test_full_cycle_scales_up_and_moves_to_chosen_gpu(scenario: Scenario) -> Non
     scenario.wait(all_running_on_a100, f"{replicas} pods running on A100 nodes", timeout_s=60)
     reasons = {e.reason for e in scenario.events(PREMIUM.name)}
     assert reasons & {"InfernoScaled", "InfernoReconfigured"}, reasons
+
+    # The collector reads the length spread from vLLM's length histograms through the real
+    # Prometheus: the e2e emulator's lengths are deterministic, so every request of a histogram is
+    # in one bucket and the spread is 0 (even while the token means read high at start-up).
+    url = f"http://127.0.0.1:{autoscaler.ports['collector']}/collect"
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        collected = json.loads(resp.read())
+    (entry,) = [s for s in collected["system"]["servers"]["servers"] if s["name"] == PREMIUM.name]
+    load = entry["currentAlloc"]["load"]
+    assert load["inTokensCv2"] == 0.0 and load["outTokensCv2"] == 0.0, load
 
     # The loop goes on: the next cycle (load now served by A100 pods) succeeds and fails no patch.
     again = autoscaler.invoke()

@@ -1,7 +1,7 @@
 """The what-if ports against the real collector and actuator: what they read is what the fleet does.
 
 - The emulated Prometheus, read by the real collector, gives back the load the engine generated
-  (arrival rate and token means within sampling error of the exact window statistics).
+  (arrival rate, token means and their spread within sampling error of the exact window statistics).
 - The emulated Kubernetes API, patched by the real actuator, changes the cluster (replicas,
   accelerator with its node selector and GPU count, ``--max-num-seqs``), and planning again from the
   patched Deployment yields no patch (idempotence, as on a real API server).
@@ -49,6 +49,10 @@ def test_collector_reads_back_the_generated_load() -> None:
     sizes = what_if.engine.window(SERVER, now_s - s.collector.token_window_s, now_s)  # their own window
     assert spec.load.in_tokens == pytest.approx(sizes.mean_in_tokens, rel=0.1)
     assert spec.load.out_tokens == pytest.approx(sizes.mean_out_tokens, rel=0.25)
+    # The spread, from the emulated length histograms (1-2-5 buckets): near the requests' own.
+    assert spec.load.in_tokens_cv2 is not None and spec.load.out_tokens_cv2 is not None
+    assert spec.load.in_tokens_cv2 == pytest.approx(sizes.in_tokens_cv2, rel=0.35, abs=0.1)
+    assert spec.load.out_tokens_cv2 == pytest.approx(sizes.out_tokens_cv2, rel=0.35, abs=0.1)
     assert server.observed_ttft_ms == pytest.approx(truth.ttft_mean_ms, rel=0.25)
     assert server.observed_itl_ms == pytest.approx(truth.itl_mean_ms, rel=0.25)
     assert server.current_replicas == server.ready_replicas >= 1

@@ -88,6 +88,13 @@ def healthy_answers(
     return {q: [sample(ns, d, v) for ns, d in deps] for q, v in per_query.items()}
 
 
+def buckets(
+    ns: str, dep: str, cumulative: list[tuple[str, float | str]], at_s: float = NOW_S, **extra: str
+) -> list[dict[str, Any]]:
+    """A histogram bucket query's answer for one Deployment: one series per ``le``."""
+    return [sample(ns, dep, rate, at_s, le=le, **extra) for le, rate in cumulative]
+
+
 class FakeKube:
     def __init__(
         self,

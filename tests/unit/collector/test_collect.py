@@ -19,6 +19,7 @@ from tests.unit.collector.fakes import (
     NS,
     FakeKube,
     FakeMetrics,
+    buckets,
     deployment,
     dynamic_cm,
     healthy_answers,
@@ -69,12 +70,29 @@ async def test_healthy_cycle_builds_valid_system_data() -> None:
     assert store[(NS, "granite")].load == LoadEstimate(120, 200, 500)
 
 
+async def test_length_spread_from_the_histograms_reaches_the_load() -> None:
+    answers = healthy_answers([(NS, "granite")])
+    # 200 in, all in (100, 200]: no spread; 500 out, half in (200, 500] and half in (500, 1000].
+    answers["prompt_buckets"] = buckets(NS, "granite", [("100", 0.0), ("200", 2.0), ("+Inf", 2.0)])
+    answers["generation_buckets"] = buckets(
+        NS, "granite", [("200", 0.0), ("500", 1.0), ("1000", 2.0), ("+Inf", 2.0)]
+    )
+    result, store, _ = await run(FakeKube([deployment("granite")]), FakeMetrics(SETTINGS, answers))
+    load = servers_in_system(result)["granite"]["currentAlloc"]["load"]
+    # Out: t = (1000 - 700) / 800 = 0.375, points 312.5 and 687.5, cv^2 = 187.5^2 / 500^2.
+    assert load["inTokensCv2"] == pytest.approx(0.0)
+    assert load["outTokensCv2"] == pytest.approx(187.5**2 / 500**2)
+    (spec,) = validate_system(result.system).servers.servers
+    assert spec.load.out_tokens_cv2 == pytest.approx(0.140625)
+    assert store[(NS, "granite")].load.out_tokens_cv2 == pytest.approx(0.140625)
+
+
 @pytest.mark.parametrize("count", [1, 500])
 async def test_query_count_does_not_grow_with_deployments(count: int) -> None:
     deps = [deployment(f"d{i}") for i in range(count)]
     metrics = FakeMetrics(SETTINGS, healthy_answers([(NS, d.name) for d in deps]))
     result, _, _ = await run(FakeKube(deps), metrics)
-    assert len(metrics.calls) == len(QUERIES) == 22
+    assert len(metrics.calls) == len(QUERIES) == 24
     assert sorted(metrics.calls) == sorted(q.name for q in QUERIES)
     assert sum(s.trusted for s in result.servers) == count
 
@@ -112,7 +130,7 @@ async def test_prometheus_down_degrades_and_falls_back() -> None:
     deps = [deployment("a", load__rpm="30", load__outtokens="100"), deployment("b")]
     last = {(NS, "b"): KnownLoad(LoadEstimate(90, 10, 20), NOW_S - 120)}
     result, store, _ = await run(FakeKube(deps), FakeMetrics(SETTINGS, down=True), last_known=last)
-    assert result.degraded and len(result.errors) == 22
+    assert result.degraded and len(result.errors) == 24
     assert {s.server: (s.load_source, s.trusted) for s in result.servers} == {
         "a": ("labels", False),
         "b": ("last-known", False),

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 import pytest
 
 from collector.labels import LabelLoad
-from collector.load import KnownLoad, LoadEstimate, Observation, ResolvedLoad, observe, remember, resolve_load
-from collector.metrics import build_snapshot, key_resolver
-from tests.unit.collector.fakes import NOW_S, healthy_answers, sample
+from collector.load import (
+    KnownLoad,
+    LoadEstimate,
+    Observation,
+    ResolvedLoad,
+    length_cv2,
+    observe,
+    remember,
+    resolve_load,
+)
+from collector.metrics import Buckets, build_snapshot, key_resolver
+from load_emulator.histograms import BucketCounts, one_two_five_buckets
+from tests.unit.collector.fakes import NOW_S, buckets, healthy_answers, sample
 
 KEY = ("llm", "granite")
 STALENESS_S = 120.0
@@ -217,3 +229,83 @@ def test_remember_keeps_fresh_prometheus_loads_and_ages_out_the_rest() -> None:
     previous = {("a", "x"): LAST, ("a", "y"): KnownLoad(LAST.load, NOW_S - 700), ("a", "gone"): LAST}
     store = remember(previous, {("a", "x"): fallback, ("a", "y"): fallback, ("a", "z"): fresh}, NOW_S, 600)
     assert store == {("a", "x"): LAST, ("a", "z"): KnownLoad(LoadEstimate(1, 2, 3), NOW_S)}
+
+
+def histogram_of(lengths: list[int], max_model_len: int = 16384) -> Buckets:
+    """vLLM's 1-2-5 histogram of ``lengths``, as the collector reads it (cumulative per edge)."""
+    counts = BucketCounts(one_two_five_buckets(max_model_len))
+    for n in lengths:
+        counts.observe(n)
+    return Buckets(tuple((float(le), c) for le, c in counts.cumulative()))
+
+
+def exact_cv2(lengths: list[int]) -> float:
+    mean = sum(lengths) / len(lengths)
+    return sum((x - mean) ** 2 for x in lengths) / len(lengths) / mean**2
+
+
+def test_length_cv2_worked_example() -> None:
+    histogram = Buckets(((100.0, 5.0), (200.0, 10.0), (math.inf, 10.0)))
+    assert length_cv2(histogram, 120.0) == pytest.approx(2500 / 14400)
+
+
+@pytest.mark.parametrize("length", [1, 7, 256, 512, 1000, 3000])
+def test_fixed_lengths_read_no_spread(length: int) -> None:
+    assert length_cv2(histogram_of([length] * 50), float(length)) == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(("sigma", "median"), [(0.5, 2000), (0.7, 150), (0.8, 800), (1.0, 300)])
+def test_heavy_tailed_spreads_are_read_within_a_fifth(sigma: float, median: float) -> None:
+    # Lognormal lengths: cv^2 = exp(sigma^2) - 1, from 0.28 to 1.7 (the Azure trace: 0.60, 0.92).
+    rng = np.random.default_rng(22)
+    lengths = [max(1, round(x)) for x in rng.lognormal(math.log(median), sigma, 20_000)]
+    estimate = length_cv2(histogram_of(lengths), sum(lengths) / len(lengths))
+    assert estimate == pytest.approx(exact_cv2(lengths), rel=0.2)
+
+
+def test_a_narrow_spread_reads_a_little_wide() -> None:
+    rng = np.random.default_rng(22)
+    lengths = [max(1, round(x)) for x in rng.lognormal(math.log(500), 0.3, 20_000)]  # cv^2 0.094
+    estimate = length_cv2(histogram_of(lengths), sum(lengths) / len(lengths))
+    assert estimate is not None and exact_cv2(lengths) < estimate < exact_cv2(lengths) + 0.1
+
+
+def test_two_equal_groups_read_their_spread() -> None:
+    lengths = [100] * 30 + [1000] * 30  # buckets (50, 100] and (500, 1000], at their top edges
+    assert length_cv2(histogram_of(lengths), 550.0) == pytest.approx(exact_cv2(lengths))
+
+
+def test_empty_histogram_or_unknown_mean_gives_no_spread() -> None:
+    assert length_cv2(Buckets(((10.0, 0.0), (math.inf, 0.0))), 5.0) is None
+    assert length_cv2(histogram_of([5, 6]), 0.0) is None
+
+
+def test_observe_reads_the_spread_from_the_length_histograms() -> None:
+    # Mean 200 in: 1 req/s in (100, 200], 1 in (200, 500]: t = (400 - 300) / 400 = 0.25, points
+    # 125 and 275, cv^2 = 75^2 / 200^2. Mean 500 out, all in (200, 500]: no spread.
+    prompt = buckets(*KEY, [("100", 0.0), ("200", 1.0), ("500", 2.0), ("+Inf", 2.0)])
+    generation = buckets(*KEY, [("200", 0.0), ("500", 2.0), ("+Inf", 2.0)])
+    obs = observed(answers(prompt_buckets=prompt, generation_buckets=generation))
+    assert obs.in_tokens_cv2 == pytest.approx(75**2 / 200**2)
+    assert obs.out_tokens_cv2 == pytest.approx(0.0)
+    assert obs.notes == ()
+    resolved = resolve_load(obs, LabelLoad(), None, NOW_S, max_age_s=600, labels_trusted=False)
+    assert resolved.load == LoadEstimate(120, 200, 500, obs.in_tokens_cv2, 0.0)
+
+
+def test_bad_or_failed_histograms_leave_the_spread_unknown_with_a_note() -> None:
+    bad = buckets(*KEY, [("100", "NaN"), ("+Inf", 2.0)])
+    obs = observed(answers(prompt_buckets=bad, generation_buckets=RuntimeError("boom")))
+    assert obs.in_tokens_cv2 is None and obs.out_tokens_cv2 is None
+    assert "prompt_buckets: rejected bucket le=100: NaN" in obs.notes
+    assert "generation_buckets: query failed" in obs.notes
+    assert obs.arrival_rpm == pytest.approx(120.0)  # the rest of the load stands
+
+
+def test_spread_follows_its_token_mean_through_the_fallback_chain() -> None:
+    known = KnownLoad(LoadEstimate(90, 150, 450, 0.5, 0.7), at_s=NOW_S - 100)
+    from_last = resolve_load(Observation(), LabelLoad(), known, NOW_S, max_age_s=600, labels_trusted=False)
+    assert from_last.load is not None
+    assert (from_last.load.in_tokens_cv2, from_last.load.out_tokens_cv2) == (0.5, 0.7)
+    from_labels = resolve_load(Observation(), LABELS, known, NOW_S, max_age_s=600, labels_trusted=True)
+    assert from_labels.load is not None and from_labels.load.in_tokens_cv2 is None

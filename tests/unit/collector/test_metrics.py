@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
 
-from collector.metrics import build_snapshot, key_resolver, parse_vector
+from collector.metrics import Buckets, build_snapshot, key_resolver, parse_buckets, parse_vector
 from collector.ports import PodInfo, SourceError
 from collector.promql import QUERY_BY_NAME
 from tests.unit.collector.fakes import NOW_S, sample
@@ -115,3 +116,30 @@ def test_snapshot_marks_failed_queries() -> None:
     )
     assert snap.get("completions", ("ns", "d")) is not None
     assert snap.failed == {"running": "timeout", "waiting": "unexpected answer of type dict"}
+
+
+def test_histogram_buckets_add_up_over_pods_per_edge() -> None:
+    key_of = key_resolver("pod", [])
+    answer = [
+        {"metric": {"namespace": "ns", "pod": "web-1-a", "le": "100.0"}, "value": [NOW_S, "1"]},
+        {"metric": {"namespace": "ns", "pod": "web-1-b", "le": "100.0"}, "value": [NOW_S, "2"]},
+        {"metric": {"namespace": "ns", "pod": "web-1-a", "le": "+Inf"}, "value": [NOW_S, "4"]},
+        {"metric": {"namespace": "ns", "pod": "web-1-b", "le": "+Inf"}, "value": [NOW_S, "2"]},
+        {"metric": {"namespace": "ns", "pod": "web-1-b"}, "value": [NOW_S, "2"]},  # no le
+        {"metric": {"namespace": "ns", "pod": "web-1-b", "le": "x"}, "value": [NOW_S, "2"]},
+    ]
+    histograms, malformed = parse_buckets(answer, key_of)
+    assert histograms[("ns", "web")] == Buckets(((100.0, 3.0), (math.inf, 6.0)))
+    assert malformed == 2
+    snap = build_snapshot({"prompt_buckets": answer[:4]}, key_of)
+    assert snap.histogram("prompt_buckets", ("ns", "web")) == histograms[("ns", "web")]
+    assert snap.readings == {}
+
+
+def test_one_bad_bucket_spoils_the_histogram() -> None:
+    answer = [
+        {"metric": {"namespace": "ns", "deployment": "web", "le": "10"}, "value": [NOW_S, "-1"]},
+        {"metric": {"namespace": "ns", "deployment": "web", "le": "+Inf"}, "value": [NOW_S, "3"]},
+    ]
+    histograms, _ = parse_buckets(answer, BY_DEPLOYMENT)
+    assert histograms[("ns", "web")].problem == "bucket le=10: negative (-1)"

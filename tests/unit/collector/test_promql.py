@@ -10,12 +10,20 @@ from collector.promql import QUERIES, build_queries, escape_label_value, regex_a
 def test_every_query_aggregates_by_namespace_and_deployment() -> None:
     queries = build_queries((), 120, "deployment")
     assert set(queries) == {q.name for q in QUERIES}
-    assert len(queries) == 22
+    assert len(queries) == 24
     for q in QUERIES:
         text = queries[q.name]
-        grouping = "namespace, deployment" + (f", {q.label}" if q.label else "")
-        assert text.split(" (", 1)[0].endswith("by") and f"by ({grouping})" in text
+        extra = ", le" if q.per_bucket else (f", {q.label}" if q.label else "")
+        assert text.split(" (", 1)[0].endswith("by") and f"by (namespace, deployment{extra})" in text
         assert "{sel}" not in text and "{w}" not in text
+
+
+def test_length_histograms_keep_their_buckets_apart_and_merge_pod_copies() -> None:
+    text = build_queries(("llm",), 90, "deployment", token_window_s=600)["prompt_buckets"]
+    assert text == (
+        "sum by (namespace, deployment, le) (max by (namespace, deployment, pod, instance, engine, "
+        'model_name, finished_reason, le) (rate(vllm:request_prompt_tokens_bucket{namespace="llm"}[600s])))'
+    )
 
 
 def test_pod_grouping_and_window() -> None:
@@ -36,7 +44,13 @@ def test_token_means_have_their_own_window() -> None:
     queries = build_queries((), 120, "deployment", token_window_s=600)
     windowed = {name for name, text in queries.items() if "[600s]" in text}
     # Numerators and their denominator on the same window, nothing else on it.
-    assert windowed == {"prompt_tokens", "generation_tokens", "token_completions"}
+    assert windowed == {
+        "prompt_tokens",
+        "generation_tokens",
+        "token_completions",
+        "prompt_buckets",
+        "generation_buckets",
+    }
     assert queries["token_completions"] == queries["completions"].replace("[120s]", "[600s]")
     assert "[120s]" in queries["completions"] and "[120s]" in queries["queue_growth"]
     # Without a token window every range selector uses the rate window.
@@ -56,6 +70,8 @@ def test_token_means_have_their_own_window() -> None:
         ("itl_sum", "or rate(vllm:time_per_output_token_seconds_sum"),
         ("reporting_pods", "count by (namespace, deployment) (max by (namespace, deployment, pod, instance)"),
         ("last_sample", "timestamp(vllm:num_requests_running"),
+        ("prompt_buckets", "rate(vllm:request_prompt_tokens_bucket"),
+        ("generation_buckets", "rate(vllm:request_generation_tokens_bucket"),
     ],
     ids=str,
 )
