@@ -1,0 +1,206 @@
+"""What a streaming client measured, and the features of each request's decode interval per schema.
+
+Role: turn request timelines (when each output token reached the client) into a linear design
+``y = X theta`` whose unknowns are a perf schema's parameters. Callers: :mod:`.fit` (the fit),
+:mod:`.levels` (throughput and the batch seen).
+
+Why it is linear: a request r that streams ``out`` tokens spends the time between its first and
+its last token, ``y = t_last - t_first``, in exactly ``out - 1`` engine steps (each step yields one
+token for every request it decodes), plus, on a prefill-first engine, the prefill iterations
+run in between. Every other request q that got a token in one of those steps shows it to the
+client at the same instant as r's token, so counting the tokens of all requests that arrived in
+r's interval counts what those steps computed, without knowing the engine's schedule:
+
+- decode-only (``alpha + beta*n`` per iteration): ``y = alpha*(out-1) + beta*tokens``, tokens
+  counting every request's tokens in the interval (a newcomer's first one too);
+- step (``fixed + per_decode*decodes + per_prefill_token*prompt + per_context_token*context``):
+  ``decodes`` counts tokens after a request's first, ``prompt`` sums the prompts whose first token
+  came in the interval (a prompt that fits one step is computed in the step that yields its first
+  token), ``context`` sums ``in + k`` over decoded tokens (k tokens already generated: the
+  positions the step attends to) and ``in`` over those prompts;
+- iteration (``alpha + beta*tokens + gamma*context``): the step schema with one ``beta`` for
+  decodes and prompt tokens;
+- prefill-decode (vLLM V0, ``alpha + beta*n`` per decode, ``gamma + delta*prompt_sum*n_after``
+  per prefill iteration that runs alone): ``y = alpha*(out-1) + beta*decodes + gamma*prefills +
+  delta*sum(prompt_sum*n_after)``, a prefill iteration being the first tokens that arrive
+  together and ``n_after`` the requests running just after it.
+
+The interval is ``(t_first + d, t_last + d]`` with ``d`` half of r's median gap: a token that
+arrives with r's first token belongs to r's prefill step (left out), one that arrives with r's
+last token to its last decode step (counted), and client-side jitter below half a step does not
+move a token across either end. Example: three requests of 100-token prompts decoding together,
+r streaming 5 tokens 30 ms apart and the two others 4 tokens each in that interval: y = 120 ms,
+steps 4, decodes 12, context 12*100 + the tokens' positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+Schema = Literal["decode-only", "prefill-decode", "iteration", "step"]
+SCHEMAS: tuple[Schema, ...] = ("decode-only", "prefill-decode", "iteration", "step")
+PARAMETERS: dict[Schema, tuple[str, ...]] = {
+    "decode-only": ("alpha", "beta"),
+    "prefill-decode": ("alpha", "beta", "gamma", "delta"),
+    "iteration": ("alpha", "beta", "gamma"),
+    "step": ("fixed", "perDecode", "perPrefillToken", "perContextToken"),
+}
+"""Each schema's parameters, named as in model-data.json (ms)."""
+MIN_DECODE_STEPS = 2
+"""A request enters the fit when its interval holds at least this many decode steps."""
+_PREFILL_GROUP_SHARE = 0.25
+"""First tokens closer than this share of the median gap form one prefill iteration."""
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestTimeline:
+    """One request as the client saw it: when it was sent, its prompt's tokens (as the server
+    counted them) and the arrival time of each output token, in seconds on one clock."""
+
+    sent_s: float
+    in_tokens: int
+    token_s: tuple[float, ...]
+    level: int = 0
+    """The sweep level (:class:`optimizer.profiling.levels.Level`) that sent it."""
+    complete: bool = True
+    """Every token asked for arrived, one per event (False: it enters others' counts only)."""
+
+    @property
+    def out_tokens(self) -> int:
+        return len(self.token_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Design:
+    """``y_ms ~ x @ theta`` over the fitted requests, for one schema."""
+
+    schema: Schema
+    x: FloatArray
+    """rows x parameters, in the order of :data:`PARAMETERS`."""
+    y_ms: FloatArray
+    steps: FloatArray
+    """Decode steps of each row, ``out - 1`` (the measured ITL is ``y_ms / steps``)."""
+    rows: tuple[int, ...]
+    """Index of each row's timeline in the input."""
+    levels: tuple[int, ...]
+    """The sweep level of each row's timeline."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """Every token of every request, sorted by arrival time, with prefix sums of the features."""
+
+    t_s: FloatArray
+    tokens: FloatArray
+    decodes: FloatArray
+    prompt: FloatArray
+    context: FloatArray
+    groups_t_s: FloatArray
+    groups: FloatArray
+    groups_weight: FloatArray
+
+
+def design(timelines: Sequence[RequestTimeline], schema: Schema) -> Design:
+    """The linear design of ``schema`` over the complete timelines with enough decode steps
+    (module docstring). Every timeline, complete or not, counts in the others' features."""
+    pool = _pool(timelines)
+    rows = [i for i, r in enumerate(timelines) if r.complete and r.out_tokens >= MIN_DECODE_STEPS + 1]
+    x = np.zeros((len(rows), len(PARAMETERS[schema])))
+    y = np.zeros(len(rows))
+    steps = np.zeros(len(rows))
+    for j, i in enumerate(rows):
+        times = np.asarray(timelines[i].token_s)
+        shift = float(np.median(np.diff(times))) / 2.0
+        lo_t, hi_t = times[0] + shift, times[-1] + shift
+        lo, hi = np.searchsorted(pool.t_s, [lo_t, hi_t], side="right")
+        k = float(len(times) - 1)
+        y[j], steps[j] = (times[-1] - times[0]) * 1000.0, k
+        tokens, decodes = _span(pool.tokens, lo, hi), _span(pool.decodes, lo, hi)
+        prompt, context = _span(pool.prompt, lo, hi), _span(pool.context, lo, hi)
+        if schema == "decode-only":
+            x[j] = (k, tokens)
+        elif schema == "step":
+            x[j] = (k, decodes, prompt, context)
+        elif schema == "iteration":
+            x[j] = (k, decodes + prompt, context)
+        else:
+            g_lo, g_hi = np.searchsorted(pool.groups_t_s, [lo_t, hi_t], side="right")
+            x[j] = (k, decodes, float(g_hi - g_lo), _span(pool.groups_weight, g_lo, g_hi))
+    return Design(schema, x, y, steps, tuple(rows), tuple(timelines[i].level for i in rows))
+
+
+def median_gap_s(timelines: Sequence[RequestTimeline]) -> float:
+    """Median gap between consecutive tokens of a request, over all requests (0 without any)."""
+    gaps = [np.diff(np.asarray(r.token_s)) for r in timelines if r.out_tokens > 1]
+    return float(np.median(np.concatenate(gaps))) if gaps else 0.0
+
+
+def running_at(timelines: Sequence[RequestTimeline], t_s: FloatArray) -> FloatArray:
+    """Requests between their first and last token (inclusive) at each time: the batch the
+    engine decodes, as the client sees it (requests that wait for a seat have no token yet)."""
+    firsts = np.sort([r.token_s[0] for r in timelines if r.token_s])
+    lasts = np.sort([r.token_s[-1] for r in timelines if r.token_s])
+    started = np.searchsorted(firsts, t_s, side="right")
+    ended = np.searchsorted(lasts, t_s, side="left")
+    return np.asarray(started - ended, dtype=np.float64)
+
+
+def _span(prefix: FloatArray, lo: int, hi: int) -> float:
+    return float(prefix[hi] - prefix[lo])
+
+
+def _prefix(values: FloatArray) -> FloatArray:
+    return np.concatenate(([0.0], np.cumsum(values)))
+
+
+def _pool(timelines: Sequence[RequestTimeline]) -> _Pool:
+    t_parts, k_parts, p_parts = [], [], []
+    for r in timelines:
+        if not r.token_s:
+            continue
+        n = len(r.token_s)
+        t_parts.append(np.asarray(r.token_s, dtype=np.float64))
+        k_parts.append(np.arange(n, dtype=np.float64))
+        p_parts.append(np.full(n, float(r.in_tokens)))
+    if not t_parts:
+        empty = np.zeros(1)
+        return _Pool(np.zeros(0), empty, empty, empty, empty, np.zeros(0), empty, empty)
+    t, k, p = np.concatenate(t_parts), np.concatenate(k_parts), np.concatenate(p_parts)
+    order = np.argsort(t, kind="stable")
+    t, k, p = t[order], k[order], p[order]
+    first = k == 0
+    decode = ~first
+    groups_t, groups_w = _prefill_groups(timelines, t[first], p[first])
+    return _Pool(
+        t_s=t,
+        tokens=_prefix(np.ones_like(t)),
+        decodes=_prefix(decode.astype(np.float64)),
+        prompt=_prefix(np.where(first, p, 0.0)),
+        context=_prefix(np.where(first, p, p + k)),
+        groups_t_s=groups_t,
+        groups=_prefix(np.ones_like(groups_t)),
+        groups_weight=_prefix(groups_w),
+    )
+
+
+def _prefill_groups(
+    timelines: Sequence[RequestTimeline], first_t_s: FloatArray, prompts: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Prefill iterations (first tokens arriving together): the time of each (its last first
+    token) and ``prompt_sum * n_after``, n_after the requests running just after it."""
+    if not first_t_s.size:
+        return np.zeros(0), np.zeros(0)
+    tolerance = _PREFILL_GROUP_SHARE * median_gap_s(timelines)
+    starts = np.flatnonzero(np.concatenate(([True], np.diff(first_t_s) > tolerance)))
+    ends = np.append(starts[1:], first_t_s.size) - 1
+    group_t = first_t_s[ends]
+    prompt_sum = np.add.reduceat(prompts, starts)
+    n_after = running_at(timelines, group_t + tolerance)
+    return group_t, prompt_sum * n_after
