@@ -1,6 +1,6 @@
 """Robust least squares of one schema's parameters on a :class:`~.timeline.Design`.
 
-Role: the numbers behind a profile. Caller: the profiler (``python -m planner profile``) and
+Role: the numbers behind a profile. Caller: the profiler (``python -m advisor profile``) and
 :mod:`.verdict`.
 
 The residual of a request is relative, ``(x @ theta - y) / y``: a long request and a short one

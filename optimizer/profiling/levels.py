@@ -103,8 +103,8 @@ def saturation(results: Sequence[LevelResult]) -> list[Saturation]:
     for r in results:
         shapes.setdefault((r.level.in_tokens, r.level.out_tokens), []).append(r)
     out = []
-    for (in_tokens, out_tokens), rows in shapes.items():
-        rows = sorted(rows, key=lambda r: r.level.concurrency)
+    for (in_tokens, out_tokens), group in shapes.items():
+        rows = sorted(group, key=lambda r: r.level.concurrency)
         best = max(rows, key=lambda r: r.throughput_rps)
         batch = round(max(r.batch for r in rows))
         top = rows[-1]

@@ -118,14 +118,14 @@ def judge(fitted: Fit, saturations: Sequence[Saturation]) -> Verdict:
             refusals.append(
                 (
                     Refusal.SATURATION_MISMATCH,
-                    f"in {s.in_tokens}/out {s.out_tokens}: the fit predicts {check.predicted_rps:.3g} req/s at batch "
-                    f"{s.batch}, measured {check.measured_rps:.3g} ({check.error:+.0%})",
+                    f"in {s.in_tokens}/out {s.out_tokens}: the fit predicts {check.predicted_rps:.3g} "
+                    f"req/s at batch {s.batch}, measured {check.measured_rps:.3g} ({check.error:+.0%})",
                 )
             )
     return Verdict(tuple(refusals), tuple(checks), batch)
 
 
-def model_entry(  # noqa: PLR0913 - one field each
+def model_entry(
     fitted: Fit,
     *,
     model: str,
