@@ -1,4 +1,4 @@
-"""Command line: ``python -m load_emulator {simulate,serve} SAMPLES_DIR [options]``.
+"""Command line: ``python -m load_emulator {simulate,serve} SAMPLES_DIR [options]``, ``serve-openai``.
 
 - ``simulate``: the fleet described by a directory of inferno data files, under a load pattern, at
   virtual time; prints per-server load, throughput, p50/p95 TTFT and ITL against the targets and
@@ -6,6 +6,8 @@
 - ``serve``: the same fleet in real time, exporting vLLM metrics on 127.0.0.1 (see
   :mod:`load_emulator.metrics_http`); ``--kube`` reads the Deployments from the current kube
   context instead of emulating the cluster; ``--label-mode`` also random-walks the load labels.
+- ``serve-openai``: one or ``--replicas N`` emulated vLLM replicas speaking the OpenAI API, each
+  on its own loopback port (:mod:`load_emulator.openai_api.launch`).
 
 Examples::
 
@@ -72,11 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--kube", action="store_true", help="read Deployments from the current kube context")
     serve.add_argument("--label-mode", action="store_true", help="random-walk the load labels")
     serve.add_argument("--label-period-s", type=float, default=30.0)
+    serve_openai = commands.add_parser(
+        "serve-openai", help="emulated vLLM replicas speaking the OpenAI API on loopback ports"
+    )
+    from load_emulator.openai_api.launch import add_arguments  # noqa: PLC0415 - aiohttp only when serving
+
+    add_arguments(serve_openai)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "serve-openai":
+        from load_emulator.openai_api.launch import main as serve_openai  # noqa: PLC0415
+
+        return serve_openai(args)
     try:
         system = load_system_dir(args.samples)
         params = dict(parse_param(p) for p in args.param)

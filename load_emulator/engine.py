@@ -6,7 +6,9 @@ Pure: no I/O and no clock reads. A driver owns time and calls, in any order,
   re-reading the cluster view every ``sync_period_s`` of virtual time;
 - ``sync()``: re-read the cluster view now (after the driver changed the cluster);
 - ``stats(server)`` / ``window(server, t0_s, t1_s, ...)``: exact per-server statistics;
-- ``replicas()``: per-pod state and vLLM counters for the Prometheus exporter.
+- ``replicas()``: per-pod state and vLLM counters for the Prometheus exporter;
+- ``submit(server, in, out, pod)``: a client's request arriving now (the OpenAI API,
+  :mod:`load_emulator.openai`), beside or instead of the pattern's arrivals.
 
 Drivers: ``python -m load_emulator simulate`` (virtual time), ``serve`` (real time, paced by the
 wall clock) and, in phase 2, the what-if loop that runs the real controller between steps.
@@ -23,7 +25,7 @@ from contract.data.catalog import ModelPerfEntry
 from contract.data.system import SystemData
 from load_emulator.cluster import ClusterView, DeploymentState
 from load_emulator.patterns import LoadPattern, stable_seed
-from load_emulator.replica import ReplicaSim
+from load_emulator.replica import ReplicaSim, Request
 from load_emulator.sched_config import V1_MAX_NUM_BATCHED_TOKENS
 from load_emulator.server import ServerSim
 from load_emulator.stats import ServerStats, WindowStats
@@ -119,6 +121,22 @@ class FleetEngine:
             if key not in seen:
                 for pod in list(entry.sim.replicas):
                     entry.sim.remove_replica(pod)
+
+    def submit(
+        self,
+        server: str,
+        in_tokens: int,
+        out_tokens: int,
+        pod: str | None = None,
+        finish_reason: str = "stop",
+    ) -> tuple[Request, ReplicaSim] | None:
+        """A client's request arriving at ``now_s`` at a server (routed) or one of its pods
+        (:meth:`ServerSim.submit`); None when no replica serves it. ``advance_to`` the arrival first."""
+        return self._entry(server).sim.submit(in_tokens, out_tokens, pod, finish_reason)
+
+    def replica(self, server: str, pod: str) -> ReplicaSim:
+        """One pod's replica (KeyError when the server has no such pod)."""
+        return self._entry(server).sim.replicas[pod]
 
     def flush(self) -> None:
         """Book every decode iteration finished by ``now_s`` (counters and stats up to date)."""

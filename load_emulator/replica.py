@@ -25,7 +25,7 @@ import math
 from collections import deque
 
 from load_emulator.histograms import ReplicaMetrics
-from load_emulator.replica_book import IDLE, RUN, Request, StepTrace
+from load_emulator.replica_book import DECODE, IDLE, RUN, Request, StepTrace
 from load_emulator.replica_steps import MODE_DECODE_ONLY, MODE_V0, MODE_V1, ReplicaSteps
 from load_emulator.sched_config import DEFAULT_BLOCK_TOKENS, SchedulerLimits
 from load_emulator.stats import ServerStats
@@ -131,6 +131,20 @@ class ReplicaSim(ReplicaSteps):
             used = self.used_blocks
         return min(max(used / self.gauge_blocks, 0.0), 1.0)
 
+    def tokens_out(self, r: Request) -> int:
+        """Output tokens ``r`` has produced by the last booked step (``commit_until`` books the
+        steps of a run that have ended)."""
+        if r.state == DECODE:
+            return r.gen0 + self.g - r.join_g
+        return r.generated
+
+    def next_step_end_s(self, now_s: float) -> float:
+        """When the step in progress at ``now_s`` ends: a token boundary (inf when idle)."""
+        if self.state != RUN:
+            return self.end_s
+        j = min(self.iterations_done(max(now_s - self.start_s, 0.0)) + 1, self.run_k)
+        return self.start_s + j * self.run_t0_s + self.run_d_s * j * (j - 1) / 2
+
     # --- events --------------------------------------------------------------------------------
     def enqueue(self, request: Request, now_s: float, *, plan: bool = True) -> bool:
         """Queue an arrival; True when the step's end time changed (the server re-schedules).
@@ -142,6 +156,7 @@ class ReplicaSim(ReplicaSteps):
             if longest + (self.watermark_blocks if self.mode == MODE_V0 else 0) > self.cap_blocks:
                 self.metrics.success_by_reason["abort"] += 1
                 self.sink.aborted(now_s)
+                request.aborted = True
                 return False
         self.waiting.append(request)
         if not plan:
@@ -159,7 +174,8 @@ class ReplicaSim(ReplicaSteps):
         """Abort every request in the replica (pod removed); returns how many."""
         self.commit_until(now_s)
         victims = self.all_requests()
-        for _ in victims:
+        for victim in victims:
+            victim.aborted = True
             self.metrics.success_by_reason["abort"] += 1
             self.sink.aborted(now_s)
         self.decoding.clear()

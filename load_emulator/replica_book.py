@@ -61,6 +61,11 @@ class Request:
     last_epoch: int = -1
     preemptions: int = 0
     finish_s: float = -1.0
+    aborted: bool = False
+    """Dropped without finishing (longer than the KV cache, or its pod went away)."""
+    finish_reason: str = "stop"
+    """vLLM's ``finished_reason`` label when it completes: ``stop`` (end of sequence) or
+    ``length`` (reached ``max_tokens``; a client's request can say so)."""
 
     @property
     def ident(self) -> str:
@@ -328,7 +333,7 @@ class ReplicaBook:
 
     def complete(self, request: Request, t_s: float) -> None:
         m = self.metrics
-        m.success_by_reason["stop"] += 1
+        m.success_by_reason[request.finish_reason] += 1
         e2e_s = t_s - request.arrival_s
         m.e2e.observe(e2e_s)
         m.queue_time.observe(request.admitted_s - request.arrival_s)

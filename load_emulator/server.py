@@ -149,6 +149,28 @@ class ServerSim:
         if replica.enqueue(request, arrival.t_s):
             self._schedule(replica)
 
+    def submit(
+        self, in_tokens: int, out_tokens: int, pod: str | None = None, finish_reason: str = "stop"
+    ) -> tuple[Request, ReplicaSim] | None:
+        """A request from outside the pattern (an HTTP client) arriving at ``now_s``.
+
+        ``pod`` sends it to that replica (a client talking to one pod); None routes it as a pattern
+        arrival. Returns the request and the replica holding it, or None when nothing serves it:
+        no serving replica (or ``pod`` is not serving), or the replica aborted it on arrival
+        (longer than its whole KV cache). The caller advances the engine to the arrival time first.
+        """
+        t_s = self.now_s
+        self.stats.arrival(t_s)
+        replica = self._route() if pod is None else next((r for r in self.serving if r.pod == pod), None)
+        if replica is None:
+            self.stats.rejected(t_s)
+            return None
+        self._seq += 1
+        request = Request(self._seq, t_s, in_tokens, out_tokens, finish_reason=finish_reason)
+        if replica.enqueue(request, t_s):
+            self._schedule(replica)
+        return None if request.aborted else (request, replica)
+
     def _route(self) -> ReplicaSim | None:
         serving = self.serving
         if not serving:
