@@ -58,7 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--max-num-batched-tokens",
         type=int,
         default=2048,
-        help="the server's token budget per step, for the model's saturation in the report",
+        help="the server's token budget per step (vLLM --max-num-batched-tokens): the fit replays "
+        "how it splits prompts across steps, and the report's model saturation uses it; 0: unknown",
     )
     p.add_argument("--out", required=True, help="directory to write model-data.json and the report")
     p.add_argument("--no-plot", action="store_true", help="skip profile.png")
@@ -88,19 +89,25 @@ def plan_of(args: argparse.Namespace) -> SweepPlan:
     )
 
 
-async def _sweep(args: argparse.Namespace, plan: SweepPlan) -> tuple[str, SweepResult]:
+async def sweep_endpoint(
+    url: str, model: str, plan: SweepPlan, *, progress: bool = True
+) -> tuple[str, SweepResult]:
+    """Probe ``url`` and run ``plan`` against it: the served models and the sweep's result."""
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S, connect=10.0)
     connector = aiohttp.TCPConnector(limit=0)
-    url = args.url.rstrip("/")
+    url = url.rstrip("/")
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        served = await probe(session, url, args.model)
-        result = await run_sweep(session, url, args.model, plan, progress=Progress(plan.levels))
+        served = await probe(session, url, model)
+        bar = Progress(plan.levels) if progress else None
+        result = await run_sweep(session, url, model, plan, progress=bar)
     return served, result
 
 
-def analyse(result: SweepResult, schema: Schema) -> tuple[Fit, list[LevelResult], list[Saturation], Verdict]:
+def analyse(
+    result: SweepResult, schema: Schema, budget_tokens: float
+) -> tuple[Fit, list[LevelResult], list[Saturation], Verdict]:
     """The pure half: fit, per-level results, saturation and verdict of a sweep."""
-    fitted = fit(design(result.timelines, schema))
+    fitted = fit(design(result.timelines, schema, budget_tokens))
     levels = summarize(result.timelines, result.levels)
     shapes = saturation(levels)
     return fitted, levels, shapes, judge(fitted, shapes)
@@ -224,10 +231,10 @@ def main(args: argparse.Namespace) -> int:
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} exists and is not a directory")
-        served, result = asyncio.run(_sweep(args, plan))
+        served, result = asyncio.run(sweep_endpoint(args.url, args.model, plan))
         if result.errors:
             raise EndpointError(f"{args.url}: {result.stopped}")
-        fitted, levels, shapes, verdict = analyse(result, args.schema)
+        fitted, levels, shapes, verdict = analyse(result, args.schema, args.max_num_batched_tokens)
     except (EndpointError, ValueError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

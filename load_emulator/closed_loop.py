@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -53,9 +54,17 @@ class _Live:
 
 
 def run_closed_loop(
-    replica: ReplicaSim, levels: Sequence[LoopLevel], *, think_s: float = 0.001, start_s: float = 0.0
+    replica: ReplicaSim,
+    levels: Sequence[LoopLevel],
+    *,
+    think_s: float = 0.001,
+    start_s: float = 0.0,
+    out_spread: float = 0.0,
+    seed: int = 0,
 ) -> list[Streamed]:
-    """Every request of every level, in the order sent."""
+    """Every request of every level, in the order sent. ``out_spread`` s draws each request's
+    output length uniformly from ``out * (1 +/- s)`` (seeded), as the profiler's sweep does."""
+    rng = random.Random(seed)
     out: list[Streamed] = []
     now_s = start_s
     seq = 0
@@ -70,8 +79,9 @@ def run_closed_loop(
             if next_t <= replica.end_s:
                 t_s, _, client = heapq.heappop(arrivals)
                 seq += 1
-                request = Request(seq, t_s, level.in_tokens, level.out_tokens)
-                record = Streamed(index, t_s, level.in_tokens, level.out_tokens)
+                tokens = spread_length(level.out_tokens, out_spread, rng)
+                request = Request(seq, t_s, level.in_tokens, tokens)
+                record = Streamed(index, t_s, level.in_tokens, tokens)
                 out.append(record)
                 live[seq] = _Live(request, record, client)
                 replica.enqueue(request, t_s)
@@ -96,6 +106,13 @@ def run_closed_loop(
             raise RuntimeError(f"closed loop level {index} did not drain within {MAX_EVENTS} events")
         now_s = max(now_s, end_s)
     return out
+
+
+def spread_length(out_tokens: int, spread: float, rng: random.Random) -> int:
+    """``round(out * (1 + spread*u))``, u uniform in [-1, 1], at least 1."""
+    if spread <= 0:
+        return out_tokens
+    return max(1, round(out_tokens * (1.0 + spread * rng.uniform(-1.0, 1.0))))
 
 
 def _tokens(replica: ReplicaSim, r: Request) -> int:

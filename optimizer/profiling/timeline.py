@@ -107,10 +107,13 @@ class _Pool:
     groups_weight: FloatArray
 
 
-def design(timelines: Sequence[RequestTimeline], schema: Schema) -> Design:
+def design(timelines: Sequence[RequestTimeline], schema: Schema, budget_tokens: float = 0.0) -> Design:
     """The linear design of ``schema`` over the complete timelines with enough decode steps
-    (module docstring). Every timeline, complete or not, counts in the others' features."""
+    (module docstring). Every timeline, complete or not, counts in the others' features.
+    ``budget_tokens`` (the server's ``max_num_batched_tokens``; 0: unknown) corrects the step and
+    iteration schemas for prompts split across steps (:class:`_Chunks`)."""
     pool = _pool(timelines)
+    chunked = _ChunkedSteps(timelines, budget_tokens) if schema in ("step", "iteration") else None
     rows = [i for i, r in enumerate(timelines) if r.complete and r.out_tokens >= MIN_DECODE_STEPS + 1]
     x = np.zeros((len(rows), len(PARAMETERS[schema])))
     y = np.zeros(len(rows))
@@ -124,6 +127,8 @@ def design(timelines: Sequence[RequestTimeline], schema: Schema) -> Design:
         y[j], steps[j] = (times[-1] - times[0]) * 1000.0, k
         tokens, decodes = _span(pool.tokens, lo, hi), _span(pool.decodes, lo, hi)
         prompt, context = _span(pool.prompt, lo, hi), _span(pool.context, lo, hi)
+        if chunked is not None:
+            decodes, prompt, context = chunked.window(i)
         if schema == "decode-only":
             x[j] = (k, tokens)
         elif schema == "step":
@@ -134,6 +139,117 @@ def design(timelines: Sequence[RequestTimeline], schema: Schema) -> Design:
             g_lo, g_hi = np.searchsorted(pool.groups_t_s, [lo_t, hi_t], side="right")
             x[j] = (k, decodes, float(g_hi - g_lo), _span(pool.groups_weight, g_lo, g_hi))
     return Design(schema, x, y, steps, tuple(rows), tuple(timelines[i].level for i in rows))
+
+
+class _ChunkedSteps:
+    """The steps of a chunked (vLLM V1) engine as the client's timelines imply them.
+
+    Tokens that arrive together come out of one step (:func:`_step_bounds`).
+    A step's decodes and their contexts are its tokens after a request's first. Its prompt work
+    is replayed with V1's rule: the budget ``B`` left after the decodes goes, in arrival order, to
+    the requests waiting since half a step before it began (while seats are free), each taking what
+    its prompt lacks or what is left; a request whose first token comes out of the step gets the
+    rest of its prompt there. Once admitted, a prompt gets a chunk every step until it is done,
+    so its chunks lie in the ``ceil(P / (B - batch))`` steps before its first token at most: a
+    request gets no chunk earlier (the client's send time is not when the server queued it). So a prompt split across steps is credited to the steps that
+    computed it, and a chunk's context is the prompt computed so far including it. Without a
+    budget (``B`` = 0) every prompt is computed in the step of its first token."""
+
+    def __init__(self, timelines: Sequence[RequestTimeline], budget_tokens: float) -> None:
+        positions = [i for i, r in enumerate(timelines) if r.token_s]
+        started = [timelines[i] for i in positions]
+        gap = median_gap_s(started)
+        times = np.concatenate([np.asarray(r.token_s) for r in started]) if started else np.zeros(0)
+        owner = (
+            np.concatenate([np.full(r.out_tokens, i) for i, r in enumerate(started)])
+            if started
+            else np.zeros(0)
+        )
+        index = np.concatenate([np.arange(r.out_tokens) for r in started]) if started else np.zeros(0)
+        order = np.argsort(times, kind="stable")
+        times, owner, index = times[order], owner[order].astype(np.int64), index[order]
+        bounds = np.asarray(_step_bounds(times, owner, gap / 2.0), dtype=np.int64)
+        ends = times[bounds[1:] - 1] if times.size else np.zeros(0)
+        step_of = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+        self.first_step: dict[int, int] = {}
+        self.last_step: dict[int, int] = {}
+        for j in np.flatnonzero(index == 0).tolist():
+            self.first_step[positions[int(owner[j])]] = int(step_of[j])
+        lasts = np.asarray([started[int(o)].out_tokens - 1 for o in owner]) == index
+        for j in np.flatnonzero(lasts).tolist():
+            self.last_step[positions[int(owner[j])]] = int(step_of[j])
+        n = ends.size
+        decodes, prompt, context = np.zeros(n), np.zeros(n), np.zeros(n)
+        prompts = np.asarray([float(r.in_tokens) for r in started])
+        batch = float(np.quantile(running_at(started, times), 0.99)) if times.size else 0.0
+        by_sent = sorted(range(len(started)), key=lambda i: started[i].sent_s)
+        remaining = prompts.copy()
+        first_step = np.searchsorted(ends, [r.token_s[0] for r in started], side="left")
+        room = max(budget_tokens - batch, 1.0)
+        reach = np.ceil(prompts / room)
+        nxt = 0
+        for c in range(n):
+            lo, hi = bounds[c], bounds[c + 1]
+            mine, k = owner[lo:hi], index[lo:hi]
+            dec = k > 0
+            decodes[c] = float(dec.sum())
+            context[c] = float((prompts[mine[dec]] + k[dec]).sum())
+            done = set(mine[~dec].tolist())
+            # Sent half a step before the step began, as the client saw its start (a token
+            # reaches the client late; a request reaches the engine late): queued for it.
+            start_s = ends[c - 1] - gap / 2.0 if c else -np.inf
+            while nxt < len(by_sent) and started[by_sent[nxt]].sent_s < start_s:
+                nxt += 1
+            waiting = [
+                i
+                for i in by_sent[:nxt]
+                if remaining[i] > 0 and i not in done and first_step[i] - c <= reach[i]
+            ]
+            left = budget_tokens - decodes[c] if budget_tokens > 0 else 0.0
+            partial = sum(1 for i in waiting if remaining[i] < prompts[i])
+            seats = batch - decodes[c] - len(done) - partial
+            for i in sorted(done, key=lambda i: started[i].sent_s):
+                prompt[c] += remaining[i]
+                context[c] += prompts[i]
+                left -= remaining[i]
+                remaining[i] = 0.0
+            for i in waiting:
+                if left <= 0:
+                    break
+                fresh = remaining[i] == prompts[i]
+                if fresh and seats < 1:
+                    break
+                chunk = min(remaining[i], left)
+                remaining[i] -= chunk
+                left -= chunk
+                seats -= 1 if fresh else 0
+                prompt[c] += chunk
+                context[c] += prompts[i] - remaining[i]
+        self.ends = ends
+        self.decodes, self.prompt, self.context = _prefix(decodes), _prefix(prompt), _prefix(context)
+
+    def window(self, request: int) -> tuple[float, float, float]:
+        """Decodes, prompt tokens and context of the steps after the one of the request's first
+        token, up to the one of its last (by step, not by time: a step's tokens may reach the
+        client spread out)."""
+        lo, hi = self.first_step[request] + 1, self.last_step[request] + 1
+        return _span(self.decodes, lo, hi), _span(self.prompt, lo, hi), _span(self.context, lo, hi)
+
+
+def _step_bounds(times: FloatArray, owner: NDArray[np.int64], tolerance_s: float) -> list[int]:
+    """Start index of each step in time-sorted tokens, and the end: a step ends where the next
+    token comes more than ``tolerance_s`` after the previous one, or belongs to a request that
+    already has a token in the step (one token per request per step); so delivery jitter below
+    half a step neither splits a step nor merges two."""
+    bounds = [0]
+    seen: set[int] = set()
+    for i in range(times.size):
+        if i and (times[i] - times[i - 1] > tolerance_s or int(owner[i]) in seen):
+            bounds.append(i)
+            seen = set()
+        seen.add(int(owner[i]))
+    bounds.append(int(times.size))
+    return bounds
 
 
 def median_gap_s(timelines: Sequence[RequestTimeline]) -> float:
