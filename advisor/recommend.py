@@ -21,11 +21,13 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
 
+from collector.capacity import node_capacity
+from collector.ports import NodeInfo, PodInfo
 from contract.collect import Placement
 from contract.data.catalog import AcceleratorData, ModelData
 from contract.data.loader import DataError, parse_json
@@ -87,19 +89,31 @@ def load_data(directory: Path) -> tuple[AcceleratorData, ModelData, list[Placeme
     return accelerators, models, placement
 
 
-def cluster_cards(placement: list[Placement], kubeconfig: str | None) -> tuple[dict[str, int], list[str]]:
-    """Free cards per type on the cluster's Nodes, counted by the collector's own rule."""
-    from collector.capacity import node_capacity  # noqa: PLC0415 - only with --cluster
-    from collector.kube_adapter import KubeAdapter  # noqa: PLC0415
+class NodeSource(Protocol):
+    """What ``--cluster`` reads: the collector's Kubernetes adapter
+    (:class:`collector.kube_adapter.KubeAdapter`), or a fake in the tests."""
+
+    async def list_nodes(self) -> list[NodeInfo]: ...
+    async def list_pods(self, namespaces: tuple[str, ...]) -> list[PodInfo]: ...
+
+
+def cluster_source(kubeconfig: str | None) -> NodeSource:
+    """The collector's adapter on the cluster of the kubeconfig (in-cluster config first)."""
+    from collector.kube_adapter import KubeAdapter  # noqa: PLC0415 - only with --cluster
     from plumbing.kube import load_api_client  # noqa: PLC0415
 
+    return KubeAdapter(load_api_client(config_file=kubeconfig), timeout_s=30.0)
+
+
+def cluster_cards(placement: list[Placement], source: NodeSource) -> tuple[dict[str, int], list[str]]:
+    """Free cards per type on the cluster's Nodes, counted by the collector's own rule
+    (:func:`collector.capacity.node_capacity`), with its notes on nodes left out."""
     if not placement:
         raise DataError("--cluster needs placement-data.json (which node label holds which card type)")
-    adapter = KubeAdapter(load_api_client(config_file=kubeconfig), timeout_s=30.0)
 
     async def read() -> tuple[dict[str, int], list[str]]:
-        nodes = await adapter.list_nodes()
-        pods = await adapter.list_pods(())
+        nodes = await source.list_nodes()
+        pods = await source.list_pods(())
         return node_capacity(nodes, pods, placement, set())
 
     return asyncio.run(read())
@@ -144,7 +158,7 @@ def main(args: argparse.Namespace) -> int:
         if args.cards:
             cards = parse_cards(args.cards)
         elif args.cluster:
-            cards, notes = cluster_cards(placement, args.kubeconfig)
+            cards, notes = cluster_cards(placement, cluster_source(args.kubeconfig))
         settings = OptimizerSettings(max_num_batched_tokens=args.max_num_batched_tokens)
         specs = {a.name: a for a in accelerators.accelerators}
         answer = recommend(question, models.models, specs, cards, settings)

@@ -144,80 +144,83 @@ def design(timelines: Sequence[RequestTimeline], schema: Schema, budget_tokens: 
 class _ChunkedSteps:
     """The steps of a chunked (vLLM V1) engine as the client's timelines imply them.
 
-    Tokens that arrive together come out of one step (:func:`_step_bounds`).
-    A step's decodes and their contexts are its tokens after a request's first. Its prompt work
-    is replayed with V1's rule: the budget ``B`` left after the decodes goes, in arrival order, to
-    the requests waiting since half a step before it began (while seats are free), each taking what
-    its prompt lacks or what is left; a request whose first token comes out of the step gets the
+    Tokens that arrive together come out of one step (:func:`_step_bounds`). A step's decodes
+    and their contexts are its tokens after a request's first. Its prompt work is replayed with
+    V1's rule: the budget ``B`` left after the decodes goes, in arrival order, to the requests
+    waiting since half a step before it began (while seats are free), each taking what its
+    prompt lacks or what is left; a request whose first token comes out of the step gets the
     rest of its prompt there. Once admitted, a prompt gets a chunk every step until it is done,
     so its chunks lie in the ``ceil(P / (B - batch))`` steps before its first token at most: a
-    request gets no chunk earlier (the client's send time is not when the server queued it). So a prompt split across steps is credited to the steps that
-    computed it, and a chunk's context is the prompt computed so far including it. Without a
-    budget (``B`` = 0) every prompt is computed in the step of its first token."""
+    request gets no chunk earlier (the client's send time is not when the server queued it).
+    So a prompt split across steps is credited to the steps that computed it, and a chunk's
+    context is the prompt computed so far including it. Without a budget (``B`` = 0) every
+    prompt is computed in the step of its first token."""
 
     def __init__(self, timelines: Sequence[RequestTimeline], budget_tokens: float) -> None:
         positions = [i for i, r in enumerate(timelines) if r.token_s]
-        started = [timelines[i] for i in positions]
-        gap = median_gap_s(started)
-        times = np.concatenate([np.asarray(r.token_s) for r in started]) if started else np.zeros(0)
-        owner = (
-            np.concatenate([np.full(r.out_tokens, i) for i, r in enumerate(started)])
-            if started
-            else np.zeros(0)
-        )
-        index = np.concatenate([np.arange(r.out_tokens) for r in started]) if started else np.zeros(0)
-        order = np.argsort(times, kind="stable")
-        times, owner, index = times[order], owner[order].astype(np.int64), index[order]
-        bounds = np.asarray(_step_bounds(times, owner, gap / 2.0), dtype=np.int64)
-        ends = times[bounds[1:] - 1] if times.size else np.zeros(0)
+        self.started = [timelines[i] for i in positions]
+        self.gap_s = median_gap_s(self.started)
+        times, owner, index = _sorted_tokens(self.started)
+        bounds = np.asarray(_step_bounds(times, owner, self.gap_s / 2.0), dtype=np.int64)
+        self.ends = times[bounds[1:] - 1] if times.size else np.zeros(0)
         step_of = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
-        self.first_step: dict[int, int] = {}
-        self.last_step: dict[int, int] = {}
-        for j in np.flatnonzero(index == 0).tolist():
-            self.first_step[positions[int(owner[j])]] = int(step_of[j])
-        lasts = np.asarray([started[int(o)].out_tokens - 1 for o in owner]) == index
-        for j in np.flatnonzero(lasts).tolist():
-            self.last_step[positions[int(owner[j])]] = int(step_of[j])
-        n = ends.size
-        decodes, prompt, context = np.zeros(n), np.zeros(n), np.zeros(n)
-        prompts = np.asarray([float(r.in_tokens) for r in started])
-        batch = float(np.quantile(running_at(started, times), 0.99)) if times.size else 0.0
-        by_sent = sorted(range(len(started)), key=lambda i: started[i].sent_s)
-        remaining = prompts.copy()
-        first_step = np.searchsorted(ends, [r.token_s[0] for r in started], side="left")
-        room = max(budget_tokens - batch, 1.0)
-        reach = np.ceil(prompts / room)
-        nxt = 0
+        last = np.asarray([self.started[o].out_tokens - 1 for o in owner.tolist()]) == index
+        first_of = {int(owner[j]): int(step_of[j]) for j in np.flatnonzero(index == 0).tolist()}
+        self.first_step = {positions[o]: c for o, c in first_of.items()}
+        self.last_step = {positions[int(owner[j])]: int(step_of[j]) for j in np.flatnonzero(last).tolist()}
+        self.prompts = np.asarray([float(r.in_tokens) for r in self.started])
+        self.batch = float(np.quantile(running_at(self.started, times), 0.99)) if times.size else 0.0
+        n = self.ends.size
+        decodes, context = np.zeros(n), np.zeros(n)
         for c in range(n):
-            lo, hi = bounds[c], bounds[c + 1]
-            mine, k = owner[lo:hi], index[lo:hi]
+            mine, k = owner[bounds[c] : bounds[c + 1]], index[bounds[c] : bounds[c + 1]]
             dec = k > 0
             decodes[c] = float(dec.sum())
-            context[c] = float((prompts[mine[dec]] + k[dec]).sum())
-            done = set(mine[~dec].tolist())
-            # Sent half a step before the step began, as the client saw its start (a token
-            # reaches the client late; a request reaches the engine late): queued for it.
-            start_s = ends[c - 1] - gap / 2.0 if c else -np.inf
-            while nxt < len(by_sent) and started[by_sent[nxt]].sent_s < start_s:
-                nxt += 1
+            context[c] = float((self.prompts[mine[dec]] + k[dec]).sum())
+        prompt_work = self._replay(decodes, owner, index, bounds, first_of, budget_tokens)
+        self.decodes = _prefix(decodes)
+        self.prompt = _prefix(prompt_work[0])
+        self.context = _prefix(context + prompt_work[1])
+
+    def _replay(  # noqa: PLR0917 - the replay's state, computed once by the caller
+        self,
+        decodes: FloatArray,
+        owner: NDArray[np.int64],
+        index: NDArray[np.int64],
+        bounds: NDArray[np.int64],
+        first_of: dict[int, int],
+        budget_tokens: float,
+    ) -> tuple[FloatArray, FloatArray]:
+        """Prompt tokens and their contexts per step (class docstring)."""
+        started, prompts = self.started, self.prompts
+        n = decodes.size
+        prompt, context = np.zeros(n), np.zeros(n)
+        by_sent = sorted(range(len(started)), key=lambda i: started[i].sent_s)
+        remaining = prompts.copy()
+        reach = np.ceil(prompts / max(budget_tokens - self.batch, 1.0))
+        queued = 0
+        for c in range(n):
+            lo, hi = bounds[c], bounds[c + 1]
+            done = sorted(set(owner[lo:hi][index[lo:hi] == 0].tolist()), key=lambda i: started[i].sent_s)
+            start_s = self.ends[c - 1] - self.gap_s / 2.0 if c else -np.inf
+            while queued < len(by_sent) and started[by_sent[queued]].sent_s < start_s:
+                queued += 1
             waiting = [
                 i
-                for i in by_sent[:nxt]
-                if remaining[i] > 0 and i not in done and first_step[i] - c <= reach[i]
+                for i in by_sent[:queued]
+                if remaining[i] > 0 and i not in done and first_of.get(i, n) - c <= reach[i]
             ]
             left = budget_tokens - decodes[c] if budget_tokens > 0 else 0.0
             partial = sum(1 for i in waiting if remaining[i] < prompts[i])
-            seats = batch - decodes[c] - len(done) - partial
-            for i in sorted(done, key=lambda i: started[i].sent_s):
+            seats = self.batch - decodes[c] - len(done) - partial
+            for i in done:
                 prompt[c] += remaining[i]
                 context[c] += prompts[i]
                 left -= remaining[i]
                 remaining[i] = 0.0
             for i in waiting:
-                if left <= 0:
-                    break
                 fresh = remaining[i] == prompts[i]
-                if fresh and seats < 1:
+                if left <= 0 or (fresh and seats < 1):
                     break
                 chunk = min(remaining[i], left)
                 remaining[i] -= chunk
@@ -225,8 +228,7 @@ class _ChunkedSteps:
                 seats -= 1 if fresh else 0
                 prompt[c] += chunk
                 context[c] += prompts[i] - remaining[i]
-        self.ends = ends
-        self.decodes, self.prompt, self.context = _prefix(decodes), _prefix(prompt), _prefix(context)
+        return prompt, context
 
     def window(self, request: int) -> tuple[float, float, float]:
         """Decodes, prompt tokens and context of the steps after the one of the request's first
@@ -234,6 +236,19 @@ class _ChunkedSteps:
         client spread out)."""
         lo, hi = self.first_step[request] + 1, self.last_step[request] + 1
         return _span(self.decodes, lo, hi), _span(self.prompt, lo, hi), _span(self.context, lo, hi)
+
+
+def _sorted_tokens(
+    started: Sequence[RequestTimeline],
+) -> tuple[FloatArray, NDArray[np.int64], NDArray[np.int64]]:
+    """Every token's arrival time, request (position in ``started``) and index, by time."""
+    if not started:
+        return np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    times = np.concatenate([np.asarray(r.token_s) for r in started])
+    owner = np.concatenate([np.full(r.out_tokens, i, dtype=np.int64) for i, r in enumerate(started)])
+    index = np.concatenate([np.arange(r.out_tokens, dtype=np.int64) for r in started])
+    order = np.argsort(times, kind="stable")
+    return times[order], owner[order], index[order]
 
 
 def _step_bounds(times: FloatArray, owner: NDArray[np.int64], tolerance_s: float) -> list[int]:
