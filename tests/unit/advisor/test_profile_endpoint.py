@@ -105,7 +105,7 @@ def test_an_unreachable_endpoint_is_an_error(tmp_path: Path, capsys: pytest.Capt
 
 
 class _NotOpenAI(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         body = b"<html>a web page</html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/html")
