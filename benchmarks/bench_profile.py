@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from advisor.profile import analyse, sweep_endpoint
+from advisor.sweep import SweepPlan
 from benchmarks.verdicts import Verdict, as_json, markdown_lines
 from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf, StepPerf
 from load_emulator.closed_loop import LoopLevel, run_closed_loop
@@ -46,8 +48,6 @@ from optimizer.profiling.fit import params_of
 from optimizer.profiling.levels import Level, saturation, summarize
 from optimizer.profiling.timeline import RequestTimeline
 from optimizer.profiling.verdict import model_saturation_rps
-from advisor.profile import analyse, sweep_endpoint
-from advisor.sweep import SweepPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -183,7 +183,8 @@ def verdicts_of(runs: list[dict[str, Any]]) -> list[Verdict]:
         measured = [abs(s["measured_error"]) for s in sat]
         model = [abs(s["model_error"]) for s in sat]
         detail = "; ".join(
-            f"in {s['in']}/out {s['out']}: measured {s['measured_rps']:.3f} vs virtual {s['virtual_rps']:.3f} req/s "
+            f"in {s['in']}/out {s['out']}: measured {s['measured_rps']:.3f} vs virtual "
+            f"{s['virtual_rps']:.3f} req/s "
             f"({s['measured_error']:+.1%}), model fitted {s['model_fitted_rps']:.3f} vs known "
             f"{s['model_known_rps']:.3f} ({s['model_error']:+.1%})"
             for s in sat
@@ -205,7 +206,8 @@ def markdown(runs: list[dict[str, Any]], verdicts: list[Verdict]) -> str:
         "# Profiler against emulated replicas of known parameters",
         "",
         "`nice -n 10 python -m benchmarks.bench_profile` (see its docstring). Emulator: "
-        f"batch {BATCH}, token budget {BUDGET}; sweep: shapes {list(SHAPES)} (in, out), clients {list(CONCURRENCY)}.",
+        f"batch {BATCH}, token budget {BUDGET}; sweep: shapes {list(SHAPES)} (in, out), clients "
+        f"{list(CONCURRENCY)}.",
         "This checks the profiler against our own emulator (whose timing follows each schema exactly), "
         "through real HTTP streaming and the wall clock; it is not evidence that a schema fits a real GPU.",
         "",
@@ -230,7 +232,8 @@ def markdown(runs: list[dict[str, Any]], verdicts: list[Verdict]) -> str:
         ]
         for k, v in run["known"].items():
             lines.append(
-                f"| {k} | {v:.6g} | {run['fitted'][k]:.6g} | {run['std_err'][k]:.2g} | {run['errors'][k]:+.2%} |"
+                f"| {k} | {v:.6g} | {run['fitted'][k]:.6g} | {run['std_err'][k]:.2g} | "
+                f"{run['errors'][k]:+.2%} |"
             )
         lines.append("")
     return "\n".join(lines) + "\n"
