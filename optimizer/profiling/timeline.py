@@ -25,10 +25,20 @@ r's interval counts what those steps computed, without knowing the engine's sche
   delta*sum(prompt_sum*n_after)``, a prefill iteration being the first tokens that arrive
   together and ``n_after`` the requests running just after it.
 
-The interval is ``(t_first + d, t_last + d]`` with ``d`` half of r's median gap: a token that
-arrives with r's first token belongs to r's prefill step (left out), one that arrives with r's
-last token to its last decode step (counted), and client-side jitter below half a step does not
-move a token across either end. Example: three requests of 100-token prompts decoding together,
+For the step and iteration schemas the steps themselves are rebuilt (:class:`_ChunkedSteps`):
+tokens that arrive together form a step, and the prompt work is replayed with vLLM V1's
+chunking (the budget left after the decodes goes to waiting prompts in arrival order), so a
+prompt split across steps is credited to the steps that computed it; r's interval is then the
+steps after the one of its first token, up to the one of its last. With exact token times (the
+emulated engine at virtual time) this recovers the parameters exactly; crediting each prompt to
+the step of its first token instead would count, in r's interval, prompts partly computed in r's
+own prefill step (common when completions and arrivals come in bursts) and bias the context
+cost by tens of percent.
+
+For the other schemas the interval is ``(t_first + d, t_last + d]`` with ``d`` half of r's
+median gap: a token that arrives with r's first token belongs to r's prefill step (left out),
+one that arrives with r's last token to its last decode step (counted), and client-side jitter
+below half a step does not move a token across either end. Example: three requests of 100-token prompts decoding together,
 r streaming 5 tokens 30 ms apart and the two others 4 tokens each in that interval: y = 120 ms,
 steps 4, decodes 12, context 12*100 + the tokens' positions.
 """
