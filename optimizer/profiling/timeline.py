@@ -38,9 +38,9 @@ cost by tens of percent.
 For the other schemas the interval is ``(t_first + d, t_last + d]`` with ``d`` half of r's
 median gap: a token that arrives with r's first token belongs to r's prefill step (left out),
 one that arrives with r's last token to its last decode step (counted), and client-side jitter
-below half a step does not move a token across either end. Example: three requests of 100-token prompts decoding together,
-r streaming 5 tokens 30 ms apart and the two others 4 tokens each in that interval: y = 120 ms,
-steps 4, decodes 12, context 12*100 + the tokens' positions.
+below half a step does not move a token across either end. Example: three requests of 100-token
+prompts decoding together, r streaming 5 tokens 30 ms apart and the two others 4 tokens each in
+that interval: y = 120 ms, steps 4, decodes 12, context 12*100 + the tokens' positions.
 """
 
 from __future__ import annotations
