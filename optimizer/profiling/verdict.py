@@ -95,7 +95,7 @@ def judge(fitted: Fit, saturations: Sequence[Saturation]) -> Verdict:
         refusals.append(
             (
                 Refusal.NO_SATURATION,
-                f"the sweep never saturated the endpoint ({detail}); raise --max-concurrency",
+                f"the sweep never saturated the endpoint ({detail}); add higher --concurrency levels",
             )
         )
     if not fitted.r2_itl >= MIN_R2:
