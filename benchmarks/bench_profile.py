@@ -242,7 +242,7 @@ def markdown(runs: list[dict[str, Any]], verdicts: list[Verdict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--schemas", nargs="+", default=list(KNOWN), choices=list(KNOWN))
-    parser.add_argument("--level-s", type=float, default=10.0)
+    parser.add_argument("--level-s", type=float, default=15.0)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()
     runs = []

@@ -11,9 +11,10 @@ requests streaming at once (:func:`~.timeline.running_at`), sampled at every tok
 
 A shape *saturates* when, at its highest concurrency, requests waited for a seat (the batch seen
 is below 90 % of the clients) and throughput grew by less than 5 % from the level below. Its
-saturation rate is the highest throughput of its levels.
+saturation rate is the mean throughput of those two levels (a level's window holds a few long
+prefill steps more or less depending on its phase; two windows halve that noise).
 Example: 8, 16, 32 clients on a replica of batch 16 give 2.1, 3.4, 3.45 req/s with batches 8,
-16, 16: saturated at 3.45 req/s, batch 16.
+16, 16: saturated at 3.425 req/s, batch 16.
 """
 
 from __future__ import annotations
@@ -129,9 +130,8 @@ def saturation(results: Sequence[LevelResult]) -> list[Saturation]:
                 f"saturated: {top.level.concurrency} clients ran a batch of {top.batch:.0f} and "
                 f"{top.throughput_rps:.3g} req/s ({growth:+.1%} over {below.level.concurrency} clients)"
             )
-            out.append(
-                Saturation(in_tokens, out_tokens, True, best.throughput_rps, batch, reason, top.level.index)
-            )
+            plateau = (top.throughput_rps + below.throughput_rps) / 2.0
+            out.append(Saturation(in_tokens, out_tokens, True, plateau, batch, reason, top.level.index))
             continue
         why = []
         if not waited:

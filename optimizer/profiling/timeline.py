@@ -139,6 +139,7 @@ def design(timelines: Sequence[RequestTimeline], schema: Schema, budget_tokens: 
         prompt, context = _span(pool.prompt, lo, hi), _span(pool.context, lo, hi)
         if chunked is not None:
             decodes, prompt, context = chunked.window(i)
+            y[j] = chunked.span_ms(i)
         if schema == "decode-only":
             x[j] = (k, tokens)
         elif schema == "step":
@@ -173,6 +174,10 @@ class _ChunkedSteps:
         times, owner, index = _sorted_tokens(self.started)
         bounds = np.asarray(_step_bounds(times, owner, self.gap_s / 2.0), dtype=np.int64)
         self.ends = times[bounds[1:] - 1] if times.size else np.zeros(0)
+        self.starts_s = times[bounds[:-1]] if times.size else np.zeros(0)
+        """Each step's earliest token: the server streams a step's tokens one request after
+        another, so a request's own arrival time carries its place in that order; the earliest
+        token of each step does not, and spans of steps are measured between those."""
         step_of = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
         last = np.asarray([self.started[o].out_tokens - 1 for o in owner.tolist()]) == index
         first_of = {int(owner[j]): int(step_of[j]) for j in np.flatnonzero(index == 0).tolist()}
@@ -239,6 +244,12 @@ class _ChunkedSteps:
                 prompt[c] += chunk
                 context[c] += prompts[i] - remaining[i]
         return prompt, context
+
+    def span_ms(self, request: int) -> float:
+        """Time from the step of the request's first token to the step of its last (ms)."""
+        return (
+            float(self.starts_s[self.last_step[request]] - self.starts_s[self.first_step[request]]) * 1000.0
+        )
 
     def window(self, request: int) -> tuple[float, float, float]:
         """Decodes, prompt tokens and context of the steps after the one of the request's first
