@@ -201,11 +201,18 @@ def verdicts_of(runs: list[dict[str, Any]]) -> list[Verdict]:
     return out
 
 
+def _commit() -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    return done.stdout.strip() or "unknown"
+
+
 def markdown(runs: list[dict[str, Any]], verdicts: list[Verdict]) -> str:
     lines = [
         "# Profiler against emulated replicas of known parameters",
         "",
-        "`nice -n 10 python -m benchmarks.bench_profile` (see its docstring). Emulator: "
+        f"Commit {_commit()}. `nice -n 10 python -m benchmarks.bench_profile` (see its docstring). Emulator: "
         f"batch {BATCH}, token budget {BUDGET}; sweep: shapes {list(SHAPES)} (in, out), clients "
         f"{list(CONCURRENCY)}.",
         "This checks the profiler against our own emulator (whose timing follows each schema exactly), "
