@@ -22,15 +22,17 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
 
 from actuator.events import EventRecorder, InlineEvents
-from actuator.executor import KubePort, execute
+from actuator.executor import KubePort, ObjectPort, execute
 from actuator.metrics import CONTENT_TYPE_LATEST, exposition
 from actuator.plan import plan_updates
 from actuator.settings import ActuatorSettings
+from contract.targets import Shape, TargetRef
 from contract.update import UpdateRequest, UpdateResponse
 from plumbing.client import ErrorKind, UpstreamError
 from plumbing.web import error_middleware, guarded, json_error, parse_body
@@ -68,10 +70,15 @@ class Actuator:
             log.warning("update_expired", late_s=late_s, detail="past the caller's deadline: nothing done")
             dry_run = settings.dry_run or request.dry_run
             return UpdateResponse(cycle_id=request.cycle_id, dry_run=dry_run, actions=[], counts={})
-        namespaces = sorted({s.namespace for s in request.servers})
-        deployments = await self.port.list_deployments(namespaces) if namespaces else {}
+        deployments, problems = await self._read_targets(request)
         actions = plan_updates(
-            request.solution, request.servers, request.placement, deployments, settings, now_s
+            request.solution,
+            request.servers,
+            request.placement,
+            deployments,
+            settings,
+            now_s,
+            target_problems=problems,
         )
         dry_run = settings.dry_run or request.dry_run
         with self.events.paused():  # Events wait until the patches are done
@@ -102,6 +109,32 @@ class Actuator:
         return UpdateResponse(
             cycle_id=request.cycle_id, dry_run=dry_run, actions=actions, counts=dict(counts)
         )
+
+    async def _read_targets(
+        self, request: UpdateRequest
+    ) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[TargetRef, str]]:
+        """Every server's object, by (namespace, name), one list per kind and namespace; and why a
+        kind cannot be used at all (its servers are kept as they are with that reason)."""
+        by_kind: dict[TargetRef, set[str]] = {}
+        for server in request.servers:
+            by_kind.setdefault(server.target, set()).add(server.namespace)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        problems: dict[TargetRef, str] = {}
+        for ref, namespaces in sorted(by_kind.items(), key=lambda item: item[0].name):
+            if ref.shape is Shape.DEPLOYMENT:
+                found |= await self.port.list_deployments(sorted(namespaces))
+                continue
+            if not isinstance(self.port, ObjectPort):
+                problems[ref] = f"this actuator cannot read {ref.name}: only Deployments are supported here"
+                continue
+            problem = await self.port.target_problem(ref)
+            if problem:
+                problems[ref] = problem
+                continue
+            objects = await self.port.list_objects(ref, sorted(namespaces))
+            mine = {(s.namespace, s.deployment) for s in request.servers if s.target == ref}
+            found |= {key: obj for key, obj in objects.items() if key in mine}
+        return found, problems
 
 
 ACTUATOR_KEY = web.AppKey("actuator", Actuator)

@@ -40,6 +40,8 @@ class DeploymentView:
     env: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: dict[str, str] = field(default_factory=dict)
     limits: dict[str, str] = field(default_factory=dict)
+    pods_per_replica: int = 1
+    """Pods in one replica: a LeaderWorkerSet group's size; 1 for every other kind."""
 
 
 def _dict(value: Any) -> dict[str, Any]:

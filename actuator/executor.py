@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from actuator.deployment import planned_on_moved
 from actuator.events import EventSink, InlineEvents
 from actuator.settings import ActuatorSettings
+from actuator.targets import write_of
+from contract.targets import Shape, TargetRef
 from contract.update import ActionKind, Outcome, ServerAction
 from plumbing.client import ErrorKind, UpstreamError, classify_exception
 
@@ -43,6 +45,36 @@ class KubePort(Protocol):
     async def patch_deployment(self, namespace: str, name: str, patch: dict[str, Any]) -> None: ...
 
     async def create_event(self, namespace: str, event: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class ObjectPort(Protocol):
+    """Scale targets of other kinds (:mod:`contract.targets`). Errors are ``UpstreamError``."""
+
+    async def target_problem(self, ref: TargetRef) -> str | None:
+        """Why ``ref``'s kind cannot be used at all (CRD not installed, no /scale); None: usable."""
+        ...
+
+    async def list_objects(
+        self, ref: TargetRef, namespaces: Collection[str]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Managed objects by (namespace, name); for a /scale-only kind, their ``scale`` objects."""
+        ...
+
+    async def read_object(
+        self, ref: TargetRef, namespace: str, name: str, subresource: str = ""
+    ) -> dict[str, Any]: ...
+
+    async def patch_object(
+        self,
+        ref: TargetRef,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        content_type: str,
+        subresource: str = "",
+    ) -> None: ...
 
 
 def rfc3339(now_s: float) -> str:
@@ -104,8 +136,8 @@ def _event(
         "kind": "Event",
         "metadata": {"generateName": f"{action.deployment}.", "namespace": action.namespace},
         "involvedObject": {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
+            "apiVersion": action.target.api_version,
+            "kind": action.target.kind or action.target.name,
             "name": action.deployment,
             "namespace": action.namespace,
             "uid": meta.get("uid", ""),
@@ -138,6 +170,26 @@ def _error_kind(exc: Exception) -> ErrorKind:
     return exc.kind if isinstance(exc, UpstreamError) else classify_exception(exc)
 
 
+async def _write(action: ServerAction, port: KubePort, patch: dict[str, Any]) -> None:
+    ref = action.target
+    if ref.shape is Shape.DEPLOYMENT:
+        await port.patch_deployment(action.namespace, action.deployment, patch)
+        return
+    assert isinstance(port, ObjectPort)  # the plan skips other kinds without one
+    content_type, subresource = write_of(ref)
+    await port.patch_object(
+        ref, action.namespace, action.deployment, patch, content_type=content_type, subresource=subresource
+    )
+
+
+async def _read(action: ServerAction, port: KubePort) -> dict[str, Any]:
+    ref = action.target
+    if ref.shape is Shape.DEPLOYMENT:
+        return await port.read_deployment(action.namespace, action.deployment)
+    assert isinstance(port, ObjectPort)
+    return await port.read_object(ref, action.namespace, action.deployment, write_of(ref)[1])
+
+
 async def _apply(
     action: ServerAction, port: KubePort, read: Mapping[str, Any] | None, rechecks: int
 ) -> ServerAction:
@@ -147,7 +199,7 @@ async def _apply(
     notes: list[str] = []
     for attempt in range(rechecks + 1):
         try:
-            await port.patch_deployment(action.namespace, action.deployment, patch)
+            await _write(action, port, patch)
             return action.model_copy(
                 update={"outcome": Outcome.APPLIED, "patch": patch, "reasons": [*action.reasons, *notes]}
             )
@@ -162,7 +214,7 @@ async def _apply(
                 return _conflict(action, exc, why)
             conflict = exc
         try:
-            fresh = await port.read_deployment(action.namespace, action.deployment)
+            fresh = await _read(action, port)
         except Exception as exc:
             return _conflict(action, conflict, f"the re-read failed: {exc}")
         moved = planned_on_moved(read, fresh)

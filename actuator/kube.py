@@ -19,6 +19,7 @@ and patches and Events would queue for the same threads.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,8 @@ from kubernetes.client.exceptions import ApiException
 
 from actuator.patch import PATCH_CONTENT_TYPE
 from actuator.settings import ActuatorSettings
-from plumbing.kube import api_error
+from contract.targets import Shape, TargetRef
+from plumbing.kube import api_error, api_status
 
 T = TypeVar("T")
 LIST_THREADS = 2  # namespaces listed at once next to the patches and Events
@@ -110,6 +112,92 @@ class KubernetesPort:
             return await self._in_thread(read)
         except Exception as exc:
             raise api_error(exc, f"read Deployment {namespace}/{name}") from None
+
+    def _get(self, path: str, query: str = "") -> Any:
+        """One GET of a JSON document (raw ``call_api``, as :meth:`_write`); ``ApiException`` on non-2xx."""
+        api: Any = self._api
+        headers = {"Accept": "application/json", **api.default_headers}
+        api.update_params_for_auth(headers, [], ["BearerToken"], path, "GET", None)
+        url = api.configuration.host + path + (f"?{query}" if query else "")
+        resp: Any = api.call_api(
+            "GET", url, headers, None, None, _request_timeout=self._settings.kube_timeout_s
+        )
+        if not 200 <= resp.status <= 299:
+            resp.read()
+            raise ApiException.from_response(http_resp=resp, body=None, data=None)
+        return json.loads(_drain(resp.response))
+
+    async def target_problem(self, ref: TargetRef) -> str | None:
+        """Discovery of ``ref``'s group/version: 404 means its CRD is not installed; a /scale-only
+        kind needs ``<resource>/scale`` in the list."""
+        prefix = f"/apis/{ref.group}/{ref.version}" if ref.group else f"/api/{ref.version}"
+        try:
+            found = await self._in_thread(lambda: self._get(prefix))
+        except Exception as exc:
+            if api_status(exc) == 404:
+                return f"{ref.name}/{ref.version} is not served by the API server: is its CRD installed?"
+            raise api_error(exc, f"discover {ref.api_version}") from None
+        names = {str(r.get("name")) for r in found.get("resources") or [] if isinstance(r, dict)}
+        if ref.resource not in names:
+            return f"{ref.name}/{ref.version} is not served by the API server: is its CRD installed?"
+        if ref.shape is Shape.SCALE and f"{ref.resource}/scale" not in names:
+            return f"{ref.name} has no /scale subresource: it cannot be scaled; nothing is patched"
+        return None
+
+    async def list_objects(
+        self, ref: TargetRef, namespaces: Collection[str]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        selector = quote(self._settings.managed_selector, safe="")
+
+        def one(namespace: str) -> list[dict[str, Any]]:
+            path = ref.collection_path(quote(namespace, safe=""))
+            items = self._get(path, f"labelSelector={selector}").get("items") or []
+            if ref.shape is Shape.SCALE:  # the plan reads and the patch writes the scale object
+                return [self._get(self._scale_path(ref, item)) for item in items if isinstance(item, dict)]
+            return [item for item in items if isinstance(item, dict)]
+
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        for namespace in namespaces:
+            try:
+                items = await self._in_thread(functools.partial(one, namespace))
+            except Exception as exc:
+                raise api_error(exc, f"list {ref.name} in {namespace}") from None
+            for item in items:
+                meta = item.get("metadata") or {}
+                out[(str(meta.get("namespace", namespace)), str(meta.get("name", "")))] = item
+        return out
+
+    def _scale_path(self, ref: TargetRef, item: dict[str, Any]) -> str:
+        meta = item.get("metadata") or {}
+        return ref.object_path(str(meta.get("namespace", "")), str(meta.get("name", "")), "scale")
+
+    async def read_object(
+        self, ref: TargetRef, namespace: str, name: str, subresource: str = ""
+    ) -> dict[str, Any]:
+        path = ref.object_path(quote(namespace, safe=""), quote(name, safe=""), subresource)
+        try:
+            found = await self._in_thread(lambda: self._get(path))
+        except Exception as exc:
+            raise api_error(exc, f"read {ref.name} {namespace}/{name}") from None
+        if not isinstance(found, dict):
+            raise api_error(ValueError("not an object"), f"read {ref.name} {namespace}/{name}")
+        return found
+
+    async def patch_object(
+        self,
+        ref: TargetRef,
+        namespace: str,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        content_type: str,
+        subresource: str = "",
+    ) -> None:
+        path = ref.object_path(quote(namespace, safe=""), quote(name, safe=""), subresource)
+        try:
+            await self._in_thread(lambda: self._write("PATCH", path, patch, content_type))
+        except Exception as exc:
+            raise api_error(exc, f"patch {ref.name} {namespace}/{name}") from None
 
     def _write(self, method: str, path: str, body: dict[str, Any], content_type: str | None) -> None:
         """One PATCH or POST exactly as the generated method sends it (URL, headers, auth, body, a

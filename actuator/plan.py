@@ -29,20 +29,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from actuator.deployment import DeploymentShapeError, DeploymentView, valid_label_value, view_of
+from actuator.deployment import DeploymentShapeError, DeploymentView, valid_label_value
 from actuator.patch import Target, build_patch
 from actuator.placement import ResolvedPlacement, resolve_placement
-from actuator.rollout import free_cards, surge_pods
+from actuator.rollout import free_cards
 from actuator.safety import bounded_replicas, safe_replicas
 from actuator.settings import ActuatorSettings
+from actuator.targets import SCALE_ONLY_NOTE, gpus_per_pod, patch_for, surge_replicas, view_of_target
 from contract.collect import ManagedServer, Placement
 from contract.labels import ACCELERATOR, format_timestamp
 from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution
 from contract.steps import CAPACITY_CODES, Step
+from contract.targets import Shape, TargetRef
 from contract.update import ActionKind, FieldChange, Outcome, ServerAction
 
 Deployments = Mapping[tuple[str, str], Mapping[str, Any]]
-"""The Deployments read this cycle, by (namespace, name)."""
+"""The scale targets read this cycle (Deployments and other kinds), by (namespace, name)."""
 
 
 def _capacity_first(steps: Sequence[Step]) -> list[str]:
@@ -58,6 +60,7 @@ def _skip(server: ManagedServer, *reasons: str, replicas_now: int | None = None)
         server=server.server,
         namespace=server.namespace,
         deployment=server.deployment,
+        target=server.target,
         kind=ActionKind.SKIP,
         outcome=Outcome.SKIPPED,
         replicas_now=replicas_now,
@@ -84,6 +87,8 @@ def _refusal(
     deployment: Mapping[str, Any] | None,
     place_of: Callable[[str], ResolvedPlacement | None],
     settings: ActuatorSettings,
+    *,
+    target_problem: str | None = None,
 ) -> ServerAction | _Accepted:
     """The skip that keeps the server as it is, or what the plan works with."""
     if not server.trusted:  # first: untrusted servers are never in the solution, and this is why
@@ -93,16 +98,27 @@ def _refusal(
     alloc = decision.allocation
     if decision.status is DecisionStatus.UNALLOCATED or alloc is None:
         return _skip(server, f"solution: {decision.status.value}", *_capacity_first(decision.steps))
+    kind = server.target.kind or server.target.name
+    if target_problem:
+        return _skip(server, target_problem)
     if deployment is None:
-        return _skip(server, f"Deployment {server.namespace}/{server.deployment} not found")
+        return _skip(server, f"{kind} {server.namespace}/{server.deployment} not found")
     try:
-        view = view_of(deployment, settings.container_name)
+        view = view_of_target(server.target, deployment, settings.container_name)
     except DeploymentShapeError as exc:
-        return _skip(server, f"Deployment not manageable: {exc}")
+        return _skip(server, f"{kind} not manageable: {exc}")
     current_acc = view.labels.get(ACCELERATOR, "")
     same_acc = current_acc == alloc.accelerator
     problem = ""
-    if server.keep_accelerator and current_acc and not same_acc:
+    if server.target.shape is Shape.SCALE:  # no pod template here: the label is on the object
+        current_acc = server.current_accelerator
+        same_acc = current_acc == alloc.accelerator
+    if server.target.shape is Shape.SCALE and not same_acc:
+        problem = (
+            f"the solution moves {current_acc or 'an unknown GPU type'} -> {alloc.accelerator}, but "
+            f"{kind} is scaled through /scale only: its GPU type cannot be changed"
+        )
+    elif server.keep_accelerator and current_acc and not same_acc:
         problem = f"keep-accelerator is set but the solution moves {current_acc} -> {alloc.accelerator}"
     elif server.hold is not None and (not same_acc or alloc.max_batch != server.current_max_batch):
         problem = (
@@ -115,6 +131,9 @@ def _refusal(
         problem = f"accelerator name {alloc.accelerator!r} is not a valid label value"
     if problem:
         return _skip(server, problem, replicas_now=view.replicas)
+    if server.target.shape is Shape.SCALE:
+        note = SCALE_ONLY_NOTE.format(kind=kind)
+        return _Accepted(decision, alloc, deployment, view, same_acc, None, (note,))
     place = place_of(alloc.accelerator_type)
     notes: tuple[str, ...] = ()
     if place is None:
@@ -163,15 +182,19 @@ def _patch(
     target: Target,
     settings: ActuatorSettings,
     free: dict[str, int] | None,
+    ref: TargetRef,
 ) -> tuple[dict[str, Any] | None, list[FieldChange], list[str]] | str:
     """The patch, its changes and notes; or, when its pod-template change would deadlock and cannot
     be narrowed to replicas alone, the reason to skip."""
     view, alloc = accepted.view, accepted.alloc
+    if ref.shape is Shape.SCALE:
+        return _scale_patch(view, target.replicas)
     patch, changes, notes = build_patch(view, target, settings)
     if not any(c.rolls_pods for c in changes) or free is None:
         return patch, changes, notes
     blocked = _surge_blocked(
         accepted.deployment,
+        ref,
         node_selector=view.node_selector,
         target=target,
         alloc=alloc,
@@ -188,6 +211,17 @@ def _patch(
     return patch, changes, [*notes, f"{blocked}: batch {alloc.max_batch} deferred, replicas set"]
 
 
+def _scale_patch(
+    view: DeploymentView, replicas: int
+) -> tuple[dict[str, Any] | None, list[FieldChange], list[str]]:
+    """Replicas alone, for a kind scaled through /scale (the patch's shape is a Deployment's)."""
+    if view.replicas == replicas:
+        return None, [], []
+    change = FieldChange(field="replicas", old=str(view.replicas), new=str(replicas), rolls_pods=False)
+    patch = {"metadata": {"resourceVersion": view.resource_version}, "spec": {"replicas": replicas}}
+    return patch, [change], []
+
+
 def _plan_one(
     server: ManagedServer,
     *,
@@ -197,17 +231,30 @@ def _plan_one(
     deployment: Mapping[str, Any] | None,
     settings: ActuatorSettings,
     free: dict[str, int] | None = None,
+    target_problem: str | None = None,
 ) -> ServerAction:
-    accepted = _refusal(server, decision, deployment, place_of, settings)
+    accepted = _refusal(server, decision, deployment, place_of, settings, target_problem=target_problem)
     if isinstance(accepted, ServerAction):
         return accepted
-    alloc, view, place = accepted.alloc, accepted.view, accepted.place
+    alloc, view, place, ref = accepted.alloc, accepted.view, accepted.place, server.target
     bounded, needed, replicas, replica_reasons = _replicas(server, accepted, settings)
+    written = replicas
+    if settings.actuation_mode == "hpa":  # one writer: the HPA scales to what the controller publishes
+        written = view.replicas
+        replica_reasons = [
+            *replica_reasons,
+            f"one-writer mode: replicas are the HPA's; desired {replicas} published as "
+            f"inferno_desired_replicas, {view.replicas} left as they are",
+        ]
+    try:
+        per_pod = gpus_per_pod(ref, alloc.cards_per_replica, view.pods_per_replica)
+    except DeploymentShapeError as exc:
+        return _skip(server, f"{ref.kind} not manageable: {exc}", replicas_now=view.replicas)
     target = Target(
-        replicas=replicas,
+        replicas=written,
         accelerator=alloc.accelerator,
         max_batch=alloc.max_batch,
-        gpus_per_replica=alloc.cards_per_replica,
+        gpus_per_replica=per_pod,
         node_label_key=place.node_label_key if place else None,
         node_label_value=place.node_label_value if place else None,
         gpu_resource=place.resource if place else None,
@@ -215,10 +262,22 @@ def _plan_one(
         foreign_resources=place.foreign_resources if place else frozenset(),
         changed_at=changed_at,
     )
-    patched = _patch(accepted, target, settings, free)
+    patched = _patch(accepted, target, settings, free, ref)
     if isinstance(patched, str):
         return _skip(server, patched, replicas_now=view.replicas)
     patch, changes, patch_notes = patched
+    if (
+        patch is not None
+        and settings.actuation_mode == "hpa"
+        and settings.one_writer_template_changes == "advisory"
+    ):
+        patch_notes = [
+            *patch_notes,
+            *(f"advisory, not patched: {c.field} {c.old or '-'} -> {c.new}" for c in changes),
+        ]
+        patch, changes = None, []
+    if patch is not None:
+        patch = patch_for(ref, accepted.deployment, patch).body
     reasons = [
         f"solution: {accepted.decision.status.value} {alloc.num_replicas} x {alloc.accelerator} "
         f"(batch {alloc.max_batch}, {alloc.cards_per_replica} card(s)/replica, cost {alloc.cost:g}/h)",
@@ -227,14 +286,15 @@ def _plan_one(
         *accepted.notes,
         *patch_notes,
     ]
-    if patch is None:
+    if patch is None and not any(n.startswith("advisory, not patched") for n in patch_notes):
         reasons.append("already in place")
-    else:
+    elif patch is not None:
         reasons.extend(f"{c.field}: {c.old or '-'} -> {c.new}" for c in changes)
     return ServerAction(
         server=server.server,
         namespace=server.namespace,
         deployment=server.deployment,
+        target=ref,
         kind=ActionKind.UPDATE if patch else ActionKind.NOOP,
         outcome=Outcome.PLANNED if patch else Outcome.UNCHANGED,
         replicas_now=view.replicas,
@@ -253,6 +313,7 @@ def _plan_one(
 
 def _surge_blocked(
     deployment: Mapping[str, Any],
+    ref: TargetRef,
     *,
     node_selector: Mapping[str, str],
     target: Target,
@@ -268,7 +329,7 @@ def _surge_blocked(
         and node_selector.get(target.node_label_key) == target.node_label_value
     )
     kind = alloc.accelerator_type
-    surge = surge_pods(deployment, target.replicas)
+    surge = surge_replicas(ref, deployment, target.replicas)
     if not same_type or surge <= 0 or kind not in free:
         return ""
     held_above = max(0, target.replicas - alloc.num_replicas) * alloc.cards_per_replica
@@ -291,8 +352,11 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
     deployments_now: Deployments,
     settings: ActuatorSettings,
     now_s: float,
+    target_problems: Mapping[TargetRef, str] | None = None,
 ) -> list[ServerAction]:
-    """One action per managed server (sorted by name), plus a skip for decisions with no server."""
+    """One action per managed server (sorted by name), plus a skip for decisions with no server.
+    ``target_problems``: why a kind cannot be read or patched at all (CRD not installed, no /scale
+    subresource); its servers are kept as they are with that reason."""
     decisions = solution.by_server()
     free = free_cards(solution)
     places: dict[str, ResolvedPlacement | None] = {}  # per card type: the same for every server
@@ -324,6 +388,7 @@ def plan_updates(  # noqa: PLR0917 - the documented signature
             deployment=deployment,
             settings=settings,
             free=free,
+            target_problem=(target_problems or {}).get(server.target),
         )
         if server.hold is not None:  # the hold shaped the plan: it comes first, and its Event follows
             update = {"hold": server.hold, "reasons": [server.hold.text, *action.reasons]}

@@ -8,6 +8,7 @@ mapping from environment variables is :func:`plumbing.settings.load_settings`; r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import Field
 
@@ -49,6 +50,19 @@ class ActuatorSettings(ServiceSettings, ManagedSelection):
     batch_arg: str = Field(default="--max-num-seqs", description="vLLM flag carrying the batch size")
     batch_env_var: str = Field(
         default="", description="set the batch size in this env var instead of the flag; empty: use the flag"
+    )
+    actuation_mode: Literal["patch", "hpa"] = Field(
+        default="patch",
+        description="patch: the actuator writes replicas; hpa: one writer for replicas, an HPA or "
+        "a KEDA ScaledObject reading inferno_desired_replicas (the controller's /metrics): the "
+        "actuator never writes them",
+        json_schema_extra={"env": "INFERNO_ACTUATION_MODE"},
+    )
+    one_writer_template_changes: Literal["patch", "advisory"] = Field(
+        default="patch",
+        description="in hpa mode, GPU type and batch changes: patch them, or only report them in the "
+        "decision (advisory); ignored in patch mode",
+        json_schema_extra={"env": "INFERNO_ACTUATION_TEMPLATE_CHANGES"},
     )
     allow_scale_to_zero: bool = Field(
         default=False, description="allow 0 replicas for servers whose min_replicas is 0; false: at least 1"

@@ -23,7 +23,9 @@ log = structlog.get_logger("collector")
 def build_ports(settings: CollectorSettings) -> Ports:
     """The real adapters; loads the in-cluster config or the kubeconfig (a ``StartupError`` when
     neither loads)."""
-    kube = KubeAdapter(load_api_client(), settings.kube_timeout_s, settings.managed_selector)
+    kube = KubeAdapter(
+        load_api_client(), settings.kube_timeout_s, settings.managed_selector, settings.targets
+    )
     metrics = None
     if settings.prometheus_enabled:
         metrics = PrometheusAdapter(settings.prometheus_url, settings.prometheus_timeout_s)

@@ -26,13 +26,16 @@ from typing import Any, NamedTuple
 
 from collector.capacity import node_capacity, reserve, server_cards
 from collector.coverage import GRACE_WINDOWS, Hold, PodCounts, check, pod_counts, reporting_pods
-from collector.load import KnownLoad, ResolvedLoad, observe, remember, resolve_load, scaled
+from collector.load import KnownLoad, Observation, ResolvedLoad, observe, remember, resolve_load, scaled
+from collector.measured import measured_window
 from collector.metrics import Key, MetricsSnapshot
-from collector.ports import DeploymentInfo, NodeInfo, PodInfo
+from collector.ports import DeploymentInfo, KindProblem, NodeInfo, PodInfo
 from collector.servers import Candidate, select_servers
 from collector.settings import CollectorSettings
 from collector.static_data import CAPACITY_KEY, ConfigDataError, StaticData, validate_documents
-from contract.collect import CollectResult, ManagedServer
+from collector.wake import Demand, load_at_zero
+from contract.calibration import MeasuredWindow
+from contract.collect import CollectResult, ManagedServer, SkippedDeployment
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class CycleInputs:
     nodes: list[NodeInfo] | None = None
     pods: list[PodInfo] | None = None
     errors: list[str] = field(default_factory=list)
+    demand: dict[Key, Demand] = field(default_factory=dict)
+    """Demand query answers of the servers at zero replicas (collector/wake.py)."""
+    kind_problems: list[KindProblem] = field(default_factory=list)
+    """Configured kinds that cannot be listed (CRD not installed, no /scale): reported as skipped."""
     check_reporting_pods: bool = False
     """Compare the pods that report with the Ready ones (:mod:`collector.coverage`); needs ``pods``."""
 
@@ -57,13 +64,18 @@ class Assembled(NamedTuple):
 
 
 def _managed(
-    cand: Candidate, resolved: ResolvedLoad, ttft_ms: float | None, itl_ms: float | None, hold: Hold | None
+    cand: Candidate,
+    resolved: ResolvedLoad,
+    observed: Observation,
+    hold: Hold | None,
+    measured: MeasuredWindow | None = None,
 ) -> ManagedServer:
     dep, lab = cand.deployment, cand.labels
     return ManagedServer(
         server=lab.server,
         namespace=dep.namespace,
         deployment=dep.name,
+        target=dep.target,
         model=lab.model,
         service_class=lab.service_class,
         current_replicas=dep.replicas,
@@ -78,8 +90,9 @@ def _managed(
         load_source=resolved.source,
         trusted=resolved.trusted,
         arrival_rpm=resolved.load.arrival_rpm if resolved.load else None,
-        observed_ttft_ms=ttft_ms,
-        observed_itl_ms=itl_ms,
+        observed_ttft_ms=observed.ttft_ms,
+        observed_itl_ms=observed.itl_ms,
+        measured=measured,
         notes=list(resolved.notes),
         hold=hold.step if hold else None,
     )
@@ -160,12 +173,29 @@ def _capacity(
     return {"count": [{"type": t, "count": n} for t, n in sorted(cards.items())]}, notes
 
 
+def _errors(inputs: CycleInputs) -> list[str]:
+    """What went wrong reading this cycle's inputs: the result is degraded when any did."""
+    errors = list(inputs.errors)
+    if inputs.static.calibration_error:
+        errors.append(inputs.static.calibration_error)
+    snapshot = inputs.snapshot
+    if snapshot is not None:
+        errors += [f"prometheus query {name} failed: {err}" for name, err in sorted(snapshot.failed.items())]
+        if snapshot.malformed:
+            errors.append(f"prometheus: {snapshot.malformed} malformed series ignored")
+    return errors
+
+
 def assemble(
     now_s: float, inputs: CycleInputs, settings: CollectorSettings, last_known: dict[Key, KnownLoad]
 ) -> Assembled:
     """Build the result; raises ``ConfigDataError`` if the system data does not validate."""
     static = inputs.static
     candidates, skipped = select_servers(inputs.deployments, static.system)
+    skipped += [
+        SkippedDeployment(namespace="", deployment="", kind=p.target.kind or p.target.name, reason=p.reason)
+        for p in inputs.kind_problems
+    ]
     servers: list[ManagedServer] = []
     entries: list[dict[str, Any]] = []
     resolved_by_key: dict[Key, ResolvedLoad] = {}
@@ -190,6 +220,14 @@ def assemble(
             max_age_s=settings.last_known_max_age_s,
             labels_trusted=not settings.prometheus_enabled,
         )
+        if cand.deployment.replicas == 0 and cand.key in inputs.demand:
+            resolved = load_at_zero(
+                resolved,
+                inputs.demand[cand.key],
+                cand.labels.load,
+                last_known.get(cand.key),
+                settings.demand_default_tokens,
+            )
         if hold is not None and resolved.trusted and not _runs_known(cand):
             note = "held, but its running GPU type or batch is unknown (labels): kept as it is"
             resolved = replace(resolved, trusted=False, notes=(*resolved.notes, note))
@@ -197,7 +235,8 @@ def assemble(
             resolved = replace(resolved, notes=(*resolved.notes, hold.step.text))
             hold = None
         resolved_by_key[cand.key] = resolved
-        server = _managed(cand, resolved, observed.ttft_ms, observed.itl_ms, hold)
+        measured = measured_window(inputs.snapshot, cand.key, settings.rate_window_s)
+        server = _managed(cand, resolved, observed, hold, measured)
         servers.append(server)
         if server.trusted:
             entries.append(_server_entry(server, cand, resolved, now_s))
@@ -211,12 +250,7 @@ def assemble(
         )
     documents = {**static.documents, CAPACITY_KEY: capacity_doc, "server-data.json": {"servers": entries}}
     system = validate_documents(documents, settings)
-    errors = list(inputs.errors)
-    snapshot = inputs.snapshot
-    if snapshot is not None:
-        errors += [f"prometheus query {name} failed: {err}" for name, err in sorted(snapshot.failed.items())]
-        if snapshot.malformed:
-            errors.append(f"prometheus: {snapshot.malformed} malformed series ignored")
+    errors = _errors(inputs)
     result = CollectResult(
         collected_at_s=now_s,
         system=system,
@@ -225,6 +259,7 @@ def assemble(
         placement=static.placement,
         degraded=bool(errors),
         errors=errors,
+        calibration=static.calibration,
     )
     warnings = capacity_notes + [f"skipped {s.namespace}/{s.deployment}: {s.reason}" for s in skipped]
     next_known = remember(last_known, resolved_by_key, now_s, settings.last_known_max_age_s)

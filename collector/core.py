@@ -23,10 +23,20 @@ from typing import Any, Literal, TypeVar
 from collector.assemble import Assembled, CycleInputs, assemble
 from collector.load import KnownLoad
 from collector.metrics import Key, MetricsSnapshot, build_snapshot, key_resolver
-from collector.ports import ClusterPort, KubePort, MetricsPort, PodInfo, SourceError
+from collector.ports import (
+    ClusterPort,
+    DeploymentInfo,
+    KindProblem,
+    KubePort,
+    MetricsPort,
+    PodInfo,
+    SourceError,
+)
 from collector.promql import build_queries
 from collector.settings import CollectorSettings
 from collector.static_data import ConfigDataError, parse_static
+from collector.wake import Demand, demand_from_answer
+from contract.labels import DEMAND_QUERY
 
 T = TypeVar("T")
 
@@ -83,6 +93,22 @@ async def _queries(
         if isinstance(answer, BaseException) and not isinstance(answer, Exception):
             raise answer  # cancellation and the like are not a query's failure
     return dict(zip(queries, answers, strict=True))
+
+
+async def _demand(
+    metrics: MetricsPort | None, deployments: list[DeploymentInfo], concurrency: int
+) -> dict[Key, Demand]:
+    """The demand query of each scale target at zero replicas that has one (collector/wake.py);
+    a failing query is a missing value, never an error of the collect."""
+    asked = {
+        (d.namespace, d.name): d.annotations[DEMAND_QUERY].strip()
+        for d in deployments
+        if d.replicas == 0 and d.annotations.get(DEMAND_QUERY, "").strip()
+    }
+    if metrics is None or not asked:
+        return {}
+    answers = await _queries(metrics, {f"{ns}/{name}": q for (ns, name), q in asked.items()}, concurrency)
+    return {key: demand_from_answer(answers[f"{key[0]}/{key[1]}"]) for key in asked}
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -145,6 +171,8 @@ async def collect(
     except BaseExceptionGroup as group:
         raise _first_error(group) from None
 
+    deployments = [d for d in deployments_t.result() if isinstance(d, DeploymentInfo)]
+    demand = await _demand(metrics, deployments, settings.prometheus_concurrency)
     try:
         static = parse_static(static_t.result(), dynamic_t.result() if dynamic_t else None, settings)
     except ConfigDataError as exc:
@@ -154,7 +182,9 @@ async def collect(
     if answers_t is not None:
         snapshot = build_snapshot(answers_t.result(), key_resolver(settings.metrics_grouping, pods))
     inputs = CycleInputs(
-        deployments=deployments_t.result(),
+        deployments=deployments,
+        demand=demand,
+        kind_problems=[p for p in deployments_t.result() if isinstance(p, KindProblem)],
         static=static,
         snapshot=snapshot,
         nodes=nodes_t.result() if nodes_t else None,

@@ -64,7 +64,7 @@ def pod_counts(pods: Iterable[PodInfo], now_s: float, grace_s: float) -> dict[Ke
     A ready time in the future (clock skew) counts as just now."""
     counts: dict[Key, PodCounts] = {}
     for pod in pods:
-        if pod.deployment is None or pod.ready_since_s is None:
+        if pod.deployment is None or pod.ready_since_s is None or not pod.serves:
             continue
         key = (pod.namespace, pod.deployment)
         old = counts.get(key, PodCounts())

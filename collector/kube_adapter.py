@@ -6,11 +6,15 @@ here; every API call has ``_request_timeout``. Lists are paged (``limit``/``cont
 Deployments are read as plain JSON (``_preload_content=False``): building the client's typed
 models for 1,000 Deployments costs ~5 s of CPU per cycle, JSON ~0.4 s (benchmarks/cycle.md).
 
-API calls (RBAC: deployments list; configmaps get in the config namespace; nodes list and pods list
-cluster-wide when capacity is derived from Nodes):
+API calls (RBAC: deployments list, and list on every other configured kind of scale target, get on
+their ``scale`` for /scale-only kinds; configmaps get in the config namespace; nodes list and pods
+list cluster-wide when capacity is derived from Nodes):
 
 - ``AppsV1Api.list_deployment_for_all_namespaces`` / ``list_namespaced_deployment`` with
   ``label_selector=inferno.server.managed=true``
+- ``CustomObjectsApi.get_api_resources`` (discovery: is the kind served, has it /scale) and
+  ``list_namespaced_custom_object`` / ``list_custom_object_for_all_namespaces`` per other kind
+  (:mod:`collector.target_kinds` reads them)
 - ``CoreV1Api.read_namespaced_config_map``
 - ``CoreV1Api.list_node``; ``list_pod_for_all_namespaces`` / ``list_namespaced_pod`` with
   ``field_selector=status.phase!=Succeeded,status.phase!=Failed``
@@ -28,8 +32,10 @@ from typing import Any, TypeVar
 from kubernetes import client, utils
 
 from collector.capacity import pod_requests
-from collector.ports import DeploymentInfo, NodeInfo, PodInfo, SourceError
+from collector.ports import DeploymentInfo, KindProblem, NodeInfo, PodInfo, SourceError
+from collector.target_kinds import owning_target, to_target
 from contract.labels import DEFAULT_MANAGED_SELECTOR
+from contract.targets import DEPLOYMENT, Shape, TargetRef
 from plumbing.kube import api_status, describe_api_error
 
 PAGE_SIZE = 500
@@ -135,12 +141,14 @@ def ready_since_s(status: Any) -> float | None:
 
 def to_pod(obj: Any) -> PodInfo:
     spec = obj.spec
+    target, serves = owning_target(dict(obj.metadata.labels or {}), owning_deployment(obj))
     return PodInfo(
+        serves=serves,
         ready_since_s=ready_since_s(obj.status),
         namespace=obj.metadata.namespace,
         name=obj.metadata.name,
         node_name=(spec.node_name or "") if spec else "",
-        deployment=owning_deployment(obj),
+        deployment=target,
         requests=pod_requests(
             _container_requests(spec.containers if spec else None),
             _container_requests(spec.init_containers if spec else None),
@@ -150,9 +158,15 @@ def to_pod(obj: Any) -> PodInfo:
 
 class KubeAdapter:
     def __init__(
-        self, api_client: Any, timeout_s: float, managed_selector: str = DEFAULT_MANAGED_SELECTOR
+        self,
+        api_client: Any,
+        timeout_s: float,
+        managed_selector: str = DEFAULT_MANAGED_SELECTOR,
+        targets: tuple[TargetRef, ...] = (DEPLOYMENT,),
     ) -> None:
         self._selector = managed_selector
+        self._targets = targets
+        self._custom = client.CustomObjectsApi(api_client)
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._timeout_s = timeout_s
@@ -202,7 +216,91 @@ class KubeAdapter:
             return self._paged(all_ns, **kw)
         return [item for ns in namespaces for item in self._paged(one_ns, namespace=ns, **kw)]
 
-    async def list_managed_deployments(self, namespaces: tuple[str, ...]) -> list[DeploymentInfo]:
+    async def list_managed_deployments(
+        self, namespaces: tuple[str, ...]
+    ) -> list[DeploymentInfo | KindProblem]:
+        """Every configured kind; a kind that is not served (or lacks /scale) is a KindProblem."""
+        out: list[DeploymentInfo | KindProblem] = []
+        for configured in self._targets:
+            if configured.shape is Shape.DEPLOYMENT:
+                out.extend(await self._list_deployments(namespaces))
+                continue
+            ref, problem = await self._discover(configured)
+            if problem:
+                out.append(KindProblem(ref, problem))
+            else:
+                out.extend(await self._list_custom(ref, namespaces))
+        return out
+
+    async def _discover(self, ref: TargetRef) -> tuple[TargetRef, str | None]:
+        """(ref with its kind named by discovery, why it cannot be used or None)."""
+
+        def resources() -> list[Any] | None:
+            try:
+                found = self._custom.get_api_resources(
+                    ref.group, ref.version, _request_timeout=self._timeout_s
+                )
+            except Exception as exc:
+                if api_status(exc) == 404:
+                    return None
+                raise
+            return list(found.resources or [])
+
+        found = await self._call(f"discover {ref.api_version}", resources)
+        by_name = {r.name: r for r in found or []}
+        if ref.resource not in by_name:
+            return ref, f"{ref.name}/{ref.version} is not served by the API server: is its CRD installed?"
+        ref = ref.model_copy(update={"kind": ref.kind or str(by_name[ref.resource].kind)})
+        if ref.shape is Shape.SCALE and f"{ref.resource}/scale" not in by_name:
+            return ref, f"{ref.name} has no /scale subresource: it cannot be scaled; nothing is patched"
+        return ref, None
+
+    async def _list_custom(self, ref: TargetRef, namespaces: tuple[str, ...]) -> list[DeploymentInfo]:
+        custom, selector = self._custom, self._selector
+        group, version, plural = ref.group, ref.version, ref.resource
+
+        def fetch() -> list[DeploymentInfo]:
+            if not namespaces:
+                raw = self._paged_json(
+                    custom.list_custom_object_for_all_namespaces,
+                    group=group,
+                    version=version,
+                    resource_plural=plural,
+                    label_selector=selector,
+                )
+            else:
+                raw = [
+                    item
+                    for ns in namespaces
+                    for item in self._paged_json(
+                        custom.list_namespaced_custom_object,
+                        group=group,
+                        version=version,
+                        namespace=ns,
+                        plural=plural,
+                        label_selector=selector,
+                    )
+                ]
+            if ref.shape is not Shape.SCALE:
+                return [to_target(ref, obj) for obj in raw]
+            out = []
+            for obj in raw:
+                meta = obj.get("metadata") or {}
+                scale: Any = custom.get_namespaced_custom_object_scale(
+                    group,
+                    version,
+                    meta.get("namespace", ""),
+                    plural,
+                    meta.get("name", ""),
+                    _request_timeout=self._timeout_s,
+                    _preload_content=False,
+                )
+                out.append(to_target(ref, obj, json.loads(scale.data)))
+            return out  # fmt: skip
+
+        return await self._call(f"list {ref.name}", fetch)
+
+    async def _list_deployments(self, namespaces: tuple[str, ...]) -> list[DeploymentInfo]:
         apps, selector = self._apps, self._selector
 
         def fetch() -> list[DeploymentInfo]:

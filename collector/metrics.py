@@ -43,6 +43,8 @@ class MetricsSnapshot:
     readings: Mapping[str, Mapping[Key, Reading]] = field(default_factory=dict)
     failed: Mapping[str, str] = field(default_factory=dict, metadata={"doc": "query name -> error"})
     malformed: int = 0
+    labels: Mapping[str, Mapping[Key, frozenset[str]]] = field(default_factory=dict)
+    """Per query with a ``label`` (:class:`collector.promql.QuerySpec`): its values per Deployment."""
 
     def get(self, query: str, key: Key) -> Reading | None:
         return self.readings.get(query, {}).get(key)
@@ -106,6 +108,7 @@ def _parse_entry(entry: Any, key_of: KeyOf) -> tuple[Key, float, float] | None:
 def build_snapshot(answers: Mapping[str, list[Any] | BaseException], key_of: KeyOf) -> MetricsSnapshot:
     """Parse every answer; an exception (or a non-list answer) marks its query failed."""
     readings: dict[str, dict[Key, Reading]] = {}
+    labels: dict[str, dict[Key, frozenset[str]]] = {}
     failed: dict[str, str] = {}
     malformed = 0
     for name, answer in answers.items():
@@ -115,9 +118,25 @@ def build_snapshot(answers: Mapping[str, list[Any] | BaseException], key_of: Key
         if not isinstance(answer, list):
             failed[name] = f"unexpected answer of type {type(answer).__name__}"
             continue
-        readings[name], bad = parse_vector(QUERY_BY_NAME[name], answer, key_of)
+        spec = QUERY_BY_NAME[name]
+        readings[name], bad = parse_vector(spec, answer, key_of)
         malformed += bad
-    return MetricsSnapshot(readings, failed, malformed)
+        if spec.label:
+            labels[name] = label_values(answer, spec.label, key_of)
+    return MetricsSnapshot(readings, failed, malformed, labels)
+
+
+def label_values(result: Iterable[Any], label: str, key_of: KeyOf) -> dict[Key, frozenset[str]]:
+    """The values of ``label`` per Deployment in an answer (entries without it are skipped)."""
+    out: dict[Key, set[str]] = {}
+    for entry in result:
+        labels = entry.get("metric") if isinstance(entry, dict) else None
+        if not isinstance(labels, dict):
+            continue
+        key, value = key_of(labels), labels.get(label)
+        if key is not None and isinstance(value, str) and value:
+            out.setdefault(key, set()).add(value)
+    return {key: frozenset(values) for key, values in out.items()}
 
 
 def key_resolver(grouping: Literal["deployment", "pod"], pods: Iterable[PodInfo]) -> KeyOf:

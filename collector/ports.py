@@ -11,9 +11,11 @@ that went wrong talking to its system; a missing ConfigMap is not an error (``No
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from contract.targets import DEPLOYMENT, TargetRef
 
 
 class SourceError(Exception):
@@ -22,6 +24,8 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class DeploymentInfo:
+    """One managed scale target: a Deployment, or another kind (``target``) read the same way."""
+
     namespace: str
     name: str
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -30,6 +34,16 @@ class DeploymentInfo:
     ready_replicas: int = 0
     rolling_out: bool = False
     """Pods of an older template remain (or the controller has not seen the last change yet)."""
+    target: TargetRef = DEPLOYMENT
+
+
+@dataclass(frozen=True)
+class KindProblem:
+    """A configured kind of scale target that cannot be listed at all: its CRD is not installed,
+    or it has no /scale subresource. None of its objects is managed; the reason is reported."""
+
+    target: TargetRef
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -53,13 +67,19 @@ class PodInfo:
     deployment: str | None = None
     requests: Mapping[str, float] = field(default_factory=dict, metadata={"unit": "resource units"})
     ready_since_s: float | None = None
+    serves: bool = True
+    """Whether the pod runs the server that exports vLLM metrics: False for a LeaderWorkerSet's
+    worker pods (only a group's leader serves), which hold cards but never report."""
 
 
 class KubePort(Protocol):
     """Deployments to manage and the data ConfigMaps."""
 
-    async def list_managed_deployments(self, namespaces: tuple[str, ...]) -> list[DeploymentInfo]:
-        """Deployments labelled ``inferno.server.managed=true``; ``()``: all namespaces."""
+    async def list_managed_deployments(
+        self, namespaces: tuple[str, ...]
+    ) -> Sequence[DeploymentInfo | KindProblem]:
+        """Scale targets of every configured kind labelled ``inferno.server.managed=true``, and a
+        :class:`KindProblem` per kind that cannot be listed; ``()``: all namespaces."""
         ...
 
     async def read_config_map(self, namespace: str, name: str) -> dict[str, str] | None:

@@ -1,7 +1,7 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (13 queries for 1 or 1,000 servers). Each query aggregates
+whatever the number of Deployments (22 queries for 1 or 1,000 servers). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
@@ -66,6 +66,8 @@ class QuerySpec:
     combine: Combine = "sum"
     signed: bool = False
     window: Window = "rate"
+    label: str = ""
+    """A label whose values per Deployment the answer carries (kept beside the reading)."""
 
 
 SERIES_IDENTITY = ("pod", "instance", "engine", "model_name", "finished_reason")
@@ -121,6 +123,36 @@ QUERIES: tuple[QuerySpec, ...] = (
         "unix seconds",
         combine="max",
     ),
+    # online calibration (contract.calibration.MeasuredWindow): the running gauge over the window
+    # per pod (its mean and variance, summed over the pods), preemptions and counter resets
+    QuerySpec(
+        "running_avg",
+        _dedup("avg_over_time(vllm:num_requests_running{sel}[{w}])", copies="avg"),
+        "requests",
+    ),
+    QuerySpec(
+        "running_var",
+        _dedup("stddev_over_time(vllm:num_requests_running{sel}[{w}]) ^ 2", copies="avg"),
+        "requests^2",
+    ),
+    # per finished request (recorded at the finish, so they match the completions even while the
+    # load rises, unlike the token counters, which count prompts at admission)
+    QuerySpec("finished_prompt_tokens", _rate("vllm:request_prompt_tokens_sum"), "tokens/s"),
+    QuerySpec("finished_output_tokens", _rate("vllm:request_generation_tokens_sum"), "tokens/s"),
+    QuerySpec("finished_requests", _rate("vllm:request_generation_tokens_count"), "requests/s"),
+    QuerySpec(
+        "served_models",
+        "count by ({by}, model_name) (vllm:num_requests_running{sel})",
+        "series",
+        label="model_name",
+    ),
+    QuerySpec(
+        "window_pods",
+        "count by ({by}) (max by ({pod}) (max_over_time(vllm:num_requests_running{sel}[{w}])))",
+        "pods",
+    ),
+    QuerySpec("preemptions", _dedup("increase(vllm:num_preemptions_total{sel}[{w}])"), "requests"),
+    QuerySpec("counter_resets", _dedup("resets(vllm:request_success_total{sel}[{w}])"), "resets"),
     QuerySpec(
         "reporting_pods",
         "count by ({by}) (max by ({pod}) (vllm:num_requests_running{sel}) "

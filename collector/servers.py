@@ -8,7 +8,12 @@ is reported in ``CollectResult.skipped`` and logged as a warning) when:
   its model, or its current accelerator is not in accelerator-data (checked here, so one bad
   Deployment cannot make the whole system data invalid);
 - two or more Deployments claim the same server name (all of them are skipped: which one would win
-  depends on list order, and a name flip would move load history between them).
+  depends on list order, and a name flip would move load history between them);
+- two objects of different kinds share a namespace and name (a Deployment and a LeaderWorkerSet
+  ``llama``): their pods and series could not be told apart, so both are skipped.
+
+A kind scaled through /scale only has no pod template to move to another GPU type: its server is
+planned with ``keep_accelerator`` set, so the optimizer keeps its current type.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from collector.ports import DeploymentInfo
 from contract.collect import SkippedDeployment
 from contract.data.system import SystemData
 from contract.labels import NAME
+from contract.targets import Shape
 
 
 @dataclass(frozen=True)
@@ -57,16 +63,31 @@ def select_servers(
     """Candidates in (namespace, name) order, and the skipped Deployments with their reasons."""
     candidates: list[Candidate] = []
     skipped: list[SkippedDeployment] = []
-    for dep in sorted(deployments, key=lambda d: (d.namespace, d.name)):
+    kinds_of: dict[tuple[str, str], set[str]] = {}
+    for dep in deployments:
+        kinds_of.setdefault((dep.namespace, dep.name), set()).add(dep.target.kind or dep.target.name)
+    for dep in sorted(deployments, key=lambda d: (d.namespace, d.name, d.target.name)):
+        kind = dep.target.kind or dep.target.name
+
+        def skip(reason: str, dep: DeploymentInfo = dep, kind: str = kind) -> None:
+            skipped.append(
+                SkippedDeployment(namespace=dep.namespace, deployment=dep.name, reason=reason, kind=kind)
+            )
+
+        if len(kinds := kinds_of[(dep.namespace, dep.name)]) > 1:
+            skip(f"{', '.join(sorted(kinds))} share the name {dep.namespace}/{dep.name}: rename one")
+            continue
         try:
             labels = parse_server_labels(dep.name, dep.labels, dep.annotations)
         except LabelError as exc:
-            skipped.append(SkippedDeployment(namespace=dep.namespace, deployment=dep.name, reason=str(exc)))
+            skip(str(exc))
             continue
         problem = reference_problem(labels, system)
         if problem:
-            skipped.append(SkippedDeployment(namespace=dep.namespace, deployment=dep.name, reason=problem))
+            skip(problem)
             continue
+        if dep.target.shape is Shape.SCALE:
+            labels = labels.model_copy(update={"keep_accelerator": True})
         candidates.append(Candidate(dep, labels))
     claims = Counter(c.labels.server for c in candidates)
     unique: list[Candidate] = []

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
 from contract.labels import ManagedSelection
+from contract.targets import DEPLOYMENT, TargetRef, UnknownTargetKindError, parse_target
 from plumbing.settings import ServiceSettings, load_settings, port_field, token_file_field
 
 ENV_PREFIX = "INFERNO_COLLECTOR_"
@@ -35,6 +36,13 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
         json_schema_extra=_env("INFERNO_NAMESPACES"),
         description="comma-separated namespaces to watch for managed Deployments; empty: all namespaces",
     )
+    targets: tuple[TargetRef, ...] = Field(
+        default=(DEPLOYMENT,),
+        json_schema_extra=_env("INFERNO_TARGET_KINDS"),
+        description="comma-separated kinds of scale target to manage: Deployment, LeaderWorkerSet, "
+        "InferenceService, or <plural>.<group>/<version> for any resource with a /scale subresource "
+        "(replicas only); an unknown name fails at start-up",
+    )
     prometheus_url: str = Field(
         default="",
         json_schema_extra=_env("INFERNO_PROMETHEUS_URL"),
@@ -45,7 +53,7 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
         default=5.0, gt=0, le=60, description="timeout of one PromQL query, seconds"
     )
     prometheus_concurrency: int = Field(
-        default=4, ge=1, le=16, description="PromQL queries in flight at once (a cycle sends 14)"
+        default=4, ge=1, le=16, description="PromQL queries in flight at once (a cycle sends 23)"
     )
     rate_window_s: int = Field(
         default=240,
@@ -113,6 +121,11 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
     kube_timeout_s: float = Field(
         default=10.0, gt=0, le=120, description="timeout of one Kubernetes API call, seconds"
     )
+    demand_default_tokens: tuple[float, float] = Field(
+        default=(512.0, 256.0),
+        description="mean input and output tokens assumed when a server wakes from zero replicas on "
+        "its demand query and neither its labels nor its last known load give them",
+    )
     collect_timeout_s: float = Field(
         default=30.0, gt=0, le=300, description="deadline of a whole GET /collect, seconds (then 503)"
     )
@@ -131,6 +144,19 @@ class CollectorSettings(ServiceSettings, ManagedSelection):
             if not _DNS_LABEL.match(name):
                 raise ValueError(f"namespace {name!r} is not a valid Kubernetes namespace name")
         return tuple(sorted(set(value)))
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _parse_targets(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            try:
+                refs = [parse_target(v) for v in value]
+            except UnknownTargetKindError as exc:
+                raise ValueError(str(exc)) from None
+            return tuple(dict.fromkeys(refs)) or (DEPLOYMENT,)
+        return value
 
     @field_validator("prometheus_url")
     @classmethod

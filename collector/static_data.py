@@ -6,7 +6,9 @@ Called by :mod:`collector.core` every cycle with the ``data`` of the two ConfigM
   ``serviceclass-data.json``, ``optimizer-data.json`` (optional, inferno defaults), and
   ``placement-data.json`` = ``{"placement": [Placement...]}`` (required with node-derived capacity).
 - dynamic (``inferno-dynamic-data``): ``capacity-data.json`` (required with ``capacity_source=
-  configmap``; not read otherwise).
+  configmap``; not read otherwise) and ``calibration-data.json`` (optional: what online
+  calibration learned, :class:`contract.calibration.CalibrationData`, written by the controller;
+  a broken one is an error in the result and is ignored, never a failed collect).
 
 Anything wrong raises :class:`ConfigDataError`; the collect then fails as a whole and the controller
 skips acting, e.g.::
@@ -23,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from collector.settings import CollectorSettings
+from contract.calibration import CalibrationData
 from contract.collect import Placement
 from contract.data.loader import DataError, format_validation_error, load_system, parse_json
 from contract.data.system import SystemData
@@ -31,6 +34,7 @@ STATIC_KEYS = ("accelerator-data.json", "model-data.json", "serviceclass-data.js
 REQUIRED_STATIC_KEYS = ("accelerator-data.json", "model-data.json")
 PLACEMENT_KEY = "placement-data.json"
 CAPACITY_KEY = "capacity-data.json"
+CALIBRATION_KEY = "calibration-data.json"
 
 
 class ConfigDataError(Exception):
@@ -48,6 +52,8 @@ class StaticData:
     documents: dict[str, Any]
     system: SystemData
     placement: list[Placement]
+    calibration: CalibrationData | None = None
+    calibration_error: str = ""
 
 
 def _where(settings: CollectorSettings, name: str) -> str:
@@ -86,7 +92,22 @@ def parse_static(
     placeholder = {CAPACITY_KEY: {"count": [{"type": "placeholder", "count": 1}]}}
     system = validate_documents({**placeholder, **documents}, settings)
     placement = _placement(static_cm, static_where, required=settings.capacity_source == "nodes")
-    return StaticData(documents, system, placement)
+    calibration, error = _calibration(dynamic_cm, _where(settings, settings.dynamic_configmap))
+    return StaticData(documents, system, placement, calibration, error)
+
+
+def _calibration(dynamic_cm: dict[str, str] | None, where: str) -> tuple[CalibrationData | None, str]:
+    """The learned performance, or None and why not (an absent key is no error)."""
+    if dynamic_cm is None or CALIBRATION_KEY not in dynamic_cm:
+        return None, ""
+    try:
+        document = _parse(dynamic_cm, CALIBRATION_KEY, where)
+        return CalibrationData.model_validate(document), ""
+    except ConfigDataError as exc:
+        return None, f"{exc}: ignored"
+    except ValidationError as exc:
+        message = format_validation_error(exc, document, f"{where} key {CALIBRATION_KEY}", by_file=False)
+        return None, f"{message}: ignored"
 
 
 def validate_documents(documents: dict[str, Any], settings: CollectorSettings) -> SystemData:

@@ -15,10 +15,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contract.calibration import CalibrationData, MeasuredWindow
 from contract.data.system import SystemData
 from contract.steps import Step
+from contract.targets import TargetRef
 
-LoadSource = Literal["prometheus", "labels", "last-known", "none"]
+LoadSource = Literal["prometheus", "labels", "last-known", "demand", "none"]
+"""``demand``: a server at zero replicas, from its demand query (collector/wake.py)."""
 
 
 class Placement(BaseModel):
@@ -41,7 +44,8 @@ class ManagedServer(BaseModel):
 
     server: str = Field(description="inferno server name (label inferno.server.name)")
     namespace: str
-    deployment: str
+    deployment: str = Field(description="name of the scale target (a Deployment or another kind: `target`)")
+    target: TargetRef = Field(default_factory=TargetRef, description="the object's kind; default Deployment")
     model: str
     service_class: str
     current_replicas: int = Field(ge=0, description="spec.replicas")
@@ -62,6 +66,11 @@ class ManagedServer(BaseModel):
     arrival_rpm: float | None = Field(default=None, ge=0)
     observed_ttft_ms: float | None = Field(default=None, ge=0)
     observed_itl_ms: float | None = Field(default=None, ge=0)
+    measured: MeasuredWindow | None = Field(
+        default=None,
+        description="the vLLM metrics of the rate window, as measured, for online calibration; None: "
+        "no Prometheus or no series",
+    )
     notes: list[str] = Field(default_factory=list, description="where each value came from, staleness")
     hold: Step | None = Field(
         default=None,
@@ -71,13 +80,16 @@ class ManagedServer(BaseModel):
 
 
 class SkippedDeployment(BaseModel):
-    """A labelled Deployment the collector could not use (bad labels...). It is never scaled."""
+    """A labelled scale target the collector could not use (bad labels...). It is never scaled.
+    A whole kind that cannot be listed (CRD not installed, no /scale) has an empty namespace and
+    name, and ``kind`` names it."""
 
     model_config = ConfigDict(frozen=True)
 
     namespace: str
     deployment: str
     reason: str
+    kind: str = "Deployment"
 
 
 class CollectResult(BaseModel):
@@ -90,3 +102,8 @@ class CollectResult(BaseModel):
     placement: list[Placement] = Field(default_factory=list)
     degraded: bool = Field(default=False, description="some source failed; affected servers are untrusted")
     errors: list[str] = Field(default_factory=list, description="source failures, e.g. Prometheus down")
+    calibration: CalibrationData | None = Field(
+        default=None,
+        description="calibration-data.json of the dynamic ConfigMap (learned performance, read back "
+        "after a restart or a leader change); None: the key is absent or unreadable",
+    )

@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.collect import CollectResult
+from contract.calibration import CalibrationSummary
+from contract.collect import CollectResult, SkippedDeployment
 from contract.solution import Solution
 from contract.steps import Step, StepCode
 from contract.update import ServerAction
@@ -43,12 +44,23 @@ class ServerObserved(BaseModel):
     itl_ms: float | None = Field(default=None, description="observed mean inter-token latency")
 
 
+def skipped_line(skipped: SkippedDeployment) -> str:
+    """``ns/name: reason`` for a Deployment, ``Kind ns/name: reason`` for another kind, and
+    ``Kind: reason`` for a kind that cannot be listed at all."""
+    if not skipped.namespace:
+        return f"{skipped.kind}: {skipped.reason}"
+    where = f"{skipped.namespace}/{skipped.deployment}"
+    return f"{where if skipped.kind == 'Deployment' else f'{skipped.kind} {where}'}: {skipped.reason}"
+
+
 class CollectedSummary(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     servers: int
     trusted: int
-    skipped: list[str] = Field(default_factory=list, description="namespace/deployment: reason")
+    skipped: list[str] = Field(
+        default_factory=list, description="namespace/deployment: reason (other kinds: Kind namespace/name)"
+    )
     degraded: bool = False
     errors: list[str] = Field(default_factory=list)
     held: list[str] = Field(
@@ -64,7 +76,7 @@ class CollectedSummary(BaseModel):
         return cls(
             servers=len(collect.servers),
             trusted=sum(s.trusted for s in collect.servers),
-            skipped=[f"{s.namespace}/{s.deployment}: {s.reason}" for s in collect.skipped],
+            skipped=[skipped_line(s) for s in collect.skipped],
             degraded=collect.degraded,
             errors=list(collect.errors),
             held=[f"{s.namespace}/{s.deployment}: {s.hold.text}" for s in collect.servers if s.hold],
@@ -175,6 +187,11 @@ class CycleReport(BaseModel):
     total_cost: float | None = None
     cost_by_type: dict[str, float] = Field(default_factory=dict)
     decisions: list[DecisionSummary] = Field(default_factory=list)
+    calibration: list[CalibrationSummary] = Field(
+        default_factory=list,
+        description="online calibration per (model, accelerator): prior, learned values, confidence, "
+        "why, and the effect on sizing",
+    )
     actions: list[ServerAction] = Field(default_factory=list)
     errors: list[StageFailure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

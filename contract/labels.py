@@ -32,6 +32,9 @@ MIN_REPLICAS = "inferno.server/min-replicas"
 MAX_REPLICAS = "inferno.server/max-replicas"
 KEEP_ACCELERATOR = "inferno.server/keep-accelerator"
 MAX_BATCH_CAP = "inferno.server/max-batch-size"
+DEMAND_QUERY = "inferno.server/demand-query"
+"""PromQL giving the server's demand in requests/s at its front door, read while it has 0 replicas
+(:mod:`collector.wake`): what wakes a server scaled to zero."""
 ACCELERATOR_CHANGED_AT = "inferno.server/accelerator-changed-at"
 """Written by the actuator when it changes the accelerator: RFC 3339 UTC, ``2026-11-23T11:50:05Z``."""
 

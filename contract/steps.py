@@ -37,6 +37,8 @@ class StepCode(StrEnum):
     """No candidate on its current accelerator: the server is left as it runs, its cards reserved."""
     PARTIAL = "partial"
     """The allocation serves part of the demand."""
+    CALIBRATED = "calibrated"
+    """The server was sized with performance data learned online, not the static data's."""
     ROLLOUT_BUDGET = "rollout_budget"
     """The rollout budget: a server's pod-template change waits (decision), or its totals (note)."""
     UNREPORTED_PODS = "unreported_pods"

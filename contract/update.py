@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contract.collect import ManagedServer, Placement
 from contract.solution import Solution
 from contract.steps import Step
+from contract.targets import TargetRef
 
 
 class ActionKind(StrEnum):
@@ -49,7 +50,8 @@ class ServerAction(BaseModel):
 
     server: str
     namespace: str = ""
-    deployment: str = ""
+    deployment: str = Field(default="", description="name of the scale target (its kind: `target`)")
+    target: TargetRef = Field(default_factory=TargetRef, description="the object's kind; default Deployment")
     kind: ActionKind
     outcome: Outcome = Outcome.PLANNED
     replicas_now: int | None = None
@@ -66,7 +68,11 @@ class ServerAction(BaseModel):
     max_batch_target: int | None = None
     changes: list[FieldChange] = Field(default_factory=list)
     rolls_pods: bool = False
-    patch: dict[str, Any] | None = Field(default=None, description="strategic merge patch, if any")
+    patch: dict[str, Any] | None = Field(
+        default=None,
+        description="the patch, if any: strategic merge for a Deployment, JSON merge for other kinds "
+        "(to the scale subresource for /scale-only kinds)",
+    )
     reasons: list[str] = Field(default_factory=list)
     error: str | None = None
     error_kind: str | None = None

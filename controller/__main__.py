@@ -8,12 +8,14 @@ from __future__ import annotations
 import structlog
 
 from controller.app import make_app, observed
+from controller.calibration_kube import KubeCalibrationStore
 from controller.cycle import CycleRunner, HttpStages, Stages, always_leader
 from controller.leader import LeaderElector, LeaderGuardedStages
 from controller.leader_kube import build_elector
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
 from controller.settings import ENV_PREFIX, ControllerSettings
+from plumbing.kube import load_api_client
 from plumbing.main import StartupError, run_service
 from plumbing.settings import read_secret_file
 from plumbing.web import is_loopback, serve
@@ -36,6 +38,22 @@ def _elector(settings: ControllerSettings) -> LeaderElector | None:
         ) from None
 
 
+def _calibration_store(settings: ControllerSettings) -> KubeCalibrationStore | None:
+    """The ConfigMap writer when calibration persists; a StartupError when there is no kube config."""
+    if settings.calibration == "off" or not settings.calibration_configmap:
+        return None
+    try:
+        api_client = load_api_client()
+    except Exception as exc:
+        raise StartupError(
+            f"calibration persists to ConfigMap {settings.calibration_configmap} but no kube config could "
+            f"be loaded ({type(exc).__name__}: {exc}); or set INFERNO_CONTROLLER_CALIBRATION_CONFIGMAP="
+        ) from None
+    return KubeCalibrationStore(
+        api_client, settings.calibration_namespace, settings.calibration_configmap, settings.update_timeout_s
+    )
+
+
 async def _run(settings: ControllerSettings) -> None:
     log = structlog.get_logger()
     token = read_secret_file(settings.token_file)
@@ -45,7 +63,12 @@ async def _run(settings: ControllerSettings) -> None:
     metrics = ControllerMetrics()
     leader = _elector(settings)
     guarded: Stages = stages if leader is None else LeaderGuardedStages(stages, leader.is_leader)
-    runner = CycleRunner(guarded, settings, is_leader=leader.is_leader if leader else always_leader)
+    runner = CycleRunner(
+        guarded,
+        settings,
+        is_leader=leader.is_leader if leader else always_leader,
+        calibration_store=_calibration_store(settings),
+    )
     loop = CycleLoop(observed(runner, metrics, leader), settings.control_period_s)
     app = make_app(loop, metrics, settings, token, on_cleanup=stages.close, leader=leader)
     log.info(

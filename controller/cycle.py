@@ -26,13 +26,14 @@ from typing import Any, Protocol, TypeVar
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from contract.calibration import CalibrationData, CalibrationSummary
 from contract.collect import CollectResult
 from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from contract.data.system import SystemData
 from contract.solution import Solution
 from contract.steps import StepCode
 from contract.update import Outcome, UpdateRequest, UpdateResponse
-from controller import window
+from controller import calibrate, window
 from controller.settings import ControllerSettings
 from controller.window import WindowState
 from plumbing.client import ErrorKind, JsonClient, UpstreamError, classify_exception
@@ -49,6 +50,13 @@ class Stages(Protocol):
     async def optimize(self, system: SystemData) -> Solution: ...
 
     async def update(self, request: UpdateRequest) -> UpdateResponse: ...
+
+
+class CalibrationStore(Protocol):
+    """Where the learned performance is kept between processes: the dynamic ConfigMap's
+    ``calibration-data.json`` (read back by the collector)."""
+
+    async def save(self, data: CalibrationData) -> None: ...
 
 
 class _StageFailedError(Exception):
@@ -70,8 +78,12 @@ class CycleRunner:
         settings: ControllerSettings,
         timer: Callable[[], float] = time.perf_counter,
         is_leader: Callable[[], bool] = always_leader,
+        calibration_store: CalibrationStore | None = None,
     ) -> None:
         self.stages = stages
+        self.calibration = calibrate.EMPTY  # what each (model, accelerator) learned; see calibrate.py
+        self.calibration_store = calibration_store
+        self._saved: CalibrationData | None = None
         self.settings = settings
         self.is_leader = is_leader
         self._timer = timer  # monotonic, for stage durations only
@@ -156,9 +168,12 @@ class CycleRunner:
             fields["notes"] = ["no managed servers collected: nothing to optimize"]
             return
         now_s = fields["started_at_s"]
+        system = collect.system
+        if s.calibration != "off":
+            system = await self._calibrate(collect, now_s, fields)
         opened = window.open_cycle(self.window, collect.servers, self._window_policy, now_s)
         floors = window.floors(opened, collect.servers)
-        system = with_floors(collect.system, floors)
+        system = with_floors(system, floors)
         solution = await self._stage("optimize", s.optimize_timeout_s, self.stages.optimize(system), stage_ms)
         fields.update(
             solver=f"{solution.solver.name}:{solution.solver.status}",
@@ -168,6 +183,8 @@ class CycleRunner:
                 solution, floors, {m.server: m.hold for m in collect.servers if m.hold is not None}
             ),
         )
+        if fields.get("calibration"):
+            fields["decisions"] = _with_calibration(fields["decisions"], fields["calibration"], collect)
         # what the rollout budget deferred: the totals, in the answer of /invoke
         rollout = [s.text for s in solution.solver.steps if s.code is StepCode.ROLLOUT_BUDGET]
         fields.setdefault("notes", []).extend(rollout)
@@ -186,6 +203,37 @@ class CycleRunner:
         fields["dry_run"] = response.dry_run
         if any(a.outcome in BAD_OUTCOMES for a in response.actions):
             fields["outcome"] = "degraded"
+
+    async def _calibrate(self, collect: CollectResult, now_s: float, fields: dict[str, Any]) -> SystemData:
+        """Learn from this collect (:mod:`controller.calibrate`); the system to optimize. A failure
+        to persist is a note: the learned values stay in memory and are written next cycle."""
+        outcome = calibrate.calibrate(self.calibration, collect, self.settings, now_s)
+        self.calibration = outcome.book
+        fields["calibration"] = outcome.summaries
+        if self.calibration_store is not None and outcome.data != self._saved:
+            try:
+                await self.calibration_store.save(outcome.data)
+                self._saved = outcome.data
+            except Exception as exc:  # the loop never dies: the next cycle writes again
+                fields.setdefault("notes", []).append(
+                    f"calibration not persisted ({type(exc).__name__}: {exc}); kept in memory"
+                )
+        return outcome.system
+
+
+def _with_calibration(
+    decisions: list[DecisionSummary], summaries: list[CalibrationSummary], collect: CollectResult
+) -> list[DecisionSummary]:
+    """Each decision sized with learned performance data says so (a step of its own, last)."""
+    reasons = calibrate.sizing_reasons(summaries, collect, {d.server: d.accelerator for d in decisions})
+    return [
+        d.model_copy(
+            update={"reasons": [*d.reasons, reasons[d.server]], "codes": [*d.codes, StepCode.CALIBRATED]}
+        )
+        if d.server in reasons
+        else d
+        for d in decisions
+    ]
 
 
 def with_floors(system: SystemData, floors: Mapping[str, int]) -> SystemData:

@@ -14,6 +14,11 @@ means pods that do not start, e.g. Pending), ``server_trusted{server,class}`` (1
 ``observed_ttft_seconds`` / ``observed_itl_seconds{server,class}`` (the collector's means), and the
 optimizer's decision ``decision_replicas``, ``decision_max_batch``, ``decision_cost_per_hour``,
 ``predicted_ttft_seconds``, ``predicted_itl_seconds{server,class,accelerator}``.
+``prediction_error_ratio{server,class,metric="ttft"|"itl"}``: the previous cycle's predicted mean
+over the mean observed since, minus 1 (the collector's rate window, so it partly covers the
+allocation before; 0.1 is 10 % high); with online calibration (:mod:`controller.calibrate`)
+``calibration_factor{model,accelerator,part="fixed"|"work"}`` and ``calibration_confidence``
+``{model,accelerator}`` show what was learned.
 ``untrusted_servers``: servers of the last collect whose load is not trusted, which nothing acts on
 (Prometheus down or answering garbage). ``held_servers``: servers of the last collect held because
 fewer pods report metrics than are Ready (:mod:`collector.coverage`; the reasons are in the
@@ -126,6 +131,21 @@ class ControllerMetrics:
         self.predicted_itl = Gauge(
             "inferno_predicted_itl_seconds", "Predicted mean inter-token latency", DECISION_LABELS, registry=r
         )
+        self.prediction_error = Gauge(
+            "inferno_prediction_error_ratio",
+            "Previous cycle's predicted mean TTFT or ITL over the one observed since, minus 1",
+            ("server", "class", "metric"),
+            registry=r,
+        )
+        self.calibration_factor = Gauge(
+            "inferno_calibration_factor", "Learned factor on the static data's fixed or work part",
+            ("model", "accelerator", "part"), registry=r,
+        )  # fmt: skip
+        self.calibration_confidence = Gauge(
+            "inferno_calibration_confidence", "Confidence (0-1) of the learned factors",
+            ("model", "accelerator"), registry=r,
+        )  # fmt: skip
+        self._predicted: dict[str, tuple[float | None, float | None]] = {}
 
     def track_leader(self, is_leader: Callable[[], bool]) -> None:
         """``inferno_leader`` follows ``is_leader()`` at every scrape."""
@@ -142,10 +162,13 @@ class ControllerMetrics:
             self.untrusted.set(report.collected.servers - report.collected.trusted)
             self.held.set(len(report.collected.held))
             self._observe_servers(report)
+            self._observe_errors(report)
         if report.outcome in ("failed", "standby"):
             return  # keep the last good per-server view rather than blanking it
         if report.decisions:
             self._observe_decisions(report)
+            self._predicted = {d.server: (d.ttft_ms, d.itl_ms) for d in report.decisions if d.replicas}
+        self._observe_calibration(report)
         self.last_success.set(report.started_at_s + report.duration_s)
         if report.decisions:
             self.unallocated.set(sum(d.status == "unallocated" for d in report.decisions))
@@ -180,6 +203,26 @@ class ControllerMetrics:
                 self.observed_ttft.labels(s.server, s.service_class).set(s.ttft_ms / 1000)
             if s.itl_ms is not None:
                 self.observed_itl.labels(s.server, s.service_class).set(s.itl_ms / 1000)
+
+    def _observe_errors(self, report: CycleReport) -> None:
+        """Last cycle's predictions against what was observed since (the collector's window)."""
+        assert report.collected is not None
+        self.prediction_error.clear()
+        for s in report.collected.observed:
+            ttft_ms, itl_ms = self._predicted.get(s.server, (None, None))
+            for metric, predicted, observed in (("ttft", ttft_ms, s.ttft_ms), ("itl", itl_ms, s.itl_ms)):
+                if predicted is not None and observed:
+                    self.prediction_error.labels(s.server, s.service_class, metric).set(
+                        predicted / observed - 1
+                    )
+
+    def _observe_calibration(self, report: CycleReport) -> None:
+        self.calibration_factor.clear()
+        self.calibration_confidence.clear()
+        for c in report.calibration:
+            self.calibration_factor.labels(c.model, c.acc, "fixed").set(c.fixed_factor)
+            self.calibration_factor.labels(c.model, c.acc, "work").set(c.work_factor)
+            self.calibration_confidence.labels(c.model, c.acc).set(c.confidence)
 
     def _observe_decisions(self, report: CycleReport) -> None:
         gauges = (

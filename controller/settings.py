@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -66,6 +66,42 @@ class ControllerSettings(ServiceSettings):
         description="scale-down window of the named service classes, seconds, as Class=seconds "
         "pairs separated by commas (e.g. Free=0 for a best-effort class); other classes use "
         "scale_down_window_s; empty: none",
+    )
+    # --- online calibration (controller/calibrate.py, the calibration package) --------------------
+    calibration: Literal["off", "observe", "apply"] = Field(
+        default="observe",
+        description="online calibration of the performance data from vLLM's metrics: off; observe "
+        "(learn and report in /invoke, size with the static data); apply (size with the learned "
+        "values once confident)",
+    )
+    calibration_min_confidence: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="apply: the learned values replace the static data from this confidence on "
+        "(0-1: one minus the factors' relative standard error over 10%)",
+    )
+    calibration_max_step_ratio: float = Field(
+        default=1.5, ge=0, description="a learned factor moves at most this many times per cycle; 0: no bound"
+    )
+    calibration_max_total_ratio: float = Field(
+        default=4.0,
+        ge=0,
+        description="a learned factor stays within this many times of the static data; 0: no bound",
+    )
+    calibration_min_requests: float = Field(
+        default=50.0, ge=0, description="fewest completions a rate window needs to be evidence"
+    )
+    calibration_configmap: str = Field(
+        default="",
+        description="ConfigMap whose calibration-data.json keeps what calibration learned (the "
+        "collector's dynamic one, inferno-dynamic-data, in the manifests; needs configmaps patch); "
+        "empty: kept in memory only",
+    )
+    calibration_namespace: str = Field(
+        default="inferno",
+        min_length=1,
+        description="namespace of that ConfigMap (the collector's config namespace)",
     )
     # --- leader election (two replicas, only the leader acts); see controller/leader.py -----------
     leader_election: bool = Field(

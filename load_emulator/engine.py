@@ -157,6 +157,12 @@ class FleetEngine:
     def servers(self) -> list[str]:
         return [entry.state.server for entry in self.entries.values()]
 
+    def gateways(self) -> Iterator[tuple[DeploymentState, int]]:
+        """Each server and the requests that reached its front door so far, served or not (a
+        server with no ready replica rejects them: a gateway would hold them for a replica)."""
+        for entry in self.entries.values():
+            yield entry.state, len(entry.sim.stats.arrival_t)
+
     def replicas(self) -> Iterator[tuple[DeploymentState, ReplicaSim]]:
         for entry in self.entries.values():
             for replica in entry.sim.replicas.values():

@@ -133,6 +133,28 @@ class FleetCollector:
         yield from (family for family, _ in histograms)
 
 
+GATEWAY_REQUESTS = "inferno_gateway_requests"
+"""Counter (``_total`` on the wire) of the requests that reached a server's front door, whether a
+replica took them or none was ready: an ingress/gateway counter, the demand signal of a server at
+zero replicas (collector/wake.py), e.g. ``sum(rate(inferno_gateway_requests_total{...}[1m]))``."""
+
+
+class GatewayCollector:
+    """The gateway counter of one server (its Deployment): present at zero replicas too."""
+
+    def __init__(self, engine: FleetEngine, namespace: str, deployment: str) -> None:
+        self.engine, self.namespace, self.deployment = engine, namespace, deployment
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            GATEWAY_REQUESTS, "Requests that reached the server's front door.", labels=["model_name"]
+        )
+        for state, arrivals in self.engine.gateways():
+            if (state.namespace, state.name) == (self.namespace, self.deployment):
+                family.add_metric([state.model], arrivals)
+        yield family
+
+
 def make_registry(
     engine: FleetEngine, selector: Selector | None = None, *, target_labels: bool = True
 ) -> CollectorRegistry:

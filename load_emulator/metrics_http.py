@@ -11,7 +11,13 @@ One server, one port (default 8000; 0 picks a free one), paths:
 ``GET /targets``                       Prometheus HTTP service discovery: one target per pod with
                                        ``__metrics_path__`` and the labels ``namespace``,
                                        ``deployment``, ``pod`` that a pod scrape would get
+``GET /gateway/{ns}/{deployment}``     the server's gateway counter ``inferno_gateway_requests_total``
+                                       (``model_name``), there at zero replicas too
+``GET /gateway/targets``               service discovery of those: one target per Deployment with
+                                       the labels ``namespace``, ``deployment``
 ``GET /healthz``                       ``ok``
+``/pods/{ns}/{deployment}/{pod}/v1/``  with a :class:`LiveEngine`: each pod's OpenAI API, and the
+``/deployments/{ns}/{deployment}/v1/`` Deployment's (routed), :mod:`load_emulator.openai_api.pods`
 =====================================  ===========================================================
 
 A Prometheus job for per-pod scraping (what the collector sees in e2e)::
@@ -26,23 +32,30 @@ engine, so a scrape always sees a consistent state.
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from load_emulator.engine import FleetEngine
-from load_emulator.exporter import Selector, make_registry
+from load_emulator.exporter import GatewayCollector, Selector, make_registry
+from load_emulator.openai_api.live import LiveEngine
+from load_emulator.openai_api.pods import add_pod_routes
 
 LOOPBACK = "127.0.0.1"
 ENGINE_KEY = web.AppKey("engine", FleetEngine)
 
 
-def metrics_app(engine: FleetEngine) -> web.Application:
+def metrics_app(engine: FleetEngine, live: LiveEngine | None = None) -> web.Application:
+    """The metrics paths; with ``live`` (pacing ``engine``) also every pod's OpenAI API."""
     app = web.Application()
     app[ENGINE_KEY] = engine
     app.router.add_get("/metrics", _fleet)
     app.router.add_get("/metrics/{namespace}/{deployment}", _deployment)
     app.router.add_get("/metrics/{namespace}/{deployment}/{pod}", _pod)
     app.router.add_get("/targets", _targets)
+    app.router.add_get("/gateway/targets", _gateway_targets)
+    app.router.add_get("/gateway/{namespace}/{deployment}", _gateway)
     app.router.add_get("/healthz", _healthz)
+    if live is not None:
+        add_pod_routes(app, live, engine.catalog)
     return app
 
 
@@ -95,6 +108,29 @@ async def _targets(request: web.Request) -> web.Response:
             },
         }
         for state, replica in request.app[ENGINE_KEY].replicas()
+    ]
+    return web.json_response(groups)
+
+
+async def _gateway(request: web.Request) -> web.Response:
+    info = request.match_info
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GatewayCollector(request.app[ENGINE_KEY], info["namespace"], info["deployment"]))
+    return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _gateway_targets(request: web.Request) -> web.Response:
+    host = request.host
+    groups = [
+        {
+            "targets": [host],
+            "labels": {
+                "__metrics_path__": f"/gateway/{state.namespace}/{state.name}",
+                "namespace": state.namespace,
+                "deployment": state.name,
+            },
+        }
+        for state, _ in request.app[ENGINE_KEY].gateways()
     ]
     return web.json_response(groups)
 

@@ -8,8 +8,10 @@
 2. applies the sample world (:mod:`.cluster_world`): KWOK GPU nodes, the data ConfigMaps and the
    servers' Deployments in ``settings.namespace``, and prints the ``kubectl get deploy -w`` line;
 3. runs the fleet engine in this process over the real pods (:mod:`.cluster_view`, re-read every
-   second in a worker thread) with its metrics server on 127.0.0.1, and keeps Prometheus' file_sd
-   list of targets (one per Deployment) current (``<targets_dir>/<namespace>.json``);
+   second in a worker thread) with its metrics server on 127.0.0.1, which also serves each pod's
+   OpenAI API (:mod:`load_emulator.openai_api.pods`; the engine paced by a
+   :class:`~load_emulator.openai_api.live.LiveEngine`), and keeps Prometheus' file_sd list of
+   targets (one per Deployment) current (``<targets_dir>/<namespace>.json``);
 4. starts collector, optimizer, actuator and controller (:mod:`.services`) against the cluster and
    Prometheus (load from Prometheus, 15 s rate window; data from the namespace's ConfigMaps);
 5. runs :class:`~load_emulator.demo.run.DemoLoop` (no load labels: Prometheus measures the load);
@@ -40,6 +42,7 @@ from load_emulator.demo.run import DemoLoop, new_engine
 from load_emulator.demo.world import DEFAULT_CARDS, DemoServer, demo_servers
 from load_emulator.engine import Catalog, FleetEngine, catalog_of
 from load_emulator.metrics_http import LOOPBACK, metrics_app, start_metrics_server
+from load_emulator.openai_api.live import LiveEngine
 
 RATE_WINDOW_S = 15
 """The collector's Prometheus rate window: short, so the demo's load steps show within a cycle."""
@@ -124,6 +127,8 @@ class ClusterDemo:
         st = self.settings
         services: list[svc.Service] = []
         runner = None
+        stop_pacing = asyncio.Event()
+        pacer: asyncio.Task[None] | None = None
         try:
             kubeconfig = self.state.kubeconfig
             env = service_env(self.state, st.namespace)
@@ -137,16 +142,25 @@ class ClusterDemo:
             loop = DemoLoop(st, servers, view, self.out, namespace=st.namespace, write_labels=False)
             engine = new_engine(catalog, view, loop, st.startup_delay_s)
             loop.refresh = lambda t_s: self.refresh(view, engine, t_s)
-            runner, port = await start_metrics_server(metrics_app(engine), 0)
+            live = LiveEngine(engine)
+            pacer = asyncio.create_task(live.run(stop_pacing))
+            runner, port = await start_metrics_server(metrics_app(engine, live), 0)
             self.address = f"{LOOPBACK}:{port}"
             result.startup_s = time.monotonic() - started
             ports = ", ".join(f"{s.name}:{s.port}" for s in services)
             print(f"demo: Prometheus {self.state.prometheus_url} scrapes the emulated pods at "
                   f"{self.address}; services {ports}; ready in {result.startup_s:.1f} s; logs in "
                   f"{self.workdir}", file=self.out, flush=True)  # fmt: skip
+            print(f"demo: each pod serves the OpenAI API at http://{self.address}/pods/{st.namespace}/"
+                  f"DEPLOYMENT/POD/v1/completions, each Deployment (routed) at "
+                  f"http://{self.address}/deployments/{st.namespace}/DEPLOYMENT/v1/completions",
+                  file=self.out, flush=True)  # fmt: skip
             await loop.run(engine, {s.name: s for s in services}, result)
         finally:
             result.exit_codes = await svc.stop_services(services)
+            stop_pacing.set()
+            if pacer is not None:
+                await pacer
             if runner is not None:
                 await runner.cleanup()
             with contextlib.suppress(OSError):

@@ -120,7 +120,7 @@ class DemoLoop:
             if self.refresh is not None and t_s >= next_refresh:
                 next_refresh = t_s + self.refresh_period_s
                 await self._refresh(engine, t_s)
-            engine.advance_to(t_s)
+            engine.advance_to(max(t_s, engine.now_s))  # the pods' OpenAI API may have gone further
             if self.write_labels and t_s >= next_label:
                 next_label += st.label_period_s
                 self.write_load_labels(t_s)
@@ -152,7 +152,7 @@ class DemoLoop:
         t_s = time.monotonic() - origin
         if self.refresh is not None:
             await self._refresh(engine, t_s)
-        engine.advance_to(t_s)
+        engine.advance_to(max(t_s, engine.now_s))
         engine.sync()
         title = f"\n=== t={t_s:5.1f}s  cycle {result.cycles}  (observed: last {st.window_s:.0f} s) ==="
         notes = [

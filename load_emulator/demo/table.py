@@ -5,7 +5,8 @@ offered load, the optimizer's predictions, the engine's observed window statisti
 cost); :func:`render` returns the text. Latencies are milliseconds; ``nan`` prints as ``-``.
 Columns: offered load (req/min), GPU unit, replicas ready/desired, batch (``--max-num-seqs``),
 TTFT and ITL as predicted (mean, by the optimizer's queueing model) / observed p50 / observed p95
-(emulated fleet, last window) / target, SLO attainment, cost per hour.
+(emulated fleet, last window) / target, SLO attainment, cost per hour; below them, per model and
+accelerator, the correction online calibration learned (``INFERNO_CONTROLLER_CALIBRATION``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ def describe_action(action: Mapping[str, Any]) -> str:
     return f"  {action.get('server')}: {what} {changes or '-'}{why}{error}"
 
 
+def describe_calibration(c: Mapping[str, Any]) -> str:
+    """One line per (model, accelerator): the learned correction of its static data."""
+    use = "applied" if c.get("applied") else "not applied"
+    return (
+        f"calibration {c.get('model')} on {c.get('acc')}: fixed x{c.get('fixed_factor', 1.0):.2f}, "
+        f"work x{c.get('work_factor', 1.0):.2f} ({c.get('identified')}, confidence "
+        f"{c.get('confidence', 0.0):.2f}, {c.get('evidence_windows', 0)} windows, {use})"
+    )
+
+
 def render(title: str, rows: Sequence[Row], report: Mapping[str, Any], notes: Sequence[str] = ()) -> str:
     """The table for one cycle: title, header, rows, total cost, actions that did something."""
     lines = [title, HEADER, "-" * len(HEADER)]
@@ -90,6 +101,7 @@ def render(title: str, rows: Sequence[Row], report: Mapping[str, Any], notes: Se
         f"total {total if total is None else f'{total:.0f}'} $/h, stages "
         + ", ".join(f"{k} {v:.0f} ms" for k, v in (report.get("stage_ms") or {}).items())
     )
+    lines += [describe_calibration(c) for c in report.get("calibration") or []]
     acted = [a for a in report.get("actions") or [] if a.get("kind") != "noop"]
     lines.append("actions:" if acted else "actions: none (everything already in place)")
     lines += [describe_action(a) for a in acted]

@@ -11,10 +11,13 @@
 =============================  ==============================================================
 
 An :class:`Endpoint` is one pod of a server (``pod`` set: what a client of that pod reaches) or
-the whole server (``pod=None``: routed as a Kubernetes Service would). Prompts are counted with
+the whole server (``pod=None``: routed as a Kubernetes Service would). :func:`openai_app` serves
+one endpoint on its own port; :func:`add_openai_routes` adds the API under a path prefix of any
+app, with a resolver that finds the endpoint from the request (the demo's metrics server serves
+every pod that way: :mod:`load_emulator.openai_api.pods`). Prompts are counted with
 :func:`text.count_tokens`. A request beyond the context length, with bad fields, for another
-model, or for an unknown path gets vLLM's error body with a 4xx (:mod:`wire`); the middleware turns
-any other refusal into that shape too, so a bad request never gets a 500.
+model, or (standalone) for an unknown path gets vLLM's error body with a 4xx (:mod:`wire`), so a
+bad request never gets a 500.
 """
 
 from __future__ import annotations
@@ -45,28 +48,43 @@ class Endpoint:
     created: int
 
 
-ENDPOINT_KEY = web.AppKey("endpoint", Endpoint)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Resolver = Callable[[web.Request], Endpoint]
+"""Finds the endpoint a request is for; raises :class:`wire.ApiError` (404) when there is none."""
+EndpointHandler = Callable[[web.Request, Endpoint], Awaitable[web.StreamResponse]]
 
 
 def openai_app(endpoint: Endpoint) -> web.Application:
+    """One endpoint on its own port, with its /metrics and /emulator/lag."""
     app = web.Application(middlewares=[_errors])
-    app[ENDPOINT_KEY] = endpoint
-    app.router.add_post("/v1/completions", _completions)
-    app.router.add_post("/v1/chat/completions", _chat)
-    app.router.add_get("/v1/models", _models)
-    app.router.add_get("/health", _health)
-    app.router.add_get("/metrics", _metrics)
-    app.router.add_get("/emulator/lag", _lag)
+    add_openai_routes(app, lambda _: endpoint)
+    app.router.add_get("/metrics", _guard(_metrics, lambda _: endpoint))
+    app.router.add_get("/emulator/lag", _guard(_lag, lambda _: endpoint))
     return app
+
+
+def add_openai_routes(app: web.Application, resolve: Resolver, prefix: str = "") -> None:
+    """``{prefix}/v1/completions``, ``/v1/chat/completions``, ``/v1/models`` and ``/health``."""
+    app.router.add_post(f"{prefix}/v1/completions", _guard(_completions, resolve))
+    app.router.add_post(f"{prefix}/v1/chat/completions", _guard(_chat, resolve))
+    app.router.add_get(f"{prefix}/v1/models", _guard(_models, resolve))
+    app.router.add_get(f"{prefix}/health", _guard(_health, resolve))
+
+
+def _guard(handler: EndpointHandler, resolve: Resolver) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request, resolve(request))
+        except wire.ApiError as exc:
+            return web.json_response(exc.body(), status=exc.status)
+
+    return serve
 
 
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except wire.ApiError as exc:
-        return web.json_response(exc.body(), status=exc.status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -105,8 +123,7 @@ def _limits(endpoint: Endpoint, prompt_tokens: int, max_tokens: int | None) -> i
     return wanted
 
 
-async def _completions(request: web.Request) -> web.StreamResponse:
-    endpoint = request.app[ENDPOINT_KEY]
+async def _completions(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     body = wire.parse_request(wire.CompletionRequest, await _json_body(request))
     _check_model(endpoint, body.model)
     prompt = body.prompt
@@ -120,8 +137,7 @@ async def _completions(request: web.Request) -> web.StreamResponse:
     return await _generate(request, endpoint, body, "completion", prompt_tokens, max_tokens=max_tokens)
 
 
-async def _chat(request: web.Request) -> web.StreamResponse:
-    endpoint = request.app[ENDPOINT_KEY]
+async def _chat(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     body = wire.parse_request(wire.ChatRequest, await _json_body(request))
     _check_model(endpoint, body.model)
     rendered = text.render_chat([(m.role, m.text()) for m in body.messages])
@@ -200,23 +216,21 @@ async def _stream(request: web.Request, stream: TokenStream, job: Job) -> web.St
     return response
 
 
-async def _models(request: web.Request) -> web.Response:
-    endpoint = request.app[ENDPOINT_KEY]
+async def _models(request: web.Request, endpoint: Endpoint) -> web.Response:
     params = endpoint.params
     return web.json_response(wire.models_list(params.model, params.model_len_tokens, endpoint.created))
 
 
-async def _health(request: web.Request) -> web.Response:
+async def _health(request: web.Request, endpoint: Endpoint) -> web.Response:
     return web.Response(status=200)
 
 
-async def _metrics(request: web.Request) -> web.Response:
-    endpoint = request.app[ENDPOINT_KEY]
+async def _metrics(request: web.Request, endpoint: Endpoint) -> web.Response:
     endpoint.live.catch_up()
     selector = Selector(endpoint.namespace, endpoint.deployment, endpoint.pod)
     registry = make_registry(endpoint.live.engine, selector, target_labels=endpoint.pod is None)
     return web.Response(body=generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-async def _lag(request: web.Request) -> web.Response:
-    return web.json_response(request.app[ENDPOINT_KEY].live.lag.summary())
+async def _lag(request: web.Request, endpoint: Endpoint) -> web.Response:
+    return web.json_response(endpoint.live.lag.summary())

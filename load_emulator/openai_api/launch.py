@@ -19,6 +19,7 @@ import contextlib
 import json
 import math
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -235,6 +236,6 @@ def main(args: argparse.Namespace) -> int:
     try:
         params = params_from_args(args)
     except (DataError, ValueError, OSError) as exc:
-        print(f"error: {exc}", flush=True)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2
     return asyncio.run(serve_openai(params, args))

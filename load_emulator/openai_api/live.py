@@ -9,8 +9,10 @@ time the event loop takes to notice. That lateness is the *lag*: for each wake p
 end, wall time of the wake minus that step end (:class:`LagStats`); the engine's own clock and
 its /metrics never see it, a client does.
 
-Between steps it sleeps at most ``max_sleep_s``. A scrape (``catch_up``) advances the engine too.
-Pattern arrivals (the demo's fleet) are processed by the same ``advance_to``.
+Between steps it sleeps at most ``max_sleep_s``; only replicas holding open streams set wakes. A
+scrape (``catch_up``) advances the engine too. Pattern arrivals (the demo's fleet) are processed
+by the same ``advance_to``; another driver may advance the engine as well (the demo's loop), as
+long as it never asks for a time behind ``engine.now_s``.
 
 A client that disconnects mid-stream leaves its request running in the engine to the end (vLLM
 aborts it); its tokens are simply not sent.
@@ -147,8 +149,9 @@ class LiveEngine:
                 self.streams.discard(stream)
 
     def _next_step_end_s(self, now_s: float) -> float:
-        ends = (replica.next_step_end_s(now_s) for _, replica in self.engine.replicas())
-        return min(ends, default=math.inf)
+        """The next step end of a replica that holds an open stream (others need no wake)."""
+        replicas = {id(s.replica): s.replica for s in self.streams}
+        return min((r.next_step_end_s(now_s) for r in replicas.values()), default=math.inf)
 
     async def run(self, stop: asyncio.Event, *, duration_s: float = math.inf) -> None:
         """Pace the engine until ``stop`` is set or ``duration_s`` passed (engine seconds)."""

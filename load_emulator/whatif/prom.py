@@ -11,7 +11,10 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
 - ``rate(x[w])`` = (last - first) / (t_last - t_first) over the samples in ``(now - w, now]``
   (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
 - ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
-  sample. A Deployment with fewer than two samples in the window has no rate series at all;
+  sample; ``avg_over_time`` / ``stddev_over_time`` of the running gauge are per pod over its
+  samples in the window, summed over the pods; ``resets()`` is 0 (a pod's counters only grow);
+  ``window_pods`` counts the pods of every sample in the window.
+  A Deployment with fewer than two samples in the window has no rate series at all;
 - ``reporting_pods`` = the pods in the newest scrape that were in the scrape a rate window before
   too (every replica the engine runs is scraped); each pod is one series here, so the collector's
   deduplication by pod and its per-pod choice of the new or old ITL name give the same sums as a
@@ -40,6 +43,10 @@ COUNTERS = (
     "ttft_count",
     "itl_sum",
     "itl_count",
+    "preemptions",
+    "finished_prompt_tokens",
+    "finished_output_tokens",
+    "finished_requests",
 )
 ALIASES = {"token_completions": "completions"}
 GAUGES = ("running", "waiting")
@@ -50,6 +57,7 @@ class Sample:
     t_s: float
     values: dict[str, float]
     pods: frozenset[str] = frozenset()
+    running_by_pod: tuple[tuple[str, float], ...] = ()
 
 
 class EmulatedPrometheus:
@@ -74,6 +82,7 @@ class EmulatedPrometheus:
         )
         self._last_pod: dict[str, dict[str, float]] = {}
         self._queries: dict[str, str] = {}
+        self._models: dict[tuple[str, str], str] = {}
 
     def scrape(self, t_s: float) -> None:
         """Take one sample of every Deployment's pods as of ``t_s`` (the engine is already there)."""
@@ -82,9 +91,11 @@ class EmulatedPrometheus:
         seen: set[str] = set()
         keys: set[tuple[str, str]] = set()
         pods: dict[tuple[str, str], set[str]] = defaultdict(set)
+        running: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
         for state, replica in self.engine.replicas():
             key = (state.namespace, state.name)
             keys.add(key)
+            self._models[key] = state.model
             m = replica.metrics
             now = {
                 "completions": sum(m.success_by_reason.values()),
@@ -94,6 +105,10 @@ class EmulatedPrometheus:
                 "ttft_count": m.ttft.count,
                 "itl_sum": m.itl.sum,
                 "itl_count": m.itl.count,
+                "preemptions": m.preemptions,
+                "finished_prompt_tokens": m.request_prompt_tokens.sum,
+                "finished_output_tokens": m.request_generation_tokens.sum,
+                "finished_requests": m.request_generation_tokens.count,
             }
             before = self._last_pod.get(replica.pod, dict.fromkeys(COUNTERS, 0.0))
             totals = self._totals[key]
@@ -105,10 +120,13 @@ class EmulatedPrometheus:
             gauges[key]["running"] += replica.running
             gauges[key]["waiting"] += len(replica.waiting)
             pods[key].add(replica.pod)
+            running[key].append((replica.pod, float(replica.running)))
         self._last_pod = {pod: v for pod, v in self._last_pod.items() if pod in seen}
         for key in keys:
             samples = self.series[key]
-            samples.append(Sample(t_s, {**self._totals[key], **gauges[key]}, frozenset(pods[key])))
+            samples.append(
+                Sample(t_s, {**self._totals[key], **gauges[key]}, frozenset(pods[key]), tuple(running[key]))
+            )
             while samples and samples[0].t_s < t_s - self.keep_s:
                 samples.popleft()
 
@@ -127,6 +145,8 @@ class EmulatedPrometheus:
                 value = self._evaluate(name, window)
             if value is not None:
                 labels = {"namespace": namespace, "deployment": deployment}
+                if name == "served_models":
+                    labels["model_name"] = self._models.get((namespace, deployment), "")
                 out.append({"metric": labels, "value": [now_s, repr(value)]})
         return out
 
@@ -147,6 +167,14 @@ class EmulatedPrometheus:
         field = ALIASES.get(name, name)
         if name == "last_sample":
             return window[-1].t_s
+        if name in ("running_avg", "running_var"):
+            return _over_time(name, window)
+        if name == "served_models":
+            return 1.0  # one series per Deployment here, labelled with its model
+        if name == "window_pods":
+            return float(len(frozenset().union(*(s.pods for s in window))))
+        if name == "counter_resets":
+            return 0.0  # each pod's counters only grow; a replaced pod is a new series
         if field in GAUGES and name != "queue_growth":
             return window[-1].values[field]
         if len(window) < 2:
@@ -157,7 +185,21 @@ class EmulatedPrometheus:
             mean_t, mean_y = sum(ts) / len(ts), sum(ys) / len(ys)
             den = sum((t - mean_t) ** 2 for t in ts)
             return sum((t - mean_t) * (y - mean_y) for t, y in zip(ts, ys, strict=True)) / den
-        return (window[-1].values[field] - window[0].values[field]) / (ts[-1] - ts[0])
+        grown = window[-1].values[field] - window[0].values[field]
+        return grown if name == "preemptions" else grown / (ts[-1] - ts[0])  # increase() or rate()
+
+
+def _over_time(name: str, window: list[Sample]) -> float:
+    """``sum`` over the pods of ``avg_over_time`` (or ``stddev_over_time^2``) of each pod's running gauge."""
+    by_pod: dict[str, list[float]] = defaultdict(list)
+    for sample in window:
+        for pod, value in sample.running_by_pod:
+            by_pod[pod].append(value)
+    total = 0.0
+    for values in by_pod.values():
+        mean = sum(values) / len(values)
+        total += mean if name == "running_avg" else sum((v - mean) ** 2 for v in values) / len(values)
+    return total
 
 
 def _reporting(window: list[Sample], before: Sample | None) -> float | None:

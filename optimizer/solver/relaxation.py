@@ -15,13 +15,24 @@ cost under all of these. Solved by HiGHS (scipy), dual simplex.
 Rounding: servers whose ``x_so`` is 1 keep that option; the others, level by level in solver
 order, take their cheapest option that fits, and if none fits, the first option that fits after
 evicting servers of strictly lower priority on that card type (those go back to their own level's
-queue). The result is a feasible plan. The caller keeps it only if it is lexicographically
-better (served counts per level, then cost) than the start plan.
+queue). Then, for a level that serves fewer than ``floor(z_k)``, each unserved server of it that
+the LP partly serves may take a type's cards by moving one served server to an option of another
+type with room (the moved server stays served, so no level loses). Last, each served server in
+turn takes its cheapest option that fits (a better cost hint for CP-SAT). The result is a
+feasible plan. The caller keeps it only if it is lexicographically better (served counts per
+level, then cost) than the start plan.
+
+Bounds: ``z_k`` is an upper bound on the servers of level ``P_k`` any integer plan serves, given
+that every level before it serves at least what the LP required of it (``LpStart.required``:
+all members for the fixed leading levels, ``z_j`` less a 1e-6 share for the others). The caller
+uses ``z_k`` to end a priority stage without a search when its plan already serves
+``floor(z_k)`` and its own constraints on the earlier levels are at least as tight.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linprog
@@ -30,6 +41,26 @@ from scipy.sparse import csr_matrix, vstack
 from optimizer.solver.views import PricedCandidate
 
 _ONE = 1 - 1e-6
+_SLACK = 1e-6  # share of z_j a later LP may fall short of on level j (HiGHS' tolerances)
+
+
+@dataclass(frozen=True)
+class LpStart:
+    """The rounded plan, and per priority level its LP bound and what the LP required of it."""
+
+    plan: dict[int, int]
+    bound: dict[int, float]
+    required: dict[int, float]
+
+    def proves(self, level: int, served: int, required: Mapping[int, int]) -> bool:
+        """Whether ``served`` servers of ``level`` is optimal by the LP bound, for an integer
+        problem that requires ``required[j]`` servers of each earlier level ``j``."""
+        z = self.bound.get(level)
+        if z is None:
+            return False
+        earlier = [j for j in self.required if j < level]
+        tighter = all(j in required and required[j] >= self.required[j] - 1e-9 for j in earlier)
+        return tighter and served >= int(np.floor(z + _SLACK))
 
 
 def lp_rounded_plan(
@@ -38,8 +69,8 @@ def lp_rounded_plan(
     capacity_cards: Mapping[str, int],
     start: Mapping[int, int],
     time_limit_s: float,
-) -> dict[int, int] | None:
-    """A rounded LP plan (server index -> option index), or None when an LP did not solve."""
+) -> LpStart | None:
+    """A rounded LP plan with the LP's per-level bounds, or None when an LP did not solve."""
     srv = np.array([i for i, opts in enumerate(options) for _ in opts], dtype=np.int64)
     if srv.size == 0:
         return None
@@ -61,6 +92,10 @@ def lp_rounded_plan(
     rows_ub.append(one[~eq])
     rhs_ub.append(np.ones(int((~eq).sum())))
     upper = np.ones(n_vars)
+    required: dict[int, float] = {}
+    for i in eq_servers:
+        required[priorities[i]] = required.get(priorities[i], 0.0) + 1.0
+    bound: dict[int, float] = {}
     for level in sorted({priorities[i] for i in range(n_servers)} - {priorities[i] for i in eq_servers}):
         in_level = (prio == level).astype(float)
         upper_level = np.where(prio > level, 0.0, upper)
@@ -76,8 +111,10 @@ def lp_rounded_plan(
         if x is None:
             return None
         served = float(in_level @ x)
+        bound[level] = served
+        required[level] = served - _SLACK * max(1.0, served)
         rows_ub.append(csr_matrix(-in_level))
-        rhs_ub.append(np.array([-(served - 1e-6 * max(1.0, served))]))
+        rhs_ub.append(np.array([-required[level]]))
     x = _solve(
         cost,
         rows_ub=rows_ub,
@@ -89,7 +126,8 @@ def lp_rounded_plan(
     )
     if x is None:
         return None
-    return _round(options, priorities, capacity_cards, srv, x)
+    plan = _round(options, priorities, capacity_cards, srv, x, bound=bound)
+    return LpStart(plan=plan, bound=bound, required=required)
 
 
 def _fully_served_prefix(
@@ -134,6 +172,8 @@ def _round(
     capacity_cards: Mapping[str, int],
     srv: np.ndarray,
     x: np.ndarray,
+    *,
+    bound: Mapping[int, float],
 ) -> dict[int, int]:
     first = np.searchsorted(srv, np.arange(len(options)))
     rounding = _Rounding(options, priorities, capacity_cards)
@@ -149,6 +189,17 @@ def _round(
             pending = sorted(pending + [(priorities[e], e) for e in evicted])
         if fitting is not None:
             rounding.take(i, fitting)
+    share = np.bincount(srv, weights=x, minlength=len(options))  # the LP's y_s
+    for level, z in sorted(bound.items()):
+        short = int(np.floor(z + _SLACK)) - sum(1 for i in rounding.plan if priorities[i] == level)
+        partly = [
+            i for i in np.argsort(-share, kind="stable") if share[i] > _SLACK and priorities[i] == level
+        ]
+        for i in (int(i) for i in partly if i not in rounding.plan):
+            if short <= 0:
+                break
+            short -= rounding.place_by_moving(i)
+    rounding.cheapen()
     return rounding.plan
 
 
@@ -180,6 +231,52 @@ class _Rounding:
         option = self.options[i][self.plan.pop(i)]
         self.on_type[option.acc_type].discard(i)
         self.used[option.acc_type] -= option.cards
+
+    def cheapen(self) -> None:
+        """Move each served server, in index order, to its cheapest option that fits in the
+        cards left plus its own; one pass (each move only frees cards for later servers' types
+        or takes cards nobody holds, so the plan stays feasible)."""
+        for i in sorted(self.plan):
+            k = self.plan[i]
+            current = self.options[i][k]
+            for a, option in enumerate(self.options[i][:k]):
+                room = self.left(option.acc_type) + (
+                    current.cards if option.acc_type == current.acc_type else 0
+                )
+                if option.cards <= room:
+                    self.drop(i)
+                    self.take(i, a)
+                    break
+
+    def place_by_moving(self, i: int) -> bool:
+        """Serve ``i`` where its type gets room when one served server moves to an option of
+        another type that fits, at the least added cost; False (nothing changed) when no such
+        move exists."""
+        best: tuple[float, int, int, int] | None = None  # (added cost, option of i, mover, its option)
+        for k, option in enumerate(self.options[i]):
+            kind = option.acc_type
+            need = option.cards - self.left(kind)
+            for e in sorted(self.on_type.get(kind, ())):
+                current = self.options[e][self.plan[e]]
+                if current.cards < need:
+                    continue
+                for a, alt in enumerate(self.options[e]):
+                    if alt.acc_type != kind and alt.cards <= self.left(alt.acc_type):
+                        added = (
+                            option.effective_cost_per_h
+                            + alt.effective_cost_per_h
+                            - current.effective_cost_per_h
+                        )
+                        if best is None or added < best[0]:
+                            best = (added, k, e, a)
+                        break  # options are cheapest first: the first that fits is e's best move
+        if best is None:
+            return False
+        _, k, e, a = best
+        self.drop(e)
+        self.take(e, a)
+        self.take(i, k)
+        return True
 
     def evict_for(self, i: int) -> tuple[int | None, list[int]]:
         """First option of ``i`` that fits once lower-priority servers on its type leave."""

@@ -15,8 +15,10 @@ from typing import NoReturn
 
 import pytest
 
-from .cluster import binaries
+from .cluster import addons, binaries
 from .cluster.local_cluster import LocalCluster
+from .cluster.lws import LwsController, install_crds
+from .cluster.metrics_adapter import MetricsAdapter
 from .cluster.prometheus import LocalPrometheus, find_prometheus
 from .harness.scenario import Scenario, scenario_fixture
 
@@ -70,6 +72,46 @@ def local_prometheus() -> Iterator[LocalPrometheus]:
         yield prom
     finally:
         prom.stop()
+
+
+@pytest.fixture(scope="session")
+def addon_files(local_cluster: LocalCluster) -> dict[str, Path]:
+    """The add-on binaries and CRD files (cluster/addons.py); the upstream CRDs are installed."""
+    found, missing = binaries.resolve_addons()
+    if crds := [name for name in missing if name in addons.CRD_FILES]:
+        _unavailable(", ".join(crds))
+    install_crds(local_cluster, [found["crd-leaderworkersets.yaml"], found["crd-inferenceservices.yaml"]])
+    return found
+
+
+@pytest.fixture(scope="session")
+def lws_controller(local_cluster: LocalCluster, addon_files: dict[str, Path]) -> Iterator[LwsController]:
+    """The LeaderWorkerSet controller built from sigs.k8s.io/lws, with its webhooks on loopback."""
+    if addons.LWS_BINARY not in addon_files:
+        _unavailable(addons.LWS_BINARY)
+    controller = LwsController(
+        local_cluster, addon_files[addons.LWS_BINARY], addon_files["lws-webhooks.yaml"]
+    )
+    try:
+        controller.start()
+        yield controller
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def metrics_adapter(
+    local_cluster: LocalCluster, local_prometheus: LocalPrometheus, addon_files: dict[str, Path]
+) -> Iterator[MetricsAdapter]:
+    """prometheus-adapter (built from its module) serving external.metrics.k8s.io on loopback."""
+    if addons.PROM_ADAPTER_BINARY not in addon_files:
+        _unavailable(addons.PROM_ADAPTER_BINARY)
+    adapter = MetricsAdapter(local_cluster, addon_files[addons.PROM_ADAPTER_BINARY], local_prometheus.url)
+    try:
+        adapter.start()
+        yield adapter
+    finally:
+        adapter.stop()
 
 
 @pytest.fixture

@@ -2,9 +2,10 @@
 
 Role: applies the shipped namespace and RBAC to the real kube-apiserver, takes a token for the
 `inferno-autoscaler` ServiceAccount (TokenRequest), and checks allowed and forbidden calls: it
-gets, lists and patches Deployments and reads its two ConfigMaps, but cannot create, replace or
-delete Deployments, read, list or create Secrets (in any namespace), read or write other ConfigMaps,
-write its own, patch Nodes, or grant itself more (RoleBindings). Then runs the full cycle with
+gets, lists and patches Deployments, reads its two ConfigMaps and patches the dynamic one (where
+calibration keeps what it learned), but cannot create, replace or delete Deployments, read, list
+or create Secrets (in any namespace), read or write other ConfigMaps, write its static one or
+delete either, patch Nodes, or grant itself more (RoleBindings). Then runs the full cycle with
 that kubeconfig for all services: the least-privilege grant is enough to scale and move a server.
 
 Restricted to namespaces: the same ClusterRole bound by a RoleBinding in one namespace only (the
@@ -14,6 +15,7 @@ Deployments there and nowhere else: other namespaces, and cluster-wide lists, ar
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ def test_serviceaccount_can_do_only_what_the_manifests_grant(scenario: Scenario,
     ns = scenario.ns
     scenario.add_servers(SERVER)
     admin_core = scenario.core
-    for name in (STATIC_CONFIGMAP, "not-ours"):
+    for name in (STATIC_CONFIGMAP, DYNAMIC_CONFIGMAP, "not-ours"):
         admin_core.create_namespaced_config_map("inferno", configmap(name, "inferno", {"k": "v"}))
     admin_core.create_namespaced_secret(
         ns, client.V1Secret(metadata=client.V1ObjectMeta(name="s"), string_data={"k": "v"})
@@ -87,6 +89,9 @@ def test_serviceaccount_can_do_only_what_the_manifests_grant(scenario: Scenario,
             "list nodes": core.list_node,
             "list pods": core.list_pod_for_all_namespaces,
             "get static ConfigMap": lambda: core.read_namespaced_config_map(STATIC_CONFIGMAP, "inferno"),
+            "patch the dynamic ConfigMap (calibration-data.json)": lambda: core.patch_namespaced_config_map(
+                DYNAMIC_CONFIGMAP, "inferno", {"data": {"calibration-data.json": '{"entries": []}'}}
+            ),
             "create event": lambda: core.create_namespaced_event(ns, event),
         }
         forbidden: dict[str, Callable[[], Any]] = {
@@ -156,7 +161,11 @@ def test_full_cycle_runs_with_the_serviceaccount(scenario: Scenario, sa_kubeconf
     scenario.add_servers(SERVER)
     scenario.start_emulator()
     scenario.wait_load(SERVER.name)
-    autoscaler = scenario.start_autoscaler(kubeconfig=sa_kubeconfig)
+    autoscaler = scenario.start_autoscaler(
+        kubeconfig=sa_kubeconfig,
+        INFERNO_CONTROLLER_CALIBRATION_CONFIGMAP=DYNAMIC_CONFIGMAP,
+        INFERNO_CONTROLLER_CALIBRATION_NAMESPACE="inferno",
+    )
 
     report = autoscaler.invoke_until(
         lambda r: any(a["deployment"] == SERVER.name and a["outcome"] == "applied" for a in r["actions"]),
@@ -169,6 +178,15 @@ def test_full_cycle_runs_with_the_serviceaccount(scenario: Scenario, sa_kubeconf
     assert (dep.spec.template.spec.node_selector or {})[GPU_LABEL] == PRODUCTS["A100"]
     assert (dep.spec.replicas or 0) > SERVER.replicas
     assert scenario.inferno_events(SERVER.name), "the actuator may create Events"
+    # calibration (observe) keeps its book in the dynamic ConfigMap, with the ServiceAccount's rights
+    report = autoscaler.invoke_until(lambda r: bool(r["calibration"]), "a calibration entry", interval_s=1.0)
+    assert not any("calibration not persisted" in n for n in report["notes"]), report["notes"]
+    stored = scenario.core.read_namespaced_config_map(DYNAMIC_CONFIGMAP, "inferno").data or {}
+    entries = json.loads(stored["calibration-data.json"])["entries"]
+    assert [(e["model"], e["acc"]) for e in entries] == [
+        (c["model"], c["acc"]) for c in report["calibration"]
+    ]
+    assert "capacity-data.json" in stored  # the patch touched its own key only
 
 
 RESTRICTED_SA = "inferno-restricted"

@@ -3,8 +3,9 @@
 Rules, over every ``.py`` file of the top-level packages (imports inside functions and under
 ``TYPE_CHECKING`` count, relative imports are resolved, ``import a.b`` and ``from a import b`` alike):
 
-- ``plumbing`` and ``contract`` import no service package and not ``load_emulator``; ``contract``
-  imports no ``plumbing`` either, and no aiohttp, kubernetes or prometheus_api_client;
+- ``plumbing``, ``contract`` and ``calibration`` import no service package and not
+  ``load_emulator``; ``contract`` imports no ``plumbing`` either, and no aiohttp, kubernetes or
+  prometheus_api_client; ``calibration`` (pure math) imports only ``contract`` and numpy;
 - the optimizer core (all of ``optimizer/`` but its service modules ``app.py`` and ``__main__.py``)
   imports no aiohttp, kubernetes, prometheus_api_client, nor ``plumbing``;
 - a service package never imports another one: services reach each other through ``contract``;
@@ -33,7 +34,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("controller", "collector", "optimizer", "actuator")
-PACKAGES = ("plumbing", "contract", *SERVICES, "load_emulator", "advisor")
+PACKAGES = ("plumbing", "contract", "calibration", *SERVICES, "load_emulator", "advisor")
 IO_LIBRARIES = ("aiohttp", "kubernetes", "prometheus_api_client")
 OPTIMIZER_SERVICE_MODULES = ("optimizer/app.py", "optimizer/__main__.py")
 EMULATOR_RUNS_IN_PROCESS = ("optimizer.optimize", "optimizer.settings")
@@ -74,8 +75,10 @@ def _all_imports() -> list[Import]:
 def _rule_broken(imp: Import) -> str | None:
     """Which rule ``imp`` breaks, or None."""
     owner = imp.file.split("/")[0]
-    if owner in ("plumbing", "contract") and imp.top in (*SERVICES, "load_emulator"):
+    if owner in ("plumbing", "contract", "calibration") and imp.top in (*SERVICES, "load_emulator"):
         return f"{owner} imports no service package"
+    if owner == "calibration" and imp.top in ("plumbing", *IO_LIBRARIES):
+        return "calibration is pure: no plumbing and no I/O library"
     if owner == "contract" and imp.top in ("plumbing", *IO_LIBRARIES):
         return "contract imports no plumbing and no I/O library"
     if (
@@ -90,7 +93,7 @@ def _rule_broken(imp: Import) -> str | None:
         return "load_emulator imports nothing of the optimizer but its in-process entry points"
     if owner == "advisor" and imp.top in ("controller", "actuator", "load_emulator"):
         return "advisor imports no controller, actuator nor load_emulator"
-    if (owner in (*SERVICES, "plumbing", "contract", "load_emulator")) and imp.top == "advisor":
+    if owner in (*SERVICES, "plumbing", "contract", "calibration", "load_emulator") and imp.top == "advisor":
         return "nothing below the advisor imports it"
     return None
 
@@ -118,7 +121,7 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
 
-@pytest.mark.parametrize("package", ("plumbing", "contract", *SERVICES))
+@pytest.mark.parametrize("package", ("plumbing", "contract", "calibration", *SERVICES))
 def test_importing_a_package_loads_no_other_service(package: str) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", _LOADED, package],

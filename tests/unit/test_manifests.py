@@ -58,11 +58,12 @@ def test_cluster_role_verbs_are_exactly_the_needed_ones() -> None:
     assert _rules("ClusterRole") == expected
 
 
-def test_namespaced_role_reads_only_its_configmaps_and_its_lease() -> None:
+def test_namespaced_role_reads_its_configmaps_patches_the_dynamic_one_and_holds_its_lease() -> None:
     cms = ("inferno-static-data", "inferno-dynamic-data")
     lease = ("inferno-autoscaler",)
     assert _rules("Role") == {
         ("", "configmaps", "get", cms),
+        ("", "configmaps", "patch", ("inferno-dynamic-data",)),  # calibration-data.json
         ("coordination.k8s.io", "leases", "get", lease),
         ("coordination.k8s.io", "leases", "update", lease),
         ("coordination.k8s.io", "leases", "create", ()),

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from . import addons
 from .gobuild import GoTarget, build_targets, go_env
 
 K8S_VERSION = "v1.36.3"
@@ -189,8 +190,31 @@ def kube_minor_versions(found: dict[str, Path]) -> dict[str, str]:
     return versions
 
 
+def resolve_addons() -> tuple[dict[str, Path], list[str]]:
+    """Add-on binaries and CRD files (addons.py): found name -> path, and the missing names."""
+    directory = addons.addon_bin_dir(cache_root())
+    names = (*addons.ADDON_BINARIES, *addons.CRD_FILES)
+    found = {n: directory / n for n in names if (directory / n).is_file()}
+    return found, [n for n in names if n not in found]
+
+
+def build_addons() -> list[str]:
+    """Build the missing add-on binaries and copy the missing CRDs; returns what is still missing."""
+    _, missing = resolve_addons()
+    directory = addons.addon_bin_dir(cache_root())
+    if targets := addons.addon_targets(missing):
+        build_targets(targets, cache_root() / "work", directory)
+    if any(n in missing for n in addons.CRD_FILES):
+        addons.write_crds(directory)
+    return resolve_addons()[1]
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "check"
+    if command == "build-addons":
+        still = build_addons()
+        print("[inferno-e2e] add-ons " + (f"missing: {', '.join(still)}" if still else "present"))
+        return 1 if still else 0
     found, missing = resolve()
     for name, path in found.items():
         print(f"[inferno-e2e] {name}: {path}")

@@ -23,6 +23,7 @@ CONTROLLERS = [
     for name in (
         "deployment",
         "replicaset",
+        "horizontal-pod-autoscaler",  # the one-writer e2e (test_one_writer.py); idle without HPAs
         "statefulset",
         "daemonset",
         "job",

@@ -50,6 +50,9 @@ log "prometheus: $(command -v prometheus || echo "${INFERNO_E2E_PROMETHEUS:-miss
 
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH="/usr/local/go/bin:$PATH"; fi
 PYTHONPATH="$tests_dir${PYTHONPATH:+:$PYTHONPATH}" python3 -m e2e.cluster.binaries build
+# Add-ons (cluster/addons.py): the LWS controller and prometheus-adapter from their Go modules, and
+# the LWS and KServe CRDs copied from theirs (first build ~10 min on 2 cores; cached after).
+PYTHONPATH="$tests_dir${PYTHONPATH:+:$PYTHONPATH}" python3 -m e2e.cluster.binaries build-addons
 # The image test (tests/e2e/test_image.py): buildah, podman, mmdebstrap, catatonit and runc from
 # Debian, and the container storage and configuration in ~/.cache/inferno-image.
 bash "$tests_dir/../scripts/build-image.sh" --tools

@@ -7,6 +7,8 @@ Prometheus' file_sd targets, keeping only the scenario's namespaces. This stands
 pod-role Kubernetes discovery plus relabelling a real cluster would use (collector/README.md).
 Faults: `hidden` pods are left out of the targets (a pod dropped from the scrape), and `redirect`
 sends one pod's scrape to another address (a `harness.faults.ScrapeProxy` in front of it).
+With `gateway`, each Deployment's gateway counter (`/gateway/targets`, there at zero replicas too)
+is scraped as well: the demand signal of scale-from-zero (collector/wake.py).
 """
 
 from __future__ import annotations
@@ -37,8 +39,10 @@ class Emulator:
         namespaces: Sequence[str],
         pattern: str = "constant",
         params: dict[str, str] | None = None,
+        gateway: bool = False,
     ) -> None:
         self.prometheus = prometheus
+        self.gateway = gateway
         self.namespaces = set(namespaces)
         self.port = free_port()
         samples = emulator_samples(work_dir / "emulator-samples", servers, cards)
@@ -91,6 +95,9 @@ class Emulator:
     def sync_targets(self) -> list[ScrapeTarget]:
         with urllib.request.urlopen(self.url + "/targets", timeout=5) as resp:
             groups = json.loads(resp.read())
+        if self.gateway:
+            with urllib.request.urlopen(self.url + "/gateway/targets", timeout=5) as resp:
+                groups += json.loads(resp.read())
         targets = [
             ScrapeTarget(self.redirect.get(group["labels"].get("pod", ""), address), dict(group["labels"]))
             for group in groups

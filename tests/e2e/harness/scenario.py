@@ -83,10 +83,12 @@ class Scenario:
             self.apps.create_namespaced_deployment(self.ns, server_deployment(spec, self.ns))
             self.servers.append(spec)
 
-    def start_emulator(self, pattern: str = "constant", params: dict[str, str] | None = None) -> Emulator:
+    def start_emulator(
+        self, pattern: str = "constant", params: dict[str, str] | None = None, gateway: bool = False
+    ) -> Emulator:
         emulator = Emulator(
             self.cluster, self.prometheus, self.work_dir, self.servers, self.cards,
-            namespaces=[self.ns], pattern=pattern, params=params,
+            namespaces=[self.ns], pattern=pattern, params=params, gateway=gateway,
         )  # fmt: skip
         self._stack.append(emulator.start())
         return emulator

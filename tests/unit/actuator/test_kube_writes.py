@@ -24,6 +24,7 @@ from kubernetes import client
 from actuator.executor import event_for
 from actuator.kube import KubernetesPort
 from actuator.patch import PATCH_CONTENT_TYPE
+from contract.targets import Shape, TargetRef
 from contract.update import ActionKind, FieldChange, Outcome, ServerAction
 from plumbing.client import ErrorKind, UpstreamError
 from tests.unit.actuator.fakes import deployment, loopback_api, settings
@@ -118,3 +119,29 @@ async def test_a_conflict_is_still_a_conflict(recorder: tuple[Recorder, client.A
         await port.patch_deployment("team-a", "llama", PATCH)
     assert caught.value.kind is ErrorKind.CONFLICT
     assert caught.value.status == 409
+
+
+def test_a_custom_resource_patch_is_a_merge_patch_on_its_own_path(
+    recorder: tuple[Recorder, client.ApiClient],
+) -> None:
+    server, api = recorder
+    ref = TargetRef(
+        kind="Rollout", group="argoproj.io", version="v1alpha1", resource="rollouts", shape=Shape.SCALE
+    )
+    port = KubernetesPort(api, settings())
+    body = {"metadata": {"resourceVersion": "5"}, "spec": {"replicas": 4}}
+    asyncio.run(
+        port.patch_object(
+            ref, "team-a", "ro", body, content_type="application/merge-patch+json", subresource="scale"
+        )
+    )
+    ((method, path, headers, sent),) = server.seen
+    assert (method, path) == ("PATCH", "/apis/argoproj.io/v1alpha1/namespaces/team-a/rollouts/ro/scale")
+    assert headers["Content-Type"] == "application/merge-patch+json"
+    assert headers["authorization"] == "Bearer t0ken-value"
+    assert json.loads(sent) == body
+    server.status = 409
+    with pytest.raises(UpstreamError) as caught:
+        asyncio.run(port.patch_object(ref, "team-a", "ro", body, content_type="application/merge-patch+json"))
+    assert caught.value.kind is ErrorKind.CONFLICT
+    assert server.seen[-1][1] == "/apis/argoproj.io/v1alpha1/namespaces/team-a/rollouts/ro"

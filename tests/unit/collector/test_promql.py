@@ -10,9 +10,11 @@ from collector.promql import QUERIES, build_queries, escape_label_value, regex_a
 def test_every_query_aggregates_by_namespace_and_deployment() -> None:
     queries = build_queries((), 120, "deployment")
     assert set(queries) == {q.name for q in QUERIES}
-    assert len(queries) == 13
-    for text in queries.values():
-        assert text.split(" (", 1)[0].endswith("by") and "by (namespace, deployment)" in text
+    assert len(queries) == 22
+    for q in QUERIES:
+        text = queries[q.name]
+        grouping = "namespace, deployment" + (f", {q.label}" if q.label else "")
+        assert text.split(" (", 1)[0].endswith("by") and f"by ({grouping})" in text
         assert "{sel}" not in text and "{w}" not in text
 
 

@@ -88,3 +88,44 @@ def test_observations_stay_out_of_the_invoke_json() -> None:
     collected = CollectedSummary(servers=1, trusted=1, observed=[_observed("a", True, 1.0)])
     text = CycleReport(cycle_id="c", started_at_s=1.0, collected=collected).model_dump_json()
     assert "observed" not in text
+
+
+def test_prediction_error_compares_last_cycles_prediction_with_what_was_observed_since() -> None:
+    metrics = ControllerMetrics()
+    decision = DecisionSummary(
+        server="a", status="allocated", service_class="Premium", accelerator="A100", replicas=3,
+        ttft_ms=400.0, itl_ms=20.0,
+    )  # fmt: skip
+    observed = ServerObserved(
+        server="a", namespace="ns", deployment="a", service_class="Premium", ready_replicas=3,
+        trusted=True, ttft_ms=500.0, itl_ms=16.0,
+    )  # fmt: skip
+    first = CycleReport(
+        cycle_id="c1", started_at_s=1.0, decisions=[decision],
+        collected=CollectedSummary(servers=1, trusted=1, observed=[observed]),
+    )  # fmt: skip
+    metrics.observe(first)
+    assert _samples(metrics, "inferno_prediction_error_ratio") == {}  # nothing predicted before
+    metrics.observe(first.model_copy(update={"cycle_id": "c2"}))
+    assert _samples(metrics, "inferno_prediction_error_ratio") == {
+        (("class", "Premium"), ("metric", "ttft"), ("server", "a")): 400.0 / 500.0 - 1,
+        (("class", "Premium"), ("metric", "itl"), ("server", "a")): 20.0 / 16.0 - 1,
+    }
+
+
+def test_calibration_factors_and_confidence_are_series() -> None:
+    from contract.calibration import CalibrationSummary  # noqa: PLC0415
+
+    metrics = ControllerMetrics()
+    summary = CalibrationSummary(
+        model="granite_13b", acc="A100", prior={}, learned={}, fixed_factor=1.9, work_factor=0.6,
+        identified="split", confidence=0.7, applied=True, evidence_windows=12, accepted=1,
+    )  # fmt: skip
+    metrics.observe(CycleReport(cycle_id="c1", started_at_s=1.0, calibration=[summary]))
+    assert _samples(metrics, "inferno_calibration_factor") == {
+        (("accelerator", "A100"), ("model", "granite_13b"), ("part", "fixed")): 1.9,
+        (("accelerator", "A100"), ("model", "granite_13b"), ("part", "work")): 0.6,
+    }
+    assert _samples(metrics, "inferno_calibration_confidence") == {
+        (("accelerator", "A100"), ("model", "granite_13b")): 0.7
+    }

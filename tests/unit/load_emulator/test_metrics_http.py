@@ -51,3 +51,34 @@ async def test_paths_serve_vllm_text_and_targets() -> None:
     ]
     replica = next(r for _, r in engine.replicas() if r.pod == pod)
     assert done == [replica.metrics.success_by_reason["stop"]] and done[0] > 0
+
+
+async def test_the_gateway_counts_requests_at_zero_replicas_too() -> None:
+    engine, _ = one_server(decode_only(10, 1), Constant(120.0, TokenSpec(0, 20, "geometric")), replicas=0)
+    engine.advance_to(60.0)
+    runner, port = await start_metrics_server(metrics_app(engine), port=0)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            async with session.get(f"{base}/targets") as response:
+                assert await response.json() == []  # no pod to scrape
+            async with session.get(f"{base}/gateway/targets") as response:
+                (target,) = await response.json()
+            assert target["labels"] == {
+                "__metrics_path__": f"/gateway/{NS}/{DEP}",
+                "namespace": NS,
+                "deployment": DEP,
+            }
+            async with session.get(base + target["labels"]["__metrics_path__"]) as response:
+                text = await response.text()
+    finally:
+        await runner.cleanup()
+    (sample,) = [
+        s
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "inferno_gateway_requests_total"
+    ]
+    rejected = engine.stats(DEP).rejected_t
+    assert sample.labels == {"model_name": "m"}
+    assert sample.value == len(rejected) > 60  # ~120 rpm for a minute, none served

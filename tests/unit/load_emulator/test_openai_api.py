@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,9 +13,16 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from contract.data.perf import StepPerf
+from load_emulator.cli import main as cli_main
+from load_emulator.metrics_http import metrics_app, start_metrics_server
 from load_emulator.openai_api import ReplicaParams, start_replicas
+from load_emulator.openai_api.launch import add_arguments, params_from_args
+from load_emulator.openai_api.live import LiveEngine
 from load_emulator.openai_api.params import OutputLengths
 from load_emulator.openai_api.text import TOKENIZER_DIR, count_tokens, output_text, tokenizer_files
+from load_emulator.patterns import Constant
+from load_emulator.tokens import TokenSpec
+from tests.unit.load_emulator.builders import DEP, NS, iteration, one_server
 
 STEP = StepPerf(fixed_ms=8.0, per_decode_ms=0.5, per_prefill_token_ms=0.1, per_context_token_ms=0.001)
 PARAMS = ReplicaParams(model="emu-8b", perf=STEP, max_batch=8, max_model_len=512, mean_output_tokens=4)
@@ -209,3 +218,94 @@ async def test_wrong_method_is_a_405_in_the_error_shape(base: str) -> None:
 def test_shipped_tokenizer_files_are_what_text_writes() -> None:
     for name, content in tokenizer_files().items():
         assert json.loads((TOKENIZER_DIR / name).read_text()) == content
+
+
+async def test_a_fleets_pods_and_deployments_serve_the_api_beside_their_metrics() -> None:
+    # The demo's layout: one metrics server for the fleet, each pod's OpenAI API under its path,
+    # joining the pattern's own load on the same replicas.
+    engine, _ = one_server(
+        iteration(10.0, 0.1, 0.001), Constant(60.0, TokenSpec(8, 4, "deterministic")), replicas=2
+    )
+    live = LiveEngine(engine)
+    stop = asyncio.Event()
+    pacer = asyncio.create_task(live.run(stop))
+    runner, port = await start_metrics_server(metrics_app(engine, live), port=0)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        pods = sorted(r.pod for _, r in engine.replicas())
+        request = {"model": "m", "prompt": "a b c", "max_tokens": 3, "ignore_eos": True}
+        status, body = await _post(f"{base}/pods/{NS}/{DEP}/{pods[1]}/v1/completions", request)
+        assert status == 200 and body["usage"]["completion_tokens"] == 3 and body["model"] == "m"
+        chat = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, "ignore_eos": True}
+        status, body = await _post(f"{base}/deployments/{NS}/{DEP}/v1/chat/completions", chat)
+        assert status == 200 and body["object"] == "chat.completion"
+        status, error = await _post(f"{base}/pods/{NS}/{DEP}/no-such-pod/v1/completions", {"prompt": "a"})
+        assert status == 404 and error["error"]["type"] == "NotFoundError"
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+            async with session.get(f"{base}/pods/{NS}/{DEP}/{pods[0]}/v1/models") as response:
+                assert [m["id"] for m in (await response.json())["data"]] == ["m"]
+            texts = []
+            for pod in pods:
+                async with session.get(f"{base}/metrics/{NS}/{DEP}/{pod}") as response:
+                    texts.append(await response.text())
+        length = [
+            s.value
+            for text in texts
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "vllm:request_success_total" and s.labels["finished_reason"] == "length"
+        ]
+        # The pattern's requests end with "stop"; ours reached max_tokens, one of them on pods[1].
+        assert sum(length) == 2 and length[1] >= 1
+    finally:
+        stop.set()
+        await pacer
+        await runner.cleanup()
+
+
+CLI_ERRORS = [
+    ("no-perf", ["--model", "x"], "exactly one of --step-ms"),
+    ("short-perf", ["--model", "x", "--step-ms", "1,2"], "takes 4 finite numbers"),
+    ("negative-perf", ["--model", "x", "--decode-only-ms", "1,-2"], "takes 2 finite numbers"),
+    (
+        "two-sources",
+        ["--model", "granite_13b", "--model-data", "samples/small", "--step-ms", "1,1,1,1"],
+        "not both",
+    ),
+    (
+        "no-such-model",
+        ["--model", "nope", "--model-data", "samples/small"],
+        "need one entry for model 'nope'",
+    ),
+    (
+        "model-len-beyond-kv",
+        ["--model", "x", "--step-ms", "1,1,1,1", "--kv-cache-tokens", "1024", "--max-model-len", "2048"],
+        "exceeds the KV cache",
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), [c[1:] for c in CLI_ERRORS], ids=[c[0] for c in CLI_ERRORS])
+def test_serve_openai_refuses_bad_parameters_before_listening(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["serve-openai", "--port", "0", *argv]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_serve_openai_reads_a_model_data_entry() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = [
+        "--model",
+        "granite_13b",
+        "--model-data",
+        "samples/small",
+        "--accelerator",
+        "A100",
+        "--max-batch",
+        "12",
+    ]
+    params = params_from_args(parser.parse_args(argv))
+    assert (params.model, params.accelerator, params.max_batch) == ("granite_13b", "A100", 12)
+    assert params.entry().perf == params.perf

@@ -13,6 +13,8 @@ from optimizer.solver.assemble import used_cards
 from optimizer.solver.milp import MilpSolver
 from optimizer.solver.problem import AllocationProblem, Candidate, ServerProblem, SolverResult
 from optimizer.solver.registry import UnknownSolverError, get_solver, solver_names
+from optimizer.solver.relaxation import LpStart, _Rounding
+from optimizer.solver.views import PricedCandidate
 
 SOLVERS = ["greedy", "milp"]
 
@@ -21,6 +23,11 @@ def cand(acc: str = "A100", replicas: int = 1, cost_per_replica: float = 40.0, c
     """A candidate on unit ``acc``; the card type is the unit name without an ``Nx`` prefix."""
     acc_type = acc.split("x", 1)[1] if acc[:1].isdigit() and "x" in acc else acc
     return Candidate(acc, acc_type, replicas, 16, cost_per_replica, cards, 2.0, 20.0, 200.0, 0.6)
+
+
+def pc(acc: str, cards: int, cost_per_h: float) -> PricedCandidate:
+    """A one-replica option of ``cards`` cards on type ``acc``."""
+    return PricedCandidate(cand(acc, 1, cost_per_h, cards), 1, cost_per_h, 0.0, True)
 
 
 def server(
@@ -251,3 +258,47 @@ def test_milp_out_of_time_keeps_a_valid_plan_and_says_so() -> None:
     assert result.status == "timeout"
     assert chosen(result) == chosen(solve("greedy", prob))
     assert any("no time left" in note for note in texts(result.notes))
+
+
+def test_milp_ends_a_priority_stage_on_the_lp_bound() -> None:
+    # Three servers of 2 A100s on 5 cards: the LP serves 2.5, so a plan serving 2 is optimal
+    # without a CP-SAT search; the one left out is the one whose absence costs least.
+    servers = [server(n, cand("A100", 2, c)) for n, c in (("a", 10), ("b", 20), ("c", 30))]
+    prob = problem(*servers, capacity={"A100": 5})
+    result = MilpSolver().solve(prob)
+    notes = texts(result.notes)
+    assert any("2 of 3 servable servers fully served (optimal: the LP bound is 2.50)" in n for n in notes)
+    assert not any(n.startswith("stage priority") for n in notes)
+    assert result.status == "optimal"
+    assert sum(a.complete for a in result.assignments.values()) == 2
+    assert chosen(result)["c"] == (None, 0)
+
+
+def test_lp_bound_proves_a_stage_only_under_constraints_as_tight_as_the_lps() -> None:
+    # The LP served 1.5 of level 1 and then 0 of level 2 with level 1 at >= 1.5: an integer plan
+    # holding level 1 to 1 server may serve level 2, so 0 is proven only if level 1 keeps 2.
+    lp = LpStart(plan={}, bound={1: 1.5, 2: 0.0}, required={1: 1.5 - 1e-6, 2: 0.0})
+    assert lp.proves(1, 1, {}) and not lp.proves(1, 0, {})
+    assert not lp.proves(2, 0, {1: 1})
+    assert lp.proves(2, 0, {1: 2})
+    assert not lp.proves(3, 0, {1: 2, 2: 0})  # no LP bound for that level
+
+
+def test_rounding_repair_moves_one_server_to_make_room_at_the_least_cost() -> None:
+    # b holds 2 of the 2 A100s and could go to H100 (2 free) or L4 (4 free, dearer); a fits only
+    # on A100: b moves to H100, the cheaper move, and a is served.
+    a = (pc("A100", 2, 10.0),)
+    b = (pc("A100", 2, 10.0), pc("H100", 2, 20.0), pc("L4", 4, 25.0))
+    rounding = _Rounding([a, b], [1, 1], {"A100": 2, "H100": 2, "L4": 4})
+    rounding.take(1, 0)
+    assert rounding.place_by_moving(0)
+    assert rounding.plan == {0: 0, 1: 1}
+    assert rounding.left("A100") == 0 and rounding.left("H100") == 0 and rounding.left("L4") == 4
+
+
+def test_rounding_cheapen_moves_servers_to_cheaper_options_that_fit() -> None:
+    a = (pc("A100", 2, 10.0), pc("H100", 2, 20.0))
+    rounding = _Rounding([a], [1], {"A100": 2, "H100": 2})
+    rounding.take(0, 1)
+    rounding.cheapen()
+    assert rounding.plan == {0: 0} and rounding.left("H100") == 2 and rounding.left("A100") == 0

@@ -1,0 +1,140 @@
+"""The calibration window of a Deployment (collector/measured.py) and calibration-data.json read back."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from collector.measured import measured_window
+from collector.metrics import MetricsSnapshot, Reading
+from collector.settings import CollectorSettings
+from collector.static_data import parse_static
+from tests.conftest import SAMPLES
+
+KEY = ("llm", "granite")
+VALUES = {
+    "completions": 1.5,
+    "finished_prompt_tokens": 768.0,
+    "finished_output_tokens": 384.0,
+    "finished_requests": 1.5,
+    "ttft_sum": 0.18,
+    "ttft_count": 1.5,
+    "itl_sum": 0.062,
+    "itl_count": 2.0,
+    "running_avg": 28.4,
+    "running_var": 6.0,
+    "preemptions": 0.0,
+    "counter_resets": 0.0,
+    "last_sample": 995.0,
+    "reporting_pods": 2.0,
+    "window_pods": 2.0,
+}
+
+
+def snapshot(values: dict[str, float | None], failed: tuple[str, ...] = ()) -> MetricsSnapshot:
+    readings = {name: {KEY: Reading(v, 1000.0, "" if v is not None else "NaN")} for name, v in values.items()}
+    return MetricsSnapshot(readings, dict.fromkeys(failed, "boom"))
+
+
+def test_a_window_from_the_readings() -> None:
+    w = measured_window(snapshot(dict(VALUES)), KEY, 240.0)
+    assert w is not None
+    assert (w.in_tokens, w.out_tokens, w.reporting_pods, w.last_sample_s) == (512.0, 256.0, 2, 995.0)
+    assert w.itl_ms == pytest.approx(31.0)
+    assert w.ttft_ms == pytest.approx(120.0)
+    assert w.running_per_pod == pytest.approx(14.2)
+    assert w.running_var_per_pod == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("name", ["completions", "itl_sum", "running_avg", "reporting_pods", "last_sample"])
+def test_no_window_when_a_needed_quantity_is_rejected_or_missing(name: str) -> None:
+    assert measured_window(snapshot({**VALUES, name: None}), KEY, 240.0) is None  # NaN, negative: rejected
+    absent = {k: v for k, v in VALUES.items() if k != name}
+    assert measured_window(snapshot(absent), KEY, 240.0) is None
+
+
+def test_absent_counters_read_zero_but_a_failed_query_gives_no_window() -> None:
+    absent = {k: v for k, v in VALUES.items() if k not in ("preemptions", "counter_resets", "running_var")}
+    w = measured_window(snapshot(absent), KEY, 240.0)
+    assert w is not None and (w.preemptions, w.counter_resets, w.running_var_per_pod) == (0.0, 0.0, 0.0)
+    assert measured_window(snapshot(absent, failed=("preemptions",)), KEY, 240.0) is None
+    assert measured_window(snapshot({**VALUES, "counter_resets": None}), KEY, 240.0) is None
+
+
+def test_no_window_without_prometheus_or_observations() -> None:
+    assert measured_window(None, KEY, 240.0) is None
+    assert measured_window(snapshot({**VALUES, "itl_count": 0.0}), KEY, 240.0) is None
+
+
+def _config_maps() -> tuple[dict[str, str], dict[str, str]]:
+    static = {
+        name: (SAMPLES / "small" / name).read_text()
+        for name in (
+            "accelerator-data.json",
+            "model-data.json",
+            "serviceclass-data.json",
+            "optimizer-data.json",
+        )
+    }
+    dynamic = {"capacity-data.json": (SAMPLES / "small" / "capacity-data.json").read_text()}
+    return static, dynamic
+
+
+def test_calibration_data_is_read_back_from_the_dynamic_configmap() -> None:
+    static, dynamic = _config_maps()
+    entry = {"model": "llama_13b", "acc": "A100", "fixedFactor": 1.9, "workFactor": 0.6, "pinned": True}
+    parsed = parse_static(
+        static, {**dynamic, "calibration-data.json": json.dumps({"entries": [entry]})}, CollectorSettings()
+    )
+    assert parsed.calibration is not None and parsed.calibration_error == ""
+    [got] = parsed.calibration.entries
+    assert (got.model, got.fixed_factor, got.work_factor, got.pinned) == ("llama_13b", 1.9, 0.6, True)
+    assert parse_static(static, dynamic, CollectorSettings()).calibration is None
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        pytest.param("{not json", "calibration-data.json", id="not-json"),
+        pytest.param(
+            json.dumps({"entries": [{"model": "m", "acc": "A100", "fixedFactor": -1}]}),
+            "fixedFactor",
+            id="negative",
+        ),
+        pytest.param(
+            '{"entries": [{"model": "m", "acc": "A100", "workFactor": NaN}]}', "workFactor", id="nan"
+        ),
+    ],
+)
+def test_a_broken_calibration_data_is_ignored_with_an_error(text: str, says: str) -> None:
+    static, dynamic = _config_maps()
+    parsed = parse_static(static, {**dynamic, "calibration-data.json": text}, CollectorSettings())
+    assert parsed.calibration is None
+    assert says in parsed.calibration_error and parsed.calibration_error.endswith("ignored")
+    assert any(m.name == "llama_13b" for m in parsed.system.models.models)  # the collect goes on
+
+
+def test_the_served_model_names_come_from_the_series_labels() -> None:
+    from collector.metrics import build_snapshot  # noqa: PLC0415
+
+    def key_of(labels: dict[str, str]) -> tuple[str, str] | None:
+        return (labels["namespace"], labels["deployment"]) if "deployment" in labels else None
+
+    answer = [
+        {
+            "metric": {"namespace": "llm", "deployment": "granite", "model_name": "ibm/granite-13b"},
+            "value": [1.0, "2"],
+        },
+        {
+            "metric": {"namespace": "llm", "deployment": "granite", "model_name": "meta/llama-70b"},
+            "value": [1.0, "1"],
+        },
+        {"metric": {"namespace": "llm", "deployment": "other"}, "value": [1.0, "1"]},  # no label: no name
+    ]
+    parsed = build_snapshot({"served_models": answer}, key_of)  # type: ignore[arg-type]
+    assert parsed.labels["served_models"] == {KEY: frozenset({"ibm/granite-13b", "meta/llama-70b"})}
+    both = snapshot(dict(VALUES))
+    both = MetricsSnapshot(both.readings, both.failed, 0, parsed.labels)
+    w = measured_window(both, KEY, 240.0)
+    assert w is not None and w.served_models == ["ibm/granite-13b", "meta/llama-70b"]
