@@ -12,6 +12,9 @@ Rules, over every ``.py`` file of the top-level packages (imports inside functio
 - ``load_emulator`` imports nothing of ``optimizer`` but the entry points its what-if driver runs
   in-process (:data:`EMULATOR_RUNS_IN_PROCESS`), so it never agrees with the model only because
   it uses it;
+- ``advisor`` (the profile and recommend tool) does its I/O around the optimizer's pure cores and
+  reads Nodes through the collector's adapter; it imports no controller, actuator nor
+  ``load_emulator`` (the profiler measures any endpoint, the emulator is one of them);
 - importing every module of a package in a fresh interpreter loads no other service package.
 
 A failure names the file, the line and the import.
@@ -31,7 +34,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("controller", "collector", "optimizer", "actuator")
-PACKAGES = ("plumbing", "contract", "calibration", *SERVICES, "load_emulator")
+PACKAGES = ("plumbing", "contract", "calibration", *SERVICES, "load_emulator", "advisor")
 IO_LIBRARIES = ("aiohttp", "kubernetes", "prometheus_api_client")
 OPTIMIZER_SERVICE_MODULES = ("optimizer/app.py", "optimizer/__main__.py")
 EMULATOR_RUNS_IN_PROCESS = ("optimizer.optimize", "optimizer.settings")
@@ -88,6 +91,10 @@ def _rule_broken(imp: Import) -> str | None:
         return "a service imports no other service (only contract)"
     if owner == "load_emulator" and imp.top == "optimizer" and not imp.under(EMULATOR_RUNS_IN_PROCESS):
         return "load_emulator imports nothing of the optimizer but its in-process entry points"
+    if owner == "advisor" and imp.top in ("controller", "actuator", "load_emulator"):
+        return "advisor imports no controller, actuator nor load_emulator"
+    if owner in (*SERVICES, "plumbing", "contract", "calibration", "load_emulator") and imp.top == "advisor":
+        return "nothing below the advisor imports it"
     return None
 
 
