@@ -53,6 +53,8 @@ class PodInfo:
     deployment: str | None = None
     requests: Mapping[str, float] = field(default_factory=dict, metadata={"unit": "resource units"})
     ready_since_s: float | None = None
+    created_s: float | None = None
+    """Unix time the pod was created (``metadata.creationTimestamp``); None: unknown."""
 
 
 class KubePort(Protocol):
