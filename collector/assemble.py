@@ -102,7 +102,9 @@ def measured_startup_s(pods: Sequence[PodInfo]) -> dict[Key, float]:
     for pod in pods:
         if pod.deployment is None or pod.created_s is None or pod.ready_since_s is None:
             continue
-        spans.setdefault((pod.namespace, pod.deployment), []).append(max(pod.ready_since_s - pod.created_s, 0.0))
+        spans.setdefault((pod.namespace, pod.deployment), []).append(
+            max(pod.ready_since_s - pod.created_s, 0.0)
+        )
     return {key: statistics.median(values) for key, values in spans.items()}
 
 

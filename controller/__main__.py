@@ -9,11 +9,14 @@ import structlog
 
 from controller.app import make_app, observed
 from controller.cycle import CycleRunner, HttpStages, Stages, always_leader
+from controller.history import HistoryStore
+from controller.history_kube import ConfigMapHistoryStore
 from controller.leader import LeaderElector, LeaderGuardedStages
 from controller.leader_kube import build_elector
 from controller.loop import CycleLoop
 from controller.metrics import ControllerMetrics
 from controller.settings import ENV_PREFIX, ControllerSettings
+from plumbing.kube import load_api_client
 from plumbing.main import StartupError, run_service
 from plumbing.settings import read_secret_file
 from plumbing.web import is_loopback, serve
@@ -36,6 +39,19 @@ def _elector(settings: ControllerSettings) -> LeaderElector | None:
         ) from None
 
 
+def _history_store(settings: ControllerSettings) -> HistoryStore | None:
+    """The ConfigMap that keeps the load history, when one is named; None: in this process only."""
+    if not settings.load_history_configmap:
+        return None
+    try:
+        api_client = load_api_client()
+    except StartupError as exc:
+        raise StartupError(
+            f"load_history_configmap is set: {exc}; or leave INFERNO_CONTROLLER_LOAD_HISTORY_CONFIGMAP empty"
+        ) from None
+    return ConfigMapHistoryStore(api_client, settings.load_history_configmap, settings.lease_namespace)
+
+
 async def _run(settings: ControllerSettings) -> None:
     log = structlog.get_logger()
     token = read_secret_file(settings.token_file)
@@ -45,7 +61,12 @@ async def _run(settings: ControllerSettings) -> None:
     metrics = ControllerMetrics()
     leader = _elector(settings)
     guarded: Stages = stages if leader is None else LeaderGuardedStages(stages, leader.is_leader)
-    runner = CycleRunner(guarded, settings, is_leader=leader.is_leader if leader else always_leader)
+    runner = CycleRunner(
+        guarded,
+        settings,
+        is_leader=leader.is_leader if leader else always_leader,
+        history_store=_history_store(settings),
+    )
     loop = CycleLoop(observed(runner, metrics, leader), settings.control_period_s)
     app = make_app(loop, metrics, settings, token, on_cleanup=stages.close, leader=leader)
     log.info(

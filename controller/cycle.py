@@ -32,7 +32,8 @@ from contract.data.system import SystemData
 from contract.solution import Solution
 from contract.steps import StepCode
 from contract.update import Outcome, UpdateRequest, UpdateResponse
-from controller import window
+from controller import history, lookahead, window
+from controller.history import HistoryStore, MemoryHistoryStore, ServerHistory
 from controller.settings import ControllerSettings
 from controller.window import WindowState
 from plumbing.client import ErrorKind, JsonClient, UpstreamError, classify_exception
@@ -41,6 +42,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger()
 BAD_OUTCOMES = {Outcome.FAILED, Outcome.CONFLICT}
+NO_HISTORY = "no stored load history (first start, or the store was emptied)"
 
 
 class Stages(Protocol):
@@ -70,6 +72,7 @@ class CycleRunner:
         settings: ControllerSettings,
         timer: Callable[[], float] = time.perf_counter,
         is_leader: Callable[[], bool] = always_leader,
+        history_store: HistoryStore | None = None,
     ) -> None:
         self.stages = stages
         self.settings = settings
@@ -78,6 +81,13 @@ class CycleRunner:
         self._seq = 0
         self.window: WindowState = {}  # the scale-down window; the optimizer gets it as floorReplicas
         self._window_policy = settings.window_policy()
+        self.history: dict[str, ServerHistory] = {}  # the forecast's input; see controller/history.py
+        self.history_store: HistoryStore = (
+            history_store if history_store is not None else MemoryHistoryStore()
+        )
+        self._forecast_policy = settings.forecast_policy()
+        self._history_read = False  # read once per leadership: the previous leader may have written it
+        self._history_fault: str | None = None
 
     def _new_id(self, now_s: float) -> str:
         self._seq += 1
@@ -119,6 +129,7 @@ class CycleRunner:
             }
             stage_ms: dict[str, float] = {}
             if not self.is_leader():
+                self._history_read = False
                 report = CycleReport(
                     **fields, outcome="standby", notes=["not the leader: nothing collected or changed"]
                 )
@@ -156,9 +167,13 @@ class CycleRunner:
             fields["notes"] = ["no managed servers collected: nothing to optimize"]
             return
         now_s = fields["started_at_s"]
+        notes = fields.setdefault("notes", [])
+        ahead = await self._look_ahead(collect, now_s, notes)
         opened = window.open_cycle(self.window, collect.servers, self._window_policy, now_s)
         floors = window.floors(opened, collect.servers)
-        system = with_floors(collect.system, floors)
+        for name, held in ahead.holds.items():  # no forecast: no scale-down because of it
+            floors[name] = max(floors.get(name, 0), held)
+        system = with_floors(ahead.system, floors)
         solution = await self._stage("optimize", s.optimize_timeout_s, self.stages.optimize(system), stage_ms)
         fields.update(
             solver=f"{solution.solver.name}:{solution.solver.status}",
@@ -170,7 +185,7 @@ class CycleRunner:
         )
         # what the rollout budget deferred: the totals, in the answer of /invoke
         rollout = [s.text for s in solution.solver.steps if s.code is StepCode.ROLLOUT_BUDGET]
-        fields.setdefault("notes", []).extend(rollout)
+        notes.extend(rollout)
         if rollout:
             fields["rollout_budget"] = rollout[0]
         request = UpdateRequest(
@@ -186,6 +201,49 @@ class CycleRunner:
         fields["dry_run"] = response.dry_run
         if any(a.outcome in BAD_OUTCOMES for a in response.actions):
             fields["outcome"] = "degraded"
+
+    async def _look_ahead(
+        self, collect: CollectResult, now_s: float, notes: list[str]
+    ) -> lookahead.Lookahead:
+        """Read the stored history (first cycle of a leadership), enter this cycle's rates, save it,
+        and forecast for the classes that ask. A store that fails or holds garbage leaves an empty
+        history and the reason (:mod:`controller.lookahead` then sizes reactively and holds)."""
+        policy, timeout_s = self._forecast_policy, self.settings.collect_timeout_s
+        if not self._history_read:
+            self._history_read = True
+            try:
+                async with asyncio.timeout(timeout_s):
+                    text = await self.history_store.load()
+                self.history = history.decode(text, policy) if text is not None else {}
+                self._history_fault = None if text is not None else NO_HISTORY
+            except history.HistoryError as exc:
+                self.history, self._history_fault = {}, f"stored load history unreadable: {exc}"
+            except Exception as exc:  # the store's failure must not stop the cycle
+                self.history, self._history_fault = (
+                    {},
+                    f"load history store failed: {type(exc).__name__}: {exc}",
+                )
+            if self._history_fault not in (None, NO_HISTORY):
+                notes.append(f"forecast: {self._history_fault}; starting an empty history")
+                log.warning("history_not_read", reason=self._history_fault)
+        rates = {m.server: m.arrival_rpm for m in collect.servers if m.trusted and m.arrival_rpm is not None}
+        self.history = history.record(self.history, rates, now_s, policy)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.history_store.save(history.encode(self.history, policy))
+        except Exception as exc:  # a later leader reads an older history: said, not fatal
+            notes.append(f"forecast: load history not saved: {type(exc).__name__}: {exc}")
+        ahead = lookahead.plan(
+            collect.system,
+            self.history,
+            now_s,
+            period_s=self.settings.control_period_s,
+            policy=policy,
+            default_startup_s=self.settings.forecast_default_startup_s,
+            fault=self._history_fault,
+        )
+        notes.extend(ahead.notes)
+        return ahead
 
 
 def with_floors(system: SystemData, floors: Mapping[str, int]) -> SystemData:

@@ -25,7 +25,6 @@ free-card count is true.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 
 from contract.data.system import SystemData
@@ -63,14 +62,13 @@ def assemble(
     decisions: list[ServerDecision] = []
     cost_by_type: dict[str, float] = {}
     cards_by_type: dict[str, int] = {}
-    startups = {(e.name, e.acc): e.startup_s for e in system.models.models}
     for server in system.servers.servers:
         sp = problems[server.name]
         assignment = result.assignments.get(server.name) or Assignment(
             server.name, None, 0, (Step.note("decide", "solver returned no assignment"),)
         )
         decision = _decide(sp, assignment, contexts[server.name], limited=not problem.unlimited)
-        decision = _with_startup(decision, server, startups)
+        decision = _with_startup(decision, server, system)
         decisions.append(decision)
         if decision.allocation is not None:
             a = decision.allocation
@@ -98,22 +96,7 @@ def assemble(
     )
 
 
-def startup_of(
-    server: ServerSpec, accelerator: str, startups: Mapping[tuple[str, str], float | None]
-) -> tuple[float | None, str]:
-    """A new pod's start-up time on ``accelerator`` and where it comes from: model-data's
-    ``startupS`` for (model, accelerator), else the server's measured ``startupS``; None: unknown."""
-    given = startups.get((server.model, accelerator))
-    if given is not None:
-        return given, "model data"
-    if server.startup_s is not None and accelerator == server.current_alloc.accelerator:
-        return server.startup_s, "measured, creation to Ready"
-    return None, ""
-
-
-def _with_startup(
-    decision: ServerDecision, server: ServerSpec, startups: Mapping[tuple[str, str], float | None]
-) -> ServerDecision:
+def _with_startup(decision: ServerDecision, server: ServerSpec, system: SystemData) -> ServerDecision:
     """The decision with when its coming capacity serves: replicas still starting (counted in the
     current count, so they are not asked for again) and the new ones it asks for."""
     a = decision.allocation
@@ -121,8 +104,10 @@ def _with_startup(
     if a is None and starting == 0:
         return decision
     accelerator = a.accelerator if a is not None else server.current_alloc.accelerator
-    startup_s, source = startup_of(server, accelerator, startups)
-    when = f"serve in about {startup_s:.0f} s ({source})" if startup_s is not None else "start-up time unknown"
+    startup_s, source = system.startup_s(server, accelerator)
+    when = (
+        f"serve in about {startup_s:.0f} s ({source})" if startup_s is not None else "start-up time unknown"
+    )
     texts: list[str] = []
     if starting > 0:
         texts.append(

@@ -119,10 +119,13 @@ class ServiceClassData(InfernoModel):
             if not isinstance(targets, list):
                 return data  # let field validation name the bad modelTargets
             targets = list(targets)
+            slot = merged.setdefault(name, {"name": name, "modelTargets": []})
             if "model" in lower:
                 target = {k: v for k, v in entry.items() if str(k).lower() not in ("name", "priority")}
                 targets.append(target)
-            slot = merged.setdefault(name, {"name": name, "modelTargets": []})
+            else:  # nested: class-level settings (forecastQuantile) go with the class
+                skip = ("name", "priority", "modeltargets")
+                slot.update({k: v for k, v in entry.items() if str(k).lower() not in skip})
             if "priority" in lower:
                 slot.setdefault("priority", entry[lower["priority"]])
             slot["modelTargets"].extend(targets)
