@@ -27,8 +27,10 @@ import asyncio
 import json
 import logging
 import math
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,7 +39,8 @@ from pathlib import Path
 
 import structlog
 
-from benchmarks.autoscaling_metrics import PolicyScore, hpa_sweep_verdict, score, verdicts
+from benchmarks.autoscaling_metrics import PolicyScore, ahead_verdicts, hpa_sweep_verdict, score, verdicts
+from benchmarks.autoscaling_peers import DynamoPlanner, SloAwareKeda
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
@@ -49,6 +52,12 @@ from load_emulator.whatif.records import Row
 from plumbing.settings import env_name
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
+PEERS = ("slo-aware", "dynamo-planner")
+"""llm-d's SLO-aware KEDA formula and a Dynamo-style forecast planner
+(:mod:`benchmarks.autoscaling_peers`)."""
+AHEAD = "ahead"
+"""Ours as shipped with the forecast on for Premium and Bronze (``forecastQuantile`` 0.9)."""
+AHEAD_CLASSES = {"Premium": 0.9, "Bronze": 0.9}
 OURS_VARIANTS = ("loop:Free=0",)
 """Ours with ``INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon; the
 first is the value ``manifests/deployment.yaml`` ships (a test keeps them equal)."""
@@ -72,6 +81,7 @@ def class_windows(policy: str) -> str | None:
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ALL = (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS, AHEAD, *PEERS)
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,15 @@ class PolicyRun:
 def build(config: Config, policy: str) -> WhatIfRun:
     """A ready-to-run what-if for one policy (same world, seed and load for every policy)."""
     scenario = config.scenario()
+    if policy == AHEAD:
+        scenario = replace(
+            scenario,
+            samples=forecasting_world(config.world),
+            controller=ControllerSettings(
+                scale_down_window_s=config.scale_down_window_s,
+                scale_down_window_by_class_s=class_windows(OURS_VARIANTS[0]),
+            ),
+        )
     windows = class_windows(policy)
     if windows is not None:
         given = {**scenario.controller.model_dump(), "scale_down_window_by_class_s": windows}
@@ -120,13 +139,34 @@ def build(config: Config, policy: str) -> WhatIfRun:
         **dict.fromkeys(OURS_VARIANTS),
         "static-peak": lambda run: StaticForPeak(run, loads),
         "oracle": lambda run: Oracle(run, loads),
+        AHEAD: None,
+        "slo-aware": lambda run: SloAwareKeda(run, config.scale_down_window_s),
+        "dynamo-planner": lambda run: DynamoPlanner(run, max_startup_s(run)),
     }
     target = hpa_target(policy)
     if target is not None:
         factories[policy] = lambda run: HpaStyle(run, target, config.scale_down_window_s)
     if policy not in factories:
-        raise ValueError(f"unknown policy {policy!r}; known: {[*POLICIES, *HPA_SWEEP, *OURS_VARIANTS]}")
+        raise ValueError(f"unknown policy {policy!r}; known: {ALL}")
     return WhatIfRun(scenario, decider=factories[policy], workloads=loads)
+
+
+def forecasting_world(world: Path) -> Path:
+    """A copy of ``world`` whose classes in :data:`AHEAD_CLASSES` ask for the forecast."""
+    out = Path(tempfile.mkdtemp(prefix="bench-ahead-"))
+    for f in world.glob("*.json"):
+        shutil.copy(f, out / f.name)
+    doc = json.loads((out / "serviceclass-data.json").read_text())
+    for c in doc["serviceClasses"]:
+        if c["name"] in AHEAD_CLASSES:
+            c["forecastQuantile"] = AHEAD_CLASSES[c["name"]]
+    (out / "serviceclass-data.json").write_text(json.dumps(doc, indent=2))
+    return out
+
+
+def max_startup_s(run: WhatIfRun) -> float:
+    startups = [e.startup_s for e in run.system.models.models if e.startup_s is not None]
+    return max(startups, default=run.scenario.startup_delay_s)
 
 
 def run_policy(config: Config, policy: str) -> PolicyRun:
@@ -158,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
         "--policy",
         action="append",
         default=[],
-        choices=[*POLICIES, *HPA_SWEEP, *OURS_VARIANTS],
+        choices=ALL,
         help="run only these (default: all, the HPA sweep and the variants of ours included)",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -179,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_world or not (WORLD_DIR / "server-data.json").exists():
         write_world()
     config = Config(hours=args.hours, period_s=args.period_s, seed=args.seed, shape=LoadShape(seed=args.seed))
-    policies = tuple(args.policy) or (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS)
+    policies = tuple(args.policy) or ALL
     code = _head()  # before the run: the workers import the tree as it is now
     started = time.perf_counter()
     if args.rescore:
@@ -206,6 +246,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 replace(v, target=f"{v.target} ({setting})")
                 for v in verdicts(by_name[ours], by_name["oracle"], by_name["hpa"])
             ]
+    if {AHEAD, "oracle"} <= set(by_name):
+        hpas = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
+        peers = [by_name[p] for p in PEERS if p in by_name]
+        judged += [
+            replace(
+                v, target=f"{v.target} (issue 18: ours as shipped + forecast for {', '.join(AHEAD_CLASSES)})"
+            )
+            for v in ahead_verdicts(by_name[AHEAD], by_name["oracle"], hpas, peers)
+        ]
     sweep = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
     swept = next((p for p in settings if p in by_name), None)
     if swept is not None and len(sweep) > 1:
@@ -247,7 +296,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         ),
         "oracle": "optimizer every period on the true highest one-minute mean rate over the next "
-        "period + pod start-up (120 s); applied directly, no hold-downs",
+        "period + the longest pod start-up of the world; applied directly, no hold-downs",
+        "pod start-up": "per model and GPU from model-data startupS (benchmarks.autoscaling_world.startup_s: "
+        "64 s of engine start, compile from a warm cache and CUDA graph capture + weights at 0.89 GB/s per "
+        "card, after Tensorfuse's measurements of vLLM on L40S, Sep 2025); llama_13b 71-93 s",
+        "ahead": f"ours as shipped with forecastQuantile 0.9 for {', '.join(AHEAD_CLASSES)} "
+        "(controller.forecast: damped Holt, upper quantile from one-step errors; sized for "
+        "max(measured, forecast) over start-up + one period)",
+        "slo-aware": "llm-d's SLO-aware KEDA formula as benchmarks.autoscaling_peers re-implements it: x = "
+        "max(mean TTFT / slo-ttft, mean ITL / slo-itl) over the period (observed: no predictor in the "
+        "emulator); above 0.55 ceil(ready * x / 0.55), below 0.40 ceil(ready * x / 0.40), in between no "
+        "change; warming replicas credited; HPA's 300 s window for scale-down; start's GPU type and batch",
+        "dynamo-planner": "a Dynamo-style planner: damped-Holt point forecast of the request rate over "
+        "period + start-up / the optimizer's max rate per replica at the start's GPU type and batch; +1 "
+        "replica when more than one batch per ready replica waits; scale-down at once",
         "minute meets SLO": "mean TTFT <= slo-ttft and mean ITL <= slo-itl of the class over that minute "
         "(the classes set no percentile, so the targets bound means); no traffic: not judged",
     }
