@@ -61,8 +61,12 @@ def test_cluster_role_verbs_are_exactly_the_needed_ones() -> None:
 def test_namespaced_role_reads_only_its_configmaps_and_its_lease() -> None:
     cms = ("inferno-static-data", "inferno-dynamic-data")
     lease = ("inferno-autoscaler",)
+    history = (_env("controller")["INFERNO_CONTROLLER_LOAD_HISTORY_CONFIGMAP"]["value"],)
     assert _rules("Role") == {
         ("", "configmaps", "get", cms),
+        ("", "configmaps", "get", history),
+        ("", "configmaps", "update", history),
+        ("", "configmaps", "create", ()),
         ("coordination.k8s.io", "leases", "get", lease),
         ("coordination.k8s.io", "leases", "update", lease),
         ("coordination.k8s.io", "leases", "create", ()),
