@@ -43,6 +43,13 @@ from benchmarks.autoscaling_metrics import PolicyScore, ahead_verdicts, hpa_swee
 from benchmarks.autoscaling_peers import DynamoPlanner, SloAwareKeda
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
+from benchmarks.autoscaling_trace import (
+    COPIES,
+    TIME_SCALE,
+    TRACE_WORLD_DIR,
+    trace_workloads,
+    write_trace_world,
+)
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
 from benchmarks.verdicts import Verdict
 from controller.settings import ENV_PREFIX, ControllerSettings
@@ -100,6 +107,8 @@ class Config:
     seed: int = 0
     shape: LoadShape = field(default_factory=LoadShape)
     servers: tuple[str, ...] = ()
+    trace: bool = False
+    """The Azure 2023 trace world (:mod:`benchmarks.autoscaling_trace`) instead of diurnal+spikes."""
 
     def scenario(self) -> Scenario:
         return Scenario(
@@ -139,7 +148,11 @@ def build(config: Config, policy: str) -> WhatIfRun:
         given = {**scenario.controller.model_dump(), "scale_down_window_by_class_s": windows}
         scenario = replace(scenario, controller=ControllerSettings.model_validate(given))
     system = load_scenario_system(scenario)
-    loads = workloads(system, config.shape, config.hours * 3600.0, scenario.tokens)
+    loads = (
+        trace_workloads(system)
+        if config.trace
+        else workloads(system, config.shape, config.hours * 3600.0, scenario.tokens)
+    )
     factories: dict[str, DeciderFactory | None] = {
         "loop": None,
         **dict.fromkeys(OURS_VARIANTS),
@@ -221,6 +234,13 @@ def _parser() -> argparse.ArgumentParser:
         "--notes", type=Path, help="text file of notes (one per line) for the report's Notes section"
     )
     p.add_argument("--write-world", action="store_true", help="rewrite benchmarks/data/autoscaling first")
+    p.add_argument(
+        "--world",
+        choices=("diurnal", "trace"),
+        default="diurnal",
+        help="diurnal+spikes (benchmarks/data/autoscaling) or the Azure 2023 trace replayed "
+        "(benchmarks/data/autoscaling-trace)",
+    )
     return p
 
 
@@ -228,7 +248,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.write_world or not (WORLD_DIR / "server-data.json").exists():
         write_world()
-    config = Config(hours=args.hours, period_s=args.period_s, seed=args.seed, shape=LoadShape(seed=args.seed))
+    trace = args.world == "trace"
+    if trace and (args.write_world or not (TRACE_WORLD_DIR / "server-data.json").exists()):
+        write_trace_world()
+    config = Config(
+        world=TRACE_WORLD_DIR if trace else WORLD_DIR,
+        hours=args.hours,
+        period_s=args.period_s,
+        seed=args.seed,
+        shape=LoadShape(seed=args.seed),
+        trace=trace,
+    )
     policies = tuple(args.policy) or ALL
     code = _head()  # before the run: the workers import the tree as it is now
     started = time.perf_counter()
@@ -279,11 +309,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "code": code,
         "seed": config.seed,
         "world": f"{config.world.relative_to(config.world.parents[2])} (3 llama_13b servers, "
-        f"Premium/Bronze/Free, at {LOAD_SCALE}x samples/large's rates; capacity in capacity-data.json)",
+        + (
+            "Premium/Bronze/Free, loads from the trace; capacity in capacity-data.json)"
+            if trace
+            else f"Premium/Bronze/Free, at {LOAD_SCALE}x samples/large's rates; capacity in capacity-data)"
+        ),
         "virtual time": f"{config.hours:g} h after a 120 s warm-up, control period {config.period_s:g} s, "
-        f"pod start-up {config.startup_delay_s:g} s, "
+        "pod start-up per model and GPU (model-data startupS), "
         f"controller/HPA scale-down window {config.scale_down_window_s:g} s",
-        "load": f"diurnal amplitude {shape.amplitude}, noise {shape.noise} per {shape.noise_interval_s:g} s, "
+        "load": f"the Azure LLM inference trace 2023 replayed (benchmarks.autoscaling_trace): conv for "
+        f"Premium and Bronze (Bronze shifted by half the span), code for Free; {COPIES} copies each shifted "
+        f"by span/{COPIES}, time x{TIME_SCALE:g}, looped"
+        if trace
+        else f"diurnal amplitude {shape.amplitude}, noise {shape.noise} per {shape.noise_interval_s:g} s, "
         f"trough at 0 h, peak at 12 h; {shape.spike_count} spikes x{shape.spike_factor} for "
         f"{shape.spike_duration_s:g} s at " + ", ".join(f"{s / 3600:.2f} h" for s, _ in spikes),
         "wall time": ", ".join(f"{r.policy} {r.wall_s:.0f} s" for r in runs) + f"; total {total_s:.0f} s "
