@@ -5,8 +5,8 @@ Used by :mod:`benchmarks.bench_autoscaling` (``--world trace``). Same servers, c
 lengths are a real trace's, replayed request by request (:class:`load_emulator.trace.TraceReplay`):
 
 - Premium and Bronze: the conversation trace (19,366 requests in one hour, 18:15-19:14 on
-  2023-11-16; mean 1,155 prompt and 211 output tokens); Bronze's copy is shifted by half the
-  trace's span, so the two do not peak together.
+  2023-11-16; mean 1,155 prompt and 211 output tokens); Bronze's copies are shifted by a quarter
+  of the trace's span from Premium's, so the two do not peak together.
 - Free: the code trace (8,819 requests in the same hour; mean 2,048 prompt and 28 output tokens).
 - Superposition: each server replays :data:`COPIES` copies of its trace, shifted by ``span /
   COPIES`` from each other, at :data:`TIME_SCALE` (the trace's time stretched: its bursts last
@@ -42,7 +42,7 @@ AZURE_CODE_CSV = AZURE_CONV_CSV.with_name("AzureLLMInferenceTrace_code.csv")
 TRACE_WORLD_DIR = WORLD_DIR.with_name("autoscaling-trace")
 COPIES = 2
 TIME_SCALE = 4.0
-TRACE_OF_CLASS = {"Premium": ("conv", 0.0), "Bronze": ("conv", 0.5), "Free": ("code", 0.0)}
+TRACE_OF_CLASS = {"Premium": ("conv", 0.0), "Bronze": ("conv", 0.25), "Free": ("code", 0.0)}
 """Class -> (trace, shift as a share of its span)."""
 
 

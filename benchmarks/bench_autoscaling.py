@@ -318,7 +318,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pod start-up per model and GPU (model-data startupS), "
         f"controller/HPA scale-down window {config.scale_down_window_s:g} s",
         "load": f"the Azure LLM inference trace 2023 replayed (benchmarks.autoscaling_trace): conv for "
-        f"Premium and Bronze (Bronze shifted by half the span), code for Free; {COPIES} copies each shifted "
+        f"Premium and Bronze (Bronze shifted by a quarter of the span), code for Free; {COPIES} copies "
+        "each shifted "
         f"by span/{COPIES}, time x{TIME_SCALE:g}, looped"
         if trace
         else f"diurnal amplitude {shape.amplitude}, noise {shape.noise} per {shape.noise_interval_s:g} s, "

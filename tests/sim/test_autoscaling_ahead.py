@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from itertools import islice
 
 import pytest
 
 from benchmarks.autoscaling_metrics import ClassScore, PolicyScore, ahead_verdicts, score
+from benchmarks.autoscaling_trace import COPIES, TIME_SCALE, TRACE_WORLD_DIR, read_azure, trace_workloads
 from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape, startup_s
 from benchmarks.bench_autoscaling import AHEAD, PEERS, Config, build, run_policy
 from contract.data.loader import load_system_dir
@@ -91,3 +93,20 @@ def test_ahead_verdicts() -> None:
     assert "Free 95.0% < 96.0%" in v[3].detail
     none_reach = ahead_verdicts(ours, oracle, hpas[:1], peers)
     assert not none_reach[1].holds and "not comparable" in none_reach[1].detail
+
+
+def test_the_trace_world_replays_the_azure_trace_superposed() -> None:
+    system = load_system_dir(TRACE_WORLD_DIR)
+    loads = trace_workloads(system)
+    conv, code = read_azure("conv"), read_azure("code")
+    assert len(conv) == 19366 and len(code) == 8819
+    premium, free = loads["Premium-llama_13b"], loads["Free-llama_13b"]
+    first_loop = list(islice(premium.arrivals(0), len(conv) * COPIES))
+    assert sorted((a.in_tokens, a.out_tokens) for a in first_loop) == sorted(
+        (a.in_tokens, a.out_tokens) for a in conv * COPIES
+    )
+    span_s = premium.span_s * TIME_SCALE  # type: ignore[attr-defined]
+    assert all(0 <= a.t_s < span_s for a in first_loop)
+    assert free.tokens.mean_out_tokens < 30 < premium.tokens.mean_out_tokens
+    bronze = list(islice(loads["Bronze-llama_13b"].arrivals(0), 50))
+    assert [a.t_s for a in bronze] != [a.t_s for a in first_loop[:50]]  # shifted, not the same stream
