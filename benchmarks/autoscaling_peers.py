@@ -117,7 +117,14 @@ class DynamoPlanner(HpaStyle):
     async def start(self, now_s: float) -> None:
         """Per-replica capacity at the start's GPU type and batch (the "profiling" of the planner)."""
         loads = {s.name: max(s.load.arrival_rate_rpm, 1.0) for s in self.run.system.servers.servers}
-        solution = optimize(system_with_loads(self.run, loads, now_s))
+        system = system_with_loads(self.run, loads, now_s)
+        pinned = [  # the start's GPU type and batch: the planner keeps them, so they are profiled
+            s.model_copy(update={"keep_accelerator": True, "max_batch_size": s.current_alloc.max_batch})
+            for s in system.servers.servers
+        ]
+        solution = optimize(
+            system.model_copy(update={"servers": system.servers.model_copy(update={"servers": pinned})})
+        )
         for d in solution.decisions:
             if d.allocation is not None:
                 self.capacity_rpm[d.server] = d.allocation.max_rpm_per_replica
