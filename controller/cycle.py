@@ -11,6 +11,10 @@ server of the collected system gets the window's floor (``floorReplicas``); afte
 window records what each acted-on server needs. A cycle that fails before the actuator answers
 leaves the window as it was.
 
+It also keeps the load history (:mod:`controller.history`): after ``collect`` each server's rate is
+entered and the history saved to its store; classes that ask for a forecast get it
+(:mod:`controller.lookahead`) before ``optimize``, and a server left without one is held.
+
 ``HttpStages`` is the production port: ``GET /collect`` -> CollectResult; ``POST /optimize`` with the
 system (inferno's JSON) -> Solution (``{"solution": {...}}`` accepted too); ``POST /update`` ->
 UpdateResponse. The token (if any) goes to the actuator only.
