@@ -213,3 +213,63 @@ def miss_causes(rows: Sequence[Row]) -> dict[str, dict[str, int]]:
                     counts[MISS_CAUSES[3]] += 1
             previous = row
     return out
+
+
+def ahead_verdicts(
+    ours: PolicyScore,
+    oracle: PolicyScore,
+    hpas: Sequence[PolicyScore],
+    peers: Sequence[PolicyScore],
+    premium: str = "Premium",
+) -> list[Verdict]:
+    """Issue 18's targets on one run: Premium >= 99.5% of minutes; cost <= 0.90x the cheapest
+    HPA-style setting that reaches ours' Premium attainment (none reaching it: not judged, said);
+    cheaper than each peer policy at equal or better attainment in every class; cost <= 1.05x the
+    oracle."""
+    p = ours.of_class(premium)
+    att = p.attainment if p else math.nan
+    out = [Verdict(f"{premium} attainment >= 99.5%", att >= 0.995, f"{att * 100:.2f}% of minutes")]
+    reaching = [
+        h for h in hpas if (x := h.of_class(premium)) is not None and x.attainment >= att and h.cost > 0
+    ]
+    if reaching:
+        cheapest = min(reaching, key=lambda h: h.cost)
+        ratio = ours.cost / cheapest.cost
+        out.append(
+            Verdict(
+                "cost <= 0.90x the cheapest HPA-style setting at ours' Premium attainment",
+                ratio <= 0.90,
+                f"{ratio:.3f}x {cheapest.policy} ({ours.cost:.0f} vs {cheapest.cost:.0f})",
+            )
+        )
+    else:
+        out.append(
+            Verdict(
+                "cost <= 0.90x the cheapest HPA-style setting at ours' Premium attainment",
+                False,
+                "no HPA-style setting of the sweep reaches ours' Premium attainment: not comparable; "
+                + ", ".join(
+                    f"{h.policy} {x.attainment * 100:.2f}%" for h in hpas if (x := h.of_class(premium))
+                ),
+            )
+        )
+    for peer in peers:
+        worse = [
+            f"{c.service_class} {c.attainment * 100:.1f}% < {x.attainment * 100:.1f}%"
+            for c in ours.classes
+            if (x := peer.of_class(c.service_class)) is not None and c.attainment < x.attainment
+        ]
+        cheaper = ours.cost < peer.cost
+        out.append(
+            Verdict(
+                f"cheaper than {peer.policy} at equal or better attainment in every class",
+                cheaper and not worse,
+                f"cost {ours.cost:.0f} vs {peer.cost:.0f} ({ours.cost / peer.cost:.3f}x); attainment "
+                + ("equal or better in every class" if not worse else "worse: " + ", ".join(worse)),
+            )
+        )
+    ratio = ours.cost / oracle.cost if oracle.cost > 0 else math.inf
+    out.append(
+        Verdict("cost <= 1.05x oracle", ratio <= 1.05, f"{ratio:.3f}x ({ours.cost:.0f} vs {oracle.cost:.0f})")
+    )
+    return out

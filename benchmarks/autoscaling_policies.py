@@ -8,8 +8,9 @@ hold-downs), each through :func:`apply`:
 - :class:`StaticForPeak`: the optimizer, once at t = 0, on every server's highest one-minute mean
   rate of the whole run (known in advance); never changed.
 - :class:`Oracle`: every cycle, the optimizer on the TRUE load ahead: each server's highest
-  one-minute mean rate over ``[now, now + period + startup delay)`` (a pod asked for now serves
-  from ``now + startup``; scale-downs act at once, so the window starts now). No hold-downs.
+  one-minute mean rate over ``[now, now + period + startup)`` (a pod asked for now serves from
+  ``now + startup``, the longest start-up in the world's model data; scale-downs act at once, so
+  the window starts now). No hold-downs.
 - :class:`HpaStyle`: ``desired = ceil(current * utilisation / target)``, as Kubernetes' HPA
   computes it, with ``current`` the ready pods and ``utilisation`` = mean over the last period's
   scrapes of ``vllm:num_requests_running`` summed over the pods, divided by ``ready * max batch``
@@ -130,7 +131,8 @@ class Oracle:
         self.run, self.loads = run, loads
         self.settings = OptimizerSettings()
         s = run.scenario
-        self.lookahead_s = s.period_s + s.startup_delay_s
+        startups = [e.startup_s for e in run.system.models.models if e.startup_s is not None]
+        self.lookahead_s = s.period_s + max(startups, default=s.startup_delay_s)
 
     async def start(self, now_s: float) -> None:
         await self.decide(now_s)

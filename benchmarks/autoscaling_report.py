@@ -52,7 +52,7 @@ def markdown(
     classes = sorted({c.service_class for s in scores for c in s.classes}, key=_class_order)
     oracle = next((s for s in scores if s.policy == "oracle"), None)
     lines = [
-        "# Autoscaling quality over 24 h: ours vs static-for-peak, HPA-style and an oracle",
+        "# Autoscaling quality: ours vs static-for-peak, HPA-style, peers and an oracle",
         "",
         f"Command: `{config['command']}` (seed {config['seed']}, one run, all policies on the same world "
         "and arrival streams).",
@@ -105,7 +105,7 @@ def markdown(
             counts = s.misses.get(name, {})
             cells = [str(counts.get(cause, 0)) for cause in MISS_CAUSES]
             lines.append(f"| {LABELS.get(s.policy, s.policy)} | {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Targets (issue 6, benchmark 4)", ""]
+    lines += ["", "## Targets (issues 6 and 18, benchmark 4)", ""]
     lines += markdown_lines(verdicts)
     lines += ["", "## Setup", ""]
     lines += [f"- {k}: {v}" for k, v in config.items() if k != "command"]

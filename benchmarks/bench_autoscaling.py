@@ -27,19 +27,29 @@ import asyncio
 import json
 import logging
 import math
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import structlog
 
-from benchmarks.autoscaling_metrics import PolicyScore, hpa_sweep_verdict, score, verdicts
+from benchmarks.autoscaling_metrics import PolicyScore, ahead_verdicts, hpa_sweep_verdict, score, verdicts
+from benchmarks.autoscaling_peers import DynamoPlanner, SloAwareKeda
 from benchmarks.autoscaling_policies import HpaStyle, Oracle, StaticForPeak
 from benchmarks.autoscaling_report import read_minutes_csv, write_all
+from benchmarks.autoscaling_trace import (
+    COPIES,
+    TIME_SCALE,
+    TRACE_WORLD_DIR,
+    trace_workloads,
+    write_trace_world,
+)
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
 from benchmarks.verdicts import Verdict
 from controller.settings import ENV_PREFIX, ControllerSettings
@@ -49,6 +59,16 @@ from load_emulator.whatif.records import Row
 from plumbing.settings import env_name
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
+PEERS = ("slo-aware", "dynamo-planner")
+"""llm-d's SLO-aware KEDA formula and a Dynamo-style forecast planner
+(:mod:`benchmarks.autoscaling_peers`)."""
+AHEAD = "ahead"
+"""Ours as shipped with the forecast on for Premium and Bronze (``forecastQuantile`` 0.9)."""
+AHEAD_CLASSES = {"Premium": 0.9, "Bronze": 0.9}
+AHEAD_TAIL = "ahead-tail"
+"""``ahead`` with Premium's slo-ttft made a p90 target for sizing (``slo-ttft-percentile`` 90), so
+busy minutes hold and not only the long-run mean; scoring stays on minute means."""
+TAIL_PERCENTILE = {"Premium": 90.0}
 OURS_VARIANTS = ("loop:Free=0",)
 """Ours with ``INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon; the
 first is the value ``manifests/deployment.yaml`` ships (a test keeps them equal)."""
@@ -72,6 +92,9 @@ def class_windows(policy: str) -> str | None:
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ALL = (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS, AHEAD, *PEERS)
+EXTRA = (AHEAD_TAIL,)
+"""Run only when named (``--policy``)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,8 @@ class Config:
     seed: int = 0
     shape: LoadShape = field(default_factory=LoadShape)
     servers: tuple[str, ...] = ()
+    trace: bool = False
+    """The Azure 2023 trace world (:mod:`benchmarks.autoscaling_trace`) instead of diurnal+spikes."""
 
     def scenario(self) -> Scenario:
         return Scenario(
@@ -109,24 +134,62 @@ class PolicyRun:
 def build(config: Config, policy: str) -> WhatIfRun:
     """A ready-to-run what-if for one policy (same world, seed and load for every policy)."""
     scenario = config.scenario()
+    if policy in (AHEAD, AHEAD_TAIL):
+        scenario = replace(
+            scenario,
+            samples=forecasting_world(config.world, TAIL_PERCENTILE if policy == AHEAD_TAIL else {}),
+            controller=ControllerSettings(
+                scale_down_window_s=config.scale_down_window_s,
+                scale_down_window_by_class_s=class_windows(OURS_VARIANTS[0]),
+            ),
+        )
     windows = class_windows(policy)
     if windows is not None:
         given = {**scenario.controller.model_dump(), "scale_down_window_by_class_s": windows}
         scenario = replace(scenario, controller=ControllerSettings.model_validate(given))
     system = load_scenario_system(scenario)
-    loads = workloads(system, config.shape, config.hours * 3600.0, scenario.tokens)
+    loads = (
+        trace_workloads(system)
+        if config.trace
+        else workloads(system, config.shape, config.hours * 3600.0, scenario.tokens)
+    )
     factories: dict[str, DeciderFactory | None] = {
         "loop": None,
         **dict.fromkeys(OURS_VARIANTS),
         "static-peak": lambda run: StaticForPeak(run, loads),
         "oracle": lambda run: Oracle(run, loads),
+        AHEAD: None,
+        AHEAD_TAIL: None,
+        "slo-aware": lambda run: SloAwareKeda(run, config.scale_down_window_s),
+        "dynamo-planner": lambda run: DynamoPlanner(run, max_startup_s(run)),
     }
     target = hpa_target(policy)
     if target is not None:
         factories[policy] = lambda run: HpaStyle(run, target, config.scale_down_window_s)
     if policy not in factories:
-        raise ValueError(f"unknown policy {policy!r}; known: {[*POLICIES, *HPA_SWEEP, *OURS_VARIANTS]}")
+        raise ValueError(f"unknown policy {policy!r}; known: {[*ALL, *EXTRA]}")
     return WhatIfRun(scenario, decider=factories[policy], workloads=loads)
+
+
+def forecasting_world(world: Path, tail: Mapping[str, float]) -> Path:
+    """A copy of ``world`` whose classes in :data:`AHEAD_CLASSES` ask for the forecast and whose
+    classes in ``tail`` size their slo-ttft as that percentile."""
+    out = Path(tempfile.mkdtemp(prefix="bench-ahead-"))
+    for f in world.glob("*.json"):
+        shutil.copy(f, out / f.name)
+    doc = json.loads((out / "serviceclass-data.json").read_text())
+    for c in doc["serviceClasses"]:
+        if c["name"] in AHEAD_CLASSES:
+            c["forecastQuantile"] = AHEAD_CLASSES[c["name"]]
+        for target in c.get("modelTargets", []) if c["name"] in tail else []:
+            target["slo-ttft-percentile"] = tail[c["name"]]
+    (out / "serviceclass-data.json").write_text(json.dumps(doc, indent=2))
+    return out
+
+
+def max_startup_s(run: WhatIfRun) -> float:
+    startups = [e.startup_s for e in run.system.models.models if e.startup_s is not None]
+    return max(startups, default=run.scenario.startup_delay_s)
 
 
 def run_policy(config: Config, policy: str) -> PolicyRun:
@@ -158,7 +221,7 @@ def _parser() -> argparse.ArgumentParser:
         "--policy",
         action="append",
         default=[],
-        choices=[*POLICIES, *HPA_SWEEP, *OURS_VARIANTS],
+        choices=[*ALL, *EXTRA],
         help="run only these (default: all, the HPA sweep and the variants of ours included)",
     )
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -171,6 +234,13 @@ def _parser() -> argparse.ArgumentParser:
         "--notes", type=Path, help="text file of notes (one per line) for the report's Notes section"
     )
     p.add_argument("--write-world", action="store_true", help="rewrite benchmarks/data/autoscaling first")
+    p.add_argument(
+        "--world",
+        choices=("diurnal", "trace"),
+        default="diurnal",
+        help="diurnal+spikes (benchmarks/data/autoscaling) or the Azure 2023 trace replayed "
+        "(benchmarks/data/autoscaling-trace)",
+    )
     return p
 
 
@@ -178,8 +248,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.write_world or not (WORLD_DIR / "server-data.json").exists():
         write_world()
-    config = Config(hours=args.hours, period_s=args.period_s, seed=args.seed, shape=LoadShape(seed=args.seed))
-    policies = tuple(args.policy) or (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS)
+    trace = args.world == "trace"
+    if trace and (args.write_world or not (TRACE_WORLD_DIR / "server-data.json").exists()):
+        write_trace_world()
+    config = Config(
+        world=TRACE_WORLD_DIR if trace else WORLD_DIR,
+        hours=args.hours,
+        period_s=args.period_s,
+        seed=args.seed,
+        shape=LoadShape(seed=args.seed),
+        trace=trace,
+    )
+    policies = tuple(args.policy) or ALL
     code = _head()  # before the run: the workers import the tree as it is now
     started = time.perf_counter()
     if args.rescore:
@@ -206,6 +286,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 replace(v, target=f"{v.target} ({setting})")
                 for v in verdicts(by_name[ours], by_name["oracle"], by_name["hpa"])
             ]
+    if {AHEAD, "oracle"} <= set(by_name):
+        hpas = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
+        peers = [by_name[p] for p in PEERS if p in by_name]
+        judged += [
+            replace(
+                v, target=f"{v.target} (issue 18: ours as shipped + forecast for {', '.join(AHEAD_CLASSES)})"
+            )
+            for v in ahead_verdicts(by_name[AHEAD], by_name["oracle"], hpas, peers)
+        ]
     sweep = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
     swept = next((p for p in settings if p in by_name), None)
     if swept is not None and len(sweep) > 1:
@@ -220,11 +309,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "code": code,
         "seed": config.seed,
         "world": f"{config.world.relative_to(config.world.parents[2])} (3 llama_13b servers, "
-        f"Premium/Bronze/Free, at {LOAD_SCALE}x samples/large's rates; capacity in capacity-data.json)",
+        + (
+            "Premium/Bronze/Free, loads from the trace; capacity in capacity-data.json)"
+            if trace
+            else f"Premium/Bronze/Free, at {LOAD_SCALE}x samples/large's rates; capacity in capacity-data)"
+        ),
         "virtual time": f"{config.hours:g} h after a 120 s warm-up, control period {config.period_s:g} s, "
-        f"pod start-up {config.startup_delay_s:g} s, "
+        "pod start-up per model and GPU (model-data startupS), "
         f"controller/HPA scale-down window {config.scale_down_window_s:g} s",
-        "load": f"diurnal amplitude {shape.amplitude}, noise {shape.noise} per {shape.noise_interval_s:g} s, "
+        "load": f"the Azure LLM inference trace 2023 replayed (benchmarks.autoscaling_trace): conv for "
+        f"Premium and Bronze (Bronze shifted by a quarter of the span), code for Free; {COPIES} copies "
+        "each shifted "
+        f"by span/{COPIES}, time x{TIME_SCALE:g}, looped"
+        if trace
+        else f"diurnal amplitude {shape.amplitude}, noise {shape.noise} per {shape.noise_interval_s:g} s, "
         f"trough at 0 h, peak at 12 h; {shape.spike_count} spikes x{shape.spike_factor} for "
         f"{shape.spike_duration_s:g} s at " + ", ".join(f"{s / 3600:.2f} h" for s, _ in spikes),
         "wall time": ", ".join(f"{r.policy} {r.wall_s:.0f} s" for r in runs) + f"; total {total_s:.0f} s "
@@ -247,7 +345,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         ),
         "oracle": "optimizer every period on the true highest one-minute mean rate over the next "
-        "period + pod start-up (120 s); applied directly, no hold-downs",
+        "period + the longest pod start-up of the world; applied directly, no hold-downs",
+        "pod start-up": "per model and GPU from model-data startupS (benchmarks.autoscaling_world.startup_s: "
+        "64 s of engine start, compile from a warm cache and CUDA graph capture + weights at 0.89 GB/s per "
+        "card, after Tensorfuse's measurements of vLLM on L40S, Sep 2025); llama_13b 71-93 s",
+        "ahead": f"ours as shipped with forecastQuantile 0.9 for {', '.join(AHEAD_CLASSES)} "
+        "(controller.forecast: damped Holt, upper quantile from one-step errors; sized for "
+        "max(measured, forecast) over start-up + one period)",
+        "slo-aware": "llm-d's SLO-aware KEDA formula as benchmarks.autoscaling_peers re-implements it: x = "
+        "max(mean TTFT / slo-ttft, mean ITL / slo-itl) over the period (observed: no predictor in the "
+        "emulator); above 0.55 ceil(ready * x / 0.55), below 0.40 ceil(ready * x / 0.40), in between no "
+        "change; warming replicas credited; HPA's 300 s window for scale-down; start's GPU type and batch",
+        "dynamo-planner": "a Dynamo-style planner: damped-Holt point forecast of the request rate over "
+        "period + start-up / the optimizer's max rate per replica at the start's GPU type and batch; +1 "
+        "replica when more than one batch per ready replica waits; scale-down at once",
         "minute meets SLO": "mean TTFT <= slo-ttft and mean ITL <= slo-itl of the class over that minute "
         "(the classes set no percentile, so the targets bound means); no traffic: not judged",
     }

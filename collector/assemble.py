@@ -21,6 +21,8 @@ them down. ``ManagedServer.hold`` carries the reason to the controller and the a
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -103,8 +105,24 @@ def _runs_known(cand: Candidate) -> bool:
     return bool(cand.labels.accelerator) and cand.labels.current_max_batch > 0
 
 
+def measured_startup_s(pods: Sequence[PodInfo]) -> dict[Key, float]:
+    """Each Deployment's start-up time: the median over its Ready pods of creation -> Ready, seconds.
+
+    A pod whose container restarted reads long (Ready turns True again later), so the median, not
+    the mean. Example: pods Ready 95, 100 and 400 s after creation -> 100 s.
+    """
+    spans: dict[Key, list[float]] = {}
+    for pod in pods:
+        if pod.deployment is None or pod.created_s is None or pod.ready_since_s is None:
+            continue
+        spans.setdefault((pod.namespace, pod.deployment), []).append(
+            max(pod.ready_since_s - pod.created_s, 0.0)
+        )
+    return {key: statistics.median(values) for key, values in spans.items()}
+
+
 def _server_entry(
-    server: ManagedServer, cand: Candidate, resolved: ResolvedLoad, now_s: float
+    server: ManagedServer, cand: Candidate, resolved: ResolvedLoad, now_s: float, startup_s: float | None
 ) -> dict[str, Any]:
     assert resolved.load is not None  # trusted servers always have a load
     current: dict[str, Any] = {
@@ -144,6 +162,10 @@ def _server_entry(
         entry["acceleratorAgeS"] = max(0.0, now_s - server.accelerator_changed_at_s)
     if server.rolling_out:  # counted against the optimizer's rollout budget
         entry["rollingOut"] = True
+    if server.current_replicas > server.ready_replicas:  # coming capacity: loading their model
+        entry["startingReplicas"] = server.current_replicas - server.ready_replicas
+    if startup_s is not None:
+        entry["startupS"] = startup_s
     return entry
 
 
@@ -206,6 +228,7 @@ def assemble(
     if inputs.check_reporting_pods and inputs.pods is not None:
         grace_s = GRACE_WINDOWS * settings.rate_window_s
         counts = pod_counts(inputs.pods, now_s, grace_s)
+    startups = measured_startup_s(inputs.pods or [])
     for cand in candidates:
         observed = observe(inputs.snapshot, cand.key, settings.staleness_s, settings.backlog_drain_s)
         hold = None
@@ -241,7 +264,7 @@ def assemble(
         server = _managed(cand, resolved, observed, hold, measured)
         servers.append(server)
         if server.trusted:
-            entries.append(_server_entry(server, cand, resolved, now_s))
+            entries.append(_server_entry(server, cand, resolved, now_s, startups.get(cand.key)))
     optimized = {(s.namespace, s.deployment) for s in servers if s.trusted}
     capacity_doc, capacity_notes = _capacity(inputs, settings, servers, optimized)
     if not static.system.optimizer.optimizer.unlimited and not any(c["count"] for c in capacity_doc["count"]):

@@ -145,6 +145,7 @@ def to_pod(obj: Any) -> PodInfo:
     return PodInfo(
         serves=serves,
         ready_since_s=ready_since_s(obj.status),
+        created_s=obj.metadata.creation_timestamp.timestamp() if obj.metadata.creation_timestamp else None,
         namespace=obj.metadata.namespace,
         name=obj.metadata.name,
         node_name=(spec.node_name or "") if spec else "",

@@ -70,6 +70,8 @@ class PodInfo:
     serves: bool = True
     """Whether the pod runs the server that exports vLLM metrics: False for a LeaderWorkerSet's
     worker pods (only a group's leader serves), which hold cards but never report."""
+    created_s: float | None = None
+    """Unix time the pod was created (``metadata.creationTimestamp``); None: unknown."""
 
 
 class KubePort(Protocol):

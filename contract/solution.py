@@ -78,6 +78,12 @@ class ServerDecision(BaseModel):
     demand_rpm: float = Field(ge=0)
     served_rpm: float = Field(ge=0, description="rate the allocation can serve within targets, <= demand")
     steps: list[Step] = Field(default_factory=list, description="why: model result, solver choice, clips")
+    startup_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="seconds until the replicas this decision adds (or that are starting) serve: "
+        "model-data startupS, else the server's measured start-up time; None: unknown or nothing starts",
+    )
 
     @property
     def reasons(self) -> list[str]:

@@ -10,6 +10,8 @@ import structlog
 from controller.app import make_app, observed
 from controller.calibration_kube import KubeCalibrationStore
 from controller.cycle import CycleRunner, HttpStages, Stages, always_leader
+from controller.history import HistoryStore
+from controller.history_kube import ConfigMapHistoryStore
 from controller.leader import LeaderElector, LeaderGuardedStages
 from controller.leader_kube import build_elector
 from controller.loop import CycleLoop
@@ -54,6 +56,19 @@ def _calibration_store(settings: ControllerSettings) -> KubeCalibrationStore | N
     )
 
 
+def _history_store(settings: ControllerSettings) -> HistoryStore | None:
+    """The ConfigMap that keeps the load history, when one is named; None: in this process only."""
+    if not settings.load_history_configmap:
+        return None
+    try:
+        api_client = load_api_client()
+    except StartupError as exc:
+        raise StartupError(
+            f"load_history_configmap is set: {exc}; or leave INFERNO_CONTROLLER_LOAD_HISTORY_CONFIGMAP empty"
+        ) from None
+    return ConfigMapHistoryStore(api_client, settings.load_history_configmap, settings.lease_namespace)
+
+
 async def _run(settings: ControllerSettings) -> None:
     log = structlog.get_logger()
     token = read_secret_file(settings.token_file)
@@ -68,6 +83,7 @@ async def _run(settings: ControllerSettings) -> None:
         settings,
         is_leader=leader.is_leader if leader else always_leader,
         calibration_store=_calibration_store(settings),
+        history_store=_history_store(settings),
     )
     loop = CycleLoop(observed(runner, metrics, leader), settings.control_period_s)
     app = make_app(loop, metrics, settings, token, on_cleanup=stages.close, leader=leader)

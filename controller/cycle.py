@@ -11,6 +11,10 @@ server of the collected system gets the window's floor (``floorReplicas``); afte
 window records what each acted-on server needs. A cycle that fails before the actuator answers
 leaves the window as it was.
 
+It also keeps the load history (:mod:`controller.history`): after ``collect`` each server's rate is
+entered and the history saved to its store; classes that ask for a forecast get it
+(:mod:`controller.lookahead`) before ``optimize``, and a server left without one is held.
+
 ``HttpStages`` is the production port: ``GET /collect`` -> CollectResult; ``POST /optimize`` with the
 system (inferno's JSON) -> Solution (``{"solution": {...}}`` accepted too); ``POST /update`` ->
 UpdateResponse. The token (if any) goes to the actuator only.
@@ -33,7 +37,8 @@ from contract.data.system import SystemData
 from contract.solution import Solution
 from contract.steps import StepCode
 from contract.update import Outcome, UpdateRequest, UpdateResponse
-from controller import calibrate, window
+from controller import calibrate, history, lookahead, window
+from controller.history import HistoryStore, MemoryHistoryStore, ServerHistory
 from controller.settings import ControllerSettings
 from controller.window import WindowState
 from plumbing.client import ErrorKind, JsonClient, UpstreamError, classify_exception
@@ -42,6 +47,7 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger()
 BAD_OUTCOMES = {Outcome.FAILED, Outcome.CONFLICT}
+NO_HISTORY = "no stored load history (first start, or the store was emptied)"
 
 
 class Stages(Protocol):
@@ -76,9 +82,11 @@ class CycleRunner:
         self,
         stages: Stages,
         settings: ControllerSettings,
+        *,
         timer: Callable[[], float] = time.perf_counter,
         is_leader: Callable[[], bool] = always_leader,
         calibration_store: CalibrationStore | None = None,
+        history_store: HistoryStore | None = None,
     ) -> None:
         self.stages = stages
         self.calibration = calibrate.EMPTY  # what each (model, accelerator) learned; see calibrate.py
@@ -90,6 +98,13 @@ class CycleRunner:
         self._seq = 0
         self.window: WindowState = {}  # the scale-down window; the optimizer gets it as floorReplicas
         self._window_policy = settings.window_policy()
+        self.history: dict[str, ServerHistory] = {}  # the forecast's input; see controller/history.py
+        self.history_store: HistoryStore = (
+            history_store if history_store is not None else MemoryHistoryStore()
+        )
+        self._forecast_policy = settings.forecast_policy()
+        self._history_read = False  # read once per leadership: the previous leader may have written it
+        self._history_fault: str | None = None
 
     def _new_id(self, now_s: float) -> str:
         self._seq += 1
@@ -131,6 +146,7 @@ class CycleRunner:
             }
             stage_ms: dict[str, float] = {}
             if not self.is_leader():
+                self._history_read = False
                 report = CycleReport(
                     **fields, outcome="standby", notes=["not the leader: nothing collected or changed"]
                 )
@@ -168,12 +184,16 @@ class CycleRunner:
             fields["notes"] = ["no managed servers collected: nothing to optimize"]
             return
         now_s = fields["started_at_s"]
+        notes = fields.setdefault("notes", [])
         system = collect.system
         if s.calibration != "off":
             system = await self._calibrate(collect, now_s, fields)
+        ahead = await self._look_ahead(collect, system, now_s, notes)
         opened = window.open_cycle(self.window, collect.servers, self._window_policy, now_s)
         floors = window.floors(opened, collect.servers)
-        system = with_floors(system, floors)
+        for name, held in ahead.holds.items():  # no forecast: no scale-down because of it
+            floors[name] = max(floors.get(name, 0), held)
+        system = with_floors(ahead.system, floors)
         solution = await self._stage("optimize", s.optimize_timeout_s, self.stages.optimize(system), stage_ms)
         fields.update(
             solver=f"{solution.solver.name}:{solution.solver.status}",
@@ -187,7 +207,7 @@ class CycleRunner:
             fields["decisions"] = _with_calibration(fields["decisions"], fields["calibration"], collect)
         # what the rollout budget deferred: the totals, in the answer of /invoke
         rollout = [s.text for s in solution.solver.steps if s.code is StepCode.ROLLOUT_BUDGET]
-        fields.setdefault("notes", []).extend(rollout)
+        notes.extend(rollout)
         if rollout:
             fields["rollout_budget"] = rollout[0]
         request = UpdateRequest(
@@ -219,6 +239,49 @@ class CycleRunner:
                     f"calibration not persisted ({type(exc).__name__}: {exc}); kept in memory"
                 )
         return outcome.system
+
+    async def _look_ahead(
+        self, collect: CollectResult, system: SystemData, now_s: float, notes: list[str]
+    ) -> lookahead.Lookahead:
+        """Read the stored history (first cycle of a leadership), enter this cycle's rates, save it,
+        and forecast for the classes that ask. A store that fails or holds garbage leaves an empty
+        history and the reason (:mod:`controller.lookahead` then sizes reactively and holds)."""
+        policy, timeout_s = self._forecast_policy, self.settings.collect_timeout_s
+        if not self._history_read:
+            self._history_read = True
+            try:
+                async with asyncio.timeout(timeout_s):
+                    text = await self.history_store.load()
+                self.history = history.decode(text, policy) if text is not None else {}
+                self._history_fault = None if text is not None else NO_HISTORY
+            except history.HistoryError as exc:
+                self.history, self._history_fault = {}, f"stored load history unreadable: {exc}"
+            except Exception as exc:  # the store's failure must not stop the cycle
+                self.history, self._history_fault = (
+                    {},
+                    f"load history store failed: {type(exc).__name__}: {exc}",
+                )
+            if self._history_fault not in (None, NO_HISTORY):
+                notes.append(f"forecast: {self._history_fault}; starting an empty history")
+                log.warning("history_not_read", reason=self._history_fault)
+        rates = {m.server: m.arrival_rpm for m in collect.servers if m.trusted and m.arrival_rpm is not None}
+        self.history = history.record(self.history, rates, now_s, policy)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.history_store.save(history.encode(self.history, policy))
+        except Exception as exc:  # a later leader reads an older history: said, not fatal
+            notes.append(f"forecast: load history not saved: {type(exc).__name__}: {exc}")
+        ahead = lookahead.plan(
+            system,
+            self.history,
+            now_s,
+            period_s=self.settings.control_period_s,
+            policy=policy,
+            default_startup_s=self.settings.forecast_default_startup_s,
+            fault=self._history_fault,
+        )
+        notes.extend(ahead.notes)
+        return ahead
 
 
 def _with_calibration(

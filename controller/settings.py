@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from controller.forecast import ForecastPolicy
 from controller.window import WindowPolicy
 from plumbing.settings import ServiceSettings, load_settings, port_field, token_file_field
 
@@ -103,6 +104,24 @@ class ControllerSettings(ServiceSettings):
         min_length=1,
         description="namespace of that ConfigMap (the collector's config namespace)",
     )
+    # --- forecast (classes with forecastQuantile > 0); see controller/lookahead.py -------------
+    load_history_configmap: str = Field(
+        default="",
+        description="ConfigMap (in lease_namespace) whose load-history.json keeps the load history the "
+        "forecast reads, so it survives a restart and a leader change; empty: kept in this process only",
+    )
+    forecast_default_startup_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="start-up time of a new pod, seconds, when model-data has no startupS for the "
+        "pair and none was measured; the forecast looks this + one control period ahead",
+    )
+    forecast_min_history_s: float = Field(
+        default=600.0,
+        gt=0,
+        description="history a forecast needs, seconds; until then the class is sized on the measured "
+        "load and its servers are held (no scale-down)",
+    )
     # --- leader election (two replicas, only the leader acts); see controller/leader.py -----------
     leader_election: bool = Field(
         default=False,
@@ -153,6 +172,10 @@ class ControllerSettings(ServiceSettings):
         if negative:
             raise ValueError(f"a window is seconds >= 0 (not for {', '.join(negative)})")
         return value
+
+    def forecast_policy(self) -> ForecastPolicy:
+        """How :mod:`controller.forecast` computes and :mod:`controller.history` keeps the history."""
+        return ForecastPolicy(min_history_s=self.forecast_min_history_s)
 
     def window_policy(self) -> WindowPolicy:
         """The scale-down window lengths, as :mod:`controller.window` takes them."""

@@ -7,7 +7,10 @@ fake port writes here). Rules, kept close to Kubernetes:
 - A pod needs ``cards_per_replica`` cards of its accelerator's card type (``accCount *
   multiplicity``). Pods are bound in creation order while cards are free; the rest stay Pending
   (``ready_since_s`` None) until cards are freed. ``capacity=None`` means unlimited.
-- A bound pod is Ready ``startup_delay_s`` after binding (image pull + model load).
+- A bound pod is Ready its start-up time after binding (image pull + model load): the entry of
+  ``startup_by_model_s`` for its (model, accelerator) (model-data's ``startupS``), else
+  ``startup_delay_s``. Real start-up times differ by model and GPU (weights to load, CUDA graphs
+  to capture), so one delay for every pod hides what a start-up-aware policy is for.
 - Scale-down deletes Pending pods first, then not-yet-Ready ones, then the newest Ready ones
   (the ReplicaSet controller's ranking).
 - A template change (accelerator or batch size) starts a rollout: new pods for the full replica
@@ -34,6 +37,7 @@ class _Pod:
     card_type: str
     cards: int
     created_s: float
+    startup_s: float
     bound_s: float | None = None
 
 
@@ -59,11 +63,15 @@ class EmulatedCluster:
         capacity: Mapping[str, int] | None = None,
         startup_delay_s: float = 60.0,
         max_unavailable: float = 0.25,
+        startup_by_model_s: Mapping[tuple[str, str], float] | None = None,
     ) -> None:
-        """``accelerators``: unit name -> (card type, cards per unit); ``capacity``: cards per type."""
+        """``accelerators``: unit name -> (card type, cards per unit); ``capacity``: cards per type;
+        ``startup_by_model_s``: (model, accelerator unit) -> start-up seconds, for the pairs that
+        have their own (the rest take ``startup_delay_s``)."""
         self.accelerators = dict(accelerators)
         self.capacity = dict(capacity) if capacity is not None else None
         self.startup_delay_s = startup_delay_s
+        self.startup_by_model_s = dict(startup_by_model_s or {})
         self.max_unavailable = max_unavailable
         self._deployments: dict[tuple[str, str], _Deployment] = {}
         self._acc_count: dict[tuple[str, str], int] = {}
@@ -184,7 +192,11 @@ class EmulatedCluster:
                 pod.bound_s = max(pod.created_s, self._now_s)
 
     def _ready(self, pod: _Pod) -> bool:
-        return pod.bound_s is not None and pod.bound_s + self.startup_delay_s <= self._now_s
+        return pod.bound_s is not None and pod.bound_s + pod.startup_s <= self._now_s
+
+    def startup_s(self, model: str, accelerator: str) -> float:
+        """The start-up time of a new pod of ``model`` on ``accelerator``, seconds."""
+        return self.startup_by_model_s.get((model, accelerator), self.startup_delay_s)
 
     def _deletion_rank(self, pod: _Pod) -> tuple[int, int, float]:
         """Sort key: first to delete first (Pending, then not Ready, then newest)."""
@@ -202,6 +214,7 @@ class EmulatedCluster:
             card_type=card_type,
             cards=per_unit * self._acc_count[(dep.namespace, dep.name)],
             created_s=self._now_s,
+            startup_s=self.startup_s(dep.model, dep.accelerator),
         )
 
     def _state(self, dep: _Deployment) -> DeploymentState:
@@ -210,7 +223,7 @@ class EmulatedCluster:
                 p.name,
                 p.accelerator,
                 p.max_batch,
-                None if p.bound_s is None else p.bound_s + self.startup_delay_s,
+                None if p.bound_s is None else p.bound_s + p.startup_s,
             )
             for p in dep.pods
         )

@@ -117,7 +117,10 @@ def build_fleet(
     accelerators = {a.name: (a.type, a.multiplicity) for a in system.accelerators.accelerators}
     unlimited = system.optimizer.optimizer.unlimited if limited is None else not limited
     capacity = None if unlimited else system.capacity.cards_by_type()
-    cluster = EmulatedCluster(accelerators, capacity, startup_delay_s=startup_delay_s)
+    startups = {(e.name, e.acc): e.startup_s for e in system.models.models if e.startup_s is not None}
+    cluster = EmulatedCluster(
+        accelerators, capacity, startup_delay_s=startup_delay_s, startup_by_model_s=startups
+    )
     perf = {(e.name, e.acc): e for e in system.models.models}
     workloads: dict[str, LoadPattern] = {}
     allocations: list[Allocation] = []

@@ -17,6 +17,7 @@ import csv
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from load_emulator.patterns import Arrival
@@ -46,6 +47,10 @@ class TraceReplay:
     @classmethod
     def from_csv(cls, path: str | Path, **options: float | bool) -> TraceReplay:
         return cls.from_rows(read_trace_csv(path), **options)
+
+    @cached_property
+    def _times(self) -> tuple[float, ...]:
+        return tuple(r.t_s for r in self.rows)
 
     @property
     def span_s(self) -> float:
@@ -79,7 +84,7 @@ class TraceReplay:
         if self.loop:
             t = math.fmod(t, self.span_s)
         window = self.rate_window_s / self.time_scale
-        times = [r.t_s for r in self.rows]
+        times = self._times
         count = bisect.bisect_right(times, t) - bisect.bisect_right(times, t - window)
         return count * 60.0 / self.rate_window_s
 

@@ -149,6 +149,9 @@ def _context(
         note = f"assumed atTokens = {out_tokens:g}" if out_tokens > 0 else "no atTokens either: nothing sized"
         reasons.append(f"load gives no output tokens: {note}")
     demand = load.arrival_rate_rpm / 60.0
+    if spec is not None and spec.forecast_quantile > 0:
+        demand, note = _forecast_demand(server, demand)
+        reasons.append(note)
     if targets.tps > 0 and out_tokens > 0 and targets.tps / out_tokens > demand:
         demand = targets.tps / out_tokens
         reasons.append(f"slo-tps {targets.tps:g} tokens/s sets the demand to {demand:.4g} req/s")
@@ -165,6 +168,27 @@ def _context(
         targets=targets,
         spread=_spread(load),
         reasons=tuple(Step.note("size", r) for r in reasons),
+    )
+
+
+def _forecast_demand(server: ServerSpec, measured_rps: float) -> tuple[float, str]:
+    """``max(measured, forecast)`` in req/s for a server whose class asks for the forecast, and the
+    reason. Without a forecast (history too short, lost or unreadable) the measured load alone
+    sizes it: reactive, as for a class that does not ask; the controller holds its replicas then
+    (no scale-down because the forecast is missing)."""
+    forecast = server.forecast
+    measured_rpm = measured_rps * 60.0
+    if forecast is None:
+        return measured_rps, "forecast: none this cycle: sized on the measured load (reactive)"
+    ahead = f"{forecast.quantile:g} quantile over the next {forecast.horizon_s:.0f} s"
+    if forecast.arrival_rate_rpm > measured_rpm:
+        return forecast.arrival_rate_rpm / 60.0, (
+            f"forecast: sized for {forecast.arrival_rate_rpm:.4g} req/min ({ahead}) > measured "
+            f"{measured_rpm:.4g} req/min"
+        )
+    return measured_rps, (
+        f"forecast: {forecast.arrival_rate_rpm:.4g} req/min ({ahead}) <= measured {measured_rpm:.4g} "
+        "req/min: sized on the measured load"
     )
 
 

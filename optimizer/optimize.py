@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from contract.data.system import SystemData
+from contract.data.workload import ServerSpec
 from contract.solution import DecisionStatus, ServerAllocation, ServerDecision, Solution, SolverReport
 from contract.steps import Step, StepCode
 from optimizer.candidates import ServerContext, build_problem_with_context
@@ -67,6 +68,7 @@ def assemble(
             server.name, None, 0, (Step.note("decide", "solver returned no assignment"),)
         )
         decision = _decide(sp, assignment, contexts[server.name], limited=not problem.unlimited)
+        decision = _with_startup(decision, server, system)
         decisions.append(decision)
         if decision.allocation is not None:
             a = decision.allocation
@@ -92,6 +94,37 @@ def assemble(
         capacity_by_type=dict(problem.capacity_cards),
         unlimited=problem.unlimited,
     )
+
+
+def _with_startup(decision: ServerDecision, server: ServerSpec, system: SystemData) -> ServerDecision:
+    """The decision with when its coming capacity serves: replicas still starting (counted in the
+    current count, so they are not asked for again) and the new ones it asks for."""
+    a = decision.allocation
+    starting = server.starting_replicas
+    if a is None and starting == 0:
+        return decision
+    accelerator = a.accelerator if a is not None else server.current_alloc.accelerator
+    startup_s, source = system.startup_s(server, accelerator)
+    when = (
+        f"serve in about {startup_s:.0f} s ({source})" if startup_s is not None else "start-up time unknown"
+    )
+    texts: list[str] = []
+    if starting > 0:
+        texts.append(
+            f"{starting} of {server.current_alloc.num_replicas} replicas are starting: counted as coming "
+            "capacity, not asked for again"
+        )
+    if a is not None:
+        same_type = a.accelerator == server.current_alloc.accelerator
+        added = a.num_replicas - server.current_alloc.num_replicas if same_type else a.num_replicas
+        if added > 0:
+            texts.append(f"{added} new replica(s) on {a.accelerator}: {when}")
+        elif starting > 0 and startup_s is not None:
+            texts.append(f"a pod of {server.model} on {accelerator} takes about {startup_s:.0f} s ({source})")
+    if not texts:
+        return decision
+    steps = [*decision.steps, *(Step.note("decide", t) for t in texts)]
+    return decision.model_copy(update={"steps": steps, "startup_s": startup_s})
 
 
 def _decide(

@@ -115,6 +115,15 @@ class ModelPerfEntry(InfernoModel):
     step_parms: StepParms | None = Field(default=None, alias="stepParms")
     kv_cache_tokens: int | None = Field(default=None, alias="kvCacheTokens")
     kv_block_tokens: int = Field(default=DEFAULT_KV_BLOCK_TOKENS, alias="kvBlockTokens")
+    startup_s: float | None = Field(
+        default=None,
+        ge=0,
+        alias="startupS",
+        allow_inf_nan=False,
+        exclude_if=lambda v: v is None,
+        description="seconds from a pod's creation to serving on this accelerator (image pull, "
+        "weights, CUDA graphs); None: unknown, a server's measured start-up time stands in",
+    )
 
     @field_validator("acc_count")
     @classmethod

@@ -26,7 +26,7 @@ from contract.data.catalog import (
     ModelPerfEntry,
     OptimizerData,
 )
-from contract.data.workload import ServerData, ServiceClassData, ServiceClassSpec
+from contract.data.workload import ServerData, ServerSpec, ServiceClassData, ServiceClassSpec
 
 
 class SystemData(InfernoModel):
@@ -90,3 +90,17 @@ class SystemData(InfernoModel):
 
     def class_by_name(self) -> dict[str, ServiceClassSpec]:
         return self.service_classes.by_name()
+
+    def startup_s(self, server: ServerSpec, accelerator: str) -> tuple[float | None, str]:
+        """How long a new pod of ``server`` on ``accelerator`` takes to serve, and where that comes
+        from: model-data's ``startupS`` for (model, accelerator), else the server's measured
+        ``startupS`` (only for the accelerator it runs on); ``(None, "")``: unknown."""
+        given = next(
+            (m.startup_s for m in self.models.models if m.name == server.model and m.acc == accelerator),
+            None,
+        )
+        if given is not None:
+            return given, "model data"
+        if server.startup_s is not None and accelerator == server.current_alloc.accelerator:
+            return server.startup_s, "measured, creation to Ready"
+        return None, ""

@@ -59,10 +59,30 @@ class ModelTarget(InfernoModel):
     )
 
 
+class ForecastSpec(InfernoModel):
+    """A forecast of a server's demand over its horizon (the controller's, :mod:`controller.forecast`)."""
+
+    arrival_rate_rpm: float = Field(ge=0, alias="arrivalRate", allow_inf_nan=False)
+    """The forecast's upper quantile of the per-minute mean rate over the horizon, requests/min."""
+    quantile: float = Field(gt=0, lt=1, allow_inf_nan=False)
+    horizon_s: float = Field(ge=0, alias="horizonS", allow_inf_nan=False)
+    """How far ahead it looks: the start-up time + one control period."""
+
+
 class ServiceClassSpec(InfernoModel):
     name: str = Field(min_length=1)
     priority: int = LOWEST_PRIORITY
     model_targets: list[ModelTarget] = Field(default_factory=list, alias="modelTargets")
+    forecast_quantile: float = Field(
+        default=0,
+        ge=0,
+        lt=1,
+        alias="forecastQuantile",
+        allow_inf_nan=False,
+        exclude_if=lambda v: v == 0,
+        description="0: size on the measured load (reactive); e.g. 0.9: size every server of the "
+        "class for max(measured, the forecast's 0.9 quantile over start-up + one period)",
+    )
 
     @field_validator("priority", mode="before")
     @classmethod
@@ -99,10 +119,13 @@ class ServiceClassData(InfernoModel):
             if not isinstance(targets, list):
                 return data  # let field validation name the bad modelTargets
             targets = list(targets)
+            slot = merged.setdefault(name, {"name": name, "modelTargets": []})
             if "model" in lower:
                 target = {k: v for k, v in entry.items() if str(k).lower() not in ("name", "priority")}
                 targets.append(target)
-            slot = merged.setdefault(name, {"name": name, "modelTargets": []})
+            else:  # nested: class-level settings (forecastQuantile) go with the class
+                skip = ("name", "priority", "modeltargets")
+                slot.update({k: v for k, v in entry.items() if str(k).lower() not in skip})
             if "priority" in lower:
                 slot.setdefault("priority", entry[lower["priority"]])
             slot["modelTargets"].extend(targets)
@@ -207,6 +230,30 @@ class ServerSpec(InfernoModel):
         description="the Deployment's rollout has not finished, as kubectl rollout status reads "
         "it (pods of an older template left, or new ones not available yet): counted against the "
         "optimizer's rollout budget",
+    )
+
+    starting_replicas: int = Field(
+        default=0,
+        ge=0,
+        alias="startingReplicas",
+        exclude_if=lambda v: v == 0,
+        description="replicas created but not Ready yet (loading the model): coming capacity, "
+        "counted in numReplicas",
+    )
+    startup_s: float | None = Field(
+        default=None,
+        ge=0,
+        alias="startupS",
+        allow_inf_nan=False,
+        exclude_if=lambda v: v is None,
+        description="measured start-up time of this server's pods (creation to Ready), seconds; "
+        "used when model-data has no startupS for the accelerator; None: unknown",
+    )
+    forecast: ForecastSpec | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,
+        description="the controller's demand forecast, for a class with forecastQuantile > 0; "
+        "None: sized on the measured load",
     )
 
     @field_validator("service_class", mode="before")

@@ -61,9 +61,10 @@ def test_cluster_role_verbs_are_exactly_the_needed_ones() -> None:
 def test_namespaced_role_reads_its_configmaps_patches_the_dynamic_one_and_holds_its_lease() -> None:
     cms = ("inferno-static-data", "inferno-dynamic-data")
     lease = ("inferno-autoscaler",)
+    assert _env("controller")["INFERNO_CONTROLLER_LOAD_HISTORY_CONFIGMAP"]["value"] == "inferno-dynamic-data"
     assert _rules("Role") == {
         ("", "configmaps", "get", cms),
-        ("", "configmaps", "patch", ("inferno-dynamic-data",)),  # calibration-data.json
+        ("", "configmaps", "patch", ("inferno-dynamic-data",)),  # calibration-data.json, load-history.json
         ("coordination.k8s.io", "leases", "get", lease),
         ("coordination.k8s.io", "leases", "update", lease),
         ("coordination.k8s.io", "leases", "create", ()),

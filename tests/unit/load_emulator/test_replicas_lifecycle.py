@@ -124,3 +124,19 @@ def test_deployment_appearing_mid_run_starts_its_load_then() -> None:
     late = engine.window("late", 0, 200)
     assert late.arrivals == pytest.approx(1000, rel=0.15) and late.rejected == 0
     assert min(engine.stats("late").arrival_t) >= 100.0
+
+
+def test_each_model_and_accelerator_starts_in_its_own_time() -> None:
+    cluster = EmulatedCluster(
+        {"A": ("A", 1), "B": ("B", 1)},
+        {"A": 4, "B": 4},
+        startup_delay_s=10.0,
+        startup_by_model_s={("m", "B"): 300.0},
+    )
+    cluster.add_deployment(NS, DEP, model="m", accelerator="A", max_batch=8, replicas=1, now_s=0.0)
+    cluster.add_deployment(NS, "other", model="m", accelerator="B", max_batch=8, replicas=1, now_s=0.0)
+    ready = {s.name: s.pods[0].ready_since_s for s in cluster.deployments(1.0)}
+    assert ready == {DEP: 10.0, "other": 300.0}
+    cluster.set_template(NS, DEP, 400.0, accelerator="B")  # the new pods take B's time
+    (dep, _) = cluster.deployments(401.0)
+    assert sorted(p.ready_since_s or 0.0 for p in dep.pods if p.accelerator == "B") == [700.0]

@@ -98,7 +98,11 @@ def test_capacity_never_exceeded_and_milp_never_worse_than_greedy(prob: Allocati
     check_valid(prob, milp)
     assert milp.status == "optimal", milp.notes
     assert served_per_level(prob, from_greedy) == served_per_level(prob, milp)
-    assert from_greedy.objective == pytest.approx(milp.objective, rel=2e-4, abs=1e-6)
+    # each cost stage stops within the solver's relative gap of its bound, so the two may differ by it
+    gap = MilpSolver().relative_gap
+    assert from_greedy.objective == pytest.approx(milp.objective, rel=gap, abs=1e-6)
+    for result in (milp, from_greedy):
+        assert result.lower_bound is not None and result.objective <= result.lower_bound * (1 + gap) + 1e-6
     g_served, m_served = served_per_level(prob, greedy), served_per_level(prob, milp)
     assert m_served >= g_served  # lexicographic: never fewer of the highest level where they differ
     assert m_served[0] >= g_served[0]
