@@ -2,7 +2,7 @@
 
     nice -n 10 .venv/bin/python -m benchmarks.bench_openai_client [--stage-s 90] [--out benchmarks/results]
 
-needs the client's virtualenv (``bash scripts/setup-client.sh``; ``setup.sh`` calls it). One
+needs the client's virtualenv (``bash scripts/setup-client.sh``; ``test.sh`` calls it). One
 emulated replica (``python -m load_emulator serve-openai``, a subprocess, niced as this process is)
 of a 70B-class model on 4 x H100 (the step cost below is a clearly labelled estimate, not a
 measurement), fixed 1,024-token prompts and 128 output tokens with ``ignore_eos``, streaming.

@@ -3,8 +3,8 @@
 # The runtime dependencies come from requirements.lock (the versions and hashes the image ships,
 # scripts/lock.sh refreshes it), then the project and its dev tools; a dev tool that moved a locked
 # version fails the set-up, so the tests run on what ships. Re-installs only when pyproject.toml or
-# requirements.lock changed since the last run. Called by test.sh and demo.sh. Then the benchmark
-# client's own virtualenv (.venv-client: inference-perf on Python >= 3.12, scripts/setup-client.sh).
+# requirements.lock changed since the last run. Called by test.sh and demo.sh (test.sh then builds
+# the benchmark client's own virtualenv, scripts/setup-client.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -32,4 +32,3 @@ PY
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
-bash scripts/setup-client.sh
