@@ -31,7 +31,7 @@ DATA = CalibrationData(
 
 def _store(api: FakeCoreApi) -> KubeCalibrationStore:
     store = KubeCalibrationStore(None, "inferno", "inferno-dynamic-data", timeout_s=3.0)
-    store._api = api  # type: ignore[assignment]
+    store.key._api = api  # type: ignore[assignment]
     return store
 
 

@@ -43,7 +43,7 @@ class FakeCore:
 
 def store_with(core: FakeCore) -> ConfigMapHistoryStore:
     store = ConfigMapHistoryStore(object(), NAME, "inferno")
-    store._api = core  # type: ignore[assignment]  # the fake behind the adapter
+    store.key._api = core  # type: ignore[assignment]  # the fake behind the adapter
     return store
 
 
@@ -65,7 +65,7 @@ async def test_a_missing_configmap_reads_as_nothing_and_fails_to_save() -> None:
     assert await store.load() is None
     with pytest.raises(UpstreamError) as caught:
         await store.save("{}")
-    assert "patch ConfigMap inferno/inferno-dynamic-data" in str(caught.value)
+    assert "patching ConfigMap inferno/inferno-dynamic-data" in str(caught.value)
     assert NAME not in core.maps
 
 
