@@ -14,11 +14,9 @@ budget; the tests only need its CRD schema (RawDeployment objects are data to th
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
-from .gobuild import GoTarget, go_env
+from .gobuild import GoTarget, module_dir
 
 LWS_VERSION = "v0.7.0"
 KSERVE_VERSION = "v0.15.2"
@@ -70,22 +68,6 @@ def addon_targets(missing: list[str]) -> list[GoTarget]:
             )
         )
     return targets
-
-
-def module_dir(module: str, version: str) -> Path:
-    out = subprocess.run(
-        ["go", "mod", "download", "-json", f"{module}@{version}"],
-        check=False,
-        cwd=Path.home(),
-        env=go_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    info = json.loads(out.stdout or "{}")
-    if "Dir" not in info:
-        raise RuntimeError(f"cannot download {module}@{version}: {info.get('Error', out.stderr)}")
-    return Path(info["Dir"])
 
 
 def write_crds(bin_dir: Path) -> None:

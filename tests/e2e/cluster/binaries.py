@@ -12,7 +12,6 @@ kube-apiserver 1.3x relies on RequestWatchProgress and older etcd makes every wa
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -21,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import addons
-from .gobuild import GoTarget, build_targets, go_env
+from .gobuild import GoTarget, build_targets, module_dir
 
 K8S_VERSION = "v1.36.3"
 STAGING_VERSION = "v0.36.3"  # staging modules (k8s.io/api, ...) are tagged v0.<minor>.<patch>
@@ -109,19 +108,8 @@ def resolve() -> tuple[dict[str, Path], list[str]]:
 
 
 def write_kwok_stages(target: Path) -> None:
-    out = subprocess.run(
-        ["go", "mod", "download", "-json", f"sigs.k8s.io/kwok@{KWOK_VERSION}"],
-        check=False,
-        cwd=Path.home(),
-        env=go_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    info = json.loads(out.stdout or "{}")
-    if "Dir" not in info:
-        raise RuntimeError(f"cannot download sigs.k8s.io/kwok@{KWOK_VERSION}: {info} {out.stderr}")
-    docs = [(Path(info["Dir"]) / rel).read_text().strip() for rel in KWOK_STAGE_SOURCES]
+    source = module_dir("sigs.k8s.io/kwok", KWOK_VERSION, timeout_s=600)
+    docs = [(source / rel).read_text().strip() for rel in KWOK_STAGE_SOURCES]
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".tmp")
     tmp.write_text("\n---\n".join(docs) + "\n")

@@ -1,6 +1,7 @@
 """Build Go main packages of a released module into a binary directory, with progress output.
 
-Role: generic helper behind `binaries.py` (its only caller). For each target it writes a go.mod
+Role: generic helper behind `binaries.py` and `addons.py` (:func:`module_dir` gives both a
+module's source, for the files they copy out of it). For each target it writes a go.mod
 in a cache work dir (never in the repo) that requires the module at a release; for
 k8s.io/kubernetes it also `replace`s every staging module (k8s.io/api, ...) with its matching
 v0.x tag, because the kubernetes go.mod points them at ./staging, which a dependent cannot see.
@@ -40,6 +41,23 @@ def go_env() -> dict[str, str]:
     # local: never fetch another toolchain; CGO off: no C compiler needed and static binaries.
     env.update(GOTOOLCHAIN="local", CGO_ENABLED="0", GOWORK="off", GOFLAGS="-mod=mod -buildvcs=false")
     return env
+
+
+def module_dir(module: str, version: str, timeout_s: float = 900.0) -> Path:
+    """The module's source at that version in the Go module cache (downloaded first if needed)."""
+    out = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"],
+        check=False,
+        cwd=Path.home(),
+        env=go_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    info = json.loads(out.stdout or "{}")
+    if "Dir" not in info:
+        raise RuntimeError(f"cannot download {module}@{version}: {info.get('Error', out.stderr)}")
+    return Path(info["Dir"])
 
 
 def _log(msg: str) -> None:
