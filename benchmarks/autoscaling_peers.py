@@ -28,9 +28,8 @@ they see is what the emulated Prometheus holds (per Deployment, sums over its po
 from __future__ import annotations
 
 import math
-from collections import deque
 
-from benchmarks.autoscaling_policies import HpaStyle, system_with_loads
+from benchmarks.autoscaling_policies import HpaStyle, ready_pods, system_with_loads
 from controller.forecast import ForecastPolicy, forecast
 from load_emulator.cluster import DeploymentState
 from load_emulator.whatif.driver import WhatIfRun
@@ -46,10 +45,6 @@ def _window(run: WhatIfRun, state: DeploymentState, now_s: float) -> list[dict[s
         for s in run.prometheus.series.get((state.namespace, state.name), ())
         if now_s - period_s <= s.t_s <= now_s
     ]
-
-
-def _ready(state: DeploymentState, now_s: float) -> int:
-    return sum(1 for p in state.pods if p.ready_since_s is not None and p.ready_since_s <= now_s)
 
 
 class SloAwareKeda(HpaStyle):
@@ -69,7 +64,7 @@ class SloAwareKeda(HpaStyle):
 
     def _recommend(self, state: DeploymentState, now_s: float) -> int | None:
         window = _window(self.run, state, now_s)
-        ready = _ready(state, now_s)
+        ready = ready_pods(state, now_s)
         if len(window) < 2 or ready == 0:
             return None
         first, last = window[0], window[-1]
@@ -93,13 +88,7 @@ class SloAwareKeda(HpaStyle):
             raw = max(math.ceil(ready * x / BAND[0] - 1e-9), 1)
         else:
             raw = state.replicas
-        history = self.history.setdefault(state.name, deque())
-        history.append((now_s, raw))
-        while history and history[0][0] <= now_s - self.window_s:
-            history.popleft()
-        if raw >= state.replicas:
-            return raw
-        return min(state.replicas, max(r for _, r in history))
+        return self._stabilised(state, now_s, raw)
 
 
 class DynamoPlanner(HpaStyle):
@@ -131,7 +120,7 @@ class DynamoPlanner(HpaStyle):
 
     def _recommend(self, state: DeploymentState, now_s: float) -> int | None:
         window = _window(self.run, state, now_s)
-        ready = _ready(state, now_s)
+        ready = ready_pods(state, now_s)
         capacity = self.capacity_rpm.get(state.server, 0.0)
         if len(window) < 2 or capacity <= 0:
             return None

@@ -193,12 +193,17 @@ class HpaStyle:
             for s in self.run.prometheus.series.get((state.namespace, state.name), ())
             if now_s - period_s < s.t_s <= now_s
         ]
-        ready = sum(1 for p in state.pods if p.ready_since_s is not None and p.ready_since_s <= now_s)
+        ready = ready_pods(state, now_s)
         if not samples or ready == 0 or state.max_batch <= 0:
             return None
         mean_running = sum(samples) / len(samples)
         self.utilization[state.name] = mean_running / (ready * state.max_batch)
         raw = max(math.ceil(ready * self.utilization[state.name] / self.target - 1e-9), 1)
+        return self._stabilised(state, now_s, raw)
+
+    def _stabilised(self, state: DeploymentState, now_s: float, raw: int) -> int:
+        """HPA's scale-down stabilisation: a rise at once, a fall only to the highest raw
+        recommendation within the window."""
         history = self.history.setdefault(state.name, deque())
         history.append((now_s, raw))
         while history and history[0][0] <= now_s - self.window_s:
@@ -206,3 +211,8 @@ class HpaStyle:
         if raw >= state.replicas:
             return raw
         return min(state.replicas, max(r for _, r in history))
+
+
+def ready_pods(state: DeploymentState, now_s: float) -> int:
+    """Pods of the Deployment Ready at ``now_s``."""
+    return sum(1 for p in state.pods if p.ready_since_s is not None and p.ready_since_s <= now_s)
