@@ -1,9 +1,9 @@
 """One key of a ConfigMap the controller keeps state in: read it whole, write it by a merge patch.
 
 Used by :mod:`controller.calibration_kube` (``calibration-data.json``) and
-:mod:`controller.history_kube` (``load-history.json``), which the manifests keep in the same
-ConfigMap as the collector's ``capacity-data.json``: each write patches its one key and leaves the
-others as they are. The ConfigMap must exist (the manifests create it; a write to a missing one is
+:mod:`controller.history_kube` (``load-history.json``); each write patches its one key and
+leaves the ConfigMap's other keys (the collector's ``capacity-data.json`` beside calibration's)
+as they are. The ConfigMap must exist (the manifests create it; a write to a missing one is
 an error, never a create). The synchronous client runs in a thread with a timeout; a failure
 raises ``UpstreamError`` with the API's status classified.
 """

@@ -61,10 +61,15 @@ def test_cluster_role_verbs_are_exactly_the_needed_ones() -> None:
 def test_namespaced_role_reads_its_configmaps_patches_the_dynamic_one_and_holds_its_lease() -> None:
     cms = ("inferno-static-data", "inferno-dynamic-data")
     lease = ("inferno-autoscaler",)
-    assert _env("controller")["INFERNO_CONTROLLER_LOAD_HISTORY_CONFIGMAP"]["value"] == "inferno-dynamic-data"
+    history = (_env("controller")["INFERNO_CONTROLLER_LOAD_HISTORY_CONFIGMAP"]["value"],)
+    assert history == ("inferno-load-history",)
+    (shipped,) = [c for c in _base()["ConfigMap"] if c["metadata"]["name"] == history[0]]
+    assert not shipped.get("data")  # shipped empty: the controller patches it, never creates it
     assert _rules("Role") == {
         ("", "configmaps", "get", cms),
-        ("", "configmaps", "patch", ("inferno-dynamic-data",)),  # calibration-data.json, load-history.json
+        ("", "configmaps", "patch", ("inferno-dynamic-data",)),  # calibration-data.json
+        ("", "configmaps", "get", history),
+        ("", "configmaps", "patch", history),
         ("coordination.k8s.io", "leases", "get", lease),
         ("coordination.k8s.io", "leases", "update", lease),
         ("coordination.k8s.io", "leases", "create", ()),
