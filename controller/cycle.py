@@ -243,9 +243,10 @@ class CycleRunner:
     async def _look_ahead(
         self, collect: CollectResult, system: SystemData, now_s: float, notes: list[str]
     ) -> lookahead.Lookahead:
-        """Read the stored history (first cycle of a leadership), enter this cycle's rates, save it,
-        and forecast for the classes that ask. A store that fails or holds garbage leaves an empty
-        history and the reason (:mod:`controller.lookahead` then sizes reactively and holds)."""
+        """Read the stored history (first cycle of a leadership), enter this cycle's rates of the
+        servers whose class asks for a forecast, save it, and forecast for them. A store that fails
+        or holds garbage leaves an empty history and the reason (:mod:`controller.lookahead` then
+        sizes reactively and holds)."""
         policy, timeout_s = self._forecast_policy, self.settings.collect_timeout_s
         if not self._history_read:
             self._history_read = True
@@ -264,8 +265,14 @@ class CycleRunner:
             if self._history_fault not in (None, NO_HISTORY):
                 notes.append(f"forecast: {self._history_fault}; starting an empty history")
                 log.warning("history_not_read", reason=self._history_fault)
-        rates = {m.server: m.arrival_rpm for m in collect.servers if m.trusted and m.arrival_rpm is not None}
-        self.history = history.record(self.history, rates, now_s, policy)
+        others = lookahead.not_asking(system)
+        rates = {
+            m.server: m.arrival_rpm
+            for m in collect.servers
+            if m.trusted and m.arrival_rpm is not None and m.server not in others
+        }
+        kept = history.prune(self.history, others, now_s, policy)
+        self.history = history.record(kept, rates, now_s, policy)
         try:
             async with asyncio.timeout(timeout_s):
                 await self.history_store.save(history.encode(self.history, policy))

@@ -7,10 +7,12 @@ leadership (the first cycle a replica leads). :func:`decode` rejects anything it
 understand with :class:`HistoryError`: the caller then starts from an empty history and says why
 (reactive sizing, no scale-down until the history is long enough again).
 
+Only servers whose class asks for a forecast are kept (:func:`prune`): the others never read it.
 Two resolutions per server, to stay small (a ConfigMap holds 1 MiB): ``recent`` at
 ``policy.bucket_s`` (60 s) for ``policy.recent_s`` (2 h), which Holt's method reads, and
 ``season`` at ``policy.season_bucket_s`` (300 s) over one season plus that, which the seasonal
-term reads. 120 + 312 numbers per server, ~4 KB of JSON: ~250 servers per ConfigMap.
+term reads. 120 + 312 buckets per server, at most ~10 KB of JSON: ~100 forecast servers per
+ConfigMap; a save past the limit fails with the API server's reason, said in the cycle's notes.
 
 Example: rates 100 at t = 30 s and 110 at t = 50 s fall in recent bucket 0 (``[0, 60)``), which
 holds their mean, 105, over 2 samples.
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,6 +100,24 @@ def record(
             else known.season,
         )
     return out
+
+
+def prune(
+    history: LoadHistory, not_asking: Collection[str], now_s: float, policy: ForecastPolicy
+) -> dict[str, ServerHistory]:
+    """The history without the servers in ``not_asking`` (their class does not ask for a forecast)
+    and without servers not measured for longer than anything :func:`record` keeps (gone)."""
+    recent_from = math.floor(now_s / policy.bucket_s) - math.ceil(policy.recent_s / policy.bucket_s)
+    season_from = math.floor(now_s / policy.season_bucket_s) - math.ceil(
+        (policy.season_s + policy.recent_s) / policy.season_bucket_s
+    )
+
+    def live(h: ServerHistory) -> bool:
+        return (bool(h.recent.points) and h.recent.points[-1][0] > recent_from) or (
+            bool(h.season.points) and h.season.points[-1][0] > season_from
+        )
+
+    return {name: h for name, h in history.items() if name not in not_asking and live(h)}
 
 
 def recent_series(history: ServerHistory, now_s: float, policy: ForecastPolicy) -> list[float]:

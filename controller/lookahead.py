@@ -32,6 +32,16 @@ class Lookahead:
     notes: list[str] = field(default_factory=list)
 
 
+def not_asking(system: SystemData) -> set[str]:
+    """The servers whose class does not ask for a forecast: the load history leaves them out."""
+    classes = system.class_by_name()
+    return {
+        spec.name
+        for spec in system.servers.servers
+        if (c := classes.get(spec.service_class)) is None or c.forecast_quantile <= 0
+    }
+
+
 def plan(
     system: SystemData,
     load_history: LoadHistory,

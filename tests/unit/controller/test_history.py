@@ -12,6 +12,7 @@ from controller.history import (
     ServerHistory,
     decode,
     encode,
+    prune,
     recent_series,
     record,
     season_series,
@@ -89,3 +90,13 @@ def _with(path: tuple[str, ...], value: object) -> str:
 def test_corrupt_history_is_rejected_with_its_reason(text: str, message: str) -> None:
     with pytest.raises(HistoryError, match=message):
         decode(text, POLICY)
+
+
+def test_prune_drops_servers_that_do_not_ask_and_servers_gone_past_every_kept_bucket() -> None:
+    h = record({}, {"ask": 10.0, "other": 20.0, "gone": 30.0}, 0.0, POLICY)
+    h = record(h, {"ask": 11.0}, 3000.0, POLICY)  # "gone" last measured 3000 s ago: season still holds it
+    assert set(prune(h, {"other"}, 3000.0, POLICY)) == {"ask", "gone"}
+    # recent keeps 600 s and season 3600 + 600 s: past that nothing of "gone" is left to read
+    h = record(h, {"ask": 12.0}, 4300.0, POLICY)
+    assert set(prune(h, set(), 4300.0, POLICY)) == {"ask"}
+    assert prune(h, set(), 4199.0, POLICY).keys() == {"ask", "other", "gone"}

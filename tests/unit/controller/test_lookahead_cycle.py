@@ -3,6 +3,7 @@ falls back to reactive sizing with a reason and scales nothing down (issue 18's 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -89,6 +90,18 @@ async def test_the_forecast_comes_once_the_history_is_long_enough_and_survives_a
     other = FakeStages()  # another replica takes over: its first cycle reads what the old one wrote
     await cycles(runner(other, store), other, T0_S + 600.0, 1, rpm=110.0)
     assert sent(other).forecast is not None
+
+
+async def test_the_history_keeps_only_servers_whose_class_asks_for_a_forecast() -> None:
+    store, stages = MemoryHistoryStore(), FakeStages()
+    r = runner(stages, store)
+    await cycles(r, stages, T0_S, 2)
+    assert store.text is not None and set(json.loads(store.text)["servers"]) == {"llama"}
+
+    stages.collect_answer = collected(100.0, quantile=0.0)  # Premium stops asking: its history goes
+    await r.run_cycle(T0_S + 120.0)
+    assert store.text is not None and json.loads(store.text)["servers"] == {}
+    assert sent(stages).forecast is None and sent(stages).floor_replicas == 0
 
 
 @pytest.mark.parametrize(
