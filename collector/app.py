@@ -44,12 +44,12 @@ class CollectorService:
         self.last_error: str | None = None
         self._lock = asyncio.Lock()
 
-    async def collect_once(self) -> CollectResult:
+    async def collect_once(self, *, calibration: bool = True) -> CollectResult:
         async with self._lock:
             now_s = self.clock()
             try:
                 assembled = await asyncio.wait_for(
-                    collect(now_s, self.ports, self.settings, self.last_known),
+                    collect(now_s, self.ports, self.settings, self.last_known, calibration=calibration),
                     self.settings.collect_timeout_s,
                 )
             except Exception as exc:
@@ -76,10 +76,21 @@ class CollectorService:
 SERVICE_KEY = web.AppKey("collector_service", CollectorService)
 
 
+CALIBRATION_PARAM = "calibration"
+"""``GET /collect?calibration=off``: the controller's online calibration is off, so the queries
+only it reads are not sent (``on``, the default, sends them)."""
+
+
 async def handle_collect(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE_KEY]
+    wanted = request.query.get(CALIBRATION_PARAM, "on")
+    if wanted not in ("on", "off"):
+        return web.json_response(
+            {"error": f"{CALIBRATION_PARAM}={wanted!r}: expected 'on' or 'off'", "kind": "request"},
+            status=400,
+        )
     try:
-        result = await service.collect_once()
+        result = await service.collect_once(calibration=wanted == "on")
     except CollectError as exc:
         log.error("collect.failed", kind=exc.kind, error=str(exc))
         return _unavailable(str(exc), exc.kind)

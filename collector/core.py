@@ -130,9 +130,16 @@ def checks_pods(settings: CollectorSettings, ports: Ports) -> bool:
 
 
 async def collect(
-    now_s: float, ports: Ports, settings: CollectorSettings, last_known: dict[Key, KnownLoad]
+    now_s: float,
+    ports: Ports,
+    settings: CollectorSettings,
+    last_known: dict[Key, KnownLoad],
+    *,
+    calibration: bool = True,
 ) -> Assembled:
-    """Fetch, then assemble. Raises :class:`CollectError` when no usable result can be built."""
+    """Fetch, then assemble. Raises :class:`CollectError` when no usable result can be built.
+    ``calibration``: send the queries online calibration alone reads (each server's
+    ``measured`` window); false when the controller's calibration is off."""
     kube, cfg_ns = ports.kube, settings.config_namespace
     need_nodes = settings.capacity_source == "nodes"
     cluster = ports.cluster
@@ -142,7 +149,11 @@ async def collect(
     # the reporting-pods check reads pods too; without a cluster port it checks nothing
     need_pods = need_nodes or settings.metrics_grouping == "pod" or checks_pods(settings, ports)
     queries = build_queries(
-        settings.namespaces, settings.rate_window_s, settings.metrics_grouping, settings.token_window_s
+        settings.namespaces,
+        settings.rate_window_s,
+        settings.metrics_grouping,
+        settings.token_window_s,
+        calibration=calibration,
     )
     dynamic_t = nodes_t = pods_t = answers_t = None
     try:

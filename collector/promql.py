@@ -1,7 +1,8 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (24 queries for 1 or 1,000 servers). Each query aggregates
+whatever the number of Deployments (24 queries for 1 or 1,000 servers; 15 when the controller's
+online calibration is off, which alone reads the other 9). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
@@ -78,6 +79,8 @@ class QuerySpec:
     """A label whose values per Deployment the answer carries (kept beside the reading)."""
     per_bucket: bool = False
     """The answer has one series per histogram bucket (its ``le`` label), kept apart per Deployment."""
+    calibration: bool = False
+    """Read only by online calibration (:mod:`collector.measured`): not sent when it is off."""
 
 
 SERIES_IDENTITY = ("pod", "instance", "engine", "model_name", "finished_reason")
@@ -158,30 +161,44 @@ QUERIES: tuple[QuerySpec, ...] = (
         "running_avg",
         _dedup("avg_over_time(vllm:num_requests_running{sel}[{w}])", copies="avg"),
         "requests",
+        calibration=True,
     ),
     QuerySpec(
         "running_var",
         _dedup("stddev_over_time(vllm:num_requests_running{sel}[{w}]) ^ 2", copies="avg"),
         "requests^2",
+        calibration=True,
     ),
     # per finished request (recorded at the finish, so they match the completions even while the
     # load rises, unlike the token counters, which count prompts at admission)
-    QuerySpec("finished_prompt_tokens", _rate("vllm:request_prompt_tokens_sum"), "tokens/s"),
-    QuerySpec("finished_output_tokens", _rate("vllm:request_generation_tokens_sum"), "tokens/s"),
-    QuerySpec("finished_requests", _rate("vllm:request_generation_tokens_count"), "requests/s"),
+    QuerySpec(
+        "finished_prompt_tokens", _rate("vllm:request_prompt_tokens_sum"), "tokens/s", calibration=True
+    ),
+    QuerySpec(
+        "finished_output_tokens", _rate("vllm:request_generation_tokens_sum"), "tokens/s", calibration=True
+    ),
+    QuerySpec(
+        "finished_requests", _rate("vllm:request_generation_tokens_count"), "requests/s", calibration=True
+    ),
     QuerySpec(
         "served_models",
         "count by ({by}, model_name) (vllm:num_requests_running{sel})",
         "series",
         label="model_name",
+        calibration=True,
     ),
     QuerySpec(
         "window_pods",
         "count by ({by}) (max by ({pod}) (max_over_time(vllm:num_requests_running{sel}[{w}])))",
         "pods",
+        calibration=True,
     ),
-    QuerySpec("preemptions", _dedup("increase(vllm:num_preemptions_total{sel}[{w}])"), "requests"),
-    QuerySpec("counter_resets", _dedup("resets(vllm:request_success_total{sel}[{w}])"), "resets"),
+    QuerySpec(
+        "preemptions", _dedup("increase(vllm:num_preemptions_total{sel}[{w}])"), "requests", calibration=True
+    ),
+    QuerySpec(
+        "counter_resets", _dedup("resets(vllm:request_success_total{sel}[{w}])"), "resets", calibration=True
+    ),
     QuerySpec(
         "reporting_pods",
         "count by ({by}) (max by ({pod}) (vllm:num_requests_running{sel}) "
@@ -234,8 +251,11 @@ def build_queries(
     window_s: int,
     grouping: Literal["deployment", "pod"],
     token_window_s: int | None = None,
+    *,
+    calibration: bool = True,
 ) -> dict[str, str]:
-    """Query name -> PromQL text, for every template in :data:`QUERIES`."""
+    """Query name -> PromQL text, for every template in :data:`QUERIES` (without calibration's
+    when ``calibration`` is false)."""
     sel = series_selector(namespaces)
     labels = grouping_labels(grouping)
     by, one, pod = ", ".join(labels), _with(labels, SERIES_IDENTITY), _with(labels, POD_IDENTITY)
@@ -244,4 +264,5 @@ def build_queries(
             sel=sel, by=by, one=one, pod=pod, w=f"{window_of(q, window_s, token_window_s)}s"
         )
         for q in QUERIES
+        if calibration or not q.calibration
     }

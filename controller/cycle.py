@@ -340,7 +340,8 @@ class HttpStages:
         self._actuator = JsonClient(settings.url("actuator"), token=token)
 
     async def collect(self) -> CollectResult:
-        path = "/collect"
+        # calibration off: the collector leaves out the queries only calibration reads
+        path = "/collect?calibration=off" if self.settings.calibration == "off" else "/collect"
         status, text = await self._collector.exchange("GET", path, self.settings.collect_timeout_s)
         return _parsed(CollectResult, text, lambda: self._collector.decode("GET", path, status, text))
 

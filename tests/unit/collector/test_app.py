@@ -12,9 +12,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from collector.app import CollectorService, make_app
 from collector.core import Ports
+from collector.promql import QUERIES
 from collector.settings import CollectorSettings
 from contract.collect import CollectResult
-from tests.unit.collector.fakes import NOW_S, NS, FakeKube, FakeMetrics, deployment, healthy_answers
+from tests.unit.collector.fakes import NOW_S, NS, FakeKube, FakeMetrics, deployment, healthy_answers, sample
 
 SETTINGS = CollectorSettings(prometheus_url="http://prometheus:9090", collect_timeout_s=0.5)
 
@@ -102,3 +103,23 @@ async def test_token_is_required_when_configured(tmp_path: Path) -> None:
         assert (await c.get("/collect", headers={"Authorization": "Bearer wrong"})).status == 401
         assert (await c.get("/collect", headers={"Authorization": "Bearer s3cret"})).status == 200
         assert (await c.get("/healthz")).status == 200
+
+
+async def test_calibration_off_leaves_out_the_queries_only_calibration_reads() -> None:
+    answers = healthy_answers([(NS, "g")])
+    window = {"reporting_pods": 1.0, "window_pods": 1.0, "running_avg": 3.0, "finished_requests": 2.0}
+    window |= {"finished_prompt_tokens": 400.0, "finished_output_tokens": 1000.0}
+    answers |= {name: [sample(NS, "g", value)] for name, value in window.items()}
+    metrics = FakeMetrics(SETTINGS, answers)
+    async with TestClient(TestServer(make_app(service(metrics=metrics)))) as c:
+        on = CollectResult.model_validate(await (await c.get("/collect")).json())
+        sent_on = list(metrics.calls)
+        off = CollectResult.model_validate(await (await c.get("/collect?calibration=off")).json())
+        sent_off = metrics.calls[len(sent_on) :]
+        bad = await c.get("/collect?calibration=maybe")
+        assert bad.status == 400 and "expected 'on' or 'off'" in (await bad.json())["error"]
+    assert len(sent_on) == len(QUERIES) and len(sent_off) == len(QUERIES) - 9
+    assert {q.name for q in QUERIES if q.calibration} == set(sent_on) - set(sent_off)
+    assert on.servers[0].measured is not None and off.servers[0].measured is None
+    assert off.servers[0].trusted and off.servers[0].arrival_rpm == on.servers[0].arrival_rpm
+    assert len(metrics.calls) == len(sent_on) + len(sent_off)  # the bad request sent nothing

@@ -74,3 +74,24 @@ async def test_unreachable_collector_is_a_transient_collect_failure() -> None:
     finally:
         await stages.close()
     assert [(e.stage, e.kind) for e in report.errors] == [("collect", "transient")]
+
+
+async def test_the_collector_is_told_when_calibration_is_off() -> None:
+    collect = collect_result()
+    asked: list[str | None] = []
+
+    async def handle_collect(request: web.Request) -> web.Response:
+        asked.append(request.query.get("calibration"))
+        return web.json_response(text=collect.model_dump_json(by_alias=True))
+
+    collector_app = web.Application()
+    collector_app.router.add_get("/collect", handle_collect)
+    server = await _serve(collector_app)
+    try:
+        for mode in ("off", "observe", "apply"):
+            stages = HttpStages(controller_settings(collector_port=server.port, calibration=mode))
+            await stages.collect()
+            await stages.close()
+    finally:
+        await server.close()
+    assert asked == ["off", None, None]
