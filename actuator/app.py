@@ -27,7 +27,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from actuator.events import EventRecorder, InlineEvents
+from actuator.events import EventRecorder, InlineEvents, RepeatFilter
 from actuator.executor import KubePort, ObjectPort, execute
 from actuator.metrics import CONTENT_TYPE_LATEST, exposition
 from actuator.plan import plan_updates
@@ -53,6 +53,7 @@ class Actuator:
         self.events: EventRecorder = events if events is not None else InlineEvents(port.create_event)
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._hold_repeats = RepeatFilter(settings.hold_event_repeat_s)  # held servers' Warnings
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
         """Plan and apply one solution. Raises ``UpstreamError`` if the Deployments cannot be read."""
@@ -91,6 +92,7 @@ class Actuator:
                 now_s=now_s,
                 cycle_id=request.cycle_id,
                 events=self.events,
+                hold_repeats=self._hold_repeats,
             )
         for action in actions:
             log.info(

@@ -14,20 +14,48 @@ applied or failed patch) and wired by ``actuator/__main__.py``. Two sinks:
   such as the what-if runner and unit tests, which read the Events right after a cycle).
 
 Both are best effort: a failed post is logged and counted, the change stands.
+
+:class:`RepeatFilter` keeps an Event that says the same thing every cycle (a held server's
+Warning) from being posted every cycle: the first, a changed message, then one per ``repeat_s``
+while it lasts. With the collector's partial-metrics hold on a whole fleet (one Prometheus of an
+HA pair gone), that is one Warning per server per ``repeat_s`` instead of one per server per cycle.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Collection, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import structlog
 
 log = structlog.get_logger()
 PostEvent = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class RepeatFilter:
+    """Whether a repeating Event is due: the first for its key, a changed ``text``, or ``repeat_s``
+    after the last one posted (0: every time). In memory: after a restart the first comes again.
+
+    Example, ``repeat_s`` 600: "held" at t = 0 (due), 30 (not), 600 (due); "held, 2 pods" at 630
+    (due: the text changed); the key forgotten at 660 (the hold ended), "held" at 690 (due)."""
+
+    repeat_s: float
+    _last: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
+
+    def due(self, key: tuple[str, str], text: str, now_s: float) -> bool:
+        last = self._last.get(key)
+        if last is not None and last[0] == text and now_s - last[1] < self.repeat_s:
+            return False
+        self._last[key] = (text, now_s)
+        return True
+
+    def keep_only(self, keys: Collection[tuple[str, str]]) -> None:
+        """Forget the keys not in ``keys`` (their Event stopped): when it comes back it is due at once."""
+        self._last = {k: v for k, v in self._last.items() if k in keys}
 
 
 @dataclass

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from actuator.deployment import planned_on_moved
-from actuator.events import EventSink, InlineEvents
+from actuator.events import EventSink, InlineEvents, RepeatFilter
 from actuator.settings import ActuatorSettings
 from actuator.targets import write_of
 from contract.targets import Shape, TargetRef
@@ -240,11 +240,13 @@ async def execute(
     now_s: float,
     cycle_id: str,
     events: EventSink | None = None,
+    hold_repeats: RepeatFilter | None = None,
 ) -> list[ServerAction]:
     """Apply each ``update`` action (or mark it ``dry-run``); others pass through unchanged.
 
     An Event per applied or failed patch goes to ``events`` (default: posted inline, in the slot),
-    and one per held server (:func:`hold_event`), whatever its action, unless in a dry run.
+    and one per held server (:func:`hold_event`), whatever its action, unless in a dry run; with
+    ``hold_repeats``, a held server's Event only when that filter says it is due.
     """
     limit = asyncio.Semaphore(settings.max_concurrent_patches)
     sink: EventSink = events if events is not None else InlineEvents(port.create_event)
@@ -252,7 +254,8 @@ async def execute(
     async def one(action: ServerAction) -> ServerAction:
         done = await act(action)
         held = None if dry_run else hold_event(done, deployments.get(done.key), now_s, cycle_id, settings)
-        if held is not None:
+        text = done.hold.text if done.hold is not None else ""
+        if held is not None and (hold_repeats is None or hold_repeats.due(done.key, text, now_s)):
             await sink.record(done.namespace, held)  # best effort: never raises
         return done
 
@@ -268,4 +271,7 @@ async def execute(
                 await sink.record(done.namespace, event)  # best effort: never raises
             return done
 
-    return list(await asyncio.gather(*(one(a) for a in actions)))
+    done = list(await asyncio.gather(*(one(a) for a in actions)))
+    if hold_repeats is not None and not dry_run:
+        hold_repeats.keep_only({a.key for a in done if a.hold is not None})
+    return done

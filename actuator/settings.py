@@ -111,6 +111,12 @@ class ActuatorSettings(ServiceSettings, ManagedSelection):
     kube_timeout_s: float = Field(default=10.0, gt=0, description="timeout of each API-server call, seconds")
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024, description="largest /update body, bytes")
     event_component: str = Field(default="inferno-actuator", description="source of recorded Events")
+    hold_event_repeat_s: float = Field(
+        default=600.0,
+        ge=0,
+        description="a held server's Warning Event (InfernoMetricsIncomplete) is posted when the hold "
+        "starts or its reason changes, then again every this many seconds while it lasts; 0: every cycle",
+    )
 
 
 MOVED_TO_CONTROLLER = {

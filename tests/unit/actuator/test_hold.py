@@ -2,13 +2,14 @@
 
 The optimizer was asked to plan it as it runs with room to grow only; whatever the solution says,
 the actuator never scales it down or changes its GPU type or batch, says why first, and posts a
-Warning Event each cycle it holds.
+Warning Event when the hold starts or its reason changes, then once per ``hold_event_repeat_s``.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from actuator.events import RepeatFilter
 from actuator.executor import REASON_HELD, execute
 from actuator.plan import plan_updates
 from contract.solution import ServerDecision
@@ -62,7 +63,7 @@ def test_a_held_server_only_grows(
     ],
     ids=["held-unchanged", "held-scaled-up", "dry-run", "not-held"],
 )
-async def test_a_held_server_gets_a_warning_event_each_cycle(
+async def test_a_held_server_gets_a_warning_event(
     held: bool, dry_run: bool, replicas: int, expected: list[str]
 ) -> None:
     kube = FakeKube(deployment(replicas=4 if held else 3))
@@ -77,3 +78,34 @@ async def test_a_held_server_gets_a_warning_event_each_cycle(
         assert HOLD.text in kube.events[-1]["message"]
         assert kube.events[-1]["involvedObject"]["name"] == "llama"
     assert done.outcome in (Outcome.UNCHANGED, Outcome.APPLIED, Outcome.DRY_RUN)
+
+
+def test_the_repeat_filter_posts_the_first_a_change_and_one_per_interval() -> None:
+    repeats, key = RepeatFilter(600.0), ("team-a", "llama")
+    seen = [repeats.due(key, "held", t) for t in (0.0, 30.0, 599.0, 600.0)]
+    assert seen == [True, False, False, True]
+    assert repeats.due(key, "held, 2 pods", 630.0)  # the reason changed
+    repeats.keep_only(set())  # the hold ended
+    assert repeats.due(key, "held, 2 pods", 660.0)  # and came back: at once
+    assert all(RepeatFilter(0.0).due(key, "held", t) for t in (0.0, 0.0))
+
+
+async def test_a_held_fleet_posts_its_warnings_once_per_interval_not_each_cycle() -> None:
+    kube = FakeKube(deployment(replicas=4))
+    deployments = await kube.list_deployments(["team-a"])
+    cfg, repeats = settings(hold_event_repeat_s=300.0), RepeatFilter(300.0)
+    for cycle, now_s in enumerate((0.0, 30.0, 60.0, 300.0, 330.0)):
+        actions = plan_updates(solution(decision(replicas=2)), [HELD], PLACEMENT, deployments, cfg, now_s)
+        await execute(
+            actions, kube, deployments, cfg, dry_run=False, now_s=now_s, cycle_id=f"c{cycle}",
+            hold_repeats=repeats,
+        )  # fmt: skip
+    assert [e["message"].split(":")[0] for e in kube.events] == ["cycle c0", "cycle c3"]
+    released = server(current_replicas=4, current_accelerator="A100", current_max_batch=64)
+    for cycle, (srv, now_s) in enumerate(((released, 360.0), (HELD, 390.0)), start=5):
+        actions = plan_updates(solution(decision(replicas=4)), [srv], PLACEMENT, deployments, cfg, now_s)
+        await execute(
+            actions, kube, deployments, cfg, dry_run=False, now_s=now_s, cycle_id=f"c{cycle}",
+            hold_repeats=repeats,
+        )  # fmt: skip
+    assert kube.events[-1]["message"].startswith("cycle c6")  # held again after a release: at once
