@@ -80,6 +80,9 @@ AHEAD_MINUTE = "ahead-minute"
 """``ahead`` with Premium's slo-ttft bounding 99.5% of its minutes (``slo-ttft-minute-percentile``
 99.5, :mod:`optimizer.model.minute`): the attainment issue 18 asks of Premium, as a class target."""
 MINUTE_PERCENTILE = {"Premium": 99.5}
+MINUTE = "minute"
+"""Ours as shipped (no forecast) with the same minute target for Premium: what the minute target
+does without the forecast."""
 ORACLE_MINUTE = "oracle-minute"
 """The oracle with the same minute target: perfect foresight of each server's rate, sized for
 Premium's 99.5th-percentile minute; the plain ``oracle`` keeps its definition."""
@@ -107,7 +110,7 @@ def class_windows(policy: str) -> str | None:
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALL = (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS, AHEAD, *PEERS, AHEAD_MINUTE, ORACLE_MINUTE)
-EXTRA = (AHEAD_TAIL,)
+EXTRA = (AHEAD_TAIL, MINUTE)
 """Run only when named (``--policy``)."""
 
 
@@ -162,8 +165,14 @@ def build(config: Config, policy: str) -> WhatIfRun:
                 scale_down_window_by_class_s=class_windows(OURS_VARIANTS[0]),
             ),
         )
-    if policy == ORACLE_MINUTE:
+    if policy in (ORACLE_MINUTE, MINUTE):
         scenario = replace(scenario, samples=class_world(config.world, minute=MINUTE_PERCENTILE))
+    if policy == MINUTE:
+        shipped = {
+            **scenario.controller.model_dump(),
+            "scale_down_window_by_class_s": class_windows(OURS_VARIANTS[0]),
+        }
+        scenario = replace(scenario, controller=ControllerSettings.model_validate(shipped))
     windows = class_windows(policy)
     if windows is not None:
         given = {**scenario.controller.model_dump(), "scale_down_window_by_class_s": windows}
@@ -183,6 +192,7 @@ def build(config: Config, policy: str) -> WhatIfRun:
         AHEAD: None,
         AHEAD_TAIL: None,
         AHEAD_MINUTE: None,
+        MINUTE: None,
         "slo-aware": lambda run: SloAwareKeda(run, config.scale_down_window_s),
         "dynamo-planner": lambda run: DynamoPlanner(run, max_startup_s(run)),
     }
@@ -400,6 +410,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{p:g} for {c}" for c, p in MINUTE_PERCENTILE.items())
         + " (optimizer.model.minute: sized for that percentile of the per-minute Poisson arrival "
         "rate at max(measured, forecast), each replica's mean TTFT within slo-ttft at it)",
+        MINUTE: "ours as shipped (no forecast) + slo-ttft-minute-percentile "
+        + ", ".join(f"{p:g} for {c}" for c, p in MINUTE_PERCENTILE.items()),
         ORACLE_MINUTE: "the oracle (same definition) with the same minute target: optimizer every "
         "period on the true highest one-minute mean rate ahead, sized for its per-minute "
         "percentile as ahead-minute is",
