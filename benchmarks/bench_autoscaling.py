@@ -11,7 +11,11 @@ what-if driver's decider seam (:mod:`load_emulator.whatif.deciders`):
   scale-down window for every class);
 - ``loop:Free=0``: ours as shipped: the same with the class windows ``manifests/deployment.yaml``
   sets (the controller's ``scale_down_window_by_class_s``): Free, best effort, with none;
-- ``static-peak``, ``hpa``, ``oracle``: :mod:`benchmarks.autoscaling_policies`.
+- ``static-peak``, ``hpa``, ``oracle``: :mod:`benchmarks.autoscaling_policies`;
+- issue 18: ``ahead`` (the forecast for Premium and Bronze), ``ahead-minute`` and ``minute`` (with
+  and without it, Premium's minute target, ``slo-ttft-minute-percentile`` 99.5), ``oracle-minute``
+  (the oracle with that target), and the peers ``slo-aware`` and ``dynamo-planner``
+  (:mod:`benchmarks.autoscaling_peers`).
 
 Scores (:mod:`benchmarks.autoscaling_metrics`): per class, the share of server-minutes meeting
 the TTFT and ITL targets; GPU cost; replica and GPU-type changes. Targets: Premium >= 99%,
@@ -109,8 +113,8 @@ def class_windows(policy: str) -> str | None:
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS, AHEAD, *PEERS, AHEAD_MINUTE, ORACLE_MINUTE)
-EXTRA = (AHEAD_TAIL, MINUTE)
+ALL = (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS, AHEAD, *PEERS, AHEAD_MINUTE, MINUTE, ORACLE_MINUTE)
+EXTRA = (AHEAD_TAIL,)
 """Run only when named (``--policy``)."""
 
 
@@ -330,25 +334,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 replace(v, target=f"{v.target} ({setting})")
                 for v in verdicts(by_name[ours], by_name["oracle"], by_name["hpa"])
             ]
-    if {AHEAD, "oracle"} <= set(by_name):
-        hpas = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
-        peers = [by_name[p] for p in PEERS if p in by_name]
-        judged += [
-            replace(
-                v, target=f"{v.target} (issue 18: ours as shipped + forecast for {', '.join(AHEAD_CLASSES)})"
-            )
-            for v in ahead_verdicts(by_name[AHEAD], by_name["oracle"], hpas, peers)
-        ]
-    if {AHEAD_MINUTE, "oracle"} <= set(by_name):
-        hpas = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
-        peers = [by_name[p] for p in PEERS if p in by_name]
-        minute = ahead_verdicts(by_name[AHEAD_MINUTE], by_name["oracle"], hpas, peers)
-        if ORACLE_MINUTE in by_name:
-            minute.append(oracle_cost_verdict(by_name[AHEAD_MINUTE], by_name[ORACLE_MINUTE]))
-        setting = ", ".join(f"{c} p{p:g}" for c, p in MINUTE_PERCENTILE.items())
-        judged += [
-            replace(v, target=f"{v.target} (issue 18: ahead + the minute target, {setting})") for v in minute
-        ]
+    judged += _issue18_verdicts(by_name)
     sweep = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
     swept = next((p for p in settings if p in by_name), None)
     if swept is not None and len(sweep) > 1:
@@ -452,6 +438,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(paths[0].read_text())
     print(f"wrote {len(paths)} files to {args.out}")
     return 0
+
+
+def _issue18_verdicts(by_name: Mapping[str, PolicyScore]) -> list[Verdict]:
+    """Issue 18's targets for each variant of ours ahead of the load that ran, against the oracle,
+    and for the variants with the minute target also against ``oracle-minute``."""
+    if "oracle" not in by_name:
+        return []
+    minute = ", ".join(f"{c} p{p:g}" for c, p in MINUTE_PERCENTILE.items())
+    variants = {
+        AHEAD: f"ours as shipped + forecast for {', '.join(AHEAD_CLASSES)}",
+        AHEAD_MINUTE: f"ahead + the minute target, {minute}",
+        MINUTE: f"ours as shipped + the minute target, {minute}",
+    }
+    hpas = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
+    peers = [by_name[p] for p in PEERS if p in by_name]
+    out: list[Verdict] = []
+    for policy, setting in variants.items():
+        if policy not in by_name:
+            continue
+        ours = by_name[policy]
+        judged = ahead_verdicts(ours, by_name["oracle"], hpas, peers)
+        if policy != AHEAD and ORACLE_MINUTE in by_name:
+            judged.append(oracle_cost_verdict(ours, by_name[ORACLE_MINUTE]))
+        out += [replace(v, target=f"{v.target} (issue 18: {setting})") for v in judged]
+    return out
 
 
 def _head() -> str:

@@ -23,6 +23,7 @@ from benchmarks.bench_autoscaling import (
     AHEAD,
     AHEAD_CLASSES,
     AHEAD_MINUTE,
+    MINUTE,
     MINUTE_PERCENTILE,
     ORACLE_MINUTE,
     PEERS,
@@ -133,7 +134,7 @@ def test_the_trace_world_replays_the_azure_trace_superposed() -> None:
     assert [a.t_s for a in bronze] != [a.t_s for a in first_loop[:50]]  # shifted, not the same stream
 
 
-@pytest.mark.parametrize("policy", [AHEAD_MINUTE, ORACLE_MINUTE])
+@pytest.mark.parametrize("policy", [AHEAD_MINUTE, MINUTE, ORACLE_MINUTE])
 def test_the_minute_variants_give_premium_alone_the_minute_target(policy: str) -> None:
     system = build(CONFIG, policy).system
     classes = system.class_by_name()
