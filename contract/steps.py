@@ -41,6 +41,9 @@ class StepCode(StrEnum):
     """The server was sized with performance data learned online, not the static data's."""
     ROLLOUT_BUDGET = "rollout_budget"
     """The rollout budget: a server's pod-template change waits (decision), or its totals (note)."""
+    MINUTE_PERCENTILE = "minute_percentile"
+    """The class bounds a percentile of per-minute mean TTFT: the server is sized for that
+    percentile of its per-minute arrival rate, above its mean rate."""
     UNREPORTED_PODS = "unreported_pods"
     """Fewer pods report metrics than are Ready: the load is scaled up to the Ready pods and the
     server is held (no scale-down, no GPU-type or batch change) until the counts agree."""

@@ -9,7 +9,9 @@ Per server (one class+model pair):
 - Class: looked up by ``service_class``; a class missing from serviceclass-data gets priority 100
   and no targets, and a class without targets for the model is sized without targets (both say so
   in the reasons). Without targets the replica runs up to ``throughput_rate_cap`` of saturation.
-- Demand (req/s) = ``arrivalRate / 60``; with an ``slo-tps`` target, at least ``tps / out``.
+- Demand (req/s) = ``arrivalRate / 60``; with an ``slo-tps`` target, at least ``tps / out``; for
+  a target with ``slo-ttft-minute-percentile`` p, the p-th percentile of its per-minute rate
+  (:mod:`optimizer.model.minute`), reason code ``minute_percentile``.
 - Tokens: ``avgOutTokens`` (or the older ``avgLength``); when the load has none, the largest
   ``atTokens`` of the model's entries is assumed (reason given); with neither, nothing is offered.
 - Candidates: every accelerator with perf data for the model (only the current one when
@@ -34,8 +36,9 @@ from dataclasses import replace
 from contract.data.catalog import ModelPerfEntry
 from contract.data.system import SystemData
 from contract.data.workload import LOWEST_PRIORITY, LoadSpec, ServerSpec, ServiceClassSpec
-from contract.steps import Step
+from contract.steps import Step, StepCode
 from optimizer.model.batch import batch_search_requests, default_batch, pick_optimal
+from optimizer.model.minute import minute_rate_rps
 from optimizer.model.predict import predict_requests
 from optimizer.model.service_time import GEOMETRIC, LengthSpread, ServiceModel, service_model
 from optimizer.model.sizing import SizingRequest, SizingResult, Targets, size_rates
@@ -155,8 +158,13 @@ def _context(
     if targets.tps > 0 and out_tokens > 0 and targets.tps / out_tokens > demand:
         demand = targets.tps / out_tokens
         reasons.append(f"slo-tps {targets.tps:g} tokens/s sets the demand to {demand:.4g} req/s")
+    steps = [Step.note("size", r) for r in reasons]
+    target = spec.target_for(server.model) if spec is not None else None
+    if target is not None and target.ttft_minute_percentile > 0 and demand > 0:
+        demand, step = _minute_demand(demand, target.ttft_minute_percentile, target.slo_ttft_ms)
+        steps.append(step)
     if demand == 0:
-        reasons.append(f"zero demand: minNumReplicas = {server.min_num_replicas}")
+        steps.append(Step.note("size", f"zero demand: minNumReplicas = {server.min_num_replicas}"))
     return ServerContext(
         name=server.name,
         service_class=server.service_class,
@@ -167,8 +175,21 @@ def _context(
         out_tokens=out_tokens,
         targets=targets,
         spread=_spread(load),
-        reasons=tuple(Step.note("size", r) for r in reasons),
+        reasons=tuple(steps),
     )
+
+
+def _minute_demand(demand_rps: float, percentile: float, slo_ttft_ms: float) -> tuple[float, Step]:
+    """The demand a class with ``slo-ttft-minute-percentile`` p is sized for: the p-th percentile
+    of the server's per-minute arrival rate (:func:`~optimizer.model.minute.minute_rate_rps`), and
+    the step saying so. E.g. 60 req/min, p 99.5, slo-ttft 1000 ms: sized for 81 req/min."""
+    minute_rps = minute_rate_rps(demand_rps, percentile)
+    text = (
+        f"minute percentile: mean TTFT <= {slo_ttft_ms:g} ms in {percentile:g}% of minutes: sized for "
+        f"{minute_rps * 60.0:.4g} req/min, the p{percentile:g} of a minute's Poisson arrivals at "
+        f"{demand_rps * 60.0:.4g} req/min ({minute_rps / demand_rps:.3g}x)"
+    )
+    return minute_rps, Step(stage="size", code=StepCode.MINUTE_PERCENTILE, text=text)
 
 
 def _forecast_demand(server: ServerSpec, measured_rps: float) -> tuple[float, str]:

@@ -9,7 +9,8 @@ Service classes come in two forms and both load into :class:`ServiceClassData`:
 
 Priority is 1..100 with 1 the highest; a missing or out-of-range priority means 100. A target of
 0 means "not considered". ``slo-ttft-percentile`` (this project's extension) makes ``slo-ttft`` a
-percentile target (e.g. 95 for p95) instead of a mean.
+percentile target (e.g. 95 for p95) instead of a mean; ``slo-ttft-minute-percentile`` (also ours)
+makes it a target on minutes (e.g. 99.5: the mean TTFT of 99.5% of minutes).
 
 Servers: ``{"servers": [{name, class, model, keepAccelerator, minNumReplicas, maxBatchSize,
 currentAlloc: {accelerator, numReplicas, maxBatch, cost, load: {arrivalRate, avgLength |
@@ -57,6 +58,31 @@ class ModelTarget(InfernoModel):
         allow_inf_nan=False,
         description="0: slo-ttft bounds the mean TTFT; e.g. 95: it bounds the 95th percentile",
     )
+    ttft_minute_percentile: float = Field(
+        default=0,
+        ge=0,
+        lt=100,
+        alias="slo-ttft-minute-percentile",
+        allow_inf_nan=False,
+        exclude_if=lambda v: v == 0,
+        description="0: slo-ttft bounds the mean TTFT; e.g. 99.5: it bounds the mean TTFT of 99.5% of "
+        "minutes (the server is sized for that percentile of its per-minute arrival rate, "
+        "optimizer.model.minute)",
+    )
+
+    @model_validator(mode="after")
+    def _one_percentile(self) -> ModelTarget:
+        if self.ttft_minute_percentile > 0 and self.ttft_percentile > 0:
+            raise ValueError(
+                f"model {self.model!r}: slo-ttft-percentile {self.ttft_percentile:g} and "
+                f"slo-ttft-minute-percentile {self.ttft_minute_percentile:g} both read slo-ttft; set one"
+            )
+        if self.ttft_minute_percentile > 0 and self.slo_ttft_ms <= 0:
+            raise ValueError(
+                f"model {self.model!r}: slo-ttft-minute-percentile {self.ttft_minute_percentile:g} "
+                "needs an slo-ttft to bound"
+            )
+        return self
 
 
 class ForecastSpec(InfernoModel):

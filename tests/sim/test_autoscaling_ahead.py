@@ -9,7 +9,7 @@ from itertools import islice
 
 import pytest
 
-from benchmarks.autoscaling_metrics import ClassScore, PolicyScore, ahead_verdicts, score
+from benchmarks.autoscaling_metrics import ClassScore, PolicyScore, ahead_verdicts, oracle_cost_verdict, score
 from benchmarks.autoscaling_trace import (
     AZURE_CODE_CSV,
     COPIES,
@@ -19,7 +19,18 @@ from benchmarks.autoscaling_trace import (
     trace_workloads,
 )
 from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape, startup_s
-from benchmarks.bench_autoscaling import AHEAD, PEERS, Config, build, run_policy
+from benchmarks.bench_autoscaling import (
+    AHEAD,
+    AHEAD_CLASSES,
+    AHEAD_MINUTE,
+    MINUTE,
+    MINUTE_PERCENTILE,
+    ORACLE_MINUTE,
+    PEERS,
+    Config,
+    build,
+    run_policy,
+)
 from contract.data.loader import load_system_dir
 
 pytestmark = pytest.mark.sim
@@ -121,3 +132,25 @@ def test_the_trace_world_replays_the_azure_trace_superposed() -> None:
     assert free.tokens.mean_out_tokens < 30 < premium.tokens.mean_out_tokens
     bronze = list(islice(loads["Bronze-llama_13b"].arrivals(0), 50))
     assert [a.t_s for a in bronze] != [a.t_s for a in first_loop[:50]]  # shifted, not the same stream
+
+
+@pytest.mark.parametrize("policy", [AHEAD_MINUTE, MINUTE, ORACLE_MINUTE])
+def test_the_minute_variants_give_premium_alone_the_minute_target(policy: str) -> None:
+    system = build(CONFIG, policy).system
+    classes = system.class_by_name()
+    premium = classes["Premium"].target_for("llama_13b")
+    assert premium is not None and premium.ttft_minute_percentile == MINUTE_PERCENTILE["Premium"]
+    others = [c.target_for("llama_13b") for n, c in classes.items() if n != "Premium"]
+    assert all(t is None or t.ttft_minute_percentile == 0 for t in others)
+    asks = {n for n, c in classes.items() if c.forecast_quantile > 0}
+    assert asks == (set(AHEAD_CLASSES) if policy == AHEAD_MINUTE else set())
+
+
+def test_the_minute_variant_is_judged_against_both_oracles() -> None:
+    ours = _policy("ahead-minute", 1040.0, 0.996, 0.95)
+    oracle, better = _policy("oracle", 1000.0, 0.99, 0.95), _policy("oracle-minute", 1100.0, 0.997, 0.95)
+    plain, minute = oracle_cost_verdict(ours, oracle), oracle_cost_verdict(ours, better)
+    assert (plain.target, plain.holds) == ("cost <= 1.05x oracle", True)
+    assert (minute.target, minute.holds) == ("cost <= 1.05x oracle-minute", True)
+    assert minute.detail == "0.945x (1040 vs 1100); oracle-minute's Premium 99.70% of minutes"
+    assert not oracle_cost_verdict(_policy("x", 1060.0, 1.0, 1.0), oracle).holds
