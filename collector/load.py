@@ -215,6 +215,8 @@ def length_cv2(buckets: Buckets, mean: float) -> float | None:
     total = sum(n for _, _, n in counts)
     if not total > 0 or not mean > 0:
         return None
+    if sum(n > 0 for _, _, n in counts) == 1:
+        return 0.0  # one bucket: one point, exactly (rounding must not make fixed lengths spread)
     width = sum(n * (hi - lo) for lo, hi, n in counts)
     floor = sum(n * lo for lo, _, n in counts)
     t = min(max((mean * total - floor) / width, 0.0), 1.0) if width > 0 else 0.0
