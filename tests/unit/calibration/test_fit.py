@@ -10,6 +10,7 @@ noise would have.
 from __future__ import annotations
 
 import statistics
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -26,17 +27,25 @@ LEVELS = (4.0, 30.0, 12.0, 48.0, 20.0, 8.0)
 
 
 def window(
-    truth: PerfParams, running: float, end_s: float, noise: float = 0.0, window_s: float = WINDOW_S
+    truth: PerfParams,
+    running: float,
+    end_s: float,
+    noise: float = 0.0,
+    window_s: float = WINDOW_S,
+    cv2: float = 1.0,
 ) -> Window:
-    """One replica's window at ``running`` requests, its gap the truth's times ``1 + noise``."""
+    """One replica's window at ``running`` requests, output lengths of squared coefficient of
+    variation ``cv2``, its gap the truth's times ``1 + noise``."""
     itl = 30.0
     for _ in range(50):  # the gap at which the step formula agrees with the rate it implies
         rps = running / (256.0 * itl / 1000.0)
-        fixed, work = parts_ms(truth, Window(end_s, rps, 512.0, 256.0, itl, 0.0, 1.0, running=running))
+        probe = Window(end_s, rps, 512.0, 256.0, itl, 0.0, 1.0, out_cv2=cv2, running=running)
+        fixed, work = parts_ms(truth, probe)
         itl = fixed + work
     return Window(
-        end_s, rps, 512.0, 256.0, itl * (1.0 + noise), 0.0, 300.0, running=running, window_s=window_s
-    )
+        end_s, rps, 512.0, 256.0, itl * (1.0 + noise), 0.0, 300.0, out_cv2=cv2, running=running,
+        window_s=window_s,
+    )  # fmt: skip
 
 
 def noisy_windows(rng: np.random.Generator, minute_sd: float, count: int = 27) -> list[Window]:
@@ -87,3 +96,14 @@ def test_a_noise_free_fit_reports_a_standard_error_near_zero() -> None:
     assert found.rel_se < 1e-6
     assert found.confidence == pytest.approx(1.0)
     assert "27 windows (7.5 independent)" in found.reason
+
+
+def test_the_output_lengths_spread_sets_the_context_and_so_the_work_factor() -> None:
+    fixed_lengths = [window(TRUTH, running, 1000.0 + 240.0 * k, cv2=0.0) for k, running in enumerate(LEVELS)]
+    found = fit(PRIOR, fixed_lengths, FitLimits())
+    assert found.fixed_factor == pytest.approx(2.0)
+    assert found.work_factor == pytest.approx(0.5)
+    as_geometric = fit(PRIOR, [replace(w, out_cv2=1.0) for w in fixed_lengths], FitLimits())
+    # read as geometric (cv^2 1), every step's context is 768 tokens a request instead of 640: the
+    # work factor comes out 15 % low (x0.426)
+    assert as_geometric.work_factor < 0.5 * 0.9
