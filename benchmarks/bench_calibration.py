@@ -29,8 +29,9 @@ each (3,000 up to 60 %, 7,680 at 75 %) after a warm-up, with its standard error.
 enough near saturation: 12 runs of 3,000 requests at 75 % of the split case's saturation measured
 a mean TTFT from 105 to 370 ms. The model's mean ITL and TTFT with the prior, the learned and the
 true parameters are compared with those means. Ten more learning runs per judged case (other
-seeds, the same check) show how the verdict fares over the learning's own noise. A last run holds the split case at one
-load (50 %) for 30 minutes: the learner must move only the common scale and say so.
+seeds, the same check) show how the verdict fares over the learning's own noise. A last run holds
+the split case at one load (50 %) for 30 minutes: the learner must move only the common scale and
+say so.
 
 Loop (:mod:`benchmarks.calibration_loop`): the whole control loop in the what-if driver for 120
 virtual minutes, per judged case three runs (true data, prior data, prior data with
