@@ -82,6 +82,8 @@ class Window:
     """Mean running requests per replica measured by the gauge; 0: unknown (Little's law)."""
     running_var: float = 0.0
     """Variance of the gauge over the window (0: unknown or steady)."""
+    window_s: float = 0.0
+    """Length of the window (s); 0: unknown, the windows are taken as independent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,8 @@ class Fit:
     rel_error: float
     """Root-mean-square relative error of the fitted gaps over the windows."""
     reason: str
+    rel_se: float = math.nan
+    """Relative standard error of the factors taken (the worse of the two when split; NaN: none)."""
 
 
 def parts_ms(perf: PerfParams, w: Window, factors: tuple[float, float] = (1.0, 1.0)) -> tuple[float, float]:
@@ -169,6 +173,7 @@ def fit(perf: PerfParams, windows: Sequence[Window], limits: FitLimits) -> Fit:
             math.nan,
             f"{len(windows)} window(s) of evidence (< {limits.min_windows})",
         )
+    independent = independent_windows(windows)
     parts = np.array([parts_ms(perf, w) for w in windows])
     y = np.array([w.itl_ms for w in windows])
     weight = np.array([w.weight for w in windows])
@@ -179,10 +184,10 @@ def fit(perf: PerfParams, windows: Sequence[Window], limits: FitLimits) -> Fit:
     spread = float(share.max() - share.min())
     ratio = y / total
     scale = float(np.sum(weight * ratio) / np.sum(weight))
-    split = _split(parts, y, weight, limits) if spread >= limits.min_share_spread else None
+    split = _split(parts, y, weight, independent, limits) if spread >= limits.min_share_spread else None
     if split is not None:  # once more, with the fixed share of the factors found
         parts = np.array([parts_ms(perf, w, split[:2]) for w in windows])
-        split = _split(parts, y, weight, limits) or split
+        split = _split(parts, y, weight, independent, limits) or split
     if split is not None:
         a, b, rel_se = split
         err = _rms_rel(parts, y, a, b)
@@ -194,12 +199,13 @@ def fit(perf: PerfParams, windows: Sequence[Window], limits: FitLimits) -> Fit:
             spread,
             err,
             (
-                f"fixed part's share varied by {spread:.2f} over {len(windows)} windows: fixed x{a:.3f}, "
-                f"work x{b:.3f} (relative standard error {rel_se:.1%})"
+                f"fixed part's share varied by {spread:.2f} over {_count(windows, independent)}: "
+                f"fixed x{a:.3f}, work x{b:.3f} (relative standard error {rel_se:.1%})"
             ),
+            rel_se,
         )
     dev = ratio / scale - 1.0
-    rel_se = float(np.sqrt(np.sum(weight * dev**2) / np.sum(weight)) / math.sqrt(len(windows)))
+    rel_se = float(np.sqrt(np.sum(weight * dev**2) / np.sum(weight)) / math.sqrt(independent))
     why = (
         f"only {spread:.2f} (< {limits.min_share_spread:g})"
         if spread < limits.min_share_spread
@@ -213,16 +219,43 @@ def fit(perf: PerfParams, windows: Sequence[Window], limits: FitLimits) -> Fit:
         spread,
         _rms_rel(parts, y, scale, scale),
         (
-            f"fixed part's share varied {why} over {len(windows)} windows: only the common scale is "
+            f"fixed part's share varied {why} over {_count(windows, independent)}: only the common scale is "
             f"identifiable, x{scale:.3f} on every parameter; the prior's split is kept"
         ),
+        rel_se,
     )
 
 
+def independent_windows(windows: Sequence[Window]) -> float:
+    """How many independent windows ``windows`` are worth: the time they cover (their union) over
+    their mean length, at most their count; their count when a length is unknown.
+
+    Windows that overlap share their requests, and so their noise: four 240-s windows one minute
+    apart cover 420 s, 1.75 windows' worth, not 4. The standard errors count these, not the windows.
+    """
+    if not windows or any(w.window_s <= 0 for w in windows):
+        return float(len(windows))
+    spans = sorted((w.end_s - w.window_s, w.end_s) for w in windows)
+    covered, reach = 0.0, -math.inf
+    for start, end in spans:
+        if end > reach:
+            covered += end - max(start, reach)
+            reach = end
+    mean_s = sum(w.window_s for w in windows) / len(windows)
+    return min(max(covered / mean_s, 1.0), float(len(windows)))
+
+
+def _count(windows: Sequence[Window], independent: float) -> str:
+    if independent >= len(windows):
+        return f"{len(windows)} windows"
+    return f"{len(windows)} windows ({independent:.1f} independent)"
+
+
 def _split(
-    parts: np.ndarray, y: np.ndarray, weight: np.ndarray, limits: FitLimits
+    parts: np.ndarray, y: np.ndarray, weight: np.ndarray, independent: float, limits: FitLimits
 ) -> tuple[float, float, float] | None:
-    """``(a, b, worst relative standard error)`` of the weighted relative least squares, or None."""
+    """``(a, b, worst relative standard error)`` of the weighted relative least squares, or None.
+    The covariance counts ``independent`` windows (overlapping windows share their noise)."""
     x = parts / y[:, None]
     target = np.ones_like(y)
     xtw = x.T * weight
@@ -231,9 +264,9 @@ def _split(
         return None
     a, b = np.linalg.solve(normal, xtw @ target)
     resid = target - x @ np.array([a, b])
-    dof = max(len(y) - 2, 1)
-    sigma2 = float(np.sum(weight * resid**2) / np.sum(weight)) * len(y) / dof
-    cov = sigma2 * np.linalg.inv(normal / np.mean(weight))
+    dof = max(independent - 2.0, 1.0)
+    sigma2 = float(np.sum(weight * resid**2) / np.sum(weight)) * independent / dof
+    cov = sigma2 * np.linalg.inv(normal / np.mean(weight)) * len(y) / independent
     if a <= 0 or b <= 0:
         return None
     rel_se = max(math.sqrt(max(cov[0, 0], 0.0)) / a, math.sqrt(max(cov[1, 1], 0.0)) / b)

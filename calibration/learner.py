@@ -201,6 +201,7 @@ def _window(obs: Observation) -> Window:
         out_cv2=obs.out_cv2,
         running=obs.running_per_pod,
         running_var=obs.running_var_per_pod,
+        window_s=obs.window_s,
     )
 
 

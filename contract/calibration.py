@@ -63,6 +63,7 @@ class EvidenceWindow(BaseModel):
     running: float = 0.0
     running_var: float = Field(default=0.0, alias="runningVar")
     out_cv2: float = Field(default=1.0, alias="outCv2")
+    window_s: float = Field(default=0.0, alias="windowS", description="its length; 0: unknown")
 
 
 class LearnedEntry(BaseModel):

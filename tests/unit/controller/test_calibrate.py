@@ -136,6 +136,17 @@ def test_an_operator_pin_holds_the_values_and_a_reset_goes_back_to_the_prior() -
     assert out.summaries[0].evidence_windows == 2
 
 
+def test_an_observation_carries_its_servers_measured_output_length_spread() -> None:
+    c = collect_at(0, 10.0)
+    [geometric] = calibrate.observations(c)[("llama_13b", "A100")]
+    assert geometric.out_cv2 == 1.0  # unmeasured: the model's default
+    measured_spread = system_data("llama").model_dump(by_alias=True)
+    measured_spread["servers"]["servers"][0]["currentAlloc"]["load"]["outTokensCv2"] = 0.25
+    c = c.model_copy(update={"system": type(c.system).model_validate(measured_spread)})
+    [obs] = calibrate.observations(c)[("llama_13b", "A100")]
+    assert obs.out_cv2 == 0.25
+
+
 def test_untrusted_servers_and_servers_without_a_known_accelerator_give_no_evidence() -> None:
     c = collect_at(0, 10.0)
     srv = c.servers[0]
