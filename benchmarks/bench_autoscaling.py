@@ -32,7 +32,6 @@ import json
 import logging
 import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -62,6 +61,7 @@ from benchmarks.autoscaling_trace import (
     write_trace_world,
 )
 from benchmarks.autoscaling_world import LOAD_SCALE, WORLD_DIR, LoadShape, workloads, write_world
+from benchmarks.provenance import code_commit
 from benchmarks.verdicts import Verdict
 from controller.settings import ENV_PREFIX, ControllerSettings
 from load_emulator.whatif.deciders import DeciderFactory
@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         trace=trace,
     )
     policies = tuple(args.policy) or ALL
-    code = _head()  # before the run: the workers import the tree as it is now
+    code = code_commit(with_time=True)  # before the run: the workers import the tree as it is now
     started = time.perf_counter()
     if args.rescore:
         previous = json.loads((args.out / "autoscaling.json").read_text())["config"]
@@ -463,21 +463,6 @@ def _issue18_verdicts(by_name: Mapping[str, PolicyScore]) -> list[Verdict]:
             judged.append(oracle_cost_verdict(ours, by_name[ORACLE_MINUTE]))
         out += [replace(v, target=f"{v.target} (issue 18: {setting})") for v in judged]
     return out
-
-
-def _head() -> str:
-    """The commit the run's code is at, and whether the tree has other changes (they run too)."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(RESULTS.parent.parent), "log", "-1", "--format=%h %cd", "--date=format:%H:%M"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git)"
-    return f"{head} UTC (plus any uncommitted changes in the working tree at that time)"
 
 
 def headline(scores: Sequence[PolicyScore]) -> str:

@@ -48,7 +48,6 @@ import logging
 import math
 import random
 import statistics
-import subprocess
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -58,6 +57,7 @@ import structlog
 
 from benchmarks.accuracy_grid import emulated_saturation_rps
 from benchmarks.calibration_loop import VARIANTS, LoopScore, run_loop
+from benchmarks.provenance import code_commit
 from benchmarks.verdicts import Verdict, as_json, markdown_lines
 from calibration import Limits, Observation, State, learned, scaled, update
 from calibration.learner import CalibrationReport
@@ -389,7 +389,7 @@ def render(results: dict[str, CaseResult], steady: CaseResult, found: list[Verdi
     lines = [
         "# Benchmark 8: online calibration",
         "",
-        f"Command: `python -m benchmarks.bench_calibration{flag}`. Code at commit " + _head() + ".",
+        f"Command: `python -m benchmarks.bench_calibration{flag}`. Code at commit " + code_commit() + ".",
         "",
     ]
     lines += ["## Targets", "", *markdown_lines(found), ""]
@@ -437,20 +437,6 @@ def render(results: dict[str, CaseResult], steady: CaseResult, found: list[Verdi
             ]
         lines.append("")
     return "\n".join(lines)
-
-
-def _head() -> str:
-    """The commit the run's code is at (uncommitted changes in the tree run too)."""
-    try:
-        return subprocess.run(
-            ["git", "-C", str(RESULTS.parent.parent), "log", "-1", "--format=%h"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown (no git)"
 
 
 def as_record(r: CaseResult) -> dict[str, object]:

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -46,6 +45,7 @@ from benchmarks.cycle_counters import (
 from benchmarks.cycle_exporter import VllmExporter
 from benchmarks.cycle_report import write_results
 from benchmarks.cycle_world import build_world, loads_of, teardown_world, wait_settled
+from benchmarks.provenance import code_commit
 from tests.e2e.cluster.local_cluster import LocalCluster
 from tests.e2e.cluster.prometheus import LocalPrometheus
 from tests.e2e.harness.services import SERVICES, Autoscaler
@@ -204,21 +204,6 @@ def run_case(
     }
 
 
-def _commit() -> str:
-    """The checked-out commit, with ``+dirty`` when the services' code differs from it."""
-    root = Path(__file__).resolve().parents[1]
-
-    def git(*argv: str) -> str:
-        done = subprocess.run(
-            ["git", *argv], cwd=root, capture_output=True, text=True, timeout=10, check=False
-        )
-        return done.stdout.strip()
-
-    paths = ("actuator", "collector", "optimizer", "controller")
-    dirty = git("status", "--porcelain", "--", *paths)
-    return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000")
@@ -244,7 +229,7 @@ def main() -> None:
         "total_s": round(time.perf_counter() - started, 1),
         "cpus": os.cpu_count(),
         "cycles": args.cycles,
-        "commit": _commit(),
+        "commit": code_commit("actuator", "collector", "optimizer", "controller"),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
     write_results(args.out, cases, meta)

@@ -53,6 +53,7 @@ from benchmarks.inference_perf_client import (
     run_client,
     server_means,
 )
+from benchmarks.provenance import code_commit
 from benchmarks.verdicts import Verdict, as_json, markdown_lines
 from contract.data.perf import StepPerf
 from load_emulator.cluster import DeploymentState, PodState
@@ -322,13 +323,6 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def git_commit() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() or "unknown"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stage-s", type=int, default=90, help="seconds per Poisson stage")
@@ -377,7 +371,7 @@ def main() -> int:
                               "import importlib.metadata as m; print(m.version('inference-perf'))"],
                              capture_output=True, text=True, check=False).stdout.strip()  # fmt: skip
     result = {
-        "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "commit": code_commit(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": "nice -n 10 .venv/bin/python -m benchmarks.bench_openai_client " + " ".join(sys.argv[1:]),
         "client_version": version, "stage_s": args.stage_s, "offline_runs": args.offline_runs,
         "params": {**asdict(PARAMS), "perf": asdict(PARAMS.perf)},

@@ -38,6 +38,7 @@ from typing import Any
 
 from advisor.profile import analyse, sweep_endpoint
 from advisor.sweep import SweepPlan
+from benchmarks.provenance import code_commit
 from benchmarks.verdicts import Verdict, as_json, markdown_lines
 from contract.data.perf import DecodeOnlyPerf, IterationPerf, PerfParams, PrefillDecodePerf, StepPerf
 from load_emulator.closed_loop import LoopLevel, run_closed_loop
@@ -201,18 +202,12 @@ def verdicts_of(runs: list[dict[str, Any]]) -> list[Verdict]:
     return out
 
 
-def _commit() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() or "unknown"
-
-
 def markdown(runs: list[dict[str, Any]], verdicts: list[Verdict]) -> str:
     lines = [
         "# Profiler against emulated replicas of known parameters",
         "",
-        f"Commit {_commit()}. `nice -n 10 python -m benchmarks.bench_profile` (see its docstring). Emulator: "
+        f"Commit {code_commit()}. `nice -n 10 python -m benchmarks.bench_profile` (see its docstring). "
+        "Emulator: "
         f"batch {BATCH}, token budget {BUDGET}; sweep: shapes {list(SHAPES)} (in, out), clients "
         f"{list(CONCURRENCY)}.",
         "This checks the profiler against our own emulator (whose timing follows each schema exactly), "

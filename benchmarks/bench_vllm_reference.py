@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.provenance import code_commit
 from benchmarks.vllm_reference.runner import VLLM_V0_VERSION, VLLM_VERSION, default_vllm_python, run_driver
 from benchmarks.vllm_reference.scenarios import (
     A100_13B,
@@ -111,15 +111,6 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -153,7 +144,7 @@ def main() -> None:
         write(published, stem)
         return
     scenarios = [s for s in (grid_v0() if v0 else grid()) if not args.only or s.name in args.only.split(",")]
-    commit = git_commit()
+    commit = code_commit()
     cost = step_cost_json(A100_13B)
     t0 = time.perf_counter()
 
