@@ -116,8 +116,7 @@ def row_set(
         column("slope_ms"),
         batch_arr,
         room_arr,
-        stretch=(column("stretch_base_ms"), column("stretch_slope_ms")),
-        stall=(column("stall_base_ms"), column("stall_slope_ms")),
+        prefill_first=(column("stall_base_ms"), column("stall_slope_ms"), column("refill_cap")),
         open_queue=True,
         wait_scale=np.where(kv_bound, column("kv_wait_scale"), column("wait_scale")),
     )
@@ -142,10 +141,9 @@ def row_set(
 _SCALARS = (
     "base_ms",
     "slope_ms",
-    "stretch_base_ms",
-    "stretch_slope_ms",
     "stall_base_ms",
     "stall_slope_ms",
+    "refill_cap",
     "wait_scale",
     "kv_wait_scale",
     "prefill_own_ms",
@@ -184,10 +182,16 @@ def evaluate(rows: RowSet, log_rate: FloatArray) -> Latency:
     positive = slope > 0
     n_eff = np.where(positive, (service - base) / np.where(positive, slope, 1.0), 0.0)
     n_eff = np.clip(n_eff, 0.0, rows.queue.batch)
+    # Prefill-first rows: a request's prefill runs with the batch it is admitted into.
+    stalls = rows.queue.refill_ms > 0
+    n_eff = np.where(stalls, state.admit_batch, n_eff)
     features = np.stack([np.ones_like(service), service, state.busy, n_eff], axis=1)
     itl = np.einsum("ij,ij->i", rows.itl_coef, features)
     step_ms = np.einsum("ij,ij->i", rows.prefill_coef, features)
-    prefill = prefill_ms_at(rows.chunks, state, step_ms) + _residual_ms(rows, state, features)
+    residual = _residual_ms(rows, state, features)
+    prefill = prefill_ms_at(rows.chunks, state, step_ms) + residual
+    # ... and its stay counts from its arrival, so the rest of the step in progress is not a decode.
+    itl = np.where(stalls, itl - residual * rows.itl_coef[:, 1], itl)
     return Latency(state=state, itl_ms=itl, prefill_ms=prefill, ttft_ms=state.wait_ms + prefill)
 
 

@@ -49,21 +49,28 @@ class HeadSums(NamedTuple):
     log_top: FloatArray
 
 
-def head_sums(
+def head_sums(  # noqa: PLR0917 - the chain's per-row constants
     base_ms: FloatArray,
     slope_ms: FloatArray,
     batch: IntArray,
     log_rate: FloatArray,
     closed: NDArray[np.bool_],
+    curve_ms: FloatArray | None = None,
 ) -> HeadSums:
-    """Sums for every row: the closed form where ``closed``, the direct sum elsewhere."""
+    """Sums for every row: the closed form where ``closed``, the direct sum elsewhere. ``curve_ms``
+    adds ``curve*n^2`` to ``S(n)`` (prefill-first rows; the direct sum only); None: zeros."""
+    curve = np.zeros_like(base_ms) if curve_ms is None else curve_ms
     out = HeadSums(*(np.empty_like(log_rate) for _ in range(3)))
-    for mask, fn in ((closed, _closed_form), (~closed, _direct)):
-        idx = np.flatnonzero(mask)
-        if idx.size:
-            part = fn(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx])
-            for target, values in zip(out, part, strict=True):
-                target[idx] = values
+    idx = np.flatnonzero(closed)
+    if idx.size:
+        part = _closed_form(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx])
+        for target, values in zip(out, part, strict=True):
+            target[idx] = values
+    idx = np.flatnonzero(~closed)
+    if idx.size:
+        part = _direct(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx], curve[idx])
+        for target, values in zip(out, part, strict=True):
+            target[idx] = values
     return out
 
 
@@ -112,13 +119,16 @@ def _poisson(base: FloatArray, slope: FloatArray, n: FloatArray, log_rate: Float
     return HeadSums(z0, z1, n * log_rho - special.gammaln(n + 1.0))
 
 
-def _direct(base: FloatArray, slope: FloatArray, batch: IntArray, log_rate: FloatArray) -> HeadSums:
+def _direct(
+    base: FloatArray, slope: FloatArray, batch: IntArray, log_rate: FloatArray, curve: FloatArray
+) -> HeadSums:
     out = HeadSums(*(np.empty_like(log_rate) for _ in range(3)))
     for group in chunks_by_batch(batch, DIRECT_CHUNK_ELEMENTS):
         b = batch[group]
         width = int(b.max()) + 1
         n = np.arange(width, dtype=np.float64)
-        log_mu = np.log(1000.0 * n[1:]) - np.log(base[group, None] + slope[group, None] * n[1:])
+        stay = base[group, None] + (slope[group, None] + curve[group, None] * n[1:]) * n[1:]
+        log_mu = np.log(1000.0 * n[1:]) - np.log(stay)
         log_w = np.zeros((group.size, width))
         np.cumsum(-log_mu, axis=1, out=log_w[:, 1:])
         log_w += log_rate[group, None] * n
