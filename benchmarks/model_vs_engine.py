@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.accuracy_grid import nominal_capacity_rps
+from benchmarks.verdicts import Verdict, markdown_lines
 from benchmarks.vllm_reference.scenarios import FIXED_IN_TOKENS, FIXED_OUT_TOKENS
 from benchmarks.vllm_reference.scenarios import azure_pairs as trace_pairs
 from contract.data.perf import PerfParams, PrefillDecodePerf, StepPerf
@@ -247,9 +248,12 @@ def main() -> None:
     chosen = scenarios(args.only, args.quick)
     sats, results = engine_runs(chosen, loads, args)
     worst: dict[str, float] = {}
+    errors: dict[Scenario, list[tuple[float, float, float]]] = {}
+    sat_errors: dict[Scenario, float] = {}
     for sc in chosen:
         _, _, model_sat = model(sc, 0.5 * sats[sc])
         sat_err = (model_sat - sats[sc]) / sats[sc]
+        sat_errors[sc] = sat_err
         print(
             f"\n{sc.name}: saturation emulator {sats[sc]:.4f} req/s, model {model_sat:.4f} ({sat_err:+.1%})"
         )
@@ -263,6 +267,7 @@ def main() -> None:
             ci = statistics.stdev(ttfts) / math.sqrt(len(ttfts)) / ttft if len(ttfts) > 1 else math.nan
             m_ttft, m_itl, _ = model(sc, load * sats[sc])
             e_ttft, e_itl = m_ttft / ttft - 1.0, m_itl / itl - 1.0
+            errors.setdefault(sc, []).append((load, e_ttft, e_itl))
             band = "<=75" if load <= 0.75 else "<=87" if load <= 0.87 else ">87"
             worst[f"TTFT {band}"] = max(worst.get(f"TTFT {band}", 0.0), abs(e_ttft))
             worst["ITL"] = max(worst.get("ITL", 0.0), abs(e_itl))
@@ -274,6 +279,56 @@ def main() -> None:
             worst.get("saturation", 0.0), abs(sat_err) if math.isfinite(sat_err) else 0.0
         )
     print("\nworst |error|: " + ", ".join(f"{k} {v:.1%}" for k, v in sorted(worst.items())))
+    v0 = [sc for sc in chosen if sc.perf != "step"]
+    if v0:
+        print("\nTargets, prefill-first (V0) scenarios:")
+        print("\n".join(markdown_lines(v0_verdicts(v0, errors, sat_errors))))
+
+
+TTFT_BANDS = ((0.75, 0.10), (0.87, 0.25), (1.0, 0.50))
+"""(highest load share, allowed |error|) of mean TTFT (issue 22)."""
+ITL_BOUND, SATURATION_BOUND = 0.03, 0.02
+
+
+def v0_verdicts(
+    chosen: Sequence[Scenario],
+    errors: dict[Scenario, list[tuple[float, float, float]]],
+    sat_errors: dict[Scenario, float],
+) -> list[Verdict]:
+    """The issue's targets per length set over the V0 scenarios: TTFT per load band, ITL, saturation."""
+    out: list[Verdict] = []
+    for kind in ("fixed", "azure"):
+        group = [sc for sc in chosen if sc.kind == kind]
+        points = [(sc, *e) for sc in group for e in errors.get(sc, [])]
+        low = 0.0
+        for high, bound in TTFT_BANDS:
+            band = [(sc, load, e) for sc, load, e, _ in points if low < load <= high]
+            out.append(
+                judged(f"{kind} lengths: mean TTFT within {bound:.0%} at {low:.0%}-{high:.0%}", band, bound)
+            )
+            low = high
+        itl = [(sc, load, e) for sc, load, _, e in points]
+        out.append(judged(f"{kind} lengths: mean ITL within {ITL_BOUND:.0%}", itl, ITL_BOUND))
+        sat = [(sc, math.nan, sat_errors[sc]) for sc in group]
+        out.append(judged(f"{kind} lengths: saturation within {SATURATION_BOUND:.0%}", sat, SATURATION_BOUND))
+    return out
+
+
+def judged(target: str, points: Sequence[tuple[Scenario, float, float]], bound: float) -> Verdict:
+    """Holds when every point's |error| is within ``bound``; the detail names the misses. A point
+    is (scenario, load share or NaN for a saturation, error)."""
+
+    def where(sc: Scenario, load: float) -> str:
+        return sc.perf if math.isnan(load) else f"{sc.perf} at {load:.0%}"
+
+    misses = [f"{where(sc, load)} {e:+.1%}" for sc, load, e in points if not abs(e) <= bound]
+    worst = max(points, key=lambda p: abs(p[2]), default=None)
+    detail = f"{len(points) - len(misses)} of {len(points)} points"
+    if worst is not None:
+        detail += f"; worst {worst[2]:+.1%} ({where(worst[0], worst[1])})"
+    if misses:
+        detail += "; misses: " + ", ".join(misses)
+    return Verdict(target, not misses, detail)
 
 
 if __name__ == "__main__":
