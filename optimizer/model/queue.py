@@ -134,6 +134,8 @@ class QueueState(NamedTuple):
     admit_batch: FloatArray
     """Prefill-first: the mean batch an arrival's prefill runs with, ``sum_{n<N} p_n (n+1) +
     P(n >= N)*c*N`` (a queued one is refilled in a group of c prompts)."""
+    full_prob: FloatArray
+    """``P(n >= N)``: the share of arrivals that find the batch full and queue."""
     idle_prob: FloatArray
     """``p_0``: the share of time the replica is empty."""
     room: IntArray
@@ -308,6 +310,7 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
         head_base_ms=rows.base_ms,
         head_slope_ms=rows.slope_ms,
         admit_batch=busy + np.exp(head.log_z0 - log_norm) + (rows.refill_group - 1.0) * n * tail_prob,
+        full_prob=tail_prob,
         idle_prob=np.exp(-log_norm),
         room=room,
     )

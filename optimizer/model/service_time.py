@@ -225,10 +225,12 @@ def prefill_decode(
     shares the prefills too).
 
     Latencies, with ``n_a`` the mean batch an arrival's prefill runs with
-    (:attr:`optimizer.model.queue.QueueState.admit_batch`): ``TTFT = W + f(n_a) + residual``, the
-    residual being the rest of the iteration in progress when the request arrives
-    (:func:`optimizer.model.latency.evaluate`, from ``step_coef`` and ``stall_coef``); ``ITL = (S -
-    (TTFT - W))/D``, the stay after the first token (decodes and the others' prefills) per token.
+    (:attr:`optimizer.model.queue.QueueState.admit_batch`) and R the rest of the iteration in
+    progress when it arrives (from ``step_coef`` and ``stall_coef``): ``TTFT = W + R + f(n)``, its
+    prefill step also serving the prompts that arrived during the step it arrived in (n about
+    ``n_a*(1 + 2*X*R)``: :func:`optimizer.model.latency.evaluate`); ``ITL = (S - f(n_a) - R)/D``,
+    the stay after the first token (decodes and the others' prefills, as the chain charges them)
+    per token.
 
     ``refill_cap``: outputs of equal length (standard deviation under one token) keep the requests
     prefilled together together until they finish, so a refill serves the cohort, at most what one

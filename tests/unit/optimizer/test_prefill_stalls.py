@@ -13,6 +13,7 @@ import pytest
 from contract.data.perf import DecodeOnlyPerf, PrefillDecodePerf
 from optimizer.model.latency import evaluate, row_set
 from optimizer.model.predict import predict
+from optimizer.model.queue import QueueState
 from optimizer.model.service_time import LengthSpread, service_model
 from optimizer.settings import OptimizerSettings
 
@@ -152,28 +153,41 @@ def test_fuller_batch_stretches_each_stay_more() -> None:
 
 
 def test_itl_is_the_stay_after_the_first_token_per_decode_step() -> None:
-    model = service_model(A100, 128, 1024)
-    lat = evaluate(row_set([model], [16], [160]), np.log(np.array([0.3])))
-    s = lat.state
-    assert lat.itl_ms[0] == pytest.approx((s.service_ms[0] - lat.prefill_ms[0]) / 1023, rel=1e-12)
-    # Stalls make it longer than the decode iteration at the same concurrency.
-    assert lat.itl_ms[0] > d(A100, s.busy[0])
-
-
-def test_ttft_adds_residual_of_iteration_in_progress() -> None:
-    """TTFT = W + f(n_a) + ((busy - phi) d + phi f) / 2 with n_a the admission batch and phi = X f
-    / 1000 (arrivals wait out the iteration running when they come); the residual vanishes as the
-    load goes to zero."""
+    """ITL = (S - f(n_a) - R)/D: the stay less the request's own prefill (as the chain charges it,
+    at its admission batch) and the rest of the step it arrived in, per decode step."""
     model = service_model(A100, 128, 1024)
     rows = row_set([model], [16], [160])
     lat = evaluate(rows, np.log(np.array([0.3])))
     s = lat.state
-    n_a = s.admit_batch[0]
+    residual = residual_ms(s, s.admit_batch[0])
+    own = f(A100, s.admit_batch[0])
+    assert lat.itl_ms[0] == pytest.approx((s.service_ms[0] - own - residual) / 1023, rel=1e-12)
+    # Stalls make it longer than the decode iteration at the same concurrency.
+    assert lat.itl_ms[0] > d(A100, s.busy[0])
+
+
+def residual_ms(s: QueueState, n_a: float) -> float:
+    """((busy - phi) d + phi f) / 2 at the admission batch, phi = X f / 1000."""
     busy = 1 - s.idle_prob[0]
     phi = s.throughput_rps[0] * f(A100, n_a) / 1000
-    residual = 0.5 * ((busy - phi) * d(A100, n_a) + phi * f(A100, n_a))
+    return float(0.5 * ((busy - phi) * d(A100, n_a) + phi * f(A100, n_a)))
+
+
+def test_ttft_adds_residual_and_the_prompts_prefilled_with_it() -> None:
+    """TTFT = W + R + gamma + delta*in*(n_direct*k + c*N*P(full)): the rest R of the iteration in
+    progress, then a prefill step that also serves the k - 1 = 2 X R prompts that arrived during
+    the step it arrived in; the residual and the group vanish as the load goes to zero."""
+    model = service_model(A100, 128, 1024)
+    rows = row_set([model], [16], [160])
+    lat = evaluate(rows, np.log(np.array([0.3])))
+    s = lat.state
+    residual = residual_ms(s, s.admit_batch[0])
     assert 5.0 < residual < 20.0
-    assert lat.ttft_ms[0] == pytest.approx(s.wait_ms[0] + f(A100, n_a) + residual, rel=1e-12)
+    k = 1 + 2 * s.throughput_rps[0] * residual / 1000
+    queued = 16 * s.full_prob[0]  # spread outputs: one prompt per refill
+    n_step = (s.admit_batch[0] - queued) * k + queued
+    assert k > 1.001
+    assert lat.ttft_ms[0] == pytest.approx(s.wait_ms[0] + f(A100, n_step) + residual, rel=1e-12)
     idle = evaluate(rows, np.log(np.array([1e-9])))
     assert idle.ttft_ms[0] == pytest.approx(f(A100, 1), rel=1e-6)
 
