@@ -24,9 +24,10 @@ use ``Q' = max(Q, ceil(ln(1e-9) / ln r))`` (:func:`effective_room`): the geometr
 holds under 1e-9 of the mass, so this is the unbounded queue to ~1e-9, at the same O(1) cost. At
 or above saturation an unbounded queue has no steady state and Q stands in (overload only).
 
-Numerics: everything is in log space and O(1) per row in the sizing range. The states n <= N
-are summed by :mod:`optimizer.model.states` (negative-binomial / Poisson closed forms, or a
-direct log-sum-exp of cumulative sums above saturation, and on prefill-first rows). Above N the
+Numerics: everything is in log space and O(1) per row in the sizing range, but O(N) on
+prefill-first rows. The states n <= N are summed by :mod:`optimizer.model.states`
+(negative-binomial / Poisson closed forms, or a direct log-sum-exp of cumulative sums above
+saturation and on prefill-first rows, whose stay is quadratic in n). Above N the
 chain is geometric with ratio ``r = lambda/mu_N`` (prefill-first rows: :func:`queue_state`), so
 the Q+1 tail states are summed in closed form too (stable ``expm1`` forms, a Taylor series near
 r = 1). Nothing overflows, even far above saturation.

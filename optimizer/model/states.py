@@ -18,6 +18,8 @@ They are used for lambda <= mu_N (the whole sizing range), where the partial sum
 fractions of the full series; above saturation, or when A/B is so large that ``log Gamma``
 differences lose precision, the rows fall back to the direct sum: ``log w_n = n log(lambda) -
 sum_{k<=n} log mu_k`` by cumulative sums, normalised with a log-sum-exp (O(N) per row, chunked).
+The direct sum also serves stays with a quadratic term, ``S(n) = A + B n + C n^2`` (prefill-first
+rows: :func:`optimizer.model.queue.prefill_first_head`), which have no such closed form.
 
 Example (A = B = 1000 ms, N = 2, lambda = 0.5 req/s): z = 0.5, r = 2, w = (1, 1, 0.75):
 Z0 = 0.5^-2 I_0.5(2, 2) = 4 * 0.5 = 2, Z1 = 2*0.5*0.5^-3 I_0.5(3, 1) = 8 * 0.125 = 1, w_2 = 0.75.
