@@ -52,6 +52,9 @@ NEGLIGIBLE_BLOCKING = 1e-9
 """Below saturation an open queue's room leaves at most this share of the chain beyond it."""
 MAX_OPEN_ROOM = 1_000_000
 """Bound on that room (reached only within 2e-5 of saturation, where the wait is ~5e4 services)."""
+_MIN_DECODE_MS = 1e-9
+"""Floor on ``D*d(N)``: one-token outputs have no decode; their queue above N is then empty below
+mu_N (a prefill is the whole stay)."""
 _MIN_REFILL_SPARE = 1e-12
 """Floor on ``1 - lambda*f_top`` (it is at least ``u/(u + f_top)`` in exact arithmetic)."""
 _TAYLOR_BELOW = 1e-3
@@ -275,8 +278,8 @@ def queue_state(rows: QueueRows, log_rate: FloatArray) -> QueueState:
     refills = np.minimum(log_rate, rows.log_mu_top)
     spare = np.maximum(1.0 - np.exp(refills) * rows.refill_ms / 1000.0, _MIN_REFILL_SPARE)
     x = np.where(
-        stalls,
-        log_rate + np.log(rows.decode_top_ms) - np.log(1000.0 * n * spare),
+        stalls & (log_rate < rows.log_mu_top),
+        log_rate + np.log(np.maximum(rows.decode_top_ms, _MIN_DECODE_MS)) - np.log(1000.0 * n * spare),
         log_rate - rows.log_mu_top,
     )
     room = effective_room(rows.room, x, rows.open_queue)

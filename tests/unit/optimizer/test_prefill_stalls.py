@@ -6,6 +6,7 @@ refill_prompts` and :func:`optimizer.model.queue.prefill_first_head`."""
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -214,3 +215,18 @@ def test_decode_only_ttft_adds_half_an_iteration_when_busy() -> None:
     assert lat.ttft_ms[0] == pytest.approx(s.wait_ms[0] + lat.itl_ms[0] * (1 + busy / 2), rel=1e-12)
     p = predict(perf, 16, 0, 1024, 0.3, OptimizerSettings())
     assert p.ttft_ms == pytest.approx(lat.ttft_ms[0], rel=1e-9)
+
+
+@pytest.mark.parametrize("rate", [0.5, 2.0, 50.0])
+def test_one_token_outputs_have_no_decode_to_stall(rate: float) -> None:
+    """out = 1: a prefill is the whole stay, so prefills are paid one after another (mu_N = 1/f(N))
+    and far above it the chain blocks 1 - mu_N/lambda of the arrivals; no numpy warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = predict(LLAMA7_H100, 32, 512, 1, rate, OptimizerSettings(), spread=FIXED)
+    assert p.saturation_rps == pytest.approx(1000 / f(LLAMA7_H100, 32, 512), rel=1e-9)
+    assert math.isfinite(p.ttft_ms) and math.isfinite(p.itl_ms)
+    if rate > p.saturation_rps:
+        assert p.block_prob == pytest.approx(1 - p.saturation_rps / rate, abs=0.01)
+    else:
+        assert p.block_prob < 1e-6
