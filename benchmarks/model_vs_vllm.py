@@ -15,7 +15,7 @@ What the model is judged against:
   the rate above which a queue grows. The closed run's figure (all requests at time 0) is shown
   too; it is lower where the start-up's cohorts persist (fixed lengths at batch 32: 5-6%).
 - TTFT and ITL: the settled means at each reference rate (:mod:`benchmarks.vllm_settled`: vLLM's
-  scheduling, replayed by our engine, which matches it step for step, over 8 seeds of up to 24,000
+  scheduling, replayed by our engine, which matches it step for step, over 8 seeds of up to 48,000
   requests), because one 1,500-request run varies by more than the bounds near saturation. The
   single vLLM run's figure is shown beside it.
 - Load bands: the rate as a share of the sustained saturation.

@@ -116,8 +116,7 @@ def row_set(
         column("slope_ms"),
         batch_arr,
         room_arr,
-        stretch=(column("stretch_base_ms"), column("stretch_slope_ms")),
-        stall=(column("stall_base_ms"), column("stall_slope_ms")),
+        prefill_first=(column("stall_base_ms"), column("stall_slope_ms"), column("refill_cap")),
         open_queue=True,
         wait_scale=np.where(kv_bound, column("kv_wait_scale"), column("wait_scale")),
     )
@@ -142,10 +141,9 @@ def row_set(
 _SCALARS = (
     "base_ms",
     "slope_ms",
-    "stretch_base_ms",
-    "stretch_slope_ms",
     "stall_base_ms",
     "stall_slope_ms",
+    "refill_cap",
     "wait_scale",
     "kv_wait_scale",
     "prefill_own_ms",
@@ -184,10 +182,18 @@ def evaluate(rows: RowSet, log_rate: FloatArray) -> Latency:
     positive = slope > 0
     n_eff = np.where(positive, (service - base) / np.where(positive, slope, 1.0), 0.0)
     n_eff = np.clip(n_eff, 0.0, rows.queue.batch)
+    # Prefill-first rows: a request's prefill runs with the batch it is admitted into.
+    stalls = rows.queue.refill_ms > 0
+    n_eff = np.where(stalls, state.admit_batch, n_eff)
     features = np.stack([np.ones_like(service), service, state.busy, n_eff], axis=1)
     itl = np.einsum("ij,ij->i", rows.itl_coef, features)
-    step_ms = np.einsum("ij,ij->i", rows.prefill_coef, features)
-    prefill = prefill_ms_at(rows.chunks, state, step_ms) + _residual_ms(rows, state, features)
+    residual = _residual_ms(rows, state, features)
+    grouped = features.copy()
+    grouped[:, 3] = np.where(stalls, _grouped_admit_batch(rows, state, residual), n_eff)
+    step_ms = np.einsum("ij,ij->i", rows.prefill_coef, grouped)
+    prefill = prefill_ms_at(rows.chunks, state, step_ms) + residual
+    # ... and its stay counts from its arrival, so the rest of the step in progress is not a decode.
+    itl = np.where(stalls, itl - residual * rows.itl_coef[:, 1], itl)
     return Latency(state=state, itl_ms=itl, prefill_ms=prefill, ttft_ms=state.wait_ms + prefill)
 
 
@@ -233,6 +239,19 @@ def prefill_ms_at(chunks: ChunkRows, state: QueueState, step_ms: FloatArray) -> 
     behind = steps(prompt, ahead) - alone
     chunked = alone * step_ms + behind * full_ms + chunks.own_ms
     return np.where(limited, chunked, own)
+
+
+def _grouped_admit_batch(rows: RowSet, state: QueueState, residual_ms: FloatArray) -> FloatArray:
+    """Prefill-first: the batch that sets a request's own prefill step, ``n_direct*k + c*N*P(n >=
+    N)``. A request admitted at once is prefilled in one step with the prompts that arrived during
+    the step it arrived in, whose mean length (as arrivals see it) is twice the residual R, so its
+    group is ``k = 1 + 2*X*R`` prompts and the step ``gamma + delta*in*k*n``; a queued one is refilled
+    with its cohort of c (:attr:`optimizer.model.queue.QueueState.admit_batch`). Example: X = 1.321
+    req/s, R = 59 ms: k = 1.156."""
+    queued = rows.queue.refill_group * rows.queue.batch * state.full_prob
+    group = 1.0 + 2.0 * state.throughput_rps * residual_ms / 1000.0
+    grouped: FloatArray = (state.admit_batch - queued) * group + queued
+    return grouped
 
 
 def _residual_ms(rows: RowSet, state: QueueState, features: FloatArray) -> FloatArray:

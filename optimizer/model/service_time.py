@@ -24,6 +24,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+from numpy.typing import NDArray
+
 from contract.data.perf import (
     DecodeOnlyPerf,
     IterationPerf,
@@ -33,6 +36,7 @@ from contract.data.perf import (
     as_step_perf,
 )
 
+FloatArray = NDArray[np.float64]
 Coefficients = tuple[float, float, float, float]
 """Weights of the features ``(1, S_ms, Ls, n_eff)`` of a latency in ms."""
 
@@ -89,13 +93,12 @@ class ServiceModel:
     itl_coef: Coefficients
     prefill_coef: Coefficients
     schema: str
-    stretch_base_ms: float = 0.0
-    stretch_slope_ms: float = 0.0
-    """The decode part ``(out-1)*d(n) = stretch_base + stretch_slope*n`` of ``S(n)`` that batch-stalling
-    prefills stretch (prefill-first); 0 when prefills do not stall the batch."""
     stall_base_ms: float = 0.0
     stall_slope_ms: float = 0.0
     """One batch-stalling prefill iteration ``f(n) = stall_base + stall_slope*n``; 0 when none stalls."""
+    refill_cap: float = 1.0
+    """Prefill-first: the most prompts one refill prefill serves, the cohort bound of
+    :func:`refill_prompts` (1: one prompt per refill, as when output lengths vary)."""
     step_coef: Coefficients = (0.0, 0.0, 0.0, 0.0)
     """The mean decode iteration ``d`` (ms) over the features: a newcomer that finds the engine
     busy first waits for the iteration in progress to end (mean residual ``d/2``)."""
@@ -136,9 +139,21 @@ class ServiceModel:
         return self.stall_base_ms + self.stall_slope_ms * in_service
 
     def saturated_service_ms(self, batch: int) -> float:
-        """Mean stay with the batch full and a queue: ``S(N) + (N-1)*f(N)``. Each finishing request
-        lets one queued request in, whose prefill stalls the N - 1 others."""
-        return self.service_ms(batch) + (batch - 1) * self.stall_ms(batch)
+        """Mean stay with the batch full and a queue: ``S(N) + (N-1)*f(N)`` when each finishing
+        request lets one queued request in, whose prefill stalls the N - 1 others; with cohorts of
+        c (:func:`refill_prompts`) the N refills per stay share ``gamma`` c at a time:
+        ``D*d(N) + N*(gamma/c + delta*in*N)``."""
+        decode_ms = self.service_ms(batch) - self.stall_ms(batch)
+        if self.stall_base_ms + self.stall_slope_ms <= 0:
+            return decode_ms
+        prefill_n = self.stall_slope_ms * batch
+        cohort = refill_prompts(
+            np.array([decode_ms / batch]),
+            np.array([self.stall_base_ms]),
+            np.array([prefill_n]),
+            np.array([min(self.refill_cap, batch)]),
+        )
+        return decode_ms + batch * (self.stall_base_ms / float(cohort[0]) + prefill_n)
 
     def service_rate_rps(self, in_service: int) -> float:
         """Completion rate with n in service: ``mu_n = 1000 * n / S(n)`` requests per second."""
@@ -189,33 +204,42 @@ def decode_only(
 
 
 def prefill_decode(
-    perf: PrefillDecodePerf, in_tokens: float, out_tokens: float, *, spread: LengthSpread = GEOMETRIC
+    perf: PrefillDecodePerf,
+    in_tokens: float,
+    out_tokens: float,
+    *,
+    spread: LengthSpread = GEOMETRIC,
+    budget_tokens: float = math.inf,
 ) -> ServiceModel:
     """Prefill + decode (inferno v0.6) on a prefill-first engine (vLLM V0 without chunked prefill):
     ``d(n) = alpha + beta*n`` per decode iteration and ``f(n) = gamma + delta*in*n`` per prefill
     iteration, which runs *alone*: every running request waits for it.
 
-    Alone, a request takes ``S(n) = f(n) + (out-1)*d(n)`` (inferno's formula). In a batch its
-    decode iterations are also interrupted by the other requests' prefills, so the queue
-    (:mod:`optimizer.model.queue`) stretches the decode part by ``1/(1 - s)``, s the share of time
-    spent in prefills: with free batch slots every arrival is prefilled at once, ``s = lambda *
-    f``; with the batch full and a queue, a prefill follows each completion, so a request stays
-    ``S(N) + (N-1)*f(N)`` and the saturation rate is ``mu_N = 1 / (f(N) + (out-1)*d(N)/N)``:
-    prefills are paid serially, only decodes are shared. (Inferno's ``mu_N = N / S(N)`` shares
-    prefills too: ~10 % too high on samples/large, which under-states the wait near saturation
-    2-3x; see benchmarks/results/accuracy.md.)
+    Alone, a request takes ``S(n) = f(n) + D*d(n)`` (inferno's formula; D = out - 1 decode steps,
+    floored at 0). In a batch its decodes are also interrupted by the other requests' prefills: the
+    queue pays each prefill in the state it starts in (:func:`optimizer.model.queue.
+    prefill_first_head`: ``mu_n = 1000*n/(D*d(n) + n*f(n))``), and with the batch full and a queue
+    a refill prefill follows the departures, so the saturation rate is ``mu_N = 1/(gamma/c +
+    delta*in*N + D*d(N)/N)``: prefills are paid serially, decodes shared, and a refill serves c
+    prompts at once when requests finish together (:func:`refill_prompts`; inferno's ``N/S(N)``
+    shares the prefills too).
 
-    ``n_eff`` solves ``S'(n_eff) = S`` on the stretched line (clipped to [0, N]). ``ITL = (S -
-    f(n_eff))/(out-1)``: decode iterations plus the other requests' prefills, per token.
-    ``TTFT = W + f(n_eff) + residual``, the residual being the rest of the iteration in progress
-    when the request arrives (:func:`optimizer.model.latency.evaluate`, from ``step_coef`` and
-    ``stall_coef``). ``out - 1`` is floored at 0: with one output token there is no decode.
+    Latencies, with ``n_a`` the mean batch an arrival's prefill runs with
+    (:attr:`optimizer.model.queue.QueueState.admit_batch`) and R the rest of the iteration in
+    progress when it arrives (from ``step_coef`` and ``stall_coef``): ``TTFT = W + R + f(n)``, its
+    prefill step also serving the prompts that arrived during the step it arrived in (n about
+    ``n_a*(1 + 2*X*R)``: :func:`optimizer.model.latency.evaluate`); ``ITL = (S - f(n_a) - R)/D``,
+    the stay after the first token (decodes and the others' prefills, as the chain charges them)
+    per token.
+
+    ``refill_cap``: outputs of equal length (standard deviation under one token) keep the requests
+    prefilled together together until they finish, so a refill serves the cohort, at most what one
+    step's ``budget_tokens`` holds (``floor(B/in)``); spread outputs finish one by one (cap 1).
 
     Example (granite_13b on A100: alpha 20.58, beta 0.41, gamma 164.64, delta 0.0128125; in 128,
-    out 1024): ``S(n) = 21217.98 + 421.07 n`` ms, ``f(16) = 190.88`` ms, so with N = 16 the
-    saturated stay is ``S(16) + 15*190.88 = 30818.3`` ms and mu_16 = 0.5192 req/s (inferno:
-    0.5723). A mean stay S = 24000 ms on the unstretched line gives ``n_eff = 6.607``, ``f =
-    175.48`` ms and ``ITL = (24000 - 175.48)/1023 = 23.29`` ms.
+    out 1024, spread outputs): ``S(n) = 21217.98 + 421.07 n`` ms alone, ``f(16) = 190.88`` ms, so
+    with N = 16 the saturated stay is ``S(16) + 15*190.88 = 30818.3`` ms and mu_16 = 0.5192 req/s
+    (inferno: 0.5723).
     """
     decode_steps = max(out_tokens - 1.0, 0.0)
     prefill_per_n = perf.delta_ms * in_tokens
@@ -223,22 +247,56 @@ def prefill_decode(
         itl_coef = (-perf.gamma_ms / decode_steps, 1.0 / decode_steps, 0.0, -prefill_per_n / decode_steps)
     else:
         itl_coef = (perf.alpha_ms, 0.0, 0.0, perf.beta_ms)
+    equal_outputs = spread.out_cv2 * out_tokens * out_tokens < 1.0
+    cap = 1.0
+    if equal_outputs:
+        bounded = math.isfinite(budget_tokens) and in_tokens > 0
+        cap = math.floor(budget_tokens / in_tokens) if bounded else math.inf
     return ServiceModel(
         base_ms=perf.gamma_ms + decode_steps * perf.alpha_ms,
         slope_ms=prefill_per_n + decode_steps * perf.beta_ms,
         itl_coef=itl_coef,
         prefill_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
         schema=perf.kind,
-        stretch_base_ms=decode_steps * perf.alpha_ms,
-        stretch_slope_ms=decode_steps * perf.beta_ms,
         stall_base_ms=perf.gamma_ms,
         stall_slope_ms=prefill_per_n,
+        refill_cap=max(cap, 1.0),
         step_coef=(perf.alpha_ms, 0.0, 0.0, perf.beta_ms),
         stall_coef=(perf.gamma_ms, 0.0, 0.0, prefill_per_n),
         kv_request_tokens=spread.kv_tokens(in_tokens, out_tokens),
         wait_scale=(1.0 + spread.out_cv2) / 2.0,
         kv_wait_scale=spread.kv_wait_scale(),
     )
+
+
+def refill_prompts(
+    decode_share_ms: FloatArray, gamma_ms: FloatArray, prefill_ms: FloatArray, cap: FloatArray
+) -> FloatArray:
+    """Mean prompts c one refill prefill serves on a prefill-first engine whose batch is full with
+    a queue, when requests prefilled together finish together (equal output lengths), capped to
+    ``[1, cap]``: ``c = (1 + b/u + sqrt((1 + b/u)^2 + 4*gamma/u))/2``, ``u = D*d(N)/N`` the decode
+    time per departure (``decode_share_ms``), ``b = delta*in*N`` a prompt's prefill in the full
+    batch (``prefill_ms``), per row.
+
+    What it represents: a cohort is the prompts prefilled back to back, with no decode step
+    between; they finish in the same step and, with a queue, are replaced in one prefill, which
+    pays ``gamma`` once. An arrival during a prefill step joins the cohort being prefilled (the
+    next step prefills it), one during a decode step starts a new cohort, so the mean cohort is
+    ``1/(1 - s)``, s the share of time in prefills. At saturation ``s = (gamma/c + b)/(u + gamma/c
+    + b)``; the two give ``c = 1 + (b + gamma/c)/u``, whose root is the formula. Approximation:
+    the cohorts are formed while the batch fills, at the saturation's prefill share; an engine
+    filled by a sudden burst forms larger ones and keeps them (the state persists while the queue
+    lasts). No cohorts (``u <= 0`` or no prefill cost): 1.
+
+    Example (llama_7b on H100: alpha 6.96, beta 0.38, gamma 55.68, delta 0.011875 ms; in 512,
+    out 256, N = 32): u = 255*19.12/32 = 152.37, b = 194.56, so b/u = 1.277 and c = (2.277 +
+    sqrt(5.184 + 1.462))/2 = 2.428; the saturation is 1000/(152.37 + 22.93 + 194.56) = 2.704
+    req/s, against 2.484 with one prompt per refill."""
+    u = np.maximum(decode_share_ms, 1e-12)
+    ratio = 1.0 + prefill_ms / u
+    c = 0.5 * (ratio + np.sqrt(ratio * ratio + 4.0 * gamma_ms / u))
+    c = np.where((decode_share_ms > 0) & (gamma_ms > 0), c, 1.0)
+    return np.asarray(np.clip(c, 1.0, np.maximum(cap, 1.0)), dtype=np.float64)
 
 
 def iteration(
@@ -347,7 +405,7 @@ def service_model(
     if isinstance(perf, DecodeOnlyPerf):
         model = decode_only(perf, out_tokens, spread=spread, in_tokens=in_tokens)
     elif isinstance(perf, PrefillDecodePerf):
-        model = prefill_decode(perf, in_tokens, out_tokens, spread=spread)
+        model = prefill_decode(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     else:
         model = iteration(perf, in_tokens, out_tokens, spread=spread, budget_tokens=budget)
     if not model.base_ms + model.slope_ms > 0:

@@ -18,6 +18,8 @@ They are used for lambda <= mu_N (the whole sizing range), where the partial sum
 fractions of the full series; above saturation, or when A/B is so large that ``log Gamma``
 differences lose precision, the rows fall back to the direct sum: ``log w_n = n log(lambda) -
 sum_{k<=n} log mu_k`` by cumulative sums, normalised with a log-sum-exp (O(N) per row, chunked).
+The direct sum also serves stays with a quadratic term, ``S(n) = A + B n + C n^2`` (prefill-first
+rows: :func:`optimizer.model.queue.prefill_first_head`), which have no such closed form.
 
 Example (A = B = 1000 ms, N = 2, lambda = 0.5 req/s): z = 0.5, r = 2, w = (1, 1, 0.75):
 Z0 = 0.5^-2 I_0.5(2, 2) = 4 * 0.5 = 2, Z1 = 2*0.5*0.5^-3 I_0.5(3, 1) = 8 * 0.125 = 1, w_2 = 0.75.
@@ -49,21 +51,28 @@ class HeadSums(NamedTuple):
     log_top: FloatArray
 
 
-def head_sums(
+def head_sums(  # noqa: PLR0917 - the chain's per-row constants
     base_ms: FloatArray,
     slope_ms: FloatArray,
     batch: IntArray,
     log_rate: FloatArray,
     closed: NDArray[np.bool_],
+    curve_ms: FloatArray | None = None,
 ) -> HeadSums:
-    """Sums for every row: the closed form where ``closed``, the direct sum elsewhere."""
+    """Sums for every row: the closed form where ``closed``, the direct sum elsewhere. ``curve_ms``
+    adds ``curve*n^2`` to ``S(n)`` (prefill-first rows; the direct sum only); None: zeros."""
+    curve = np.zeros_like(base_ms) if curve_ms is None else curve_ms
     out = HeadSums(*(np.empty_like(log_rate) for _ in range(3)))
-    for mask, fn in ((closed, _closed_form), (~closed, _direct)):
-        idx = np.flatnonzero(mask)
-        if idx.size:
-            part = fn(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx])
-            for target, values in zip(out, part, strict=True):
-                target[idx] = values
+    idx = np.flatnonzero(closed)
+    if idx.size:
+        part = _closed_form(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx])
+        for target, values in zip(out, part, strict=True):
+            target[idx] = values
+    idx = np.flatnonzero(~closed)
+    if idx.size:
+        part = _direct(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx], curve[idx])
+        for target, values in zip(out, part, strict=True):
+            target[idx] = values
     return out
 
 
@@ -112,13 +121,16 @@ def _poisson(base: FloatArray, slope: FloatArray, n: FloatArray, log_rate: Float
     return HeadSums(z0, z1, n * log_rho - special.gammaln(n + 1.0))
 
 
-def _direct(base: FloatArray, slope: FloatArray, batch: IntArray, log_rate: FloatArray) -> HeadSums:
+def _direct(
+    base: FloatArray, slope: FloatArray, batch: IntArray, log_rate: FloatArray, curve: FloatArray
+) -> HeadSums:
     out = HeadSums(*(np.empty_like(log_rate) for _ in range(3)))
     for group in chunks_by_batch(batch, DIRECT_CHUNK_ELEMENTS):
         b = batch[group]
         width = int(b.max()) + 1
         n = np.arange(width, dtype=np.float64)
-        log_mu = np.log(1000.0 * n[1:]) - np.log(base[group, None] + slope[group, None] * n[1:])
+        stay = base[group, None] + (slope[group, None] + curve[group, None] * n[1:]) * n[1:]
+        log_mu = np.log(1000.0 * n[1:]) - np.log(stay)
         log_w = np.zeros((group.size, width))
         np.cumsum(-log_mu, axis=1, out=log_w[:, 1:])
         log_w += log_rate[group, None] * n

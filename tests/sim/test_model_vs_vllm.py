@@ -32,4 +32,4 @@ def test_the_settled_reference_is_reproduced_from_its_seeds() -> None:
     row = sc["loads"][0]
     again = settle_point((sc, row, reference["step_cost"]))
     assert again == published[(sc["name"], row["load"])]
-    assert again["requests"] == requests_at(row["load"]) == 1500
+    assert again["requests"] == requests_at(row["load"]) == 3000
