@@ -18,6 +18,7 @@ from typing import Any
 from load_emulator.demo.world import DEFAULT_SERVERS, DemoServer
 from load_emulator.pattern_factory import make_pattern
 from load_emulator.patterns import LoadPattern, stable_seed
+from load_emulator.routing import Routing
 from load_emulator.tokens import TokenSpec
 
 UPDOWN_FACTORS = (1.0, 2.0, 3.0, 3.0, 1.5, 0.5, 0.5)
@@ -50,6 +51,11 @@ class DemoSettings:
     tick_s: float = 0.25
     solver: str = "greedy"
     """Optimizer solver (greedy | milp); empty: the data's choice."""
+    routing: Routing = "least-loaded"
+    """How each server's arrivals pick a ready pod (:mod:`load_emulator.routing`): least-loaded,
+    as the queue-aware gateway (llm-d / Gateway API Inference Extension) in front of a real vLLM
+    fleet does, so a scale-up's new pods take the new arrivals while the backlog of the first
+    pods drains; ``round-robin`` shows a plain Service, whose first pods keep their share."""
     health_timeout_s: float = 60.0
     seed: int = 0
     workdir: Path | None = None

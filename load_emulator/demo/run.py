@@ -191,11 +191,11 @@ class DemoLoop:
 def new_engine(
     catalog: Catalog, view: ClusterView, loop: DemoLoop, startup_delay_s: float = 0.0
 ) -> FleetEngine:
-    """The fleet engine over ``view`` with the loop's workloads (re-reads the view every second).
+    """The fleet engine over ``view`` with the loop's workloads and routing (re-reads the view every second).
 
     ``startup_delay_s``: a Ready pod serves only after this (KWOK pods are Ready at once, unlike vLLM).
     """
-    config = EngineConfig(sync_period_s=1.0, startup_delay_s=startup_delay_s)
+    config = EngineConfig(sync_period_s=1.0, startup_delay_s=startup_delay_s, routing=loop.settings.routing)
     return FleetEngine(catalog, view, loop.workloads, config, loop.settings.seed)
 
 
