@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from load_emulator.demo.table import Row
 from load_emulator.demo.world import DEFAULT_SERVERS, DemoServer
 from load_emulator.pattern_factory import make_pattern
 from load_emulator.patterns import LoadPattern, stable_seed
@@ -75,6 +76,8 @@ class DemoResult:
     startup_s: float = 0.0
     replica_changes: list[str] = field(default_factory=list)
     """``server: old->new`` for every replica change the actuator applied."""
+    cycle_rows: list[list[Row]] = field(default_factory=list)
+    """The rows of each cycle's table, in cycle order (tests assert on them)."""
     exit_codes: list[int | None] = field(default_factory=list)
 
 

@@ -159,8 +159,10 @@ class DemoLoop:
             f"{name}: {n} pod(s) Pending, no node with free cards"
             for name, n in sorted(self.view.unschedulable().items())
         ]
-        print(render(title, self.rows(engine, t_s, report), report, notes), file=self.out, flush=True)
+        rows = self.rows(engine, t_s, report)
+        print(render(title, rows, report, notes), file=self.out, flush=True)
         result.tables += 1
+        result.cycle_rows.append(rows)
 
     def write_load_labels(self, t_s: float) -> None:
         """The offered load of each server now, into its load labels (what the collector reads)."""
