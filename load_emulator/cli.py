@@ -32,6 +32,7 @@ from load_emulator.engine import EngineConfig, FleetEngine, catalog_of
 from load_emulator.fleet import build_fleet
 from load_emulator.pattern_factory import PATTERNS, parse_param
 from load_emulator.report import format_table, server_rows
+from load_emulator.routing import ROUTINGS
 from load_emulator.sched_config import V1_MAX_NUM_BATCHED_TOKENS
 from load_emulator.tokens import DISTRIBUTIONS
 
@@ -49,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--tokens", default="geometric", choices=DISTRIBUTIONS, help="token distribution")
         sub.add_argument("--duration-s", type=float, default=3600.0)
         sub.add_argument("--seed", type=int, default=0)
-        sub.add_argument("--routing", default="round-robin", choices=("round-robin", "least-loaded"))
+        sub.add_argument("--routing", default="round-robin", choices=ROUTINGS)
         sub.add_argument("--scheduling", default="chunked", choices=("chunked", "prefill-first"))
         sub.add_argument(
             "--max-num-batched-tokens",

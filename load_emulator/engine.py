@@ -26,6 +26,7 @@ from contract.data.system import SystemData
 from load_emulator.cluster import ClusterView, DeploymentState
 from load_emulator.patterns import LoadPattern, stable_seed
 from load_emulator.replica import ReplicaSim, Request
+from load_emulator.routing import Routing
 from load_emulator.sched_config import V1_MAX_NUM_BATCHED_TOKENS
 from load_emulator.server import ServerSim
 from load_emulator.stats import ServerStats, WindowStats
@@ -39,7 +40,9 @@ Catalog = Mapping[tuple[str, str], ModelPerfEntry]
 class EngineConfig:
     """Emulation settings; units in the names, defaults in the signature."""
 
-    routing: Literal["round-robin", "least-loaded"] = "round-robin"
+    routing: Routing = "round-robin"
+    """How arrivals pick a serving replica (:mod:`load_emulator.routing`): a Service's
+    round-robin, or ``least-loaded`` as a queue-aware gateway does."""
     removal: Literal["drain", "drop"] = "drain"
     drain_grace_s: float = 30.0
     """Drain: how long a removed pod keeps serving its queue (Kubernetes' default grace period)."""

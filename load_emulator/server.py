@@ -5,10 +5,11 @@ arrivals, replica step ends, replicas becoming ready and drain deadlines, up to 
 decode runs are booked when they end; ``flush()`` books the iterations already finished so
 counters are current (the engine calls it before scrapes and reports).
 
-- **Routing** (``EngineConfig.routing``): ``round-robin`` over the serving replicas in pod-name
-  order (what a Kubernetes Service does on average), or ``least-loaded`` (fewest running + waiting,
-  like a load-aware gateway). An arrival when no replica serves is *rejected* (counted in the
-  server's stats; no vLLM pod sees it, as with a Service without ready endpoints).
+- **Routing** (``EngineConfig.routing``, :mod:`load_emulator.routing`): ``round-robin`` over the
+  serving replicas in pod-name order (what a Kubernetes Service does on average), or
+  ``least-loaded`` (fewest running + waiting, then lower KV usage: a queue-aware gateway). An
+  arrival when no replica serves is *rejected* (counted in the server's stats; no vLLM pod sees
+  it, as with a Service without ready endpoints).
 - **Start-up**: a pod serves from ``ready_since_s + startup_delay_s``; pending pods never serve.
 - **Removal** (``EngineConfig.removal``): ``drain`` stops routing to the pod at once and lets it
   finish its queue for ``drain_grace_s`` (then aborts the rest, like SIGKILL after the grace
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator
 
 from load_emulator.patterns import Arrival
 from load_emulator.replica import ReplicaSim, Request
+from load_emulator.routing import Routing, pick_replica
 from load_emulator.stats import ServerStats
 
 ReplicaFactory = Callable[[str, str, int], ReplicaSim | None]
@@ -34,7 +36,7 @@ class ServerSim:
         self,
         arrivals: Iterator[Arrival] | None,
         *,
-        routing: str = "round-robin",
+        routing: Routing = "round-robin",
         removal: str = "drain",
         drain_grace_s: float = 30.0,
         start_s: float = 0.0,
@@ -172,14 +174,7 @@ class ServerSim:
         return None if request.aborted else (request, replica)
 
     def _route(self) -> ReplicaSim | None:
-        serving = self.serving
-        if not serving:
+        if not self.serving:
             return None
-        self._rr = (self._rr + 1) % len(serving)
-        if self.routing == "least-loaded":
-            # Ties go round-robin so equal replicas share the load.
-            start = self._rr
-            return min(
-                (serving[(start + i) % len(serving)] for i in range(len(serving))), key=lambda r: r.load
-            )
-        return serving[self._rr]
+        self._rr = (self._rr + 1) % len(self.serving)
+        return pick_replica(self.serving, self.routing, self._rr)

@@ -22,6 +22,7 @@ from load_emulator.demo.loop_state import DEFAULT_DATA, DemoResult, DemoSettings
 from load_emulator.demo.run import run_demo
 from load_emulator.demo.world import DEFAULT_CARDS, DEFAULT_SERVERS
 from load_emulator.pattern_factory import PATTERNS, parse_param
+from load_emulator.routing import ROUTINGS
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -48,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--startup-delay-s", type=float, default=5.0, help="pod start-up delay")
     p.add_argument("--scale-down-window-s", type=float, default=30.0, help="actuator stabilisation window")
     p.add_argument("--solver", default="greedy", help="greedy | milp ('' : the data's choice)")
+    p.add_argument(
+        "--routing", default="least-loaded", choices=ROUTINGS,
+        help="how requests pick a ready pod: least-loaded (fewest waiting+running, as a queue-aware "
+        "gateway such as llm-d's) or round-robin (a plain Service); default least-loaded",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workdir", type=Path, default=None, help="keep kubeconfig and service logs here")
     p.add_argument(
@@ -84,6 +90,7 @@ def settings_from(args: argparse.Namespace) -> DemoSettings:
         startup_delay_s=args.startup_delay_s,
         scale_down_window_s=args.scale_down_window_s,
         solver=args.solver,
+        routing=args.routing,
         seed=args.seed,
         workdir=args.workdir,
         cluster=cluster,

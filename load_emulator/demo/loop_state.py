@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from load_emulator.demo.table import Row
 from load_emulator.demo.world import DEFAULT_SERVERS, DemoServer
 from load_emulator.pattern_factory import make_pattern
 from load_emulator.patterns import LoadPattern, stable_seed
+from load_emulator.routing import Routing
 from load_emulator.tokens import TokenSpec
 
 UPDOWN_FACTORS = (1.0, 2.0, 3.0, 3.0, 1.5, 0.5, 0.5)
@@ -50,6 +52,11 @@ class DemoSettings:
     tick_s: float = 0.25
     solver: str = "greedy"
     """Optimizer solver (greedy | milp); empty: the data's choice."""
+    routing: Routing = "least-loaded"
+    """How each server's arrivals pick a ready pod (:mod:`load_emulator.routing`): least-loaded,
+    as the queue-aware gateway (llm-d / Gateway API Inference Extension) in front of a real vLLM
+    fleet does, so a scale-up's new pods take the new arrivals while the backlog of the first
+    pods drains; ``round-robin`` shows a plain Service, whose first pods keep their share."""
     health_timeout_s: float = 60.0
     seed: int = 0
     workdir: Path | None = None
@@ -69,6 +76,8 @@ class DemoResult:
     startup_s: float = 0.0
     replica_changes: list[str] = field(default_factory=list)
     """``server: old->new`` for every replica change the actuator applied."""
+    cycle_rows: list[list[Row]] = field(default_factory=list)
+    """The rows of each cycle's table, in cycle order (tests assert on them)."""
     exit_codes: list[int | None] = field(default_factory=list)
 
 

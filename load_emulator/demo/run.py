@@ -159,8 +159,10 @@ class DemoLoop:
             f"{name}: {n} pod(s) Pending, no node with free cards"
             for name, n in sorted(self.view.unschedulable().items())
         ]
-        print(render(title, self.rows(engine, t_s, report), report, notes), file=self.out, flush=True)
+        rows = self.rows(engine, t_s, report)
+        print(render(title, rows, report, notes), file=self.out, flush=True)
         result.tables += 1
+        result.cycle_rows.append(rows)
 
     def write_load_labels(self, t_s: float) -> None:
         """The offered load of each server now, into its load labels (what the collector reads)."""
@@ -191,11 +193,11 @@ class DemoLoop:
 def new_engine(
     catalog: Catalog, view: ClusterView, loop: DemoLoop, startup_delay_s: float = 0.0
 ) -> FleetEngine:
-    """The fleet engine over ``view`` with the loop's workloads (re-reads the view every second).
+    """The fleet engine over ``view`` with the loop's workloads and routing (re-reads the view every second).
 
     ``startup_delay_s``: a Ready pod serves only after this (KWOK pods are Ready at once, unlike vLLM).
     """
-    config = EngineConfig(sync_period_s=1.0, startup_delay_s=startup_delay_s)
+    config = EngineConfig(sync_period_s=1.0, startup_delay_s=startup_delay_s, routing=loop.settings.routing)
     return FleetEngine(catalog, view, loop.workloads, config, loop.settings.seed)
 
 
