@@ -26,7 +26,7 @@ from collector.core import CollectError, Ports, collect
 from collector.load import KnownLoad
 from collector.metrics import Key
 from collector.settings import CollectorSettings
-from contract.collect import CollectResult
+from contract.collect import CALIBRATION_PARAM, CollectResult
 from plumbing.web import error_middleware, guarded
 
 log = structlog.get_logger("collector")
@@ -74,11 +74,6 @@ class CollectorService:
 
 
 SERVICE_KEY = web.AppKey("collector_service", CollectorService)
-
-
-CALIBRATION_PARAM = "calibration"
-"""``GET /collect?calibration=off``: the controller's online calibration is off, so the queries
-only it reads are not sent (``on``, the default, sends them)."""
 
 
 async def handle_collect(request: web.Request) -> web.StreamResponse:

@@ -20,6 +20,10 @@ from contract.data.system import SystemData
 from contract.steps import Step
 from contract.targets import TargetRef
 
+CALIBRATION_PARAM = "calibration"
+"""``GET /collect?calibration=off``: the controller's online calibration is off, so the collector
+does not send the queries only calibration reads (``on``, the default, sends them)."""
+
 LoadSource = Literal["prometheus", "labels", "last-known", "demand", "none"]
 """``demand``: a server at zero replicas, from its demand query (collector/wake.py)."""
 

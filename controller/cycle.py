@@ -31,7 +31,7 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from contract.calibration import CalibrationData, CalibrationSummary
-from contract.collect import CollectResult
+from contract.collect import CALIBRATION_PARAM, CollectResult
 from contract.cycle import CollectedSummary, CycleReport, DecisionSummary, Stage, StageFailure
 from contract.data.system import SystemData
 from contract.solution import Solution
@@ -341,7 +341,7 @@ class HttpStages:
 
     async def collect(self) -> CollectResult:
         # calibration off: the collector leaves out the queries only calibration reads
-        path = "/collect?calibration=off" if self.settings.calibration == "off" else "/collect"
+        path = f"/collect?{CALIBRATION_PARAM}=off" if self.settings.calibration == "off" else "/collect"
         status, text = await self._collector.exchange("GET", path, self.settings.collect_timeout_s)
         return _parsed(CollectResult, text, lambda: self._collector.decode("GET", path, status, text))
 
