@@ -63,14 +63,12 @@ def head_sums(  # noqa: PLR0917 - the chain's per-row constants
     adds ``curve*n^2`` to ``S(n)`` (prefill-first rows; the direct sum only); None: zeros."""
     curve = np.zeros_like(base_ms) if curve_ms is None else curve_ms
     out = HeadSums(*(np.empty_like(log_rate) for _ in range(3)))
-    idx = np.flatnonzero(closed)
-    if idx.size:
-        part = _closed_form(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx])
-        for target, values in zip(out, part, strict=True):
-            target[idx] = values
-    idx = np.flatnonzero(~closed)
-    if idx.size:
-        part = _direct(base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx], curve[idx])
+    for mask, direct in ((closed, False), (~closed, True)):
+        idx = np.flatnonzero(mask)
+        if not idx.size:
+            continue
+        rows = (base_ms[idx], slope_ms[idx], batch[idx], log_rate[idx])
+        part = _direct(*rows, curve[idx]) if direct else _closed_form(*rows)
         for target, values in zip(out, part, strict=True):
             target[idx] = values
     return out
