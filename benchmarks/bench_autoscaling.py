@@ -171,13 +171,8 @@ def build(config: Config, policy: str) -> WhatIfRun:
         )
     if policy in (ORACLE_MINUTE, MINUTE):
         scenario = replace(scenario, samples=class_world(config.world, minute=MINUTE_PERCENTILE))
-    if policy == MINUTE:
-        shipped = {
-            **scenario.controller.model_dump(),
-            "scale_down_window_by_class_s": class_windows(OURS_VARIANTS[0]),
-        }
-        scenario = replace(scenario, controller=ControllerSettings.model_validate(shipped))
-    windows = class_windows(policy)
+    # MINUTE is ours as shipped: the first variant's class windows
+    windows = class_windows(OURS_VARIANTS[0] if policy == MINUTE else policy)
     if windows is not None:
         given = {**scenario.controller.model_dump(), "scale_down_window_by_class_s": windows}
         scenario = replace(scenario, controller=ControllerSettings.model_validate(given))

@@ -59,6 +59,7 @@ from benchmarks.accuracy_grid import emulated_saturation_rps
 from benchmarks.calibration_loop import VARIANTS, LoopScore, run_loop
 from benchmarks.provenance import code_commit
 from benchmarks.verdicts import Verdict, as_json, markdown_lines
+from benchmarks.vllm_settled import requests_at
 from calibration import Limits, Observation, State, learned, scaled, update
 from calibration.learner import CalibrationReport
 from contract.data.perf import PerfParams, PrefillDecodePerf, StepPerf
@@ -91,7 +92,6 @@ WINDOW_S = 240.0
 PERIOD_S = 60.0
 SCRAPE_S = 15.0
 CHECK_LOADS = (0.2, 0.4, 0.6, 0.75)
-CHECK_BASE_REQUESTS = 3000
 CHECK_SEEDS = 24
 SPREAD_RUNS = 10
 TOLERANCE = 0.10
@@ -176,13 +176,6 @@ class CheckPoint:
         return self.predicted[which][metric] / observed - 1.0
 
 
-def check_requests(load: float) -> int:
-    """Requests per seed at a load share: ``3000 * clip(0.16 / (1 - load)^2, 1, 16)`` (a queue's
-    relaxation time grows like ``1/(1 - load)^2``, as in :mod:`benchmarks.vllm_settled`)."""
-    scale = 0.16 / max(1.0 - load, 1e-9) ** 2
-    return round(CHECK_BASE_REQUESTS * min(max(scale, 1.0), 16.0))
-
-
 def observe(truth: PerfParams, rate_rps: float, requests: int, seed: int) -> tuple[float, float]:
     """One replica of ``truth`` at a steady ``rate_rps``: its mean ITL and TTFT (ms) over
     ``requests`` arrivals' time after a warm-up of a tenth of that."""
@@ -206,7 +199,7 @@ def check(
     points = []
     for load in CHECK_LOADS:
         rate = load * saturation_rps
-        count = check_requests(load)
+        count = requests_at(load)  # benchmark 3's settled-mean run length
         seeds = [stable_seed(seed, f"check/{load}/{k}") for k in range(CHECK_SEEDS)]
         runs = [observe(truth, rate, count, s) for s in seeds]
         itl, ttft = [r[0] for r in runs], [r[1] for r in runs]

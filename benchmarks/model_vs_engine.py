@@ -46,6 +46,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.accuracy_grid import nominal_capacity_rps
+from benchmarks.bench_vllm_reference import SUSTAINED_OVERLOAD
 from benchmarks.verdicts import Verdict, markdown_lines
 from benchmarks.vllm_reference.scenarios import FIXED_IN_TOKENS, FIXED_OUT_TOKENS
 from benchmarks.vllm_reference.scenarios import azure_pairs as trace_pairs
@@ -70,8 +71,6 @@ granite_13b on A100 (a third, held out: the V0 model was not shaped on it)."""
 LOADS = (0.1, 0.3, 0.5, 0.6, 0.7, 0.75, 0.8, 0.87, 0.9)
 BATCHES = (32, 256)
 BUDGETS = (512, 2048, 8192)
-SUSTAINED_OVERLOAD = 1.5
-"""V0 scenarios: Poisson arrivals at this multiple of the burst run's throughput (benchmark 3's)."""
 KV_TOKENS = 32_000
 """The KV-limited scenarios' cache: 2,000 blocks of 16 tokens (the issue's vLLM case)."""
 

@@ -26,9 +26,11 @@ from benchmarks.bench_autoscaling import (
     MINUTE,
     MINUTE_PERCENTILE,
     ORACLE_MINUTE,
+    OURS_VARIANTS,
     PEERS,
     Config,
     build,
+    class_windows,
     run_policy,
 )
 from contract.data.loader import load_system_dir
@@ -144,6 +146,16 @@ def test_the_minute_variants_give_premium_alone_the_minute_target(policy: str) -
     assert all(t is None or t.ttft_minute_percentile == 0 for t in others)
     asks = {n for n, c in classes.items() if c.forecast_quantile > 0}
     assert asks == (set(AHEAD_CLASSES) if policy == AHEAD_MINUTE else set())
+
+
+@pytest.mark.parametrize(
+    ("policy", "shipped"), [(AHEAD_MINUTE, True), (MINUTE, True), (ORACLE_MINUTE, False)]
+)
+def test_ours_with_the_minute_target_runs_the_shipped_class_windows(policy: str, shipped: bool) -> None:
+    windows = build(CONFIG, policy).scenario.controller.scale_down_window_by_class_s
+    expected = build(CONFIG, OURS_VARIANTS[0]).scenario.controller.scale_down_window_by_class_s
+    assert class_windows(OURS_VARIANTS[0]) and expected  # the manifests' Free=0
+    assert windows == (expected if shipped else {})
 
 
 def test_the_minute_variant_is_judged_against_both_oracles() -> None:
