@@ -62,6 +62,7 @@ from benchmarks.verdicts import Verdict, as_json, markdown_lines
 from benchmarks.vllm_settled import requests_at
 from calibration import Limits, Observation, State, learned, scaled, update
 from calibration.learner import CalibrationReport
+from collector.measured import context_from_kv
 from contract.data.perf import PerfParams, PrefillDecodePerf, StepPerf
 from load_emulator.patterns import Arrival, Constant, stable_seed
 from load_emulator.replica import ReplicaSim
@@ -133,6 +134,7 @@ def learn(
         server.add_replica(_replica(truth, server, f"calib-{k}"), 0.0)
     state, limits, reports = State(MODEL, ACC), Limits(), []
     gauge: list[tuple[float, list[int]]] = []  # (scrape time, running requests of each pod)
+    usage: list[tuple[float, list[float]]] = []  # (scrape time, KV-cache usage of each pod)
     t = WINDOW_S
     scrape_s = 0.0
     while t <= LEVEL_S * len(levels) + 1e-9:
@@ -140,15 +142,23 @@ def learn(
             scrape_s += SCRAPE_S
             server.advance_to(scrape_s)
             gauge.append((scrape_s, [r.running for r in server.replicas.values()]))
+            usage.append((scrape_s, [r.kv_usage() for r in server.replicas.values()]))
         server.flush()
         w = server.stats.window(t - WINDOW_S, t)
         per_pod = list(zip(*(ns for ts, ns in gauge if t - WINDOW_S < ts <= t), strict=True))
+        usage_per_pod = list(zip(*(us for ts, us in usage if t - WINDOW_S < ts <= t), strict=True))
+        running = statistics.fmean(statistics.fmean(p) for p in per_pod)
+        pool = next(iter(server.replicas.values()))
         obs = Observation(
             source="bench/granite", model=MODEL, accelerator=ACC, served_models=("ibm/granite-13b",),
             end_s=t, window_s=WINDOW_S, last_sample_s=t, reporting_pods=REPLICAS, ready_pods=REPLICAS,
             completion_rps=w.throughput_rps, in_tokens=w.mean_in_tokens, out_tokens=w.mean_out_tokens,
             itl_ms=w.itl_mean_ms, ttft_ms=w.ttft_mean_ms, preemptions=0.0, counter_resets=0.0,
-            running_per_pod=statistics.fmean(statistics.fmean(p) for p in per_pod),
+            running_per_pod=running,
+            context_tokens_per_pod=context_from_kv(
+                statistics.fmean(statistics.fmean(p) for p in usage_per_pod),
+                pool.gauge_blocks + 1, pool.block_tokens, running,
+            ),
             running_var_per_pod=statistics.fmean(statistics.pvariance(p) for p in per_pod),
         )  # fmt: skip
         state, report = update(state, prior, [obs], t, limits)

@@ -21,10 +21,17 @@ mean lengths ``in``/``out`` and measured mean gap ``y`` (ms) has
   a share of 0.28: the step at n = 49.95, where ``n + Var/n`` (the token-weighted batch alone)
   says 52.4 and over-predicts the step by 4 %,
 - prompt tokens per step ``P = lam * in * y / 1000`` (the prompts arriving during one step),
-- context tokens per step ``C = n * (in + (1 + cv^2) * out/2) + P`` (each decode attends its
-  prompt and the part of its output made so far, on average half of it for a request, weighted by
-  how many steps each request runs: ``E[out^2]/(2 E[out])``, with ``cv^2`` the output lengths'
-  squared coefficient of variation; each prompt chunk its prompt so far),
+- context tokens per step ``C = n * c + P``, with ``c`` the context of one running request:
+  measured, the tokens the running requests hold in the KV cache over the window
+  (``vllm:kv_cache_usage_perc`` times the cache's size from ``vllm:cache_config_info``) over ``n``;
+  otherwise from the lengths, ``c = in + (1 + cv^2) * out/2`` (each decode attends its prompt and
+  the part of its output made so far, on average half of it for a request, weighted by how many
+  steps each request runs: ``E[out^2]/(2 E[out])``, with ``cv^2`` the output lengths' squared
+  coefficient of variation; each prompt chunk its prompt so far). The lengths' ``c`` holds in a
+  steady state only: while the load falls the running requests are older than that and attend
+  more (9 % more step than predicted in one window of benchmark 8's loop), while it rises less.
+  A measured ``c`` below the mean prompt means blocks are shared (prefix caching: a shared
+  prefix is held once but attended by every request), and the lengths' ``c`` stands,
 
 and the step schema predicts ``y = a * F + b * W`` with ``F = fixed`` and
 ``W = perDecode*n + perPrefillToken*P + perContextToken*C`` (prior values; ``a``, ``b`` the
@@ -84,6 +91,9 @@ class Window:
     """Variance of the gauge over the window (0: unknown or steady)."""
     window_s: float = 0.0
     """Length of the window (s); 0: unknown, the windows are taken as independent."""
+    context_tokens: float = 0.0
+    """Mean tokens one replica's running requests hold in the KV cache over the window
+    (:func:`collector.measured.context_from_kv`); 0: not measured, the lengths stand in (see the module)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,13 +145,24 @@ def _parts_at(perf: PerfParams, w: Window, running: float) -> tuple[float, float
         )
     step = as_step_perf(perf)
     prompt = w.replica_rps * w.in_tokens * step_s
-    context = running * (w.in_tokens + (1.0 + w.out_cv2) * w.out_tokens / 2.0) + prompt
+    context = running * context_per_request(w) + prompt
     work = (
         step.per_decode_ms * running
         + step.per_prefill_token_ms * prompt
         + step.per_context_token_ms * context
     )
     return step.fixed_ms, work
+
+
+def context_per_request(w: Window) -> float:
+    """Context tokens one running request attends to on average in window ``w``: measured from the
+    KV cache when ``w`` has it and it holds at least the mean prompt per running request, else
+    ``in + (1 + cv^2) * out / 2`` (see the module)."""
+    steady = w.in_tokens + (1.0 + w.out_cv2) * w.out_tokens / 2.0
+    if w.context_tokens <= 0 or w.running <= 0:
+        return steady
+    measured = w.context_tokens / w.running
+    return measured if measured >= w.in_tokens else steady
 
 
 def scaled(perf: PerfParams, fixed_factor: float, work_factor: float) -> PerfParams:

@@ -202,6 +202,7 @@ def _window(obs: Observation) -> Window:
         running=obs.running_per_pod,
         running_var=obs.running_var_per_pod,
         window_s=obs.window_s,
+        context_tokens=obs.context_tokens_per_pod,
     )
 
 

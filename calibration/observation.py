@@ -88,6 +88,10 @@ class Observation:
     out_cv2: float = 1.0
     """Squared coefficient of variation of the output lengths (from the second moment of
     ``vllm:request_generation_tokens``' buckets); 1: geometric, the model's default."""
+    context_tokens_per_pod: float = 0.0
+    """Mean tokens the running requests of one pod hold in the KV cache over the window
+    (:func:`collector.measured.context_from_kv` of ``avg_over_time(vllm:kv_cache_usage_perc[w])`` and
+    ``vllm:cache_config_info``'s ``num_gpu_blocks`` and ``block_size``); 0: not measured."""
 
     @property
     def requests(self) -> float:

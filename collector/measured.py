@@ -13,8 +13,14 @@ calibration benchmark's loop); the mean ITL and TTFT (histogram sums over counts
 gauge's mean and variance over the window per pod (``running_avg``, ``running_var``, summed over
 the pods, divided by ``reporting_pods``); the pods with a sample anywhere in the window
 (``window_pods``: more than ``reporting_pods`` when pods came or went); preemptions and counter
-resets in the window; the newest sample's time; and the ``model_name`` labels of the running
-gauge's series (``served_models``: two names, or another name than before, reject the window).
+resets in the window; the newest sample's time; the ``model_name`` labels of the running
+gauge's series (``served_models``: two names, or another name than before, reject the window);
+and the tokens the running requests of a pod hold in the KV cache (``context_tokens_per_pod``,
+:func:`context_from_kv`), from the usage gauge's mean over the window (``kv_usage_avg``, summed
+over the pods) and the cache's size, the ``num_gpu_blocks`` and ``block_size`` labels of
+``vllm:cache_config_info`` (``kv_blocks``, ``kv_block_size``). That one is optional: without a
+usable usage reading, or with no single size for the Deployment's pods (a vLLM that does not
+export it, pods of two configurations), it reads 0, not measured, and the lengths stand in.
 
 A window is None when a quantity it needs has no usable reading (a query failed, no series, or
 NaN/Inf/negative, which :mod:`collector.metrics` already rejected): no window is no evidence,
@@ -26,6 +32,8 @@ Example: 2 pods reporting, ``itl_sum`` 0.062 s/s over ``itl_count`` 2.0 gaps/s -
 """
 
 from __future__ import annotations
+
+import math
 
 from collector.metrics import Key, MetricsSnapshot
 from contract.calibration import MeasuredWindow
@@ -46,6 +54,42 @@ _REQUIRED = (
     "window_pods",
 )
 _ZERO_WHEN_ABSENT = ("running_var", "preemptions", "counter_resets")
+
+
+def context_from_kv(usage: float, num_gpu_blocks: float, block_tokens: float, running: float) -> float:
+    """Tokens ``running`` requests hold in a KV cache of ``num_gpu_blocks`` blocks of
+    ``block_tokens`` tokens whose usage (vLLM's ``kv_cache_usage_perc``, 0..1) is ``usage``.
+
+    vLLM's usage is the blocks in use over ``num_gpu_blocks - 1`` (its block pool keeps one null
+    block), and each request's last block is on average half filled, so the tokens are
+    ``usage * (num_gpu_blocks - 1) * block_tokens - running * (block_tokens - 1) / 2``, at least 0.
+    Example: usage 0.25 of 4,097 blocks of 16 tokens with 20 running -> 16,384 - 150 = 16,234.
+    """
+    held = usage * (num_gpu_blocks - 1.0) * block_tokens - running * (block_tokens - 1.0) / 2.0
+    return max(held, 0.0)
+
+
+def _context_tokens_per_pod(snapshot: MetricsSnapshot, key: Key, pods: float, running: float) -> float:
+    """The KV cache's tokens per pod, ``running`` requests a pod (0: not measured; see the module)."""
+    usage = snapshot.get("kv_usage_avg", key)
+    if usage is None or usage.value is None:
+        return 0.0
+    sizes = (snapshot.labels.get(name, {}).get(key, frozenset()) for name in ("kv_blocks", "kv_block_size"))
+    blocks, block_tokens = (_only_number(values) for values in sizes)
+    if blocks is None or block_tokens is None or blocks < 2 or block_tokens < 1:
+        return 0.0
+    return context_from_kv(usage.value / pods, blocks, block_tokens, running)
+
+
+def _only_number(values: frozenset[str]) -> float | None:
+    """The one value of a label as a finite number (None: none, several, or not a number)."""
+    if len(values) != 1:
+        return None
+    try:
+        number = float(next(iter(values)))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float) -> MeasuredWindow | None:
@@ -71,6 +115,7 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
     pods = values["reporting_pods"]
     if pods < 1 or values["finished_requests"] <= 0 or values["itl_count"] <= 0 or values["ttft_count"] <= 0:
         return None
+    running_per_pod = values["running_avg"] / pods
     return MeasuredWindow(
         window_s=window_s,
         served_models=sorted(snapshot.labels.get("served_models", {}).get(key, ())),
@@ -82,8 +127,9 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
         out_tokens=values["finished_output_tokens"] / values["finished_requests"],
         itl_ms=MS_PER_S * values["itl_sum"] / values["itl_count"],
         ttft_ms=MS_PER_S * values["ttft_sum"] / values["ttft_count"],
-        running_per_pod=values["running_avg"] / pods,
+        running_per_pod=running_per_pod,
         running_var_per_pod=values["running_var"] / pods,
+        context_tokens_per_pod=_context_tokens_per_pod(snapshot, key, pods, running_per_pod),
         preemptions=values["preemptions"],
         counter_resets=values["counter_resets"],
     )

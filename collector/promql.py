@@ -1,8 +1,8 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (24 queries for 1 or 1,000 servers; 15 when the controller's
-online calibration is off, which alone reads the other 9). Each query aggregates
+whatever the number of Deployments (27 queries for 1 or 1,000 servers; 15 when the controller's
+online calibration is off, which alone reads the other 12). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
 added up in Python and means are formed there (``sum / count``).
@@ -167,6 +167,32 @@ QUERIES: tuple[QuerySpec, ...] = (
         "running_var",
         _dedup("stddev_over_time(vllm:num_requests_running{sel}[{w}]) ^ 2", copies="avg"),
         "requests^2",
+        calibration=True,
+    ),
+    # the KV cache's usage over the window per pod (summed over the pods) and its size (the labels
+    # of vllm:cache_config_info): the tokens the running requests hold, their context
+    QuerySpec(
+        "kv_usage_avg",
+        _dedup(
+            "avg_over_time(vllm:kv_cache_usage_perc{sel}[{w}]) "
+            "or avg_over_time(vllm:gpu_cache_usage_perc{sel}[{w}])",
+            copies="avg",
+        ),
+        "share of the blocks",
+        calibration=True,
+    ),
+    QuerySpec(
+        "kv_blocks",
+        "count by ({by}, num_gpu_blocks) (vllm:cache_config_info{sel})",
+        "series",
+        label="num_gpu_blocks",
+        calibration=True,
+    ),
+    QuerySpec(
+        "kv_block_size",
+        "count by ({by}, block_size) (vllm:cache_config_info{sel})",
+        "series",
+        label="block_size",
         calibration=True,
     ),
     # per finished request (recorded at the finish, so they match the completions even while the

@@ -44,6 +44,9 @@ class MeasuredWindow(BaseModel):
     ttft_ms: float
     running_per_pod: float = Field(default=0.0, description="mean of vllm:num_requests_running per pod")
     running_var_per_pod: float = Field(default=0.0, description="its variance over the window")
+    context_tokens_per_pod: float = Field(
+        default=0.0, description="mean tokens one pod's running requests hold in the KV cache (0: unmeasured)"
+    )
     preemptions: float = 0.0
     counter_resets: float = 0.0
 
@@ -64,6 +67,9 @@ class EvidenceWindow(BaseModel):
     running_var: float = Field(default=0.0, alias="runningVar")
     out_cv2: float = Field(default=1.0, alias="outCv2")
     window_s: float = Field(default=0.0, alias="windowS", description="its length; 0: unknown")
+    context_tokens: float = Field(
+        default=0.0, alias="contextTokens", description="tokens in the KV cache per replica; 0: not measured"
+    )
 
 
 class LearnedEntry(BaseModel):

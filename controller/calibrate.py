@@ -176,6 +176,7 @@ def observations(collect: CollectResult) -> dict[Key, list[Observation]]:
                 counter_resets=m.counter_resets,
                 running_per_pod=m.running_per_pod,
                 running_var_per_pod=m.running_var_per_pod,
+                context_tokens_per_pod=m.context_tokens_per_pod,
                 out_cv2=_or_geometric(spreads.get(server.server)),
             )
         )

@@ -11,6 +11,8 @@ vLLM's; every sample has vLLM's own labels ``model_name`` (the inferno model nam
 - gauges ``vllm:num_requests_running``, ``vllm:num_requests_waiting``, ``vllm:kv_cache_usage_perc``
   (and the older ``vllm:gpu_cache_usage_perc``): the replica's own requests and KV blocks in use
   over the blocks that can hold requests, as vLLM's ``BlockPool.get_usage``;
+  ``vllm:cache_config_info`` (value 1; labels ``block_size`` and ``num_gpu_blocks``, the cache's
+  size, as vLLM's ``log_metrics_info("cache_config", ...)``: ``engine`` but no ``model_name``);
 - histograms ``vllm:time_to_first_token_seconds``, ``vllm:inter_token_latency_seconds`` (and the
   older name ``vllm:time_per_output_token_seconds``, same observations),
   ``vllm:e2e_request_latency_seconds``, ``vllm:request_queue_time_seconds``,
@@ -104,6 +106,11 @@ class FleetCollector:
         kv_old = GaugeMetricFamily(
             "vllm:gpu_cache_usage_perc", "GPU KV-cache usage. 1 means 100 percent usage.", labels=names
         )
+        cache_config = GaugeMetricFamily(
+            "vllm:cache_config_info",
+            "Information of the LLMEngine CacheConfig",
+            labels=["engine", *(TARGET_LABELS if self.target_labels else ()), "block_size", "num_gpu_blocks"],
+        )
         histograms = [
             (HistogramMetricFamily(name, doc, labels=names), attribute) for name, doc, attribute in HISTOGRAMS
         ]
@@ -126,10 +133,13 @@ class FleetCollector:
             usage = replica.kv_usage()
             kv.add_metric(values, usage)
             kv_old.add_metric(values, usage)
+            cache_config.add_metric(
+                [*values[1:], str(replica.block_tokens), str(replica.num_gpu_blocks)], 1.0
+            )
             for family, attribute in histograms:
                 counts: BucketCounts = getattr(m, attribute)
                 family.add_metric(values, buckets=counts.cumulative(), sum_value=counts.sum)
-        yield from (success, prompt, generation, preemptions, running, waiting, kv, kv_old)
+        yield from (success, prompt, generation, preemptions, running, waiting, kv, kv_old, cache_config)
         yield from (family for family, _ in histograms)
 
 

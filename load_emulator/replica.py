@@ -131,6 +131,14 @@ class ReplicaSim(ReplicaSteps):
             used = self.used_blocks
         return min(max(used / self.gauge_blocks, 0.0), 1.0)
 
+    @property
+    def num_gpu_blocks(self) -> int:
+        """vLLM's ``num_gpu_blocks`` (a label of ``vllm:cache_config_info``): the configured blocks,
+        or with an unlimited cache the blocks the usage gauge counts over plus V1's null block."""
+        if self.limits.kv_blocks is not None:
+            return self.limits.kv_blocks
+        return self.gauge_blocks + (1 if self.limits.mode == "v1" else 0)
+
     def tokens_out(self, r: Request) -> int:
         """Output tokens ``r`` has produced by the last booked step (``commit_until`` books the
         steps of a run that have ended)."""

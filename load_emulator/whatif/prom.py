@@ -12,7 +12,9 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
   (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
 - ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
   sample; ``avg_over_time`` / ``stddev_over_time`` of the running gauge are per pod over its
-  samples in the window, summed over the pods; ``resets()`` is 0 (a pod's counters only grow);
+  samples in the window, summed over the pods, and so is ``avg_over_time`` of the KV-cache usage;
+  ``vllm:cache_config_info``'s label queries answer one series per distinct value in the newest
+  sample; ``resets()`` is 0 (a pod's counters only grow);
   ``window_pods`` counts the pods of every sample in the window.
   A Deployment with fewer than two samples in the window has no rate series at all;
 - the length histograms' bucket queries (``prompt_buckets``, ``generation_buckets``) answer one
@@ -52,6 +54,8 @@ COUNTERS = (
 )
 ALIASES = {"token_completions": "completions"}
 GAUGES = ("running", "waiting")
+CACHE_CONFIG_LABELS = {"kv_blocks": ("num_gpu_blocks", 1), "kv_block_size": ("block_size", 0)}
+"""Label query -> (its label, the index in a sample's ``cache_configs`` pair)."""
 HISTOGRAMS = {"prompt_buckets": "request_prompt_tokens", "generation_buckets": "request_generation_tokens"}
 """Bucket query -> the replica's histogram; each edge's cumulative count is a counter ``query@le``."""
 
@@ -62,6 +66,9 @@ class Sample:
     values: dict[str, float]
     pods: frozenset[str] = frozenset()
     running_by_pod: tuple[tuple[str, float], ...] = ()
+    kv_usage_by_pod: tuple[tuple[str, float], ...] = ()
+    cache_configs: frozenset[tuple[int, int]] = frozenset()
+    """The ``(block_size, num_gpu_blocks)`` of the pods' KV caches (``vllm:cache_config_info``)."""
 
 
 class EmulatedPrometheus:
@@ -96,6 +103,8 @@ class EmulatedPrometheus:
         keys: set[tuple[str, str]] = set()
         pods: dict[tuple[str, str], set[str]] = defaultdict(set)
         running: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+        kv_usage: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+        cache_configs: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
         for state, replica in self.engine.replicas():
             key = (state.namespace, state.name)
             keys.add(key)
@@ -128,11 +137,20 @@ class EmulatedPrometheus:
             gauges[key]["waiting"] += len(replica.waiting)
             pods[key].add(replica.pod)
             running[key].append((replica.pod, float(replica.running)))
+            kv_usage[key].append((replica.pod, replica.kv_usage()))
+            cache_configs[key].add((replica.block_tokens, replica.num_gpu_blocks))
         self._last_pod = {pod: v for pod, v in self._last_pod.items() if pod in seen}
         for key in keys:
             samples = self.series[key]
             samples.append(
-                Sample(t_s, {**self._totals[key], **gauges[key]}, frozenset(pods[key]), tuple(running[key]))
+                Sample(
+                    t_s,
+                    {**self._totals[key], **gauges[key]},
+                    frozenset(pods[key]),
+                    tuple(running[key]),
+                    tuple(kv_usage[key]),
+                    frozenset(cache_configs[key]),
+                )
             )
             while samples and samples[0].t_s < t_s - self.keep_s:
                 samples.popleft()
@@ -149,6 +167,11 @@ class EmulatedPrometheus:
             if name in HISTOGRAMS:
                 for le, rate in _bucket_rates(name, window):
                     out.append({"metric": labels | {"le": le}, "value": [now_s, repr(rate)]})
+                continue
+            if name in CACHE_CONFIG_LABELS:
+                label, at = CACHE_CONFIG_LABELS[name]
+                for size in sorted({c[at] for c in window[-1].cache_configs} if window else ()):
+                    out.append({"metric": labels | {label: str(size)}, "value": [now_s, "1"]})
                 continue
             if name == "reporting_pods":
                 before = [s for s in samples if s.t_s <= now_s - window_s]
@@ -179,7 +202,9 @@ class EmulatedPrometheus:
         if name == "last_sample":
             return window[-1].t_s
         if name in ("running_avg", "running_var"):
-            return _over_time(name, window)
+            return _over_time(name, [s.running_by_pod for s in window])
+        if name == "kv_usage_avg":
+            return _over_time(name, [s.kv_usage_by_pod for s in window])
         if name == "served_models":
             return 1.0  # one series per Deployment here, labelled with its model
         if name == "window_pods":
@@ -200,16 +225,17 @@ class EmulatedPrometheus:
         return grown if name == "preemptions" else grown / (ts[-1] - ts[0])  # increase() or rate()
 
 
-def _over_time(name: str, window: list[Sample]) -> float:
-    """``sum`` over the pods of ``avg_over_time`` (or ``stddev_over_time^2``) of each pod's running gauge."""
+def _over_time(name: str, window: list[tuple[tuple[str, float], ...]]) -> float:
+    """``sum`` over the pods of ``avg_over_time`` (or, for ``running_var``, ``stddev_over_time^2``)
+    of each pod's gauge, from each sample's ``(pod, value)`` pairs."""
     by_pod: dict[str, list[float]] = defaultdict(list)
     for sample in window:
-        for pod, value in sample.running_by_pod:
+        for pod, value in sample:
             by_pod[pod].append(value)
     total = 0.0
     for values in by_pod.values():
         mean = sum(values) / len(values)
-        total += mean if name == "running_avg" else sum((v - mean) ** 2 for v in values) / len(values)
+        total += sum((v - mean) ** 2 for v in values) / len(values) if name == "running_var" else mean
     return total
 
 

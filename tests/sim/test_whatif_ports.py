@@ -56,6 +56,12 @@ def test_collector_reads_back_the_generated_load() -> None:
     assert server.observed_ttft_ms == pytest.approx(truth.ttft_mean_ms, rel=0.25)
     assert server.observed_itl_ms == pytest.approx(truth.itl_mean_ms, rel=0.25)
     assert server.current_replicas == server.ready_replicas >= 1
+    # The KV cache's tokens (usage gauge and vllm:cache_config_info's size): at a steady load each
+    # running request holds its prompt and on average half of its output so far, length-weighted.
+    m = server.measured
+    assert m is not None and m.running_per_pod > 0 and m.context_tokens_per_pod > 0
+    steady = sizes.mean_in_tokens + (1.0 + sizes.out_tokens_cv2) * sizes.mean_out_tokens / 2.0
+    assert m.context_tokens_per_pod / m.running_per_pod == pytest.approx(steady, rel=0.25)
 
 
 def test_actuator_patches_change_the_cluster_and_replan_to_nothing() -> None:

@@ -107,3 +107,37 @@ def test_the_output_lengths_spread_sets_the_context_and_so_the_work_factor() -> 
     # read as geometric (cv^2 1), every step's context is 768 tokens a request instead of 640: the
     # work factor comes out 15 % low (x0.426)
     assert as_geometric.work_factor < 0.5 * 0.9
+
+
+def aged_window(truth: PerfParams, running: float, end_s: float, context_per_request: float) -> Window:
+    """A window whose running requests each attend ``context_per_request`` tokens (older than the
+    steady state's 512 + 256 = 768 while the load falls, younger while it rises), its gap the
+    truth's step at that context, and the KV cache's reading of it."""
+    steady = window(truth, running, end_s)
+    measured = replace(steady, context_tokens=running * context_per_request)
+    fixed, work = parts_ms(truth, measured)
+    return replace(measured, itl_ms=fixed + work)
+
+
+def test_the_measured_context_keeps_a_transient_from_biasing_the_factors() -> None:
+    # Load falling, then rising: the requests attend 20 % more, then 15 % less than the lengths say.
+    ages = (1.2, 1.2, 0.85, 0.85, 1.2, 0.85)
+    windows = [aged_window(TRUTH, LEVELS[k], 1000.0 + 240.0 * k, 768.0 * ages[k]) for k in range(len(LEVELS))]
+    found = fit(PRIOR, windows, FitLimits())
+    assert found.identified == "split"
+    assert (found.fixed_factor, found.work_factor) == (
+        pytest.approx(2.0, rel=1e-3),
+        pytest.approx(0.5, rel=1e-3),
+    )
+    unmeasured = fit(PRIOR, [replace(w, context_tokens=0.0) for w in windows], FitLimits())
+    assert abs(unmeasured.work_factor / 0.5 - 1.0) > 0.05  # the lengths' steady context misleads
+
+
+def test_a_kv_cache_holding_less_than_the_prompts_is_shared_and_the_lengths_stand() -> None:
+    # Prefix caching: 20 requests whose 512-token prompts share blocks hold 6,000 tokens, 300 each,
+    # while each attends its whole prompt; the lengths' context (768 each) is taken instead.
+    w = window(TRUTH, 20.0, 1000.0)
+    shared = replace(w, context_tokens=6_000.0)
+    assert parts_ms(PRIOR, shared) == parts_ms(PRIOR, w)
+    held = replace(w, context_tokens=20 * 900.0)
+    assert parts_ms(PRIOR, held)[1] > parts_ms(PRIOR, w)[1]  # older requests: more work per step

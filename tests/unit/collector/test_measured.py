@@ -138,3 +138,37 @@ def test_the_served_model_names_come_from_the_series_labels() -> None:
     both = MetricsSnapshot(both.readings, both.failed, 0, parsed.labels)
     w = measured_window(both, KEY, 240.0)
     assert w is not None and w.served_models == ["ibm/granite-13b", "meta/llama-70b"]
+
+
+def _with_cache(values: dict[str, float | None], blocks: set[str], sizes: set[str]) -> MetricsSnapshot:
+    base = snapshot(values)
+    labels = {"kv_blocks": {KEY: frozenset(blocks)}, "kv_block_size": {KEY: frozenset(sizes)}}
+    return MetricsSnapshot(base.readings, base.failed, 0, labels)
+
+
+def test_the_context_comes_from_the_kv_cache_usage_and_its_size() -> None:
+    # Two pods at 0.25 usage each (0.5 summed) of 4,097 blocks of 16 tokens, 14.2 running a pod:
+    # 0.25 * 4,096 * 16 = 16,384 tokens a pod, less half a block (7.5 tokens) per running request.
+    w = measured_window(_with_cache({**VALUES, "kv_usage_avg": 0.5}, {"4097"}, {"16"}), KEY, 240.0)
+    assert w is not None
+    assert w.context_tokens_per_pod == pytest.approx(16_384 - 14.2 * 7.5)
+
+
+@pytest.mark.parametrize(
+    ("usage", "blocks", "sizes"),
+    [
+        (None, {"4097"}, {"16"}),  # usage NaN or negative (rejected as a reading)
+        (0.5, set(), {"16"}),  # no vllm:cache_config_info (a vLLM or emulator without it)
+        (0.5, {"4097", "2049"}, {"16"}),  # pods of two cache sizes in one Deployment
+        (0.5, {"4097"}, {"sixteen"}),  # a label that is not a number
+        (0.5, {"inf"}, {"16"}),
+        (0.5, {"1"}, {"16"}),  # a pool of only the null block
+    ],
+)
+def test_the_context_is_not_measured_without_a_sound_usage_and_size(
+    usage: float | None, blocks: set[str], sizes: set[str]
+) -> None:
+    w = measured_window(_with_cache({**VALUES, "kv_usage_avg": usage}, blocks, sizes), KEY, 240.0)
+    assert w is not None and w.context_tokens_per_pod == 0.0  # the window stands, the lengths stand in
+    absent = measured_window(_with_cache(dict(VALUES), {"4097"}, {"16"}), KEY, 240.0)
+    assert absent is not None and absent.context_tokens_per_pod == 0.0

@@ -10,7 +10,7 @@ from collector.promql import QUERIES, build_queries, escape_label_value, regex_a
 def test_every_query_aggregates_by_namespace_and_deployment() -> None:
     queries = build_queries((), 120, "deployment")
     assert set(queries) == {q.name for q in QUERIES}
-    assert len(queries) == 24
+    assert len(queries) == 27
     for q in QUERIES:
         text = queries[q.name]
         extra = ", le" if q.per_bucket else (f", {q.label}" if q.label else "")

@@ -147,6 +147,21 @@ def test_an_observation_carries_its_servers_measured_output_length_spread() -> N
     assert obs.out_cv2 == 0.25
 
 
+def test_the_kv_cache_context_goes_from_the_measured_window_to_the_stored_evidence() -> None:
+    at_s = 1000.0
+    window = measured(TRUTH, 10.0, at_s).model_copy(update={"context_tokens_per_pod": 8_000.0})
+    srv = server(current_accelerator="A100", ready_replicas=2, measured=window)
+    c = collect_result(collected_at_s=at_s, system=system_data(), servers=[srv])
+    [obs] = calibrate.observations(c)[("llama_13b", "A100")]
+    assert obs.context_tokens_per_pod == 8_000.0
+    settings = controller_settings(calibration="apply")
+    out = calibrate.calibrate(calibrate.EMPTY, c, settings, at_s)
+    stored = CalibrationData.model_validate_json(out.data.model_dump_json())
+    assert '"contextTokens":8000.0' in out.data.model_dump_json()
+    [evidence] = calibrate.state_of(stored.entries[0]).evidence
+    assert evidence.context_tokens == 8_000.0
+
+
 def test_untrusted_servers_and_servers_without_a_known_accelerator_give_no_evidence() -> None:
     c = collect_at(0, 10.0)
     srv = c.servers[0]

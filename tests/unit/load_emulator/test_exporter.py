@@ -84,6 +84,24 @@ def test_kv_pressure_shows_in_preemptions_and_usage() -> None:
     assert _value(samples, "vllm:num_preemptions_total") == replica.metrics.preemptions > 0
     assert _value(samples, "vllm:kv_cache_usage_perc") == replica.used_blocks / 99  # null block excluded
     assert _value(samples, "vllm:gpu_cache_usage_perc") == replica.used_blocks / 99
+    # the cache's size, as vLLM's cache_config_info labels: 100 blocks of 16 tokens, one of them null
+    assert _value(samples, "vllm:cache_config_info", num_gpu_blocks="100", block_size="16") == 1.0
+
+
+def test_cache_size_of_an_unlimited_cache_matches_its_usage_gauge() -> None:
+    # No KV limit in the data: the gauge counts over a nominal pool, and the info says its size, so
+    # usage * (num_gpu_blocks - 1) * block_size gives back the tokens in the cache.
+    engine, _ = one_server(
+        iteration(20, 0.05, 0.001, max_batch=8), Constant(300.0, TokenSpec(128, 64, "deterministic")), seed=1
+    )
+    engine.advance_to(30.0)
+    samples = _samples(generate_latest(make_registry(engine)).decode())
+    (replica,) = [r for _, r in engine.replicas()]
+    (info,) = [s for s in samples if s.name == "vllm:cache_config_info"]
+    blocks, size = int(info.labels["num_gpu_blocks"]), int(info.labels["block_size"])
+    usage = _value(samples, "vllm:kv_cache_usage_perc")
+    assert replica.running > 0 and 0 < usage < 1
+    assert usage * (blocks - 1) * size == pytest.approx(replica.used_blocks * size)
 
 
 def test_labels_of_fleet_and_pod_endpoints() -> None:
@@ -99,7 +117,10 @@ def test_labels_of_fleet_and_pod_endpoints() -> None:
     }
     one = make_registry(engine, Selector(NS, DEP, pods[0]), target_labels=False)
     native = _samples(generate_latest(one).decode())
-    assert native and all(set(s.labels) <= {"model_name", "engine", "finished_reason", "le"} for s in native)
+    config = [s for s in native if s.name == "vllm:cache_config_info"]
+    assert [set(s.labels) for s in config] == [{"engine", "block_size", "num_gpu_blocks"}]
+    rest = [s for s in native if s.name != "vllm:cache_config_info"]
+    assert rest and all(set(s.labels) <= {"model_name", "engine", "finished_reason", "le"} for s in rest)
     ttft_buckets = [s for s in native if s.name == "vllm:time_to_first_token_seconds_bucket"]
     assert [float(s.labels["le"]) for s in ttft_buckets[:-1]] == list(TTFT_BUCKETS_S)
     itl_buckets = [s for s in native if s.name == "vllm:inter_token_latency_seconds_bucket"]
