@@ -9,8 +9,9 @@ completions (``vllm:request_success_total``), prompt and generation tokens
 (``vllm:prompt_tokens_total``, ``vllm:generation_tokens_total``), the inter-token latency
 histogram (``vllm:inter_token_latency_seconds``, before vLLM 0.11 ``vllm:time_per_output_token_seconds``),
 the TTFT histogram (``vllm:time_to_first_token_seconds``), preemptions
-(``vllm:num_preemptions_total``), counter resets in the window (a pod restart) and the
-``model_name`` label of the series. A window is *evidence* only when it passes every check of
+(``vllm:num_preemptions_total``), counter resets in the window (a pod restart), the running
+requests' gauge and the tokens they hold in the KV cache (``vllm:kv_cache_usage_perc`` and
+``vllm:cache_config_info``), and the ``model_name`` label of the series. A window is *evidence* only when it passes every check of
 :func:`screen`; a rejected window never moves a parameter, and its code says why.
 """
 
