@@ -35,7 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -70,9 +70,6 @@ from load_emulator.whatif.records import Row
 from plumbing.settings import env_name
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
-PEERS = ("slo-aware", "dynamo-planner")
-"""llm-d's SLO-aware KEDA formula and a Dynamo-style forecast planner
-(:mod:`benchmarks.autoscaling_peers`)."""
 AHEAD = "ahead"
 """Ours as shipped with the forecast on for Premium and Bronze (``forecastQuantile`` 0.9)."""
 AHEAD_CLASSES = {"Premium": 0.9, "Bronze": 0.9}
@@ -94,16 +91,54 @@ OURS_VARIANTS = ("loop:Free=0",)
 """Ours with ``INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon; the
 first is the value ``manifests/deployment.yaml`` ships (a test keeps them equal)."""
 CLASS_WINDOWS_ENV = env_name(ControllerSettings, "scale_down_window_by_class_s", ENV_PREFIX)
-HPA_SWEEP = ("hpa@0.5", "hpa@0.35")
-"""HPA-style at lower utilisation targets (``hpa`` is 0.7): what HPA pays to reach more minutes."""
 
 
-def hpa_target(policy: str) -> float | None:
-    """The utilisation target of an HPA-style policy name (``hpa`` 0.7, ``hpa@0.5`` 0.5), else None."""
-    if policy == "hpa":
-        return 0.7
-    head, _, target = policy.partition("@")
-    return float(target) if head == "hpa" and target else None
+@dataclass(frozen=True)
+class Sweep:
+    """A baseline policy run over one knob that trades cost for attainment: ``family`` is the policy
+    at ``default`` (its published row), ``family@v`` the same policy at each of ``values``; the
+    sweep verdict asks whether any setting is no dearer than ours at equal or better attainment."""
+
+    family: str
+    knob: str
+    """What is swept, as the verdict and the report name it."""
+    default: float
+    values: tuple[float, ...]
+
+    @property
+    def policies(self) -> tuple[str, ...]:
+        """The swept policy names, e.g. ``("hpa@0.5", "hpa@0.35")``."""
+        return tuple(f"{self.family}@{v:g}" for v in self.values)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The named policy and its swept settings."""
+        return (self.family, *self.policies)
+
+    def setting(self, policy: str) -> float | None:
+        """The knob's value in a policy name of this family (``hpa`` 0.7, ``hpa@0.5`` 0.5), else None."""
+        if policy == self.family:
+            return self.default
+        head, sep, value = policy.partition("@")
+        return float(value) if head == self.family and sep and value else None
+
+
+HPA = Sweep("hpa", "target utilisation", 0.7, (0.5, 0.35))
+"""HPA-style at lower utilisation targets: what HPA pays to reach more minutes."""
+SLO_AWARE = Sweep("slo-aware", "no-change band 0.40-0.55 scaled", 1.0, (0.8, 0.6))
+"""The SLO-aware KEDA formula with its band scaled
+(:class:`~benchmarks.autoscaling_peers.SloAwareKeda`)."""
+PLANNER = Sweep("dynamo-planner", "share of the per-replica SLA capacity filled", 1.0, (0.85, 0.7, 0.55))
+"""The Dynamo-style planner filling less of each replica
+(:class:`~benchmarks.autoscaling_peers.DynamoPlanner`)."""
+SWEEPS = (HPA, SLO_AWARE, PLANNER)
+PEER_SWEEPS = (SLO_AWARE, PLANNER)
+"""Grids fixed before their runs were looked at: HPA's from issue 6, the peers' in issue 18's
+review (1.0/0.85/0.7/0.55 of the capacity, the band x1/x0.8/x0.6)."""
+HPA_SWEEP = HPA.policies
+PEERS = tuple(sweep.family for sweep in PEER_SWEEPS)
+"""llm-d's SLO-aware KEDA formula and a Dynamo-style forecast planner, as described
+(:mod:`benchmarks.autoscaling_peers`)."""
 
 
 def class_windows(policy: str) -> str | None:
@@ -113,7 +148,17 @@ def class_windows(policy: str) -> str | None:
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS, AHEAD, *PEERS, AHEAD_MINUTE, MINUTE, ORACLE_MINUTE)
+ALL = (
+    *POLICIES,
+    *HPA_SWEEP,
+    *OURS_VARIANTS,
+    AHEAD,
+    *PEERS,
+    AHEAD_MINUTE,
+    MINUTE,
+    ORACLE_MINUTE,
+    *(p for sweep in PEER_SWEEPS for p in sweep.policies),
+)
 EXTRA = (AHEAD_TAIL,)
 """Run only when named (``--policy``)."""
 
@@ -192,12 +237,16 @@ def build(config: Config, policy: str) -> WhatIfRun:
         AHEAD_TAIL: None,
         AHEAD_MINUTE: None,
         MINUTE: None,
-        "slo-aware": lambda run: SloAwareKeda(run, config.scale_down_window_s),
-        "dynamo-planner": lambda run: DynamoPlanner(run, max_startup_s(run)),
     }
-    target = hpa_target(policy)
-    if target is not None:
-        factories[policy] = lambda run: HpaStyle(run, target, config.scale_down_window_s)
+    swept: dict[str, Callable[[float], DeciderFactory]] = {
+        HPA.family: lambda v: lambda run: HpaStyle(run, v, config.scale_down_window_s),
+        SLO_AWARE.family: lambda v: lambda run: SloAwareKeda(run, config.scale_down_window_s, v),
+        PLANNER.family: lambda v: lambda run: DynamoPlanner(run, max_startup_s(run), v),
+    }
+    for sweep in SWEEPS:
+        value = sweep.setting(policy)
+        if value is not None:
+            factories[policy] = swept[sweep.family](value)
     if policy not in factories:
         raise ValueError(f"unknown policy {policy!r}; known: {[*ALL, *EXTRA]}")
     return WhatIfRun(scenario, decider=factories[policy], workloads=loads)
