@@ -15,7 +15,11 @@ what-if driver's decider seam (:mod:`load_emulator.whatif.deciders`):
 - issue 18: ``ahead`` (the forecast for Premium and Bronze), ``ahead-minute`` and ``minute`` (with
   and without it, Premium's minute target, ``slo-ttft-minute-percentile`` 99.5), ``oracle-minute``
   (the oracle with that target), and the peers ``slo-aware`` and ``dynamo-planner``
-  (:mod:`benchmarks.autoscaling_peers`).
+  (:mod:`benchmarks.autoscaling_peers`);
+- sweeps (:class:`Sweep`): HPA-style over its utilisation target (``hpa@0.5``, ``hpa@0.35``) and each
+  peer over its own lever (``slo-aware@0.8``: the band scaled; ``dynamo-planner@0.7``: the share of
+  the per-replica SLA capacity filled), so a verdict can ask whether any setting of a baseline
+  reaches ours' attainment for less, not only its one described configuration.
 
 Scores (:mod:`benchmarks.autoscaling_metrics`): per class, the share of server-minutes meeting
 the TTFT and ITL targets; GPU cost; replica and GPU-type changes. Targets: Premium >= 99%,
@@ -45,9 +49,9 @@ import structlog
 from benchmarks.autoscaling_metrics import (
     PolicyScore,
     ahead_verdicts,
-    hpa_sweep_verdict,
     oracle_cost_verdict,
     score,
+    sweep_verdict,
     verdicts,
 )
 from benchmarks.autoscaling_peers import DynamoPlanner, SloAwareKeda
@@ -100,6 +104,8 @@ class Sweep:
     sweep verdict asks whether any setting is no dearer than ours at equal or better attainment."""
 
     family: str
+    label: str
+    """Who the family is in the verdict's target (``HPA-style``)."""
     knob: str
     """What is swept, as the verdict and the report name it."""
     default: float
@@ -115,6 +121,12 @@ class Sweep:
         """The named policy and its swept settings."""
         return (self.family, *self.policies)
 
+    def verdict(self, ours: PolicyScore, by_name: Mapping[str, PolicyScore]) -> Verdict | None:
+        """:func:`~benchmarks.autoscaling_metrics.sweep_verdict` over the settings that ran; None
+        unless at least two did (one is the one-configuration verdict)."""
+        ran = [by_name[p] for p in self.members if p in by_name]
+        return sweep_verdict(ours, ran, self.label, self.knob) if len(ran) > 1 else None
+
     def setting(self, policy: str) -> float | None:
         """The knob's value in a policy name of this family (``hpa`` 0.7, ``hpa@0.5`` 0.5), else None."""
         if policy == self.family:
@@ -123,12 +135,14 @@ class Sweep:
         return float(value) if head == self.family and sep and value else None
 
 
-HPA = Sweep("hpa", "target utilisation", 0.7, (0.5, 0.35))
+HPA = Sweep("hpa", "HPA-style", "target utilisation", 0.7, (0.5, 0.35))
 """HPA-style at lower utilisation targets: what HPA pays to reach more minutes."""
-SLO_AWARE = Sweep("slo-aware", "no-change band 0.40-0.55 scaled", 1.0, (0.8, 0.6))
+SLO_AWARE = Sweep("slo-aware", "slo-aware", "scale of the no-change band 0.40-0.55", 1.0, (0.8, 0.6))
 """The SLO-aware KEDA formula with its band scaled
 (:class:`~benchmarks.autoscaling_peers.SloAwareKeda`)."""
-PLANNER = Sweep("dynamo-planner", "share of the per-replica SLA capacity filled", 1.0, (0.85, 0.7, 0.55))
+PLANNER = Sweep(
+    "dynamo-planner", "dynamo-planner", "fill share of the per-replica SLA capacity", 1.0, (0.85, 0.7, 0.55)
+)
 """The Dynamo-style planner filling less of each replica
 (:class:`~benchmarks.autoscaling_peers.DynamoPlanner`)."""
 SWEEPS = (HPA, SLO_AWARE, PLANNER)
@@ -379,10 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for v in verdicts(by_name[ours], by_name["oracle"], by_name["hpa"])
             ]
     judged += _issue18_verdicts(by_name)
-    sweep = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
     swept = next((p for p in settings if p in by_name), None)
-    if swept is not None and len(sweep) > 1:
-        v = hpa_sweep_verdict(by_name[swept], sweep)
+    if swept is not None and (v := HPA.verdict(by_name[swept], by_name)) is not None:
         judged.append(replace(v, target=f"{v.target} ({settings[swept]})"))
     shape = config.shape
     spikes = shape.spikes(config.hours * 3600.0)
@@ -448,10 +460,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "slo-aware": "llm-d's SLO-aware KEDA formula as benchmarks.autoscaling_peers re-implements it: x = "
         "max(mean TTFT / slo-ttft, mean ITL / slo-itl) over the period (observed: no predictor in the "
         "emulator); above 0.55 ceil(ready * x / 0.55), below 0.40 ceil(ready * x / 0.40), in between no "
-        "change; warming replicas credited; HPA's 300 s window for scale-down; start's GPU type and batch",
+        "change; warming replicas credited; HPA's 300 s window for scale-down; start's GPU type and batch; "
+        + ", ".join(SLO_AWARE.policies)
+        + ": the same with the band scaled by "
+        + ", ".join(f"{v:g}" for v in SLO_AWARE.values),
         "dynamo-planner": "a Dynamo-style planner: damped-Holt point forecast of the request rate over "
         "period + start-up / the optimizer's max rate per replica at the start's GPU type and batch; +1 "
-        "replica when more than one batch per ready replica waits; scale-down at once",
+        "replica when more than one batch per ready replica waits; scale-down at once; "
+        + ", ".join(PLANNER.policies)
+        + ": the same filling that share of the capacity per replica (forecast / (share x capacity))",
         "minute meets SLO": "mean TTFT <= slo-ttft and mean ITL <= slo-itl of the class over that minute "
         "(the classes set no percentile, so the targets bound means); no traffic: not judged",
     }
@@ -495,7 +512,7 @@ def _issue18_verdicts(by_name: Mapping[str, PolicyScore]) -> list[Verdict]:
         AHEAD_MINUTE: f"ahead + the minute target, {minute}",
         MINUTE: f"ours as shipped + the minute target, {minute}",
     }
-    hpas = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
+    hpas = [by_name[p] for p in HPA.members if p in by_name]
     peers = [by_name[p] for p in PEERS if p in by_name]
     out: list[Verdict] = []
     for policy, setting in variants.items():
@@ -503,6 +520,7 @@ def _issue18_verdicts(by_name: Mapping[str, PolicyScore]) -> list[Verdict]:
             continue
         ours = by_name[policy]
         judged = ahead_verdicts(ours, by_name["oracle"], hpas, peers)
+        judged += [v for sweep in PEER_SWEEPS if (v := sweep.verdict(ours, by_name)) is not None]
         if policy != AHEAD and ORACLE_MINUTE in by_name:
             judged.append(oracle_cost_verdict(ours, by_name[ORACLE_MINUTE]))
         out += [replace(v, target=f"{v.target} (issue 18: {setting})") for v in judged]
