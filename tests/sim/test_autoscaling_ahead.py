@@ -35,6 +35,7 @@ from benchmarks.bench_autoscaling import (
     PLANNER,
     SLO_AWARE,
     Config,
+    _issue18_verdicts,
     build,
     class_windows,
     run_policy,
@@ -86,7 +87,7 @@ def test_ahead_forecasts_premium_in_the_real_loop_and_pods_start_in_their_pairs_
         assert cluster.startup_s(state.model, state.accelerator) == entry.startup_s
 
 
-@pytest.mark.parametrize("peer", PEERS)
+@pytest.mark.parametrize("peer", [*PEERS, SLO_AWARE.policies[-1], PLANNER.policies[-1]])
 def test_peers_keep_gpu_type_and_batch_within_capacity_and_follow_the_load(peer: str) -> None:
     rows = run_policy(CONFIG, peer).rows
     s = score(peer, rows)
@@ -180,6 +181,26 @@ def test_ahead_verdicts() -> None:
     assert "Free 95.0% < 96.0%" in v[3].detail
     none_reach = ahead_verdicts(ours, oracle, hpas[:1], peers)
     assert not none_reach[1].holds and "not comparable" in none_reach[1].detail
+
+
+def test_issue18_judges_each_peer_over_its_sweep_beside_its_described_setting() -> None:
+    scores = [
+        _policy("oracle", 1000.0, 1.0, 0.95),
+        _policy(AHEAD, 1040.0, 0.996, 0.95),
+        _policy("dynamo-planner", 900.0, 0.95, 0.5),
+        _policy("dynamo-planner@0.7", 1040.0, 0.996, 0.95),  # ours' attainment at ours' cost
+        _policy("slo-aware", 1300.0, 0.99, 0.2),
+    ]
+    judged = _issue18_verdicts({s.policy: s for s in scores})
+    described = [v for v in judged if v.target.startswith("cheaper than dynamo-planner at equal or better")]
+    assert [v.holds for v in described] == [False]  # the described planner is cheaper, though worse
+    swept = [v for v in judged if v.target.startswith("no dynamo-planner setting")]
+    assert len(swept) == 1 and not swept[0].holds
+    assert swept[0].target.endswith("(issue 18: ours as shipped + forecast for Premium, Bronze)")
+    assert swept[0].detail.endswith("dominated by dynamo-planner@0.7")
+    # Only SLO-aware's described setting ran: its one-configuration verdict, no sweep verdict.
+    assert not any(v.target.startswith("no slo-aware setting") for v in judged)
+    assert any(v.target.startswith("cheaper than slo-aware") and v.holds for v in judged)
 
 
 @pytest.mark.skipif(
