@@ -154,13 +154,19 @@ def verdicts(
     return out
 
 
-def hpa_sweep_verdict(ours: PolicyScore, hpas: Sequence[PolicyScore]) -> Verdict:
-    """The HPA target read over a sweep of HPA's utilisation target: it holds when no HPA-style
-    setting is both no dearer than ours and at least as good in every class (Pareto dominance).
-    E.g. hpa@0.35 at 1.2x ours' cost and Free below ours: it does not dominate."""
+def sweep_verdict(
+    ours: PolicyScore,
+    settings: Sequence[PolicyScore],
+    who: str,
+    knob: str,
+) -> Verdict:
+    """A baseline's target read over a sweep of its knob (HPA's utilisation target, a peer's own
+    lever): it holds when no setting is both no dearer than ours and at least as good in every
+    class (Pareto dominance). E.g. hpa@0.35 at 1.2x ours' cost and Free below ours: it does not
+    dominate; dynamo-planner@0.7 at 0.98x and no class below ours: it does, and the verdict fails."""
     parts: list[str] = []
     dominating: list[str] = []
-    for h in hpas:
+    for h in settings:
         below = [
             f"{c.service_class} {x.attainment * 100:.1f}% < {c.attainment * 100:.1f}%"
             for c in ours.classes
@@ -173,7 +179,7 @@ def hpa_sweep_verdict(ours: PolicyScore, hpas: Sequence[PolicyScore]) -> Verdict
             f"{h.policy} at {ratio:.3f}x ours' cost: "
             + ("at least as good in every class" if not below else "below ours in " + ", ".join(below))
         )
-    target = "no HPA-style setting (target utilisation swept) is no dearer at equal or better attainment"
+    target = f"no {who} setting ({knob} swept) is no dearer at equal or better attainment"
     detail = "; ".join(parts) + (f"; dominated by {', '.join(dominating)}" if dominating else "")
     return Verdict(target, not dominating, detail)
 

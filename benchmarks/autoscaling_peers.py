@@ -14,7 +14,11 @@ they see is what the emulated Prometheus holds (per Deployment, sums over its po
   ``x > 0.55``; ``ceil(ready * x / 0.40)`` (at least 1) when ``x < 0.40``; no change inside the
   band. Warming credit: replicas created but not Ready count as provided, so a scale-up asks only
   for what ready + warming do not cover. Scale-down through HPA's 300 s stabilisation window.
-  With no traffic in the period (no latency samples) nothing changes.
+  With no traffic in the period (no latency samples) nothing changes. Knob, ``band_scale``
+  (default 1, the recipe's band): the band is ``band_scale x (0.40, 0.55)``. The band is the
+  recipe's own setting (the KEDA trigger's target and its no-change floor): a lower band aims the
+  fleet at a smaller share of the SLO, i.e. buys headroom with replicas. E.g. 0.6 gives
+  0.24-0.33, so ``x`` = 0.5 already scales up.
 - :class:`DynamoPlanner`, after NVIDIA Dynamo's SLA planner (a load predictor over the next
   adjustment interval, replicas = predicted load / the per-replica capacity that meets the SLA
   from offline profiling; a short load-based loop for bursts). Predictor: the point forecast of
@@ -23,6 +27,12 @@ they see is what the emulated Prometheus holds (per Deployment, sums over its po
   ``max_rpm_per_replica`` at the start's GPU type and batch (the queueing model standing in for
   the profiling sweep). Burst loop: when requests wait (``vllm:num_requests_waiting``) more than
   one batch per ready replica on average over the period, one replica more. Scale-down at once.
+  Knob, ``fill_share`` (default 1, replicas = forecast / capacity as described): replicas =
+  ``ceil(forecast / (fill_share x capacity))``. The planner's operator sets the SLA its profiling
+  is run at; a tighter TTFT/ITL target profiles a lower throughput per replica, so the planner
+  plans each replica to carry less. ``fill_share`` is that lever stated directly: the share of
+  the per-replica SLA capacity the planner fills. E.g. 300 rpm forecast at 100 rpm per replica:
+  3 replicas at 1.0, ``ceil(300 / 70)`` = 5 at 0.7.
 """
 
 from __future__ import annotations
@@ -52,8 +62,11 @@ class SloAwareKeda(HpaStyle):
 
     name = "slo-aware"
 
-    def __init__(self, run: WhatIfRun, window_s: float = 300.0) -> None:
-        super().__init__(run, BAND[1], window_s)
+    def __init__(self, run: WhatIfRun, window_s: float = 300.0, band_scale: float = 1.0) -> None:
+        if not 0 < band_scale * BAND[1] <= 1:
+            raise ValueError(f"band_scale must put the band's top in (0, 1], got {band_scale}")
+        self.band = (BAND[0] * band_scale, BAND[1] * band_scale)
+        super().__init__(run, self.band[1], window_s)
         classes = run.system.class_by_name()
         self.targets: dict[str, tuple[float, float]] = {}
         for server in run.system.servers.servers:
@@ -81,11 +94,12 @@ class SloAwareKeda(HpaStyle):
             return None
         x = max(ratios)
         self.ratio[state.name] = x
-        if x > BAND[1]:
-            raw = max(math.ceil(ready * x / BAND[1] - 1e-9), ready)
+        low, high = self.band
+        if x > high:
+            raw = max(math.ceil(ready * x / high - 1e-9), ready)
             raw = raw if raw > state.replicas else state.replicas  # warming replicas: credited
-        elif x < BAND[0]:
-            raw = max(math.ceil(ready * x / BAND[0] - 1e-9), 1)
+        elif x < low:
+            raw = max(math.ceil(ready * x / low - 1e-9), 1)
         else:
             raw = state.replicas
         return self._stabilised(state, now_s, raw)
@@ -96,8 +110,11 @@ class DynamoPlanner(HpaStyle):
 
     name = "dynamo-planner"
 
-    def __init__(self, run: WhatIfRun, startup_s: float) -> None:
+    def __init__(self, run: WhatIfRun, startup_s: float, fill_share: float = 1.0) -> None:
+        if not 0 < fill_share <= 1:
+            raise ValueError(f"fill_share must be in (0, 1], got {fill_share}")
         super().__init__(run, 1.0, 0.0)
+        self.fill_share = fill_share
         self.horizon_s = run.scenario.period_s + startup_s
         self.policy = ForecastPolicy(season_s=0.0, min_history_s=3 * run.scenario.period_s)
         self.rates: dict[str, list[float]] = {}
@@ -131,7 +148,7 @@ class DynamoPlanner(HpaStyle):
         del rates[:-120]
         f = forecast(rates, None, self.horizon_s, 0.5, self.policy)
         predicted = f.point_rpm if f is not None else rate_rpm
-        wanted = max(math.ceil(max(predicted, rate_rpm) / capacity - 1e-9), 1)
+        wanted = max(math.ceil(max(predicted, rate_rpm) / (capacity * self.fill_share) - 1e-9), 1)
         waiting = sum(v["waiting"] for v in window) / len(window)
         if ready > 0 and waiting > ready * state.max_batch:
             wanted = max(wanted, state.replicas + 1)

@@ -176,7 +176,7 @@ def plot_timeline(rows_by_policy: Mapping[str, Sequence[Row]], path: Path) -> No
     load.set_ylabel("arrivals (req/min)")
     load.set_title("Offered load per class (same for every policy)")
     load.legend(loc="upper left")
-    for policy, rows in rows_by_policy.items():
+    for i, (policy, rows) in enumerate(rows_by_policy.items()):
         t_reps: dict[float, int] = {}
         t_cost: dict[float, float] = {}
         for r in rows:
@@ -184,8 +184,9 @@ def plot_timeline(rows_by_policy: Mapping[str, Sequence[Row]], path: Path) -> No
             t_cost[r.t_s] = t_cost.get(r.t_s, 0.0) + r.cost_per_hour
         ts = sorted(t_reps)
         label = LABELS.get(policy, policy)
-        reps.step([t / 3600 for t in ts], [t_reps[t] for t in ts], where="post", label=label, linewidth=0.8)
-        cost.step([t / 3600 for t in ts], [t_cost[t] for t in ts], where="post", label=label, linewidth=0.8)
+        style = {"where": "post", "label": label, "linewidth": 0.8, "color": _color(i)}
+        reps.step([t / 3600 for t in ts], [t_reps[t] for t in ts], **style)
+        cost.step([t / 3600 for t in ts], [t_cost[t] for t in ts], **style)
     reps.set_ylabel("replicas (all servers)")
     reps.legend(loc="upper left", fontsize=8)
     cost.set_ylabel("GPU cost (/h)")
@@ -196,6 +197,12 @@ def plot_timeline(rows_by_policy: Mapping[str, Sequence[Row]], path: Path) -> No
     plt.close(fig)
 
 
+def _color(i: int) -> Any:
+    """The i-th policy's colour: 20 distinct ones (matplotlib's default cycle repeats after 10,
+    and a run has more policies than that)."""
+    return plt.get_cmap("tab20")(i % 20)
+
+
 def plot_attainment(scores: Sequence[PolicyScore], path: Path) -> None:
     classes = sorted({c.service_class for s in scores for c in s.classes}, key=_class_order)
     fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -203,7 +210,8 @@ def plot_attainment(scores: Sequence[PolicyScore], path: Path) -> None:
     for i, s in enumerate(scores):
         values = [(c.attainment * 100 if (c := s.of_class(name)) else math.nan) for name in classes]
         xs = [j + i * width for j in range(len(classes))]
-        bars = ax.bar(xs, values, width, label=f"{LABELS.get(s.policy, s.policy)} (cost {s.cost:.0f})")
+        label = f"{LABELS.get(s.policy, s.policy)} (cost {s.cost:.0f})"
+        bars = ax.bar(xs, values, width, label=label, color=_color(i))
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.axhline(99, color="gray", linestyle=":", linewidth=1)
     ax.set_xticks([j + width * (len(scores) - 1) / 2 for j in range(len(classes))], classes)

@@ -15,7 +15,11 @@ what-if driver's decider seam (:mod:`load_emulator.whatif.deciders`):
 - issue 18: ``ahead`` (the forecast for Premium and Bronze), ``ahead-minute`` and ``minute`` (with
   and without it, Premium's minute target, ``slo-ttft-minute-percentile`` 99.5), ``oracle-minute``
   (the oracle with that target), and the peers ``slo-aware`` and ``dynamo-planner``
-  (:mod:`benchmarks.autoscaling_peers`).
+  (:mod:`benchmarks.autoscaling_peers`);
+- sweeps (:class:`Sweep`): HPA-style over its utilisation target (``hpa@0.5``, ``hpa@0.35``) and each
+  peer over its own lever (``slo-aware@0.8``: the band scaled; ``dynamo-planner@0.7``: the share of
+  the per-replica SLA capacity filled), so a verdict can ask whether any setting of a baseline
+  reaches ours' attainment for less, not only its one described configuration.
 
 Scores (:mod:`benchmarks.autoscaling_metrics`): per class, the share of server-minutes meeting
 the TTFT and ITL targets; GPU cost; replica and GPU-type changes. Targets: Premium >= 99%,
@@ -35,7 +39,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,9 +49,9 @@ import structlog
 from benchmarks.autoscaling_metrics import (
     PolicyScore,
     ahead_verdicts,
-    hpa_sweep_verdict,
     oracle_cost_verdict,
     score,
+    sweep_verdict,
     verdicts,
 )
 from benchmarks.autoscaling_peers import DynamoPlanner, SloAwareKeda
@@ -70,9 +74,6 @@ from load_emulator.whatif.records import Row
 from plumbing.settings import env_name
 
 POLICIES = ("loop", "static-peak", "hpa", "oracle")
-PEERS = ("slo-aware", "dynamo-planner")
-"""llm-d's SLO-aware KEDA formula and a Dynamo-style forecast planner
-(:mod:`benchmarks.autoscaling_peers`)."""
 AHEAD = "ahead"
 """Ours as shipped with the forecast on for Premium and Bronze (``forecastQuantile`` 0.9)."""
 AHEAD_CLASSES = {"Premium": 0.9, "Bronze": 0.9}
@@ -94,16 +95,64 @@ OURS_VARIANTS = ("loop:Free=0",)
 """Ours with ``INFERNO_CONTROLLER_SCALE_DOWN_WINDOW_BY_CLASS_S`` set to what follows the colon; the
 first is the value ``manifests/deployment.yaml`` ships (a test keeps them equal)."""
 CLASS_WINDOWS_ENV = env_name(ControllerSettings, "scale_down_window_by_class_s", ENV_PREFIX)
-HPA_SWEEP = ("hpa@0.5", "hpa@0.35")
-"""HPA-style at lower utilisation targets (``hpa`` is 0.7): what HPA pays to reach more minutes."""
 
 
-def hpa_target(policy: str) -> float | None:
-    """The utilisation target of an HPA-style policy name (``hpa`` 0.7, ``hpa@0.5`` 0.5), else None."""
-    if policy == "hpa":
-        return 0.7
-    head, _, target = policy.partition("@")
-    return float(target) if head == "hpa" and target else None
+@dataclass(frozen=True)
+class Sweep:
+    """A baseline policy run over one knob that trades cost for attainment: ``family`` is the policy
+    at ``default`` (its published row), ``family@v`` the same policy at each of ``values``; the
+    sweep verdict asks whether any setting is no dearer than ours at equal or better attainment."""
+
+    family: str
+    label: str
+    """Who the family is in the verdict's target (``HPA-style``)."""
+    knob: str
+    """What is swept, as the verdict and the report name it."""
+    default: float
+    values: tuple[float, ...]
+
+    @property
+    def policies(self) -> tuple[str, ...]:
+        """The swept policy names, e.g. ``("hpa@0.5", "hpa@0.35")``."""
+        return tuple(f"{self.family}@{v:g}" for v in self.values)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The named policy and its swept settings."""
+        return (self.family, *self.policies)
+
+    def verdict(self, ours: PolicyScore, by_name: Mapping[str, PolicyScore]) -> Verdict | None:
+        """:func:`~benchmarks.autoscaling_metrics.sweep_verdict` over the settings that ran; None
+        unless at least two did (one is the one-configuration verdict)."""
+        ran = [by_name[p] for p in self.members if p in by_name]
+        return sweep_verdict(ours, ran, self.label, self.knob) if len(ran) > 1 else None
+
+    def setting(self, policy: str) -> float | None:
+        """The knob's value in a policy name of this family (``hpa`` 0.7, ``hpa@0.5`` 0.5), else None."""
+        if policy == self.family:
+            return self.default
+        head, sep, value = policy.partition("@")
+        return float(value) if head == self.family and sep and value else None
+
+
+HPA = Sweep("hpa", "HPA-style", "target utilisation", 0.7, (0.5, 0.35))
+"""HPA-style at lower utilisation targets: what HPA pays to reach more minutes."""
+SLO_AWARE = Sweep("slo-aware", "slo-aware", "scale of the no-change band 0.40-0.55", 1.0, (0.8, 0.6))
+"""The SLO-aware KEDA formula with its band scaled
+(:class:`~benchmarks.autoscaling_peers.SloAwareKeda`)."""
+PLANNER = Sweep(
+    "dynamo-planner", "dynamo-planner", "fill share of the per-replica SLA capacity", 1.0, (0.85, 0.7, 0.55)
+)
+"""The Dynamo-style planner filling less of each replica
+(:class:`~benchmarks.autoscaling_peers.DynamoPlanner`)."""
+SWEEPS = (HPA, SLO_AWARE, PLANNER)
+PEER_SWEEPS = (SLO_AWARE, PLANNER)
+"""Each grid is set before its runs and not tuned to their results (the benchmark notes say when):
+the planner's share 1 / 0.85 / 0.7 / 0.55, the band x1 / x0.8 / x0.6, HPA's target 0.7 / 0.5 / 0.35."""
+HPA_SWEEP = HPA.policies
+PEERS = tuple(sweep.family for sweep in PEER_SWEEPS)
+"""llm-d's SLO-aware KEDA formula and a Dynamo-style forecast planner, as described
+(:mod:`benchmarks.autoscaling_peers`)."""
 
 
 def class_windows(policy: str) -> str | None:
@@ -113,7 +162,17 @@ def class_windows(policy: str) -> str | None:
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL = (*POLICIES, *HPA_SWEEP, *OURS_VARIANTS, AHEAD, *PEERS, AHEAD_MINUTE, MINUTE, ORACLE_MINUTE)
+ALL = (
+    *POLICIES,
+    *HPA_SWEEP,
+    *OURS_VARIANTS,
+    AHEAD,
+    *PEERS,
+    AHEAD_MINUTE,
+    MINUTE,
+    ORACLE_MINUTE,
+    *(p for sweep in PEER_SWEEPS for p in sweep.policies),
+)
 EXTRA = (AHEAD_TAIL,)
 """Run only when named (``--policy``)."""
 
@@ -192,12 +251,16 @@ def build(config: Config, policy: str) -> WhatIfRun:
         AHEAD_TAIL: None,
         AHEAD_MINUTE: None,
         MINUTE: None,
-        "slo-aware": lambda run: SloAwareKeda(run, config.scale_down_window_s),
-        "dynamo-planner": lambda run: DynamoPlanner(run, max_startup_s(run)),
     }
-    target = hpa_target(policy)
-    if target is not None:
-        factories[policy] = lambda run: HpaStyle(run, target, config.scale_down_window_s)
+    swept: dict[str, Callable[[float], DeciderFactory]] = {
+        HPA.family: lambda v: lambda run: HpaStyle(run, v, config.scale_down_window_s),
+        SLO_AWARE.family: lambda v: lambda run: SloAwareKeda(run, config.scale_down_window_s, v),
+        PLANNER.family: lambda v: lambda run: DynamoPlanner(run, max_startup_s(run), v),
+    }
+    for sweep in SWEEPS:
+        value = sweep.setting(policy)
+        if value is not None:
+            factories[policy] = swept[sweep.family](value)
     if policy not in factories:
         raise ValueError(f"unknown policy {policy!r}; known: {[*ALL, *EXTRA]}")
     return WhatIfRun(scenario, decider=factories[policy], workloads=loads)
@@ -330,10 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for v in verdicts(by_name[ours], by_name["oracle"], by_name["hpa"])
             ]
     judged += _issue18_verdicts(by_name)
-    sweep = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
     swept = next((p for p in settings if p in by_name), None)
-    if swept is not None and len(sweep) > 1:
-        v = hpa_sweep_verdict(by_name[swept], sweep)
+    if swept is not None and (v := HPA.verdict(by_name[swept], by_name)) is not None:
         judged.append(replace(v, target=f"{v.target} ({settings[swept]})"))
     shape = config.shape
     spikes = shape.spikes(config.hours * 3600.0)
@@ -399,10 +460,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "slo-aware": "llm-d's SLO-aware KEDA formula as benchmarks.autoscaling_peers re-implements it: x = "
         "max(mean TTFT / slo-ttft, mean ITL / slo-itl) over the period (observed: no predictor in the "
         "emulator); above 0.55 ceil(ready * x / 0.55), below 0.40 ceil(ready * x / 0.40), in between no "
-        "change; warming replicas credited; HPA's 300 s window for scale-down; start's GPU type and batch",
+        "change; warming replicas credited; HPA's 300 s window for scale-down; start's GPU type and batch; "
+        + ", ".join(SLO_AWARE.policies)
+        + ": the same with the band scaled by "
+        + ", ".join(f"{v:g}" for v in SLO_AWARE.values),
         "dynamo-planner": "a Dynamo-style planner: damped-Holt point forecast of the request rate over "
         "period + start-up / the optimizer's max rate per replica at the start's GPU type and batch; +1 "
-        "replica when more than one batch per ready replica waits; scale-down at once",
+        "replica when more than one batch per ready replica waits; scale-down at once; "
+        + ", ".join(PLANNER.policies)
+        + ": the same filling that share of the capacity per replica (forecast / (share x capacity))",
         "minute meets SLO": "mean TTFT <= slo-ttft and mean ITL <= slo-itl of the class over that minute "
         "(the classes set no percentile, so the targets bound means); no traffic: not judged",
     }
@@ -446,7 +512,7 @@ def _issue18_verdicts(by_name: Mapping[str, PolicyScore]) -> list[Verdict]:
         AHEAD_MINUTE: f"ahead + the minute target, {minute}",
         MINUTE: f"ours as shipped + the minute target, {minute}",
     }
-    hpas = [by_name[p] for p in ("hpa", *HPA_SWEEP) if p in by_name]
+    hpas = [by_name[p] for p in HPA.members if p in by_name]
     peers = [by_name[p] for p in PEERS if p in by_name]
     out: list[Verdict] = []
     for policy, setting in variants.items():
@@ -454,6 +520,7 @@ def _issue18_verdicts(by_name: Mapping[str, PolicyScore]) -> list[Verdict]:
             continue
         ours = by_name[policy]
         judged = ahead_verdicts(ours, by_name["oracle"], hpas, peers)
+        judged += [v for sweep in PEER_SWEEPS if (v := sweep.verdict(ours, by_name)) is not None]
         if policy != AHEAD and ORACLE_MINUTE in by_name:
             judged.append(oracle_cost_verdict(ours, by_name[ORACLE_MINUTE]))
         out += [replace(v, target=f"{v.target} (issue 18: {setting})") for v in judged]

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+from collections import deque
+from dataclasses import replace
 from itertools import islice
 
 import pytest
 
 from benchmarks.autoscaling_metrics import ClassScore, PolicyScore, ahead_verdicts, oracle_cost_verdict, score
+from benchmarks.autoscaling_peers import DynamoPlanner, SloAwareKeda
 from benchmarks.autoscaling_trace import (
     AZURE_CODE_CSV,
     COPIES,
@@ -28,12 +32,18 @@ from benchmarks.bench_autoscaling import (
     ORACLE_MINUTE,
     OURS_VARIANTS,
     PEERS,
+    PLANNER,
+    SLO_AWARE,
     Config,
+    _issue18_verdicts,
     build,
     class_windows,
     run_policy,
 )
 from contract.data.loader import load_system_dir
+from load_emulator.cluster import DeploymentState, PodState
+from load_emulator.whatif.driver import WhatIfRun
+from load_emulator.whatif.prom import Sample
 
 pytestmark = pytest.mark.sim
 SERVERS = ("Premium-llama_13b", "Free-llama_13b")
@@ -77,7 +87,7 @@ def test_ahead_forecasts_premium_in_the_real_loop_and_pods_start_in_their_pairs_
         assert cluster.startup_s(state.model, state.accelerator) == entry.startup_s
 
 
-@pytest.mark.parametrize("peer", PEERS)
+@pytest.mark.parametrize("peer", [*PEERS, SLO_AWARE.policies[-1], PLANNER.policies[-1]])
 def test_peers_keep_gpu_type_and_batch_within_capacity_and_follow_the_load(peer: str) -> None:
     rows = run_policy(CONFIG, peer).rows
     s = score(peer, rows)
@@ -92,6 +102,64 @@ def test_peers_keep_gpu_type_and_batch_within_capacity_and_follow_the_load(peer:
                 card_type, per_unit = card_of[r.accelerator]
                 cards[card_type] = cards.get(card_type, 0) + r.replicas * per_unit
         assert all(n <= CAPACITY_CARDS[t] for t, n in cards.items()), (t_s, cards)
+
+
+def _premium_over_one_period(
+    run: WhatIfRun, start: dict[str, float], end: dict[str, float]
+) -> DeploymentState:
+    """Premium's Deployment with 3 ready replicas, and its scrapes over [0, 60 s] set to ``start``
+    and ``end`` (what a peer reads over one period)."""
+    state = next(s for s in run.fleet.cluster.deployments(0.0) if s.server == "Premium-llama_13b")
+    pods = tuple(PodState(f"p{i}", state.accelerator, state.max_batch, 0.0) for i in range(3))
+    run.prometheus.series[(state.namespace, state.name)] = deque([Sample(0.0, start), Sample(60.0, end)])
+    return replace(state, replicas=3, pods=pods)
+
+
+@pytest.mark.parametrize(
+    ("x", "expected"),
+    [
+        # band x1 (0.40-0.55): 0.5 is inside, no change; x0.8 (0.32-0.44): ceil(3 * 0.5 / 0.44) = 4;
+        # x0.6 (0.24-0.33): ceil(3 * 0.5 / 0.33) = 5
+        (0.5, {1.0: 3, 0.8: 4, 0.6: 5}),
+        # below the band: x1 ceil(3 * 0.2 / 0.40) = 2, x0.8 ceil(3 * 0.2 / 0.32) = 2,
+        # x0.6 ceil(3 * 0.2 / 0.24) = 3
+        (0.2, {1.0: 2, 0.8: 2, 0.6: 3}),
+    ],
+    ids=["inside-the-band", "below-the-band"],
+)
+def test_slo_aware_scales_its_band(x: float, expected: dict[float, int]) -> None:
+    got = {}
+    for scale in expected:
+        run = build(CONFIG, f"{SLO_AWARE.family}@{scale:g}")
+        keda = run.decider
+        assert isinstance(keda, SloAwareKeda) and keda.band == pytest.approx((0.40 * scale, 0.55 * scale))
+        slo_ttft_ms, _ = keda.targets["Premium-llama_13b"]
+        zero = {"ttft_count": 0.0, "ttft_sum": 0.0, "itl_count": 0.0, "itl_sum": 0.0}
+        mean_ttft_s = x * slo_ttft_ms / 1000.0
+        state = _premium_over_one_period(
+            run, zero, {**zero, "ttft_count": 100.0, "ttft_sum": 100 * mean_ttft_s}
+        )
+        got[scale] = keda._recommend(state, 60.0)
+        assert keda.ratio[state.name] == pytest.approx(x)
+    assert got == expected
+
+
+def test_the_planner_asks_for_more_replicas_filling_less_of_each() -> None:
+    got = {}
+    for share in PLANNER.members:
+        run = build(CONFIG, share)
+        planner = run.decider
+        assert isinstance(planner, DynamoPlanner) and planner.fill_share == PLANNER.setting(share)
+        asyncio.run(planner.start(0.0))
+        capacity_rpm = planner.capacity_rpm["Premium-llama_13b"]
+        assert capacity_rpm > 0
+        # 2.9 replicas' worth of capacity over the period, nothing waiting, no history to forecast from
+        end = {"completions": 2.9 * capacity_rpm, "waiting": 0.0}
+        state = _premium_over_one_period(run, {"completions": 0.0, "waiting": 0.0}, end)
+        got[planner.fill_share] = planner._recommend(state, 60.0)
+    # ceil(2.9 / share): 3 at 1.0, 4 at 0.85 (3.41), 5 at 0.7 (4.14), 6 at 0.55 (5.27)
+    assert got == {1.0: 3, 0.85: 4, 0.7: 5, 0.55: 6}
+    assert got == {s: math.ceil(2.9 / s) for s in got}
 
 
 def _policy(name: str, cost: float, premium: float, free: float) -> PolicyScore:
@@ -113,6 +181,26 @@ def test_ahead_verdicts() -> None:
     assert "Free 95.0% < 96.0%" in v[3].detail
     none_reach = ahead_verdicts(ours, oracle, hpas[:1], peers)
     assert not none_reach[1].holds and "not comparable" in none_reach[1].detail
+
+
+def test_issue18_judges_each_peer_over_its_sweep_beside_its_described_setting() -> None:
+    scores = [
+        _policy("oracle", 1000.0, 1.0, 0.95),
+        _policy(AHEAD, 1040.0, 0.996, 0.95),
+        _policy("dynamo-planner", 900.0, 0.95, 0.5),
+        _policy("dynamo-planner@0.7", 1040.0, 0.996, 0.95),  # ours' attainment at ours' cost
+        _policy("slo-aware", 1300.0, 0.99, 0.2),
+    ]
+    judged = _issue18_verdicts({s.policy: s for s in scores})
+    described = [v for v in judged if v.target.startswith("cheaper than dynamo-planner at equal or better")]
+    assert [v.holds for v in described] == [False]  # the described planner is cheaper, though worse
+    swept = [v for v in judged if v.target.startswith("no dynamo-planner setting")]
+    assert len(swept) == 1 and not swept[0].holds
+    assert swept[0].target.endswith("(issue 18: ours as shipped + forecast for Premium, Bronze)")
+    assert swept[0].detail.endswith("dominated by dynamo-planner@0.7")
+    # Only SLO-aware's described setting ran: its one-configuration verdict, no sweep verdict.
+    assert not any(v.target.startswith("no slo-aware setting") for v in judged)
+    assert any(v.target.startswith("cheaper than slo-aware") and v.holds for v in judged)
 
 
 @pytest.mark.skipif(

@@ -22,20 +22,23 @@ import yaml
 from benchmarks.autoscaling_metrics import (
     ClassScore,
     PolicyScore,
-    hpa_sweep_verdict,
     minute_meets_slo,
     score,
+    sweep_verdict,
     verdicts,
 )
 from benchmarks.autoscaling_world import CAPACITY_CARDS, WORLD_DIR, LoadShape
 from benchmarks.bench_autoscaling import (
     CLASS_WINDOWS_ENV,
+    HPA,
     OURS_VARIANTS,
+    PEER_SWEEPS,
+    PLANNER,
     POLICIES,
+    SLO_AWARE,
     Config,
     PolicyRun,
     class_windows,
-    hpa_target,
     run_policy,
 )
 from load_emulator.whatif.records import Row
@@ -180,20 +183,65 @@ def test_hpa_sweep_verdict_fails_only_when_a_setting_dominates() -> None:
     ours = _policy("loop", 1000.0, 0.99, 0.95)
     cheaper_but_worse = _policy("hpa", 900.0, 0.95, 0.5)
     dearer_and_better = _policy("hpa@0.35", 1300.0, 0.995, 0.96)
-    holds = hpa_sweep_verdict(ours, [cheaper_but_worse, dearer_and_better])
+    holds = sweep_verdict(ours, [cheaper_but_worse, dearer_and_better], "HPA-style", "target utilisation")
     assert holds.holds
+    assert holds.target.startswith("no HPA-style setting (target utilisation swept) is no dearer")
     assert "hpa at 0.900x ours' cost: below ours in Premium 95.0% < 99.0%, Free 50.0% < 95.0%" in holds.detail
     assert "hpa@0.35 at 1.300x ours' cost: at least as good in every class" in holds.detail
     dominating = _policy("hpa@0.5", 1000.0, 0.99, 0.95)  # as good everywhere, no dearer
-    fails = hpa_sweep_verdict(ours, [cheaper_but_worse, dominating])
+    fails = sweep_verdict(ours, [cheaper_but_worse, dominating], "HPA-style", "target utilisation")
     assert not fails.holds and "dominated by hpa@0.5" in fails.detail
 
 
-def test_hpa_sweep_names_build_hpa_policies_with_their_target() -> None:
-    assert [hpa_target(p) for p in ("hpa", "hpa@0.5", "hpa@0.35", "loop", "oracle")] == [
+def test_a_peer_sweep_fails_when_one_of_its_settings_reaches_ours_for_less() -> None:
+    ours = _policy("minute", 1000.0, 1.0, 0.93)
+    by_name = {
+        "dynamo-planner": _policy(
+            "dynamo-planner", 920.0, 0.95, 0.48
+        ),  # the described setting: cheaper, worse
+        "dynamo-planner@0.85": _policy("dynamo-planner@0.85", 990.0, 1.0, 0.90),
+        "dynamo-planner@0.7": _policy("dynamo-planner@0.7", 1080.0, 1.0, 0.95),
+    }
+    holds = PLANNER.verdict(ours, by_name)
+    assert holds is not None and holds.holds
+    assert holds.target == (
+        "no dynamo-planner setting (fill share of the per-replica SLA capacity swept) is no dearer at "
+        "equal or better attainment"
+    )
+    assert (
+        "dynamo-planner at 0.920x ours' cost: below ours in Premium 95.0% < 100.0%, Free 48.0% < 93.0%"
+        in (holds.detail)
+    )
+    assert "dynamo-planner@0.85 at 0.990x ours' cost: below ours in Free 90.0% < 93.0%" in holds.detail
+    assert "dynamo-planner@0.7 at 1.080x ours' cost: at least as good in every class" in holds.detail
+    by_name["dynamo-planner@0.55"] = _policy("dynamo-planner@0.55", 1000.0, 1.0, 0.93)  # ours' equal
+    fails = PLANNER.verdict(ours, by_name)
+    assert fails is not None and not fails.holds and fails.detail.endswith("dominated by dynamo-planner@0.55")
+    # Only the described setting ran: the one-configuration verdict judges it, no sweep verdict.
+    assert SLO_AWARE.verdict(ours, {"slo-aware": _policy("slo-aware", 1400.0, 0.97, 0.2)}) is None
+
+
+def test_sweep_names_carry_their_setting() -> None:
+    assert [HPA.setting(p) for p in ("hpa", "hpa@0.5", "hpa@0.35", "loop", "oracle")] == [
         0.7,
         0.5,
         0.35,
         None,
         None,
     ]
+    assert PLANNER.members == (
+        "dynamo-planner",
+        "dynamo-planner@0.85",
+        "dynamo-planner@0.7",
+        "dynamo-planner@0.55",
+    )
+    assert [PLANNER.setting(p) for p in PLANNER.members] == [1.0, 0.85, 0.7, 0.55]
+    assert [SLO_AWARE.setting(p) for p in (*SLO_AWARE.members, "slo-aware-x@0.5", "hpa@0.5")] == [
+        1.0,
+        0.8,
+        0.6,
+        None,
+        None,
+    ]
+    # The named peers keep their described setting (their published rows stay comparable).
+    assert [(s.family, s.default) for s in PEER_SWEEPS] == [("slo-aware", 1.0), ("dynamo-planner", 1.0)]
