@@ -12,8 +12,12 @@ One update:
 2. each observation is screened (:func:`calibration.observation.screen`); one whose
    measured step over the step the learned values predict is more than ``outlier_ratio`` times
    off the median of this cycle's sources (three or more of the pair: two cannot say which one is
-   sick) is left out, not averaged in (a sick GPU). A lone source is never judged against the
-   learned values themselves: a wrong value would then lock out the evidence that corrects it;
+   sick) is left out, not averaged in (a sick GPU). The same rule runs first among the pods of an
+   observation that carries its per-pod windows (three or more sound ones): a sick pod is taken
+   out of its observation, which keeps its other pods (rates, mean gap, batch and context
+   recomputed from them), and the pod is listed as left out. A lone source is never judged
+   against the learned values themselves: a wrong value would then lock out the evidence that
+   corrects it;
 3. the accepted windows join the evidence, which keeps the last ``evidence_max_age_s`` and at most
    ``evidence_max_windows`` windows;
 4. the fit's factors are bounded in total (within ``[1/max_total_ratio, max_total_ratio]`` of the
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from calibration.fit import Fit, FitLimits, Identified, Window, fit, parts_ms, scaled
-from calibration.observation import Observation, Rejection, ScreenLimits, screen
+from calibration.observation import Observation, PodWindow, Rejection, ScreenLimits, screen
 from contract.data.perf import PerfParams
 
 
@@ -155,32 +159,80 @@ def _accept(
         if rejected is not None:
             left.append(Left(obs.source, *rejected))
             continue
-        passed.append(obs)
-        served = served or (obs.served_models[0] if obs.served_models else "")
-    if limits.outlier_ratio <= 0:
-        return passed, left
-    if len(passed) < 3:
-        return passed, left  # a median of two cannot say which one is sick
-    ratios = {id(o): _ratio(prior, state, _window(o)) for o in passed}
-    reference = statistics.median(ratios.values())
-    limit = math.log(limits.outlier_ratio)
+        healthy, sick = _without_sick_pods(prior, state, obs, limits)
+        left.extend(sick)
+        passed.append(healthy)
+        served = served or (healthy.served_models[0] if healthy.served_models else "")
+    ratios = [_ratio(prior, state, _window(o)) for o in passed]
     kept = []
-    for obs in passed:
-        ratio = ratios[id(obs)]
-        if abs(math.log(ratio / reference)) > limit:
-            left.append(
-                Left(
-                    obs.source,
-                    Rejection.OUTLIER,
-                    (
-                        f"measured/predicted step {ratio:.2f} against its peers' {reference:.2f} "
-                        f"(beyond x{limits.outlier_ratio:g}): left out"
-                    ),
-                )
-            )
+    for obs, why in zip(passed, _outliers(ratios, limits), strict=True):
+        if why:
+            left.append(Left(obs.source, Rejection.OUTLIER, why))
         else:
             kept.append(obs)
     return kept, left
+
+
+def _outliers(ratios: Sequence[float], limits: Limits) -> list[str]:
+    """Per measured/predicted step ratio, why it is an outlier among its peers ("" if it is not).
+    Fewer than three say nothing: a median of two cannot say which one is sick."""
+    if limits.outlier_ratio <= 0 or len(ratios) < 3:
+        return [""] * len(ratios)
+    reference = statistics.median(ratios)
+    limit = math.log(limits.outlier_ratio)
+    return [
+        (
+            f"measured/predicted step {ratio:.2f} against its peers' {reference:.2f} "
+            f"(beyond x{limits.outlier_ratio:g}): left out"
+        )
+        if abs(math.log(ratio / reference)) > limit
+        else ""
+        for ratio in ratios
+    ]
+
+
+def _without_sick_pods(
+    prior: PerfParams, state: State, obs: Observation, limits: Limits
+) -> tuple[Observation, list[Left]]:
+    """``obs`` without its outlier pods (its other pods' rates, gap, batch and context), and them."""
+    pods = [p for p in obs.pods if p.sound]
+    if len(pods) < 3 or len(pods) < len(obs.pods):
+        return obs, []  # too few pods to judge, or some not measured: the sums cannot be split
+    whys = _outliers([_ratio(prior, state, _window(_as_pod(obs, p))) for p in pods], limits)
+    sick = [(p, why) for p, why in zip(pods, whys, strict=True) if why]
+    if not sick:
+        return obs, []
+    kept = [p for p, why in zip(pods, whys, strict=True) if not why]
+    gaps = sum(p.itl_count_rps for p in kept)
+    measured_context = all(p.context_tokens > 0 for p in kept)
+    healthy = replace(
+        obs,
+        completion_rps=sum(p.completion_rps for p in kept),
+        itl_ms=sum(p.itl_ms * p.itl_count_rps for p in kept) / gaps,
+        reporting_pods=len(kept),
+        ready_pods=max(obs.ready_pods - len(sick), len(kept)),
+        window_pods=max(obs.window_pods - len(sick), 0),
+        running_per_pod=statistics.fmean(p.running for p in kept),
+        running_var_per_pod=statistics.fmean(p.running_var for p in kept),
+        context_tokens_per_pod=statistics.fmean(p.context_tokens for p in kept) if measured_context else 0.0,
+        pods=tuple(kept),
+    )
+    return healthy, [Left(f"{obs.source}/{p.pod}", Rejection.OUTLIER, f"pod {why}") for p, why in sick]
+
+
+def _as_pod(obs: Observation, pod: PodWindow) -> Observation:
+    """``obs`` as if ``pod`` were its only pod."""
+    return replace(
+        obs,
+        completion_rps=pod.completion_rps,
+        itl_ms=pod.itl_ms,
+        reporting_pods=1,
+        ready_pods=1,
+        running_per_pod=pod.running,
+        running_var_per_pod=pod.running_var,
+        context_tokens_per_pod=pod.context_tokens,
+        pods=(),
+    )
 
 
 def _ratio(prior: PerfParams, state: State, w: Window) -> float:

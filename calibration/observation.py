@@ -11,7 +11,8 @@ histogram (``vllm:inter_token_latency_seconds``, before vLLM 0.11 ``vllm:time_pe
 the TTFT histogram (``vllm:time_to_first_token_seconds``), preemptions
 (``vllm:num_preemptions_total``), counter resets in the window (a pod restart), the running
 requests' gauge and the tokens they hold in the KV cache (``vllm:kv_cache_usage_perc`` and
-``vllm:cache_config_info``), and the ``model_name`` label of the series. A window is *evidence* only when it passes every check of
+``vllm:cache_config_info``), and the ``model_name`` label of the series; optionally the same per
+pod (:class:`PodWindow`). A window is *evidence* only when it passes every check of
 :func:`screen`; a rejected window never moves a parameter, and its code says why.
 """
 
@@ -45,6 +46,34 @@ class Rejection(StrEnum):
     """Pods came or went within the window: its sums mix fleets of different sizes."""
     OUTLIER = "outlier"
     """Its latency per unit of predicted work is far from its peers' (a sick GPU): left out."""
+
+
+@dataclass(frozen=True, slots=True)
+class PodWindow:
+    """One pod's share of an observation's window (per-pod series of the same metrics).
+
+    Example: pod ``granite-7f9c-x2`` at 0.75 completions/s, 19.5 inter-token gaps/s of mean
+    31.0 ms, 14.2 running requests on average (variance 3.0), 10,900 tokens in its KV cache.
+    """
+
+    pod: str
+    completion_rps: float
+    itl_count_rps: float
+    """Inter-token gaps measured per second (the ITL histogram's count rate): the pod's weight in
+    the observation's mean ITL."""
+    itl_ms: float
+    running: float
+    running_var: float = 0.0
+    context_tokens: float = 0.0
+    """Tokens its running requests hold in the KV cache; 0: not measured."""
+
+    @property
+    def sound(self) -> bool:
+        """Every value finite and not negative, with gaps measured and requests running."""
+        values = (self.completion_rps, self.itl_count_rps, self.itl_ms, self.running, self.running_var,
+                  self.context_tokens)  # fmt: skip
+        finite = all(math.isfinite(v) and v >= 0 for v in values)
+        return finite and self.itl_count_rps > 0 and self.running > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +118,9 @@ class Observation:
     out_cv2: float = 1.0
     """Squared coefficient of variation of the output lengths (from the second moment of
     ``vllm:request_generation_tokens``' buckets); 1: geometric, the model's default."""
+    pods: tuple[PodWindow, ...] = ()
+    """The same window per pod, when the per-pod series are measured (a sick pod among three or
+    more is left out of the observation, :mod:`calibration.learner`); empty: not measured."""
     context_tokens_per_pod: float = 0.0
     """Mean tokens the running requests of one pod hold in the KV cache over the window
     (:func:`collector.measured.context_from_kv` of ``avg_over_time(vllm:kv_cache_usage_perc[w])`` and

@@ -22,6 +22,14 @@ over the pods) and the cache's size, the ``num_gpu_blocks`` and ``block_size`` l
 usable usage reading, or with no single size for the Deployment's pods (a vLLM that does not
 export it, pods of two configurations), it reads 0, not measured, and the lengths stand in.
 
+Each pod's part (``pods``, :class:`contract.calibration.MeasuredPod`) comes from the per-pod
+series of the same queries (``running_avg``, ``running_var``, ``kv_usage_avg``) and of three of
+calibration's own (``pod_completions``, ``pod_itl_sum``, ``pod_itl_count``): its completions, mean
+gap and the weight of that mean (its gaps per second), its batch and its KV cache's tokens. They
+are all or nothing: when a reporting pod lacks a sound completion, gap or batch reading, or the
+pods read are not the reporting ones, ``pods`` is empty (the sums cannot be split), and a sick pod
+can only be left out with its whole Deployment.
+
 A window is None when a quantity it needs has no usable reading (a query failed, no series, or
 NaN/Inf/negative, which :mod:`collector.metrics` already rejected): no window is no evidence,
 which never moves a learned value. A missing ``preemptions`` or ``counter_resets`` series (the
@@ -36,7 +44,7 @@ from __future__ import annotations
 import math
 
 from collector.metrics import Key, MetricsSnapshot
-from contract.calibration import MeasuredWindow
+from contract.calibration import MeasuredPod, MeasuredWindow
 
 MS_PER_S = 1000.0
 _REQUIRED = (
@@ -69,16 +77,51 @@ def context_from_kv(usage: float, num_gpu_blocks: float, block_tokens: float, ru
     return max(held, 0.0)
 
 
-def _context_tokens_per_pod(snapshot: MetricsSnapshot, key: Key, pods: float, running: float) -> float:
-    """The KV cache's tokens per pod, ``running`` requests a pod (0: not measured; see the module)."""
-    usage = snapshot.get("kv_usage_avg", key)
-    if usage is None or usage.value is None:
+def _context_tokens(usage: float | None, snapshot: MetricsSnapshot, key: Key, running: float) -> float:
+    """The tokens in one pod's KV cache at mean usage ``usage`` with ``running`` requests (0: not
+    measured; see the module)."""
+    if usage is None:
         return 0.0
     sizes = (snapshot.labels.get(name, {}).get(key, frozenset()) for name in ("kv_blocks", "kv_block_size"))
     blocks, block_tokens = (_only_number(values) for values in sizes)
     if blocks is None or block_tokens is None or blocks < 2 or block_tokens < 1:
         return 0.0
-    return context_from_kv(usage.value / pods, blocks, block_tokens, running)
+    return context_from_kv(usage, blocks, block_tokens, running)
+
+
+def _pods(snapshot: MetricsSnapshot, key: Key, reporting: int) -> list[MeasuredPod]:
+    """Every reporting pod's part of the window, or none (a pod without a sound reading of its
+    completions, gaps or batch, or a pod count that is not ``reporting``: its sums cannot be split)."""
+
+    def value(name: str, pod: str) -> float | None:
+        reading = snapshot.per_pod(name, key).get(pod)
+        return None if reading is None else reading.value
+
+    out: list[MeasuredPod] = []
+    for pod in sorted(snapshot.per_pod("pod_itl_count", key)):
+        completions, itl_sum, itl_count, running = (
+            value(name, pod) for name in ("pod_completions", "pod_itl_sum", "pod_itl_count", "running_avg")
+        )
+        if completions is None or itl_sum is None or itl_count is None or running is None or itl_count <= 0:
+            return []
+        out.append(
+            MeasuredPod(
+                pod=pod,
+                completion_rps=completions,
+                itl_count_rps=itl_count,
+                itl_ms=MS_PER_S * itl_sum / itl_count,
+                running=running,
+                running_var=value("running_var", pod) or 0.0,
+                context_tokens=_context_tokens(value("kv_usage_avg", pod), snapshot, key, running),
+            )
+        )
+    return out if len(out) == reporting else []
+
+
+def _mean_usage(snapshot: MetricsSnapshot, key: Key, pods: float) -> float | None:
+    """The KV cache's mean usage of one pod (the Deployment's sum over its pods; None: unusable)."""
+    usage = snapshot.get("kv_usage_avg", key)
+    return None if usage is None or usage.value is None else usage.value / pods
 
 
 def _only_number(values: frozenset[str]) -> float | None:
@@ -129,7 +172,10 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
         ttft_ms=MS_PER_S * values["ttft_sum"] / values["ttft_count"],
         running_per_pod=running_per_pod,
         running_var_per_pod=values["running_var"] / pods,
-        context_tokens_per_pod=_context_tokens_per_pod(snapshot, key, pods, running_per_pod),
+        context_tokens_per_pod=_context_tokens(
+            _mean_usage(snapshot, key, pods), snapshot, key, running_per_pod
+        ),
+        pods=_pods(snapshot, key, round(pods)),
         preemptions=values["preemptions"],
         counter_resets=values["counter_resets"],
     )

@@ -13,6 +13,8 @@ Rules, per (query, Deployment):
   query's ``combine`` (sum or max); one bad series spoils the merged reading.
 - Entries without the grouping labels, or that are not ``[timestamp, "number"]``, are counted as
   malformed and ignored.
+- Per-pod queries (``per_pod``) keep each pod's reading too (its ``pod`` label, else its
+  ``instance``), beside the Deployment's merged one.
 - Histogram bucket queries (``per_bucket``) keep one cumulative rate per ``le`` edge and
   Deployment (several pods' series of one edge add up): a :class:`Buckets`. A bad value spoils the
   Deployment's histogram; an entry without a numeric ``le`` is malformed.
@@ -58,9 +60,14 @@ class MetricsSnapshot:
     labels: Mapping[str, Mapping[Key, frozenset[str]]] = field(default_factory=dict)
     """Per query with a ``label`` (:class:`collector.promql.QuerySpec`): its values per Deployment."""
     buckets: Mapping[str, Mapping[Key, Buckets]] = field(default_factory=dict)
+    pods: Mapping[str, Mapping[Key, Mapping[str, Reading]]] = field(default_factory=dict)
+    """Per ``per_pod`` query: each pod's reading per Deployment (their sum is in ``readings``)."""
 
     def get(self, query: str, key: Key) -> Reading | None:
         return self.readings.get(query, {}).get(key)
+
+    def per_pod(self, query: str, key: Key) -> Mapping[str, Reading]:
+        return self.pods.get(query, {}).get(key, {})
 
     def histogram(self, query: str, key: Key) -> Buckets | None:
         return self.buckets.get(query, {}).get(key)
@@ -101,6 +108,26 @@ def parse_vector(spec: QuerySpec, result: Iterable[Any], key_of: KeyOf) -> tuple
         reading = Reading(None if problem else value, at_s, problem)
         out[key] = _merge(spec, out[key], reading) if key in out else reading
     return out, malformed
+
+
+def parse_per_pod(spec: QuerySpec, result: Iterable[Any], key_of: KeyOf) -> dict[Key, dict[str, Reading]]:
+    """Each pod's reading per Deployment (the pod named by its ``pod`` label, else its
+    ``instance``); the malformed entries are :func:`parse_vector`'s to count."""
+    out: dict[Key, dict[str, Reading]] = {}
+    for entry in result:
+        parsed = _parse_entry(entry, key_of)
+        if parsed is None:
+            continue
+        labels = entry["metric"]
+        pod = labels.get("pod") or labels.get("instance")
+        if not isinstance(pod, str):
+            continue
+        key, at_s, value = parsed
+        problem = _check(spec, value)
+        reading = Reading(None if problem else value, at_s, problem)
+        pods = out.setdefault(key, {})
+        pods[pod] = _merge(spec, pods[pod], reading) if pod in pods else reading
+    return out
 
 
 def parse_buckets(result: Iterable[Any], key_of: KeyOf) -> tuple[dict[Key, Buckets], int]:
@@ -155,6 +182,7 @@ def build_snapshot(answers: Mapping[str, list[Any] | BaseException], key_of: Key
     readings: dict[str, dict[Key, Reading]] = {}
     labels: dict[str, dict[Key, frozenset[str]]] = {}
     buckets: dict[str, dict[Key, Buckets]] = {}
+    pods: dict[str, dict[Key, dict[str, Reading]]] = {}
     failed: dict[str, str] = {}
     malformed = 0
     for name, answer in answers.items():
@@ -169,10 +197,12 @@ def build_snapshot(answers: Mapping[str, list[Any] | BaseException], key_of: Key
             buckets[name], bad = parse_buckets(answer, key_of)
         else:
             readings[name], bad = parse_vector(spec, answer, key_of)
+        if spec.per_pod:
+            pods[name] = parse_per_pod(spec, answer, key_of)
         malformed += bad
         if spec.label:
             labels[name] = label_values(answer, spec.label, key_of)
-    return MetricsSnapshot(readings, failed, malformed, labels, buckets)
+    return MetricsSnapshot(readings, failed, malformed, labels, buckets, pods)
 
 
 def label_values(result: Iterable[Any], label: str, key_of: KeyOf) -> dict[Key, frozenset[str]]:

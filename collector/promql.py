@@ -1,11 +1,13 @@
 """The PromQL of one cycle: a fixed set of named templates, aggregated per Deployment.
 
 Called by :mod:`collector.core`, which sends every query of :func:`build_queries` once per cycle,
-whatever the number of Deployments (27 queries for 1 or 1,000 servers; 15 when the controller's
-online calibration is off, which alone reads the other 12). Each query aggregates
+whatever the number of Deployments (30 queries for 1 or 1,000 servers; 15 when the controller's
+online calibration is off, which alone reads the other 15). Each query aggregates
 ``by (namespace, deployment)`` (or ``by (namespace, pod)`` with ``metrics_grouping=pod``) and
 returns only additive quantities (rates, sums, counts, gauges), so pods of one Deployment can be
-added up in Python and means are formed there (``sum / count``).
+added up in Python and means are formed there (``sum / count``). Calibration's per-pod queries
+(``per_pod``) group by the pod too: their answer has one series per pod, which the collector both
+adds up and keeps apart, so online calibration can take a sick pod out of its Deployment's window.
 
 Each pod counts once. Before the sum, the copies of each series are merged ``by`` the grouping
 labels and :data:`SERIES_IDENTITY` (the pod, its scrape address, and the labels vLLM itself splits
@@ -79,6 +81,9 @@ class QuerySpec:
     """A label whose values per Deployment the answer carries (kept beside the reading)."""
     per_bucket: bool = False
     """The answer has one series per histogram bucket (its ``le`` label), kept apart per Deployment."""
+    per_pod: bool = False
+    """The answer has one series per pod (grouped ``by`` :data:`POD_IDENTITY` too), kept apart per
+    Deployment besides their sum (online calibration leaves a sick pod out)."""
     calibration: bool = False
     """Read only by online calibration (:mod:`collector.measured`): not sent when it is off."""
 
@@ -96,6 +101,11 @@ def _dedup(inner: str, combine: Combine = "sum", copies: Literal["max", "avg"] =
     """``combine by ({by}) (copies by ({one}) (inner))``: the copies of each series merged into
     one, then per Deployment."""
     return f"{combine} by ({{by}}) ({copies} by ({{one}}) ({inner}))"
+
+
+def _per_pod(inner: str, copies: Literal["max", "avg"] = "max") -> str:
+    """:func:`_dedup` kept per pod: ``sum by ({pod}) (copies by ({one}) (inner))``."""
+    return f"sum by ({{pod}}) ({copies} by ({{one}}) ({inner}))"
 
 
 def _bucket_rates(metric: str) -> str:
@@ -156,29 +166,59 @@ QUERIES: tuple[QuerySpec, ...] = (
         combine="max",
     ),
     # online calibration (contract.calibration.MeasuredWindow): the running gauge over the window
-    # per pod (its mean and variance, summed over the pods), preemptions and counter resets
+    # per pod (its mean and variance), the KV cache's usage over the window per pod and its size
+    # (the labels of vllm:cache_config_info: the tokens the running requests hold, their context),
+    # each pod's completions and inter-token gaps, preemptions and counter resets
     QuerySpec(
         "running_avg",
-        _dedup("avg_over_time(vllm:num_requests_running{sel}[{w}])", copies="avg"),
+        _per_pod("avg_over_time(vllm:num_requests_running{sel}[{w}])", copies="avg"),
         "requests",
+        per_pod=True,
         calibration=True,
     ),
     QuerySpec(
         "running_var",
-        _dedup("stddev_over_time(vllm:num_requests_running{sel}[{w}]) ^ 2", copies="avg"),
+        _per_pod("stddev_over_time(vllm:num_requests_running{sel}[{w}]) ^ 2", copies="avg"),
         "requests^2",
+        per_pod=True,
         calibration=True,
     ),
-    # the KV cache's usage over the window per pod (summed over the pods) and its size (the labels
-    # of vllm:cache_config_info): the tokens the running requests hold, their context
     QuerySpec(
         "kv_usage_avg",
-        _dedup(
+        _per_pod(
             "avg_over_time(vllm:kv_cache_usage_perc{sel}[{w}]) "
             "or avg_over_time(vllm:gpu_cache_usage_perc{sel}[{w}])",
             copies="avg",
         ),
         "share of the blocks",
+        per_pod=True,
+        calibration=True,
+    ),
+    QuerySpec(
+        "pod_completions",
+        _per_pod("rate(vllm:request_success_total{sel}[{w}])"),
+        "requests/s",
+        per_pod=True,
+        calibration=True,
+    ),
+    QuerySpec(
+        "pod_itl_sum",
+        _per_pod(
+            "rate(vllm:inter_token_latency_seconds_sum{sel}[{w}]) "
+            "or rate(vllm:time_per_output_token_seconds_sum{sel}[{w}])"
+        ),
+        "seconds/s",
+        per_pod=True,
+        calibration=True,
+    ),
+    QuerySpec(
+        "pod_itl_count",
+        _per_pod(
+            "rate(vllm:inter_token_latency_seconds_count{sel}[{w}]) "
+            "or rate(vllm:time_per_output_token_seconds_count{sel}[{w}])"
+        ),
+        "observations/s",
+        per_pod=True,
         calibration=True,
     ),
     QuerySpec(

@@ -1,8 +1,8 @@
 """Online calibration on the wire: a server's measured window, the learned values, their report.
 
 - :class:`MeasuredWindow`: what the collector read from vLLM's metrics for one Deployment over its
-  rate window (``ManagedServer.measured``); the controller turns it into evidence
-  (:mod:`calibration.observation`).
+  rate window (``ManagedServer.measured``), with each pod's part (:class:`MeasuredPod`); the
+  controller turns it into evidence (:mod:`calibration.observation`).
 - :class:`LearnedEntry` / :class:`CalibrationData`: what one (model, accelerator) has learned, as
   kept in the dynamic ConfigMap's ``calibration-data.json`` (read back after a restart or a leader
   change). An operator pins an entry (``"pinned": true``: nothing is learned, its factors stay) or
@@ -24,6 +24,20 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Identified = Literal["none", "scale", "split"]
+
+
+class MeasuredPod(BaseModel):
+    """One pod's part of a :class:`MeasuredWindow` (the per-pod series of the same metrics)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pod: str
+    completion_rps: float
+    itl_count_rps: float = Field(description="inter-token gaps measured per second")
+    itl_ms: float
+    running: float = Field(description="mean of vllm:num_requests_running over the window")
+    running_var: float = 0.0
+    context_tokens: float = Field(default=0.0, description="tokens in its KV cache (0: unmeasured)")
 
 
 class MeasuredWindow(BaseModel):
@@ -49,6 +63,9 @@ class MeasuredWindow(BaseModel):
     )
     preemptions: float = 0.0
     counter_resets: float = 0.0
+    pods: list[MeasuredPod] = Field(
+        default_factory=list, description="the same window per pod, every reporting pod (empty: unmeasured)"
+    )
 
 
 class EvidenceWindow(BaseModel):

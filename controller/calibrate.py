@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 
 from calibration import CalibrationReport, Limits, Observation, ScreenLimits, State, update
 from calibration.fit import FitLimits, Window, parts_ms
+from calibration.observation import PodWindow
 from contract.calibration import CalibrationData, CalibrationSummary, EvidenceWindow, LearnedEntry, LeftOut
 from contract.collect import CollectResult
 from contract.data.catalog import DecodeParms, ModelPerfEntry, PerfParms, PrefillParms, StepParms
@@ -177,6 +178,7 @@ def observations(collect: CollectResult) -> dict[Key, list[Observation]]:
                 running_per_pod=m.running_per_pod,
                 running_var_per_pod=m.running_var_per_pod,
                 context_tokens_per_pod=m.context_tokens_per_pod,
+                pods=tuple(PodWindow(**p.model_dump()) for p in m.pods),
                 out_cv2=_or_geometric(spreads.get(server.server)),
             )
         )

@@ -11,8 +11,9 @@ Used by :mod:`load_emulator.whatif.driver`: it calls :meth:`EmulatedPrometheus.s
 - ``rate(x[w])`` = (last - first) / (t_last - t_first) over the samples in ``(now - w, now]``
   (no extrapolation to the window's edges; the ratios the collector forms are unaffected);
 - ``deriv(g[w])`` = least-squares slope of the samples; gauges and ``timestamp()`` use the newest
-  sample; ``avg_over_time`` / ``stddev_over_time`` of the running gauge are per pod over its
-  samples in the window, summed over the pods, and so is ``avg_over_time`` of the KV-cache usage;
+  sample; the per-pod queries answer one series per pod (label ``pod``) over its own samples in
+  the window: ``avg_over_time`` / ``stddev_over_time`` of its running gauge, ``avg_over_time`` of
+  its KV-cache usage, and its completions' and inter-token gaps' rates;
   ``vllm:cache_config_info``'s label queries answer one series per distinct value in the newest
   sample; ``resets()`` is 0 (a pod's counters only grow);
   ``window_pods`` counts the pods of every sample in the window.
@@ -54,6 +55,12 @@ COUNTERS = (
 )
 ALIASES = {"token_completions": "completions"}
 GAUGES = ("running", "waiting")
+POD_COUNTERS = {"pod_completions": "completions", "pod_itl_sum": "itl_sum", "pod_itl_count": "itl_count"}
+"""Per-pod counter query -> the pod's cumulative counter it rates."""
+PER_POD = {"running_avg": "running", "running_var": "running", "kv_usage_avg": "kv_usage"} | {
+    query: query for query in POD_COUNTERS
+}
+"""Per-pod query -> the pod's own value it reads (a gauge, or the counter stored under its name)."""
 CACHE_CONFIG_LABELS = {"kv_blocks": ("num_gpu_blocks", 1), "kv_block_size": ("block_size", 0)}
 """Label query -> (its label, the index in a sample's ``cache_configs`` pair)."""
 HISTOGRAMS = {"prompt_buckets": "request_prompt_tokens", "generation_buckets": "request_generation_tokens"}
@@ -65,8 +72,8 @@ class Sample:
     t_s: float
     values: dict[str, float]
     pods: frozenset[str] = frozenset()
-    running_by_pod: tuple[tuple[str, float], ...] = ()
-    kv_usage_by_pod: tuple[tuple[str, float], ...] = ()
+    by_pod: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
+    """Each pod's own values: its gauges (``running``, ``kv_usage``) and cumulative counters."""
     cache_configs: frozenset[tuple[int, int]] = frozenset()
     """The ``(block_size, num_gpu_blocks)`` of the pods' KV caches (``vllm:cache_config_info``)."""
 
@@ -102,8 +109,7 @@ class EmulatedPrometheus:
         seen: set[str] = set()
         keys: set[tuple[str, str]] = set()
         pods: dict[tuple[str, str], set[str]] = defaultdict(set)
-        running: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
-        kv_usage: dict[tuple[str, str], list[tuple[str, float]]] = defaultdict(list)
+        by_pod: dict[tuple[str, str], list[tuple[str, tuple[tuple[str, float], ...]]]] = defaultdict(list)
         cache_configs: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
         for state, replica in self.engine.replicas():
             key = (state.namespace, state.name)
@@ -136,8 +142,9 @@ class EmulatedPrometheus:
             gauges[key]["running"] += replica.running
             gauges[key]["waiting"] += len(replica.waiting)
             pods[key].add(replica.pod)
-            running[key].append((replica.pod, float(replica.running)))
-            kv_usage[key].append((replica.pod, replica.kv_usage()))
+            own = {"running": float(replica.running), "kv_usage": replica.kv_usage()}
+            own |= {query: now[counter] for query, counter in POD_COUNTERS.items()}
+            by_pod[key].append((replica.pod, tuple(own.items())))
             cache_configs[key].add((replica.block_tokens, replica.num_gpu_blocks))
         self._last_pod = {pod: v for pod, v in self._last_pod.items() if pod in seen}
         for key in keys:
@@ -147,8 +154,7 @@ class EmulatedPrometheus:
                     t_s,
                     {**self._totals[key], **gauges[key]},
                     frozenset(pods[key]),
-                    tuple(running[key]),
-                    tuple(kv_usage[key]),
+                    tuple(by_pod[key]),
                     frozenset(cache_configs[key]),
                 )
             )
@@ -172,6 +178,10 @@ class EmulatedPrometheus:
                 label, at = CACHE_CONFIG_LABELS[name]
                 for size in sorted({c[at] for c in window[-1].cache_configs} if window else ()):
                     out.append({"metric": labels | {label: str(size)}, "value": [now_s, "1"]})
+                continue
+            if name in PER_POD:
+                for pod, pod_value in _per_pod(name, window):
+                    out.append({"metric": labels | {"pod": pod}, "value": [now_s, repr(pod_value)]})
                 continue
             if name == "reporting_pods":
                 before = [s for s in samples if s.t_s <= now_s - window_s]
@@ -201,10 +211,6 @@ class EmulatedPrometheus:
         field = ALIASES.get(name, name)
         if name == "last_sample":
             return window[-1].t_s
-        if name in ("running_avg", "running_var"):
-            return _over_time(name, [s.running_by_pod for s in window])
-        if name == "kv_usage_avg":
-            return _over_time(name, [s.kv_usage_by_pod for s in window])
         if name == "served_models":
             return 1.0  # one series per Deployment here, labelled with its model
         if name == "window_pods":
@@ -225,18 +231,25 @@ class EmulatedPrometheus:
         return grown if name == "preemptions" else grown / (ts[-1] - ts[0])  # increase() or rate()
 
 
-def _over_time(name: str, window: list[tuple[tuple[str, float], ...]]) -> float:
-    """``sum`` over the pods of ``avg_over_time`` (or, for ``running_var``, ``stddev_over_time^2``)
-    of each pod's gauge, from each sample's ``(pod, value)`` pairs."""
-    by_pod: dict[str, list[float]] = defaultdict(list)
+def _per_pod(name: str, window: list[Sample]) -> list[tuple[str, float]]:
+    """``(pod, value)`` of per-pod query ``name`` over each pod's samples in the window: the mean
+    (``avg_over_time``) or variance (``stddev_over_time^2``) of a gauge, or a counter's rate (none
+    with fewer than two samples of the pod)."""
+    series: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    source = PER_POD[name]
     for sample in window:
-        for pod, value in sample:
-            by_pod[pod].append(value)
-    total = 0.0
-    for values in by_pod.values():
-        mean = sum(values) / len(values)
-        total += sum((v - mean) ** 2 for v in values) / len(values) if name == "running_var" else mean
-    return total
+        for pod, values in sample.by_pod:
+            series[pod].append((sample.t_s, dict(values)[source]))
+    out = []
+    for pod, points in sorted(series.items()):
+        ys = [y for _, y in points]
+        if name in POD_COUNTERS:
+            if len(points) >= 2:
+                out.append((pod, (ys[-1] - ys[0]) / (points[-1][0] - points[0][0])))
+            continue
+        mean = sum(ys) / len(ys)
+        out.append((pod, sum((y - mean) ** 2 for y in ys) / len(ys) if name == "running_var" else mean))
+    return out
 
 
 def _bucket_rates(name: str, window: list[Sample]) -> list[tuple[str, float]]:

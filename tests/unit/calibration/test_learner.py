@@ -24,6 +24,7 @@ from calibration import (
     update,
 )
 from calibration.fit import FitLimits, Window, fit, parts_ms
+from calibration.observation import PodWindow
 from contract.data.perf import DecodeOnlyPerf, PerfParams, PrefillDecodePerf, StepPerf
 
 PRIOR = StepPerf(20.58, 0.041, 0.041, 0.00128125)
@@ -141,6 +142,67 @@ def test_a_sick_replica_is_left_out_not_averaged_in() -> None:
     assert [(x.source, x.code) for x in report.left_out] == [("ns/pod-sick", Rejection.OUTLIER)]
     assert report.accepted == 3
     assert state.fixed_factor == pytest.approx(1.0, rel=1e-6)
+
+
+def with_pods(obs: Observation, itl_ms: list[float], gaps_rps: float = 20.0) -> Observation:
+    """``obs`` of ``len(itl_ms)`` pods at its batch and rate each, pod k's mean gap ``itl_ms[k]``;
+    the Deployment's sums are the pods' (its mean gap weighted by each pod's gaps)."""
+    pods = tuple(
+        PodWindow(f"pod-{k}", obs.replica_rps, gaps_rps, itl, obs.running_per_pod, 2.0, 9_000.0)
+        for k, itl in enumerate(itl_ms)
+    )
+    return replace(
+        obs,
+        pods=pods,
+        reporting_pods=len(pods),
+        ready_pods=len(pods),
+        completion_rps=obs.replica_rps * len(pods),
+        itl_ms=sum(itl_ms) / len(itl_ms),
+        running_var_per_pod=2.0,
+        context_tokens_per_pod=9_000.0,
+    )
+
+
+def test_a_sick_pod_is_taken_out_of_its_deployments_window_not_averaged_in() -> None:
+    base = observation(PRIOR, 20)
+    sick = with_pods(base, [base.itl_ms] * 3 + [base.itl_ms * 2.5])
+    state, report = update(State(MODEL, ACC), PRIOR, [sick], 1000.0, Limits())
+    [left] = report.left_out
+    assert (left.source, left.code) == ("ns/granite/pod-3", Rejection.OUTLIER)
+    assert left.text.startswith("pod measured/predicted step")
+    [window] = state.evidence
+    healthy = with_pods(base, [base.itl_ms] * 3)
+    assert (window.itl_ms, window.replica_rps, window.weight) == (
+        pytest.approx(base.itl_ms),
+        pytest.approx(base.replica_rps),
+        pytest.approx(healthy.requests),
+    )
+    # The same Deployment without per-pod series: the sick pod is averaged into the mean gap.
+    blind, _ = update(State(MODEL, ACC), PRIOR, [replace(sick, pods=())], 1000.0, Limits())
+    assert blind.evidence[0].itl_ms == pytest.approx(base.itl_ms * 5.5 / 4)
+
+
+@pytest.mark.parametrize(
+    "itl_factors",
+    [
+        pytest.param([1.0, 2.5], id="two-pods-cannot-say-which"),
+        pytest.param([1.0, 1.1, 0.95, 1.3], id="all-within-the-ratio"),
+    ],
+)
+def test_pods_are_kept_when_none_is_an_outlier_among_three_or_more(itl_factors: list[float]) -> None:
+    base = observation(PRIOR, 20)
+    obs = with_pods(base, [base.itl_ms * f for f in itl_factors])
+    _, report = update(State(MODEL, ACC), PRIOR, [obs], 1000.0, Limits())
+    assert report.left_out == () and report.accepted == 1
+
+
+def test_a_pod_with_an_unsound_reading_leaves_the_deployments_sums_whole() -> None:
+    base = observation(PRIOR, 20)
+    obs = with_pods(base, [base.itl_ms] * 3 + [base.itl_ms * 2.5])
+    broken = replace(obs, pods=(*obs.pods[:3], replace(obs.pods[3], itl_ms=math.nan)))
+    state, report = update(State(MODEL, ACC), PRIOR, [broken], 1000.0, Limits())
+    assert report.left_out == ()  # the pods' sums cannot be split: the Deployment's window stands
+    assert state.evidence[0].itl_ms == pytest.approx(obs.itl_ms)
 
 
 def _learned_state() -> State:

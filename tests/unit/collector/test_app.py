@@ -118,7 +118,7 @@ async def test_calibration_off_leaves_out_the_queries_only_calibration_reads() -
         sent_off = metrics.calls[len(sent_on) :]
         bad = await c.get("/collect?calibration=maybe")
         assert bad.status == 400 and "expected 'on' or 'off'" in (await bad.json())["error"]
-    assert len(sent_on) == len(QUERIES) and len(sent_off) == len(QUERIES) - 12
+    assert len(sent_on) == len(QUERIES) and len(sent_off) == len(QUERIES) - 15
     assert {q.name for q in QUERIES if q.calibration} == set(sent_on) - set(sent_off)
     assert on.servers[0].measured is not None and off.servers[0].measured is None
     assert off.servers[0].trusted and off.servers[0].arrival_rpm == on.servers[0].arrival_rpm

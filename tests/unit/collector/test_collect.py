@@ -92,7 +92,7 @@ async def test_query_count_does_not_grow_with_deployments(count: int) -> None:
     deps = [deployment(f"d{i}") for i in range(count)]
     metrics = FakeMetrics(SETTINGS, healthy_answers([(NS, d.name) for d in deps]))
     result, _, _ = await run(FakeKube(deps), metrics)
-    assert len(metrics.calls) == len(QUERIES) == 27
+    assert len(metrics.calls) == len(QUERIES) == 30
     assert sorted(metrics.calls) == sorted(q.name for q in QUERIES)
     assert sum(s.trusted for s in result.servers) == count
 
@@ -130,7 +130,7 @@ async def test_prometheus_down_degrades_and_falls_back() -> None:
     deps = [deployment("a", load__rpm="30", load__outtokens="100"), deployment("b")]
     last = {(NS, "b"): KnownLoad(LoadEstimate(90, 10, 20), NOW_S - 120)}
     result, store, _ = await run(FakeKube(deps), FakeMetrics(SETTINGS, down=True), last_known=last)
-    assert result.degraded and len(result.errors) == 27
+    assert result.degraded and len(result.errors) == 30
     assert {s.server: (s.load_source, s.trusted) for s in result.servers} == {
         "a": ("labels", False),
         "b": ("last-known", False),

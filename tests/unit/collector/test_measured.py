@@ -172,3 +172,52 @@ def test_the_context_is_not_measured_without_a_sound_usage_and_size(
     assert w is not None and w.context_tokens_per_pod == 0.0  # the window stands, the lengths stand in
     absent = measured_window(_with_cache(dict(VALUES), {"4097"}, {"16"}), KEY, 240.0)
     assert absent is not None and absent.context_tokens_per_pod == 0.0
+
+
+def _with_pods(values: dict[str, float | None], pods: dict[str, dict[str, float | None]]) -> MetricsSnapshot:
+    """``values`` per Deployment, and per pod ``pods[pod][query]`` for the per-pod queries."""
+    base = _with_cache(values, {"4097"}, {"16"})
+    per_pod: dict[str, dict[tuple[str, str], dict[str, Reading]]] = {}
+    for pod, readings in pods.items():
+        for name, v in readings.items():
+            per_pod.setdefault(name, {}).setdefault(KEY, {})[pod] = Reading(
+                v, 1000.0, "" if v is not None else "NaN"
+            )
+    return MetricsSnapshot(base.readings, base.failed, 0, base.labels, {}, per_pod)
+
+
+POD_A = {"pod_completions": 0.75, "pod_itl_sum": 0.031, "pod_itl_count": 1.0, "running_avg": 14.0,
+         "running_var": 2.0, "kv_usage_avg": 0.25}  # fmt: skip
+POD_B = {**POD_A, "pod_itl_sum": 0.062, "running_avg": 14.4, "running_var": 4.0, "kv_usage_avg": 0.3}
+
+
+def test_each_reporting_pod_has_its_part_of_the_window() -> None:
+    w = measured_window(_with_pods({**VALUES, "kv_usage_avg": 0.55}, {"b": POD_B, "a": POD_A}), KEY, 240.0)
+    assert w is not None
+    a, b = w.pods
+    assert (a.pod, a.completion_rps, a.itl_count_rps, a.running, a.running_var) == ("a", 0.75, 1.0, 14.0, 2.0)
+    assert (a.itl_ms, b.itl_ms) == (pytest.approx(31.0), pytest.approx(62.0))
+    assert a.context_tokens == pytest.approx(0.25 * 4096 * 16 - 14.0 * 7.5)
+    assert b.context_tokens == pytest.approx(0.3 * 4096 * 16 - 14.4 * 7.5)
+
+
+@pytest.mark.parametrize(
+    "pods",
+    [
+        pytest.param({"a": POD_A}, id="fewer-pods-than-reporting"),
+        pytest.param({"a": POD_A, "b": {**POD_B, "pod_itl_sum": None}}, id="a-pod-gap-is-nan"),
+        pytest.param(
+            {"a": POD_A, "b": {k: v for k, v in POD_B.items() if k != "pod_completions"}}, id="no-rate"
+        ),
+        pytest.param({"a": POD_A, "b": {**POD_B, "pod_itl_count": 0.0}}, id="no-gap-measured"),
+    ],
+)
+def test_the_pods_are_all_or_nothing(pods: dict[str, dict[str, float | None]]) -> None:
+    w = measured_window(_with_pods(dict(VALUES), pods), KEY, 240.0)
+    assert w is not None and w.pods == []  # the Deployment's window stands without its pods
+
+
+def test_an_optional_per_pod_reading_missing_reads_as_unmeasured() -> None:
+    bare = {k: v for k, v in POD_A.items() if k not in ("running_var", "kv_usage_avg")}
+    w = measured_window(_with_pods(dict(VALUES), {"a": bare, "b": bare}), KEY, 240.0)
+    assert w is not None and [(p.running_var, p.context_tokens) for p in w.pods] == [(0.0, 0.0)] * 2

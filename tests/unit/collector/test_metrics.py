@@ -143,3 +143,27 @@ def test_one_bad_bucket_spoils_the_histogram() -> None:
     ]
     histograms, _ = parse_buckets(answer, BY_DEPLOYMENT)
     assert histograms[("ns", "web")].problem == "bucket le=10: negative (-1)"
+
+
+def test_a_per_pod_query_keeps_each_pod_beside_the_deployments_sum() -> None:
+    from collector.metrics import build_snapshot  # noqa: PLC0415
+
+    def key_of(labels: dict[str, str]) -> tuple[str, str] | None:
+        return (labels["namespace"], labels["deployment"]) if "deployment" in labels else None
+
+    dep = {"namespace": "llm", "deployment": "granite"}
+    answer = [
+        {"metric": {**dep, "pod": "granite-a", "instance": "10.0.0.1:8000"}, "value": [5.0, "3"]},
+        {"metric": {**dep, "instance": "127.0.0.2:8000"}, "value": [5.0, "4"]},  # no pod label
+        {"metric": {**dep, "pod": "granite-c"}, "value": [5.0, "NaN"]},
+    ]
+    snap = build_snapshot({"running_avg": answer}, key_of)  # type: ignore[arg-type]
+    pods = snap.per_pod("running_avg", ("llm", "granite"))
+    assert {p: r.value for p, r in pods.items()} == {
+        "granite-a": 3.0,
+        "127.0.0.2:8000": 4.0,
+        "granite-c": None,
+    }
+    assert pods["granite-c"].problem == "NaN"
+    total = snap.get("running_avg", ("llm", "granite"))
+    assert total is not None and total.value is None  # one bad series spoils the sum, as before

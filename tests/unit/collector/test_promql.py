@@ -10,10 +10,11 @@ from collector.promql import QUERIES, build_queries, escape_label_value, regex_a
 def test_every_query_aggregates_by_namespace_and_deployment() -> None:
     queries = build_queries((), 120, "deployment")
     assert set(queries) == {q.name for q in QUERIES}
-    assert len(queries) == 27
+    assert len(queries) == 30
     for q in QUERIES:
         text = queries[q.name]
         extra = ", le" if q.per_bucket else (f", {q.label}" if q.label else "")
+        extra = ", pod, instance" if q.per_pod else extra
         assert text.split(" (", 1)[0].endswith("by") and f"by (namespace, deployment{extra})" in text
         assert "{sel}" not in text and "{w}" not in text
 
