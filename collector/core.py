@@ -63,6 +63,14 @@ async def _required(what: str, call: Awaitable[T]) -> T:
         raise CollectError("source", f"{what}: {exc}") from None
 
 
+async def _optional(what: str, call: Awaitable[T | None]) -> tuple[T | None, str | None]:
+    """``call``'s answer, or None and an error note when its source fails (what it feeds is optional)."""
+    try:
+        return await call, None
+    except SourceError as exc:
+        return None, f"{what}: {exc}"
+
+
 async def _pods(
     cluster: ClusterPort, namespaces: tuple[str, ...], required: bool
 ) -> tuple[list[PodInfo], str | None]:
@@ -155,7 +163,7 @@ async def collect(
         settings.token_window_s,
         calibration=calibration,
     )
-    dynamic_t = nodes_t = pods_t = answers_t = None
+    dynamic_t = learned_t = nodes_t = pods_t = answers_t = None
     try:
         async with asyncio.TaskGroup() as tg:
             deployments_t = tg.create_task(
@@ -173,6 +181,13 @@ async def collect(
                         kube.read_config_map(cfg_ns, settings.dynamic_configmap),
                     )
                 )
+            elif calibration:  # with capacity from Nodes only calibration's learned values are read from it
+                learned_t = tg.create_task(
+                    _optional(
+                        "reading the dynamic ConfigMap (learned performance)",
+                        kube.read_config_map(cfg_ns, settings.dynamic_configmap),
+                    )
+                )
             if cluster is not None and need_nodes:
                 nodes_t = tg.create_task(_required("listing Nodes", cluster.list_nodes()))
             if cluster is not None and need_pods:
@@ -185,7 +200,10 @@ async def collect(
     deployments = [d for d in deployments_t.result() if isinstance(d, DeploymentInfo)]
     demand = await _demand(metrics, deployments, settings.prometheus_concurrency)
     try:
-        static = parse_static(static_t.result(), dynamic_t.result() if dynamic_t else None, settings)
+        dynamic_cm, learned_error = learned_t.result() if learned_t else (None, None)
+        if dynamic_t is not None:
+            dynamic_cm = dynamic_t.result()
+        static = parse_static(static_t.result(), dynamic_cm, settings)
     except ConfigDataError as exc:
         raise CollectError("data", str(exc)) from None
     pods, pod_error = pods_t.result() if pods_t else ([], None)
@@ -200,7 +218,7 @@ async def collect(
         snapshot=snapshot,
         nodes=nodes_t.result() if nodes_t else None,
         pods=pods if pods_t else None,
-        errors=[pod_error] if pod_error else [],
+        errors=[e for e in (pod_error, learned_error) if e],
         check_reporting_pods=checks_pods(settings, ports) and not pod_error,
     )
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from collector.core import CollectError, Ports, collect
 from collector.load import KnownLoad, LoadEstimate
 from collector.metrics import Key
-from collector.ports import NodeInfo, PodInfo
+from collector.ports import NodeInfo, PodInfo, SourceError
 from collector.promql import QUERIES
 from collector.settings import CollectorSettings
 from contract.collect import CollectResult
@@ -245,9 +246,48 @@ async def test_node_capacity_and_pod_grouping() -> None:
     assert {c["type"]: c["count"] for c in result.system.model_dump(mode="json")["capacity"]["count"]}[
         "A100"
     ] == 5
-    assert ("list_pods", ()) in kube.calls and all(
-        c[0] != "read_config_map" or c[1][1] != "inferno-dynamic-data" for c in kube.calls
-    )
+    assert ("list_pods", ()) in kube.calls
+
+
+def _nodes_world(dynamic: dict[str, str] | None) -> tuple[FakeKube, CollectorSettings]:
+    settings = CollectorSettings(prometheus_url="http://p:9090", capacity_source="nodes")
+    nodes = [NodeInfo("n1", {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}, {"nvidia.com/gpu": 8})]
+    config_maps = {("inferno", "inferno-static-data"): static_cm()}
+    if dynamic is not None:
+        config_maps[("inferno", "inferno-dynamic-data")] = dynamic
+    kube = FakeKube([deployment("g")], config_maps=config_maps, nodes=nodes, pods=[])
+    return kube, settings
+
+
+LEARNED = {"entries": [{"model": "llama_13b", "acc": "A100", "fixedFactor": 1.2, "workFactor": 1.2,
+                        "identified": "scale", "confidence": 0.9}]}  # fmt: skip
+
+
+async def test_with_capacity_from_nodes_the_learned_values_are_still_read_back() -> None:
+    kube, settings = _nodes_world({"calibration-data.json": json.dumps(LEARNED)})
+    out = await collect(NOW_S, Ports(kube, kube, FakeMetrics(settings)), settings, {})
+    assert out.result.calibration is not None and out.result.calibration.entries[0].fixed_factor == 1.2
+    kube, settings = _nodes_world(None)  # no dynamic ConfigMap: nothing learned yet, no error
+    out = await collect(NOW_S, Ports(kube, kube, FakeMetrics(settings)), settings, {})
+    assert out.result.calibration is None and not out.result.errors
+    off = await collect(NOW_S, Ports(kube, kube, FakeMetrics(settings)), settings, {}, calibration=False)
+    assert off.result.calibration is None
+    assert sum(c[:2] == ("read_config_map", ("inferno", "inferno-dynamic-data")) for c in kube.calls) == 1
+
+
+async def test_with_capacity_from_nodes_a_failed_read_of_the_learned_values_is_a_note() -> None:
+    kube, settings = _nodes_world({"calibration-data.json": json.dumps(LEARNED)})
+    static_only = kube.read_config_map
+
+    async def failing(namespace: str, name: str) -> dict[str, str] | None:
+        if name == "inferno-dynamic-data":
+            raise SourceError("connection refused")
+        return await static_only(namespace, name)
+
+    kube.read_config_map = failing  # type: ignore[method-assign]
+    out = await collect(NOW_S, Ports(kube, kube, FakeMetrics(settings)), settings, {})
+    assert out.result.calibration is None and out.result.servers  # the cycle goes on
+    assert out.result.errors == ["reading the dynamic ConfigMap (learned performance): connection refused"]
 
 
 async def test_every_server_untrusted_still_gives_a_valid_empty_system() -> None:
