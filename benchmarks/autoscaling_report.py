@@ -35,6 +35,9 @@ LABELS = {
     "hpa": "HPA-style",
     "hpa@0.5": "HPA-style, target 0.5",
     "hpa@0.35": "HPA-style, target 0.35",
+    "hpa@0.25": "HPA-style, target 0.25",
+    "hpa@0.15": "HPA-style, target 0.15",
+    "hpa@0.1": "HPA-style, target 0.1",
     "oracle": "oracle",
 }
 
