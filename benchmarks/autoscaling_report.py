@@ -38,6 +38,8 @@ LABELS = {
     "hpa@0.25": "HPA-style, target 0.25",
     "hpa@0.15": "HPA-style, target 0.15",
     "hpa@0.1": "HPA-style, target 0.1",
+    "hpa@0.05": "HPA-style, target 0.05",
+    "hpa@0.03": "HPA-style, target 0.03",
     "oracle": "oracle",
 }
 
