@@ -11,8 +11,9 @@ histogram (``vllm:inter_token_latency_seconds``, before vLLM 0.11 ``vllm:time_pe
 the TTFT histogram (``vllm:time_to_first_token_seconds``), preemptions
 (``vllm:num_preemptions_total``), counter resets in the window (a pod restart), the running
 requests' gauge and the tokens they hold in the KV cache (``vllm:kv_cache_usage_perc`` and
-``vllm:cache_config_info``), and the ``model_name`` label of the series. A window is *evidence* only when it passes every check of
-:func:`screen`; a rejected window never moves a parameter, and its code says why.
+``vllm:cache_config_info``), and the ``model_name`` label of the series. A window is *evidence*
+only when it passes every check of :func:`screen`; a rejected window never moves a parameter, and
+its code says why.
 """
 
 from __future__ import annotations
