@@ -35,6 +35,11 @@ LABELS = {
     "hpa": "HPA-style",
     "hpa@0.5": "HPA-style, target 0.5",
     "hpa@0.35": "HPA-style, target 0.35",
+    "hpa@0.25": "HPA-style, target 0.25",
+    "hpa@0.15": "HPA-style, target 0.15",
+    "hpa@0.1": "HPA-style, target 0.1",
+    "hpa@0.05": "HPA-style, target 0.05",
+    "hpa@0.03": "HPA-style, target 0.03",
     "oracle": "oracle",
 }
 
@@ -198,14 +203,14 @@ def plot_timeline(rows_by_policy: Mapping[str, Sequence[Row]], path: Path) -> No
 
 
 def _color(i: int) -> Any:
-    """The i-th policy's colour: 20 distinct ones (matplotlib's default cycle repeats after 10,
-    and a run has more policies than that)."""
-    return plt.get_cmap("tab20")(i % 20)
+    """The i-th policy's colour: 40 distinct ones (matplotlib's default cycle repeats after 10,
+    and a run with every sweep has more than 20 policies)."""
+    return plt.get_cmap("tab20" if i % 40 < 20 else "tab20b")(i % 20)
 
 
 def plot_attainment(scores: Sequence[PolicyScore], path: Path) -> None:
     classes = sorted({c.service_class for s in scores for c in s.classes}, key=_class_order)
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig, ax = plt.subplots(figsize=(13, 5))
     width = 0.8 / max(len(scores), 1)
     for i, s in enumerate(scores):
         values = [(c.attainment * 100 if (c := s.of_class(name)) else math.nan) for name in classes]
@@ -217,7 +222,7 @@ def plot_attainment(scores: Sequence[PolicyScore], path: Path) -> None:
     ax.set_xticks([j + width * (len(scores) - 1) / 2 for j in range(len(classes))], classes)
     ax.set_ylabel("minutes meeting TTFT and ITL targets (%)")
     ax.set_ylim(0, 105)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
