@@ -50,7 +50,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     where.add_argument("--cluster", action="store_true", help="count the cards of the cluster's Nodes")
     where.add_argument("--cards", help="cards per type, e.g. A100-80=8,H100=4 (default: unlimited)")
     p.add_argument("--data", default=str(DATA_DIR), help="directory of accelerator/model/placement data")
-    p.add_argument("--max-num-batched-tokens", type=int, default=2048, help="vLLM token budget per step")
+    p.add_argument(
+        "--max-num-batched-tokens",
+        type=int,
+        default=0,
+        help="vLLM token budget per step on every card (default: vLLM's own for each card: 2048, 8192 on "
+        "cards of 70 GB or more but A100s, 16384 from 160 GB)",
+    )
     p.add_argument("--write", help="write the best configuration's Deployment (YAML) here")
     p.add_argument("--image", default="vllm/vllm-openai:v0.10.1", help="vLLM image of the Deployment")
     p.add_argument("--served-model", help="model id vLLM loads (default: --model)")
@@ -126,14 +132,14 @@ def render(answer: Answer, cards: dict[str, int] | None) -> str:
         f"(TTFT <= {q.ttft_ms:g} ms, ITL <= {q.itl_ms:g} ms; 0: none); cards: "
         + ("unlimited" if cards is None else ", ".join(f"{k}={v}" for k, v in sorted(cards.items()))),
         "",
-        "rank accelerator  TP batch replicas cards  TTFT ms  ITL ms  served req/s  max/replica  $/h    "
-        "tok/s/card  limit",
+        "rank accelerator  TP batch budget replicas cards  TTFT ms  ITL ms  served req/s  max/replica  "
+        "$/h    tok/s/card  limit",
     ]
     for i, c in enumerate(answer.ranked[:SHOWN], start=1):
         lines.append(
-            f"{i:>4} {c.accelerator:<12}{c.cards_per_replica:>3} {c.batch:>5} {c.replicas:>8} {c.cards:>5} "
-            f"{c.ttft_ms:>8.1f} {c.itl_ms:>7.2f} {c.throughput_rps:>13.3f} {c.max_rate_rps:>12.3f} "
-            f"{c.cost_per_hour:>6.2f} {c.tokens_per_card_s:>11.0f}  {c.limit}"
+            f"{i:>4} {c.accelerator:<12}{c.cards_per_replica:>3} {c.batch:>5} {c.budget_tokens:>6} "
+            f"{c.replicas:>8} {c.cards:>5} {c.ttft_ms:>8.1f} {c.itl_ms:>7.2f} {c.throughput_rps:>13.3f} "
+            f"{c.max_rate_rps:>12.3f} {c.cost_per_hour:>6.2f} {c.tokens_per_card_s:>11.0f}  {c.limit}"
         )
     if len(answer.ranked) > SHOWN:
         lines.append(f"     ... {len(answer.ranked) - SHOWN} more feasible configurations")
@@ -151,7 +157,12 @@ def main(args: argparse.Namespace) -> int:
         if not (args.in_tokens >= 0 and args.out_tokens >= 1):
             raise ValueError("--in must be >= 0 and --out >= 1 tokens")
         ttft, itl = targets_for(kpi, args.ttft_ms, args.itl_ms)
-        question = Question(args.model, kpi, args.rate, args.in_tokens, args.out_tokens, ttft, itl)
+        if args.max_num_batched_tokens < 0:
+            raise ValueError(f"--max-num-batched-tokens must be >= 0, got {args.max_num_batched_tokens}")
+        question = Question(
+            args.model, kpi, args.rate, args.in_tokens, args.out_tokens, ttft, itl,
+            budget_tokens=args.max_num_batched_tokens,
+        )  # fmt: skip
         accelerators, models, placement = load_data(Path(args.data))
         notes: list[str] = []
         cards: dict[str, int] | None = None
@@ -159,7 +170,7 @@ def main(args: argparse.Namespace) -> int:
             cards = parse_cards(args.cards)
         elif args.cluster:
             cards, notes = cluster_cards(placement, cluster_source(args.kubeconfig))
-        settings = OptimizerSettings(max_num_batched_tokens=args.max_num_batched_tokens)
+        settings = OptimizerSettings()
         specs = {a.name: a for a in accelerators.accelerators}
         answer = recommend(question, models.models, specs, cards, settings)
     except (ValueError, DataError) as exc:
@@ -190,7 +201,7 @@ def main(args: argparse.Namespace) -> int:
             image=args.image,
             served_model=args.served_model or args.model,
             namespace=args.namespace,
-            budget_tokens=args.max_num_batched_tokens,
+            budget_tokens=best.budget_tokens,
         )
         Path(args.write).write_text(yaml.safe_dump(manifest, sort_keys=False))
         print(

@@ -69,6 +69,9 @@ class Question:
     ttft_ms: float
     itl_ms: float
     spread: LengthSpread = FIXED_LENGTHS
+    budget_tokens: int = 0
+    """The token budget per step (``--max-num-batched-tokens``) on every card; 0: vLLM's default
+    for each card (:func:`vllm_default_budget_tokens`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +91,8 @@ class Config:
     tokens_per_card_s: float
     """Output tokens/s one card serves at the replica's largest feasible rate."""
     limit: str
+    budget_tokens: int = 0
+    """The token budget per step it was sized with (the Deployment's ``--max-num-batched-tokens``)."""
 
     @property
     def cards(self) -> int:
@@ -107,6 +112,24 @@ class Answer:
     question: Question
     ranked: tuple[Config, ...]
     rejected: tuple[Rejected, ...]
+
+
+def vllm_default_budget_tokens(spec: AcceleratorSpec) -> int:
+    """``vllm serve``'s default token budget per step on a card of ``spec``.
+
+    vLLM picks it by the device's memory and name (``EngineArgs.
+    _set_default_max_num_seqs_and_batched_tokens_args``, 0.33.0; the emulator's
+    :mod:`load_emulator.sched_config` documents the same): 16384 on cards of 160 GB or more, 8192
+    on cards of 70 GB or more but A100s, 2048 otherwise. The memory is the unit's over its cards;
+    an unknown memory (0) reads as a small card. E.g. H100 (80 GB) 8192, A100-80 2048, MI300X
+    (192 GB) 16384, L4 (24 GB) 2048.
+    """
+    per_card_gb = spec.mem_size_gb / spec.multiplicity
+    if per_card_gb >= 160:
+        return 16384
+    if per_card_gb >= 70 and "A100" not in f"{spec.name} {spec.type}".upper():
+        return 8192
+    return 2048
 
 
 def targets_for(kpi: Kpi, ttft_ms: float | None, itl_ms: float | None) -> tuple[float, float]:
@@ -152,7 +175,7 @@ def recommend(
             question.in_tokens,
             question.out_tokens,
             spread=question.spread,
-            budget_tokens=settings.max_num_batched_tokens,
+            budget_tokens=question.budget_tokens or vllm_default_budget_tokens(spec),
         )
         kv = float(entry.kv_cache_tokens or 0)
         cap = settings.max_batch_cap or entry.max_batch_size
@@ -188,6 +211,7 @@ def recommend(
             cost_per_hour=n * entry.acc_count * spec.cost,
             tokens_per_card_s=rate * question.out_tokens / per_replica,
             limit=limit,
+            budget_tokens=question.budget_tokens or vllm_default_budget_tokens(spec),
         )
         available = None if cards is None else cards.get(spec.type, 0)
         if available is not None and config.cards > available:

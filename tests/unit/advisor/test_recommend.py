@@ -5,6 +5,7 @@ Runs on the shipped estimates (advisor/data: Llama-3.1-8B on A100-80 and H100, T
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from advisor.recommend import DATA_DIR, cluster_cards, load_data
 from collector.labels import parse_server_labels
 from collector.ports import NodeInfo, PodInfo
 from contract import labels
-from optimizer.recommend import Kpi, Question, Rejection, recommend
+from contract.data.catalog import AcceleratorSpec
+from optimizer.recommend import Kpi, Question, Rejection, recommend, vllm_default_budget_tokens
 from optimizer.settings import OptimizerSettings
 
 QUESTION = Question("llama-3.1-8b", Kpi.COST, 4.0, 512.0, 256.0, ttft_ms=1000.0, itl_ms=40.0)
@@ -90,8 +92,41 @@ def test_the_written_deployment_is_managed_and_sized(tmp_path: Path) -> None:
     assert args[args.index("--tensor-parallel-size") + 1] == str(best.cards_per_replica)
     assert args[args.index("--max-num-seqs") + 1] == str(best.batch)
     assert args[args.index("--model") + 1] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert args[args.index("--max-num-batched-tokens") + 1] == str(best.budget_tokens) == "2048"  # an A100
     assert container["resources"]["requests"]["nvidia.com/gpu"] == str(best.cards_per_replica)
     assert pod["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+
+
+@pytest.mark.parametrize(
+    ("name", "card", "multiplicity", "mem_gb", "budget"),
+    [
+        ("A100-80", "A100-80", 1, 80, 2048),  # vLLM keeps A100s at the small default
+        ("H100", "H100", 1, 80, 8192),
+        ("2xH100", "H100", 2, 160, 8192),  # the unit's memory over its cards
+        ("MI300X", "MI300X", 1, 192, 16384),
+        ("L4", "L4", 1, 24, 2048),
+        ("G2", "G2", 1, 0, 2048),  # memory unknown
+    ],
+)
+def test_vllms_default_token_budget_follows_the_card(
+    name: str, card: str, multiplicity: int, mem_gb: float, budget: int
+) -> None:
+    spec = AcceleratorSpec.model_validate(
+        {"name": name, "type": card, "multiplicity": multiplicity, "memSize": mem_gb, "cost": 1.0}
+    )
+    assert vllm_default_budget_tokens(spec) == budget
+
+
+def test_each_card_is_sized_with_its_own_budget_unless_one_is_asked_for() -> None:
+    # Prompts of 6,000 tokens: a 2,048-token budget spreads each over three steps, 8,192 takes it in one.
+    long = Question("llama-3.1-8b", Kpi.LATENCY, 1.0, 6000.0, 256.0, ttft_ms=5000.0, itl_ms=100.0)
+    by_card = {(c.accelerator, c.batch): c for c in _answer(long).ranked}
+    assert {c.budget_tokens for c in by_card.values() if c.card_type == "H100"} == {8192}
+    assert {c.budget_tokens for c in by_card.values() if c.card_type == "A100-80"} == {2048}
+    asked = {(c.accelerator, c.batch): c for c in _answer(replace(long, budget_tokens=2048)).ranked}
+    assert {c.budget_tokens for c in asked.values()} == {2048}
+    h100 = [k for k in by_card if k[0] == "H100" and k in asked]
+    assert h100 and all(by_card[k].ttft_ms < asked[k].ttft_ms for k in h100)
 
 
 def test_a_model_the_data_lacks_is_an_error_and_writes_nothing(
