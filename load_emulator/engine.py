@@ -137,6 +137,10 @@ class FleetEngine:
         (:meth:`ServerSim.submit`); None when no replica serves it. ``advance_to`` the arrival first."""
         return self._entry(server).sim.submit(in_tokens, out_tokens, pod, finish_reason)
 
+    def abort(self, server: str, request: Request, replica: ReplicaSim) -> None:
+        """A client's request aborted at ``now_s`` (:meth:`ServerSim.abort`); ``advance_to`` it first."""
+        self._entry(server).sim.abort(request, replica)
+
     def replica(self, server: str, pod: str) -> ReplicaSim:
         """One pod's replica (KeyError when the server has no such pod)."""
         return self._entry(server).sim.replicas[pod]

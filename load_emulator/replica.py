@@ -25,7 +25,7 @@ import math
 from collections import deque
 
 from load_emulator.histograms import ReplicaMetrics
-from load_emulator.replica_book import DECODE, IDLE, RUN, Request, StepTrace
+from load_emulator.replica_book import DECODE, GONE, IDLE, RUN, WAITING, Request, StepTrace
 from load_emulator.replica_steps import MODE_DECODE_ONLY, MODE_V0, MODE_V1, ReplicaSteps
 from load_emulator.sched_config import DEFAULT_BLOCK_TOKENS, SchedulerLimits
 from load_emulator.stats import ServerStats
@@ -97,6 +97,8 @@ class ReplicaSim(ReplicaSteps):
         self.n_dec = self.n_run = self.n_pref = 0
         self.pre_blocks = 0
         self.first_pending: list[Request] = []
+        self.leaving: list[Request] = []
+        """Running requests a client aborted: they leave when the step in progress ends."""
         self.sched: list[tuple[Request, int]] = []
         self.step_skip: list[Request] = []
         self.step_decodes = 0
@@ -178,6 +180,32 @@ class ReplicaSim(ReplicaSteps):
             return True
         return False
 
+    def abort(self, request: Request, now_s: float) -> bool:
+        """Its client went away: abort ``request`` as vLLM does (``finished_reason`` ``abort``).
+
+        A waiting request leaves the queue at once. A running one leaves when the step in progress
+        ends (vLLM's engine aborts between steps: that step still computes it), its KV blocks
+        freed; a run of decode steps is cut there. True when the step's end time changed (the
+        server re-schedules). In decode-only mode (no KV cache) a running request runs to its end.
+        """
+        if request.aborted or request.state == GONE:
+            return False
+        if request.state == WAITING:
+            if request in self.waiting:
+                self.waiting.remove(request)
+                self._count_abort(request, now_s)
+            return False
+        if self.mode == MODE_DECODE_ONLY or request in self.leaving:
+            return False
+        self.leaving.append(request)
+        if self.state != RUN:
+            return False  # a single step: it ends at end_s, and the request leaves then
+        if self.cut_run(now_s):
+            return True
+        self._leave(now_s)  # the run had not started a step: plan afresh without it
+        self.plan(now_s)
+        return True
+
     def drop_all(self, now_s: float) -> int:
         """Abort every request in the replica (pod removed); returns how many."""
         self.commit_until(now_s)
@@ -190,6 +218,7 @@ class ReplicaSim(ReplicaSteps):
         self.order.clear()
         self.waiting.clear()
         self.first_pending.clear()
+        self.leaving = []
         self.gap_groups.clear()
         self.sched, self.step_skip = [], []
         self.res_count = [0] * self.block_tokens

@@ -32,10 +32,12 @@ import heapq
 
 from load_emulator.replica_book import (
     DECODE,
+    GONE,
     IDLE,
     PREFILL,
     RUN,
     SINGLE,
+    WAITING,
     ReplicaBook,
     Request,
     StepTrace,
@@ -54,6 +56,7 @@ class ReplicaSteps(ReplicaBook):
     order: list[Request]
     sched: list[tuple[Request, int]]
     step_skip: list[Request]
+    leaving: list[Request]
     step_decodes: int
     watermark_blocks: int
     spare_blocks: int
@@ -167,6 +170,29 @@ class ReplicaSteps(ReplicaBook):
         self.n_run -= 1
         self.waiting.appendleft(victim)
         return freed
+
+    def _leave(self, now_s: float) -> None:
+        """The aborted requests leave (:meth:`abort`): their blocks freed, counted as aborted."""
+        for r in self.leaving:
+            if r.state == DECODE:
+                self.detach(r)
+            elif r.state == PREFILL:
+                self.n_pref -= 1
+            elif r.state == WAITING and r in self.waiting:  # preempted meanwhile
+                self.waiting.remove(r)
+                self._count_abort(r, now_s)
+                continue
+            else:
+                continue  # finished in the step
+            self.pre_blocks -= self.blocks(r.computed)
+            self.n_run -= 1
+            self._count_abort(r, now_s)
+        self.leaving = []
+
+    def _count_abort(self, request: Request, now_s: float) -> None:
+        request.state, request.aborted = GONE, True
+        self.metrics.success_by_reason["abort"] += 1
+        self.sink.aborted(now_s)
 
     def _running_order(self) -> list[Request]:
         order = self.order
@@ -345,6 +371,8 @@ class ReplicaSteps(ReplicaBook):
             self.commit_run(self.run_k, now_s)
         elif self.state == SINGLE:
             self.commit_single(now_s)
+        if self.leaving:
+            self._leave(now_s)
         self.plan(now_s)
 
     def is_running(self, r: Request) -> bool:

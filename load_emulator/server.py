@@ -173,6 +173,11 @@ class ServerSim:
             self._schedule(replica)
         return None if request.aborted else (request, replica)
 
+    def abort(self, request: Request, replica: ReplicaSim) -> None:
+        """``request``'s client went away at ``now_s`` (:meth:`ReplicaSim.abort`)."""
+        if replica.abort(request, self.now_s) and replica.pod in self.replicas:
+            self._schedule(replica)
+
     def _route(self) -> ReplicaSim | None:
         if not self.serving:
             return None

@@ -22,6 +22,7 @@ bad request never gets a 500.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -172,11 +173,15 @@ async def _generate(
             "replica's KV cache, or no replica is serving",
         )
     job = Job(body, wire.Shapes(kind, endpoint.params.model), prompt_tokens, out_tokens, finish_reason)
-    if body.stream:
-        return await _stream(request, stream, job)
-    while not stream.done:
-        await stream.ready.wait()
-        stream.ready.clear()
+    try:
+        if body.stream:
+            return await _stream(request, stream, job)
+        while not stream.done:
+            await stream.ready.wait()
+            stream.ready.clear()
+    except (asyncio.CancelledError, ConnectionResetError):
+        endpoint.live.abort(endpoint.server, stream)  # the client went away: vLLM aborts the request
+        raise
     if stream.aborted:
         raise wire.ApiError(400, "the request was aborted: its replica went away")
     text_out = text.output_text(0, out_tokens)

@@ -14,8 +14,8 @@ scrape (``catch_up``) advances the engine too. Pattern arrivals (the demo's flee
 by the same ``advance_to``; another driver may advance the engine as well (the demo's loop), as
 long as it never asks for a time behind ``engine.now_s``.
 
-A client that disconnects mid-stream leaves its request running in the engine to the end (vLLM
-aborts it); its tokens are simply not sent.
+A client that disconnects aborts its request, as vLLM does: a queued one leaves the queue, a
+running one leaves at the end of its step with its KV blocks freed (``finished_reason`` ``abort``).
 """
 
 from __future__ import annotations
@@ -138,6 +138,14 @@ class LiveEngine:
         self.streams.add(stream)
         self._wake.set()
         return stream
+
+    def abort(self, server: str, stream: TokenStream) -> None:
+        """Its client went away: the engine aborts the request now, as vLLM does."""
+        self.catch_up()
+        if not stream.done:
+            self.engine.abort(server, stream.request, stream.replica)
+            self._wake.set()
+        self.streams.discard(stream)
 
     def _notify(self) -> None:
         for stream in list(self.streams):

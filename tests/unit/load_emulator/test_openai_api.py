@@ -309,3 +309,24 @@ def test_serve_openai_reads_a_model_data_entry() -> None:
     params = params_from_args(parser.parse_args(argv))
     assert (params.model, params.accelerator, params.max_batch) == ("granite_13b", "A100", 12)
     assert params.entry().perf == params.perf
+
+
+async def test_a_client_that_disconnects_mid_stream_aborts_its_request(base: str) -> None:
+    # 400 output tokens at ~9 ms a step: the stream lasts ~3.6 s; the client leaves after 5 events.
+    body = {"prompt": "a b c", "max_tokens": 400, "ignore_eos": True, "stream": True}
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        response = await session.post(f"{base}/v1/completions", json=body)
+        seen = 0
+        async for line in response.content:
+            seen += line.startswith(b"data: ")
+            if seen == 5:
+                break
+        response.close()  # the connection goes away mid-stream
+    for _ in range(100):  # bounded: 5 s
+        metrics = await _metrics(base)
+        if metrics.get("vllm:request_success_total{abort}", 0) >= 1:
+            break
+        await asyncio.sleep(0.05)
+    assert metrics["vllm:request_success_total{abort}"] == 1
+    assert metrics["vllm:request_success_total{length}"] == 0  # it never ran to its end
+    assert metrics["vllm:num_requests_running"] == 0 and metrics["vllm:kv_cache_usage_perc"] == 0

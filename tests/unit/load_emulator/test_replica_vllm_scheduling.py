@@ -197,3 +197,42 @@ def test_bulk_decode_runs_equal_step_by_step_scheduling(seed: int) -> None:
     for a, b in zip(fast, slow, strict=True):
         assert a[0] == pytest.approx(b[0], rel=1e-9) and a[1] == pytest.approx(b[1], rel=1e-9)
         assert a[2] == b[2]
+
+
+def _served(abort_s: float | None, which: int) -> tuple[ReplicaSim, list[Request], ServerStats]:
+    """Three requests (8 in, 40 out) at t = 0 on one replica; request ``which`` aborted at ``abort_s``."""
+    from load_emulator.server import ServerSim  # noqa: PLC0415
+
+    server = ServerSim(iter(()))
+    rep = replica(batch=2, budget=16, kv_blocks=40)
+    server.add_replica(rep, 0.0)
+    placed = [server.submit(8, 40) for _ in range(3)]
+    reqs = [p[0] for p in placed if p is not None]
+    if abort_s is not None:
+        server.advance_to(abort_s)
+        server.abort(reqs[which], rep)
+    server.advance_to(60.0)
+    server.flush()
+    return rep, reqs, rep.sink
+
+
+@pytest.mark.parametrize(
+    ("which", "abort_s"),
+    [
+        pytest.param(0, 0.2, id="running-mid-run-of-decodes"),
+        pytest.param(2, 0.2, id="waiting-in-the-queue"),
+        pytest.param(0, 0.0, id="before-its-first-step-ends"),
+    ],
+)
+def test_an_aborted_request_leaves_frees_its_blocks_and_the_others_go_on(which: int, abort_s: float) -> None:
+    rep, reqs, stats = _served(abort_s, which)
+    gone = reqs[which]
+    assert gone.aborted and gone.finish_s < 0 and gone.state == GONE
+    window = stats.window(0.0, 60.0)
+    assert rep.metrics.success_by_reason["abort"] == 1 and window.aborted == 1 and window.completed == 2
+    others = [r for i, r in enumerate(reqs) if i != which]
+    assert all(r.finish_s > 0 and not r.aborted for r in others)
+    assert rep.n_run == 0 and rep.used_blocks == 0 and not rep.waiting  # nothing leaks
+    _, unaborted, _ = _served(None, which)
+    last = max(r.finish_s for r in others)
+    assert last < max(r.finish_s for r in unaborted)  # the freed seat lets the rest finish sooner
