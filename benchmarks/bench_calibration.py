@@ -148,7 +148,7 @@ def learn(
         per_pod = list(zip(*(ns for ts, ns in gauge if t - WINDOW_S < ts <= t), strict=True))
         usage_per_pod = list(zip(*(us for ts, us in usage if t - WINDOW_S < ts <= t), strict=True))
         running = statistics.fmean(statistics.fmean(p) for p in per_pod)
-        pool = next(iter(server.replicas.values()))
+        cache = next(iter(server.replicas.values()))
         obs = Observation(
             source="bench/granite", model=MODEL, accelerator=ACC, served_models=("ibm/granite-13b",),
             end_s=t, window_s=WINDOW_S, last_sample_s=t, reporting_pods=REPLICAS, ready_pods=REPLICAS,
@@ -157,7 +157,7 @@ def learn(
             running_per_pod=running,
             context_tokens_per_pod=context_from_kv(
                 statistics.fmean(statistics.fmean(p) for p in usage_per_pod),
-                pool.gauge_blocks + 1, pool.block_tokens, running,
+                cache.num_gpu_blocks, cache.block_tokens, running,
             ),
             running_var_per_pod=statistics.fmean(statistics.pvariance(p) for p in per_pod),
         )  # fmt: skip

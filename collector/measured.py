@@ -77,19 +77,26 @@ def context_from_kv(usage: float, num_gpu_blocks: float, block_tokens: float, ru
     return max(held, 0.0)
 
 
-def _context_tokens(usage: float | None, snapshot: MetricsSnapshot, key: Key, running: float) -> float:
-    """The tokens in one pod's KV cache at mean usage ``usage`` with ``running`` requests (0: not
-    measured; see the module)."""
-    if usage is None:
-        return 0.0
+def _cache_size(snapshot: MetricsSnapshot, key: Key) -> tuple[float, float] | None:
+    """``(num_gpu_blocks, block_size)`` of the Deployment's pods (None: not one sound size)."""
     sizes = (snapshot.labels.get(name, {}).get(key, frozenset()) for name in ("kv_blocks", "kv_block_size"))
     blocks, block_tokens = (_only_number(values) for values in sizes)
     if blocks is None or block_tokens is None or blocks < 2 or block_tokens < 1:
+        return None
+    return blocks, block_tokens
+
+
+def _context_tokens(usage: float | None, size: tuple[float, float] | None, running: float) -> float:
+    """The tokens in one pod's KV cache of ``size`` at mean usage ``usage`` with ``running``
+    requests (0: not measured; see the module)."""
+    if usage is None or size is None:
         return 0.0
-    return context_from_kv(usage, blocks, block_tokens, running)
+    return context_from_kv(usage, *size, running)
 
 
-def _pods(snapshot: MetricsSnapshot, key: Key, reporting: int) -> list[MeasuredPod]:
+def _pods(
+    snapshot: MetricsSnapshot, key: Key, reporting: int, size: tuple[float, float] | None
+) -> list[MeasuredPod]:
     """Every reporting pod's part of the window, or none (a pod without a sound reading of its
     completions, gaps or batch, or a pod count that is not ``reporting``: its sums cannot be split)."""
 
@@ -112,7 +119,7 @@ def _pods(snapshot: MetricsSnapshot, key: Key, reporting: int) -> list[MeasuredP
                 itl_ms=MS_PER_S * itl_sum / itl_count,
                 running=running,
                 running_var=value("running_var", pod) or 0.0,
-                context_tokens=_context_tokens(value("kv_usage_avg", pod), snapshot, key, running),
+                context_tokens=_context_tokens(value("kv_usage_avg", pod), size, running),
             )
         )
     return out if len(out) == reporting else []
@@ -159,6 +166,7 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
     if pods < 1 or values["finished_requests"] <= 0 or values["itl_count"] <= 0 or values["ttft_count"] <= 0:
         return None
     running_per_pod = values["running_avg"] / pods
+    size = _cache_size(snapshot, key)
     return MeasuredWindow(
         window_s=window_s,
         served_models=sorted(snapshot.labels.get("served_models", {}).get(key, ())),
@@ -172,10 +180,8 @@ def measured_window(snapshot: MetricsSnapshot | None, key: Key, window_s: float)
         ttft_ms=MS_PER_S * values["ttft_sum"] / values["ttft_count"],
         running_per_pod=running_per_pod,
         running_var_per_pod=values["running_var"] / pods,
-        context_tokens_per_pod=_context_tokens(
-            _mean_usage(snapshot, key, pods), snapshot, key, running_per_pod
-        ),
-        pods=_pods(snapshot, key, round(pods)),
+        context_tokens_per_pod=_context_tokens(_mean_usage(snapshot, key, pods), size, running_per_pod),
+        pods=_pods(snapshot, key, round(pods), size),
         preemptions=values["preemptions"],
         counter_resets=values["counter_resets"],
     )

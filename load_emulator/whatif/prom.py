@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from collector.promql import QUERY_BY_NAME, build_queries, window_of
@@ -72,7 +72,7 @@ class Sample:
     t_s: float
     values: dict[str, float]
     pods: frozenset[str] = frozenset()
-    by_pod: tuple[tuple[str, tuple[tuple[str, float], ...]], ...] = ()
+    by_pod: dict[str, dict[str, float]] = field(default_factory=dict)
     """Each pod's own values: its gauges (``running``, ``kv_usage``) and cumulative counters."""
     cache_configs: frozenset[tuple[int, int]] = frozenset()
     """The ``(block_size, num_gpu_blocks)`` of the pods' KV caches (``vllm:cache_config_info``)."""
@@ -109,7 +109,7 @@ class EmulatedPrometheus:
         seen: set[str] = set()
         keys: set[tuple[str, str]] = set()
         pods: dict[tuple[str, str], set[str]] = defaultdict(set)
-        by_pod: dict[tuple[str, str], list[tuple[str, tuple[tuple[str, float], ...]]]] = defaultdict(list)
+        by_pod: dict[tuple[str, str], dict[str, dict[str, float]]] = defaultdict(dict)
         cache_configs: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
         for state, replica in self.engine.replicas():
             key = (state.namespace, state.name)
@@ -143,8 +143,7 @@ class EmulatedPrometheus:
             gauges[key]["waiting"] += len(replica.waiting)
             pods[key].add(replica.pod)
             own = {"running": float(replica.running), "kv_usage": replica.kv_usage()}
-            own |= {query: now[counter] for query, counter in POD_COUNTERS.items()}
-            by_pod[key].append((replica.pod, tuple(own.items())))
+            by_pod[key][replica.pod] = own | {query: now[counter] for query, counter in POD_COUNTERS.items()}
             cache_configs[key].add((replica.block_tokens, replica.num_gpu_blocks))
         self._last_pod = {pod: v for pod, v in self._last_pod.items() if pod in seen}
         for key in keys:
@@ -154,7 +153,7 @@ class EmulatedPrometheus:
                     t_s,
                     {**self._totals[key], **gauges[key]},
                     frozenset(pods[key]),
-                    tuple(by_pod[key]),
+                    by_pod[key],
                     frozenset(cache_configs[key]),
                 )
             )
@@ -238,8 +237,8 @@ def _per_pod(name: str, window: list[Sample]) -> list[tuple[str, float]]:
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     source = PER_POD[name]
     for sample in window:
-        for pod, values in sample.by_pod:
-            series[pod].append((sample.t_s, dict(values)[source]))
+        for pod, values in sample.by_pod.items():
+            series[pod].append((sample.t_s, values[source]))
     out = []
     for pod, points in sorted(series.items()):
         ys = [y for _, y in points]
